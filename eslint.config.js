@@ -1,0 +1,19 @@
+import tseslint from "typescript-eslint"
+
+export default tseslint.config(
+  { ignores: ["node_modules", "data", "coverage"] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-non-null-assertion": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-console": ["error", { allow: ["error"] }]
+    }
+  },
+  {
+    files: ["bench/**", "src/cli/**", "test/**"],
+    rules: { "no-console": "off" }
+  }
+)

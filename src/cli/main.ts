@@ -1,0 +1,17 @@
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Layer, Logger, References } from "effect"
+import { Command } from "effect/cli"
+import { serve } from "./serve.ts"
+import { smscSim } from "./smsc-sim.ts"
+
+const smsgw = Command.make("smsgw").pipe(
+  Command.withDescription("SMS Gateway Proxy: REST in, SMPP v3.4 out"),
+  Command.withSubcommands([serve, smscSim])
+)
+
+smsgw.pipe(
+  Command.run({ version: "0.1.0" }),
+  Effect.provide(Layer.mergeAll(NodeServices.layer, Logger.layer([Logger.consoleLogFmt]))),
+  Effect.provideService(References.MinimumLogLevel, "Info"),
+  NodeRuntime.runMain
+)

@@ -1,0 +1,27 @@
+import { Effect, Layer, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { loadConfigFile } from "../layers/Config.ts"
+import { embeddedLayer } from "../layers/Gateway.ts"
+
+export const serve = Command.make(
+  "serve",
+  {
+    config: Flag.String("config").pipe(
+      Flag.withAlias("c"),
+      Flag.withDescription("Configuration file (YAML)"),
+      Flag.withDefault("config/gateway.yaml")
+    ),
+    port: Flag.Int("port").pipe(Flag.withDescription("HTTP port, overriding http.port"), Flag.optional)
+  },
+  Effect.fn(function*({ config: file, port }) {
+    const decoded = yield* loadConfigFile(file).pipe(
+      Effect.tapError((e) => Effect.sync(() => console.error(e.message))),
+      Effect.orDie
+    )
+    const config = Option.isSome(port) ? { ...decoded, http: { ...decoded.http, port: port.value } } : decoded
+    yield* Effect.logInfo("starting gateway").pipe(
+      Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage?.kind ?? "sqlite" })
+    )
+    return yield* Layer.launch(embeddedLayer(config))
+  })
+).pipe(Command.withDescription("Run the gateway (embedded mode by default)"))

@@ -1,0 +1,51 @@
+import { Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
+import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
+import { NoRouteProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+
+/** Turns request decoding failures into a ValidationProblem naming each bad field. */
+export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()("smsgw/http/RequestValidation", {
+  error: [ValidationProblem, HttpApiError.InternalServerErrorProblem]
+}) {}
+
+export class MessagesGroup extends HttpApiGroup.make("messages")
+  .add(
+    HttpApiEndpoint.post("submit", "/v1/messages", {
+      payload: SubmitMessage,
+      success: SubmitAccepted.pipe(HttpApiSchema.status(202)),
+      error: [ValidationProblem, NoRouteProblem, UnavailableProblem]
+    }).annotate(OpenApi.Description, "Accept one SMS. 202 means the message is stored and will be sent."),
+    HttpApiEndpoint.get("status", "/v1/messages/:id", {
+      params: { id: Schema.String },
+      success: MessageView,
+      error: [NotFoundProblem, UnavailableProblem]
+    }).annotate(OpenApi.Description, "A message with its parts and status history.")
+  )
+  .annotate(OpenApi.Title, "Messages")
+{}
+
+export const Readiness = Schema.Struct({
+  ready: Schema.Boolean,
+  storage: Schema.Boolean,
+  linksBound: Schema.Array(Schema.String),
+  links: Schema.Int
+})
+
+export class SystemGroup extends HttpApiGroup.make("system")
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz", { success: Schema.Struct({ status: Schema.Literal("ok") }) }),
+    HttpApiEndpoint.get("readyz", "/readyz", {
+      success: Readiness,
+      error: Readiness.pipe(HttpApiSchema.status(503))
+    }).annotate(OpenApi.Description, "Ready when storage answers and at least one link is bound.")
+  )
+  .annotate(OpenApi.Title, "System")
+{}
+
+export class GatewayApi extends HttpApi.make("smsgw")
+  .add(MessagesGroup)
+  .add(SystemGroup)
+  .middleware(RequestValidation)
+  .annotate(OpenApi.Title, "SMS Gateway Proxy")
+  .annotate(OpenApi.Version, "0.1.0")
+{}

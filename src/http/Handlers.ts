@@ -1,0 +1,84 @@
+import { Effect, Layer } from "effect"
+import { HttpApiBuilder, HttpApiError, HttpApiMiddleware } from "effect/http-api"
+import { SchemaIssue } from "effect"
+import { anonymous, Gateway } from "../pipeline/Gateway.ts"
+import { Readiness } from "../observability/Readiness.ts"
+import { GatewayApi, RequestValidation } from "./Api.ts"
+import { NoRouteProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const fieldOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string => {
+  const segments = (path ?? []).map((s) => (typeof s === "object" && s !== null ? s.key : s))
+  if (segments.length === 0) return "body"
+  return segments.reduce<string>(
+    (acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`,
+    ""
+  )
+}
+
+/** Request decoding failures become one 400 problem listing each field and what is wrong with it. */
+export const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform(
+  RequestValidation,
+  (error: HttpApiError.HttpApiSchemaError) => {
+    if (error.kind === "Body" || error.kind === "ResponseHeaders") {
+      return Effect.fail(new HttpApiError.InternalServerErrorProblem())
+    }
+    const issues = formatIssues(error.cause.issue).issues
+    const errors = issues.map((issue) => ({
+      field: error.kind === "Params" || error.kind === "Query"
+        ? `${error.kind.toLowerCase()}.${fieldOf(issue.path)}`
+        : fieldOf(issue.path),
+      message: issue.message
+    }))
+    return Effect.fail(new ValidationProblem({
+      detail: errors.map((e) => `${e.field}: ${e.message}`).join("; "),
+      errors
+    }))
+  }
+)
+
+const unavailable = (e: { readonly message: string }) =>
+  Effect.logError("storage unavailable").pipe(
+    Effect.annotateLogs({ error: e.message }),
+    Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "message storage is unavailable; retry later" })))
+  )
+
+export const MessagesHandlers = HttpApiBuilder.group(
+  GatewayApi,
+  "messages",
+  Effect.fn(function*(handlers) {
+    const gateway = yield* Gateway
+    return handlers
+      .handle("submit", ({ payload }) =>
+        gateway.submit(payload, anonymous).pipe(
+          Effect.catchTags({
+            InvalidField: (e) =>
+              Effect.fail(new ValidationProblem({ detail: `${e.field}: ${e.message}`, errors: [{ field: e.field, message: e.message }] })),
+            NoRoute: (e) => Effect.fail(new NoRouteProblem({ detail: e.message })),
+            StoreUnavailable: unavailable
+          })
+        ))
+      .handle("status", ({ params }) =>
+        gateway.status(params.id, anonymous).pipe(
+          Effect.catchTags({
+            MessageNotFound: (e) => Effect.fail(new NotFoundProblem({ detail: `no message ${e.id}` })),
+            StoreUnavailable: unavailable
+          })
+        ))
+  })
+)
+
+export const SystemHandlers = HttpApiBuilder.group(
+  GatewayApi,
+  "system",
+  Effect.fn(function*(handlers) {
+    const readiness = yield* Readiness
+    return handlers
+      .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+      .handle("readyz", () =>
+        readiness.check.pipe(Effect.flatMap((r) => r.ready ? Effect.succeed(r) : Effect.fail(r))))
+  })
+)
+
+export const HandlersLive = Layer.mergeAll(MessagesHandlers, SystemHandlers, RequestValidationLive)

@@ -1,0 +1,43 @@
+import { Schema } from "effect"
+import { HttpApiError } from "effect/http-api"
+
+/** RFC 9457 problems. Each `type` is a stable URN clients may switch on. */
+
+export const FieldError = Schema.Struct({
+  field: Schema.String.annotate({ description: "The request field, as a dotted path (\"to\", \"body\" for the body itself)" }),
+  message: Schema.String
+})
+
+export class ValidationProblem extends HttpApiError.Problem<ValidationProblem>()("ValidationProblem", {
+  type: "urn:smsgw:problem:validation",
+  status: 400,
+  title: "The request is not valid"
+}, {
+  errors: Schema.Array(FieldError)
+}) {}
+
+export class NotFoundProblem extends HttpApiError.Problem<NotFoundProblem>()("NotFoundProblem", {
+  type: "urn:smsgw:problem:not-found",
+  status: 404,
+  title: "Not found"
+}) {}
+
+export class PayloadTooLargeProblem extends HttpApiError.Problem<PayloadTooLargeProblem>()("PayloadTooLargeProblem", {
+  type: "urn:smsgw:problem:payload-too-large",
+  status: 413,
+  title: "The request body is too large"
+}, {
+  maxBytes: Schema.Int
+}) {}
+
+export class NoRouteProblem extends HttpApiError.Problem<NoRouteProblem>()("NoRouteProblem", {
+  type: "urn:smsgw:problem:no-route",
+  status: 422,
+  title: "No route for this message"
+}) {}
+
+export class UnavailableProblem extends HttpApiError.Problem<UnavailableProblem>()("UnavailableProblem", {
+  type: "urn:smsgw:problem:unavailable",
+  status: 503,
+  title: "The gateway cannot take messages right now"
+}) {}

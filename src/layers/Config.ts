@@ -1,0 +1,164 @@
+import { Context, Effect, Schema, SchemaIssue } from "effect"
+import { readFileSync } from "node:fs"
+import { parse as parseYaml } from "yaml"
+
+const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
+const Positive = Schema.Int.check(Schema.isGreaterThan(0))
+
+export const LinkConfig = Schema.Struct({
+  id: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)),
+  host: Schema.String.check(Schema.isMinLength(1)),
+  port: Port,
+  systemId: Schema.String.check(Schema.isMaxLength(15)),
+  password: Schema.String.check(Schema.isMaxLength(8)),
+  systemType: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(12))),
+  bindMode: Schema.optionalKey(Schema.Literals(["transceiver", "transmitter", "receiver", "pair"])),
+  window: Schema.optionalKey(Positive),
+  tps: Schema.optionalKey(Positive),
+  tls: Schema.optionalKey(Schema.Boolean),
+  tlsRejectUnauthorized: Schema.optionalKey(Schema.Boolean),
+  registeredDelivery: Schema.optionalKey(Schema.Boolean),
+  responseTimeoutMs: Schema.optionalKey(Positive),
+  enquireLinkIntervalMs: Schema.optionalKey(Positive),
+  reconnectMaxMs: Schema.optionalKey(Positive),
+  udhReferenceBits: Schema.optionalKey(Schema.Literals([8, 16])),
+  maxRetries: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 100 })))
+})
+export type LinkConfig = typeof LinkConfig.Type
+
+export const GatewayConfig = Schema.Struct({
+  http: Schema.optionalKey(Schema.Struct({
+    port: Schema.optionalKey(Port),
+    host: Schema.optionalKey(Schema.String),
+    maxBodyBytes: Schema.optionalKey(Positive),
+    requestLog: Schema.optionalKey(Schema.Boolean)
+  })),
+  storage: Schema.optionalKey(Schema.Struct({
+    kind: Schema.Literals(["sqlite", "postgres"]),
+    path: Schema.optionalKey(Schema.String),
+    url: Schema.optionalKey(Schema.String)
+  })),
+  simulator: Schema.optionalKey(Schema.Struct({
+    enabled: Schema.Boolean,
+    port: Schema.optionalKey(Port),
+    systemId: Schema.optionalKey(Schema.String),
+    password: Schema.optionalKey(Schema.String),
+    receiptDelayMs: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+    receiptState: Schema.optionalKey(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]))
+  })),
+  links: Schema.Array(LinkConfig),
+  recovery: Schema.optionalKey(Schema.Struct({
+    idleSeconds: Schema.optionalKey(Positive),
+    intervalSeconds: Schema.optionalKey(Positive)
+  })),
+  log: Schema.optionalKey(Schema.Struct({
+    level: Schema.optionalKey(Schema.Literals(["trace", "debug", "info", "warn", "error"]))
+  }))
+})
+export type GatewayConfig = typeof GatewayConfig.Type
+
+/** The decoded configuration of this process, available to every layer. */
+export class AppConfig extends Context.Service<AppConfig, GatewayConfig>()("smsgw/layers/AppConfig") {}
+
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  message: Schema.String
+}) {}
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined) =>
+  (path ?? []).reduce<string>((acc, seg) => {
+    const key = typeof seg === "object" && seg !== null ? seg.key : seg
+    return typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`
+  }, "")
+
+/** `${NAME}` in a string value is replaced by the environment variable NAME (an unset one is an error). */
+const interpolate = (value: unknown, env: NodeJS.ProcessEnv, path: string, missing: Array<string>): unknown => {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
+      const found = env[name]
+      if (found === undefined) missing.push(`${path}: environment variable ${name} is not set`)
+      return found ?? ""
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, missing))
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path === "" ? k : `${path}.${k}`, missing)])
+    )
+  }
+  return value
+}
+
+const asRecord = (u: unknown): Record<string, unknown> =>
+  u !== null && typeof u === "object" && !Array.isArray(u) ? { ...(u as Record<string, unknown>) } : {}
+
+/** Environment overrides for what differs per deployment or must stay out of files (secrets). */
+const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> => {
+  const out = { ...raw }
+  if (env.SMSGW_HTTP_PORT !== undefined) out.http = { ...asRecord(out.http), port: Number(env.SMSGW_HTTP_PORT) }
+  if (env.SMSGW_DATABASE_URL !== undefined) {
+    out.storage = { ...asRecord(out.storage), kind: "postgres", url: env.SMSGW_DATABASE_URL }
+  }
+  if (env.SMSGW_SQLITE_PATH !== undefined) {
+    out.storage = { ...asRecord(out.storage), kind: "sqlite", path: env.SMSGW_SQLITE_PATH }
+  }
+  if (Array.isArray(out.links)) {
+    out.links = out.links.map((l: unknown) => {
+      const link = asRecord(l)
+      const key = String(link.id ?? "").toUpperCase().replace(/[^A-Z0-9]/g, "_")
+      const password = env[`SMSGW_LINK_${key}_PASSWORD`]
+      return password === undefined ? link : { ...link, password }
+    })
+  }
+  return out
+}
+
+/** Decodes a configuration document; the error names every bad key as a dotted path. */
+export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.Effect<GatewayConfig, ConfigError> =>
+  Effect.suspend(() => {
+    const missing: Array<string> = []
+    const interpolated = applyEnv(asRecord(interpolate(raw ?? {}, env, "", missing)), env)
+    if (missing.length > 0) return Effect.fail(new ConfigError({ message: missing.join("\n") }))
+    return Schema.decodeUnknownEffect(GatewayConfig)(interpolated, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError((error) => {
+        const issues = formatter(error.issue).issues
+        return new ConfigError({
+          message: issues.map((i) => `${pathOf(i.path) || "(root)"}: ${i.message}`).join("\n")
+        })
+      }),
+      Effect.flatMap((config) => {
+        const ids = new Set<string>()
+        for (const [i, link] of config.links.entries()) {
+          if (ids.has(link.id)) return Effect.fail(new ConfigError({ message: `links[${i}].id: duplicate link id "${link.id}"` }))
+          ids.add(link.id)
+        }
+        if (config.storage?.kind === "postgres" && config.storage.url === undefined) {
+          return Effect.fail(new ConfigError({ message: "storage.url: required when storage.kind is postgres" }))
+        }
+        return Effect.succeed(config)
+      })
+    )
+  })
+
+export const loadConfigFile = (file: string, env: NodeJS.ProcessEnv = process.env) =>
+  Effect.try({
+    try: () => parseYaml(readFileSync(file, "utf8")) as unknown,
+    catch: (e) => new ConfigError({ message: `${file}: ${e instanceof Error ? e.message : String(e)}` })
+  }).pipe(
+    Effect.flatMap((raw) => decodeConfig(raw, env)),
+    Effect.mapError((e) => new ConfigError({ message: `invalid configuration in ${file}:\n${e.message}` }))
+  )
+
+export const linkDefaults = (link: LinkConfig) => ({
+  bindMode: link.bindMode ?? "transceiver",
+  window: link.window ?? 10,
+  tps: link.tps ?? 100,
+  tls: link.tls ?? false,
+  registeredDelivery: link.registeredDelivery ?? true,
+  responseTimeoutMs: link.responseTimeoutMs ?? 10_000,
+  enquireLinkIntervalMs: link.enquireLinkIntervalMs ?? 30_000,
+  reconnectMaxMs: link.reconnectMaxMs ?? 60_000,
+  udhReferenceBits: link.udhReferenceBits ?? 8,
+  maxRetries: link.maxRetries ?? 5
+})

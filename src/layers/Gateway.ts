@@ -1,0 +1,86 @@
+import { NodeCrypto } from "@effect/platform-node"
+import { Effect, Layer, Option, Schedule } from "effect"
+import { RunnerAddress, SingleRunner } from "effect/cluster"
+import { LinkDirectory } from "../actors/LinkDirectory.ts"
+import * as SmppLinkActor from "../actors/SmppLink.ts"
+import { SmppLink } from "../actors/SmppLinkProtocol.ts"
+import * as HttpServer from "../http/Server.ts"
+import { LinkMetrics } from "../observability/Metrics.ts"
+import { Readiness } from "../observability/Readiness.ts"
+import { Gateway } from "../pipeline/Gateway.ts"
+import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
+import * as Recovery from "../pipeline/Recovery.ts"
+import { Router } from "../routing/Router.ts"
+import * as Simulator from "../smpp/Simulator.ts"
+import { MessageStore } from "../storage/MessageStore.ts"
+import { AppConfig } from "./Config.ts"
+import type { GatewayConfig } from "./Config.ts"
+import { sqlLayer } from "./Storage.ts"
+
+/** Wakes every configured link actor once; `keepAlive` keeps it (and its bind) up from then on. */
+const LinkStarter = Layer.effectDiscard(Effect.gen(function*() {
+  const directory = yield* LinkDirectory
+  const clientFor = yield* SmppLink.client
+  const links = yield* directory.all
+  yield* Effect.forEach(links, (link) =>
+    clientFor(link.id).Inspect().pipe(
+      Effect.timeout("10 seconds"),
+      Effect.retry(Schedule.spaced("1 second")),
+      Effect.ignore,
+      Effect.forkScoped
+    ), { discard: true })
+}))
+
+/** The built-in SMSC simulator of the embedded mode: a demo link on loopback that answers and sends receipts. */
+const simulatorLayer = (config: GatewayConfig) => {
+  const sim = config.simulator
+  if (sim === undefined || !sim.enabled) return Layer.empty
+  return Layer.effectDiscard(Effect.gen(function*() {
+    const simulator = yield* Simulator.start({
+      port: sim.port ?? 2775,
+      host: "127.0.0.1",
+      ...(sim.systemId !== undefined ? { systemId: sim.systemId } : {}),
+      ...(sim.password !== undefined ? { password: sim.password } : {}),
+      receiptDelayMs: sim.receiptDelayMs ?? 200,
+      receiptState: sim.receiptState ?? "DELIVRD"
+    })
+    yield* Effect.logInfo("SMSC simulator listening").pipe(Effect.annotateLogs({ port: simulator.port }))
+  }).pipe(Effect.orDie))
+}
+
+/** One process: SingleRunner for the actors, SQLite (or PostgreSQL) for messages and cluster state. */
+export const embeddedLayer = (config: GatewayConfig) => {
+  const Base = Layer.mergeAll(Layer.succeed(AppConfig, config), LinkMetrics.layer)
+  const Sql = sqlLayer(config)
+  const Cluster = SingleRunner.layer({
+    runnerStorage: "memory",
+    shardingConfig: {
+      runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", 0)),
+      simulateRemoteSerialization: false
+    }
+  }).pipe(Layer.provide(NodeCrypto.layerDigest), Layer.orDie)
+  const Core = Layer.mergeAll(MessageStore.layer, LinkDirectory.layerConfig, Cluster).pipe(
+    Layer.provideMerge(Sql),
+    Layer.provideMerge(Base)
+  )
+  const Services = Layer.mergeAll(Router.layerDefault, LinkDispatcher.layer, SmppLinkActor.layer, Readiness.layer).pipe(
+    Layer.provideMerge(Core)
+  )
+  const recovery = config.recovery ?? {}
+  const App = Layer.mergeAll(
+    Gateway.layer,
+    Recovery.layer({
+      idleMs: (recovery.idleSeconds ?? 30) * 1000,
+      intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
+      recoverAllOnStart: true
+    }),
+    LinkStarter
+  ).pipe(Layer.provideMerge(Services))
+  const http = config.http ?? {}
+  const Http = HttpServer.layer({
+    port: http.port ?? 8080,
+    host: http.host ?? "0.0.0.0",
+    maxBodyBytes: http.maxBodyBytes ?? 64 * 1024
+  })
+  return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
+}

@@ -1,0 +1,19 @@
+import { PgClient } from "@effect/sql-pg"
+import { Layer, Redacted } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { NodeSqliteClient } from "../storage/NodeSqliteClient.ts"
+import type { GatewayConfig } from "./Config.ts"
+
+export const defaultSqlitePath = "./data/gateway.db"
+
+/** The SQL client of the configured storage: node:sqlite for one machine, PostgreSQL for a cluster. */
+export const sqlLayer = (config: GatewayConfig) => {
+  const storage = config.storage ?? { kind: "sqlite" as const }
+  if (storage.kind === "postgres" && storage.url !== undefined) {
+    return PgClient.layer({ url: Redacted.make(storage.url), connectTimeout: "5 seconds", maxConnections: 10 })
+  }
+  const path = storage.path ?? defaultSqlitePath
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
+  return NodeSqliteClient.layer({ filename: path }).pipe(Layer.orDie)
+}

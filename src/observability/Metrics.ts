@@ -1,0 +1,70 @@
+import { Context, Effect, Layer, Metric } from "effect"
+import { commandStatusName } from "../smpp/CommandStatus.ts"
+
+const latencyBoundaries = Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 16 })
+
+const submitResponses = Metric.counter("smsgw_link_submit_responses_total", {
+  description: "submit_sm responses by link and command_status"
+})
+const receipts = Metric.counter("smsgw_link_receipts_total", { description: "Delivery receipts by link and state" })
+const windowInUse = Metric.gauge("smsgw_link_window_in_use", { description: "submit_sm awaiting a response" })
+const linkBound = Metric.gauge("smsgw_link_bound", { description: "1 when the link has a bound session" })
+const linkQueued = Metric.gauge("smsgw_link_queued", { description: "Messages waiting on the link" })
+const submitLatency = Metric.histogram("smsgw_message_submit_latency_seconds", {
+  description: "From accepted to submit_sm_resp, per part",
+  boundaries: latencyBoundaries
+})
+const httpRequests = Metric.counter("smsgw_http_requests_total", { description: "HTTP requests by route and status" })
+const httpLatency = Metric.histogram("smsgw_http_request_duration_seconds", {
+  description: "HTTP request duration by route",
+  boundaries: latencyBoundaries
+})
+const accepted = Metric.counter("smsgw_messages_accepted_total", { description: "Messages answered 202" })
+
+/**
+ * Hot-path metrics updated synchronously: each labelled series is made once and kept, so an update is a map lookup
+ * and an add, not an effect.
+ */
+export class LinkMetrics extends Context.Service<LinkMetrics, {
+  readonly response: (linkId: string, commandStatus: number) => void
+  readonly receipt: (linkId: string, state: string) => void
+  readonly submitLatency: (ms: number) => void
+  readonly linkGauges: (linkId: string, values: { bound: boolean; windowInUse: number; queued: number }) => void
+  readonly http: (route: string, status: number, seconds: number) => void
+  readonly accepted: (n: number) => void
+}>()("smsgw/observability/LinkMetrics") {
+  static readonly layer = Layer.effect(
+    LinkMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const series = new Map<string, Metric.Metric<number, unknown>>()
+      const tagged = (base: Metric.Metric<number, unknown>, key: string, attributes: Record<string, string>) => {
+        let metric = series.get(key)
+        if (metric === undefined) {
+          metric = Metric.withAttributes(base, attributes)
+          series.set(key, metric)
+        }
+        return metric
+      }
+      return LinkMetrics.of({
+        response: (link, status) =>
+          tagged(submitResponses, `r|${link}|${status}`, { link, status: commandStatusName(status) }).updateUnsafe(
+            1,
+            context
+          ),
+        receipt: (link, state) => tagged(receipts, `d|${link}|${state}`, { link, state }).updateUnsafe(1, context),
+        submitLatency: (ms) => submitLatency.updateUnsafe(ms / 1000, context),
+        linkGauges: (link, values) => {
+          tagged(windowInUse, `w|${link}`, { link }).updateUnsafe(values.windowInUse, context)
+          tagged(linkBound, `b|${link}`, { link }).updateUnsafe(values.bound ? 1 : 0, context)
+          tagged(linkQueued, `q|${link}`, { link }).updateUnsafe(values.queued, context)
+        },
+        http: (route, status, seconds) => {
+          tagged(httpRequests, `h|${route}|${status}`, { route, status: String(status) }).updateUnsafe(1, context)
+          tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
+        },
+        accepted: (n) => accepted.updateUnsafe(n, context)
+      })
+    })
+  )
+}

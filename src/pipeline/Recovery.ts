@@ -1,0 +1,63 @@
+import { Effect, Layer, Schedule } from "effect"
+import { Router } from "../routing/Router.ts"
+import { MessageStore } from "../storage/MessageStore.ts"
+import { LinkDispatcher } from "./LinkDispatcher.ts"
+
+export interface RecoveryOptions {
+  /** A message untouched this long while not yet submitted is handed to its link again. */
+  readonly idleMs: number
+  readonly intervalMs: number
+  /** Embedded mode: everything pending at start-up was left by the previous run, so re-drive it at once. */
+  readonly recoverAllOnStart: boolean
+}
+
+/** Re-drives messages that were accepted but never submitted: after a crash, a lost hand-off, a link outage. */
+export const layer = (options: RecoveryOptions) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const store = yield* MessageStore
+    const router = yield* Router
+    const dispatcher = yield* LinkDispatcher
+
+    const pass = (idleMs: number) =>
+      Effect.gen(function*() {
+        let total = 0
+        const updatedBefore = Date.now() - idleMs
+        for (;;) {
+          const pending = yield* store.pending({ updatedBefore, limit: 1000, offset: idleMs === 0 ? total : 0 })
+          const byLink = new Map<string, Array<(typeof pending)[number]>>()
+          for (const m of pending) {
+            const link = m.routeLinkId !== null
+              ? yield* router.link(m.routeLinkId).pipe(Effect.catch(() => router.route({ to: m.to, appId: null })))
+              : yield* router.route({ to: m.to, appId: null })
+            const list = byLink.get(link.id) ?? []
+            list.push(m)
+            byLink.set(link.id, list)
+          }
+          for (const [linkId, messages] of byLink) {
+            yield* dispatcher.dispatchAll(linkId, messages.map((m) => ({
+              messageId: m.id,
+              to: m.to,
+              from: m.from,
+              text: m.text,
+              encoding: m.encoding,
+              seqs: m.pendingSeqs,
+              ...(m.validitySeconds !== undefined ? { validitySeconds: m.validitySeconds } : {}),
+              acceptedAt: Date.now()
+            })))
+          }
+          total += pending.length
+          // Only the start-up pass pages through everything; periodic passes take one page per tick.
+          if (pending.length < 1000 || idleMs > 0) break
+        }
+        if (total > 0) yield* Effect.logInfo("recovery re-drove pending messages").pipe(Effect.annotateLogs({ count: total }))
+      }).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("recovery pass failed").pipe(Effect.annotateLogs({ cause: String(cause) })))
+      )
+
+    if (options.recoverAllOnStart) yield* Effect.forkScoped(pass(0))
+    yield* pass(options.idleMs).pipe(
+      Effect.delay(options.intervalMs),
+      Effect.repeat(Schedule.spaced(options.intervalMs)),
+      Effect.forkScoped
+    )
+  }))

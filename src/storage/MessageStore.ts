@@ -1,0 +1,408 @@
+import { Context, Effect, Layer, Option } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
+import { StoreUnavailable } from "../domain/Errors.ts"
+import { isFinal, statusRank } from "../domain/Message.ts"
+import type { MessageStatus, MessageView } from "../domain/Message.ts"
+import * as GroupCommit from "./GroupCommit.ts"
+import { migrate } from "./Migrations.ts"
+
+export interface NewMessage {
+  readonly id: string
+  readonly orgId: string | null
+  readonly appId: string | null
+  readonly clientRef: string | undefined
+  readonly to: string
+  readonly from: string
+  readonly text: string
+  readonly encoding: "gsm7" | "ucs2"
+  readonly segments: number
+  readonly validitySeconds: number | undefined
+  readonly routeLinkId: string | null
+  readonly createdAt: number
+}
+
+/** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
+export type PartOutcome =
+  | {
+    readonly _tag: "Submitted"
+    readonly messageId: string
+    readonly seq: number
+    readonly linkId: string
+    readonly smscMessageId: string
+    readonly at: number
+  }
+  | {
+    readonly _tag: "Failed" | "Requeued"
+    readonly messageId: string
+    readonly seq: number
+    readonly linkId: string | null
+    readonly error: string
+    readonly at: number
+  }
+
+export type ReceiptStatus = "delivered" | "undelivered" | "expired"
+
+export interface ReceiptRecord {
+  readonly linkId: string
+  /** The receipt's id in every form it may have been given at submit time (see smpp/MessageId.ts). */
+  readonly candidates: ReadonlyArray<string>
+  readonly status: ReceiptStatus
+  readonly error: string | undefined
+  readonly at: number
+}
+
+/** A message accepted but not yet submitted, as the recovery job re-drives it. */
+export interface PendingMessage {
+  readonly id: string
+  readonly to: string
+  readonly from: string
+  readonly text: string
+  readonly encoding: "gsm7" | "ucs2"
+  readonly segments: number
+  readonly validitySeconds: number | undefined
+  readonly routeLinkId: string | null
+  readonly attempts: number
+  readonly pendingSeqs: ReadonlyArray<number>
+}
+
+type Op =
+  | { readonly _tag: "Accept"; readonly messages: ReadonlyArray<NewMessage> }
+  | { readonly _tag: "Outcomes"; readonly outcomes: ReadonlyArray<PartOutcome> }
+  | { readonly _tag: "Receipt"; readonly receipt: ReceiptRecord }
+
+export class MessageStore extends Context.Service<MessageStore, {
+  /** Resolves once the records are committed: only then may the API answer 202. */
+  readonly accept: (messages: ReadonlyArray<NewMessage>) => Effect.Effect<void, StoreUnavailable>
+  readonly recordOutcomes: (outcomes: ReadonlyArray<PartOutcome>) => Effect.Effect<void, StoreUnavailable>
+  /** True when the receipt found its part; otherwise it is kept and applied when the submit result lands. */
+  readonly recordReceipt: (receipt: ReceiptRecord) => Effect.Effect<boolean, StoreUnavailable>
+  readonly get: (id: string) => Effect.Effect<Option.Option<MessageView>, StoreUnavailable>
+  /** Not yet submitted and untouched since `updatedBefore` (epoch ms), oldest first. */
+  readonly pending: (
+    options: { readonly updatedBefore: number; readonly limit: number; readonly offset?: number }
+  ) => Effect.Effect<ReadonlyArray<PendingMessage>, StoreUnavailable>
+  readonly ping: Effect.Effect<void, StoreUnavailable>
+  readonly backlog: Effect.Effect<number>
+}>()("smsgw/storage/MessageStore") {
+  static readonly layer = Layer.effect(MessageStore, Effect.suspend(() => make))
+}
+
+interface MessageRow {
+  readonly id: string
+  readonly client_ref: string | null
+  readonly to_addr: string
+  readonly from_addr: string
+  readonly text: string
+  readonly encoding: string
+  readonly segments: number | string
+  readonly validity_seconds: number | string | null
+  readonly route_link_id: string | null
+  readonly status: string
+  readonly reason: string | null
+  readonly attempts: number | string
+  readonly created_at: number | string | bigint
+  readonly updated_at: number | string | bigint
+}
+
+interface PartRow {
+  readonly message_id: string
+  readonly seq: number | string
+  readonly link_id: string | null
+  readonly smsc_message_id: string | null
+  readonly status: string
+  readonly error: string | null
+}
+
+interface EventRow {
+  readonly at: number | string | bigint
+  readonly status: string
+  readonly detail: string | null
+}
+
+const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<Array<A>> => {
+  const out: Array<Array<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+const iso = (ms: number | string | bigint) => new Date(Number(ms)).toISOString()
+
+/** Message status from its parts: final when every part is, `submitted` when every part reached the SMSC. */
+export const rollup = (parts: ReadonlyArray<MessageStatus>): MessageStatus => {
+  if (parts.every(isFinal)) {
+    if (parts.every((s) => s === "delivered")) return "delivered"
+    if (parts.includes("failed")) return "failed"
+    if (parts.includes("undelivered") || parts.includes("rejected")) return "undelivered"
+    return "expired"
+  }
+  if (parts.every((s) => statusRank[s] >= 2)) return "submitted"
+  if (parts.includes("queued")) return "queued"
+  return "accepted"
+}
+
+const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: error.message })
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* migrate.pipe(Effect.mapError((e) => new StoreUnavailable({ message: `migration failed: ${e.message}` })))
+
+  const insertAccepted = (messages: ReadonlyArray<NewMessage>) =>
+    Effect.gen(function*() {
+      for (const rows of chunk(messages, 400)) {
+        const [first, ...rest] = rows.map((m) => ({
+          id: m.id,
+          org_id: m.orgId,
+          app_id: m.appId,
+          client_ref: m.clientRef ?? null,
+          to_addr: m.to,
+          from_addr: m.from,
+          text: m.text,
+          encoding: m.encoding,
+          segments: m.segments,
+          validity_seconds: m.validitySeconds ?? null,
+          route_link_id: m.routeLinkId,
+          status: "accepted",
+          status_rank: 0,
+          attempts: 0,
+          created_at: m.createdAt,
+          updated_at: m.createdAt
+        }))
+        if (first === undefined) continue
+        yield* sql`INSERT INTO messages ${sql.insert([first, ...rest])}`
+      }
+      const parts = messages.flatMap((m) =>
+        Array.from({ length: m.segments }, (_, i) => ({
+          message_id: m.id,
+          seq: i + 1,
+          link_id: null,
+          smsc_message_id: null,
+          status: "accepted",
+          status_rank: 0
+        }))
+      )
+      for (const rows of chunk(parts, 800)) {
+        const [first, ...rest] = rows
+        if (first === undefined) continue
+        yield* sql`INSERT INTO message_parts ${sql.insert([first, ...rest])}`
+      }
+      for (const rows of chunk(messages, 800)) {
+        const [first, ...rest] = rows.map((m) => ({
+          message_id: m.id,
+          at: m.createdAt,
+          status: "accepted",
+          detail: null
+        }))
+        if (first === undefined) continue
+        yield* sql`INSERT INTO message_events ${sql.insert([first, ...rest])}`
+      }
+    })
+
+  /** Recomputes the status of the given messages from their parts; writes and logs an event only on a move forward. */
+  const rollupMessages = (details: Map<string, { at: number; detail: string | undefined; reason?: string }>) =>
+    Effect.gen(function*() {
+      const ids = [...details.keys()]
+      for (const batch of chunk(ids, 500)) {
+        const parts = yield* sql<{ message_id: string; status: MessageStatus }>`
+          SELECT message_id, status FROM message_parts WHERE ${sql.in("message_id", batch)}`
+        const byMessage = new Map<string, Array<MessageStatus>>()
+        for (const p of parts) {
+          const list = byMessage.get(p.message_id)
+          if (list === undefined) byMessage.set(p.message_id, [p.status])
+          else list.push(p.status)
+        }
+        for (const [id, statuses] of byMessage) {
+          const status = rollup(statuses)
+          const info = details.get(id)
+          if (info === undefined) continue
+          const rank = statusRank[status]
+          const reason = status === "failed" || status === "undelivered" ? (info.reason ?? info.detail ?? null) : null
+          const moved = yield* sql<{ id: string }>`
+            UPDATE messages SET status = ${status}, status_rank = ${rank}, updated_at = ${info.at},
+              reason = COALESCE(${reason}, reason)
+            WHERE id = ${id} AND (status_rank < ${rank} OR (status = 'accepted' AND ${status} = 'queued'))
+            RETURNING id`
+          if (moved.length > 0) {
+            yield* sql`INSERT INTO message_events ${
+              sql.insert({ message_id: id, at: info.at, status, detail: info.detail ?? null })
+            }`
+          }
+        }
+      }
+    })
+
+  const applyOutcomes = (outcomes: ReadonlyArray<PartOutcome>) =>
+    Effect.gen(function*() {
+      const touched = new Map<string, { at: number; detail: string | undefined; reason?: string }>()
+      const submitted: Array<PartOutcome & { _tag: "Submitted" }> = []
+      for (const o of outcomes) {
+        switch (o._tag) {
+          case "Submitted": {
+            submitted.push(o)
+            yield* sql`UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = ${o.linkId},
+                smsc_message_id = ${o.smscMessageId}, submitted_at = ${o.at}, error = NULL
+              WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
+            touched.set(o.messageId, { at: o.at, detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}` })
+            break
+          }
+          case "Failed": {
+            yield* sql`UPDATE message_parts SET status = 'failed', status_rank = 3, link_id = ${o.linkId},
+                error = ${o.error}, done_at = ${o.at}
+              WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 3`
+            touched.set(o.messageId, { at: o.at, detail: `part ${o.seq}: ${o.error}`, reason: o.error })
+            break
+          }
+          case "Requeued": {
+            yield* sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
+              WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
+            yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}`
+            touched.set(o.messageId, { at: o.at, detail: `part ${o.seq}: ${o.error}` })
+            break
+          }
+        }
+      }
+      yield* rollupMessages(touched)
+      if (submitted.length > 0) yield* applyOrphans(submitted)
+    })
+
+  /** Receipts that came before their submit result was stored: apply them now that it is. */
+  const applyOrphans = (submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>) =>
+    Effect.gen(function*() {
+      const counted = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts`
+      if (Number(counted[0]?.n ?? 0) === 0) return
+      for (const o of submitted) {
+        const orphans = yield* sql<{ status: ReceiptStatus; error: string | null; received_at: number | string }>`
+          SELECT status, error, received_at FROM orphan_receipts
+          WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
+        const orphan = orphans[0]
+        if (orphan === undefined) continue
+        yield* applyReceipt({
+          linkId: o.linkId,
+          candidates: [o.smscMessageId],
+          status: orphan.status,
+          error: orphan.error ?? undefined,
+          at: Number(orphan.received_at)
+        })
+        yield* sql`DELETE FROM orphan_receipts WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
+      }
+    })
+
+  const applyReceipt = (r: ReceiptRecord) =>
+    Effect.gen(function*() {
+      const parts = yield* sql<{ message_id: string; seq: number | string }>`
+        SELECT message_id, seq FROM message_parts
+        WHERE link_id = ${r.linkId} AND ${sql.in("smsc_message_id", r.candidates)}`
+      if (parts.length === 0) return false
+      const touched = new Map<string, { at: number; detail: string | undefined; reason?: string }>()
+      for (const p of parts) {
+        yield* sql`UPDATE message_parts SET status = ${r.status}, status_rank = 3, done_at = ${r.at},
+            error = ${r.error ?? null}
+          WHERE message_id = ${p.message_id} AND seq = ${Number(p.seq)} AND status_rank < 3`
+        const base = { at: r.at, detail: `receipt for part ${p.seq}: ${r.status}${r.error ? ` (err ${r.error})` : ""}` }
+        touched.set(p.message_id, r.error !== undefined ? { ...base, reason: `err ${r.error}` } : base)
+      }
+      yield* rollupMessages(touched)
+      return true
+    })
+
+  const recordOrphan = (r: ReceiptRecord) =>
+    Effect.forEach(r.candidates, (id) =>
+      sql`INSERT INTO orphan_receipts ${
+        sql.insert({ link_id: r.linkId, smsc_message_id: id, status: r.status, error: r.error ?? null, received_at: r.at })
+      } ON CONFLICT DO NOTHING`, { discard: true })
+
+  const runBatch = (ops: ReadonlyArray<Op>) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const accepts = ops.flatMap((op) => op._tag === "Accept" ? op.messages : [])
+      if (accepts.length > 0) yield* insertAccepted(accepts)
+      const outcomes = ops.flatMap((op) => op._tag === "Outcomes" ? op.outcomes : [])
+      if (outcomes.length > 0) yield* applyOutcomes(outcomes)
+      const results: Array<boolean> = []
+      for (const op of ops) {
+        if (op._tag !== "Receipt") {
+          results.push(true)
+          continue
+        }
+        const matched = yield* applyReceipt(op.receipt)
+        if (!matched) yield* recordOrphan(op.receipt)
+        results.push(matched)
+      }
+      return results
+    })).pipe(Effect.mapError(storeError))
+
+  const writer = yield* GroupCommit.make({ maxBatch: 2000, run: runBatch })
+
+  const get = Effect.fn("MessageStore.get")(function*(id: string) {
+    const rows = yield* sql<MessageRow>`SELECT * FROM messages WHERE id = ${id}`
+    const m = rows[0]
+    if (m === undefined) return Option.none()
+    const parts = yield* sql<PartRow>`SELECT * FROM message_parts WHERE message_id = ${id} ORDER BY seq`
+    const events = yield* sql<EventRow>`
+      SELECT at, status, detail FROM message_events WHERE message_id = ${id} ORDER BY at, event_id`
+    const view: MessageView = {
+      id: m.id,
+      to: `+${m.to_addr}`,
+      from: m.from_addr,
+      status: m.status as MessageStatus,
+      ...(m.reason !== null ? { reason: m.reason } : {}),
+      segments: Number(m.segments),
+      encoding: m.encoding === "ucs2" ? "ucs2" : "gsm7",
+      ...(m.client_ref !== null ? { clientRef: m.client_ref } : {}),
+      createdAt: iso(m.created_at),
+      updatedAt: iso(m.updated_at),
+      parts: parts.map((p) => ({
+        seq: Number(p.seq),
+        linkId: p.link_id,
+        ...(p.smsc_message_id !== null ? { smscMessageId: p.smsc_message_id } : {}),
+        status: p.status as MessageStatus,
+        ...(p.error !== null ? { error: p.error } : {})
+      })),
+      events: events.map((e) => ({
+        at: iso(e.at),
+        status: e.status as MessageStatus,
+        ...(e.detail !== null ? { detail: e.detail } : {})
+      }))
+    }
+    return Option.some(view)
+  }, Effect.mapError(storeError))
+
+  const pending = Effect.fn("MessageStore.pending")(function*(
+    options: { readonly updatedBefore: number; readonly limit: number; readonly offset?: number }
+  ) {
+    const rows = yield* sql<MessageRow>`
+      SELECT * FROM messages WHERE status_rank < 2 AND updated_at <= ${options.updatedBefore}
+      ORDER BY updated_at, id LIMIT ${options.limit} OFFSET ${options.offset ?? 0}`
+    if (rows.length === 0) return []
+    const parts = yield* sql<{ message_id: string; seq: number | string }>`
+      SELECT message_id, seq FROM message_parts
+      WHERE ${sql.in("message_id", rows.map((r) => r.id))} AND status_rank < 2 ORDER BY seq`
+    const seqs = new Map<string, Array<number>>()
+    for (const p of parts) {
+      const list = seqs.get(p.message_id) ?? []
+      list.push(Number(p.seq))
+      seqs.set(p.message_id, list)
+    }
+    return rows.map((m): PendingMessage => ({
+      id: m.id,
+      to: m.to_addr,
+      from: m.from_addr,
+      text: m.text,
+      encoding: m.encoding === "ucs2" ? "ucs2" : "gsm7",
+      segments: Number(m.segments),
+      validitySeconds: m.validity_seconds === null ? undefined : Number(m.validity_seconds),
+      routeLinkId: m.route_link_id,
+      attempts: Number(m.attempts),
+      pendingSeqs: seqs.get(m.id) ?? []
+    }))
+  }, Effect.mapError(storeError))
+
+  return MessageStore.of({
+    accept: (messages) => writer.submit({ _tag: "Accept", messages }).pipe(Effect.asVoid),
+    recordOutcomes: (outcomes) => writer.submit({ _tag: "Outcomes", outcomes }).pipe(Effect.asVoid),
+    recordReceipt: (receipt) => writer.submit({ _tag: "Receipt", receipt }),
+    get,
+    pending,
+    ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError)),
+    backlog: writer.backlog
+  })
+})

@@ -1,0 +1,68 @@
+import { Effect } from "effect"
+import { Migrator, SqlClient } from "effect/sql"
+
+/** Times are epoch milliseconds in BIGINT/INTEGER columns on both dialects, so the SQL stays the same. */
+const initMessages = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    org_id TEXT,
+    app_id TEXT,
+    client_ref TEXT,
+    to_addr TEXT NOT NULL,
+    from_addr TEXT NOT NULL,
+    text TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    segments INTEGER NOT NULL,
+    validity_seconds INTEGER,
+    route_link_id TEXT,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at ${big} NOT NULL,
+    updated_at ${big} NOT NULL
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_pending ON messages (updated_at) WHERE status_rank < 2`
+  yield* sql`CREATE TABLE IF NOT EXISTS message_parts (
+    message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    link_id TEXT,
+    smsc_message_id TEXT,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL,
+    error TEXT,
+    submitted_at ${big},
+    done_at ${big},
+    PRIMARY KEY (message_id, seq)
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS message_parts_smsc ON message_parts (link_id, smsc_message_id)`
+  const eventId = sql.onDialectOrElse({
+    pg: () => sql.literal("BIGSERIAL PRIMARY KEY"),
+    orElse: () => sql.literal("INTEGER PRIMARY KEY")
+  })
+  yield* sql`CREATE TABLE IF NOT EXISTS message_events (
+    event_id ${eventId},
+    message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    at ${big} NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS message_events_message ON message_events (message_id, at)`
+  yield* sql`CREATE TABLE IF NOT EXISTS orphan_receipts (
+    link_id TEXT NOT NULL,
+    smsc_message_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    received_at ${big} NOT NULL,
+    PRIMARY KEY (link_id, smsc_message_id)
+  )`
+})
+
+export const migrations = Migrator.fromRecord({
+  "0001_messages": initMessages
+})
+
+/** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */
+export const migrate = Migrator.make({})({ loader: migrations, table: "smsgw_migrations" })

@@ -1,0 +1,182 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import type { NewMessage } from "../../src/storage/MessageStore.ts"
+import { MessageStore, rollup } from "../../src/storage/MessageStore.ts"
+import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+
+const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
+  id: crypto.randomUUID(),
+  orgId: null,
+  appId: null,
+  clientRef: "ref-1",
+  to: "4915112345678",
+  from: "ACME",
+  text: "Hello",
+  encoding: "gsm7",
+  segments: 1,
+  validitySeconds: undefined,
+  routeLinkId: "demo",
+  createdAt: Date.now(),
+  ...overrides
+})
+
+const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.now()) => ({
+  _tag: "Submitted" as const,
+  messageId: m.id,
+  seq,
+  linkId: "demo",
+  smscMessageId,
+  at
+})
+
+const getView = (id: string) =>
+  Effect.flatMap(MessageStore, (store) => store.get(id)).pipe(Effect.map(Option.getOrThrow))
+
+const suite = (name: string, database: Layer.Layer<never, never, never> | Layer.Layer<any>) =>
+  describe(`MessageStore on ${name}`, () => {
+    const TestStore = MessageStore.layer.pipe(Layer.provide(database))
+
+    it.layer(TestStore, { timeout: 60_000 })((it) => {
+      it.effect("accept commits the record with its parts and first event", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const m = message({ segments: 2, text: "x".repeat(200) })
+          yield* store.accept([m])
+          const view = yield* getView(m.id)
+          expect(view.status).toBe("accepted")
+          expect(view.to).toBe("+4915112345678")
+          expect(view.clientRef).toBe("ref-1")
+          expect(view.parts.map((p) => [p.seq, p.status])).toEqual([[1, "accepted"], [2, "accepted"]])
+          expect(view.events.map((e) => e.status)).toEqual(["accepted"])
+          expect(Option.isNone(yield* store.get(crypto.randomUUID()))).toBe(true)
+        }))
+
+      it.effect("submit result then receipt (hex form of a decimal id) ends delivered; a late submit never regresses", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const m = message()
+          yield* store.accept([m])
+          yield* store.recordOutcomes([submitted(m, 1, "1234567890")])
+          expect((yield* getView(m.id)).status).toBe("submitted")
+          const matched = yield* store.recordReceipt({
+            linkId: "demo",
+            candidates: ["499602d2", "1234567890"].slice(0, 1).concat(["1234567890"]),
+            status: "delivered",
+            error: undefined,
+            at: Date.now()
+          })
+          expect(matched).toBe(true)
+          yield* store.recordOutcomes([submitted(m, 1, "1234567890")])
+          const view = yield* getView(m.id)
+          expect(view.status).toBe("delivered")
+          expect(view.parts[0]?.smscMessageId).toBe("1234567890")
+          expect(view.events.map((e) => e.status)).toEqual(["accepted", "submitted", "delivered"])
+        }))
+
+      it.effect("a receipt on another link does not match", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const m = message()
+          yield* store.accept([m])
+          yield* store.recordOutcomes([submitted(m, 1, "abc1")])
+          const matched = yield* store.recordReceipt({
+            linkId: "other",
+            candidates: ["abc1"],
+            status: "delivered",
+            error: undefined,
+            at: Date.now()
+          })
+          expect(matched).toBe(false)
+          expect((yield* getView(m.id)).status).toBe("submitted")
+        }))
+
+      it.effect("a multipart message is delivered only when every part is", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const m = message({ segments: 2 })
+          const ids = [`p1-${m.id.slice(0, 8)}`, `p2-${m.id.slice(0, 8)}`]
+          yield* store.accept([m])
+          yield* store.recordOutcomes([submitted(m, 1, ids[0]!), submitted(m, 2, ids[1]!)])
+          yield* store.recordReceipt({ linkId: "demo", candidates: [ids[0]!], status: "delivered", error: undefined, at: Date.now() })
+          expect((yield* getView(m.id)).status).toBe("submitted")
+          yield* store.recordReceipt({ linkId: "demo", candidates: [ids[1]!], status: "delivered", error: undefined, at: Date.now() })
+          const view = yield* getView(m.id)
+          expect(view.status).toBe("delivered")
+          expect(view.parts.every((p) => p.status === "delivered")).toBe(true)
+        }))
+
+      it.effect("a receipt that arrives before its submit result is applied when the result lands", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const m = message()
+          const smscId = `early-${m.id.slice(0, 8)}`
+          yield* store.accept([m])
+          const matched = yield* store.recordReceipt({
+            linkId: "demo",
+            candidates: [smscId],
+            status: "undelivered",
+            error: "011",
+            at: Date.now()
+          })
+          expect(matched).toBe(false)
+          yield* store.recordOutcomes([submitted(m, 1, smscId)])
+          const view = yield* getView(m.id)
+          expect(view.status).toBe("undelivered")
+          expect(view.parts[0]?.error).toBe("011")
+        }))
+
+      it.effect("a permanent failure fails the message with its reason; a requeue marks it queued", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const failed = message()
+          const requeued = message()
+          yield* store.accept([failed, requeued])
+          yield* store.recordOutcomes([
+            { _tag: "Failed", messageId: failed.id, seq: 1, linkId: "demo", error: "ESME_RINVDSTADR (0x0b)", at: Date.now() },
+            { _tag: "Requeued", messageId: requeued.id, seq: 1, linkId: "demo", error: "ESME_RTHROTTLED", at: Date.now() }
+          ])
+          const f = yield* getView(failed.id)
+          expect(f.status).toBe("failed")
+          expect(f.reason).toBe("ESME_RINVDSTADR (0x0b)")
+          expect((yield* getView(requeued.id)).status).toBe("queued")
+        }))
+
+      it.effect("pending lists what is not yet submitted, with the parts still to send", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const old = Date.now() - 3_600_000
+          const waiting = message({ createdAt: old, segments: 3, text: "y".repeat(400) })
+          const done = message({ createdAt: old })
+          yield* store.accept([waiting, done])
+          yield* store.recordOutcomes([submitted(waiting, 2, `w2-${waiting.id.slice(0, 6)}`, old), submitted(done, 1, `d-${done.id.slice(0, 6)}`, old)])
+          const pending = yield* store.pending({ updatedBefore: old + 1, limit: 1000 })
+          const mine = pending.filter((p) => p.id === waiting.id || p.id === done.id)
+          expect(mine.map((p) => [p.id, p.pendingSeqs])).toEqual([[waiting.id, [1, 3]]])
+          expect(mine[0]?.text).toBe(waiting.text)
+        }))
+
+      it.effect("concurrent accepts are group-committed and all land", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const batch = Array.from({ length: 300 }, () => message())
+          yield* Effect.forEach(batch, (m) => store.accept([m]), { concurrency: "unbounded", discard: true })
+          const views = yield* Effect.forEach(batch, (m) => store.get(m.id))
+          expect(views.filter(Option.isSome).length).toBe(300)
+        }))
+    })
+  })
+
+suite("SQLite (node:sqlite)", sqliteLayer)
+suite("PostgreSQL", pgLayer)
+
+describe("rollup", () => {
+  it("derives the message status from its parts", () => {
+    expect(rollup(["delivered", "delivered"])).toBe("delivered")
+    expect(rollup(["delivered", "submitted"])).toBe("submitted")
+    expect(rollup(["delivered", "undelivered"])).toBe("undelivered")
+    expect(rollup(["failed", "delivered"])).toBe("failed")
+    expect(rollup(["submitted", "queued"])).toBe("queued")
+    expect(rollup(["accepted", "submitted"])).toBe("accepted")
+    expect(rollup(["expired"])).toBe("expired")
+  })
+})
