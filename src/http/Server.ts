@@ -1,13 +1,14 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Effect, Layer } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import type { Cause } from "effect"
+import { HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
-import { HandlersLive } from "./Handlers.ts"
+import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
 
 export interface HttpOptions {
   readonly port: number
@@ -25,6 +26,33 @@ const MetricsRoute = HttpRouter.add(
     return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4" })
   })
 )
+
+const problem = (status: number, type: string, title: string, detail: string, extra: Record<string, unknown> = {}) =>
+  HttpServerResponse.jsonUnsafe(
+    { type: `urn:smsgw:problem:${type}`, status, title, detail, ...extra },
+    { status, contentType: "application/problem+json" }
+  )
+
+const tooLarge = (maxBytes: number) =>
+  problem(413, "payload-too-large", "The request body is too large", `the body exceeds ${maxBytes} bytes`, { maxBytes })
+
+/** Body too large (declared length) or not JSON: answered before any byte of the body is read. */
+const refuseBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
+  if (request.method !== "POST" && request.method !== "PUT" && request.method !== "PATCH") return undefined
+  if (Number(request.headers["content-length"] ?? 0) > maxBytes) return tooLarge(maxBytes)
+  const contentType = request.headers["content-type"]
+  if (contentType !== undefined && !/^application\/(problem\+)?json\b/i.test(contentType)) {
+    return problem(415, "unsupported-media-type", "Unsupported media type", "send the body as application/json")
+  }
+  return undefined
+}
+
+const isBodyTooLarge = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) => {
+    const error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
+    return error instanceof HttpServerError.HttpServerError && error.reason._tag === "RequestParseError" &&
+      error.reason.reason === "BodyTooLarge"
+  })
 
 const routeOf = (url: string): string => {
   const path = url.split("?", 1)[0] ?? url
@@ -46,25 +74,18 @@ export const layer = (options: HttpOptions) => {
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
           const started = performance.now()
-          const response = yield* app.pipe(
+          const route = routeOf(request.url)
+          const refusal = refuseBody(request, options.maxBodyBytes)
+          const response = refusal ?? (yield* app.pipe(
             Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
-            Effect.catchTag("HttpServerError", (error) =>
-              error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
-                ? Effect.succeed(HttpServerResponse.jsonUnsafe(
-                  {
-                    type: "urn:smsgw:problem:payload-too-large",
-                    status: 413,
-                    title: "The request body is too large",
-                    detail: `the body exceeds ${options.maxBodyBytes} bytes`,
-                    maxBytes: options.maxBodyBytes
-                  },
-                  { status: 413, contentType: "application/problem+json" }
-                ))
-                : Effect.fail(error))
-          )
-          metrics.http(routeOf(request.url), response.status, (performance.now() - started) / 1000)
+            Effect.catchCause((cause) =>
+              isBodyTooLarge(cause) ? Effect.succeed(tooLarge(options.maxBodyBytes)) : Effect.failCause(cause)
+            ),
+            Effect.tapCause(() => Effect.sync(() => metrics.http(route, 500, (performance.now() - started) / 1000)))
+          ))
+          metrics.http(route, response.status, (performance.now() - started) / 1000)
           return response
         })
-    })
-  })).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))
+    }).pipe(Layer.provide(RequestValidationLive))
+  })).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
+import type { SqlClient } from "effect/sql"
 import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore, rollup } from "../../src/storage/MessageStore.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
@@ -32,7 +33,7 @@ const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.
 const getView = (id: string) =>
   Effect.flatMap(MessageStore, (store) => store.get(id)).pipe(Effect.map(Option.getOrThrow))
 
-const suite = (name: string, database: Layer.Layer<never, never, never> | Layer.Layer<any>) =>
+const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`MessageStore on ${name}`, () => {
     const TestStore = MessageStore.layer.pipe(Layer.provide(database))
 

@@ -1,0 +1,150 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { DatabaseSync } from "node:sqlite"
+import { join } from "node:path"
+import { get, post, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
+
+const countMessages = (dataDir: string) => {
+  const db = new DatabaseSync(join(dataDir, "gateway.db"), { readOnly: true })
+  try {
+    const row = db.prepare("SELECT COUNT(*) AS n FROM messages").get() as { n: number }
+    return Number(row.n)
+  } finally {
+    db.close()
+  }
+}
+
+describe("gateway over HTTP and SMPP (embedded mode)", () => {
+  it.live("an SMS is accepted, submitted to the SMSC and delivered", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, {
+        to: "+4915112345678",
+        from: "ACME",
+        text: "Hello",
+        clientRef: "order-42"
+      })
+      expect(accepted.status).toBe(202)
+      expect(accepted.json).toMatchObject({ status: "accepted", segments: 1, encoding: "gsm7" })
+      const id = String(accepted.json.id)
+      const view = yield* waitForStatus(gw.baseUrl, id, "delivered")
+      expect(view.status).toBe("delivered")
+      expect(view.clientRef).toBe("order-42")
+      expect((view.events as Array<{ status: string }>).map((e) => e.status)).toEqual(["accepted", "submitted", "delivered"])
+      const received = yield* gw.sim.received
+      expect(received).toHaveLength(1)
+      expect(received[0]).toMatchObject({ destinationAddr: "4915112345678", sourceAddr: "ACME", dataCoding: 0, registeredDelivery: 1 })
+      expect(Buffer.from(received[0]!.shortMessage).toString("latin1")).toBe("Hello")
+      const part = (view.parts as Array<{ smscMessageId: string }>)[0]
+      expect(part?.smscMessageId).toBe(received[0]?.messageId.toLowerCase().replace(/^0+/, ""))
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a long UCS-2 text with emoji goes as concatenated parts and is delivered when every part is", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ simulator: { receiptIdFormat: "hex", messageIdFormat: "decimal" } })
+      const text = "Привет 👋 ".repeat(12)
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+447911123456", from: "447700900123", text })
+      expect(accepted.status).toBe(202)
+      expect(accepted.json).toMatchObject({ encoding: "ucs2", segments: 2 })
+      const view = yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "delivered")
+      expect(view.status).toBe("delivered")
+      const received = yield* gw.sim.received
+      expect(received).toHaveLength(2)
+      for (const r of received) {
+        expect(r.dataCoding).toBe(8)
+        expect(r.esmClass & 0x40).toBe(0x40)
+        expect(r.sourceAddr).toBe("447700900123")
+      }
+      const payloads = received.map((r) => Buffer.from(r.shortMessage.subarray(6)).swap16().toString("utf16le"))
+      expect(payloads.join("")).toBe(text)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("bad requests get problem+json naming the field, and nothing is stored", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const url = `${gw.baseUrl}/v1/messages`
+      const cases: Array<[unknown, string]> = [
+        [{ to: 4915112345678, from: "ACME", text: "x" }, "to"],
+        [{ to: "+49151", from: "ACME", text: "x" }, "to"],
+        [{ to: "not a number", from: "ACME", text: "x" }, "to"],
+        [{ to: "+4915112345678", from: "ACME", text: "" }, "text"],
+        [{ to: "+4915112345678", from: "ACME" }, "text"],
+        [{ to: "+4915112345678", from: "THIS SENDER IS TOO LONG", text: "x" }, "from"],
+        [{ to: "+4915112345678", from: "ACME", text: "x", encoding: "latin9" }, "encoding"],
+        [{ to: "+4915112345678", from: "ACME", text: "ł", encoding: "gsm7" }, "text"],
+        [{ to: "+4915112345678", from: "ACME", text: "x", validitySeconds: "soon" }, "validitySeconds"],
+        ["{not json", "body"],
+        [[1, 2, 3], "body"]
+      ]
+      for (const [body, field] of cases) {
+        const r = yield* post(url, body)
+        expect(r.status, JSON.stringify(body)).toBe(400)
+        expect(r.contentType).toContain("application/problem+json")
+        expect(r.json.type).toBe("urn:smsgw:problem:validation")
+        expect((r.json.errors as Array<{ field: string }>).map((e) => e.field), JSON.stringify(body)).toContain(field)
+      }
+      const big = yield* post(url, { to: "+4915112345678", from: "ACME", text: "x".repeat(20_000) })
+      expect(big.status).toBe(413)
+      expect(big.json.type).toBe("urn:smsgw:problem:payload-too-large")
+      const form = yield* Effect.promise(() =>
+        fetch(url, { method: "POST", headers: { "content-type": "text/plain" }, body: "to=1" }).then((r) => r.status)
+      )
+      expect(form).toBe(415)
+      expect(countMessages(gw.dataDir)).toBe(0)
+      expect((yield* gw.sim.stats).submits).toBe(0)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("status of an unknown id is a 404 problem; OpenAPI, docs, health, readiness and metrics are served", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const missing = yield* get(`${gw.baseUrl}/v1/messages/${crypto.randomUUID()}`)
+      expect(missing.status).toBe(404)
+      expect(missing.contentType).toContain("application/problem+json")
+      expect(missing.json.type).toBe("urn:smsgw:problem:not-found")
+      const openapi = yield* get(`${gw.baseUrl}/openapi.json`)
+      expect(Object.keys(openapi.json.paths as object)).toEqual(expect.arrayContaining(["/v1/messages", "/v1/messages/{id}"]))
+      expect((yield* get(`${gw.baseUrl}/docs`)).status).toBe(200)
+      expect((yield* get(`${gw.baseUrl}/healthz`)).json).toEqual({ status: "ok" })
+      let ready = yield* get(`${gw.baseUrl}/readyz`)
+      for (let i = 0; i < 50 && ready.status !== 200; i++) {
+        yield* Effect.sleep(100)
+        ready = yield* get(`${gw.baseUrl}/readyz`)
+      }
+      expect(ready.json).toMatchObject({ ready: true, storage: true, linksBound: ["sim"] })
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "metrics" })
+      yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "delivered")
+      const metrics = yield* get(`${gw.baseUrl}/metrics`)
+      // The metric registry is per process, and other tests of this file count too: assert presence, not totals.
+      expect(metrics.text).toMatch(/smsgw_link_submit_responses_total\{link="sim",status="ESME_ROK"\} [1-9]/)
+      expect(metrics.text).toMatch(/smsgw_link_receipts_total\{link="sim",state="delivered"\} [1-9]/)
+      expect(metrics.text).toContain('smsgw_link_bound{link="sim"} 1')
+      expect(metrics.text).toMatch(/smsgw_http_requests_total\{route="\/v1\/messages",status="202"\} [1-9]/)
+      expect(metrics.text).toContain("smsgw_message_submit_latency_seconds_bucket")
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a permanent SMSC rejection fails the message with the SMPP status", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      yield* gw.sim.setFaults({ submitStatus: 0x0b })
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "nope" })
+      const view = yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "failed")
+      expect(view.status).toBe("failed")
+      expect(String(view.reason)).toContain("ESME_RINVDSTADR")
+      expect((yield* gw.sim.stats).submits).toBe(1)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("throttling (ESME_RTHROTTLED) and a full queue delay messages but every one ends delivered", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      yield* gw.sim.setFaults({ throttleAboveTps: 25 })
+      const ids = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
+        post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `burst ${i}` }).pipe(
+          Effect.map((r) => String(r.json.id))
+        ), { concurrency: 20 })
+      const views = yield* Effect.forEach(ids, (id) => waitForStatus(gw.baseUrl, id, "delivered", 20_000), { concurrency: 10 })
+      expect(views.filter((v) => v.status === "delivered")).toHaveLength(60)
+      const stats = yield* gw.sim.stats
+      expect(stats.submitsByStatus["0x58"] ?? 0).toBeGreaterThan(0)
+      expect(stats.uniqueMessages).toBe(60)
+    }).pipe(Effect.scoped), 60_000)
+})

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import { readFileSync } from "node:fs"
+import { parse } from "yaml"
+import { decodeConfig, linkDefaults } from "../../src/layers/Config.ts"
+
+const link = { id: "demo", host: "127.0.0.1", port: 2775, systemId: "demo", password: "demo" }
+
+const failure = (raw: unknown, env: NodeJS.ProcessEnv = {}) =>
+  Effect.runSync(decodeConfig(raw, env).pipe(Effect.flip)).message
+
+describe("configuration", () => {
+  it("the shipped embedded config decodes", () => {
+    const raw = parse(readFileSync("config/gateway.yaml", "utf8"))
+    const config = Effect.runSync(decodeConfig(raw))
+    expect(config.links.map((l) => l.id)).toEqual(["demo"])
+    expect(config.simulator?.enabled).toBe(true)
+    expect(config.http?.port).toBe(8080)
+  })
+
+  it("names the bad key as a path", () => {
+    expect(failure({ links: [{ ...link, port: "abc" }] })).toContain("links[0].port")
+    expect(failure({ links: [link], http: { port: 70000 } })).toContain("http.port")
+    expect(failure({ links: [{ ...link, bindMode: "both" }] })).toContain("links[0].bindMode")
+    expect(failure({})).toContain("links")
+  })
+
+  it("rejects unknown keys, so a typo does not pass silently", () => {
+    expect(failure({ links: [link], htpp: { port: 1 } })).toContain("htpp")
+  })
+
+  it("rejects duplicate link ids and postgres without a url", () => {
+    expect(failure({ links: [link, link] })).toContain("links[1].id")
+    expect(failure({ links: [link], storage: { kind: "postgres" } })).toContain("storage.url")
+  })
+
+  it("takes secrets and ports from the environment", () => {
+    const config = Effect.runSync(decodeConfig(
+      { links: [{ ...link, password: "${DEMO_PW}" }] },
+      { DEMO_PW: "s3cret", SMSGW_HTTP_PORT: "9090" }
+    ))
+    expect(config.links[0]?.password).toBe("s3cret")
+    expect(config.http?.port).toBe(9090)
+    const overridden = Effect.runSync(decodeConfig({ links: [link] }, { SMSGW_LINK_DEMO_PASSWORD: "fromenv" }))
+    expect(overridden.links[0]?.password).toBe("fromenv")
+    expect(failure({ links: [{ ...link, password: "${MISSING_PW}" }] })).toContain("MISSING_PW")
+  })
+
+  it("fills link defaults", () => {
+    const d = linkDefaults(link)
+    expect(d).toMatchObject({ bindMode: "transceiver", window: 10, registeredDelivery: true, udhReferenceBits: 8 })
+    expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig({ links: [] })))).toBe(true)
+  })
+})
