@@ -148,7 +148,7 @@ const makeLink = Effect.gen(function*() {
       if (sender === undefined || Result.isFailure(segmented)) {
         const error = sender === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
         for (const seq of message.seqs) {
-          Queue.offerUnsafe(outcomes, { _tag: "Failed", messageId: message.messageId, seq, linkId, error, at: Date.now() })
+          Queue.offerUnsafe(outcomes, { _tag: "Failed", messageId: message.messageId, seq, segments: 0, linkId, error, at: Date.now() })
         }
         return
       }
@@ -182,6 +182,7 @@ const makeLink = Effect.gen(function*() {
             _tag: "Submitted",
             messageId: message.messageId,
             seq,
+            segments: parts.length,
             linkId,
             smscMessageId: normalizeMessageId(result.success.messageId),
             at
@@ -201,6 +202,7 @@ const makeLink = Effect.gen(function*() {
                 _tag: "Failed",
                 messageId: message.messageId,
                 seq,
+                segments: parts.length,
                 linkId,
                 error: `${name} (0x${error.commandStatus.toString(16).padStart(2, "0")})`,
                 at
@@ -235,6 +237,7 @@ const makeLink = Effect.gen(function*() {
             _tag: "Failed",
             messageId: message.messageId,
             seq,
+            segments: parts.length,
             linkId,
             error: `gave up after ${item.attempt + 1} attempts: ${lastError}`,
             at: Date.now()
@@ -248,6 +251,7 @@ const makeLink = Effect.gen(function*() {
           _tag: "Requeued",
           messageId: message.messageId,
           seq,
+          segments: parts.length,
           linkId,
           error: lastError,
           at: Date.now()

@@ -635,10 +635,8 @@ const listen = (smsc: Smsc): Effect.Effect<number, SimulatorStartError> =>
   })
 
 /** Starts the simulator; it stops when the scope closes (or on `close`). */
-export const start = (
-  options: Partial<SimulatorOptions> = {}
-): Effect.Effect<SmscSimulator, SimulatorStartError, Scope.Scope> =>
-  Effect.gen(function*() {
+export const start = Effect.fn("SmscSimulator.start")(
+  function*(options: Partial<SimulatorOptions> = {}): Effect.fn.Return<SmscSimulator, SimulatorStartError, Scope.Scope> {
     useRawMessageBytes()
     const resolved: SimulatorOptions = {
       port: 0,
@@ -674,4 +672,5 @@ export const start = (
       close
     }
     return simulator
-  })
+  }
+)

@@ -28,6 +28,8 @@ export type PartOutcome =
     readonly _tag: "Submitted"
     readonly messageId: string
     readonly seq: number
+    /** Parts of the message: a single-part message moves with its part, no rollup query needed. */
+    readonly segments: number
     readonly linkId: string
     readonly smscMessageId: string
     readonly at: number
@@ -36,6 +38,7 @@ export type PartOutcome =
     readonly _tag: "Failed" | "Requeued"
     readonly messageId: string
     readonly seq: number
+    readonly segments: number
     readonly linkId: string | null
     readonly error: string
     readonly at: number
@@ -198,11 +201,35 @@ export const make = Effect.gen(function*() {
       }
     })
 
-  /** Recomputes the status of the given messages from their parts; writes and logs an event only on a move forward. */
-  const rollupMessages = (details: Map<string, { at: number; detail: string | undefined; reason?: string }>) =>
+  interface Transition {
+    readonly at: number
+    readonly detail: string | undefined
+    readonly reason?: string | undefined
+  }
+  type EventInsert = {
+    message_id: string
+    at: number
+    status: MessageStatus
+    detail: string | null
+  }
+
+  /** Moves a message forward to `status` (never back); records the event when it moved. */
+  const moveMessage = (id: string, status: MessageStatus, info: Transition, events: Array<EventInsert>) =>
     Effect.gen(function*() {
-      const ids = [...details.keys()]
-      for (const batch of chunk(ids, 500)) {
+      const rank = statusRank[status]
+      const reason = status === "failed" || status === "undelivered" ? (info.reason ?? info.detail ?? null) : null
+      const moved = yield* sql<{ id: string }>`
+        UPDATE messages SET status = ${status}, status_rank = ${rank}, updated_at = ${info.at},
+          reason = COALESCE(${reason}, reason)
+        WHERE id = ${id} AND (status_rank < ${rank} OR (status = 'accepted' AND ${status} = 'queued'))
+        RETURNING id`
+      if (moved.length > 0) events.push({ message_id: id, at: info.at, status, detail: info.detail ?? null })
+    })
+
+  /** Recomputes multipart messages from their parts. */
+  const rollupMessages = (details: Map<string, Transition>, events: Array<EventInsert>) =>
+    Effect.gen(function*() {
+      for (const batch of chunk([...details.keys()], 500)) {
         const parts = yield* sql<{ message_id: string; status: MessageStatus }>`
           SELECT message_id, status FROM message_parts WHERE ${sql.in("message_id", batch)}`
         const byMessage = new Map<string, Array<MessageStatus>>()
@@ -212,61 +239,59 @@ export const make = Effect.gen(function*() {
           else list.push(p.status)
         }
         for (const [id, statuses] of byMessage) {
-          const status = rollup(statuses)
           const info = details.get(id)
-          if (info === undefined) continue
-          const rank = statusRank[status]
-          const reason = status === "failed" || status === "undelivered" ? (info.reason ?? info.detail ?? null) : null
-          const moved = yield* sql<{ id: string }>`
-            UPDATE messages SET status = ${status}, status_rank = ${rank}, updated_at = ${info.at},
-              reason = COALESCE(${reason}, reason)
-            WHERE id = ${id} AND (status_rank < ${rank} OR (status = 'accepted' AND ${status} = 'queued'))
-            RETURNING id`
-          if (moved.length > 0) {
-            yield* sql`INSERT INTO message_events ${
-              sql.insert({ message_id: id, at: info.at, status, detail: info.detail ?? null })
-            }`
-          }
+          if (info !== undefined) yield* moveMessage(id, rollup(statuses), info, events)
         }
       }
     })
 
-  const applyOutcomes = (outcomes: ReadonlyArray<PartOutcome>) =>
+  const insertEvents = (events: ReadonlyArray<EventInsert>) =>
+    Effect.forEach(chunk(events, 500), (rows) => {
+      const [first, ...rest] = rows
+      return first === undefined ? Effect.void : sql`INSERT INTO message_events ${sql.insert([first, ...rest])}`.pipe(Effect.asVoid)
+    }, { discard: true })
+
+  const partStatusOf = (o: PartOutcome): MessageStatus =>
+    o._tag === "Submitted" ? "submitted" : o._tag === "Failed" ? "failed" : "queued"
+
+  const applyOutcomes = (outcomes: ReadonlyArray<PartOutcome>, events: Array<EventInsert>) =>
     Effect.gen(function*() {
-      const touched = new Map<string, { at: number; detail: string | undefined; reason?: string }>()
-      const submitted: Array<PartOutcome & { _tag: "Submitted" }> = []
+      const multipart = new Map<string, Transition>()
       for (const o of outcomes) {
+        let info: Transition
         switch (o._tag) {
           case "Submitted": {
-            submitted.push(o)
             yield* sql`UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = ${o.linkId},
                 smsc_message_id = ${o.smscMessageId}, submitted_at = ${o.at}, error = NULL
               WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
-            touched.set(o.messageId, { at: o.at, detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}` })
+            info = { at: o.at, detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}` }
             break
           }
           case "Failed": {
             yield* sql`UPDATE message_parts SET status = 'failed', status_rank = 3, link_id = ${o.linkId},
                 error = ${o.error}, done_at = ${o.at}
               WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 3`
-            touched.set(o.messageId, { at: o.at, detail: `part ${o.seq}: ${o.error}`, reason: o.error })
+            info = { at: o.at, detail: `part ${o.seq}: ${o.error}`, reason: o.error }
             break
           }
           case "Requeued": {
             yield* sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
               WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
             yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}`
-            touched.set(o.messageId, { at: o.at, detail: `part ${o.seq}: ${o.error}` })
+            info = { at: o.at, detail: `part ${o.seq}: ${o.error}` }
             break
           }
         }
+        if (o.segments === 1) yield* moveMessage(o.messageId, partStatusOf(o), info, events)
+        else multipart.set(o.messageId, info)
       }
-      yield* rollupMessages(touched)
-      if (submitted.length > 0) yield* applyOrphans(submitted)
+      if (multipart.size > 0) yield* rollupMessages(multipart, events)
+      const submitted = outcomes.filter((o): o is PartOutcome & { _tag: "Submitted" } => o._tag === "Submitted")
+      if (submitted.length > 0) yield* applyOrphans(submitted, events)
     })
 
   /** Receipts that came before their submit result was stored: apply them now that it is. */
-  const applyOrphans = (submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>) =>
+  const applyOrphans = (submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>, events: Array<EventInsert>) =>
     Effect.gen(function*() {
       const counted = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts`
       if (Number(counted[0]?.n ?? 0) === 0) return
@@ -282,26 +307,31 @@ export const make = Effect.gen(function*() {
           status: orphan.status,
           error: orphan.error ?? undefined,
           at: Number(orphan.received_at)
-        })
+        }, events)
         yield* sql`DELETE FROM orphan_receipts WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
       }
     })
 
-  const applyReceipt = (r: ReceiptRecord) =>
+  const applyReceipt = (r: ReceiptRecord, events: Array<EventInsert>) =>
     Effect.gen(function*() {
-      const parts = yield* sql<{ message_id: string; seq: number | string }>`
-        SELECT message_id, seq FROM message_parts
-        WHERE link_id = ${r.linkId} AND ${sql.in("smsc_message_id", r.candidates)}`
+      const parts = yield* sql<{ message_id: string; seq: number | string; segments: number | string }>`
+        SELECT p.message_id, p.seq, m.segments FROM message_parts p JOIN messages m ON m.id = p.message_id
+        WHERE p.link_id = ${r.linkId} AND ${sql.in("p.smsc_message_id", r.candidates)}`
       if (parts.length === 0) return false
-      const touched = new Map<string, { at: number; detail: string | undefined; reason?: string }>()
+      const multipart = new Map<string, Transition>()
       for (const p of parts) {
         yield* sql`UPDATE message_parts SET status = ${r.status}, status_rank = 3, done_at = ${r.at},
             error = ${r.error ?? null}
           WHERE message_id = ${p.message_id} AND seq = ${Number(p.seq)} AND status_rank < 3`
-        const base = { at: r.at, detail: `receipt for part ${p.seq}: ${r.status}${r.error ? ` (err ${r.error})` : ""}` }
-        touched.set(p.message_id, r.error !== undefined ? { ...base, reason: `err ${r.error}` } : base)
+        const info: Transition = {
+          at: r.at,
+          detail: `receipt for part ${p.seq}: ${r.status}${r.error !== undefined ? ` (err ${r.error})` : ""}`,
+          reason: r.error !== undefined ? `err ${r.error}` : undefined
+        }
+        if (Number(p.segments) === 1) yield* moveMessage(p.message_id, r.status, info, events)
+        else multipart.set(p.message_id, info)
       }
-      yield* rollupMessages(touched)
+      if (multipart.size > 0) yield* rollupMessages(multipart, events)
       return true
     })
 
@@ -315,18 +345,20 @@ export const make = Effect.gen(function*() {
     sql.withTransaction(Effect.gen(function*() {
       const accepts = ops.flatMap((op) => op._tag === "Accept" ? op.messages : [])
       if (accepts.length > 0) yield* insertAccepted(accepts)
+      const events: Array<EventInsert> = []
       const outcomes = ops.flatMap((op) => op._tag === "Outcomes" ? op.outcomes : [])
-      if (outcomes.length > 0) yield* applyOutcomes(outcomes)
+      if (outcomes.length > 0) yield* applyOutcomes(outcomes, events)
       const results: Array<boolean> = []
       for (const op of ops) {
         if (op._tag !== "Receipt") {
           results.push(true)
           continue
         }
-        const matched = yield* applyReceipt(op.receipt)
+        const matched = yield* applyReceipt(op.receipt, events)
         if (!matched) yield* recordOrphan(op.receipt)
         results.push(matched)
       }
+      yield* insertEvents(events)
       return results
     })).pipe(Effect.mapError(storeError))
 

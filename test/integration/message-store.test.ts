@@ -25,6 +25,7 @@ const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.
   _tag: "Submitted" as const,
   messageId: m.id,
   seq,
+  segments: m.segments,
   linkId: "demo",
   smscMessageId,
   at
@@ -133,8 +134,8 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const requeued = message()
           yield* store.accept([failed, requeued])
           yield* store.recordOutcomes([
-            { _tag: "Failed", messageId: failed.id, seq: 1, linkId: "demo", error: "ESME_RINVDSTADR (0x0b)", at: Date.now() },
-            { _tag: "Requeued", messageId: requeued.id, seq: 1, linkId: "demo", error: "ESME_RTHROTTLED", at: Date.now() }
+            { _tag: "Failed", messageId: failed.id, seq: 1, segments: 1, linkId: "demo", error: "ESME_RINVDSTADR (0x0b)", at: Date.now() },
+            { _tag: "Requeued", messageId: requeued.id, seq: 1, segments: 1, linkId: "demo", error: "ESME_RTHROTTLED", at: Date.now() }
           ])
           const f = yield* getView(failed.id)
           expect(f.status).toBe("failed")

@@ -10,7 +10,6 @@ import smpp from "smpp"
 import * as Session from "../../src/smpp/Session.ts"
 import type { IncomingDeliver, SessionOptions, SessionState, SmppSession, SubmitRequest } from "../../src/smpp/Session.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
-import type { SmscSimulator } from "../../src/smpp/Simulator.ts"
 
 const request = (overrides: Partial<SubmitRequest> = {}): SubmitRequest => ({
   sourceAddr: "Acme",

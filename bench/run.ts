@@ -1,0 +1,206 @@
+/**
+ * `npm run bench`: a bounded load on the REST API of a real gateway process whose link points at a real SMSC
+ * simulator process (receipts on), all on 127.0.0.1 and the same cores. Reports accepted and submitted msg/s,
+ * receipts matched, HTTP latency, the gateway's CPU per message and peak RSS, and appends them to bench/RESULTS.md.
+ *
+ * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
+ * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
+ * V8 CPU profile of the gateway there.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import http from "node:http"
+import { createServer } from "node:net"
+import { cpus, tmpdir } from "node:os"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+
+const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
+const window = Number(process.env.BENCH_WINDOW ?? 50)
+const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const start = (args: ReadonlyArray<string>, name: string, nodeArgs: ReadonlyArray<string> = []): ChildProcess => {
+  const child = spawn(process.execPath, ["--no-warnings", ...nodeArgs, "src/cli/main.ts", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env }
+  })
+  let tail = ""
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000)
+  }
+  child.stdout?.on("data", keep)
+  child.stderr?.on("data", keep)
+  child.on("exit", (code, signal) => {
+    if (code !== 0 && signal === null) console.error(`${name} exited with ${code}:\n${tail}`)
+  })
+  return child
+}
+
+const request = (agent: http.Agent, port: number, method: string, path: string, body?: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request({ agent, host: "127.0.0.1", port, method, path, headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (res) => {
+      let data = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (data += c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data }))
+    })
+    req.setTimeout(30_000, () => req.destroy(new Error("request timeout")))
+    req.on("error", reject)
+    if (body) req.write(body)
+    req.end()
+  })
+
+const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return
+    await sleep(100)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** utime + stime of a process, in microseconds. */
+const cpuMicros = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return (ticks / 100) * 1e6
+}
+
+const peakRssMb = (pid: number) => {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
+  return Number(line?.replace(/\D+/g, "") ?? 0) / 1024
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+
+const main = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "smsgw-bench-"))
+  const smppPort = await freePort()
+  const controlPort = await freePort()
+  const httpPort = await freePort()
+  const config = join(dir, "bench.yaml")
+  writeFileSync(config, `http:
+  port: ${httpPort}
+  host: 127.0.0.1
+storage:
+  kind: sqlite
+  path: ${join(dir, "gateway.db")}
+links:
+  - id: bench
+    host: 127.0.0.1
+    port: ${smppPort}
+    systemId: bench
+    password: bench
+    window: ${window}
+    tps: 20000
+recovery:
+  idleSeconds: 120
+  intervalSeconds: 10
+`)
+  const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")
+  const profile = process.env.BENCH_PROFILE_DIR
+  const gateway = start(["serve", "--config", config], "gateway", profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+  const cleanup = () => {
+    gateway.kill(profile ? "SIGINT" : "SIGKILL")
+    sim.kill("SIGKILL")
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    await waitFor("gateway ready", async () => (await request(agent, httpPort, "GET", "/readyz")).status === 200, 30_000)
+    const simStats = async () => JSON.parse((await request(agent, controlPort, "GET", "/stats")).body) as {
+      submits: number
+      receiptsSent: number
+      receiptsAcked: number
+      uniqueMessages: number
+    }
+    // Warm-up: JIT and caches, not counted.
+    for (let i = 0; i < 500; i++) {
+      await request(agent, httpPort, "POST", "/v1/messages", JSON.stringify({ to: "+4915112345678", from: "WARMUP", text: "warm up" }))
+    }
+    await waitFor("warm-up receipts", async () => (await simStats()).receiptsAcked >= 500, 30_000)
+    const before = await simStats()
+    const pid = gateway.pid ?? 0
+    const cpuBefore = cpuMicros(pid)
+    const latencies: Array<number> = []
+    const ids: Array<string> = []
+    let next = 0
+    let failures = 0
+    const started = performance.now()
+    const worker = async () => {
+      while (next < messages) {
+        const i = next++
+        const body = JSON.stringify({ to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`, from: "BENCH", text: `Bench message ${i} with a little text in it` })
+        const t0 = performance.now()
+        const r = await request(agent, httpPort, "POST", "/v1/messages", body)
+        latencies.push(performance.now() - t0)
+        if (r.status === 202) ids.push((JSON.parse(r.body) as { id: string }).id)
+        else failures++
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    const acceptSeconds = (performance.now() - started) / 1000
+    await waitFor("all submitted", async () => (await simStats()).submits - before.submits >= ids.length, 120_000)
+    const submitSeconds = (performance.now() - started) / 1000
+    await waitFor("all receipts acknowledged", async () => (await simStats()).receiptsAcked - before.receiptsAcked >= ids.length, 120_000)
+    const cpuAfter = cpuMicros(pid)
+    // The store is the judge: every accepted message must end delivered.
+    const db = new DatabaseSync(join(dir, "gateway.db"), { readOnly: true })
+    let delivered = 0
+    await waitFor("receipts matched in the store", async () => {
+      const row = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered' AND from_addr = 'BENCH'").get() as { n: number }
+      delivered = Number(row.n)
+      return delivered >= ids.length
+    }, 60_000).catch(() => undefined)
+    const byStatus = db.prepare("SELECT status, COUNT(*) AS n FROM messages WHERE from_addr = 'BENCH' GROUP BY status").all()
+    db.close()
+    const after = await simStats()
+    latencies.sort((a, b) => a - b)
+    const result = {
+      date: new Date().toISOString(),
+      machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}`,
+      node: process.version,
+      messages,
+      concurrency,
+      window,
+      acceptedPerSecond: Math.round(ids.length / acceptSeconds),
+      submittedPerSecond: Math.round((after.submits - before.submits) / submitSeconds),
+      accepted: ids.length,
+      httpFailures: failures,
+      submitted: after.submits - before.submits,
+      receiptsAcked: after.receiptsAcked - before.receiptsAcked,
+      deliveredInStore: delivered,
+      statuses: Object.fromEntries(byStatus.map((r) => [String(r.status), Number(r.n)])),
+      latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) },
+      gatewayCpuMicrosPerMessage: Math.round((cpuAfter - cpuBefore) / ids.length),
+      gatewayPeakRssMb: Math.round(peakRssMb(pid))
+    }
+    console.log(JSON.stringify(result, null, 2))
+    if (process.env.BENCH_NO_RECORD !== "1") {
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`npm run bench\` (${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms)\n\n` +
+        `| accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
+        `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
+        `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.\n`)
+    }
+    if (delivered < ids.length || failures > 0) process.exitCode = 1
+  } finally {
+    agent.destroy()
+    cleanup()
+  }
+}
+
+await main()
