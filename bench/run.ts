@@ -113,7 +113,8 @@ recovery:
 `)
   const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")
   const profile = process.env.BENCH_PROFILE_DIR
-  const gateway = start(["serve", "--config", config], "gateway", profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])
+  const nodeArgs = [...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])]
+  const gateway = start(["serve", "--config", config], "gateway", nodeArgs)
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
   const cleanup = () => {
     gateway.kill(profile ? "SIGINT" : "SIGKILL")
@@ -195,6 +196,11 @@ recovery:
         `| accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
         `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
         `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.\n`)
+    }
+    if (process.env.BENCH_HEAP_SNAPSHOT === "1") {
+      // Needs BENCH_GATEWAY_NODE_ARGS=--heapsnapshot-signal=SIGUSR2; the snapshot lands in the working directory.
+      gateway.kill("SIGUSR2")
+      await sleep(15_000)
     }
     if (delivered < ids.length || failures > 0) process.exitCode = 1
   } finally {

@@ -104,6 +104,7 @@ const makeLink = Effect.gen(function*() {
     tls: settings.tls ? { rejectUnauthorized: config.tlsRejectUnauthorized ?? true } : false,
     systemId: config.systemId,
     password: config.password,
+    name: linkId,
     ...(config.systemType !== undefined ? { systemType: config.systemType } : {}),
     bindMode: settings.bindMode,
     window: settings.window,
@@ -209,6 +210,7 @@ const makeLink = Effect.gen(function*() {
               })
             } else {
               if (kind === "throttled") nextSlot = performance.now() + 1000
+              if (kind === "rebind") yield* Effect.forkDetach(session.rebind)
               lastError = name
               retry.push(seq)
             }

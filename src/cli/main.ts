@@ -1,5 +1,5 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, Layer, Logger, References } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { Command } from "effect/cli"
 import { serve } from "./serve.ts"
 import { smscSim } from "./smsc-sim.ts"
@@ -12,6 +12,5 @@ const smsgw = Command.make("smsgw").pipe(
 smsgw.pipe(
   Command.run({ version: "0.1.0" }),
   Effect.provide(Layer.mergeAll(NodeServices.layer, Logger.layer([Logger.consoleLogFmt]))),
-  Effect.provideService(References.MinimumLogLevel, "Info"),
   NodeRuntime.runMain
 )

@@ -7,14 +7,18 @@ export const smscSim = Command.make(
   "smsc-sim",
   {
     port: Flag.Int("port").pipe(Flag.withDescription("SMPP port"), Flag.withDefault(2775)),
-    host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1")),
+    host: Flag.String("host").pipe(Flag.withDescription("Address to listen on"), Flag.withDefault("127.0.0.1")),
     systemId: Flag.String("system-id").pipe(Flag.withDescription("Require this system_id"), Flag.optional),
     password: Flag.String("password").pipe(Flag.withDescription("Require this password"), Flag.optional),
-    receiptDelayMs: Flag.Int("receipt-delay-ms").pipe(Flag.withDefault(200)),
+    receiptDelayMs: Flag.Int("receipt-delay-ms").pipe(Flag.withDescription("Delay before each delivery receipt"), Flag.withDefault(200)),
     receiptState: Flag.Literals("receipt-state", ["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]).pipe(
+      Flag.withDescription("Final state every receipt reports"),
       Flag.withDefault("DELIVRD")
     ),
-    receiptTlvs: Flag.Boolean("receipt-tlvs").pipe(Flag.withDefault(false)),
+    receiptTlvs: Flag.Boolean("receipt-tlvs").pipe(
+      Flag.withDescription("Also send receipted_message_id and message_state TLVs"),
+      Flag.withDefault(false)
+    ),
     controlPort: Flag.Int("control-port").pipe(
       Flag.withDescription("HTTP port for fault injection: POST/DELETE /faults, POST /drop, GET /stats"),
       Flag.optional

@@ -50,9 +50,6 @@ export const GatewayConfig = Schema.Struct({
   recovery: Schema.optionalKey(Schema.Struct({
     idleSeconds: Schema.optionalKey(Positive),
     intervalSeconds: Schema.optionalKey(Positive)
-  })),
-  log: Schema.optionalKey(Schema.Struct({
-    level: Schema.optionalKey(Schema.Literals(["trace", "debug", "info", "warn", "error"]))
   }))
 })
 export type GatewayConfig = typeof GatewayConfig.Type

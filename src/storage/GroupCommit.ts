@@ -30,9 +30,7 @@ export const make = <Op, A, E, R>(options: {
           Effect.sync(() => {
             if (Exit.isSuccess(exit)) {
               const results = exit.value
-              for (let i = 0; i < batch.length; i++) {
-                Deferred.doneUnsafe(batch[i]!.deferred, Exit.succeed(results[i] as A))
-              }
+              for (const [i, p] of batch.entries()) Deferred.doneUnsafe(p.deferred, Exit.succeed(results[i] as A))
             } else {
               for (const p of batch) Deferred.doneUnsafe(p.deferred, exit as Exit.Exit<never, E>)
             }
