@@ -10,26 +10,18 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import http from "node:http"
-import { createServer } from "node:net"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { Effect } from "effect"
+import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
 const window = Number(process.env.BENCH_WINDOW ?? 50)
 const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+const freePort = () => Effect.runPromise(freePortEffect)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

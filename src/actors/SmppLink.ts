@@ -130,6 +130,16 @@ const makeLink = Effect.gen(function*() {
     return wait >= 1 ? Effect.sleep(wait) : Effect.void
   })
 
+  const record = (
+    message: Outbound,
+    seq: number,
+    segments: number,
+    result: { readonly _tag: "Submitted"; readonly smscMessageId: string } | {
+      readonly _tag: "Failed" | "Requeued"
+      readonly error: string
+    }
+  ) => Queue.offerUnsafe(outcomes, { ...result, messageId: message.messageId, seq, segments, linkId, at: Date.now() })
+
   const requeueLater = (item: WorkItem, seqs: ReadonlyArray<number>) =>
     Effect.sleep(retryDelayMs(item.attempt)).pipe(
       Effect.andThen(Queue.offer(queue, { message: { ...item.message, seqs }, attempt: item.attempt + 1 })),
@@ -149,7 +159,8 @@ const makeLink = Effect.gen(function*() {
       if (sender === undefined || Result.isFailure(segmented)) {
         const error = sender === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
         for (const seq of message.seqs) {
-          Queue.offerUnsafe(outcomes, { _tag: "Failed", messageId: message.messageId, seq, segments: 0, linkId, error, at: Date.now() })
+          // 0 parts: unknown, so the store recomputes the message from its parts.
+          record(message, seq, 0, { _tag: "Failed", error })
         }
         return
       }
@@ -179,14 +190,9 @@ const makeLink = Effect.gen(function*() {
           counters.submitOk++
           metrics.response(linkId, 0)
           metrics.submitLatency(at - message.acceptedAt)
-          Queue.offerUnsafe(outcomes, {
+          record(message, seq, parts.length, {
             _tag: "Submitted",
-            messageId: message.messageId,
-            seq,
-            segments: parts.length,
-            linkId,
-            smscMessageId: normalizeMessageId(result.success.messageId),
-            at
+            smscMessageId: normalizeMessageId(result.success.messageId)
           })
           continue
         }
@@ -199,14 +205,9 @@ const makeLink = Effect.gen(function*() {
             const name = commandStatusName(error.commandStatus)
             if (kind === "permanent") {
               counters.failed++
-              Queue.offerUnsafe(outcomes, {
+              record(message, seq, parts.length, {
                 _tag: "Failed",
-                messageId: message.messageId,
-                seq,
-                segments: parts.length,
-                linkId,
-                error: `${name} (0x${error.commandStatus.toString(16).padStart(2, "0")})`,
-                at
+                error: `${name} (0x${error.commandStatus.toString(16).padStart(2, "0")})`
               })
             } else {
               if (kind === "throttled") nextSlot = performance.now() + 1000
@@ -235,29 +236,16 @@ const makeLink = Effect.gen(function*() {
       if (item.attempt >= settings.maxRetries && lastError !== "NotBound") {
         for (const seq of retry) {
           counters.failed++
-          Queue.offerUnsafe(outcomes, {
+          record(message, seq, parts.length, {
             _tag: "Failed",
-            messageId: message.messageId,
-            seq,
-            segments: parts.length,
-            linkId,
-            error: `gave up after ${item.attempt + 1} attempts: ${lastError}`,
-            at: Date.now()
+            error: `gave up after ${item.attempt + 1} attempts: ${lastError}`
           })
         }
         return
       }
       counters.retries++
       for (const seq of retry) {
-        Queue.offerUnsafe(outcomes, {
-          _tag: "Requeued",
-          messageId: message.messageId,
-          seq,
-          segments: parts.length,
-          linkId,
-          error: lastError,
-          at: Date.now()
-        })
+        record(message, seq, parts.length, { _tag: "Requeued", error: lastError })
       }
       yield* requeueLater(item, retry)
       return "requeued" as const

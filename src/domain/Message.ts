@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "./Msisdn.ts"
 
 export const MessageStatus = Schema.Literals([
   "accepted",
@@ -35,8 +36,12 @@ export const TextEncoding = Schema.Literals(["gsm7", "ucs2"])
 export const maxTextLength = 255 * 153
 
 export const SubmitMessage = Schema.Struct({
-  to: Schema.String.annotate({ description: "Recipient in E.164, e.g. +4915112345678" }),
-  from: Schema.String.annotate({ description: "Sender: alphanumeric (up to 11 characters), short code or E.164 number" }),
+  to: Schema.String.check(Schema.makeFilter((s: string) => parseMsisdn(s) !== undefined || invalidMsisdn)).annotate({
+    description: "Recipient in E.164, e.g. +4915112345678"
+  }),
+  from: Schema.String.check(Schema.makeFilter((s: string) => parseSender(s) !== undefined || invalidSender)).annotate({
+    description: "Sender: alphanumeric (up to 11 characters), short code or E.164 number"
+  }),
   text: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(maxTextLength)),
   clientRef: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(128))),
   validitySeconds: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 7 * 24 * 3600 }))),

@@ -5,14 +5,30 @@ import { parsePhoneNumberFromString } from "libphonenumber-js/max"
 export const Msisdn = Schema.String.pipe(Schema.brand("Msisdn"))
 export type Msisdn = typeof Msisdn.Type
 
-/** "+4915112345678" (or "004915112345678") → "4915112345678"; undefined when not a valid number. */
+let lastInput = ""
+let lastResult: Msisdn | undefined
+
+/**
+ * "+4915112345678" (or "004915112345678") → "4915112345678"; undefined when not a valid number.
+ * The last answer is kept: the request schema and the pipeline ask about the same number one after the other.
+ */
 export const parseMsisdn = (input: string): Msisdn | undefined => {
+  if (input === lastInput) return lastResult
+  lastResult = parse(input)
+  lastInput = input
+  return lastResult
+}
+
+const parse = (input: string): Msisdn | undefined => {
   const international = input.startsWith("00") ? `+${input.slice(2)}` : input
   if (!international.startsWith("+")) return undefined
   const parsed = parsePhoneNumberFromString(international)
   if (parsed === undefined || !parsed.isValid()) return undefined
   return parsed.number.slice(1) as Msisdn
 }
+
+export const invalidMsisdn = "must be a valid phone number in E.164 format, e.g. +4915112345678"
+export const invalidSender = "must be an alphanumeric sender of 1-11 characters (with a letter) or a number of 3-15 digits"
 
 export type SenderKind = "alphanumeric" | "shortcode" | "international"
 

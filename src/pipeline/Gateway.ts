@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Option, Result } from "effect"
 import { InvalidField, MessageNotFound } from "../domain/Errors.ts"
 import type { NoRoute, StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
-import { parseMsisdn, parseSender } from "../domain/Msisdn.ts"
+import { invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "../domain/Msisdn.ts"
 import { linkDefaults } from "../layers/Config.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
@@ -36,13 +36,10 @@ export class Gateway extends Context.Service<Gateway, {
       const submit = Effect.fnUntraced(function*(input: SubmitMessage, caller: Caller) {
         const to = parseMsisdn(input.to)
         if (to === undefined) {
-          return yield* new InvalidField({ field: "to", message: "must be a valid phone number in E.164 format, e.g. +4915112345678" })
+          return yield* new InvalidField({ field: "to", message: invalidMsisdn })
         }
         if (parseSender(input.from) === undefined) {
-          return yield* new InvalidField({
-            field: "from",
-            message: "must be an alphanumeric sender of 1-11 characters (with a letter) or a number of 3-15 digits"
-          })
+          return yield* new InvalidField({ field: "from", message: invalidSender })
         }
         const chosen = chooseEncoding(input.text, input.encoding ?? "auto")
         if (Result.isFailure(chosen)) {

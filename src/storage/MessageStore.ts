@@ -56,15 +56,9 @@ export interface ReceiptRecord {
 }
 
 /** A message accepted but not yet submitted, as the recovery job re-drives it. */
-export interface PendingMessage {
-  readonly id: string
-  readonly to: string
-  readonly from: string
-  readonly text: string
-  readonly encoding: "gsm7" | "ucs2"
-  readonly segments: number
-  readonly validitySeconds: number | undefined
-  readonly routeLinkId: string | null
+export interface PendingMessage extends
+  Pick<NewMessage, "id" | "to" | "from" | "text" | "encoding" | "segments" | "validitySeconds" | "routeLinkId">
+{
   readonly attempts: number
   readonly pendingSeqs: ReadonlyArray<number>
 }

@@ -83,6 +83,8 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
         expect(r.json.type).toBe("urn:smsgw:problem:validation")
         expect((r.json.errors as Array<{ field: string }>).map((e) => e.field), JSON.stringify(body)).toContain(field)
       }
+      const several = yield* post(url, { to: "12", from: "THIS SENDER IS TOO LONG", text: "" })
+      expect((several.json.errors as Array<{ field: string }>).map((e) => e.field).sort()).toEqual(["from", "text", "to"])
       const big = yield* post(url, { to: "+4915112345678", from: "ACME", text: "x".repeat(20_000) })
       expect(big.status).toBe(413)
       expect(big.json.type).toBe("urn:smsgw:problem:payload-too-large")

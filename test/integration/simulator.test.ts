@@ -1,61 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import type { Scope } from "effect"
-import * as Session from "../../src/smpp/Session.ts"
-import type { IncomingDeliver, SessionOptions, SmppSession, SubmitRequest } from "../../src/smpp/Session.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
-import type { SmscSimulator } from "../../src/smpp/Simulator.ts"
 import { serveControl } from "../../src/smpp/SimulatorControl.ts"
+import { bound, open, request as baseRequest, waitFor } from "../fixtures/Smpp.ts"
+import type { SubmitRequest } from "../../src/smpp/Session.ts"
 
-const request = (overrides: Partial<SubmitRequest> = {}): SubmitRequest => ({
-  sourceAddr: "4930123456",
-  sourceTon: 1,
-  sourceNpi: 1,
-  destinationAddr: "4915112345678",
-  destTon: 1,
-  destNpi: 1,
-  dataCoding: 0,
-  esmClass: 0,
-  shortMessage: new TextEncoder().encode("ping"),
-  registeredDelivery: 0,
-  ...overrides
-})
+const request = (overrides: Partial<SubmitRequest> = {}) =>
+  baseRequest({ sourceAddr: "4930123456", sourceTon: 1, sourceNpi: 1, shortMessage: new TextEncoder().encode("ping"), ...overrides })
 
-const open = (
-  sim: SmscSimulator,
-  overrides: Partial<SessionOptions> = {}
-): Effect.Effect<{ session: SmppSession; delivers: Array<IncomingDeliver> }, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const delivers: Array<IncomingDeliver> = []
-    const session = yield* Session.make({
-      host: "127.0.0.1",
-      port: sim.port,
-      systemId: "esme",
-      password: "pw",
-      bindMode: "transceiver",
-      window: 10,
-      responseTimeoutMs: 500,
-      enquireLinkIntervalMs: 5_000,
-      enquireLinkTimeoutMs: 500,
-      reconnect: { initialMs: 20, maxMs: 200 },
-      onDeliver: (d) => Effect.sync(() => void delivers.push(d)),
-      ...overrides
-    })
-    return { session, delivers }
-  })
-
-const waitFor = <A>(effect: Effect.Effect<A>, predicate: (a: A) => boolean, timeoutMs = 3_000): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* effect
-      if (predicate(value)) return value
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`)
-      yield* Effect.sleep(10)
-    }
-  })
-
-const bound = (session: SmppSession) => waitFor(session.state, (s) => s.bound)
 
 const text = (bytes: Uint8Array | undefined): string => new TextDecoder().decode(bytes)
 

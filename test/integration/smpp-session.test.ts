@@ -7,63 +7,10 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Result, Scope } from "effect"
 import smpp from "smpp"
-import * as Session from "../../src/smpp/Session.ts"
-import type { IncomingDeliver, SessionOptions, SessionState, SmppSession, SubmitRequest } from "../../src/smpp/Session.ts"
+import type { SessionState } from "../../src/smpp/Session.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
+import { bound, open, request, waitFor } from "../fixtures/Smpp.ts"
 
-const request = (overrides: Partial<SubmitRequest> = {}): SubmitRequest => ({
-  sourceAddr: "Acme",
-  sourceTon: 5,
-  sourceNpi: 0,
-  destinationAddr: "4915112345678",
-  destTon: 1,
-  destNpi: 1,
-  dataCoding: 0,
-  esmClass: 0,
-  shortMessage: new Uint8Array([0x48, 0x69]),
-  registeredDelivery: 0,
-  ...overrides
-})
-
-const open = (
-  sim: { readonly port: number },
-  overrides: Partial<SessionOptions> = {}
-): Effect.Effect<{ session: SmppSession; delivers: Array<IncomingDeliver> }, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const delivers: Array<IncomingDeliver> = []
-    const session = yield* Session.make({
-      host: "127.0.0.1",
-      port: sim.port,
-      systemId: "esme",
-      password: "secret",
-      bindMode: "transceiver",
-      window: 10,
-      responseTimeoutMs: 500,
-      enquireLinkIntervalMs: 5_000,
-      enquireLinkTimeoutMs: 500,
-      reconnect: { initialMs: 20, maxMs: 200 },
-      onDeliver: (d) => Effect.sync(() => void delivers.push(d)),
-      ...overrides
-    })
-    return { session, delivers }
-  })
-
-const waitFor = <A>(
-  effect: Effect.Effect<A>,
-  predicate: (a: A) => boolean,
-  timeoutMs = 3_000
-): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* effect
-      if (predicate(value)) return value
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`)
-      yield* Effect.sleep(10)
-    }
-  })
-
-const bound = (session: SmppSession) => waitFor(session.state, (s) => s.bound)
 
 const failureTag = (result: Result.Result<unknown, { readonly _tag: string }>): string =>
   Result.isFailure(result) ? result.failure._tag : "Success"
