@@ -46,6 +46,8 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
+  // Report every bad field of a body in one answer, not just the first.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
   .annotate(OpenApi.Title, "SMS Gateway Proxy")
   .annotate(OpenApi.Version, "0.1.0")
 {}
