@@ -42,9 +42,11 @@ const start = (args: ReadonlyArray<string>, name: string, nodeArgs: ReadonlyArra
   return child
 }
 
-const request = (agent: http.Agent, port: number, method: string, path: string, body?: string) =>
+const request = (agent: http.Agent, port: number, method: string, path: string, body?: string, token?: string) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request({ agent, host: "127.0.0.1", port, method, path, headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (res) => {
+    const headers: Record<string, string | number> = body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {}
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    const req = http.request({ agent, host: "127.0.0.1", port, method, path, headers }, (res) => {
       let data = ""
       res.setEncoding("utf8")
       res.on("data", (c: string) => (data += c))
@@ -121,9 +123,20 @@ recovery:
       receiptsAcked: number
       uniqueMessages: number
     }
+    // The README quick start: an account, an app, a key, an app token (every submit below carries it).
+    const json = async (path: string, body: unknown, token?: string) => {
+      const r = await request(agent, httpPort, "POST", path, JSON.stringify(body), token)
+      if (r.status >= 300) throw new Error(`${path}: ${r.status} ${r.body}`)
+      return JSON.parse(r.body) as Record<string, string>
+    }
+    await json("/v1/auth/register", { email: "bench@example.com", password: "bench password 123", name: "Bench" })
+    const user = await json("/v1/auth/token", { email: "bench@example.com", password: "bench password 123" })
+    const app = await json("/v1/apps", { name: "bench" }, user.accessToken)
+    const key = await json(`/v1/apps/${app.id}/keys`, {}, user.accessToken)
+    const token = (await json("/v1/auth/token", { appId: app.id, apiKey: key.key })).accessToken
     // Warm-up: JIT and caches, not counted.
     for (let i = 0; i < 500; i++) {
-      await request(agent, httpPort, "POST", "/v1/messages", JSON.stringify({ to: "+4915112345678", from: "WARMUP", text: "warm up" }))
+      await request(agent, httpPort, "POST", "/v1/messages", JSON.stringify({ to: "+4915112345678", from: "WARMUP", text: "warm up" }), token)
     }
     await waitFor("warm-up receipts", async () => (await simStats()).receiptsAcked >= 500, 30_000)
     const before = await simStats()
@@ -139,7 +152,7 @@ recovery:
         const i = next++
         const body = JSON.stringify({ to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`, from: "BENCH", text: `Bench message ${i} with a little text in it` })
         const t0 = performance.now()
-        const r = await request(agent, httpPort, "POST", "/v1/messages", body)
+        const r = await request(agent, httpPort, "POST", "/v1/messages", body, token)
         latencies.push(performance.now() - t0)
         if (r.status === 202) ids.push((JSON.parse(r.body) as { id: string }).id)
         else failures++

@@ -1,7 +1,15 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
-import { NoRouteProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
+import {
+  ForbiddenProblem,
+  NoRouteProblem,
+  NotFoundProblem,
+  UnavailableProblem,
+  ValidationProblem
+} from "./Problems.ts"
+import { Authentication } from "./Security.ts"
 
 /** Turns request decoding failures into a ValidationProblem naming each bad field. */
 export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()("smsgw/http/RequestValidation", {
@@ -13,14 +21,18 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
     HttpApiEndpoint.post("submit", "/v1/messages", {
       payload: SubmitMessage,
       success: SubmitAccepted.pipe(HttpApiSchema.status(202)),
-      error: [ValidationProblem, NoRouteProblem, UnavailableProblem]
-    }).annotate(OpenApi.Description, "Accept one SMS. 202 means the message is stored and will be sent."),
+      error: [ValidationProblem, ForbiddenProblem, NoRouteProblem, UnavailableProblem]
+    }).annotate(
+      OpenApi.Description,
+      "Accept one SMS. 202 means the message is stored and will be sent. App tokens send as their app; user tokens name the app in X-App-Id."
+    ),
     HttpApiEndpoint.get("status", "/v1/messages/:id", {
       params: { id: Schema.String },
       success: MessageView,
       error: [NotFoundProblem, UnavailableProblem]
-    }).annotate(OpenApi.Description, "A message with its parts and status history.")
+    }).annotate(OpenApi.Description, "A message with its parts and status history (messages of your organisation only).")
   )
+  .middleware(Authentication)
   .annotate(OpenApi.Title, "Messages")
 {}
 
@@ -44,6 +56,10 @@ export class SystemGroup extends HttpApiGroup.make("system")
 
 export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
+  .add(AuthGroup)
+  .add(AppsGroup)
+  .add(MembersGroup)
+  .add(AuditGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first.

@@ -1,10 +1,12 @@
 import { Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiError, HttpApiMiddleware } from "effect/http-api"
 import { SchemaIssue } from "effect"
-import { anonymous, Gateway } from "../pipeline/Gateway.ts"
+import { Access, CurrentPrincipal } from "../auth/Access.ts"
+import { Gateway } from "../pipeline/Gateway.ts"
+import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
-import { NoRouteProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { ForbiddenProblem, NoRouteProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -49,18 +51,23 @@ export const MessagesHandlers = HttpApiBuilder.group(
   "messages",
   Effect.fn(function*(handlers) {
     const gateway = yield* Gateway
+    const access = yield* Access
     return handlers
       .handle("submit", ({ payload }) =>
-        gateway.submit(payload, anonymous).pipe(
+        Effect.gen(function*() {
+          const caller = yield* access.submitter(yield* CurrentPrincipal, yield* requestOrigin)
+          return yield* gateway.submit(payload, caller)
+        }).pipe(
           Effect.catchTags({
             InvalidField: (e) =>
               Effect.fail(new ValidationProblem({ detail: `${e.field}: ${e.message}`, errors: [{ field: e.field, message: e.message }] })),
             NoRoute: (e) => Effect.fail(new NoRouteProblem({ detail: e.message })),
+            Forbidden: (e) => Effect.fail(new ForbiddenProblem({ detail: e.message })),
             StoreUnavailable: unavailable
           })
         ))
       .handle("status", ({ params }) =>
-        gateway.status(params.id, anonymous).pipe(
+        Effect.flatMap(CurrentPrincipal, (p) => gateway.status(params.id, { orgId: p.orgId, appId: p.appId })).pipe(
           Effect.catchTags({
             MessageNotFound: (e) => Effect.fail(new NotFoundProblem({ detail: `no message ${e.id}` })),
             StoreUnavailable: unavailable
@@ -81,4 +88,9 @@ export const SystemHandlers = HttpApiBuilder.group(
   })
 )
 
-export const HandlersLive = Layer.mergeAll(MessagesHandlers, SystemHandlers, RequestValidationLive)
+export const HandlersLive = Layer.mergeAll(
+  MessagesHandlers,
+  SystemHandlers,
+  AccountsHandlersLive,
+  RequestValidationLive
+).pipe(Layer.provideMerge(AuthenticationLive))

@@ -41,3 +41,29 @@ export class UnavailableProblem extends HttpApiError.Problem<UnavailableProblem>
   status: 503,
   title: "The gateway cannot take messages right now"
 }) {}
+
+export class UnauthorizedProblem extends HttpApiError.Problem<UnauthorizedProblem>()("UnauthorizedProblem", {
+  type: "urn:smsgw:problem:unauthorized",
+  status: 401,
+  title: "Authentication required"
+}) {}
+
+export class ForbiddenProblem extends HttpApiError.Problem<ForbiddenProblem>()("ForbiddenProblem", {
+  type: "urn:smsgw:problem:forbidden",
+  status: 403,
+  title: "Not allowed"
+}) {}
+
+export class ConflictProblem extends HttpApiError.Problem<ConflictProblem>()("ConflictProblem", {
+  type: "urn:smsgw:problem:conflict",
+  status: 409,
+  title: "Conflict"
+}) {}
+
+export class TooManyRequestsProblem extends HttpApiError.Problem<TooManyRequestsProblem>()("TooManyRequestsProblem", {
+  type: "urn:smsgw:problem:too-many-requests",
+  status: 429,
+  title: "Too many requests"
+}, {
+  retryAfterSeconds: Schema.Int
+}) {}

@@ -9,6 +9,7 @@ import { LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
 import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
+import { ResponseHeaders } from "./ResponseHeaders.ts"
 
 export interface HttpOptions {
   readonly port: number
@@ -59,33 +60,44 @@ const routeOf = (url: string): string => {
   return path.startsWith("/v1/messages/") ? "/v1/messages/:id" : path
 }
 
+/**
+ * Every request: bodies refused early (size, media type), a header map handlers may add to, request metrics.
+ * A router middleware, since only those can change the response that is sent.
+ */
+const edgeMiddleware = (options: HttpOptions) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const metrics = yield* LinkMetrics
+    const maxBody = ByteSize.bytes(options.maxBodyBytes)
+    return HttpRouter.middleware((app) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const started = performance.now()
+        const route = routeOf(request.url)
+        const refusal = refuseBody(request, options.maxBodyBytes)
+        const extra = new Map<string, string>()
+        const produced = refusal ?? (yield* app.pipe(
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
+          Effect.provideService(ResponseHeaders, extra),
+          Effect.catchCause((cause) =>
+            isBodyTooLarge(cause) ? Effect.succeed(tooLarge(options.maxBodyBytes)) : Effect.failCause(cause)
+          ),
+          Effect.tapCause(() => Effect.sync(() => metrics.http(route, 500, (performance.now() - started) / 1000)))
+        ))
+        const response = extra.size === 0 ? produced : HttpServerResponse.setHeaders(produced, Object.fromEntries(extra))
+        metrics.http(route, response.status, (performance.now() - started) / 1000)
+        return response
+      }), { global: true })
+  }))
+
 export const layer = (options: HttpOptions) => {
-  const maxBody = ByteSize.bytes(options.maxBodyBytes)
   const Routes = Layer.mergeAll(
     HttpApiBuilder.layer(GatewayApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(HandlersLive)),
     HttpApiScalar.layer(GatewayApi, { path: "/docs" }),
-    MetricsRoute
+    MetricsRoute,
+    edgeMiddleware(options)
   )
-  return Layer.unwrap(Effect.gen(function*() {
-    const metrics = yield* LinkMetrics
-    return HttpRouter.serve(Routes, {
-      disableLogger: true,
-      middleware: (app) =>
-        Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const started = performance.now()
-          const route = routeOf(request.url)
-          const refusal = refuseBody(request, options.maxBodyBytes)
-          const response = refusal ?? (yield* app.pipe(
-            Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
-            Effect.catchCause((cause) =>
-              isBodyTooLarge(cause) ? Effect.succeed(tooLarge(options.maxBodyBytes)) : Effect.failCause(cause)
-            ),
-            Effect.tapCause(() => Effect.sync(() => metrics.http(route, 500, (performance.now() - started) / 1000)))
-          ))
-          metrics.http(route, response.status, (performance.now() - started) / 1000)
-          return response
-        })
-    }).pipe(Layer.provide(RequestValidationLive))
-  })).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))
+  return HttpRouter.serve(Routes, { disableLogger: true }).pipe(
+    Layer.provide(RequestValidationLive),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+  )
 }

@@ -31,7 +31,27 @@ export const GatewayConfig = Schema.Struct({
     port: Schema.optionalKey(Port),
     host: Schema.optionalKey(Schema.String),
     maxBodyBytes: Schema.optionalKey(Positive),
-    requestLog: Schema.optionalKey(Schema.Boolean)
+    /** Peers whose X-Forwarded-For is believed: load balancers, reverse proxies (CIDRs). */
+    trustedProxies: Schema.optionalKey(Schema.Array(Schema.String))
+  })),
+  auth: Schema.optionalKey(Schema.Struct({
+    issuer: Schema.optionalKey(Schema.String),
+    audience: Schema.optionalKey(Schema.String),
+    accessTokenTtlSeconds: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 86_400 }))),
+    /** Signing keys, newest first (it signs; all verify). Empty: one is generated and kept in the database. */
+    jwtKeys: Schema.optionalKey(Schema.Array(Schema.Struct({
+      kid: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)),
+      secret: Schema.String.check(Schema.isMinLength(32))
+    }))),
+    superadmin: Schema.optionalKey(Schema.Struct({
+      email: Schema.String,
+      password: Schema.String,
+      name: Schema.optionalKey(Schema.String)
+    })),
+    loginThrottle: Schema.optionalKey(Schema.Struct({
+      perAccount: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
+      perIp: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
+    }))
   })),
   storage: Schema.optionalKey(Schema.Struct({
     kind: Schema.Literals(["sqlite", "postgres"]),
@@ -99,6 +119,13 @@ const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   }
   if (env.SMSGW_SQLITE_PATH !== undefined) {
     out.storage = { ...asRecord(out.storage), kind: "sqlite", path: env.SMSGW_SQLITE_PATH }
+  }
+  if (env.SMSGW_SUPERADMIN_EMAIL !== undefined && env.SMSGW_SUPERADMIN_PASSWORD !== undefined) {
+    const auth = asRecord(out.auth)
+    out.auth = { ...auth, superadmin: { email: env.SMSGW_SUPERADMIN_EMAIL, password: env.SMSGW_SUPERADMIN_PASSWORD } }
+  }
+  if (env.SMSGW_JWT_SECRET !== undefined) {
+    out.auth = { ...asRecord(out.auth), jwtKeys: [{ kid: env.SMSGW_JWT_KID ?? "env", secret: env.SMSGW_JWT_SECRET }] }
   }
   if (Array.isArray(out.links)) {
     out.links = out.links.map((l: unknown) => {

@@ -16,6 +16,9 @@ import { MessageStore } from "../storage/MessageStore.ts"
 import { AppConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import { sqlLayer } from "./Storage.ts"
+import { authLayer } from "./Auth.ts"
+import { AccountStore } from "../auth/AccountStore.ts"
+import { migrate } from "../storage/Migrations.ts"
 
 /** Wakes every configured link actor once; `keepAlive` keeps it (and its bind) up from then on. */
 const LinkStarter = Layer.effectDiscard(Effect.gen(function*() {
@@ -59,11 +62,14 @@ export const embeddedLayer = (config: GatewayConfig) => {
       simulateRemoteSerialization: false
     }
   }).pipe(Layer.provide(NodeCrypto.layerDigest), Layer.orDie)
-  const Core = Layer.mergeAll(MessageStore.layer, LinkDirectory.layerConfig, Cluster).pipe(
+  const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
+  const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, LinkDirectory.layerConfig, Cluster).pipe(
+    Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
   const Services = Layer.mergeAll(Router.layerDefault, LinkDispatcher.layer, SmppLinkActor.layer, Readiness.layer).pipe(
+    Layer.provideMerge(authLayer(config)),
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery ?? {}

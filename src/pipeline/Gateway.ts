@@ -10,13 +10,11 @@ import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "./LinkDispatcher.ts"
 
-/** Who is sending: filled by authentication; null until accounts exist. */
+/** Who is sending or asking: set by authentication, the organisation scopes every read. */
 export interface Caller {
-  readonly orgId: string | null
+  readonly orgId: string
   readonly appId: string | null
 }
-
-export const anonymous: Caller = { orgId: null, appId: null }
 
 export type SubmitError = InvalidField | NoRoute | StoreUnavailable
 
@@ -85,8 +83,8 @@ export class Gateway extends Context.Service<Gateway, {
         return accepted
       })
 
-      const status = Effect.fnUntraced(function*(id: string, _caller: Caller) {
-        const found = yield* store.get(id)
+      const status = Effect.fnUntraced(function*(id: string, caller: Caller) {
+        const found = yield* store.get(id, caller.orgId)
         if (Option.isNone(found)) return yield* new MessageNotFound({ id })
         return found.value
       })

@@ -9,7 +9,7 @@ import { migrate } from "./Migrations.ts"
 
 export interface NewMessage {
   readonly id: string
-  readonly orgId: string | null
+  readonly orgId: string
   readonly appId: string | null
   readonly clientRef: string | undefined
   readonly to: string
@@ -74,7 +74,8 @@ export class MessageStore extends Context.Service<MessageStore, {
   readonly recordOutcomes: (outcomes: ReadonlyArray<PartOutcome>) => Effect.Effect<void, StoreUnavailable>
   /** True when the receipt found its part; otherwise it is kept and applied when the submit result lands. */
   readonly recordReceipt: (receipt: ReceiptRecord) => Effect.Effect<boolean, StoreUnavailable>
-  readonly get: (id: string) => Effect.Effect<Option.Option<MessageView>, StoreUnavailable>
+  /** A message of the organisation; another organisation's id is as unknown as a missing one. */
+  readonly get: (id: string, orgId: string) => Effect.Effect<Option.Option<MessageView>, StoreUnavailable>
   /** Not yet submitted and untouched since `updatedBefore` (epoch ms), oldest first. */
   readonly pending: (
     options: { readonly updatedBefore: number; readonly limit: number; readonly offset?: number }
@@ -358,8 +359,8 @@ export const make = Effect.gen(function*() {
 
   const writer = yield* GroupCommit.make({ maxBatch: 2000, run: runBatch })
 
-  const get = Effect.fn("MessageStore.get")(function*(id: string) {
-    const rows = yield* sql<MessageRow>`SELECT * FROM messages WHERE id = ${id}`
+  const get = Effect.fn("MessageStore.get")(function*(id: string, orgId: string) {
+    const rows = yield* sql<MessageRow>`SELECT * FROM messages WHERE id = ${id} AND org_id = ${orgId}`
     const m = rows[0]
     if (m === undefined) return Option.none()
     const parts = yield* sql<PartRow>`SELECT * FROM message_parts WHERE message_id = ${id} ORDER BY seq`

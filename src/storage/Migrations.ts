@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
+import { accountMigrations } from "../auth/AccountMigrations.ts"
 
 /** Times are epoch milliseconds in BIGINT/INTEGER columns on both dialects, so the SQL stays the same. */
 const initMessages = Effect.gen(function*() {
@@ -61,7 +62,8 @@ const initMessages = Effect.gen(function*() {
 })
 
 export const migrations = Migrator.fromRecord({
-  "0001_messages": initMessages
+  "0001_messages": initMessages,
+  ...accountMigrations
 })
 
 /** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Simulator from "../../src/smpp/Simulator.ts"
 import { tempDir } from "../fixtures/Databases.ts"
-import { get, post } from "../fixtures/Gateway.ts"
+import { get, post, signUp } from "../fixtures/Gateway.ts"
 import { eventually, freePort, killHard, spawnSmsgw } from "../fixtures/Processes.ts"
 
 describe("crash recovery", () => {
@@ -27,8 +27,9 @@ describe("crash recovery", () => {
 
       const first = yield* spawnSmsgw(["serve", "--config", config])
       yield* eventually("first gateway up", get(`${base}/healthz`).pipe(Effect.map((r) => r.status === 200 ? true : undefined)))
+      const t = yield* signUp(base)
       const ids = yield* Effect.forEach(Array.from({ length: 25 }, (_, i) => i), (i) =>
-        post(`${base}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `before the crash ${i}` }).pipe(
+        post(`${base}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `before the crash ${i}` }, t.auth).pipe(
           Effect.map((r) => {
             expect(r.status).toBe(202)
             return String(r.json.id)
@@ -41,7 +42,7 @@ describe("crash recovery", () => {
       const second = yield* spawnSmsgw(["serve", "--config", config])
       yield* eventually("second gateway up", get(`${base}/healthz`).pipe(Effect.map((r) => r.status === 200 ? true : undefined)))
       const statuses = yield* eventually("all delivered after restart", Effect.gen(function*() {
-        const views = yield* Effect.forEach(ids, (id) => get(`${base}/v1/messages/${id}`))
+        const views = yield* Effect.forEach(ids, (id) => get(`${base}/v1/messages/${id}`, t.auth))
         return views.every((v) => v.json.status === "delivered") ? views : undefined
       }), 30_000)
       expect(statuses).toHaveLength(25)

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { DatabaseSync } from "node:sqlite"
 import { join } from "node:path"
-import { get, post, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
+import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
 
 const countMessages = (dataDir: string) => {
   const db = new DatabaseSync(join(dataDir, "gateway.db"), { readOnly: true })
@@ -18,16 +18,17 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("an SMS is accepted, submitted to the SMSC and delivered", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
       const accepted = yield* post(`${gw.baseUrl}/v1/messages`, {
         to: "+4915112345678",
         from: "ACME",
         text: "Hello",
         clientRef: "order-42"
-      })
+      }, t.auth)
       expect(accepted.status).toBe(202)
       expect(accepted.json).toMatchObject({ status: "accepted", segments: 1, encoding: "gsm7" })
       const id = String(accepted.json.id)
-      const view = yield* waitForStatus(gw.baseUrl, id, "delivered")
+      const view = yield* waitForStatus(gw.baseUrl, id, "delivered", 10_000, t.auth)
       expect(view.status).toBe("delivered")
       expect(view.clientRef).toBe("order-42")
       expect((view.events as Array<{ status: string }>).map((e) => e.status)).toEqual(["accepted", "submitted", "delivered"])
@@ -42,11 +43,12 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("a long UCS-2 text with emoji goes as concatenated parts and is delivered when every part is", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway({ simulator: { receiptIdFormat: "hex", messageIdFormat: "decimal" } })
+      const t = yield* signUp(gw.baseUrl)
       const text = "Привет 👋 ".repeat(12)
-      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+447911123456", from: "447700900123", text })
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+447911123456", from: "447700900123", text }, t.auth)
       expect(accepted.status).toBe(202)
       expect(accepted.json).toMatchObject({ encoding: "ucs2", segments: 2 })
-      const view = yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "delivered")
+      const view = yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "delivered", 10_000, t.auth)
       expect(view.status).toBe("delivered")
       const received = yield* gw.sim.received
       expect(received).toHaveLength(2)
@@ -62,6 +64,7 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("bad requests get problem+json naming the field, and nothing is stored", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
       const url = `${gw.baseUrl}/v1/messages`
       const cases: Array<[unknown, string]> = [
         [{ to: 4915112345678, from: "ACME", text: "x" }, "to"],
@@ -77,19 +80,19 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
         [[1, 2, 3], "body"]
       ]
       for (const [body, field] of cases) {
-        const r = yield* post(url, body)
+        const r = yield* post(url, body, t.auth)
         expect(r.status, JSON.stringify(body)).toBe(400)
         expect(r.contentType).toContain("application/problem+json")
         expect(r.json.type).toBe("urn:smsgw:problem:validation")
         expect((r.json.errors as Array<{ field: string }>).map((e) => e.field), JSON.stringify(body)).toContain(field)
       }
-      const several = yield* post(url, { to: "12", from: "THIS SENDER IS TOO LONG", text: "" })
+      const several = yield* post(url, { to: "12", from: "THIS SENDER IS TOO LONG", text: "" }, t.auth)
       expect((several.json.errors as Array<{ field: string }>).map((e) => e.field).sort()).toEqual(["from", "text", "to"])
-      const big = yield* post(url, { to: "+4915112345678", from: "ACME", text: "x".repeat(20_000) })
+      const big = yield* post(url, { to: "+4915112345678", from: "ACME", text: "x".repeat(20_000) }, t.auth)
       expect(big.status).toBe(413)
       expect(big.json.type).toBe("urn:smsgw:problem:payload-too-large")
       const form = yield* Effect.promise(() =>
-        fetch(url, { method: "POST", headers: { "content-type": "text/plain" }, body: "to=1" }).then((r) => r.status)
+        fetch(url, { method: "POST", headers: { "content-type": "text/plain", ...t.auth }, body: "to=1" }).then((r) => r.status)
       )
       expect(form).toBe(415)
       expect(countMessages(gw.dataDir)).toBe(0)
@@ -99,7 +102,8 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("status of an unknown id is a 404 problem; OpenAPI, docs, health, readiness and metrics are served", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()
-      const missing = yield* get(`${gw.baseUrl}/v1/messages/${crypto.randomUUID()}`)
+      const t = yield* signUp(gw.baseUrl)
+      const missing = yield* get(`${gw.baseUrl}/v1/messages/${crypto.randomUUID()}`, t.auth)
       expect(missing.status).toBe(404)
       expect(missing.contentType).toContain("application/problem+json")
       expect(missing.json.type).toBe("urn:smsgw:problem:not-found")
@@ -113,8 +117,8 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
         ready = yield* get(`${gw.baseUrl}/readyz`)
       }
       expect(ready.json).toMatchObject({ ready: true, storage: true, linksBound: ["sim"] })
-      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "metrics" })
-      yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "delivered")
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "metrics" }, t.auth)
+      yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "delivered", 10_000, t.auth)
       const metrics = yield* get(`${gw.baseUrl}/metrics`)
       // The metric registry is per process, and other tests of this file count too: assert presence, not totals.
       expect(metrics.text).toMatch(/smsgw_link_submit_responses_total\{link="sim",status="ESME_ROK"\} [1-9]/)
@@ -127,9 +131,10 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("a permanent SMSC rejection fails the message with the SMPP status", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
       yield* gw.sim.setFaults({ submitStatus: 0x0b })
-      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "nope" })
-      const view = yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "failed")
+      const accepted = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "nope" }, t.auth)
+      const view = yield* waitForStatus(gw.baseUrl, String(accepted.json.id), "failed", 10_000, t.auth)
       expect(view.status).toBe("failed")
       expect(String(view.reason)).toContain("ESME_RINVDSTADR")
       expect((yield* gw.sim.stats).submits).toBe(1)
@@ -138,12 +143,13 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("throttling (ESME_RTHROTTLED) and a full queue delay messages but every one ends delivered", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
       yield* gw.sim.setFaults({ throttleAboveTps: 25 })
       const ids = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
-        post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `burst ${i}` }).pipe(
+        post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `burst ${i}` }, t.auth).pipe(
           Effect.map((r) => String(r.json.id))
         ), { concurrency: 20 })
-      const views = yield* Effect.forEach(ids, (id) => waitForStatus(gw.baseUrl, id, "delivered", 20_000), { concurrency: 10 })
+      const views = yield* Effect.forEach(ids, (id) => waitForStatus(gw.baseUrl, id, "delivered", 20_000, t.auth), { concurrency: 10 })
       expect(views.filter((v) => v.status === "delivered")).toHaveLength(60)
       const stats = yield* gw.sim.stats
       expect(stats.submitsByStatus["0x58"] ?? 0).toBeGreaterThan(0)
@@ -153,15 +159,16 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
   it.live("the SMSC dropping the connection mid-window strands nothing: every message ends delivered", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway({ link: { reconnectMaxMs: 300 } })
+      const t = yield* signUp(gw.baseUrl)
       yield* gw.sim.setFaults({ responseDelayMs: 150 })
       const ids = yield* Effect.forEach(Array.from({ length: 40 }, (_, i) => i), (i) =>
-        post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `in flight ${i}` }).pipe(
+        post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `in flight ${i}` }, t.auth).pipe(
           Effect.map((r) => String(r.json.id))
         ), { concurrency: 40 })
       yield* Effect.sleep(100)
       yield* gw.sim.dropConnections
       yield* gw.sim.clearFaults
-      const views = yield* Effect.forEach(ids, (id) => waitForStatus(gw.baseUrl, id, "delivered", 20_000), { concurrency: 10 })
+      const views = yield* Effect.forEach(ids, (id) => waitForStatus(gw.baseUrl, id, "delivered", 20_000, t.auth), { concurrency: 10 })
       expect(views.map((v) => v.status)).toEqual(ids.map(() => "delivered"))
       // Submits cut off by the drop had an unknown outcome and were sent again: at least once each, counted.
       const stats = yield* gw.sim.stats

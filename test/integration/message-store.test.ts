@@ -7,7 +7,7 @@ import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
 const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
   id: crypto.randomUUID(),
-  orgId: null,
+  orgId: "org_test",
   appId: null,
   clientRef: "ref-1",
   to: "4915112345678",
@@ -32,7 +32,7 @@ const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.
 })
 
 const getView = (id: string) =>
-  Effect.flatMap(MessageStore, (store) => store.get(id)).pipe(Effect.map(Option.getOrThrow))
+  Effect.flatMap(MessageStore, (store) => store.get(id, "org_test")).pipe(Effect.map(Option.getOrThrow))
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`MessageStore on ${name}`, () => {
@@ -50,7 +50,8 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect(view.clientRef).toBe("ref-1")
           expect(view.parts.map((p) => [p.seq, p.status])).toEqual([[1, "accepted"], [2, "accepted"]])
           expect(view.events.map((e) => e.status)).toEqual(["accepted"])
-          expect(Option.isNone(yield* store.get(crypto.randomUUID()))).toBe(true)
+          expect(Option.isNone(yield* store.get(crypto.randomUUID(), "org_test"))).toBe(true)
+          expect(Option.isNone(yield* store.get(m.id, "org_other"))).toBe(true)
         }))
 
       it.effect("submit result then receipt (hex form of a decimal id) ends delivered; a late submit never regresses", () =>
@@ -162,7 +163,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const store = yield* MessageStore
           const batch = Array.from({ length: 300 }, () => message())
           yield* Effect.forEach(batch, (m) => store.accept([m]), { concurrency: "unbounded", discard: true })
-          const views = yield* Effect.forEach(batch, (m) => store.get(m.id))
+          const views = yield* Effect.forEach(batch, (m) => store.get(m.id, "org_test"))
           expect(views.filter(Option.isSome).length).toBe(300)
         }))
     })

@@ -1,0 +1,85 @@
+import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
+
+/** Booleans are INTEGER 0/1 and times epoch ms in BIGINT/INTEGER on both dialects, so the queries stay the same. */
+const initAccounts = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`CREATE TABLE IF NOT EXISTS organisations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at ${big} NOT NULL
+  )`
+  yield* sql`CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    password_hash TEXT,
+    superadmin INTEGER NOT NULL DEFAULT 0,
+    created_at ${big} NOT NULL
+  )`
+  yield* sql`CREATE TABLE IF NOT EXISTS members (
+    org_id TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    created_at ${big} NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS members_user ON members (user_id, created_at)`
+  yield* sql`CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    allow_list TEXT NOT NULL,
+    limits TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at ${big} NOT NULL,
+    updated_at ${big} NOT NULL,
+    deleted_at ${big}
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS apps_org ON apps (org_id, created_at)`
+  yield* sql`CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at ${big} NOT NULL,
+    revoked_at ${big},
+    last_used_at ${big}
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS api_keys_app ON api_keys (app_id, created_at)`
+  yield* sql`CREATE TABLE IF NOT EXISTS refresh_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    expires_at ${big} NOT NULL,
+    revoked_at ${big},
+    created_at ${big} NOT NULL,
+    replaced_by TEXT
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id)`
+  yield* sql`CREATE TABLE IF NOT EXISTS audit_log (
+    id TEXT PRIMARY KEY,
+    org_id TEXT,
+    actor_user_id TEXT,
+    actor_app_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    ip TEXT,
+    at ${big} NOT NULL,
+    detail TEXT
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS audit_log_org_at ON audit_log (org_id, at)`
+  yield* sql`CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    created_at ${big} NOT NULL
+  )`
+})
+
+/** Merged into the store's Migrator record after "0001_messages". */
+export const accountMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0002_accounts": initAccounts
+}

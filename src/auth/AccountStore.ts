@@ -1,0 +1,847 @@
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
+import { randomBytes } from "node:crypto"
+import { AppLimits, Role } from "../domain/Account.ts"
+import type { ApiKey, App, AuditEntry, Member, Organisation, User } from "../domain/Account.ts"
+
+export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
+  email: Schema.String
+}) {}
+
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  entity: Schema.Literals(["user", "organisation", "member", "app", "api_key", "refresh_token"]),
+  id: Schema.String
+}) {}
+
+export class AlreadyMember extends Schema.TaggedError<AlreadyMember>()("AlreadyMember", {
+  orgId: Schema.String,
+  email: Schema.String
+}) {}
+
+/** An organisation keeps at least one owner: the last one can be neither removed nor demoted. */
+export class LastOwner extends Schema.TaggedError<LastOwner>()("LastOwner", {
+  orgId: Schema.String,
+  userId: Schema.String
+}) {}
+
+export class StoreFailure extends Schema.TaggedError<StoreFailure>()("StoreFailure", {
+  message: Schema.String
+}) {}
+
+export interface NewApp {
+  readonly name: string
+  readonly allowList: ReadonlyArray<string>
+  readonly limits: AppLimits
+  readonly active: boolean
+}
+
+/** Absent (or undefined) fields keep their value. */
+export type AppPatch = { readonly [K in keyof NewApp]?: NewApp[K] | undefined }
+
+export interface RefreshTokenRecord {
+  readonly id: string
+  readonly userId: string
+  readonly orgId: string
+  readonly hash: string
+  readonly expiresAt: number
+  readonly revokedAt: number | null
+}
+
+export interface ApiKeyLookup {
+  readonly key: ApiKey
+  readonly orgId: string
+  readonly hash: string
+  readonly appActive: boolean
+  readonly appDeleted: boolean
+}
+
+export interface SigningKey {
+  readonly kid: string
+  readonly secret: string
+}
+
+export class AccountStore extends Context.Service<AccountStore, {
+  /** A new user owning a new organisation; an invited user joins its first org instead (or gets a new one if it has none). */
+  readonly register: (input: {
+    readonly email: string
+    readonly name: string
+    readonly passwordHash: string
+    readonly orgName: string
+  }) => Effect.Effect<{ readonly user: User; readonly org: Organisation; readonly role: Role }, EmailTaken | StoreFailure>
+  /** Registered users only: an invited user has no password to check. */
+  readonly findLogin: (
+    email: string
+  ) => Effect.Effect<Option.Option<{ readonly user: User; readonly passwordHash: string }>, StoreFailure>
+  readonly getUser: (id: string) => Effect.Effect<User, NotFound | StoreFailure>
+  readonly getOrganisation: (id: string) => Effect.Effect<Organisation, NotFound | StoreFailure>
+  /** Oldest membership first. */
+  readonly membershipsOf: (
+    userId: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly org: Organisation; readonly role: Role }>, StoreFailure>
+  readonly getMember: (orgId: string, userId: string) => Effect.Effect<Option.Option<Member>, StoreFailure>
+  /** Idempotent bootstrap of an operator; an existing user is promoted and keeps its password. */
+  readonly ensureSuperadmin: (input: {
+    readonly email: string
+    readonly name: string
+    readonly passwordHash: string
+  }) => Effect.Effect<User, StoreFailure>
+
+  readonly listMembers: (orgId: string) => Effect.Effect<ReadonlyArray<Member>, StoreFailure>
+  /** Creates an invited (unregistered) user when the email is unknown. */
+  readonly inviteMember: (
+    orgId: string,
+    input: { readonly email: string; readonly role: Role }
+  ) => Effect.Effect<Member, AlreadyMember | StoreFailure>
+  readonly updateMemberRole: (
+    orgId: string,
+    userId: string,
+    role: Role
+  ) => Effect.Effect<Member, NotFound | LastOwner | StoreFailure>
+  /** Also revokes the member's refresh tokens of this organisation. */
+  readonly removeMember: (orgId: string, userId: string) => Effect.Effect<void, NotFound | LastOwner | StoreFailure>
+
+  readonly createApp: (orgId: string, input: NewApp) => Effect.Effect<App, StoreFailure>
+  readonly listApps: (orgId: string) => Effect.Effect<ReadonlyArray<App>, StoreFailure>
+  readonly getApp: (orgId: string, appId: string) => Effect.Effect<App, NotFound | StoreFailure>
+  /** For the authentication path, which compares the organisation itself; deleted apps are none. */
+  readonly findAppById: (appId: string) => Effect.Effect<Option.Option<App>, StoreFailure>
+  readonly updateApp: (
+    orgId: string,
+    appId: string,
+    patch: AppPatch
+  ) => Effect.Effect<App, NotFound | StoreFailure>
+  /** Soft delete: the app is NotFound from then on and its keys are revoked. */
+  readonly deleteApp: (orgId: string, appId: string) => Effect.Effect<void, NotFound | StoreFailure>
+
+  readonly addApiKey: (
+    orgId: string,
+    appId: string,
+    key: { readonly id: string; readonly prefix: string; readonly hash: string }
+  ) => Effect.Effect<ApiKey, NotFound | StoreFailure>
+  readonly listApiKeys: (orgId: string, appId: string) => Effect.Effect<ReadonlyArray<ApiKey>, NotFound | StoreFailure>
+  /** Idempotent: revoking a revoked key keeps its first revocation time. */
+  readonly revokeApiKey: (orgId: string, appId: string, keyId: string) => Effect.Effect<ApiKey, NotFound | StoreFailure>
+  readonly findApiKey: (keyId: string) => Effect.Effect<Option.Option<ApiKeyLookup>, StoreFailure>
+  readonly touchApiKey: (keyId: string, at: number) => Effect.Effect<void, StoreFailure>
+
+  readonly addRefreshToken: (token: {
+    readonly id: string
+    readonly userId: string
+    readonly orgId: string
+    readonly hash: string
+    readonly expiresAt: number
+  }) => Effect.Effect<void, StoreFailure>
+  readonly findRefreshToken: (id: string) => Effect.Effect<Option.Option<RefreshTokenRecord>, StoreFailure>
+  /** True when this call revoked it; false when it was already revoked or is unknown (a reused token). */
+  readonly revokeRefreshToken: (id: string, replacedBy?: string) => Effect.Effect<boolean, StoreFailure>
+  readonly revokeRefreshTokensOfUser: (userId: string) => Effect.Effect<void, StoreFailure>
+
+  readonly audit: (entry: Omit<AuditEntry, "id" | "at"> & { readonly at?: number }) => Effect.Effect<void, StoreFailure>
+  /** Newest first; `before` (epoch ms, exclusive) pages back. */
+  readonly listAudit: (
+    orgId: string,
+    options: { readonly limit: number; readonly before?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<AuditEntry>, StoreFailure>
+
+  /** The JWT signing key shared by every process on this database, created on first use. */
+  readonly signingKey: Effect.Effect<SigningKey, StoreFailure>
+}>()("smsgw/auth/AccountStore") {
+  static readonly layer = Layer.effect(AccountStore, Effect.suspend(() => make))
+}
+
+type Int = number | string | bigint
+
+interface UserRow {
+  readonly id: string
+  readonly email: string
+  readonly name: string
+  readonly password_hash: string | null
+  readonly superadmin: Int | boolean
+  readonly created_at: Int
+}
+
+interface OrgRow {
+  readonly id: string
+  readonly name: string
+  readonly created_at: Int
+}
+
+interface MemberRow {
+  readonly org_id: string
+  readonly user_id: string
+  readonly role: string
+  readonly created_at: Int
+  readonly email: string
+  readonly name: string
+  readonly password_hash: string | null
+}
+
+interface AppRow {
+  readonly id: string
+  readonly org_id: string
+  readonly name: string
+  readonly allow_list: string
+  readonly limits: string
+  readonly active: Int | boolean
+  readonly created_at: Int
+  readonly updated_at: Int
+  readonly deleted_at: Int | null
+}
+
+interface ApiKeyRow {
+  readonly id: string
+  readonly app_id: string
+  readonly org_id: string
+  readonly prefix: string
+  readonly hash: string
+  readonly created_at: Int
+  readonly revoked_at: Int | null
+  readonly last_used_at: Int | null
+}
+
+interface RefreshTokenRow {
+  readonly id: string
+  readonly user_id: string
+  readonly org_id: string
+  readonly hash: string
+  readonly expires_at: Int
+  readonly revoked_at: Int | null
+}
+
+interface AuditRow {
+  readonly id: string
+  readonly org_id: string | null
+  readonly actor_user_id: string | null
+  readonly actor_app_id: string | null
+  readonly action: string
+  readonly target: string | null
+  readonly ip: string | null
+  readonly at: Int
+  readonly detail: string | null
+}
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString("hex")}`
+
+const normaliseEmail = (email: string) => email.trim().toLowerCase()
+
+const nullableNumber = (value: Int | null): number | null => value === null ? null : Number(value)
+
+const flag = (value: Int | boolean): boolean => typeof value === "boolean" ? value : Number(value) === 1
+
+const decodeRole = Schema.decodeUnknownEffect(Role)
+const AllowListJson = Schema.fromJsonString(Schema.Array(Schema.String))
+const LimitsJson = Schema.fromJsonString(AppLimits)
+const decodeAllowList = Schema.decodeUnknownEffect(AllowListJson)
+const decodeLimits = Schema.decodeUnknownEffect(LimitsJson)
+const encodeAllowList = Schema.encodeSync(AllowListJson)
+const encodeLimits = Schema.encodeSync(LimitsJson)
+
+const toUser = (row: UserRow): User => ({
+  id: row.id,
+  email: row.email,
+  name: row.name,
+  superadmin: flag(row.superadmin),
+  registered: row.password_hash !== null,
+  createdAt: Number(row.created_at)
+})
+
+const toOrganisation = (row: OrgRow): Organisation => ({
+  id: row.id,
+  name: row.name,
+  createdAt: Number(row.created_at)
+})
+
+const toApiKey = (row: ApiKeyRow): ApiKey => ({
+  id: row.id,
+  appId: row.app_id,
+  prefix: row.prefix,
+  createdAt: Number(row.created_at),
+  revokedAt: nullableNumber(row.revoked_at),
+  lastUsedAt: nullableNumber(row.last_used_at)
+})
+
+const toAuditEntry = (row: AuditRow): AuditEntry => ({
+  id: row.id,
+  orgId: row.org_id,
+  actorUserId: row.actor_user_id,
+  actorAppId: row.actor_app_id,
+  action: row.action,
+  target: row.target,
+  ip: row.ip,
+  at: Number(row.at),
+  detail: row.detail
+})
+
+const storeFailure = (error: SqlError.SqlError) => new StoreFailure({ message: error.message })
+
+const corrupt = (what: string) => (error: { readonly message: string }) =>
+  new StoreFailure({ message: `stored ${what} is invalid: ${error.message}` })
+
+/** `kid` is `k` and the creation time, so a rotated key sorts after the one it replaces. */
+const kidAt = (ms: number) => `k${new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const toMember = (row: MemberRow) =>
+    Effect.map(decodeRole(row.role).pipe(Effect.mapError(corrupt("role"))), (role): Member => ({
+      orgId: row.org_id,
+      userId: row.user_id,
+      email: row.email,
+      name: row.name,
+      role,
+      registered: row.password_hash !== null,
+      createdAt: Number(row.created_at)
+    }))
+
+  const toApp = (row: AppRow) =>
+    Effect.gen(function*() {
+      const allowList = yield* decodeAllowList(row.allow_list).pipe(Effect.mapError(corrupt("allow list")))
+      const limits = yield* decodeLimits(row.limits).pipe(Effect.mapError(corrupt("limits")))
+      const app: App = {
+        id: row.id,
+        orgId: row.org_id,
+        name: row.name,
+        allowList,
+        limits,
+        active: flag(row.active),
+        createdAt: Number(row.created_at),
+        updatedAt: Number(row.updated_at)
+      }
+      return app
+    })
+
+  const userByEmail = (email: string) =>
+    Effect.map(sql<UserRow>`SELECT * FROM users WHERE email = ${email}`, (rows) => Option.fromNullishOr(rows[0]))
+
+  const userById = (id: string) =>
+    Effect.map(sql<UserRow>`SELECT * FROM users WHERE id = ${id}`, (rows) => Option.fromNullishOr(rows[0]))
+
+  const orgById = (id: string) =>
+    Effect.map(sql<OrgRow>`SELECT * FROM organisations WHERE id = ${id}`, (rows) => Option.fromNullishOr(rows[0]))
+
+  const memberRow = (orgId: string, userId: string) =>
+    Effect.map(
+      sql<MemberRow>`
+        SELECT m.org_id, m.user_id, m.role, m.created_at, u.email, u.name, u.password_hash
+        FROM members m JOIN users u ON u.id = m.user_id
+        WHERE m.org_id = ${orgId} AND m.user_id = ${userId}`,
+      (rows) => Option.fromNullishOr(rows[0])
+    )
+
+  const liveAppRow = (orgId: string, appId: string) =>
+    Effect.map(
+      sql<AppRow>`SELECT * FROM apps WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL`,
+      (rows) => Option.fromNullishOr(rows[0])
+    )
+
+  const requireApp = (orgId: string, appId: string) =>
+    Effect.flatMap(liveAppRow(orgId, appId), (row) =>
+      Option.match(row, {
+        onNone: () => Effect.fail(new NotFound({ entity: "app", id: appId })),
+        onSome: Effect.succeed
+      }))
+
+  /** A new organisation owned by `userId`. */
+  const createOrganisation = (name: string, userId: string, now: number) =>
+    Effect.gen(function*() {
+      const org: Organisation = { id: newId("org"), name, createdAt: now }
+      yield* sql`INSERT INTO organisations ${sql.insert({ id: org.id, name: org.name, created_at: now })}`
+      yield* sql`INSERT INTO members ${sql.insert({ org_id: org.id, user_id: userId, role: "owner", created_at: now })}`
+      return org
+    })
+
+  /** Serialises changes to an organisation's owners (SQLite already runs one writer at a time). */
+  const lockOrganisation = (orgId: string) =>
+    sql.onDialectOrElse({
+      pg: () => sql`SELECT id FROM organisations WHERE id = ${orgId} FOR UPDATE`.pipe(Effect.asVoid),
+      orElse: () => Effect.void
+    })
+
+  const ownerCount = (orgId: string) =>
+    Effect.map(
+      sql<{ n: Int }>`SELECT COUNT(*) AS n FROM members WHERE org_id = ${orgId} AND role = 'owner'`,
+      (rows) => Number(rows[0]?.n ?? 0)
+    )
+
+  /** The member, failing NotFound, and LastOwner when it is the only owner and `nextRole` is not owner. */
+  const guardOwner = (orgId: string, userId: string, nextRole: Role | null) =>
+    Effect.gen(function*() {
+      yield* lockOrganisation(orgId)
+      const row = yield* memberRow(orgId, userId)
+      if (Option.isNone(row)) return yield* new NotFound({ entity: "member", id: userId })
+      if (row.value.role === "owner" && nextRole !== "owner" && (yield* ownerCount(orgId)) <= 1) {
+        return yield* new LastOwner({ orgId, userId })
+      }
+      return row.value
+    })
+
+  const register = Effect.fn("AccountStore.register")(function*(input: {
+    readonly email: string
+    readonly name: string
+    readonly passwordHash: string
+    readonly orgName: string
+  }) {
+    const email = normaliseEmail(input.email)
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const existing = yield* userByEmail(email)
+      if (Option.isSome(existing)) {
+        const claimed = yield* sql<UserRow>`
+          UPDATE users SET password_hash = ${input.passwordHash}, name = ${input.name}
+          WHERE id = ${existing.value.id} AND password_hash IS NULL
+          RETURNING *`
+        const row = claimed[0]
+        if (row === undefined) return yield* new EmailTaken({ email })
+        const first = yield* sql<OrgRow & { readonly role: string }>`
+          SELECT o.id, o.name, o.created_at, m.role FROM members m JOIN organisations o ON o.id = m.org_id
+          WHERE m.user_id = ${row.id} ORDER BY m.created_at, m.org_id LIMIT 1`
+        const membership = first[0]
+        if (membership !== undefined) {
+          const role = yield* decodeRole(membership.role).pipe(Effect.mapError(corrupt("role")))
+          return { user: toUser(row), org: toOrganisation(membership), role }
+        }
+        const org = yield* createOrganisation(input.orgName, row.id, now)
+        return { user: toUser(row), org, role: "owner" as const }
+      }
+      const inserted = yield* sql<UserRow>`
+        INSERT INTO users ${
+        sql.insert({
+          id: newId("usr"),
+          email,
+          name: input.name,
+          password_hash: input.passwordHash,
+          superadmin: 0,
+          created_at: now
+        })
+      } ON CONFLICT (email) DO NOTHING RETURNING *`
+      const row = inserted[0]
+      if (row === undefined) return yield* new EmailTaken({ email })
+      const org = yield* createOrganisation(input.orgName, row.id, now)
+      return { user: toUser(row), org, role: "owner" as const }
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const findLogin = Effect.fn("AccountStore.findLogin")(function*(email: string) {
+    const row = yield* userByEmail(normaliseEmail(email))
+    if (Option.isNone(row) || row.value.password_hash === null) return Option.none()
+    return Option.some({ user: toUser(row.value), passwordHash: row.value.password_hash })
+  }, Effect.mapError(storeFailure))
+
+  const membershipsOf = Effect.fn("AccountStore.membershipsOf")(function*(userId: string) {
+    const rows = yield* sql<OrgRow & { readonly role: string }>`
+      SELECT o.id, o.name, o.created_at, m.role FROM members m JOIN organisations o ON o.id = m.org_id
+      WHERE m.user_id = ${userId} ORDER BY m.created_at, m.org_id`
+    return yield* Effect.forEach(rows, (row) =>
+      Effect.map(
+        decodeRole(row.role).pipe(Effect.mapError(corrupt("role"))),
+        (role) => ({ org: toOrganisation(row), role })
+      ))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const getUser = Effect.fn("AccountStore.getUser")(function*(id: string) {
+    const row = yield* userById(id)
+    if (Option.isNone(row)) return yield* new NotFound({ entity: "user", id })
+    return toUser(row.value)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const getOrganisation = Effect.fn("AccountStore.getOrganisation")(function*(id: string) {
+    const row = yield* orgById(id)
+    if (Option.isNone(row)) return yield* new NotFound({ entity: "organisation", id })
+    return toOrganisation(row.value)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const getMember = Effect.fn("AccountStore.getMember")(function*(orgId: string, userId: string) {
+    const row = yield* memberRow(orgId, userId)
+    return Option.isNone(row) ? Option.none() : Option.some(yield* toMember(row.value))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const ensureSuperadmin = Effect.fn("AccountStore.ensureSuperadmin")(function*(input: {
+    readonly email: string
+    readonly name: string
+    readonly passwordHash: string
+  }) {
+    const email = normaliseEmail(input.email)
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const inserted = yield* sql<UserRow>`
+        INSERT INTO users ${
+        sql.insert({
+          id: newId("usr"),
+          email,
+          name: input.name,
+          password_hash: input.passwordHash,
+          superadmin: 1,
+          created_at: now
+        })
+      } ON CONFLICT (email) DO NOTHING RETURNING *`
+      const created = inserted[0]
+      if (created !== undefined) {
+        yield* createOrganisation("Operators", created.id, now)
+        return toUser(created)
+      }
+      // An invited user gets the bootstrap password, since it has none to keep.
+      const promoted = yield* sql<UserRow>`
+        UPDATE users SET superadmin = 1, password_hash = COALESCE(password_hash, ${input.passwordHash})
+        WHERE email = ${email} RETURNING *`
+      const row = promoted[0]
+      if (row === undefined) return yield* new StoreFailure({ message: `superadmin ${email} vanished` })
+      return toUser(row)
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const listMembers = Effect.fn("AccountStore.listMembers")(function*(orgId: string) {
+    const rows = yield* sql<MemberRow>`
+      SELECT m.org_id, m.user_id, m.role, m.created_at, u.email, u.name, u.password_hash
+      FROM members m JOIN users u ON u.id = m.user_id
+      WHERE m.org_id = ${orgId} ORDER BY m.created_at, m.user_id`
+    return yield* Effect.forEach(rows, toMember)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const inviteMember = Effect.fn("AccountStore.inviteMember")(function*(
+    orgId: string,
+    input: { readonly email: string; readonly role: Role }
+  ) {
+    const email = normaliseEmail(input.email)
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      // The org comes from an authenticated principal: a missing one is a broken invariant, not a caller error.
+      if (Option.isNone(yield* orgById(orgId))) {
+        return yield* new StoreFailure({ message: `organisation ${orgId} does not exist` })
+      }
+      const placeholderName = email.split("@")[0] ?? email
+      yield* sql`INSERT INTO users ${
+        sql.insert({
+          id: newId("usr"),
+          email,
+          name: placeholderName,
+          password_hash: null,
+          superadmin: 0,
+          created_at: now
+        })
+      } ON CONFLICT (email) DO NOTHING`
+      const user = yield* userByEmail(email)
+      if (Option.isNone(user)) return yield* new StoreFailure({ message: `invited user ${email} vanished` })
+      const added = yield* sql<{ user_id: string }>`
+        INSERT INTO members ${
+        sql.insert({ org_id: orgId, user_id: user.value.id, role: input.role, created_at: now })
+      } ON CONFLICT (org_id, user_id) DO NOTHING RETURNING user_id`
+      if (added.length === 0) return yield* new AlreadyMember({ orgId, email })
+      const member: Member = {
+        orgId,
+        userId: user.value.id,
+        email,
+        name: user.value.name,
+        role: input.role,
+        registered: user.value.password_hash !== null,
+        createdAt: now
+      }
+      return member
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const updateMemberRole = Effect.fn("AccountStore.updateMemberRole")(function*(
+    orgId: string,
+    userId: string,
+    role: Role
+  ) {
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const row = yield* guardOwner(orgId, userId, role)
+      yield* sql`UPDATE members SET role = ${role} WHERE org_id = ${orgId} AND user_id = ${userId}`
+      return yield* toMember({ ...row, role })
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const removeMember = Effect.fn("AccountStore.removeMember")(function*(orgId: string, userId: string) {
+    const now = yield* Clock.currentTimeMillis
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* guardOwner(orgId, userId, null)
+      yield* sql`DELETE FROM members WHERE org_id = ${orgId} AND user_id = ${userId}`
+      yield* sql`UPDATE refresh_tokens SET revoked_at = ${now}
+        WHERE user_id = ${userId} AND org_id = ${orgId} AND revoked_at IS NULL`
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const createApp = Effect.fn("AccountStore.createApp")(function*(orgId: string, input: NewApp) {
+    const now = yield* Clock.currentTimeMillis
+    const app: App = {
+      id: newId("app"),
+      orgId,
+      name: input.name,
+      allowList: input.allowList,
+      limits: input.limits,
+      active: input.active,
+      createdAt: now,
+      updatedAt: now
+    }
+    yield* sql`INSERT INTO apps ${
+      sql.insert({
+        id: app.id,
+        org_id: orgId,
+        name: app.name,
+        allow_list: encodeAllowList(app.allowList),
+        limits: encodeLimits(app.limits),
+        active: app.active ? 1 : 0,
+        created_at: now,
+        updated_at: now,
+        deleted_at: null
+      })
+    }`
+    return app
+  }, Effect.mapError(storeFailure))
+
+  const listApps = Effect.fn("AccountStore.listApps")(function*(orgId: string) {
+    const rows = yield* sql<AppRow>`
+      SELECT * FROM apps WHERE org_id = ${orgId} AND deleted_at IS NULL ORDER BY created_at, id`
+    return yield* Effect.forEach(rows, toApp)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const getApp = Effect.fn("AccountStore.getApp")(function*(orgId: string, appId: string) {
+    return yield* toApp(yield* requireApp(orgId, appId))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const findAppById = Effect.fn("AccountStore.findAppById")(function*(appId: string) {
+    const rows = yield* sql<AppRow>`SELECT * FROM apps WHERE id = ${appId} AND deleted_at IS NULL`
+    const row = rows[0]
+    return row === undefined ? Option.none() : Option.some(yield* toApp(row))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const updateApp = Effect.fn("AccountStore.updateApp")(function*(
+    orgId: string,
+    appId: string,
+    patch: AppPatch
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<AppRow>`
+      UPDATE apps SET
+        name = COALESCE(${patch.name ?? null}, name),
+        allow_list = COALESCE(${patch.allowList === undefined ? null : encodeAllowList(patch.allowList)}, allow_list),
+        limits = COALESCE(${patch.limits === undefined ? null : encodeLimits(patch.limits)}, limits),
+        active = COALESCE(${patch.active === undefined ? null : patch.active ? 1 : 0}, active),
+        updated_at = ${now}
+      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL
+      RETURNING *`
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "app", id: appId })
+    return yield* toApp(row)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const deleteApp = Effect.fn("AccountStore.deleteApp")(function*(orgId: string, appId: string) {
+    const now = yield* Clock.currentTimeMillis
+    yield* sql.withTransaction(Effect.gen(function*() {
+      const rows = yield* sql<{ id: string }>`
+        UPDATE apps SET deleted_at = ${now}, updated_at = ${now}
+        WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL
+        RETURNING id`
+      if (rows.length === 0) return yield* new NotFound({ entity: "app", id: appId })
+      yield* sql`UPDATE api_keys SET revoked_at = ${now}
+        WHERE app_id = ${appId} AND org_id = ${orgId} AND revoked_at IS NULL`
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const addApiKey = Effect.fn("AccountStore.addApiKey")(function*(
+    orgId: string,
+    appId: string,
+    key: { readonly id: string; readonly prefix: string; readonly hash: string }
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* requireApp(orgId, appId)
+      yield* sql`INSERT INTO api_keys ${
+        sql.insert({
+          id: key.id,
+          app_id: appId,
+          org_id: orgId,
+          prefix: key.prefix,
+          hash: key.hash,
+          created_at: now,
+          revoked_at: null,
+          last_used_at: null
+        })
+      }`
+      const apiKey: ApiKey = { id: key.id, appId, prefix: key.prefix, createdAt: now, revokedAt: null, lastUsedAt: null }
+      return apiKey
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const listApiKeys = Effect.fn("AccountStore.listApiKeys")(function*(orgId: string, appId: string) {
+    yield* requireApp(orgId, appId)
+    const rows = yield* sql<ApiKeyRow>`
+      SELECT * FROM api_keys WHERE app_id = ${appId} AND org_id = ${orgId} ORDER BY created_at, id`
+    return rows.map(toApiKey)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const revokeApiKey = Effect.fn("AccountStore.revokeApiKey")(function*(orgId: string, appId: string, keyId: string) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* requireApp(orgId, appId)
+      const rows = yield* sql<ApiKeyRow>`
+        UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ${now})
+        WHERE id = ${keyId} AND app_id = ${appId} AND org_id = ${orgId}
+        RETURNING *`
+      const row = rows[0]
+      if (row === undefined) return yield* new NotFound({ entity: "api_key", id: keyId })
+      return toApiKey(row)
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const findApiKey = Effect.fn("AccountStore.findApiKey")(function*(keyId: string) {
+    const rows = yield* sql<ApiKeyRow & { readonly app_active: Int | boolean; readonly app_deleted_at: Int | null }>`
+      SELECT k.*, a.active AS app_active, a.deleted_at AS app_deleted_at
+      FROM api_keys k JOIN apps a ON a.id = k.app_id AND a.org_id = k.org_id
+      WHERE k.id = ${keyId}`
+    const row = rows[0]
+    if (row === undefined) return Option.none()
+    const found: ApiKeyLookup = {
+      key: toApiKey(row),
+      orgId: row.org_id,
+      hash: row.hash,
+      appActive: flag(row.app_active),
+      appDeleted: row.app_deleted_at !== null
+    }
+    return Option.some(found)
+  }, Effect.mapError(storeFailure))
+
+  const touchApiKey = Effect.fn("AccountStore.touchApiKey")(function*(keyId: string, at: number) {
+    yield* sql`UPDATE api_keys SET last_used_at = ${at} WHERE id = ${keyId}`
+  }, Effect.mapError(storeFailure))
+
+  const addRefreshToken = Effect.fn("AccountStore.addRefreshToken")(function*(token: {
+    readonly id: string
+    readonly userId: string
+    readonly orgId: string
+    readonly hash: string
+    readonly expiresAt: number
+  }) {
+    const now = yield* Clock.currentTimeMillis
+    yield* sql`INSERT INTO refresh_tokens ${
+      sql.insert({
+        id: token.id,
+        user_id: token.userId,
+        org_id: token.orgId,
+        hash: token.hash,
+        expires_at: token.expiresAt,
+        revoked_at: null,
+        created_at: now,
+        replaced_by: null
+      })
+    }`
+  }, Effect.mapError(storeFailure))
+
+  const findRefreshToken = Effect.fn("AccountStore.findRefreshToken")(function*(id: string) {
+    const rows = yield* sql<RefreshTokenRow>`
+      SELECT id, user_id, org_id, hash, expires_at, revoked_at FROM refresh_tokens WHERE id = ${id}`
+    const row = rows[0]
+    if (row === undefined) return Option.none()
+    const token: RefreshTokenRecord = {
+      id: row.id,
+      userId: row.user_id,
+      orgId: row.org_id,
+      hash: row.hash,
+      expiresAt: Number(row.expires_at),
+      revokedAt: nullableNumber(row.revoked_at)
+    }
+    return Option.some(token)
+  }, Effect.mapError(storeFailure))
+
+  const revokeRefreshToken = Effect.fn("AccountStore.revokeRefreshToken")(function*(id: string, replacedBy?: string) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<{ id: string }>`
+      UPDATE refresh_tokens SET revoked_at = ${now}, replaced_by = ${replacedBy ?? null}
+      WHERE id = ${id} AND revoked_at IS NULL
+      RETURNING id`
+    return rows.length > 0
+  }, Effect.mapError(storeFailure))
+
+  const revokeRefreshTokensOfUser = Effect.fn("AccountStore.revokeRefreshTokensOfUser")(function*(userId: string) {
+    const now = yield* Clock.currentTimeMillis
+    yield* sql`UPDATE refresh_tokens SET revoked_at = ${now} WHERE user_id = ${userId} AND revoked_at IS NULL`
+  }, Effect.mapError(storeFailure))
+
+  const audit = Effect.fn("AccountStore.audit")(function*(
+    entry: Omit<AuditEntry, "id" | "at"> & { readonly at?: number }
+  ) {
+    const at = entry.at ?? (yield* Clock.currentTimeMillis)
+    yield* sql`INSERT INTO audit_log ${
+      sql.insert({
+        id: newId("aud"),
+        org_id: entry.orgId,
+        actor_user_id: entry.actorUserId,
+        actor_app_id: entry.actorAppId,
+        action: entry.action,
+        target: entry.target,
+        ip: entry.ip,
+        at,
+        detail: entry.detail
+      })
+    }`
+  }, Effect.mapError(storeFailure))
+
+  const listAudit = Effect.fn("AccountStore.listAudit")(function*(
+    orgId: string,
+    options: { readonly limit: number; readonly before?: number | undefined }
+  ) {
+    const limit = Math.max(0, Math.floor(options.limit))
+    const rows = options.before === undefined
+      ? yield* sql<AuditRow>`
+          SELECT * FROM audit_log WHERE org_id = ${orgId} ORDER BY at DESC, id DESC LIMIT ${limit}`
+      : yield* sql<AuditRow>`
+          SELECT * FROM audit_log WHERE org_id = ${orgId} AND at < ${options.before}
+          ORDER BY at DESC, id DESC LIMIT ${limit}`
+    return rows.map(toAuditEntry)
+  }, Effect.mapError(storeFailure))
+
+  const oldestSigningKey = Effect.map(
+    sql<{ kid: string; secret: string }>`SELECT kid, secret FROM signing_keys ORDER BY created_at, kid LIMIT 1`,
+    (rows) => Option.fromNullishOr(rows[0])
+  )
+
+  // Processes racing to create it may insert different keys; all of them then read the same oldest one.
+  const signingKey = Effect.gen(function*() {
+    const stored = yield* oldestSigningKey
+    if (Option.isSome(stored)) return stored.value
+    const now = yield* Clock.currentTimeMillis
+    yield* sql`INSERT INTO signing_keys ${
+      sql.insert({ kid: kidAt(now), secret: randomBytes(32).toString("base64url"), created_at: now })
+    } ON CONFLICT (kid) DO NOTHING`
+    const created = yield* oldestSigningKey
+    if (Option.isNone(created)) return yield* new StoreFailure({ message: "signing key was not stored" })
+    return created.value
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))),
+    Effect.withSpan("AccountStore.signingKey")
+  )
+
+  return AccountStore.of({
+    register,
+    findLogin,
+    getUser,
+    getOrganisation,
+    membershipsOf,
+    getMember,
+    ensureSuperadmin,
+    listMembers,
+    inviteMember,
+    updateMemberRole,
+    removeMember,
+    createApp,
+    listApps,
+    getApp,
+    findAppById,
+    updateApp,
+    deleteApp,
+    addApiKey,
+    listApiKeys,
+    revokeApiKey,
+    findApiKey,
+    touchApiKey,
+    addRefreshToken,
+    findRefreshToken,
+    revokeRefreshToken,
+    revokeRefreshTokensOfUser,
+    audit,
+    listAudit,
+    signingKey
+  })
+})

@@ -1,0 +1,21 @@
+import { Schema } from "effect"
+
+/** 401: no credentials, or credentials that do not prove who the caller is. */
+export class Unauthenticated extends Schema.TaggedError<Unauthenticated>()("Unauthenticated", {
+  message: Schema.String
+}) {}
+
+/** 403: the caller is known but may not do this (role, app, IP). */
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
+  message: Schema.String
+}) {}
+
+/** 404 inside the caller's organisation; also what another organisation's ids look like. */
+export class NotFoundInOrg extends Schema.TaggedError<NotFoundInOrg>()("NotFoundInOrg", {
+  what: Schema.String,
+  id: Schema.String
+}) {}
+
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
+  message: Schema.String
+}) {}

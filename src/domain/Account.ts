@@ -1,0 +1,78 @@
+import { Schema } from "effect"
+
+export const Role = Schema.Literals(["owner", "admin", "moderator", "member", "viewer"])
+export type Role = typeof Role.Type
+
+/** Higher ranks may do what lower ranks may. */
+export const roleRank: Record<Role, number> = { viewer: 0, member: 1, moderator: 2, admin: 3, owner: 4 }
+
+export const atLeast = (role: Role, minimum: Role): boolean => roleRank[role] >= roleRank[minimum]
+
+export interface User {
+  readonly id: string
+  readonly email: string
+  readonly name: string
+  /** Operator-level: manages links, pools and policies of the whole gateway. */
+  readonly superadmin: boolean
+  /** False for a user invited by email who has not registered yet. */
+  readonly registered: boolean
+  readonly createdAt: number
+}
+
+export interface Organisation {
+  readonly id: string
+  readonly name: string
+  readonly createdAt: number
+}
+
+export interface Member {
+  readonly orgId: string
+  readonly userId: string
+  readonly email: string
+  readonly name: string
+  readonly role: Role
+  readonly registered: boolean
+  readonly createdAt: number
+}
+
+export const AppLimits = Schema.Struct({
+  perSecond: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  perMinute: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  perDay: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  burst: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
+})
+export type AppLimits = typeof AppLimits.Type
+
+export interface App {
+  readonly id: string
+  readonly orgId: string
+  readonly name: string
+  /** IPv4/IPv6 CIDRs (a bare address is a /32 or /128); empty = any address. */
+  readonly allowList: ReadonlyArray<string>
+  readonly limits: AppLimits
+  readonly active: boolean
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface ApiKey {
+  readonly id: string
+  readonly appId: string
+  /** The first characters of the key, shown so a user can tell keys apart; the key itself is never stored. */
+  readonly prefix: string
+  readonly createdAt: number
+  readonly revokedAt: number | null
+  readonly lastUsedAt: number | null
+}
+
+export interface AuditEntry {
+  readonly id: string
+  readonly orgId: string | null
+  readonly actorUserId: string | null
+  readonly actorAppId: string | null
+  readonly action: string
+  readonly target: string | null
+  readonly ip: string | null
+  readonly at: number
+  readonly detail: string | null
+}

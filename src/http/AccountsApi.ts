@@ -1,0 +1,211 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { AppLimits, Role } from "../domain/Account.ts"
+import { Authentication } from "./Security.ts"
+import {
+  ConflictProblem,
+  ForbiddenProblem,
+  NotFoundProblem,
+  TooManyRequestsProblem,
+  UnauthorizedProblem,
+  UnavailableProblem,
+  ValidationProblem
+} from "./Problems.ts"
+
+const Email = Schema.String.check(Schema.isMaxLength(320))
+
+export const UserView = Schema.Struct({ id: Schema.String, email: Schema.String, name: Schema.String })
+export const OrganisationView = Schema.Struct({ id: Schema.String, name: Schema.String })
+
+export const TokenResponse = Schema.Struct({
+  accessToken: Schema.String,
+  tokenType: Schema.Literal("Bearer"),
+  expiresIn: Schema.Int.annotate({ description: "Seconds until the access token expires" }),
+  refreshToken: Schema.optionalKey(Schema.String)
+})
+
+export const TokenRequest = Schema.Union([
+  Schema.Struct({
+    email: Email,
+    password: Schema.String.check(Schema.isMaxLength(256)),
+    organisationId: Schema.optionalKey(Schema.String)
+  }),
+  Schema.Struct({ appId: Schema.String, apiKey: Schema.String.check(Schema.isMaxLength(256)) })
+])
+
+/** Every problem an account use case can end in (src/http/AccountsHandlers.ts toProblem). */
+const accountErrors = [
+  ValidationProblem,
+  UnauthorizedProblem,
+  ForbiddenProblem,
+  NotFoundProblem,
+  ConflictProblem,
+  TooManyRequestsProblem,
+  UnavailableProblem
+]
+
+export class AuthGroup extends HttpApiGroup.make("auth")
+  .add(
+    HttpApiEndpoint.post("register", "/v1/auth/register", {
+      payload: Schema.Struct({
+        email: Email,
+        password: Schema.String.check(Schema.isMaxLength(256)),
+        name: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
+        organisation: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200)))
+      }),
+      success: Schema.Struct({ user: UserView, organisation: OrganisationView, role: Role }).pipe(HttpApiSchema.status(201)),
+      error: accountErrors
+    }).annotate(OpenApi.Description, "Create a user and their organisation (the user is its owner)."),
+    HttpApiEndpoint.post("token", "/v1/auth/token", {
+      payload: TokenRequest,
+      success: TokenResponse,
+      error: accountErrors
+    }).annotate(
+      OpenApi.Description,
+      "Email + password → access token and refresh token; appId + apiKey → an access token scoped to the app."
+    ),
+    HttpApiEndpoint.post("refresh", "/v1/auth/refresh", {
+      payload: Schema.Struct({ refreshToken: Schema.String.check(Schema.isMaxLength(512)) }),
+      success: TokenResponse,
+      error: accountErrors
+    }).annotate(OpenApi.Description, "A new token pair; the refresh token used is spent."),
+    HttpApiEndpoint.post("logout", "/v1/auth/logout", {
+      payload: Schema.Struct({ refreshToken: Schema.String.check(Schema.isMaxLength(512)) }),
+      success: HttpApiSchema.NoContent,
+      error: accountErrors
+    }).annotate(OpenApi.Description, "Revoke a refresh token.")
+  )
+  .annotate(OpenApi.Title, "Authentication")
+{}
+
+export const AppView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  allowList: Schema.Array(Schema.String),
+  limits: AppLimits,
+  active: Schema.Boolean,
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+})
+
+const AllowListInput = Schema.Array(Schema.String.check(Schema.isMaxLength(64))).check(Schema.isMaxLength(256))
+
+export const ApiKeyView = Schema.Struct({
+  id: Schema.String,
+  prefix: Schema.String,
+  createdAt: Schema.String,
+  revokedAt: Schema.optionalKey(Schema.String),
+  lastUsedAt: Schema.optionalKey(Schema.String)
+})
+
+
+export class AppsGroup extends HttpApiGroup.make("apps")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/apps", { success: Schema.Array(AppView), error: accountErrors }),
+    HttpApiEndpoint.post("create", "/v1/apps", {
+      payload: Schema.Struct({
+        name: Schema.String.check(Schema.isMaxLength(200)),
+        allowList: Schema.optionalKey(AllowListInput),
+        limits: Schema.optionalKey(AppLimits),
+        active: Schema.optionalKey(Schema.Boolean)
+      }),
+      success: AppView.pipe(HttpApiSchema.status(201)),
+      error: accountErrors
+    }),
+    HttpApiEndpoint.get("get", "/v1/apps/:appId", { params: { appId: Schema.String }, success: AppView, error: accountErrors }),
+    HttpApiEndpoint.patch("update", "/v1/apps/:appId", {
+      params: { appId: Schema.String },
+      payload: Schema.Struct({
+        name: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200))),
+        allowList: Schema.optionalKey(AllowListInput),
+        limits: Schema.optionalKey(AppLimits),
+        active: Schema.optionalKey(Schema.Boolean)
+      }),
+      success: AppView,
+      error: accountErrors
+    }),
+    HttpApiEndpoint.delete("delete", "/v1/apps/:appId", {
+      params: { appId: Schema.String },
+      success: HttpApiSchema.NoContent,
+      error: accountErrors
+    }),
+    HttpApiEndpoint.post("createKey", "/v1/apps/:appId/keys", {
+      params: { appId: Schema.String },
+      success: Schema.Struct({ id: Schema.String, key: Schema.String, prefix: Schema.String, createdAt: Schema.String }).pipe(
+        HttpApiSchema.status(201)
+      ),
+      error: accountErrors
+    }).annotate(OpenApi.Description, "The key is shown once; only its prefix is kept readable."),
+    HttpApiEndpoint.get("listKeys", "/v1/apps/:appId/keys", {
+      params: { appId: Schema.String },
+      success: Schema.Array(ApiKeyView),
+      error: accountErrors
+    }),
+    HttpApiEndpoint.delete("revokeKey", "/v1/apps/:appId/keys/:keyId", {
+      params: { appId: Schema.String, keyId: Schema.String },
+      success: ApiKeyView,
+      error: accountErrors
+    })
+  )
+  .middleware(Authentication)
+  .annotate(OpenApi.Title, "Apps")
+{}
+
+export const MemberView = Schema.Struct({
+  userId: Schema.String,
+  email: Schema.String,
+  name: Schema.String,
+  role: Role,
+  registered: Schema.Boolean,
+  createdAt: Schema.String
+})
+
+export class MembersGroup extends HttpApiGroup.make("members")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/members", { success: Schema.Array(MemberView), error: accountErrors }),
+    HttpApiEndpoint.post("invite", "/v1/members", {
+      payload: Schema.Struct({ email: Email, role: Role }),
+      success: MemberView.pipe(HttpApiSchema.status(201)),
+      error: accountErrors
+    }),
+    HttpApiEndpoint.patch("update", "/v1/members/:userId", {
+      params: { userId: Schema.String },
+      payload: Schema.Struct({ role: Role }),
+      success: MemberView,
+      error: accountErrors
+    }),
+    HttpApiEndpoint.delete("remove", "/v1/members/:userId", {
+      params: { userId: Schema.String },
+      success: HttpApiSchema.NoContent,
+      error: accountErrors
+    })
+  )
+  .middleware(Authentication)
+  .annotate(OpenApi.Title, "Members")
+{}
+
+export const AuditView = Schema.Struct({
+  id: Schema.String,
+  at: Schema.String,
+  action: Schema.String,
+  actorUserId: Schema.optionalKey(Schema.String),
+  actorAppId: Schema.optionalKey(Schema.String),
+  target: Schema.optionalKey(Schema.String),
+  ip: Schema.optionalKey(Schema.String),
+  detail: Schema.optionalKey(Schema.String)
+})
+
+export class AuditGroup extends HttpApiGroup.make("audit")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/audit", {
+      query: {
+        limit: Schema.optionalKey(Schema.FiniteFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 1000 }))),
+        before: Schema.optionalKey(Schema.String.annotate({ description: "ISO time: entries older than this" }))
+      },
+      success: Schema.Array(AuditView),
+      error: accountErrors
+    }).annotate(OpenApi.Description, "Security-relevant actions of the organisation, newest first (owners and admins).")
+  )
+  .middleware(Authentication)
+  .annotate(OpenApi.Title, "Audit")
+{}

@@ -1,0 +1,231 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { HttpServerRequest } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { Access, CurrentPrincipal } from "../auth/Access.ts"
+import type { RequestOrigin } from "../auth/Access.ts"
+import type { AccountError } from "../auth/Accounts.ts"
+import { Accounts } from "../auth/Accounts.ts"
+import type { LoginThrottled } from "../auth/LoginThrottle.ts"
+import type { ApiKey, App, AuditEntry, Member } from "../domain/Account.ts"
+import { GatewayApi } from "./Api.ts"
+import {
+  ConflictProblem,
+  ForbiddenProblem,
+  NotFoundProblem,
+  TooManyRequestsProblem,
+  UnauthorizedProblem,
+  UnavailableProblem,
+  ValidationProblem
+} from "./Problems.ts"
+import { setResponseHeader } from "./ResponseHeaders.ts"
+import { Authentication } from "./Security.ts"
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export const requestOrigin: Effect.Effect<RequestOrigin, never, HttpServerRequest.HttpServerRequest> = Effect.map(
+  HttpServerRequest.HttpServerRequest,
+  (request) => ({
+    remoteAddress: Option.getOrUndefined(request.peerAddress),
+    forwardedFor: request.headers["x-forwarded-for"],
+    appIdHeader: request.headers["x-app-id"]
+  })
+)
+
+/** The client address as Access sees it (trusted proxies honoured), for the audit log. */
+const clientIp = Effect.gen(function*() {
+  const access = yield* Access
+  return access.clientIp(yield* requestOrigin)
+})
+
+/** Domain errors of the account use cases → RFC 9457 problems. */
+export const toProblem = (error: AccountError | LoginThrottled) => {
+  switch (error._tag) {
+    case "InvalidField":
+      return new ValidationProblem({ detail: `${error.field}: ${error.message}`, errors: [{ field: error.field, message: error.message }] })
+    case "Unauthenticated":
+      return new UnauthorizedProblem({ detail: error.message })
+    case "Forbidden":
+      return new ForbiddenProblem({ detail: error.message })
+    case "NotFoundInOrg":
+      return new NotFoundProblem({ detail: `no ${error.what} ${error.id}` })
+    case "Conflict":
+      return new ConflictProblem({ detail: error.message })
+    case "StoreUnavailable":
+      return new UnavailableProblem({ detail: "storage is unavailable; retry later" })
+    case "LoginThrottled":
+      return new TooManyRequestsProblem({
+        detail: `too many failed logins; retry in ${error.retryAfterSeconds} s`,
+        retryAfterSeconds: error.retryAfterSeconds
+      })
+  }
+}
+
+const problems = <A, R>(effect: Effect.Effect<A, AccountError | LoginThrottled, R>) =>
+  effect.pipe(
+    Effect.tapError((e) => e._tag === "LoginThrottled" ? setResponseHeader("retry-after", String(e.retryAfterSeconds)) : Effect.void),
+    Effect.mapError(toProblem)
+  )
+
+const appView = (app: App) => ({
+  id: app.id,
+  name: app.name,
+  allowList: app.allowList,
+  limits: app.limits,
+  active: app.active,
+  createdAt: iso(app.createdAt),
+  updatedAt: iso(app.updatedAt)
+})
+
+const keyView = (key: ApiKey) => ({
+  id: key.id,
+  prefix: key.prefix,
+  createdAt: iso(key.createdAt),
+  ...(key.revokedAt !== null ? { revokedAt: iso(key.revokedAt) } : {}),
+  ...(key.lastUsedAt !== null ? { lastUsedAt: iso(key.lastUsedAt) } : {})
+})
+
+const memberView = (m: Member) => ({
+  userId: m.userId,
+  email: m.email,
+  name: m.name,
+  role: m.role,
+  registered: m.registered,
+  createdAt: iso(m.createdAt)
+})
+
+const auditView = (e: AuditEntry) => ({
+  id: e.id,
+  at: iso(e.at),
+  action: e.action,
+  ...(e.actorUserId !== null ? { actorUserId: e.actorUserId } : {}),
+  ...(e.actorAppId !== null ? { actorAppId: e.actorAppId } : {}),
+  ...(e.target !== null ? { target: e.target } : {}),
+  ...(e.ip !== null ? { ip: e.ip } : {}),
+  ...(e.detail !== null ? { detail: e.detail } : {})
+})
+
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function*() {
+    const access = yield* Access
+    return Authentication.of({
+      bearer: (httpEffect, { credential }) =>
+        access.authenticate(Redacted.value(credential)).pipe(
+          Effect.mapError((e) => new UnauthorizedProblem({ detail: e.message })),
+          Effect.flatMap((principal) => Effect.provideService(httpEffect, CurrentPrincipal, principal))
+        )
+    })
+  })
+)
+
+export const AuthHandlers = HttpApiBuilder.group(
+  GatewayApi,
+  "auth",
+  Effect.fn(function*(handlers) {
+    const accounts = yield* Accounts
+    const access = yield* Access
+    const ipOf = Effect.map(requestOrigin, access.clientIp)
+    return handlers
+      .handle("register", ({ payload }) =>
+        Effect.gen(function*() {
+          const result = yield* accounts.register(payload, yield* ipOf)
+          return {
+            user: { id: result.user.id, email: result.user.email, name: result.user.name },
+            organisation: { id: result.organisation.id, name: result.organisation.name },
+            role: result.role
+          }
+        }).pipe(problems))
+      .handle("token", ({ payload }) =>
+        Effect.gen(function*() {
+          const ip = yield* ipOf
+          return "appId" in payload
+            ? yield* accounts.loginApp(payload, ip)
+            : yield* accounts.login(payload, ip)
+        }).pipe(problems))
+      .handle("refresh", ({ payload }) =>
+        Effect.flatMap(ipOf, (ip) => accounts.refresh(payload.refreshToken, ip)).pipe(problems))
+      .handle("logout", ({ payload }) =>
+        Effect.flatMap(ipOf, (ip) => accounts.logout(payload.refreshToken, ip)).pipe(problems))
+  })
+)
+
+export const AppsHandlers = HttpApiBuilder.group(
+  GatewayApi,
+  "apps",
+  Effect.fn(function*(handlers) {
+    const accounts = yield* Accounts
+    return handlers
+      .handle("list", () =>
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.listApps(p)).pipe(Effect.map((apps) => apps.map(appView)), problems))
+      .handle("create", ({ payload }) =>
+        Effect.gen(function*() {
+          return appView(yield* accounts.createApp(yield* CurrentPrincipal, payload, yield* clientIp))
+        }).pipe(problems))
+      .handle("get", ({ params }) =>
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.getApp(p, params.appId)).pipe(Effect.map(appView), problems))
+      .handle("update", ({ params, payload }) =>
+        Effect.gen(function*() {
+          return appView(yield* accounts.updateApp(yield* CurrentPrincipal, params.appId, payload, yield* clientIp))
+        }).pipe(problems))
+      .handle("delete", ({ params }) =>
+        Effect.gen(function*() {
+          yield* accounts.deleteApp(yield* CurrentPrincipal, params.appId, yield* clientIp)
+        }).pipe(problems))
+      .handle("createKey", ({ params }) =>
+        Effect.gen(function*() {
+          const key = yield* accounts.createKey(yield* CurrentPrincipal, params.appId, yield* clientIp)
+          return { id: key.id, key: key.key, prefix: key.prefix, createdAt: iso(key.createdAt) }
+        }).pipe(problems))
+      .handle("listKeys", ({ params }) =>
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.listKeys(p, params.appId)).pipe(Effect.map((keys) => keys.map(keyView)), problems))
+      .handle("revokeKey", ({ params }) =>
+        Effect.gen(function*() {
+          return keyView(yield* accounts.revokeKey(yield* CurrentPrincipal, params.appId, params.keyId, yield* clientIp))
+        }).pipe(problems))
+  })
+)
+
+export const MembersHandlers = HttpApiBuilder.group(
+  GatewayApi,
+  "members",
+  Effect.fn(function*(handlers) {
+    const accounts = yield* Accounts
+    return handlers
+      .handle("list", () =>
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.listMembers(p)).pipe(Effect.map((ms) => ms.map(memberView)), problems))
+      .handle("invite", ({ payload }) =>
+        Effect.gen(function*() {
+          return memberView(yield* accounts.inviteMember(yield* CurrentPrincipal, payload, yield* clientIp))
+        }).pipe(problems))
+      .handle("update", ({ params, payload }) =>
+        Effect.gen(function*() {
+          return memberView(yield* accounts.updateMember(yield* CurrentPrincipal, params.userId, payload.role, yield* clientIp))
+        }).pipe(problems))
+      .handle("remove", ({ params }) =>
+        Effect.gen(function*() {
+          yield* accounts.removeMember(yield* CurrentPrincipal, params.userId, yield* clientIp)
+        }).pipe(problems))
+  })
+)
+
+export const AuditHandlers = HttpApiBuilder.group(
+  GatewayApi,
+  "audit",
+  Effect.fn(function*(handlers) {
+    const accounts = yield* Accounts
+    return handlers.handle("list", ({ query }) =>
+      Effect.gen(function*() {
+        const before = query.before === undefined ? undefined : Date.parse(query.before)
+        if (before !== undefined && Number.isNaN(before)) {
+          return yield* new ValidationProblem({
+            detail: "query.before: must be an ISO date-time",
+            errors: [{ field: "query.before", message: "must be an ISO date-time" }]
+          })
+        }
+        const entries = yield* accounts.listAudit(yield* CurrentPrincipal, { limit: query.limit ?? 100, before }).pipe(problems)
+        return entries.map(auditView)
+      }))
+  })
+)
+
+export const AccountsHandlersLive = Layer.mergeAll(AuthHandlers, AppsHandlers, MembersHandlers, AuditHandlers)

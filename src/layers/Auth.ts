@@ -1,0 +1,57 @@
+import { Effect, Layer } from "effect"
+import { Access } from "../auth/Access.ts"
+import { Accounts } from "../auth/Accounts.ts"
+import { AccountStore } from "../auth/AccountStore.ts"
+import { LoginThrottle } from "../auth/LoginThrottle.ts"
+import { hashPassword } from "../auth/Passwords.ts"
+import { Tokens } from "../auth/Tokens.ts"
+import type { GatewayConfig } from "./Config.ts"
+
+/** Signing keys from the configuration, or the one kept in the database (generated on first start). */
+const tokensLayer = (config: GatewayConfig) => {
+  const auth = config.auth ?? {}
+  const options = {
+    issuer: auth.issuer ?? "smsgw",
+    audience: auth.audience ?? "smsgw-api",
+    accessTtlSeconds: auth.accessTokenTtlSeconds ?? 900
+  }
+  const configured = auth.jwtKeys ?? []
+  if (configured.length > 0) return Tokens.layer({ ...options, keys: configured })
+  return Layer.unwrap(Effect.gen(function*() {
+    const store = yield* AccountStore
+    const key = yield* store.signingKey.pipe(Effect.orDie)
+    return Tokens.layer({ ...options, keys: [key] })
+  }))
+}
+
+/** The operator account from configuration (or SMSGW_SUPERADMIN_EMAIL/PASSWORD), created or promoted on start. */
+const superadminBootstrap = (config: GatewayConfig) => {
+  const superadmin = config.auth?.superadmin
+  if (superadmin === undefined) return Layer.empty
+  return Layer.effectDiscard(Effect.gen(function*() {
+    const store = yield* AccountStore
+    const passwordHash = yield* hashPassword(superadmin.password)
+    const user = yield* store.ensureSuperadmin({
+      email: superadmin.email.trim().toLowerCase(),
+      name: superadmin.name ?? "Operator",
+      passwordHash
+    }).pipe(Effect.orDie)
+    yield* Effect.logInfo("superadmin account ready").pipe(Effect.annotateLogs({ userId: user.id }))
+  }))
+}
+
+export const authLayer = (config: GatewayConfig) => {
+  const throttle = config.auth?.loginThrottle ?? {}
+  const Throttle = LoginThrottle.layerMemory({
+    perAccount: {
+      max: throttle.perAccount?.max ?? 5,
+      windowMs: (throttle.perAccount?.windowSeconds ?? 300) * 1000
+    },
+    perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 }
+  })
+  const AccessLive = Access.layer({ trustedProxies: config.http?.trustedProxies ?? [], cacheTtlMs: 2000 })
+  return Layer.mergeAll(Accounts.layer, superadminBootstrap(config)).pipe(
+    Layer.provideMerge(AccessLive),
+    Layer.provideMerge(Layer.mergeAll(tokensLayer(config), Throttle))
+  )
+}

@@ -1,0 +1,284 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
+import { Migrator } from "effect/sql"
+import type { SqlClient } from "effect/sql"
+import { accountMigrations } from "../../src/auth/AccountMigrations.ts"
+import { AccountStore } from "../../src/auth/AccountStore.ts"
+import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+
+const unique = (label: string) => `${label}-${crypto.randomUUID().slice(0, 8)}@example.com`
+
+const migrate = Migrator.make({})({ loader: Migrator.fromRecord(accountMigrations), table: "test_migrations" })
+
+const registerOwner = (label: string) =>
+  Effect.flatMap(AccountStore, (store) =>
+    store.register({ email: unique(label), name: label, passwordHash: `hash-${label}`, orgName: `${label} org` }))
+
+const newApp = (orgId: string, name = "sender") =>
+  Effect.flatMap(AccountStore, (store) =>
+    store.createApp(orgId, { name, allowList: ["10.0.0.0/8"], limits: { perSecond: 5 }, active: true }))
+
+const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
+  describe(`AccountStore on ${name}`, () => {
+    const TestStore = AccountStore.layer.pipe(
+      Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))),
+      Layer.provide(database)
+    )
+
+    it.layer(TestStore, { timeout: 60_000 })((it) => {
+      it.effect("register creates a user owning a new organisation; login finds it by any case", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const email = unique("Alice").toUpperCase()
+          const { org, role, user } = yield* store.register({ email, name: "Alice", passwordHash: "h1", orgName: "Acme" })
+          expect(user.email).toBe(email.toLowerCase())
+          expect(user.id).toMatch(/^usr_[0-9a-f]{16}$/)
+          expect(org.id).toMatch(/^org_[0-9a-f]{16}$/)
+          expect([user.registered, user.superadmin, org.name, role]).toEqual([true, false, "Acme", "owner"])
+          expect(yield* store.membershipsOf(user.id)).toEqual([{ org, role: "owner" }])
+          expect(yield* store.getUser(user.id)).toEqual(user)
+          expect(yield* store.getOrganisation(org.id)).toEqual(org)
+          const login = yield* store.findLogin(email.toLowerCase())
+          expect(Option.map(login, (l) => [l.user.id, l.passwordHash])).toEqual(Option.some([user.id, "h1"]))
+          const member = Option.getOrThrow(yield* store.getMember(org.id, user.id))
+          expect([member.role, member.email, member.registered]).toEqual(["owner", user.email, true])
+          expect((yield* Effect.flip(store.getUser("usr_missing")))._tag).toBe("NotFound")
+        }))
+
+      it.effect("a registered email cannot register again, whatever its case", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const email = unique("bob")
+          yield* store.register({ email, name: "Bob", passwordHash: "h", orgName: "B" })
+          const error = yield* Effect.flip(
+            store.register({ email: ` ${email.toUpperCase()} `, name: "Bob 2", passwordHash: "h2", orgName: "B2" })
+          )
+          expect(error._tag).toBe("EmailTaken")
+          const login = Option.getOrThrow(yield* store.findLogin(email))
+          expect([login.user.name, login.passwordHash]).toEqual(["Bob", "h"])
+        }))
+
+      it.effect("an invited user registers into the inviting organisation with its role", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org } = yield* registerOwner("inviter")
+          yield* TestClock.adjust("1 second")
+          const email = unique("carol")
+          const invited = yield* store.inviteMember(org.id, { email: email.toUpperCase(), role: "moderator" })
+          expect([invited.email, invited.role, invited.registered]).toEqual([email, "moderator", false])
+          expect(Option.isNone(yield* store.findLogin(email))).toBe(true)
+          const again = yield* Effect.flip(store.inviteMember(org.id, { email, role: "viewer" }))
+          expect(again._tag).toBe("AlreadyMember")
+
+          const joined = yield* store.register({ email, name: "Carol", passwordHash: "hc", orgName: "ignored" })
+          expect([joined.org.id, joined.role, joined.user.id, joined.user.registered]).toEqual([
+            org.id,
+            "moderator",
+            invited.userId,
+            true
+          ])
+          expect((yield* store.membershipsOf(joined.user.id)).map((m) => m.org.id)).toEqual([org.id])
+          const members = yield* store.listMembers(org.id)
+          expect(members.map((m) => [m.name, m.role, m.registered])).toEqual([
+            ["inviter", "owner", true],
+            ["Carol", "moderator", true]
+          ])
+          expect((yield* Effect.flip(store.register({ email, name: "C", passwordHash: "x", orgName: "x" })))._tag)
+            .toBe("EmailTaken")
+        }))
+
+      it.effect("an organisation's apps and keys are invisible to another organisation", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const a = (yield* registerOwner("tenant-a")).org.id
+          const b = (yield* registerOwner("tenant-b")).org.id
+          const app = yield* newApp(a)
+          expect(app.id).toMatch(/^app_[0-9a-f]{16}$/)
+          const key = yield* store.addApiKey(a, app.id, { id: `key-${app.id}`, prefix: "sk_abc", hash: "kh" })
+
+          const failures = yield* Effect.all([
+            Effect.flip(store.getApp(b, app.id)),
+            Effect.flip(store.updateApp(b, app.id, { name: "stolen" })),
+            Effect.flip(store.deleteApp(b, app.id)),
+            Effect.flip(store.listApiKeys(b, app.id)),
+            Effect.flip(store.revokeApiKey(b, app.id, key.id)),
+            Effect.flip(store.addApiKey(b, app.id, { id: `key2-${app.id}`, prefix: "sk", hash: "h" }))
+          ])
+          expect(failures.map((e) => e._tag)).toEqual(Array(6).fill("NotFound"))
+          expect(yield* store.listApps(b)).toEqual([])
+          expect(yield* store.listApps(a)).toEqual([yield* store.getApp(a, app.id)])
+          const stillThere = yield* store.getApp(a, app.id)
+          expect([stillThere.name, stillThere.allowList, stillThere.limits]).toEqual([
+            "sender",
+            ["10.0.0.0/8"],
+            { perSecond: 5 }
+          ])
+          expect((yield* store.listApiKeys(a, app.id)).map((k) => k.revokedAt)).toEqual([null])
+          // Another org's app id under one's own org is as unknown as a made-up one.
+          const own = yield* newApp(b)
+          expect((yield* Effect.flip(store.revokeApiKey(b, own.id, key.id)))._tag).toBe("NotFound")
+        }))
+
+      it.effect("updateApp patches only the given fields", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org } = yield* registerOwner("patcher")
+          const app = yield* newApp(org.id)
+          const paused = yield* store.updateApp(org.id, app.id, { active: false, allowList: [] })
+          expect([paused.name, paused.active, paused.allowList, paused.limits]).toEqual(["sender", false, [], { perSecond: 5 }])
+          const renamed = yield* store.updateApp(org.id, app.id, { name: "renamed", limits: { perDay: 1000, burst: 3 } })
+          expect([renamed.name, renamed.active, renamed.limits]).toEqual(["renamed", false, { perDay: 1000, burst: 3 }])
+          expect(Option.map(yield* store.findAppById(app.id), (x) => x.name)).toEqual(Option.some("renamed"))
+        }))
+
+      it.effect("the last owner can be neither removed nor demoted", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org, user } = yield* registerOwner("owner")
+          const demote = yield* Effect.flip(store.updateMemberRole(org.id, user.id, "admin"))
+          const remove = yield* Effect.flip(store.removeMember(org.id, user.id))
+          expect([demote._tag, remove._tag]).toEqual(["LastOwner", "LastOwner"])
+
+          const second = yield* store.inviteMember(org.id, { email: unique("second"), role: "admin" })
+          expect((yield* store.updateMemberRole(org.id, second.userId, "owner")).role).toBe("owner")
+          expect((yield* store.updateMemberRole(org.id, user.id, "viewer")).role).toBe("viewer")
+          expect((yield* Effect.flip(store.removeMember(org.id, second.userId)))._tag).toBe("LastOwner")
+          yield* store.removeMember(org.id, user.id)
+          expect(Option.isNone(yield* store.getMember(org.id, user.id))).toBe(true)
+          expect((yield* Effect.flip(store.removeMember(org.id, user.id)))._tag).toBe("NotFound")
+          expect((yield* Effect.flip(store.updateMemberRole(org.id, user.id, "admin")))._tag).toBe("NotFound")
+        }))
+
+      it.effect("a revoked key stays listed with its revocation; lookups report it", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org } = yield* registerOwner("keys")
+          const app = yield* newApp(org.id)
+          const id = `key-${app.id}`
+          yield* store.addApiKey(org.id, app.id, { id, prefix: "sk_live_ab", hash: "secret-hash" })
+          yield* store.touchApiKey(id, 1_700_000_000_000)
+          const found = Option.getOrThrow(yield* store.findApiKey(id))
+          expect([found.orgId, found.hash, found.appActive, found.appDeleted, found.key.lastUsedAt]).toEqual([
+            org.id,
+            "secret-hash",
+            true,
+            false,
+            1_700_000_000_000
+          ])
+          const revoked = yield* store.revokeApiKey(org.id, app.id, id)
+          expect(revoked.revokedAt).not.toBeNull()
+          expect((yield* store.revokeApiKey(org.id, app.id, id)).revokedAt).toBe(revoked.revokedAt)
+          expect((yield* store.listApiKeys(org.id, app.id)).map((k) => [k.id, k.prefix, k.revokedAt])).toEqual([
+            [id, "sk_live_ab", revoked.revokedAt]
+          ])
+          expect(Option.map(yield* store.findApiKey(id), (k) => k.key.revokedAt)).toEqual(Option.some(revoked.revokedAt))
+          expect(Option.isNone(yield* store.findApiKey("key-unknown"))).toBe(true)
+          expect((yield* Effect.flip(store.revokeApiKey(org.id, app.id, "key-unknown")))._tag).toBe("NotFound")
+        }))
+
+      it.effect("a deleted app is gone everywhere and its keys show it", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org } = yield* registerOwner("deleter")
+          const app = yield* newApp(org.id)
+          const id = `key-${app.id}`
+          yield* store.addApiKey(org.id, app.id, { id, prefix: "sk", hash: "h" })
+          yield* store.deleteApp(org.id, app.id)
+          const found = Option.getOrThrow(yield* store.findApiKey(id))
+          expect(found.appDeleted).toBe(true)
+          expect(found.key.revokedAt).not.toBeNull()
+          expect(Option.isNone(yield* store.findAppById(app.id))).toBe(true)
+          expect(yield* store.listApps(org.id)).toEqual([])
+          const failures = yield* Effect.all([
+            Effect.flip(store.getApp(org.id, app.id)),
+            Effect.flip(store.updateApp(org.id, app.id, { active: true })),
+            Effect.flip(store.deleteApp(org.id, app.id)),
+            Effect.flip(store.listApiKeys(org.id, app.id))
+          ])
+          expect(failures.map((e) => e._tag)).toEqual(["NotFound", "NotFound", "NotFound", "NotFound"])
+        }))
+
+      it.effect("a refresh token is revoked once, with its replacement; a user's tokens all at once", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org, user } = yield* registerOwner("refresh")
+          const id = `rt-${user.id}`
+          yield* store.addRefreshToken({ id, userId: user.id, orgId: org.id, hash: "rh", expiresAt: 2_000_000_000_000 })
+          expect(yield* store.findRefreshToken(id)).toEqual(Option.some({
+            id,
+            userId: user.id,
+            orgId: org.id,
+            hash: "rh",
+            expiresAt: 2_000_000_000_000,
+            revokedAt: null
+          }))
+          expect(yield* store.revokeRefreshToken(id, `${id}-next`)).toBe(true)
+          expect(yield* store.revokeRefreshToken(id)).toBe(false)
+          expect(Option.map(yield* store.findRefreshToken(id), (t) => t.revokedAt !== null)).toEqual(Option.some(true))
+
+          const others = [`${id}-a`, `${id}-b`]
+          yield* Effect.forEach(others, (other) =>
+            store.addRefreshToken({ id: other, userId: user.id, orgId: org.id, hash: "h", expiresAt: 2_000_000_000_000 }))
+          yield* store.revokeRefreshTokensOfUser(user.id)
+          const states = yield* Effect.forEach(others, (other) => store.findRefreshToken(other))
+          expect(states.map((t) => Option.map(t, (x) => x.revokedAt !== null))).toEqual([Option.some(true), Option.some(true)])
+          expect(Option.isNone(yield* store.findRefreshToken("rt-unknown"))).toBe(true)
+        }))
+
+      it.effect("the audit log lists an organisation's entries newest first, paged by time", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const a = (yield* registerOwner("audit-a")).org.id
+          const b = (yield* registerOwner("audit-b")).org.id
+          const entry = (orgId: string, action: string, at: number) =>
+            store.audit({ orgId, actorUserId: null, actorAppId: null, action, target: "t", ip: "127.0.0.1", at, detail: null })
+          yield* entry(a, "first", 1000)
+          yield* entry(a, "third", 3000)
+          yield* entry(b, "other", 2500)
+          yield* entry(a, "second", 2000)
+          expect((yield* store.listAudit(a, { limit: 10 })).map((e) => e.action)).toEqual(["third", "second", "first"])
+          expect((yield* store.listAudit(a, { limit: 2 })).map((e) => [e.action, e.at])).toEqual([
+            ["third", 3000],
+            ["second", 2000]
+          ])
+          expect((yield* store.listAudit(a, { limit: 10, before: 2000 })).map((e) => e.action)).toEqual(["first"])
+          const [other] = yield* store.listAudit(b, { limit: 10 })
+          expect(other).toMatchObject({ orgId: b, action: "other", ip: "127.0.0.1", target: "t", actorUserId: null })
+          expect(other?.id).toMatch(/^aud_/)
+        }))
+
+      it.effect("the signing key is created once and then always the same", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const keys = yield* Effect.all([store.signingKey, store.signingKey, store.signingKey], { concurrency: 3 })
+          const first = keys[0]
+          expect(first?.kid).toMatch(/^k\d{8}T\d{6}Z$/)
+          expect(Buffer.from(first?.secret ?? "", "base64url").length).toBeGreaterThanOrEqual(32)
+          expect(keys).toEqual([first, first, first])
+          expect(yield* store.signingKey).toEqual(first)
+        }))
+
+      it.effect("ensureSuperadmin creates the operator once and promotes an existing user", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const email = unique("root")
+          const created = yield* store.ensureSuperadmin({ email, name: "Root", passwordHash: "rh" })
+          expect([created.superadmin, created.registered]).toEqual([true, true])
+          const memberships = yield* store.membershipsOf(created.id)
+          expect(memberships.map((m) => [m.org.name, m.role])).toEqual([["Operators", "owner"]])
+          const again = yield* store.ensureSuperadmin({ email: email.toUpperCase(), name: "Root", passwordHash: "other" })
+          expect(again).toEqual(created)
+          expect((yield* store.membershipsOf(created.id)).length).toBe(1)
+          expect(Option.map(yield* store.findLogin(email), (l) => l.passwordHash)).toEqual(Option.some("rh"))
+
+          const { user } = yield* registerOwner("promoted")
+          const promoted = yield* store.ensureSuperadmin({ email: user.email, name: "x", passwordHash: "new" })
+          expect([promoted.id, promoted.superadmin]).toEqual([user.id, true])
+          expect(Option.map(yield* store.findLogin(user.email), (l) => l.passwordHash)).toEqual(Option.some("hash-promoted"))
+        }))
+    })
+  })
+
+suite("SQLite (node:sqlite)", sqliteLayer)
+suite("PostgreSQL", pgLayer)
