@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Option, Result } from "effect"
 import type { App, Role } from "../domain/Account.ts"
 import { atLeast } from "../domain/Account.ts"
-import type { Caller } from "../pipeline/Gateway.ts"
+import type { Submitter } from "../pipeline/Gateway.ts"
 import { AccountStore } from "./AccountStore.ts"
 import { clientIp } from "./ClientIp.ts"
 import { Forbidden, Unauthenticated } from "./Errors.ts"
@@ -48,7 +48,7 @@ interface CachedApp {
  */
 export class Access extends Context.Service<Access, {
   readonly authenticate: (token: string) => Effect.Effect<Principal, Unauthenticated>
-  readonly submitter: (principal: Principal, origin: RequestOrigin) => Effect.Effect<Caller, Forbidden>
+  readonly submitter: (principal: Principal, origin: RequestOrigin) => Effect.Effect<Submitter, Forbidden>
   readonly clientIp: (origin: RequestOrigin) => string
   readonly invalidateApp: (appId: string) => void
   readonly invalidateKey: (keyId: string) => void
@@ -158,8 +158,8 @@ export class Access extends Context.Service<Access, {
             if (allowList === undefined || !allows(allowList, ip)) {
               return yield* new Forbidden({ message: `client address ${ip} is not in the allow-list of app ${appId}` })
             }
-            const caller: Caller = { orgId: app.orgId, appId: app.id }
-            return caller
+            const sender: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits }
+            return sender
           })
 
         return Access.of({

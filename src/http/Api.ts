@@ -6,6 +6,7 @@ import {
   ForbiddenProblem,
   NoRouteProblem,
   NotFoundProblem,
+  TooManyRequestsProblem,
   UnavailableProblem,
   ValidationProblem
 } from "./Problems.ts"
@@ -21,7 +22,7 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
     HttpApiEndpoint.post("submit", "/v1/messages", {
       payload: SubmitMessage,
       success: SubmitAccepted.pipe(HttpApiSchema.status(202)),
-      error: [ValidationProblem, ForbiddenProblem, NoRouteProblem, UnavailableProblem]
+      error: [ValidationProblem, ForbiddenProblem, NoRouteProblem, TooManyRequestsProblem, UnavailableProblem]
     }).annotate(
       OpenApi.Description,
       "Accept one SMS. 202 means the message is stored and will be sent. App tokens send as their app; user tokens name the app in X-App-Id."

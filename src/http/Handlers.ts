@@ -6,7 +6,16 @@ import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
-import { ForbiddenProblem, NoRouteProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
+import {
+  ForbiddenProblem,
+  NoRouteProblem,
+  NotFoundProblem,
+  TooManyRequestsProblem,
+  UnavailableProblem,
+  ValidationProblem
+} from "./Problems.ts"
+import { setResponseHeader } from "./ResponseHeaders.ts"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -40,6 +49,9 @@ export const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform
   }
 )
 
+const setHeaders = (headers: Record<string, string>) =>
+  Effect.forEach(Object.entries(headers), ([name, value]) => setResponseHeader(name, value), { discard: true })
+
 const unavailable = (e: { readonly message: string }) =>
   Effect.logError("storage unavailable").pipe(
     Effect.annotateLogs({ error: e.message }),
@@ -55,14 +67,27 @@ export const MessagesHandlers = HttpApiBuilder.group(
     return handlers
       .handle("submit", ({ payload }) =>
         Effect.gen(function*() {
-          const caller = yield* access.submitter(yield* CurrentPrincipal, yield* requestOrigin)
-          return yield* gateway.submit(payload, caller)
+          const sender = yield* access.submitter(yield* CurrentPrincipal, yield* requestOrigin)
+          const outcome = yield* gateway.submit(payload, sender)
+          yield* setHeaders(rateLimitHeaders(outcome.rate))
+          return outcome.accepted
         }).pipe(
           Effect.catchTags({
             InvalidField: (e) =>
               Effect.fail(new ValidationProblem({ detail: `${e.field}: ${e.message}`, errors: [{ field: e.field, message: e.message }] })),
             NoRoute: (e) => Effect.fail(new NoRouteProblem({ detail: e.message })),
             Forbidden: (e) => Effect.fail(new ForbiddenProblem({ detail: e.message })),
+            RateLimited: (e) =>
+              setHeaders({ ...rateLimitHeaders(refusalInfo(e)), "retry-after": String(e.retryAfterSeconds) }).pipe(
+                Effect.andThen(Effect.fail(new TooManyRequestsProblem({
+                  detail: `rate limit ${e.policy} reached; retry in ${e.retryAfterSeconds} s`,
+                  retryAfterSeconds: e.retryAfterSeconds
+                })))
+              ),
+            LimiterUnavailable: (e) =>
+              setHeaders({ "retry-after": String(e.retryAfterSeconds) }).pipe(
+                Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "rate limiting is unavailable; retry later" })))
+              ),
             StoreUnavailable: unavailable
           })
         ))

@@ -1,6 +1,7 @@
 import { Context, Effect, Schema, SchemaIssue } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
+import { AppLimits } from "../domain/Account.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -56,7 +57,9 @@ export const GatewayConfig = Schema.Struct({
   storage: Schema.optionalKey(Schema.Struct({
     kind: Schema.Literals(["sqlite", "postgres"]),
     path: Schema.optionalKey(Schema.String),
-    url: Schema.optionalKey(Schema.String)
+    url: Schema.optionalKey(Schema.String),
+    /** With postgres storage in the embedded mode: this process's own runner state (SQLite). */
+    runnerPath: Schema.optionalKey(Schema.String)
   })),
   simulator: Schema.optionalKey(Schema.Struct({
     enabled: Schema.Boolean,
@@ -65,6 +68,27 @@ export const GatewayConfig = Schema.Struct({
     password: Schema.optionalKey(Schema.String),
     receiptDelayMs: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     receiptState: Schema.optionalKey(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]))
+  })),
+  rateLimits: Schema.optionalKey(Schema.Struct({
+    /** memory: exact for one process; redis: exact across every process sharing it. */
+    store: Schema.optionalKey(Schema.Literals(["memory", "redis"])),
+    redis: Schema.optionalKey(Schema.Struct({
+      host: Schema.optionalKey(Schema.String),
+      port: Schema.optionalKey(Port),
+      password: Schema.optionalKey(Schema.String),
+      db: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 15 }))),
+      keyPrefix: Schema.optionalKey(Schema.String),
+      timeoutMs: Schema.optionalKey(Positive)
+    })),
+    onStoreFailure: Schema.optionalKey(Schema.Literals(["failOpen", "failClosed"])),
+    /** How many gateway processes share the limits: each one's L1 share is limit / nodes. */
+    nodes: Schema.optionalKey(Positive),
+    /** L1 passes up to this multiple of the node's share on to L2 (which is exact). */
+    l1Headroom: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+    defaultApp: Schema.optionalKey(AppLimits),
+    organisation: Schema.optionalKey(AppLimits),
+    organisations: Schema.optionalKey(Schema.Record(Schema.String, AppLimits)),
+    recordRejected: Schema.optionalKey(Schema.Boolean)
   })),
   links: Schema.Array(LinkConfig),
   recovery: Schema.optionalKey(Schema.Struct({
@@ -119,6 +143,20 @@ const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   }
   if (env.SMSGW_SQLITE_PATH !== undefined) {
     out.storage = { ...asRecord(out.storage), kind: "sqlite", path: env.SMSGW_SQLITE_PATH }
+  }
+  if (env.SMSGW_REDIS_URL !== undefined) {
+    const url = new URL(env.SMSGW_REDIS_URL)
+    const limits = asRecord(out.rateLimits)
+    out.rateLimits = {
+      ...limits,
+      store: "redis",
+      redis: {
+        ...asRecord(limits.redis),
+        host: url.hostname,
+        port: Number(url.port || 6379),
+        ...(url.password !== "" ? { password: decodeURIComponent(url.password) } : {})
+      }
+    }
   }
   if (env.SMSGW_SUPERADMIN_EMAIL !== undefined && env.SMSGW_SUPERADMIN_PASSWORD !== undefined) {
     const auth = asRecord(out.auth)

@@ -15,7 +15,8 @@ import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { AppConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
-import { sqlLayer } from "./Storage.ts"
+import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
+import { rateLimitLayer } from "./RateLimits.ts"
 import { authLayer } from "./Auth.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { migrate } from "../storage/Migrations.ts"
@@ -61,7 +62,11 @@ export const embeddedLayer = (config: GatewayConfig) => {
       runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", 0)),
       simulateRemoteSerialization: false
     }
-  }).pipe(Layer.provide(NodeCrypto.layerDigest), Layer.orDie)
+  }).pipe(
+    Layer.provide(NodeCrypto.layerDigest),
+    Layer.provide(config.storage?.kind === "postgres" ? runnerSqlLayer(config) : Sql),
+    Layer.orDie
+  )
   const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
   const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, LinkDirectory.layerConfig, Cluster).pipe(
     Layer.provideMerge(Migrated),
@@ -70,6 +75,7 @@ export const embeddedLayer = (config: GatewayConfig) => {
   )
   const Services = Layer.mergeAll(Router.layerDefault, LinkDispatcher.layer, SmppLinkActor.layer, Readiness.layer).pipe(
     Layer.provideMerge(authLayer(config)),
+    Layer.provideMerge(rateLimitLayer(config)),
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery ?? {}

@@ -17,3 +17,15 @@ export const sqlLayer = (config: GatewayConfig) => {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
   return NodeSqliteClient.layer({ filename: path }).pipe(Layer.orDie)
 }
+
+/**
+ * The SQL client of the embedded cluster runtime (SingleRunner's persisted messages): the message store's own
+ * database with SQLite; with PostgreSQL storage a local SQLite file, since a single runner's state is its own.
+ */
+export const runnerSqlLayer = (config: GatewayConfig) => {
+  const storage = config.storage ?? { kind: "sqlite" as const }
+  if (storage.kind !== "postgres") return sqlLayer(config)
+  const path = storage.runnerPath ?? "./data/runner.db"
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
+  return NodeSqliteClient.layer({ filename: path }).pipe(Layer.orDie)
+}

@@ -20,6 +20,17 @@ const httpLatency = Metric.histogram("smsgw_http_request_duration_seconds", {
   boundaries: latencyBoundaries
 })
 const accepted = Metric.counter("smsgw_messages_accepted_total", { description: "Messages answered 202" })
+const rateDecisions = Metric.counter("smsgw_ratelimit_decisions_total", {
+  description: "Rate-limit decisions by layer (L1 local, L2 shared store) and result"
+})
+const rateFailOpen = Metric.counter("smsgw_ratelimit_fail_open_total", {
+  description: "Decisions taken by this node's share alone because the shared store was unavailable"
+})
+const rateStoreDown = Metric.counter("smsgw_ratelimit_store_outages_total", { description: "Times the shared store became unreachable" })
+const rateStoreLatency = Metric.histogram("smsgw_ratelimit_store_latency_seconds", {
+  description: "Round trip of a rate-limit decision to the shared store",
+  boundaries: Metric.exponentialBoundaries({ start: 0.0001, factor: 2, count: 14 })
+})
 
 /**
  * Hot-path metrics updated synchronously: each labelled series is made once and kept, so an update is a map lookup
@@ -64,6 +75,37 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
           tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
         },
         accepted: (n) => accepted.updateUnsafe(n, context)
+      })
+    })
+  )
+}
+
+/** Rate-limit decisions, fail-open events and store latency. */
+export class RateMetrics extends Context.Service<RateMetrics, {
+  readonly decision: (layer: "L1" | "L2", result: "allowed" | "rejected" | "unavailable") => void
+  readonly failOpen: () => void
+  readonly storeDown: () => void
+  readonly storeLatency: (seconds: number) => void
+}>()("smsgw/observability/RateMetrics") {
+  static readonly layer = Layer.effect(
+    RateMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const series = new Map<string, Metric.Metric<number, unknown>>()
+      const decision = (layer: string, result: string) => {
+        const key = `${layer}|${result}`
+        let metric = series.get(key)
+        if (metric === undefined) {
+          metric = Metric.withAttributes(rateDecisions, { layer, result })
+          series.set(key, metric)
+        }
+        metric.updateUnsafe(1, context)
+      }
+      return RateMetrics.of({
+        decision,
+        failOpen: () => rateFailOpen.updateUnsafe(1, context),
+        storeDown: () => rateStoreDown.updateUnsafe(1, context),
+        storeLatency: (seconds) => rateStoreLatency.updateUnsafe(seconds, context)
       })
     })
   )

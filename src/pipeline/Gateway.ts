@@ -9,18 +9,35 @@ import { Router } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "./LinkDispatcher.ts"
+import type { AppLimits } from "../domain/Account.ts"
+import { AppConfig } from "../layers/Config.ts"
+import type { LimiterUnavailable, RateInfo, RateLimited } from "../ratelimit/RateLimiter.ts"
+import { RateLimiter } from "../ratelimit/RateLimiter.ts"
 
-/** Who is sending or asking: set by authentication, the organisation scopes every read. */
+/** Who is asking: set by authentication, the organisation scopes every read. */
 export interface Caller {
   readonly orgId: string
   readonly appId: string | null
 }
 
-export type SubmitError = InvalidField | NoRoute | StoreUnavailable
+/** Who is sending: an app of an organisation, with the app's own limits. */
+export interface Submitter {
+  readonly orgId: string
+  readonly appId: string
+  readonly appLimits: AppLimits
+}
+
+export interface SubmitOutcome {
+  readonly accepted: SubmitAccepted
+  /** The limits that applied, for RateLimit headers. */
+  readonly rate: RateInfo
+}
+
+export type SubmitError = InvalidField | NoRoute | StoreUnavailable | RateLimited | LimiterUnavailable
 
 /** The one pipeline every entry point calls: validate, route, store (committed before the answer), hand to the link. */
 export class Gateway extends Context.Service<Gateway, {
-  readonly submit: (message: SubmitMessage, caller: Caller) => Effect.Effect<SubmitAccepted, SubmitError>
+  readonly submit: (message: SubmitMessage, sender: Submitter) => Effect.Effect<SubmitOutcome, SubmitError>
   readonly status: (id: string, caller: Caller) => Effect.Effect<MessageView, MessageNotFound | StoreUnavailable>
 }>()("smsgw/pipeline/Gateway") {
   static readonly layer = Layer.effect(
@@ -30,8 +47,11 @@ export class Gateway extends Context.Service<Gateway, {
       const router = yield* Router
       const dispatcher = yield* LinkDispatcher
       const metrics = yield* LinkMetrics
+      const limiter = yield* RateLimiter
+      const config = yield* AppConfig
+      const recordRejected = config.rateLimits?.recordRejected === true
 
-      const submit = Effect.fnUntraced(function*(input: SubmitMessage, caller: Caller) {
+      const submit = Effect.fnUntraced(function*(input: SubmitMessage, caller: Submitter) {
         const to = parseMsisdn(input.to)
         if (to === undefined) {
           return yield* new InvalidField({ field: "to", message: invalidMsisdn })
@@ -54,7 +74,7 @@ export class Gateway extends Context.Service<Gateway, {
         }
         const id = crypto.randomUUID()
         const createdAt = Date.now()
-        yield* store.accept([{
+        const record = {
           id,
           orgId: caller.orgId,
           appId: caller.appId,
@@ -67,7 +87,22 @@ export class Gateway extends Context.Service<Gateway, {
           validitySeconds: input.validitySeconds,
           routeLinkId: link.id,
           createdAt
-        }])
+        }
+        const rate = yield* limiter.check({
+          orgId: caller.orgId,
+          appId: caller.appId,
+          appLimits: caller.appLimits,
+          linkId: link.id,
+          linkTps: linkDefaults(link).tps,
+          segments
+        }).pipe(
+          Effect.tapError((e) =>
+            recordRejected && e._tag === "RateLimited"
+              ? store.accept([{ ...record, rejection: `rate_limited (${e.policy})` }]).pipe(Effect.ignore)
+              : Effect.void
+          )
+        )
+        yield* store.accept([record])
         metrics.accepted(1)
         yield* dispatcher.dispatch(link.id, {
           messageId: id,
@@ -80,7 +115,8 @@ export class Gateway extends Context.Service<Gateway, {
           acceptedAt: createdAt
         })
         const accepted: SubmitAccepted = { id, status: "accepted", segments, encoding }
-        return accepted
+        const outcome: SubmitOutcome = { accepted, rate }
+        return outcome
       })
 
       const status = Effect.fnUntraced(function*(id: string, caller: Caller) {

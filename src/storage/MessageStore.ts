@@ -20,6 +20,8 @@ export interface NewMessage {
   readonly validitySeconds: number | undefined
   readonly routeLinkId: string | null
   readonly createdAt: number
+  /** Recorded but refused (e.g. `rate_limited`): stored as `rejected` with this reason, never sent. */
+  readonly rejection?: string
 }
 
 /** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
@@ -160,8 +162,9 @@ export const make = Effect.gen(function*() {
           segments: m.segments,
           validity_seconds: m.validitySeconds ?? null,
           route_link_id: m.routeLinkId,
-          status: "accepted",
-          status_rank: 0,
+          status: m.rejection === undefined ? "accepted" : "rejected",
+          status_rank: m.rejection === undefined ? 0 : 3,
+          reason: m.rejection ?? null,
           attempts: 0,
           created_at: m.createdAt,
           updated_at: m.createdAt
@@ -175,8 +178,8 @@ export const make = Effect.gen(function*() {
           seq: i + 1,
           link_id: null,
           smsc_message_id: null,
-          status: "accepted",
-          status_rank: 0
+          status: m.rejection === undefined ? "accepted" : "rejected",
+          status_rank: m.rejection === undefined ? 0 : 3
         }))
       )
       for (const rows of chunk(parts, 800)) {
@@ -188,8 +191,8 @@ export const make = Effect.gen(function*() {
         const [first, ...rest] = rows.map((m) => ({
           message_id: m.id,
           at: m.createdAt,
-          status: "accepted",
-          detail: null
+          status: m.rejection === undefined ? "accepted" : "rejected",
+          detail: m.rejection ?? null
         }))
         if (first === undefined) continue
         yield* sql`INSERT INTO message_events ${sql.insert([first, ...rest])}`

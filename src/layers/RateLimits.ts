@@ -1,0 +1,30 @@
+import { Layer } from "effect"
+import { RateMetrics } from "../observability/Metrics.ts"
+import { RateLimiter } from "../ratelimit/RateLimiter.ts"
+import { RateLimitStore } from "../ratelimit/RateLimitStore.ts"
+import type { GatewayConfig } from "./Config.ts"
+
+/** L2 in memory on one machine, in Redis when several processes share the limits; L1 and the policy in front. */
+export const rateLimitLayer = (config: GatewayConfig) => {
+  const limits = config.rateLimits ?? {}
+  const redis = limits.redis ?? {}
+  const Store = limits.store === "redis"
+    ? RateLimitStore.layerRedis({
+      host: redis.host ?? "127.0.0.1",
+      port: redis.port ?? 6379,
+      ...(redis.password !== undefined ? { password: redis.password } : {}),
+      ...(redis.db !== undefined ? { db: redis.db } : {}),
+      keyPrefix: redis.keyPrefix ?? "smsgw:rl:",
+      timeoutMs: redis.timeoutMs ?? 50
+    })
+    : RateLimitStore.layerMemory
+  return RateLimiter.layer({
+    defaultApp: limits.defaultApp ?? {},
+    organisation: limits.organisation ?? {},
+    organisations: limits.organisations ?? {},
+    nodes: limits.nodes ?? 1,
+    l1Headroom: limits.l1Headroom ?? 2,
+    onStoreFailure: limits.onStoreFailure ?? "failOpen",
+    probeAfterMs: 1000
+  }).pipe(Layer.provideMerge(Layer.mergeAll(Store, RateMetrics.layer)))
+}

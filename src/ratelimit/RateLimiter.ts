@@ -1,0 +1,227 @@
+import { Context, Effect, Layer, Schema } from "effect"
+import type { AppLimits } from "../domain/Account.ts"
+import { RateMetrics } from "../observability/Metrics.ts"
+import * as Gcra from "./Gcra.ts"
+import type { LimitSpec, Verdict } from "./Gcra.ts"
+import { RateLimitStore } from "./RateLimitStore.ts"
+
+/** One limit as clients see it in RateLimit-Policy: `q` units per `w` seconds. */
+export interface Policy {
+  readonly name: string
+  readonly quota: number
+  readonly windowSeconds: number
+}
+
+/** What a submission may know of its limits: every policy that applied, and where the tightest one stands. */
+export interface RateInfo {
+  readonly policies: ReadonlyArray<Policy>
+  readonly binding: { readonly name: string; readonly remaining: number; readonly resetSeconds: number } | undefined
+}
+
+export const PolicySchema = Schema.Struct({ name: Schema.String, quota: Schema.Number, windowSeconds: Schema.Number })
+
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  /** The limit that refused. */
+  policy: Schema.String,
+  retryAfterSeconds: Schema.Int,
+  layer: Schema.Literals(["L1", "L2"]),
+  policies: Schema.Array(PolicySchema)
+}) {}
+
+/** failClosed and the shared store is unreachable: nobody may send until it is back. */
+export class LimiterUnavailable extends Schema.TaggedError<LimiterUnavailable>()("LimiterUnavailable", {
+  retryAfterSeconds: Schema.Int
+}) {}
+
+export interface RateQuery {
+  readonly orgId: string
+  readonly appId: string
+  readonly appLimits: AppLimits
+  readonly linkId: string
+  readonly linkTps: number
+  readonly segments: number
+}
+
+export interface RateLimiterOptions {
+  /** Limits of an app that has none of its own. */
+  readonly defaultApp: AppLimits
+  /** Limits of every organisation, unless `organisations` names it. */
+  readonly organisation: AppLimits
+  readonly organisations: Readonly<Record<string, AppLimits>>
+  /** Gateway processes sharing the store: this one's L1 share of a limit is limit / nodes. */
+  readonly nodes: number
+  /** L1 lets through this multiple of the share (L2 is exact); with the store down the share itself. */
+  readonly l1Headroom: number
+  readonly onStoreFailure: "failOpen" | "failClosed"
+  /** After a store failure, decisions skip the store for this long before trying it again. */
+  readonly probeAfterMs: number
+}
+
+interface Limit {
+  readonly policy: Policy
+  readonly spec: LimitSpec
+  readonly burst: number
+}
+
+const windows = [
+  ["perSecond", "s", 1] as const,
+  ["perMinute", "m", 60] as const,
+  ["perDay", "d", 86_400] as const
+]
+
+/** The limits of one scope: per second with its burst (a tenth of a second's worth by default), per minute, per day. */
+const limitsOf = (scope: string, limits: AppLimits): Array<Limit> => {
+  const out: Array<Limit> = []
+  for (const [field, suffix, seconds] of windows) {
+    const quota = limits[field]
+    if (quota === undefined) continue
+    const burst = field === "perSecond" ? (limits.burst ?? Math.max(1, Math.ceil(quota / 10))) : quota
+    out.push({
+      policy: { name: `${scope}-${suffix}`, quota, windowSeconds: seconds },
+      // The key names the limit's values: a changed limit starts a fresh bucket at once instead of inheriting
+      // the old one's time debt (GCRA keeps debt in time, which means something else under a new rate).
+      spec: Gcra.limitSpec(`${scope}:${suffix}:${quota}:${burst}`, { limit: quota, periodMs: seconds * 1000, burst }),
+      burst
+    })
+  }
+  return out
+}
+
+/** The same limit as a local bucket of `fraction` of the global rate and burst. */
+const localShare = (limit: Limit, fraction: number): LimitSpec => ({
+  key: limit.spec.key,
+  emissionMs: limit.spec.emissionMs / fraction,
+  capacityMs: (limit.spec.emissionMs / fraction) * Math.max(1, limit.burst * fraction)
+})
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
+
+/**
+ * Two layers: L1 buckets in this process reject obvious excess without a network call; L2 (the store: Redis in a
+ * cluster, memory on one machine) decides exactly. If L2 fails, `failOpen` decides with this node's share alone and
+ * `failClosed` refuses.
+ */
+export class RateLimiter extends Context.Service<RateLimiter, {
+  readonly check: (query: RateQuery) => Effect.Effect<RateInfo, RateLimited | LimiterUnavailable>
+}>()("smsgw/ratelimit/RateLimiter") {
+  static readonly layer = (options: RateLimiterOptions) =>
+    Layer.effect(
+      RateLimiter,
+      Effect.gen(function*() {
+        const store = yield* RateLimitStore
+        const metrics = yield* RateMetrics
+        const l1 = new Map<string, number>()
+        const fallback = new Map<string, number>()
+        let downUntil = 0
+        const share = 1 / options.nodes
+
+        const local = (state: Map<string, number>, limits: ReadonlyArray<LimitSpec>, now: number): Verdict => {
+          if (state.size > 100_000) {
+            for (const [key, tat] of state) if (tat < now) state.delete(key)
+          }
+          return Gcra.decide(state, { limits, cost: 1 }, now)
+        }
+
+        const limitsFor = (q: RateQuery): Array<Limit> => {
+          const app = Object.keys(q.appLimits).length > 0 ? q.appLimits : options.defaultApp
+          const org = options.organisations[q.orgId] ?? options.organisation
+          // A link may queue up to two seconds of its rate; beyond that clients get 429, not an unbounded queue.
+          const link = limitsOf(`link:${q.linkId}`, { perSecond: q.linkTps, burst: Math.max(1, Math.ceil(q.linkTps * 2)) })
+          // A link's rate counts parts: a message of n parts weighs n (and fits an idle link even above its burst).
+          const weighted = link.map((l) => ({
+            ...l,
+            spec: {
+              ...l.spec,
+              emissionMs: l.spec.emissionMs * q.segments,
+              capacityMs: Math.max(l.spec.capacityMs, l.spec.emissionMs * q.segments)
+            }
+          }))
+          return [...limitsOf(`app:${q.appId}`, app), ...limitsOf(`org:${q.orgId}`, org), ...weighted]
+        }
+
+        const info = (limits: ReadonlyArray<Limit>, verdict: Verdict): RateInfo => {
+          const binding = limits[verdict.limitIndex]
+          return {
+            policies: limits.map((l) => l.policy),
+            binding: binding === undefined
+              ? undefined
+              : { name: binding.policy.name, remaining: verdict.remaining, resetSeconds: Math.ceil(verdict.resetMs / 1000) }
+          }
+        }
+
+        const rejected = (limits: ReadonlyArray<Limit>, verdict: Verdict, layer: "L1" | "L2"): Effect.Effect<never, RateLimited> => {
+          metrics.decision(layer, "rejected")
+          return Effect.fail(new RateLimited({
+            policy: limits[verdict.limitIndex]?.policy.name ?? "",
+            retryAfterSeconds: seconds(verdict.retryAfterMs),
+            layer,
+            policies: limits.map((l) => l.policy)
+          }))
+        }
+
+        const degraded = (limits: ReadonlyArray<Limit>, now: number): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
+          if (options.onStoreFailure === "failClosed") {
+            metrics.decision("L2", "unavailable")
+            return Effect.fail(new LimiterUnavailable({ retryAfterSeconds: seconds(downUntil - now) }))
+          }
+          metrics.failOpen()
+          const verdict = local(fallback, limits.map((l) => localShare(l, share)), now)
+          if (!verdict.allowed) return rejected(limits, verdict, "L1")
+          metrics.decision("L1", "allowed")
+          return Effect.succeed(info(limits, verdict))
+        }
+
+        const check = (q: RateQuery): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> =>
+          Effect.suspend(() => {
+            const limits = limitsFor(q)
+            if (limits.length === 0) return Effect.succeed<RateInfo>({ policies: [], binding: undefined })
+            const now = Date.now()
+            const first = local(l1, limits.map((l) => localShare(l, Math.min(1, share * options.l1Headroom))), now)
+            if (!first.allowed) return rejected(limits, first, "L1")
+            if (now < downUntil) return degraded(limits, now)
+            const started = performance.now()
+            return store.decide([{ limits: limits.map((l) => l.spec), cost: 1 }]).pipe(
+              Effect.matchEffect({
+                onFailure: (error): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
+                  const firstFailure = downUntil < now
+                  downUntil = Date.now() + options.probeAfterMs
+                  if (!firstFailure) return degraded(limits, now)
+                  metrics.storeDown()
+                  return Effect.logWarning("rate-limit store unavailable").pipe(
+                    Effect.annotateLogs({ error: error.message, mode: options.onStoreFailure }),
+                    Effect.andThen(degraded(limits, now))
+                  )
+                },
+                onSuccess: ([verdict]): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
+                  metrics.storeLatency((performance.now() - started) / 1000)
+                  if (verdict === undefined) return degraded(limits, now)
+                  if (!verdict.allowed) return rejected(limits, verdict, "L2")
+                  metrics.decision("L2", "allowed")
+                  return Effect.succeed(info(limits, verdict))
+                }
+              })
+            )
+          })
+
+        return RateLimiter.of({ check })
+      })
+    )
+}
+
+/** The headers of a refusal: the policies, and the refusing one with nothing left until Retry-After. */
+export const refusalInfo = (error: RateLimited): RateInfo => ({
+  policies: error.policies,
+  binding: { name: error.policy, remaining: 0, resetSeconds: error.retryAfterSeconds }
+})
+
+/** RateLimit-Policy and RateLimit header values (draft-ietf-httpapi-ratelimit-headers, structured fields). */
+export const rateLimitHeaders = (rate: RateInfo): Record<string, string> => {
+  if (rate.policies.length === 0) return {}
+  const headers: Record<string, string> = {
+    "ratelimit-policy": rate.policies.map((p) => `"${p.name}";q=${p.quota};w=${p.windowSeconds}`).join(", ")
+  }
+  if (rate.binding !== undefined) {
+    headers.ratelimit = `"${rate.binding.name}";r=${rate.binding.remaining};t=${rate.binding.resetSeconds}`
+  }
+  return headers
+}

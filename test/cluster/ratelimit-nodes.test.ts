@@ -1,0 +1,69 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Simulator from "../../src/smpp/Simulator.ts"
+import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
+import { get, signUp } from "../fixtures/Gateway.ts"
+import { offerLoad } from "../fixtures/Load.ts"
+import { eventually, freePort, spawnSmsgw } from "../fixtures/Processes.ts"
+
+describe("rate limits shared by three gateway processes through Redis", () => {
+  it.live("an app limited to 200 msg/s, offered 600 msg/s for 5 s across three nodes, gets 1,000 ± 3%", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const database = yield* freshPgDatabase
+      const sim = yield* Simulator.start({ port: 0, receiptDelayMs: 50 })
+      const prefix = `smsgw:test:${crypto.randomUUID().slice(0, 8)}:`
+      const ports = [yield* freePort, yield* freePort, yield* freePort]
+      const configs = ports.map((port, i) => {
+        const file = join(dir, `node-${i}.yaml`)
+        writeFileSync(file, [
+          `http: { port: ${port}, host: 127.0.0.1 }`,
+          `storage: { kind: postgres, url: "${pgUrl(database)}", runnerPath: ${join(dir, `runner-${i}.db`)} }`,
+          "links:",
+          `  - { id: sim, host: 127.0.0.1, port: ${sim.port}, systemId: t, password: t, tps: 5000, window: 50 }`,
+          `rateLimits: { store: redis, nodes: 3, redis: { host: 127.0.0.1, port: 6379, keyPrefix: "${prefix}" } }`,
+          "recovery: { idleSeconds: 600, intervalSeconds: 600 }"
+        ].join("\n"))
+        return file
+      })
+      const up = (port: number) =>
+        eventually(`node on ${port}`, get(`http://127.0.0.1:${port}/healthz`).pipe(Effect.map((r) => r.status === 200 ? true : undefined)), 30_000)
+      // The first node migrates the shared database; the others start once it is up.
+      yield* spawnSmsgw(["serve", "--config", configs[0]!])
+      yield* up(ports[0]!)
+      yield* spawnSmsgw(["serve", "--config", configs[1]!])
+      yield* spawnSmsgw(["serve", "--config", configs[2]!])
+      yield* up(ports[1]!)
+      yield* up(ports[2]!)
+
+      const t = yield* signUp(`http://127.0.0.1:${ports[0]}`)
+      const patch = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${ports[1]}/v1/apps/${t.appId}`, {
+          method: "PATCH",
+          headers: { "content-type": "application/json", ...t.userAuth },
+          body: JSON.stringify({ limits: { perSecond: 200 } })
+        }).then((r) => r.status)
+      )
+      expect(patch).toBe(200)
+      // Every node reads the app (limits included) within its 2 s cache.
+      yield* Effect.sleep(2_100)
+
+      const result = yield* offerLoad({
+        ports,
+        path: "/v1/messages",
+        body: (i) => ({ to: "+4915112345678", from: "ACME", text: `load ${i}` }),
+        headers: t.auth,
+        total: 3_000,
+        perSecond: 600
+      })
+      const accepted = result.statuses[202] ?? 0
+      const seen = JSON.stringify(result)
+      const refused = result.statuses[429] ?? 0
+      expect(accepted + refused, seen).toBe(3_000)
+      // GCRA: the burst (a tenth of a second: 20) at once, then 200 per second for as long as decisions were taken.
+      expect(accepted, seen).toBeLessThanOrEqual(Math.ceil(20 + 200 * result.answeredSeconds) + 1)
+      expect(Math.abs(accepted - 1_000), seen).toBeLessThanOrEqual(30)
+    }).pipe(Effect.scoped), 90_000)
+})
