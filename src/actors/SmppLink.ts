@@ -1,19 +1,28 @@
-import { Effect, Queue, Result, Schedule } from "effect"
+import { Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { parseMsisdn, parseSender } from "../domain/Msisdn.ts"
+import type { LinkConfig } from "../layers/Config.ts"
 import { linkDefaults } from "../layers/Config.ts"
-import { LinkMetrics } from "../observability/Metrics.ts"
-import type { PartOutcome } from "../storage/MessageStore.ts"
-import { MessageStore } from "../storage/MessageStore.ts"
+import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
+import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
+import type { Aimd } from "../routing/Aimd.ts"
+import { makeAimd } from "../routing/Aimd.ts"
+import { makeLinkHealth } from "../routing/LinkHealth.ts"
+import type { LinkRecord } from "../routing/RoutingConfig.ts"
+import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { classifyCommandStatus, commandStatusName } from "../smpp/CommandStatus.ts"
 import { decodeShortMessage, segment } from "../smpp/Encoding.ts"
 import { messageIdCandidates, normalizeMessageId } from "../smpp/MessageId.ts"
 import { finalStatusOf, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
 import * as Session from "../smpp/Session.ts"
-import { LinkDirectory } from "./LinkDirectory.ts"
+import type { PartOutcome } from "../storage/MessageStore.ts"
+import { MessageStore } from "../storage/MessageStore.ts"
 import { SmppLink } from "./SmppLinkProtocol.ts"
 import type { LinkState, Outbound } from "./SmppLinkProtocol.ts"
+import { poolsOf } from "./VirtualPool.ts"
+import { VirtualPool } from "./VirtualPoolProtocol.ts"
+import type { HealthState } from "./VirtualPoolProtocol.ts"
 
 /** A stable concatenation reference per message, so a re-driven message rebuilds the same UDH. */
 export const referenceOf = (messageId: string): number => {
@@ -34,19 +43,36 @@ export const relativeValidity = (seconds: number): string => {
 
 const retryDelayMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))
 
+/** A link that lost its bind this long ago hands its pool messages to the other members. */
+const failoverAfterMs = 1_000
+
 interface WorkItem {
   readonly message: Outbound
   readonly attempt: number
+  /** Links of the pool this message already failed on. */
+  readonly tried: ReadonlyArray<string>
 }
+
+/** What of a link's configuration needs a new session when it changes. */
+const sessionKey = (c: LinkConfig) =>
+  JSON.stringify([c.host, c.port, c.systemId, c.password, c.systemType, c.bindMode, c.window, c.tls,
+    c.tlsRejectUnauthorized, c.responseTimeoutMs, c.enquireLinkIntervalMs, c.reconnectMaxMs])
 
 const makeLink = Effect.gen(function*() {
   const address = yield* Entity.CurrentAddress
   const linkId = address.entityId
-  const directory = yield* LinkDirectory
+  const routing = yield* RoutingConfig
   const store = yield* MessageStore
   const metrics = yield* LinkMetrics
-  const config = yield* Effect.orDie(directory.get(linkId))
-  const settings = linkDefaults(config)
+  const poolMetrics = yield* PoolMetrics
+  const dispatcher = yield* LinkDispatcher
+  const poolFor = yield* VirtualPool.client
+  const entityScope = yield* Effect.scope
+
+  const initial = routing.link(linkId)
+  if (initial._tag === "None") return yield* Effect.die(new Error(`link ${linkId} is not configured`))
+  let config: LinkRecord = initial.value
+  let settings = linkDefaults(config)
 
   const counters = {
     submitted: 0,
@@ -58,20 +84,40 @@ const makeLink = Effect.gen(function*() {
     receiptsMatched: 0,
     retries: 0,
     failed: 0,
-    unknownOutcomeResends: 0
+    unknownOutcomeResends: 0,
+    failovers: 0
   }
   /** Messages queued or in flight here: a re-drive of one of them is ignored. */
   const active = new Set<string>()
   const queue = yield* Queue.unbounded<WorkItem>()
   const outcomes = yield* Queue.unbounded<PartOutcome>()
+  const health = makeLinkHealth()
+  let aimd: Aimd = makeAimd({ configuredTps: settings.tps })
+  let unboundSince: number | undefined = Date.now()
+
+  // Health changes and rate changes go to every pool of the link, persisted and fire-and-forget.
+  let reported: { state: HealthState; tps: number } | undefined
+  const report = Effect.suspend(() => {
+    const now = Date.now()
+    const state: HealthState = config.enabled ? health.observe(now).state : "disabled"
+    const tps = Math.round(aimd.current(now) * 100) / 100
+    poolMetrics.link(linkId, { currentTps: tps, health: state })
+    if (reported !== undefined && reported.state === state && Math.abs(reported.tps - tps) < settings.tps * 0.05) {
+      return Effect.void
+    }
+    reported = { state, tps }
+    return Effect.forEach(poolsOf(routing.current(), linkId), (poolId) =>
+      poolFor(poolId).ReportHealth({ linkId, state, currentTps: tps, at: now }, { discard: true }).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.ignore
+      ), { discard: true })
+  })
 
   const onDeliver = (pdu: Session.IncomingDeliver) =>
     Effect.gen(function*() {
       counters.deliversReceived++
       if (!isReceipt(pdu.esmClass)) {
-        yield* Effect.logInfo("mobile-originated message ignored").pipe(
-          Effect.annotateLogs({ linkId, from: pdu.sourceAddr })
-        )
+        yield* Effect.logInfo("mobile-originated message ignored").pipe(Effect.annotateLogs({ linkId, from: pdu.sourceAddr }))
         return
       }
       const udhi = (pdu.esmClass & 0x40) !== 0
@@ -98,34 +144,82 @@ const makeLink = Effect.gen(function*() {
       if (matched) counters.receiptsMatched++
     })
 
-  const session = yield* Session.make({
-    host: config.host,
-    port: config.port,
-    tls: settings.tls ? { rejectUnauthorized: config.tlsRejectUnauthorized ?? true } : false,
-    systemId: config.systemId,
-    password: config.password,
-    name: linkId,
-    ...(config.systemType !== undefined ? { systemType: config.systemType } : {}),
-    bindMode: settings.bindMode,
-    window: settings.window,
-    responseTimeoutMs: settings.responseTimeoutMs,
-    enquireLinkIntervalMs: settings.enquireLinkIntervalMs,
-    enquireLinkTimeoutMs: Math.min(settings.responseTimeoutMs, 10_000),
-    reconnect: { initialMs: 1_000, maxMs: settings.reconnectMaxMs },
-    onDeliver,
-    onStateChange: (state) =>
-      Effect.logInfo(state.bound ? "link bound" : "link unbound").pipe(
+  const onStateChange = (state: Session.SessionState) =>
+    Effect.gen(function*() {
+      const now = Date.now()
+      if (state.bound) {
+        health.onBound(now)
+        unboundSince = undefined
+      } else {
+        health.onUnbound(now)
+        unboundSince ??= now
+      }
+      yield* Effect.logInfo(state.bound ? "link bound" : "link unbound").pipe(
         Effect.annotateLogs({ linkId, lastError: state.counters.lastError ?? "" })
       )
+      yield* report
+    })
+
+  // The session lives in a scope of its own, so a changed configuration replaces it without restarting the actor.
+  let session: Session.SmppSession | undefined
+  let sessionScope: Scope.Closeable | undefined
+  let openedWith = ""
+  const closeSession = Effect.suspend(() => {
+    const scope = sessionScope
+    session = undefined
+    sessionScope = undefined
+    openedWith = ""
+    return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+  })
+  const openSession = Effect.gen(function*() {
+    yield* closeSession
+    const scope = yield* Scope.fork(entityScope)
+    sessionScope = scope
+    openedWith = sessionKey(config)
+    session = yield* Session.make({
+      host: config.host,
+      port: config.port,
+      tls: settings.tls ? { rejectUnauthorized: config.tlsRejectUnauthorized ?? true } : false,
+      systemId: config.systemId,
+      password: config.password,
+      name: linkId,
+      ...(config.systemType !== undefined ? { systemType: config.systemType } : {}),
+      bindMode: settings.bindMode,
+      window: settings.window,
+      responseTimeoutMs: settings.responseTimeoutMs,
+      enquireLinkIntervalMs: settings.enquireLinkIntervalMs,
+      enquireLinkTimeoutMs: Math.min(settings.responseTimeoutMs, 10_000),
+      reconnect: { initialMs: 1_000, maxMs: settings.reconnectMaxMs },
+      onDeliver,
+      onStateChange
+    }).pipe(Scope.provide(scope))
   })
 
-  // The token bucket: each part takes one slot of 1/tps s; up to 100 ms of unused slots may burst.
-  const slotMs = 1000 / settings.tps
+  const applyConfig = (next: LinkRecord) =>
+    Effect.gen(function*() {
+      const previousTps = settings.tps
+      config = next
+      settings = linkDefaults(next)
+      if (settings.tps !== previousTps) aimd = makeAimd({ configuredTps: settings.tps })
+      if (!next.enabled) {
+        if (session !== undefined) {
+          yield* Effect.logInfo("link disabled: unbinding").pipe(Effect.annotateLogs({ linkId }))
+          yield* closeSession
+        }
+        unboundSince ??= Date.now()
+      } else if (session === undefined || openedWith !== sessionKey(next)) {
+        yield* Effect.logInfo("link (re)configured: binding").pipe(Effect.annotateLogs({ linkId }))
+        yield* openSession
+      }
+      yield* report
+    })
+
+  // The token bucket: each part takes one slot of 1/rate s, the rate being AIMD's; up to 100 ms of slots may burst.
   let nextSlot = 0
   const takeSlot = Effect.suspend(() => {
     const now = performance.now()
     const at = Math.max(nextSlot, now - 100)
-    nextSlot = at + slotMs
+    nextSlot = at + 1000 / aimd.current(Date.now())
     const wait = at - now
     return wait >= 1 ? Effect.sleep(wait) : Effect.void
   })
@@ -142,9 +236,53 @@ const makeLink = Effect.gen(function*() {
 
   const requeueLater = (item: WorkItem, seqs: ReadonlyArray<number>) =>
     Effect.sleep(retryDelayMs(item.attempt)).pipe(
-      Effect.andThen(Queue.offer(queue, { message: { ...item.message, seqs }, attempt: item.attempt + 1 })),
-      Effect.forkDetach
+      Effect.andThen(Queue.offer(queue, { message: { ...item.message, seqs }, attempt: item.attempt + 1, tried: item.tried })),
+      Effect.forkIn(entityScope)
     )
+
+  /** Pool messages go to another member; what no member takes stays here. */
+  const handOff = (items: ReadonlyArray<WorkItem>) =>
+    Effect.gen(function*() {
+      const byPool = new Map<string, Array<WorkItem>>()
+      for (const item of items) {
+        const pool = item.message.pool
+        if (pool === undefined) continue
+        const list = byPool.get(pool) ?? []
+        list.push(item)
+        byPool.set(pool, list)
+      }
+      const kept: Array<WorkItem> = items.filter((item) => item.message.pool === undefined)
+      for (const [poolId, group] of byPool) {
+        const exclude = [...new Set(group.flatMap((i) => [...i.tried, linkId]))]
+        const left = yield* dispatcher.reroute(poolId, group.map((i) => i.message), exclude)
+        const leftIds = new Set(left.map((m) => m.messageId))
+        const moved = group.length - leftIds.size
+        if (moved > 0) {
+          counters.failovers += moved
+          poolMetrics.failover(linkId, moved)
+        }
+        for (const item of group) {
+          if (leftIds.has(item.message.messageId)) kept.push(item)
+          else active.delete(item.message.messageId)
+        }
+      }
+      return kept
+    })
+
+  /** A link down for a while, or disabled, moves its queued pool messages to the other members. */
+  const failover = Effect.gen(function*() {
+    const down = !config.enabled || (unboundSince !== undefined && Date.now() - unboundSince >= failoverAfterMs)
+    if (!down) return
+    const queued = yield* Queue.clear(queue)
+    if (queued.length === 0) return
+    const kept = yield* handOff(queued)
+    if (kept.length < queued.length) {
+      yield* Effect.logWarning("link down: messages moved to other pool members").pipe(
+        Effect.annotateLogs({ linkId, moved: queued.length - kept.length, kept: kept.length })
+      )
+    }
+    for (const item of kept) Queue.offerUnsafe(queue, item)
+  })
 
   const sendOne = (item: WorkItem) =>
     Effect.gen(function*() {
@@ -158,11 +296,9 @@ const makeLink = Effect.gen(function*() {
       })
       if (sender === undefined || Result.isFailure(segmented)) {
         const error = sender === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
-        for (const seq of message.seqs) {
-          // 0 parts: unknown, so the store recomputes the message from its parts.
-          record(message, seq, 0, { _tag: "Failed", error })
-        }
-        return
+        // 0 parts: unknown, so the store recomputes the message from its parts.
+        for (const seq of message.seqs) record(message, seq, 0, { _tag: "Failed", error })
+        return "done" as const
       }
       const parts = segmented.success.parts
       const retry: Array<number> = []
@@ -170,9 +306,15 @@ const makeLink = Effect.gen(function*() {
       for (const seq of message.seqs) {
         const part = parts[seq - 1]
         if (part === undefined) continue
+        const current = session
+        if (current === undefined || !config.enabled) {
+          lastError = "NotBound"
+          retry.push(seq)
+          continue
+        }
         yield* takeSlot
         counters.submitted++
-        const result = yield* session.submit({
+        const result = yield* current.submit({
           sourceAddr: sender.addr,
           sourceTon: sender.ton,
           sourceNpi: sender.npi,
@@ -185,15 +327,13 @@ const makeLink = Effect.gen(function*() {
           registeredDelivery: settings.registeredDelivery ? 1 : 0,
           ...(message.validitySeconds !== undefined ? { validityPeriod: relativeValidity(message.validitySeconds) } : {})
         }).pipe(Effect.result)
-        const at = Date.now()
+        const now = Date.now()
         if (Result.isSuccess(result)) {
           counters.submitOk++
+          health.onResult(now, true)
           metrics.response(linkId, 0)
-          metrics.submitLatency(at - message.acceptedAt)
-          record(message, seq, parts.length, {
-            _tag: "Submitted",
-            smscMessageId: normalizeMessageId(result.success.messageId)
-          })
+          metrics.submitLatency(now - message.acceptedAt)
+          record(message, seq, parts.length, { _tag: "Submitted", smscMessageId: normalizeMessageId(result.success.messageId) })
           continue
         }
         const error = result.failure
@@ -204,14 +344,25 @@ const makeLink = Effect.gen(function*() {
             const kind = classifyCommandStatus(error.commandStatus)
             const name = commandStatusName(error.commandStatus)
             if (kind === "permanent") {
+              // A message the SMSC refuses says nothing about the link's health.
+              health.onResult(now, true)
               counters.failed++
               record(message, seq, parts.length, {
                 _tag: "Failed",
                 error: `${name} (0x${error.commandStatus.toString(16).padStart(2, "0")})`
               })
             } else {
-              if (kind === "throttled") nextSlot = performance.now() + 1000
-              if (kind === "rebind") yield* Effect.forkDetach(session.rebind)
+              if (kind === "throttled") {
+                health.onThrottled(now)
+                aimd.onThrottled(now)
+                nextSlot = performance.now() + 1000 / aimd.current(now)
+              } else if (error.commandStatus === 0x14) {
+                aimd.onQueueFull(now)
+                health.onResult(now, false)
+              } else {
+                health.onResult(now, false)
+              }
+              if (kind === "rebind") yield* Effect.forkIn(current.rebind, entityScope)
               lastError = name
               retry.push(seq)
             }
@@ -221,7 +372,9 @@ const makeLink = Effect.gen(function*() {
           case "ConnectionLost": {
             // The SMSC may have taken it: a resend can duplicate, so it is counted.
             if (error._tag === "SubmitTimeout") counters.timeouts++
+            health.onResult(now, "timeout")
             counters.unknownOutcomeResends++
+            poolMetrics.unknownOutcome(linkId)
             lastError = error._tag
             retry.push(seq)
             break
@@ -232,21 +385,22 @@ const makeLink = Effect.gen(function*() {
           }
         }
       }
-      if (retry.length === 0) return
+      yield* report
+      if (retry.length === 0) return "done" as const
       if (item.attempt >= settings.maxRetries && lastError !== "NotBound") {
         for (const seq of retry) {
           counters.failed++
-          record(message, seq, parts.length, {
-            _tag: "Failed",
-            error: `gave up after ${item.attempt + 1} attempts: ${lastError}`
-          })
+          record(message, seq, parts.length, { _tag: "Failed", error: `gave up after ${item.attempt + 1} attempts: ${lastError}` })
         }
-        return
+        return "done" as const
       }
       counters.retries++
-      for (const seq of retry) {
-        record(message, seq, parts.length, { _tag: "Requeued", error: lastError })
-      }
+      poolMetrics.retry(linkId)
+      for (const seq of retry) record(message, seq, parts.length, { _tag: "Requeued", error: lastError })
+      const next: WorkItem = { message: { ...message, seqs: retry }, attempt: item.attempt + 1, tried: [...item.tried, linkId] }
+      // A pool message tries another member at once; a link's own message (or one no member takes) waits here.
+      const kept = message.pool === undefined ? [next] : yield* handOff([next])
+      if (kept.length === 0) return "moved" as const
       yield* requeueLater(item, retry)
       return "requeued" as const
     })
@@ -254,7 +408,7 @@ const makeLink = Effect.gen(function*() {
   const worker = Queue.take(queue).pipe(
     Effect.flatMap((item) =>
       sendOne(item).pipe(
-        Effect.tap((r) => r === "requeued" ? Effect.void : Effect.sync(() => active.delete(item.message.messageId))),
+        Effect.tap((r) => r === "done" ? Effect.sync(() => active.delete(item.message.messageId)) : Effect.void),
         Effect.catchCause((cause) =>
           Effect.logError("link worker failed on a message").pipe(
             Effect.annotateLogs({ linkId, messageId: item.message.messageId, cause: String(cause) }),
@@ -265,7 +419,9 @@ const makeLink = Effect.gen(function*() {
     ),
     Effect.forever
   )
-  yield* Effect.forkScoped(Effect.all(Array.from({ length: settings.window }, () => worker), {
+
+  yield* applyConfig(config)
+  yield* Effect.forkScoped(Effect.all(Array.from({ length: Math.max(settings.window, 1) }, () => worker), {
     concurrency: "unbounded",
     discard: true
   }))
@@ -274,9 +430,9 @@ const makeLink = Effect.gen(function*() {
   yield* Queue.takeBetween(outcomes, 1, 1000).pipe(
     Effect.flatMap((batch) =>
       store.recordOutcomes(batch).pipe(
-        Effect.tapError((e) => Effect.logWarning("storing submit results failed, retrying").pipe(
-          Effect.annotateLogs({ linkId, error: e.message })
-        )),
+        Effect.tapError((e) =>
+          Effect.logWarning("storing submit results failed, retrying").pipe(Effect.annotateLogs({ linkId, error: e.message }))
+        ),
         Effect.retry(Schedule.min([Schedule.exponential(100), Schedule.spaced(5000)]))
       )
     ),
@@ -284,40 +440,61 @@ const makeLink = Effect.gen(function*() {
     Effect.forkScoped
   )
 
+  // Live configuration: a changed link re-binds, a disabled one unbinds; the rate recovers and is reported.
+  yield* routing.changes.pipe(
+    Stream.runForEach((snapshot) => {
+      const next = snapshot.links.find((l) => l.id === linkId)
+      if (next === undefined) return applyConfig({ ...config, enabled: false })
+      return JSON.stringify(next) === JSON.stringify(config) ? Effect.void : applyConfig(next)
+    }),
+    Effect.forkScoped
+  )
+  yield* Effect.all([failover, report], { discard: true }).pipe(
+    Effect.repeat(Schedule.spaced("250 millis")),
+    Effect.forkScoped
+  )
+
   yield* Entity.keepAlive(true)
   yield* Effect.logInfo("link actor started").pipe(Effect.annotateLogs({ linkId, host: config.host, port: config.port }))
 
   const inspect = Effect.gen(function*() {
-    const s = yield* session.state
     const queued = yield* Queue.size(queue)
+    const s = session === undefined ? undefined : yield* session.state
+    const now = Date.now()
     const state: LinkState = {
       linkId,
-      bound: s.bound,
-      connections: s.connections.map((c) => ({ mode: c.mode, bound: c.bound, inFlight: c.inFlight })),
+      bound: s?.bound ?? false,
+      connections: (s?.connections ?? []).map((c) => ({ mode: c.mode, bound: c.bound, inFlight: c.inFlight })),
       window: settings.window,
-      windowInUse: s.windowInUse,
+      windowInUse: s?.windowInUse ?? 0,
       tps: settings.tps,
+      currentTps: aimd.current(now),
+      health: config.enabled ? health.state(now) : "disabled",
+      enabled: config.enabled,
       queued,
-      counters: { ...counters, reconnects: s.counters.reconnects },
-      ...(s.counters.lastError !== undefined ? { lastError: s.counters.lastError } : {})
+      counters: { ...counters, reconnects: s?.counters.reconnects ?? 0 },
+      ...(s?.counters.lastError !== undefined ? { lastError: s.counters.lastError } : {})
     }
     return state
   })
 
   return SmppLink.of({
     Submit: ({ payload }) =>
-      Effect.sync(() => {
-        let queued = 0
+      Effect.gen(function*() {
+        const fresh: Array<WorkItem> = []
         for (const message of payload.messages) {
           if (active.has(message.messageId)) continue
           active.add(message.messageId)
-          Queue.offerUnsafe(queue, { message, attempt: 0 })
-          queued++
+          fresh.push({ message, attempt: 0, tried: [] })
         }
-        return { queued }
+        // A link that is down passes pool messages on at once instead of holding them.
+        const down = !config.enabled || (unboundSince !== undefined && Date.now() - unboundSince >= failoverAfterMs)
+        const kept = down ? yield* handOff(fresh) : fresh
+        for (const item of kept) Queue.offerUnsafe(queue, item)
+        return { queued: kept.length }
       }),
     Inspect: () => inspect.pipe(Rpc.fork),
-    Rebind: () => session.rebind.pipe(Rpc.fork)
+    Rebind: () => (session === undefined ? Effect.void : session.rebind).pipe(Rpc.fork)
   })
 })
 

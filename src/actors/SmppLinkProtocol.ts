@@ -5,6 +5,8 @@ import { Rpc } from "effect/rpc"
 /** A message handed to a link: the parts still to send, the text to build them from. */
 export const Outbound = Schema.Struct({
   messageId: Schema.String,
+  /** Set when a pool routed it: the link may then move it to another member on failure. */
+  pool: Schema.optionalKey(Schema.String),
   to: Schema.String,
   from: Schema.String,
   text: Schema.String,
@@ -28,6 +30,10 @@ export const LinkState = Schema.Struct({
   window: Schema.Int,
   windowInUse: Schema.Int,
   tps: Schema.Number,
+  /** The rate AIMD allows now: below tps after throttling, recovering toward it. */
+  currentTps: Schema.Number,
+  health: Schema.Literals(["bound", "unbound", "degraded", "throttled", "disabled"]),
+  enabled: Schema.Boolean,
   queued: Schema.Int,
   counters: Schema.Struct({
     submitted: Schema.Number,
@@ -39,7 +45,8 @@ export const LinkState = Schema.Struct({
     receiptsMatched: Schema.Number,
     retries: Schema.Number,
     failed: Schema.Number,
-    unknownOutcomeResends: Schema.Number
+    unknownOutcomeResends: Schema.Number,
+    failovers: Schema.Number
   }),
   lastError: Schema.optionalKey(Schema.String)
 })

@@ -15,5 +15,7 @@ export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("St
 }) {}
 
 export class NoRoute extends Schema.TaggedError<NoRoute>()("NoRoute", {
-  message: Schema.String
+  message: Schema.String,
+  /** The id under which the refused message was recorded, when it was. */
+  messageId: Schema.optionalKey(Schema.String)
 }) {}

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
+import { AdminGroup } from "./AdminApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
@@ -61,6 +62,7 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(AppsGroup)
   .add(MembersGroup)
   .add(AuditGroup)
+  .add(AdminGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first.

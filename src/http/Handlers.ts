@@ -4,6 +4,7 @@ import { SchemaIssue } from "effect"
 import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
+import { AdminHandlers } from "./AdminHandlers.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
 import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
@@ -75,7 +76,8 @@ export const MessagesHandlers = HttpApiBuilder.group(
           Effect.catchTags({
             InvalidField: (e) =>
               Effect.fail(new ValidationProblem({ detail: `${e.field}: ${e.message}`, errors: [{ field: e.field, message: e.message }] })),
-            NoRoute: (e) => Effect.fail(new NoRouteProblem({ detail: e.message })),
+            NoRoute: (e) =>
+              Effect.fail(new NoRouteProblem({ detail: e.message, ...(e.messageId !== undefined ? { messageId: e.messageId } : {}) })),
             Forbidden: (e) => Effect.fail(new ForbiddenProblem({ detail: e.message })),
             RateLimited: (e) =>
               setHeaders({ ...rateLimitHeaders(refusalInfo(e)), "retry-after": String(e.retryAfterSeconds) }).pipe(
@@ -117,5 +119,6 @@ export const HandlersLive = Layer.mergeAll(
   MessagesHandlers,
   SystemHandlers,
   AccountsHandlersLive,
+  AdminHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

@@ -34,6 +34,9 @@ export class NoRouteProblem extends HttpApiError.Problem<NoRouteProblem>()("NoRo
   type: "urn:smsgw:problem:no-route",
   status: 422,
   title: "No route for this message"
+}, {
+  /** The refused message is recorded (status `rejected`, reason `no_route`) under this id. */
+  messageId: Schema.optionalKey(Schema.String)
 }) {}
 
 export class UnavailableProblem extends HttpApiError.Problem<UnavailableProblem>()("UnavailableProblem", {

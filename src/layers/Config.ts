@@ -2,6 +2,7 @@ import { Context, Effect, Schema, SchemaIssue } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppLimits } from "../domain/Account.ts"
+import { RouteRules } from "../routing/Rules.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -26,6 +27,16 @@ export const LinkConfig = Schema.Struct({
   maxRetries: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 100 })))
 })
 export type LinkConfig = typeof LinkConfig.Type
+
+/** A virtual pool: links with weights (default: each link's tps). */
+export const PoolConfig = Schema.Struct({
+  id: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)),
+  members: Schema.Array(Schema.Struct({
+    link: Schema.String,
+    weight: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
+  })).check(Schema.isMinLength(1))
+})
+export type PoolConfig = typeof PoolConfig.Type
 
 export const GatewayConfig = Schema.Struct({
   http: Schema.optionalKey(Schema.Struct({
@@ -91,6 +102,9 @@ export const GatewayConfig = Schema.Struct({
     recordRejected: Schema.optionalKey(Schema.Boolean)
   })),
   links: Schema.Array(LinkConfig),
+  /** Bootstrap only: once the database holds links, pools and routes, the admin API changes them. */
+  pools: Schema.optionalKey(Schema.Array(PoolConfig)),
+  routes: Schema.optionalKey(RouteRules),
   recovery: Schema.optionalKey(Schema.Struct({
     idleSeconds: Schema.optionalKey(Positive),
     intervalSeconds: Schema.optionalKey(Positive)

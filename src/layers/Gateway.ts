@@ -1,8 +1,10 @@
 import { NodeCrypto } from "@effect/platform-node"
 import { Effect, Layer, Option, Schedule } from "effect"
 import { RunnerAddress, SingleRunner } from "effect/cluster"
-import { LinkDirectory } from "../actors/LinkDirectory.ts"
 import * as SmppLinkActor from "../actors/SmppLink.ts"
+import * as VirtualPoolActor from "../actors/VirtualPool.ts"
+import { RoutingConfig } from "../routing/RoutingConfig.ts"
+import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
@@ -23,9 +25,9 @@ import { migrate } from "../storage/Migrations.ts"
 
 /** Wakes every configured link actor once; `keepAlive` keeps it (and its bind) up from then on. */
 const LinkStarter = Layer.effectDiscard(Effect.gen(function*() {
-  const directory = yield* LinkDirectory
+  const routing = yield* RoutingConfig
   const clientFor = yield* SmppLink.client
-  const links = yield* directory.all
+  const links = routing.current().links.filter((l) => l.enabled)
   yield* Effect.forEach(links, (link) =>
     clientFor(link.id).Inspect().pipe(
       Effect.timeout("10 seconds"),
@@ -54,7 +56,7 @@ const simulatorLayer = (config: GatewayConfig) => {
 
 /** One process: SingleRunner for the actors, SQLite (or PostgreSQL) for messages and cluster state. */
 export const embeddedLayer = (config: GatewayConfig) => {
-  const Base = Layer.mergeAll(Layer.succeed(AppConfig, config), LinkMetrics.layer)
+  const Base = Layer.mergeAll(Layer.succeed(AppConfig, config), LinkMetrics.layer, PoolMetrics.layer)
   const Sql = sqlLayer(config)
   const Cluster = SingleRunner.layer({
     runnerStorage: "memory",
@@ -68,12 +70,17 @@ export const embeddedLayer = (config: GatewayConfig) => {
     Layer.orDie
   )
   const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
-  const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, LinkDirectory.layerConfig, Cluster).pipe(
+  const Routing = RoutingConfig.layer({
+    seed: { links: config.links, pools: config.pools ?? [], routes: config.routes ?? [] },
+    pollIntervalMs: 1000
+  })
+  const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, Routing, Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
-  const Services = Layer.mergeAll(Router.layerDefault, LinkDispatcher.layer, SmppLinkActor.layer, Readiness.layer).pipe(
+  const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layer))
+  const Services = Layer.mergeAll(Router.layer, Actors, Readiness.layer).pipe(
     Layer.provideMerge(authLayer(config)),
     Layer.provideMerge(rateLimitLayer(config)),
     Layer.provideMerge(Core)

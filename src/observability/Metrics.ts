@@ -110,3 +110,51 @@ export class RateMetrics extends Context.Service<RateMetrics, {
     })
   )
 }
+
+const poolWeight = Metric.gauge("smsgw_pool_member_weight", { description: "Effective SWRR weight of a pool member" })
+const linkRate = Metric.gauge("smsgw_link_current_tps", { description: "A link's current send rate (AIMD)" })
+const linkHealth = Metric.gauge("smsgw_link_health", {
+  description: "A link's health: 0 unbound, 1 degraded, 2 throttled, 3 bound, -1 disabled"
+})
+const failovers = Metric.counter("smsgw_link_failovers_total", { description: "Messages moved off a link to another pool member" })
+const retries = Metric.counter("smsgw_link_retries_total", { description: "Transient submit failures retried" })
+const unknownOutcomes = Metric.counter("smsgw_link_unknown_outcome_resends_total", {
+  description: "Parts sent again after a submit whose outcome was unknown (timeout, connection lost)"
+})
+
+const healthValue: Record<string, number> = { unbound: 0, degraded: 1, throttled: 2, bound: 3, disabled: -1 }
+
+/** Pools and link health: weights, rates, failovers. */
+export class PoolMetrics extends Context.Service<PoolMetrics, {
+  readonly member: (poolId: string, linkId: string, weight: number) => void
+  readonly link: (linkId: string, values: { readonly currentTps: number; readonly health: string }) => void
+  readonly failover: (linkId: string, n: number) => void
+  readonly retry: (linkId: string) => void
+  readonly unknownOutcome: (linkId: string) => void
+}>()("smsgw/observability/PoolMetrics") {
+  static readonly layer = Layer.effect(
+    PoolMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const series = new Map<string, Metric.Metric<number, unknown>>()
+      const tagged = (base: Metric.Metric<number, unknown>, key: string, attributes: Record<string, string>) => {
+        let metric = series.get(key)
+        if (metric === undefined) {
+          metric = Metric.withAttributes(base, attributes)
+          series.set(key, metric)
+        }
+        return metric
+      }
+      return PoolMetrics.of({
+        member: (pool, link, weight) => tagged(poolWeight, `w|${pool}|${link}`, { pool, link }).updateUnsafe(weight, context),
+        link: (link, values) => {
+          tagged(linkRate, `r|${link}`, { link }).updateUnsafe(values.currentTps, context)
+          tagged(linkHealth, `h|${link}`, { link }).updateUnsafe(healthValue[values.health] ?? 0, context)
+        },
+        failover: (link, n) => tagged(failovers, `f|${link}`, { link }).updateUnsafe(n, context),
+        retry: (link) => tagged(retries, `t|${link}`, { link }).updateUnsafe(1, context),
+        unknownOutcome: (link) => tagged(unknownOutcomes, `u|${link}`, { link }).updateUnsafe(1, context)
+      })
+    })
+  )
+}

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
-import { LinkDirectory } from "../actors/LinkDirectory.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import type { LinkState } from "../actors/SmppLinkProtocol.ts"
+import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { LinkMetrics } from "./Metrics.ts"
 
@@ -21,12 +21,13 @@ export class Readiness extends Context.Service<Readiness, {
     Readiness,
     Effect.gen(function*() {
       const store = yield* MessageStore
-      const directory = yield* LinkDirectory
+      const routing = yield* RoutingConfig
+      const enabledLinks = Effect.sync(() => routing.current().links.filter((l) => l.enabled))
       const metrics = yield* LinkMetrics
       const clientFor = yield* SmppLink.client
 
       const links = Effect.gen(function*() {
-        const configured = yield* directory.all
+        const configured = yield* enabledLinks
         const states = yield* Effect.forEach(configured, (link) =>
           clientFor(link.id).Inspect().pipe(
             Effect.timeout("2 seconds"),
@@ -39,7 +40,7 @@ export class Readiness extends Context.Service<Readiness, {
       const check = Effect.gen(function*() {
         const storage = yield* store.ping.pipe(Effect.timeout("2 seconds"), Effect.as(true), Effect.orElseSucceed(() => false))
         const states = yield* links
-        const configured = yield* directory.all
+        const configured = yield* enabledLinks
         const linksBound = states.filter((s) => s.bound).map((s) => s.linkId)
         return { ready: storage && linksBound.length > 0, storage, linksBound, links: configured.length }
       })

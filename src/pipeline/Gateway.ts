@@ -1,14 +1,14 @@
 import { Context, Effect, Layer, Option, Result } from "effect"
 import { InvalidField, MessageNotFound } from "../domain/Errors.ts"
-import type { NoRoute, StoreUnavailable } from "../domain/Errors.ts"
+import { NoRoute } from "../domain/Errors.ts"
+import type { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "../domain/Msisdn.ts"
-import { linkDefaults } from "../layers/Config.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
-import { LinkDispatcher } from "./LinkDispatcher.ts"
+import { LinkDispatcher, targetKey } from "./LinkDispatcher.ts"
 import type { AppLimits } from "../domain/Account.ts"
 import { AppConfig } from "../layers/Config.ts"
 import type { LimiterUnavailable, RateInfo, RateLimited } from "../ratelimit/RateLimiter.ts"
@@ -67,14 +67,14 @@ export class Gateway extends Context.Service<Gateway, {
           })
         }
         const encoding = chosen.success
-        const link = yield* router.route({ to, appId: caller.appId })
-        const segments = countSegments(input.text, encoding, linkDefaults(link).udhReferenceBits)
+        const id = crypto.randomUUID()
+        const createdAt = Date.now()
+        const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from }).pipe(Effect.result)
+        const segments = countSegments(input.text, encoding, Result.isSuccess(routed) ? routed.success.referenceBits : 8)
         if (segments > MAX_PARTS) {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
         }
-        const id = crypto.randomUUID()
-        const createdAt = Date.now()
-        const record = {
+        const base = {
           id,
           orgId: caller.orgId,
           appId: caller.appId,
@@ -85,15 +85,21 @@ export class Gateway extends Context.Service<Gateway, {
           encoding,
           segments,
           validitySeconds: input.validitySeconds,
-          routeLinkId: link.id,
           createdAt
         }
+        if (Result.isFailure(routed)) {
+          // A message no link can take is still recorded, so its id answers a status query.
+          yield* store.accept([{ ...base, routeLinkId: null, rejection: "no_route" }])
+          return yield* new NoRoute({ message: routed.failure.message, messageId: id })
+        }
+        const route = routed.success
+        const record = { ...base, routeLinkId: targetKey(route.target) }
         const rate = yield* limiter.check({
           orgId: caller.orgId,
           appId: caller.appId,
           appLimits: caller.appLimits,
-          linkId: link.id,
-          linkTps: linkDefaults(link).tps,
+          linkId: targetKey(route.target),
+          linkTps: route.capacityTps,
           segments
         }).pipe(
           Effect.tapError((e) =>
@@ -104,7 +110,8 @@ export class Gateway extends Context.Service<Gateway, {
         )
         yield* store.accept([record])
         metrics.accepted(1)
-        yield* dispatcher.dispatch(link.id, {
+        yield* dispatcher.dispatch(route.target, {
+          ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),
           messageId: id,
           to,
           from: input.from,

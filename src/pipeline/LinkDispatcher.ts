@@ -1,27 +1,45 @@
 import { Context, Effect, Layer } from "effect"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import type { Outbound } from "../actors/SmppLinkProtocol.ts"
+import { VirtualPool } from "../actors/VirtualPoolProtocol.ts"
 
 const maxBatch = 500
 
+/** Where a message goes: one link, or a pool that picks one of its links. */
+export type Target = { readonly _tag: "Link"; readonly id: string } | { readonly _tag: "Pool"; readonly id: string }
+
+export const targetKey = (target: Target) => target._tag === "Link" ? target.id : `pool:${target.id}`
+
 /**
- * Hands accepted messages to their link actors, coalescing the submits of one millisecond into one actor call per
- * link. A failed hand-off loses nothing: the message stays `accepted` in the store and recovery re-drives it.
+ * Hands accepted messages to link actors, coalescing the submits of one millisecond into one actor call per link (and
+ * one Pick per pool). A failed hand-off loses nothing: the message stays `accepted` in the store and recovery
+ * re-drives it.
  */
 export class LinkDispatcher extends Context.Service<LinkDispatcher, {
-  readonly dispatch: (linkId: string, message: Outbound) => Effect.Effect<void>
-  readonly dispatchAll: (linkId: string, messages: ReadonlyArray<Outbound>) => Effect.Effect<void>
+  readonly dispatch: (target: Target, message: Outbound) => Effect.Effect<void>
+  readonly dispatchAll: (target: Target, messages: ReadonlyArray<Outbound>) => Effect.Effect<void>
+  /**
+   * Moves messages of a pool to other members than `exclude` (failover, retries). Answers the messages no member could
+   * take, for the caller to keep.
+   */
+  readonly reroute: (
+    poolId: string,
+    messages: ReadonlyArray<Outbound>,
+    exclude: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Outbound>>
 }>()("smsgw/pipeline/LinkDispatcher") {
   static readonly layer = Layer.effect(
     LinkDispatcher,
     Effect.gen(function*() {
-      const clientFor = yield* SmppLink.client
+      const linkFor = yield* SmppLink.client
+      const poolFor = yield* VirtualPool.client
       const scope = yield* Effect.scope
-      const buffers = new Map<string, Array<Outbound>>()
+      const buffers = new Map<string, { target: Target; messages: Array<Outbound> }>()
 
-      const send = (linkId: string, messages: ReadonlyArray<Outbound>) =>
-        clientFor(linkId).Submit({ messages }).pipe(
+      const submit = (linkId: string, messages: ReadonlyArray<Outbound>) =>
+        linkFor(linkId).Submit({ messages }).pipe(
           Effect.timeout("10 seconds"),
+          Effect.asVoid,
           Effect.catchCause((cause) =>
             Effect.logWarning("hand-off to link failed; recovery will re-drive").pipe(
               Effect.annotateLogs({ linkId, messages: messages.length, cause: String(cause) })
@@ -29,32 +47,65 @@ export class LinkDispatcher extends Context.Service<LinkDispatcher, {
           )
         )
 
-      const flush = (linkId: string) =>
+      /** Asks the pool for one link per message and submits each group; answers the messages left without a link. */
+      const throughPool = (poolId: string, messages: ReadonlyArray<Outbound>, exclude: ReadonlyArray<string>) =>
+        poolFor(poolId).Pick({ count: messages.length, exclude }).pipe(
+          Effect.timeout("10 seconds"),
+          Effect.flatMap((links) => {
+            const groups = new Map<string, Array<Outbound>>()
+            links.forEach((linkId, i) => {
+              const message = messages[i]
+              if (message === undefined) return
+              const group = groups.get(linkId)
+              if (group === undefined) groups.set(linkId, [message])
+              else group.push(message)
+            })
+            return Effect.forEach(groups, ([linkId, group]) => submit(linkId, group), { concurrency: "unbounded", discard: true })
+              .pipe(Effect.as(messages.slice(links.length)))
+          }),
+          Effect.catchCause((cause) =>
+            Effect.logWarning("pool pick failed").pipe(
+              Effect.annotateLogs({ poolId, cause: String(cause) }),
+              Effect.as(messages)
+            )
+          )
+        )
+
+      const flush = (key: string) =>
         Effect.suspend(() => {
-          const batch = buffers.get(linkId)
-          buffers.delete(linkId)
-          if (batch === undefined || batch.length === 0) return Effect.void
-          return send(linkId, batch)
+          const buffer = buffers.get(key)
+          buffers.delete(key)
+          if (buffer === undefined || buffer.messages.length === 0) return Effect.void
+          if (buffer.target._tag === "Link") return submit(buffer.target.id, buffer.messages)
+          const poolId = buffer.target.id
+          return throughPool(poolId, buffer.messages, []).pipe(
+            Effect.flatMap((left) =>
+              left.length === 0 ? Effect.void : Effect.logWarning("no healthy pool member; recovery will re-drive").pipe(
+                Effect.annotateLogs({ poolId, messages: left.length })
+              )
+            )
+          )
         })
 
-      const add = (linkId: string, messages: ReadonlyArray<Outbound>) =>
+      const add = (target: Target, messages: ReadonlyArray<Outbound>) =>
         Effect.suspend(() => {
-          let buffer = buffers.get(linkId)
+          const key = targetKey(target)
+          let buffer = buffers.get(key)
+          const fresh = buffer === undefined
           if (buffer === undefined) {
-            buffer = []
-            buffers.set(linkId, buffer)
+            buffer = { target, messages: [] }
+            buffers.set(key, buffer)
           }
-          for (const m of messages) buffer.push(m)
-          if (buffer.length >= maxBatch) return Effect.forkIn(flush(linkId), scope).pipe(Effect.asVoid)
-          if (buffer.length === messages.length) {
-            return Effect.forkIn(Effect.sleep(1).pipe(Effect.andThen(flush(linkId))), scope).pipe(Effect.asVoid)
-          }
+          for (const m of messages) buffer.messages.push(m)
+          if (buffer.messages.length >= maxBatch) return Effect.forkIn(flush(key), scope).pipe(Effect.asVoid)
+          if (fresh) return Effect.forkIn(Effect.sleep(1).pipe(Effect.andThen(flush(key))), scope).pipe(Effect.asVoid)
           return Effect.void
         })
 
       return LinkDispatcher.of({
-        dispatch: (linkId, message) => add(linkId, [message]),
-        dispatchAll: add
+        dispatch: (target, message) => add(target, [message]),
+        dispatchAll: add,
+        reroute: (poolId, messages, exclude) => messages.length === 0 ? Effect.succeed([]) : throughPool(poolId, messages, exclude)
       })
     })
   )

@@ -24,17 +24,23 @@ export const layer = (options: RecoveryOptions) =>
         const updatedBefore = Date.now() - idleMs
         for (;;) {
           const pending = yield* store.pending({ updatedBefore, limit: 1000, offset: idleMs === 0 ? total : 0 })
-          const byLink = new Map<string, Array<(typeof pending)[number]>>()
+          const byTarget = new Map<string, Array<(typeof pending)[number]>>()
           for (const m of pending) {
-            const link = m.routeLinkId !== null
-              ? yield* router.link(m.routeLinkId).pipe(Effect.catch(() => router.route({ to: m.to, appId: null })))
-              : yield* router.route({ to: m.to, appId: null })
-            const list = byLink.get(link.id) ?? []
+            const key = m.routeLinkId ?? ""
+            const list = byTarget.get(key) ?? []
             list.push(m)
-            byLink.set(link.id, list)
+            byTarget.set(key, list)
           }
-          for (const [linkId, messages] of byLink) {
-            yield* dispatcher.dispatchAll(linkId, messages.map((m) => ({
+          for (const [key, messages] of byTarget) {
+            // A target removed since (or none stored): route the message again.
+            const route = yield* router.target(key).pipe(
+              Effect.catch(() => router.route({ to: messages[0]?.to ?? "", appId: null, orgId: null, sender: null })),
+              Effect.option
+            )
+            if (route._tag === "None") continue
+            const target = route.value.target
+            yield* dispatcher.dispatchAll(target, messages.map((m) => ({
+              ...(target._tag === "Pool" ? { pool: target.id } : {}),
               messageId: m.id,
               to: m.to,
               from: m.from,

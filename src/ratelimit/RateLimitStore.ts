@@ -26,7 +26,10 @@ export interface RedisStoreOptions {
   readonly db?: number
   /** Put before every limit key: `${keyPrefix}${limit.key}`. */
   readonly keyPrefix: string
-  /** Per round trip; a decision waiting longer fails with RateLimitStoreUnavailable. */
+  /**
+   * Per round trip: one not answered in time fails every call it carried with RateLimitStoreUnavailable (Redis may
+   * still have applied it; a failure is never retried, so a decision is counted at most once).
+   */
   readonly timeoutMs: number
   /** Decisions per EVALSHA (default 256); a single call carrying more goes alone. */
   readonly maxBatch?: number
@@ -198,6 +201,7 @@ const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
   })
   // Start with the connection up if Redis answers soon; if not, start anyway and fail decisions until it does.
   yield* Effect.callback<void>((resume) => {
+    if (client.status === "ready") return resume(Effect.void)
     const ready = () => {
       clearTimeout(timer)
       resume(Effect.void)
@@ -207,6 +211,10 @@ const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
       resume(Effect.void)
     }, connectTimeoutMs)
     client.once("ready", ready)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      client.off("ready", ready)
+    })
   })
 
   let roundTrips = 0
@@ -229,7 +237,8 @@ const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
       }
     }
     argv[0] = count
-    const run = () => client.evalsha(scriptSha, keys.length, ...keys, ...argv)
+    const args = ([scriptSha, keys.length] as Array<string | number>).concat(keys, argv)
+    const run = () => client.call("EVALSHA", args)
     return run().catch((error: unknown) => {
       if (!messageOf(error).startsWith("NOSCRIPT")) throw error
       return client.script("LOAD", gcraScript).then(run)

@@ -37,6 +37,7 @@ export interface RateQuery {
   readonly orgId: string
   readonly appId: string
   readonly appLimits: AppLimits
+  /** A link id, or `pool:<id>`: the capacity of the route. */
   readonly linkId: string
   readonly linkTps: number
   readonly segments: number
@@ -126,7 +127,8 @@ export class RateLimiter extends Context.Service<RateLimiter, {
           const app = Object.keys(q.appLimits).length > 0 ? q.appLimits : options.defaultApp
           const org = options.organisations[q.orgId] ?? options.organisation
           // A link may queue up to two seconds of its rate; beyond that clients get 429, not an unbounded queue.
-          const link = limitsOf(`link:${q.linkId}`, { perSecond: q.linkTps, burst: Math.max(1, Math.ceil(q.linkTps * 2)) })
+          const scope = q.linkId.startsWith("pool:") ? q.linkId : `link:${q.linkId}`
+          const link = q.linkTps > 0 ? limitsOf(scope, { perSecond: q.linkTps, burst: Math.max(1, Math.ceil(q.linkTps * 2)) }) : []
           // A link's rate counts parts: a message of n parts weighs n (and fits an idle link even above its burst).
           const weighted = link.map((l) => ({
             ...l,

@@ -1,33 +1,97 @@
 import { Context, Effect, Layer } from "effect"
 import { NoRoute } from "../domain/Errors.ts"
-import type { LinkConfig } from "../layers/Config.ts"
-import { LinkDirectory } from "../actors/LinkDirectory.ts"
+import { linkDefaults } from "../layers/Config.ts"
+import type { Target } from "../pipeline/LinkDispatcher.ts"
+import type { RoutingSnapshot } from "./RoutingConfig.ts"
+import { RoutingConfig } from "./RoutingConfig.ts"
+import type { CompiledRules, MessageClass } from "./Rules.ts"
+import { compileRules } from "./Rules.ts"
 
 export interface RouteRequest {
   readonly to: string
   readonly appId: string | null
+  readonly orgId: string | null
+  readonly sender: string | null
+  readonly messageClass?: MessageClass | undefined
 }
 
-/** Chooses the link a message goes out on. Routing rules and pools replace the default route later. */
+export interface Route {
+  readonly target: Target
+  /** Parts per second the target can send: a link's tps, or the sum over a pool's enabled members. */
+  readonly capacityTps: number
+  /** UDH reference size, for counting segments the way the link will cut them. */
+  readonly referenceBits: 8 | 16
+  readonly ruleId: string | undefined
+}
+
+/**
+ * Stage 4: which link or pool takes a message. Routing rules (ordered, first match wins) from the live routing
+ * configuration; with no rules at all, the first enabled link is the default route.
+ */
 export class Router extends Context.Service<Router, {
-  readonly route: (request: RouteRequest) => Effect.Effect<LinkConfig, NoRoute>
-  readonly link: (linkId: string) => Effect.Effect<LinkConfig, NoRoute>
+  readonly route: (request: RouteRequest) => Effect.Effect<Route, NoRoute>
+  /** The route of a stored target (`pool:<id>` or a link id), for re-driving a message. */
+  readonly target: (key: string) => Effect.Effect<Route, NoRoute>
 }>()("smsgw/routing/Router") {
-  /** Every message takes the first configured link. */
-  static readonly layerDefault = Layer.effect(
+  static readonly layer = Layer.effect(
     Router,
     Effect.gen(function*() {
-      const directory = yield* LinkDirectory
-      const links = yield* directory.all
-      const first = links[0]
-      const noRoute = new NoRoute({ message: "no link is configured" })
-      return Router.of({
-        route: () => first === undefined ? Effect.fail(noRoute) : Effect.succeed(first),
-        link: (linkId) =>
-          directory.get(linkId).pipe(
-            Effect.mapError(() => new NoRoute({ message: `link ${linkId} is not configured` }))
-          )
-      })
+      const routing = yield* RoutingConfig
+      let compiledVersion = -1
+      let compiled: CompiledRules = compileRules([])
+
+      const routeTo = (snapshot: RoutingSnapshot, target: Target, ruleId: string | undefined): Route | undefined => {
+        if (target._tag === "Link") {
+          const link = snapshot.links.find((l) => l.id === target.id)
+          if (link === undefined) return undefined
+          const d = linkDefaults(link)
+          return { target, capacityTps: d.tps, referenceBits: d.udhReferenceBits, ruleId }
+        }
+        const pool = snapshot.pools.find((p) => p.id === target.id)
+        if (pool === undefined) return undefined
+        const members = pool.members.flatMap((m) => snapshot.links.filter((l) => l.id === m.link && l.enabled))
+        const capacityTps = members.reduce((sum, l) => sum + linkDefaults(l).tps, 0)
+        const referenceBits = members.length > 0 && members.every((l) => linkDefaults(l).udhReferenceBits === 16) ? 16 : 8
+        return { target, capacityTps, referenceBits, ruleId }
+      }
+
+      const route = (request: RouteRequest) =>
+        Effect.suspend(() => {
+          const snapshot = routing.current()
+          if (snapshot.routes.length === 0) {
+            const first = snapshot.links.find((l) => l.enabled)
+            const found = first === undefined ? undefined : routeTo(snapshot, { _tag: "Link", id: first.id }, undefined)
+            return found === undefined ? Effect.fail(new NoRoute({ message: "no enabled link is configured" })) : Effect.succeed(found)
+          }
+          if (compiledVersion !== snapshot.version) {
+            compiled = compileRules(snapshot.routes)
+            compiledVersion = snapshot.version
+          }
+          const decision = compiled.resolve({
+            msisdn: request.to,
+            appId: request.appId,
+            orgId: request.orgId,
+            sender: request.sender,
+            messageClass: request.messageClass ?? null
+          })
+          if (decision === undefined) return Effect.fail(new NoRoute({ message: `no routing rule matches +${request.to}` }))
+          const target: Target = "pool" in decision.target
+            ? { _tag: "Pool", id: decision.target.pool }
+            : { _tag: "Link", id: decision.target.link }
+          const found = routeTo(snapshot, target, decision.ruleId)
+          return found === undefined
+            ? Effect.fail(new NoRoute({ message: `rule ${decision.ruleId} targets ${target.id}, which does not exist` }))
+            : Effect.succeed(found)
+        })
+
+      const target = (key: string) =>
+        Effect.suspend(() => {
+          const parsed: Target = key.startsWith("pool:") ? { _tag: "Pool", id: key.slice(5) } : { _tag: "Link", id: key }
+          const found = routeTo(routing.current(), parsed, undefined)
+          return found === undefined ? Effect.fail(new NoRoute({ message: `${key} is not configured` })) : Effect.succeed(found)
+        })
+
+      return Router.of({ route, target })
     })
   )
 }

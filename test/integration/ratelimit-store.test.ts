@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Fiber, Layer } from "effect"
 import type { Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Redis } from "ioredis"
@@ -235,6 +235,63 @@ describe("RateLimitStore on Redis, only", () => {
       expect(stats.roundTrips).toBeGreaterThanOrEqual(10)
       expect(stats.roundTrips).toBeLessThanOrEqual(40)
       expect(stats.lastLatencyMs).toBeGreaterThan(0)
+      // One call above maxBatch is not split: it goes alone, in order.
+      const big = yield* store.decide(range(1000).map(() => ({ limits: [perMinute("big", 600)], cost: 1 })))
+      expect(big.map((v) => v.allowed)).toEqual(range(1000).map((i) => i < 600))
+      expect((yield* store.stats).roundTrips).toBe(stats.roundTrips + 1)
+    }))
+
+  it.live("the Lua script decides exactly as Gcra.decide", () =>
+    Effect.gen(function*() {
+      const store = yield* storeOf(redisOptions())
+      const specs = [
+        Gcra.limitSpec("p", { limit: 7, periodMs: 1000, burst: 3 }),
+        Gcra.limitSpec("q", { limit: 100, periodMs: 60_000, burst: 40 }),
+        Gcra.limitSpec("r", { limit: 1000, periodMs: 3_600_000, burst: 25 }),
+        Gcra.limitSpec("s", { limit: 3, periodMs: 1000, burst: 2 }),
+        Gcra.limitSpec("t", { limit: 1_000_000, periodMs: 86_400_000, burst: 30 })
+      ]
+      let seed = 7
+      const random = (n: number) => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+        return seed % n
+      }
+      const batch = range(250).map(() => ({
+        limits: specs.filter(() => random(3) > 0),
+        cost: 1 + random(3)
+      }))
+      // One call is one round trip with one server time, so relative to it every number must match.
+      const fromRedis = yield* store.decide(batch)
+      const state = new Map<string, number>()
+      const now = Date.now()
+      const fromJs = batch.map((decision) => Gcra.decide(state, decision, now))
+      expect(fromRedis).toEqual(fromJs)
+      expect(allowed(fromRedis)).toBeGreaterThan(10)
+      expect(allowed(fromRedis)).toBeLessThan(240)
+      expect((yield* store.stats).roundTrips).toBe(1)
+    }))
+
+  it.live("minIntervalMs paces round trips under load, not a call after a quiet spell", () =>
+    Effect.gen(function*() {
+      const store = yield* storeOf(redisOptions({ minIntervalMs: 40 }))
+      const decide = store.decide([{ limits: [perMinute("paced", 10_000)], cost: 1 }])
+      const quiet = yield* timed(decide)
+      expect(quiet.ms).toBeLessThan(30)
+      // Right behind it: waits for the interval.
+      const paced = yield* timed(decide)
+      expect(paced.ms).toBeGreaterThan(25)
+      // A call every 5 ms for 300 ms: one round trip per 40 ms carries them, about 8 in all.
+      const before = yield* store.stats
+      const calls: Array<Fiber.Fiber<unknown, unknown>> = []
+      for (let i = 0; i < 60; i++) {
+        calls.push(yield* Effect.forkChild(decide))
+        yield* Effect.sleep(5)
+      }
+      yield* Fiber.joinAll(calls)
+      const after = yield* store.stats
+      expect(after.decisions - before.decisions).toBe(60)
+      expect(after.roundTrips - before.roundTrips).toBeGreaterThanOrEqual(4)
+      expect(after.roundTrips - before.roundTrips).toBeLessThanOrEqual(12)
     }))
 
   it.live("two processes sharing Redis share the limits exactly", () =>
