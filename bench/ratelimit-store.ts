@@ -4,13 +4,17 @@
  * The driver's own cost (pacing timer, a fiber per call, latency bookkeeping) is measured against a no-op store, in
  * one-second rounds alternating with the store's, and subtracted. Settings: BENCH_RATE (3000/s), BENCH_SECONDS (5),
  * BENCH_MIN_INTERVAL_MS (the store's minIntervalMs, 0), REDIS_HOST, REDIS_PORT. Prints JSON.
+ * BENCH_STAGE=1 measures the whole rate-limit stage instead (RateLimiter.check: L1 buckets, the L2 store, the limits
+ * of an app, its organisation and its link, the headers' data), as the submit path calls it.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import type { Context } from "effect"
 import { Redis } from "ioredis"
 import * as Gcra from "../src/ratelimit/Gcra.ts"
 import type { Decision, Verdict } from "../src/ratelimit/Gcra.ts"
 import { RateLimitStore } from "../src/ratelimit/RateLimitStore.ts"
+import { RateLimiter } from "../src/ratelimit/RateLimiter.ts"
+import { RateMetrics } from "../src/observability/Metrics.ts"
 
 const rate = Number(process.env.BENCH_RATE ?? 3000)
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
@@ -88,14 +92,34 @@ const serverCpuMicros = (client: Redis) =>
     return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
   })
 
+const stage = process.env.BENCH_STAGE === "1"
+
+/** The submit path's call: 200 apps (1000/s each) in 20 organisations (10k/min) over 4 links (5000 tps). */
+const stageDecide = (limiter: RateLimiter["Service"]): Decide => {
+  let i = 0
+  return (batch) => {
+    const n = i++
+    return limiter.check({
+      orgId: `org${n % 20}`,
+      appId: `app${n % 200}`,
+      appLimits: { perSecond: 1000 },
+      linkId: `link${n % 4}`,
+      linkTps: 5000,
+      segments: 1
+    }).pipe(Effect.as(batch.map(() => ({ allowed: true, retryAfterMs: 0, limitIndex: 0, remaining: 1, resetMs: 0 }))))
+  }
+}
+
 const program = Effect.gen(function*() {
   const store = yield* RateLimitStore
+  const limiter = yield* RateLimiter
+  const measured: Decide = stage ? stageDecide(limiter) : store.decide
   const context = yield* Effect.context<never>()
   const raw = new Redis({ host, port, lazyConnect: false })
   yield* Effect.addFinalizer(() => Effect.sync(() => raw.disconnect()))
   const noop: Decide = (batch) => Effect.succeed(batch.map(() => ({ allowed: true, retryAfterMs: 0, limitIndex: 0, remaining: 1, resetMs: 0 })))
 
-  yield* Effect.promise(() => offer(context, store.decide, 1))
+  yield* Effect.promise(() => offer(context, measured, 1))
   yield* Effect.promise(() => offer(context, noop, 1))
 
   // Alternate one-second rounds of the driver alone and of the store, so that drifting load from elsewhere on the
@@ -107,7 +131,7 @@ const program = Effect.gen(function*() {
   for (let round = 0; round < seconds; round++) {
     driverRounds.push(yield* Effect.promise(() => offer(context, noop, 1)))
     const serverBefore = yield* Effect.promise(() => serverCpuMicros(raw))
-    storeRounds.push(yield* Effect.promise(() => offer(context, store.decide, 1)))
+    storeRounds.push(yield* Effect.promise(() => offer(context, measured, 1)))
     serverMicros += (yield* Effect.promise(() => serverCpuMicros(raw))) - serverBefore
   }
   const after = yield* store.stats
@@ -120,6 +144,7 @@ const program = Effect.gen(function*() {
   const gross = sum(storeRounds, (r) => r.cpuMicros) / calls
   const driver = sum(driverRounds, (r) => r.cpuMicros) / sum(driverRounds, (r) => r.calls)
   console.log(JSON.stringify({
+    measured: stage ? "rate-limit stage (RateLimiter.check)" : "L2 store (RateLimitStore.decide)",
     offeredPerSecond: rate,
     minIntervalMs,
     seconds: +sum(storeRounds, (r) => r.wallSeconds).toFixed(2),
@@ -143,6 +168,14 @@ const program = Effect.gen(function*() {
 })
 
 const keyPrefix = `bench:rl:${crypto.randomUUID().slice(0, 8)}:`
-await Effect.runPromise(
-  program.pipe(Effect.scoped, Effect.provide(RateLimitStore.layerRedis({ host, port, keyPrefix, timeoutMs: 50, minIntervalMs })))
-)
+const Store = RateLimitStore.layerRedis({ host, port, keyPrefix, timeoutMs: 50, minIntervalMs })
+const Limiter = RateLimiter.layer({
+  defaultApp: {},
+  organisation: { perMinute: 10_000 },
+  organisations: {},
+  nodes: 1,
+  l1Headroom: 2,
+  onStoreFailure: "failOpen",
+  probeAfterMs: 1000
+}).pipe(Layer.provideMerge(Layer.mergeAll(Store, RateMetrics.layer)))
+await Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Limiter)))

@@ -4,7 +4,7 @@
  * receipts matched, HTTP latency, the gateway's CPU per message and peak RSS, and appends them to bench/RESULTS.md.
  *
  * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
- * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
+ * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
  * V8 CPU profile of the gateway there.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -20,6 +20,7 @@ const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
 const window = Number(process.env.BENCH_WINDOW ?? 50)
 const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
+const linkCount = Number(process.env.BENCH_LINKS ?? 1)
 
 const freePort = () => Effect.runPromise(freePortEffect)
 
@@ -94,13 +95,8 @@ storage:
   kind: sqlite
   path: ${join(dir, "gateway.db")}
 links:
-  - id: bench
-    host: 127.0.0.1
-    port: ${smppPort}
-    systemId: bench
-    password: bench
-    window: ${window}
-    tps: 20000
+${Array.from({ length: linkCount }, (_, i) => `  - { id: bench${i + 1}, host: 127.0.0.1, port: ${smppPort}, systemId: bench, password: bench, window: ${window}, tps: 20000 }`).join("\n")}
+${linkCount > 1 ? `pools:\n  - id: bench\n    members: [${Array.from({ length: linkCount }, (_, i) => `{ link: bench${i + 1} }`).join(", ")}]\nroutes:\n  - { id: default, match: {}, target: { pool: bench } }` : ""}
 recovery:
   idleSeconds: 120
   intervalSeconds: 10
@@ -173,6 +169,7 @@ recovery:
       return delivered >= ids.length
     }, 60_000).catch(() => undefined)
     const byStatus = db.prepare("SELECT status, COUNT(*) AS n FROM messages WHERE from_addr = 'BENCH' GROUP BY status").all()
+    const byLink = db.prepare("SELECT p.link_id AS link, COUNT(*) AS n FROM message_parts p JOIN messages m ON m.id = p.message_id WHERE m.from_addr = 'BENCH' GROUP BY p.link_id ORDER BY p.link_id").all()
     db.close()
     const after = await simStats()
     latencies.sort((a, b) => a - b)
@@ -191,16 +188,19 @@ recovery:
       receiptsAcked: after.receiptsAcked - before.receiptsAcked,
       deliveredInStore: delivered,
       statuses: Object.fromEntries(byStatus.map((r) => [String(r.status), Number(r.n)])),
+      links: linkCount,
+      split: Object.fromEntries(byLink.map((r) => [String(r.link), Number(r.n)])),
       latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) },
       gatewayCpuMicrosPerMessage: Math.round((cpuAfter - cpuBefore) / ids.length),
       gatewayPeakRssMb: Math.round(peakRssMb(pid))
     }
     console.log(JSON.stringify(result, null, 2))
     if (process.env.BENCH_NO_RECORD !== "1") {
-      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`npm run bench\` (${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms)\n\n` +
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}npm run bench\` (${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
         `| accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
         `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
-        `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.\n`)
+        `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.` +
+        (linkCount > 1 ? ` Split over the links: \`${JSON.stringify(result.split)}\`.` : "") + "\n")
     }
     if (process.env.BENCH_HEAP_SNAPSHOT === "1") {
       // Needs BENCH_GATEWAY_NODE_ARGS=--heapsnapshot-signal=SIGUSR2; the snapshot lands in the working directory.

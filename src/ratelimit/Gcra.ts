@@ -126,3 +126,11 @@ export const decide = (state: GcraState, decision: Decision, now: number): Verdi
     resetMs: Math.max(0, Math.ceil((bindingTat - t) / TICKS_PER_MS))
   }
 }
+
+/** Gives back what an allowed decision took (a later layer refused the message): each TAT moves back by its cost. */
+export const refund = (state: GcraState, decision: Decision): void => {
+  for (const limit of decision.limits) {
+    const tat = state.get(limit.key)
+    if (tat !== undefined) state.set(limit.key, tat - decision.cost * emissionTicks(limit))
+  }
+}

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import type { AppLimits } from "../domain/Account.ts"
 import { RateMetrics } from "../observability/Metrics.ts"
 import * as Gcra from "./Gcra.ts"
@@ -115,19 +115,35 @@ export class RateLimiter extends Context.Service<RateLimiter, {
         const fallback = new Map<string, number>()
         let downUntil = 0
         const share = 1 / options.nodes
+        // The store's round-trip latency, sampled once a second rather than timed on every decision.
+        yield* store.stats.pipe(
+          Effect.tap((s) => Effect.sync(() => s.roundTrips > 0 && metrics.storeLatency(s.lastLatencyMs / 1000))),
+          Effect.repeat(Schedule.spaced("1 second")),
+          Effect.forkScoped
+        )
 
         const local = (state: Map<string, number>, limits: ReadonlyArray<LimitSpec>, now: number): Verdict => {
           if (state.size > 100_000) {
-            for (const [key, tat] of state) if (tat < now) state.delete(key)
+            const t = Gcra.ticksOf(now)
+            for (const [key, tat] of state) if (tat < t) state.delete(key)
           }
           return Gcra.decide(state, { limits, cost: 1 }, now)
         }
 
-        const limitsFor = (q: RateQuery): Array<Limit> => {
+        interface Compiled {
+          readonly limits: ReadonlyArray<Limit>
+          readonly specs: ReadonlyArray<LimitSpec>
+          readonly l1: ReadonlyArray<LimitSpec>
+          readonly fallback: ReadonlyArray<LimitSpec>
+          readonly policies: ReadonlyArray<Policy>
+        }
+        // The limits of a (app limits, organisation, route, size) are built once: the hot path is a map lookup.
+        const compiled = new WeakMap<AppLimits, Map<string, Compiled>>()
+        const compile = (q: RateQuery): Compiled => {
           const app = Object.keys(q.appLimits).length > 0 ? q.appLimits : options.defaultApp
           const org = options.organisations[q.orgId] ?? options.organisation
-          // A link may queue up to two seconds of its rate; beyond that clients get 429, not an unbounded queue.
           const scope = q.linkId.startsWith("pool:") ? q.linkId : `link:${q.linkId}`
+          // A link may queue up to two seconds of its rate; beyond that clients get 429, not an unbounded queue.
           const link = q.linkTps > 0 ? limitsOf(scope, { perSecond: q.linkTps, burst: Math.max(1, Math.ceil(q.linkTps * 2)) }) : []
           // A link's rate counts parts: a message of n parts weighs n (and fits an idle link even above its burst).
           const weighted = link.map((l) => ({
@@ -138,68 +154,90 @@ export class RateLimiter extends Context.Service<RateLimiter, {
               capacityMs: Math.max(l.spec.capacityMs, l.spec.emissionMs * q.segments)
             }
           }))
-          return [...limitsOf(`app:${q.appId}`, app), ...limitsOf(`org:${q.orgId}`, org), ...weighted]
+          const limits = [...limitsOf(`app:${q.appId}`, app), ...limitsOf(`org:${q.orgId}`, org), ...weighted]
+          return {
+            limits,
+            specs: limits.map((l) => l.spec),
+            l1: limits.map((l) => localShare(l, Math.min(1, share * options.l1Headroom))),
+            fallback: limits.map((l) => localShare(l, share)),
+            policies: limits.map((l) => l.policy)
+          }
+        }
+        const limitsFor = (q: RateQuery): Compiled => {
+          let byKey = compiled.get(q.appLimits)
+          if (byKey === undefined) {
+            byKey = new Map()
+            compiled.set(q.appLimits, byKey)
+          }
+          const key = `${q.appId}|${q.orgId}|${q.linkId}|${q.linkTps}|${q.segments}`
+          let found = byKey.get(key)
+          if (found === undefined) {
+            if (byKey.size > 10_000) byKey.clear()
+            found = compile(q)
+            byKey.set(key, found)
+          }
+          return found
         }
 
-        const info = (limits: ReadonlyArray<Limit>, verdict: Verdict): RateInfo => {
-          const binding = limits[verdict.limitIndex]
+        const info = (c: Compiled, verdict: Verdict): RateInfo => {
+          const binding = c.limits[verdict.limitIndex]
           return {
-            policies: limits.map((l) => l.policy),
+            policies: c.policies,
             binding: binding === undefined
               ? undefined
               : { name: binding.policy.name, remaining: verdict.remaining, resetSeconds: Math.ceil(verdict.resetMs / 1000) }
           }
         }
 
-        const rejected = (limits: ReadonlyArray<Limit>, verdict: Verdict, layer: "L1" | "L2"): Effect.Effect<never, RateLimited> => {
+        const rejected = (c: Compiled, verdict: Verdict, layer: "L1" | "L2"): Effect.Effect<never, RateLimited> => {
           metrics.decision(layer, "rejected")
           return Effect.fail(new RateLimited({
-            policy: limits[verdict.limitIndex]?.policy.name ?? "",
+            policy: c.limits[verdict.limitIndex]?.policy.name ?? "",
             retryAfterSeconds: seconds(verdict.retryAfterMs),
             layer,
-            policies: limits.map((l) => l.policy)
+            policies: c.policies
           }))
         }
 
-        const degraded = (limits: ReadonlyArray<Limit>, now: number): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
+        const degraded = (c: Compiled, now: number): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
           if (options.onStoreFailure === "failClosed") {
             metrics.decision("L2", "unavailable")
             return Effect.fail(new LimiterUnavailable({ retryAfterSeconds: seconds(downUntil - now) }))
           }
           metrics.failOpen()
-          const verdict = local(fallback, limits.map((l) => localShare(l, share)), now)
-          if (!verdict.allowed) return rejected(limits, verdict, "L1")
+          const verdict = local(fallback, c.fallback, now)
+          if (!verdict.allowed) return rejected(c, verdict, "L1")
           metrics.decision("L1", "allowed")
-          return Effect.succeed(info(limits, verdict))
+          return Effect.succeed(info(c, verdict))
         }
 
         const check = (q: RateQuery): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> =>
           Effect.suspend(() => {
-            const limits = limitsFor(q)
-            if (limits.length === 0) return Effect.succeed<RateInfo>({ policies: [], binding: undefined })
+            const c = limitsFor(q)
+            if (c.limits.length === 0) return Effect.succeed<RateInfo>({ policies: [], binding: undefined })
             const now = Date.now()
-            const first = local(l1, limits.map((l) => localShare(l, Math.min(1, share * options.l1Headroom))), now)
-            if (!first.allowed) return rejected(limits, first, "L1")
-            if (now < downUntil) return degraded(limits, now)
-            const started = performance.now()
-            return store.decide([{ limits: limits.map((l) => l.spec), cost: 1 }]).pipe(
+            const first = local(l1, c.l1, now)
+            if (!first.allowed) return rejected(c, first, "L1")
+            // L1 counts only what gets through: a message L2 refuses gives its L1 tokens back.
+            const giveBack = Effect.sync(() => Gcra.refund(l1, { limits: c.l1, cost: 1 }))
+            if (now < downUntil) return degraded(c, now)
+            return store.decide([{ limits: c.specs, cost: 1 }]).pipe(
               Effect.matchEffect({
                 onFailure: (error): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
                   const firstFailure = downUntil < now
                   downUntil = Date.now() + options.probeAfterMs
-                  if (!firstFailure) return degraded(limits, now)
+                  if (!firstFailure) return degraded(c, now)
                   metrics.storeDown()
                   return Effect.logWarning("rate-limit store unavailable").pipe(
                     Effect.annotateLogs({ error: error.message, mode: options.onStoreFailure }),
-                    Effect.andThen(degraded(limits, now))
+                    Effect.andThen(degraded(c, now))
                   )
                 },
                 onSuccess: ([verdict]): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
-                  metrics.storeLatency((performance.now() - started) / 1000)
-                  if (verdict === undefined) return degraded(limits, now)
-                  if (!verdict.allowed) return rejected(limits, verdict, "L2")
+                  if (verdict === undefined) return degraded(c, now)
+                  if (!verdict.allowed) return giveBack.pipe(Effect.andThen(rejected(c, verdict, "L2")))
                   metrics.decision("L2", "allowed")
-                  return Effect.succeed(info(limits, verdict))
+                  return Effect.succeed(info(c, verdict))
                 }
               })
             )
