@@ -454,6 +454,16 @@ const makeLink = Effect.gen(function*() {
     Effect.forkScoped
   )
 
+  // Stopping (SIGTERM, a shard moving): results still buffered are stored, then what is left unsent goes back to
+  // the store for recovery to re-drive at once, instead of after the idle time.
+  yield* Effect.addFinalizer(() => store.release([...active]).pipe(Effect.ignore))
+  yield* Effect.addFinalizer(() =>
+    Queue.clear(outcomes).pipe(
+      Effect.flatMap((left) => left.length === 0 ? Effect.void : store.recordOutcomes(left)),
+      Effect.ignore
+    )
+  )
+
   yield* Entity.keepAlive(true)
   yield* Effect.logInfo("link actor started").pipe(Effect.annotateLogs({ linkId, host: config.host, port: config.port }))
 

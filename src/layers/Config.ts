@@ -80,6 +80,18 @@ export const GatewayConfig = Schema.Struct({
     receiptDelayMs: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     receiptState: Schema.optionalKey(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]))
   })),
+  /** Present: this process is one runner of a cluster (PostgreSQL storage required); absent: embedded. */
+  cluster: Schema.optionalKey(Schema.Struct({
+    /** The address other runners reach this one at. */
+    runnerHost: Schema.String,
+    runnerPort: Port,
+    /** Where to listen for other runners (default: the runner address). */
+    listenHost: Schema.optionalKey(Schema.String),
+    /** A dead runner's shards are taken over after this long; with refresh every second, ~this + 3 s. */
+    shardLockExpirationMs: Schema.optionalKey(Positive),
+    refreshAssignmentsIntervalMs: Schema.optionalKey(Positive),
+    runnerHealthCheckIntervalMs: Schema.optionalKey(Positive)
+  })),
   rateLimits: Schema.optionalKey(Schema.Struct({
     /** memory: exact for one process; redis: exact across every process sharing it. */
     store: Schema.optionalKey(Schema.Literals(["memory", "redis"])),
@@ -208,6 +220,9 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
         for (const [i, link] of config.links.entries()) {
           if (ids.has(link.id)) return Effect.fail(new ConfigError({ message: `links[${i}].id: duplicate link id "${link.id}"` }))
           ids.add(link.id)
+        }
+        if (config.cluster !== undefined && config.storage?.kind !== "postgres") {
+          return Effect.fail(new ConfigError({ message: "storage.kind: a cluster needs postgres (one database shared by its nodes)" }))
         }
         if (config.storage?.kind === "postgres" && config.storage.url === undefined) {
           return Effect.fail(new ConfigError({ message: "storage.url: required when storage.kind is postgres" }))

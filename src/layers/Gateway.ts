@@ -1,5 +1,6 @@
-import { NodeCrypto } from "@effect/platform-node"
-import { Effect, Layer, Option, Schedule } from "effect"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import type { SqlClient } from "effect/sql"
 import { RunnerAddress, SingleRunner } from "effect/cluster"
 import * as SmppLinkActor from "../actors/SmppLink.ts"
 import * as VirtualPoolActor from "../actors/VirtualPool.ts"
@@ -54,21 +55,43 @@ const simulatorLayer = (config: GatewayConfig) => {
   }).pipe(Effect.orDie))
 }
 
-/** One process: SingleRunner for the actors, SQLite (or PostgreSQL) for messages and cluster state. */
-export const embeddedLayer = (config: GatewayConfig) => {
+/**
+ * The cluster runtime. Embedded: SingleRunner, its state in the message store's database (or a local SQLite file when
+ * that is PostgreSQL). Cluster: a socket runner on PostgreSQL, runner address and failover timings from the
+ * configuration only (never from stray environment variables).
+ */
+const clusterLayer = (config: GatewayConfig, Sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
+  const cluster = config.cluster
+  if (cluster === undefined) {
+    return SingleRunner.layer({
+      runnerStorage: "memory",
+      shardingConfig: {
+        runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", 0)),
+        simulateRemoteSerialization: false
+      }
+    }).pipe(
+      Layer.provide(NodeCrypto.layerDigest),
+      Layer.provide(config.storage?.kind === "postgres" ? runnerSqlLayer(config) as Layer.Layer<SqlClient.SqlClient, unknown> : Sql),
+      Layer.orDie
+    )
+  }
+  return NodeClusterSocket.layer({
+    storage: "sql",
+    shardingConfig: {
+      runnerAddress: Option.some(RunnerAddress.make(cluster.runnerHost, cluster.runnerPort)),
+      runnerListenAddress: Option.some(RunnerAddress.make(cluster.listenHost ?? cluster.runnerHost, cluster.runnerPort)),
+      shardLockExpiration: Duration.millis(cluster.shardLockExpirationMs ?? 6_000),
+      refreshAssignmentsInterval: Duration.millis(cluster.refreshAssignmentsIntervalMs ?? 1_000),
+      runnerHealthCheckInterval: Duration.millis(cluster.runnerHealthCheckIntervalMs ?? 2_000)
+    }
+  }).pipe(Layer.provide(Sql), Layer.orDie)
+}
+
+/** One process of the gateway: embedded (SingleRunner) by default, one node of a cluster with `cluster:` set. */
+export const gatewayLayer = (config: GatewayConfig) => {
   const Base = Layer.mergeAll(Layer.succeed(AppConfig, config), LinkMetrics.layer, PoolMetrics.layer)
   const Sql = sqlLayer(config)
-  const Cluster = SingleRunner.layer({
-    runnerStorage: "memory",
-    shardingConfig: {
-      runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", 0)),
-      simulateRemoteSerialization: false
-    }
-  }).pipe(
-    Layer.provide(NodeCrypto.layerDigest),
-    Layer.provide(config.storage?.kind === "postgres" ? runnerSqlLayer(config) : Sql),
-    Layer.orDie
-  )
+  const Cluster = clusterLayer(config, Sql as Layer.Layer<SqlClient.SqlClient, unknown>)
   const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
   const Routing = RoutingConfig.layer({
     seed: { links: config.links, pools: config.pools ?? [], routes: config.routes ?? [] },
@@ -91,7 +114,8 @@ export const embeddedLayer = (config: GatewayConfig) => {
     Recovery.layer({
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
-      recoverAllOnStart: true
+      // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
+      recoverAllOnStart: config.cluster === undefined
     }),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))
@@ -103,3 +127,6 @@ export const embeddedLayer = (config: GatewayConfig) => {
   })
   return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }
+
+/** The default mode's name, kept for callers of the embedded quick start. */
+export const embeddedLayer = gatewayLayer

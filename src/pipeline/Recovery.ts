@@ -1,4 +1,5 @@
 import { Effect, Layer, Schedule } from "effect"
+import { Singleton } from "effect/cluster"
 import { Router } from "../routing/Router.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "./LinkDispatcher.ts"
@@ -11,19 +12,23 @@ export interface RecoveryOptions {
   readonly recoverAllOnStart: boolean
 }
 
-/** Re-drives messages that were accepted but never submitted: after a crash, a lost hand-off, a link outage. */
+/**
+ * Re-drives messages that were accepted but never submitted: after a crash, a lost hand-off, a link outage, a link
+ * that handed its queue back when it stopped. One job per cluster: a singleton, which moves to a survivor with its
+ * runner's shards.
+ */
 export const layer = (options: RecoveryOptions) =>
-  Layer.effectDiscard(Effect.gen(function*() {
+  Layer.unwrap(Effect.gen(function*() {
     const store = yield* MessageStore
     const router = yield* Router
     const dispatcher = yield* LinkDispatcher
 
-    const pass = (idleMs: number) =>
+    /** Re-drives every pending message last touched before `updatedBefore` (epoch ms); pages when `all`. */
+    const pass = (updatedBefore: number, all: boolean) =>
       Effect.gen(function*() {
         let total = 0
-        const updatedBefore = Date.now() - idleMs
         for (;;) {
-          const pending = yield* store.pending({ updatedBefore, limit: 1000, offset: idleMs === 0 ? total : 0 })
+          const pending = yield* store.pending({ updatedBefore, limit: 1000, offset: all ? total : 0 })
           const byTarget = new Map<string, Array<(typeof pending)[number]>>()
           for (const m of pending) {
             const key = m.routeLinkId ?? ""
@@ -53,17 +58,20 @@ export const layer = (options: RecoveryOptions) =>
           }
           total += pending.length
           // Only the start-up pass pages through everything; periodic passes take one page per tick.
-          if (pending.length < 1000 || idleMs > 0) break
+          if (pending.length < 1000 || !all) break
         }
         if (total > 0) yield* Effect.logInfo("recovery re-drove pending messages").pipe(Effect.annotateLogs({ count: total }))
       }).pipe(
         Effect.catchCause((cause) => Effect.logWarning("recovery pass failed").pipe(Effect.annotateLogs({ cause: String(cause) })))
       )
 
-    if (options.recoverAllOnStart) yield* Effect.forkScoped(pass(0))
-    yield* pass(options.idleMs).pipe(
-      Effect.delay(options.intervalMs),
-      Effect.repeat(Schedule.spaced(options.intervalMs)),
-      Effect.forkScoped
-    )
+    const job = Effect.gen(function*() {
+      if (options.recoverAllOnStart) yield* pass(Date.now(), true)
+      yield* Effect.gen(function*() {
+        // Released by a stopping link (updated_at = 0): at once. Untouched for idleMs: a crash or a lost hand-off.
+        yield* pass(1, false)
+        yield* pass(Date.now() - options.idleMs, false)
+      }).pipe(Effect.delay(options.intervalMs), Effect.repeat(Schedule.spaced(options.intervalMs)))
+    })
+    return Singleton.make("smsgw/recovery", job)
   }))

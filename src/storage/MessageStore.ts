@@ -82,6 +82,8 @@ export class MessageStore extends Context.Service<MessageStore, {
   readonly pending: (
     options: { readonly updatedBefore: number; readonly limit: number; readonly offset?: number }
   ) => Effect.Effect<ReadonlyArray<PendingMessage>, StoreUnavailable>
+  /** Marks messages not yet submitted for an immediate re-drive (a link shutting down hands its queue back). */
+  readonly release: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   readonly ping: Effect.Effect<void, StoreUnavailable>
   readonly backlog: Effect.Effect<number>
 }>()("smsgw/storage/MessageStore") {
@@ -432,6 +434,11 @@ export const make = Effect.gen(function*() {
     recordReceipt: (receipt) => writer.submit({ _tag: "Receipt", receipt }),
     get,
     pending,
+    release: (ids) =>
+      Effect.forEach(chunk(ids, 500), (batch) =>
+        sql`UPDATE messages SET updated_at = 0 WHERE status_rank < 2 AND ${sql.in("id", batch)}`, { discard: true }).pipe(
+        Effect.mapError(storeError)
+      ),
     ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError)),
     backlog: writer.backlog
   })
