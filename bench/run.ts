@@ -4,7 +4,8 @@
  * receipts matched, HTTP latency, the gateway's CPU per message and peak RSS, and appends them to bench/RESULTS.md.
  *
  * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
- * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
+ * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_CLUSTER (n cluster nodes on PostgreSQL + Redis instead of one embedded
+ * gateway), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
  * V8 CPU profile of the gateway there.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -13,7 +14,9 @@ import http from "node:http"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { Effect } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
+import { Reactivity } from "effect/reactivity"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
@@ -21,6 +24,16 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
 const window = Number(process.env.BENCH_WINDOW ?? 50)
 const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
 const linkCount = Number(process.env.BENCH_LINKS ?? 1)
+/** 0: one embedded gateway on SQLite. n ≥ 1: n cluster nodes on a fresh PostgreSQL database and Redis. */
+const clusterNodes = Number(process.env.BENCH_CLUSTER ?? 0)
+const pgBase = `postgres://${process.env.PGUSER ?? "postgres"}@${process.env.PGHOST ?? "127.0.0.1"}:${process.env.PGPORT ?? "5432"}`
+
+/** Runs one SQL statement on a PostgreSQL database and answers its rows. */
+const pgQuery = (database: string, statement: string) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const client = yield* PgClient.make({ url: Redacted.make(`${pgBase}/${database}`), maxConnections: 1 })
+    return (yield* client.unsafe(statement)) as ReadonlyArray<Record<string, unknown>>
+  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
 const freePort = () => Effect.runPromise(freePortEffect)
 
@@ -86,14 +99,28 @@ const main = async () => {
   const dir = mkdtempSync(join(tmpdir(), "smsgw-bench-"))
   const smppPort = await freePort()
   const controlPort = await freePort()
-  const httpPort = await freePort()
-  const config = join(dir, "bench.yaml")
-  writeFileSync(config, `http:
+  const database = `smsgw_bench_${Date.now().toString(36)}`
+  if (clusterNodes > 0) await pgQuery("test", `CREATE DATABASE ${database}`)
+  const nodeCount = Math.max(1, clusterNodes)
+  const httpPorts: Array<number> = []
+  const configs: Array<string> = []
+  for (let n = 0; n < nodeCount; n++) {
+    const httpPort = await freePort()
+    const runnerPort = await freePort()
+    httpPorts.push(httpPort)
+    const config = join(dir, `bench-${n}.yaml`)
+    configs.push(config)
+    writeFileSync(config, `http:
   port: ${httpPort}
   host: 127.0.0.1
-storage:
+${clusterNodes > 0
+  ? `storage: { kind: postgres, url: "${pgBase}/${database}" }
+cluster: { runnerHost: 127.0.0.1, runnerPort: ${runnerPort} }
+rateLimits: { store: redis, nodes: ${nodeCount}, redis: { keyPrefix: "smsgw:bench:${database}:" } }
+auth: { jwtKeys: [{ kid: bench, secret: "bench-secret-bench-secret-bench-secret" }] }`
+  : `storage:
   kind: sqlite
-  path: ${join(dir, "gateway.db")}
+  path: ${join(dir, "gateway.db")}`}
 links:
 ${Array.from({ length: linkCount }, (_, i) => `  - { id: bench${i + 1}, host: 127.0.0.1, port: ${smppPort}, systemId: bench, password: bench, window: ${window}, tps: 20000 }`).join("\n")}
 ${linkCount > 1 ? `pools:\n  - id: bench\n    members: [${Array.from({ length: linkCount }, (_, i) => `{ link: bench${i + 1} }`).join(", ")}]\nroutes:\n  - { id: default, match: {}, target: { pool: bench } }` : ""}
@@ -101,18 +128,31 @@ recovery:
   idleSeconds: 120
   intervalSeconds: 10
 `)
+  }
+  const httpPort = httpPorts[0] ?? 0
   const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")
   const profile = process.env.BENCH_PROFILE_DIR
   const nodeArgs = [...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])]
-  const gateway = start(["serve", "--config", config], "gateway", nodeArgs)
+  const gateways: Array<ChildProcess> = []
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-  const cleanup = () => {
-    gateway.kill(profile ? "SIGINT" : "SIGKILL")
+  const cleanup = async () => {
+    for (const g of gateways) g.kill(profile ? "SIGINT" : "SIGKILL")
     sim.kill("SIGKILL")
     rmSync(dir, { recursive: true, force: true })
+    if (clusterNodes > 0) {
+      await sleep(500)
+      await pgQuery("test", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined)
+    }
   }
   try {
-    await waitFor("gateway ready", async () => (await request(agent, httpPort, "GET", "/readyz")).status === 200, 30_000)
+    // The first node migrates and seeds the database; the others join once it is up.
+    for (const [n, config] of configs.entries()) {
+      gateways.push(start(["serve", "--config", config], `gateway ${n}`, nodeArgs))
+      await waitFor(`gateway ${n} up`, async () => (await request(agent, httpPorts[n] ?? 0, "GET", "/healthz")).status === 200, 60_000)
+    }
+    for (const port of httpPorts) {
+      await waitFor("gateway ready", async () => (await request(agent, port, "GET", "/readyz")).status === 200, 30_000)
+    }
     const simStats = async () => JSON.parse((await request(agent, controlPort, "GET", "/stats")).body) as {
       submits: number
       receiptsSent: number
@@ -136,8 +176,8 @@ recovery:
     }
     await waitFor("warm-up receipts", async () => (await simStats()).receiptsAcked >= 500, 30_000)
     const before = await simStats()
-    const pid = gateway.pid ?? 0
-    const cpuBefore = cpuMicros(pid)
+    const pids = gateways.map((g) => g.pid ?? 0)
+    const cpuBefore = pids.map(cpuMicros)
     const latencies: Array<number> = []
     const ids: Array<string> = []
     let next = 0
@@ -148,7 +188,7 @@ recovery:
         const i = next++
         const body = JSON.stringify({ to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`, from: "BENCH", text: `Bench message ${i} with a little text in it` })
         const t0 = performance.now()
-        const r = await request(agent, httpPort, "POST", "/v1/messages", body, token)
+        const r = await request(agent, httpPorts[i % httpPorts.length] ?? httpPort, "POST", "/v1/messages", body, token)
         latencies.push(performance.now() - t0)
         if (r.status === 202) ids.push((JSON.parse(r.body) as { id: string }).id)
         else failures++
@@ -159,18 +199,20 @@ recovery:
     await waitFor("all submitted", async () => (await simStats()).submits - before.submits >= ids.length, 120_000)
     const submitSeconds = (performance.now() - started) / 1000
     await waitFor("all receipts acknowledged", async () => (await simStats()).receiptsAcked - before.receiptsAcked >= ids.length, 120_000)
-    const cpuAfter = cpuMicros(pid)
+    const cpuAfter = pids.map(cpuMicros)
     // The store is the judge: every accepted message must end delivered.
-    const db = new DatabaseSync(join(dir, "gateway.db"), { readOnly: true })
+    const sqlite = clusterNodes > 0 ? undefined : new DatabaseSync(join(dir, "gateway.db"), { readOnly: true })
+    const query = (statement: string) =>
+      sqlite !== undefined ? Promise.resolve(sqlite.prepare(statement).all() as ReadonlyArray<Record<string, unknown>>) : pgQuery(database, statement)
     let delivered = 0
     await waitFor("receipts matched in the store", async () => {
-      const row = db.prepare("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered' AND from_addr = 'BENCH'").get() as { n: number }
-      delivered = Number(row.n)
+      const rows = await query("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered' AND from_addr = 'BENCH'")
+      delivered = Number(rows[0]?.n ?? 0)
       return delivered >= ids.length
     }, 60_000).catch(() => undefined)
-    const byStatus = db.prepare("SELECT status, COUNT(*) AS n FROM messages WHERE from_addr = 'BENCH' GROUP BY status").all()
-    const byLink = db.prepare("SELECT p.link_id AS link, COUNT(*) AS n FROM message_parts p JOIN messages m ON m.id = p.message_id WHERE m.from_addr = 'BENCH' GROUP BY p.link_id ORDER BY p.link_id").all()
-    db.close()
+    const byStatus = await query("SELECT status, COUNT(*) AS n FROM messages WHERE from_addr = 'BENCH' GROUP BY status")
+    const byLink = await query("SELECT p.link_id AS link, COUNT(*) AS n FROM message_parts p JOIN messages m ON m.id = p.message_id WHERE m.from_addr = 'BENCH' GROUP BY p.link_id ORDER BY p.link_id")
+    sqlite?.close()
     const after = await simStats()
     latencies.sort((a, b) => a - b)
     const result = {
@@ -191,26 +233,30 @@ recovery:
       links: linkCount,
       split: Object.fromEntries(byLink.map((r) => [String(r.link), Number(r.n)])),
       latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) },
-      gatewayCpuMicrosPerMessage: Math.round((cpuAfter - cpuBefore) / ids.length),
-      gatewayPeakRssMb: Math.round(peakRssMb(pid))
+      nodes: nodeCount,
+      mode: clusterNodes > 0 ? "cluster (PostgreSQL, Redis)" : "embedded (SQLite)",
+      gatewayCpuMicrosPerMessage: Math.round(cpuAfter.reduce((sum, after, n) => sum + after - (cpuBefore[n] ?? 0), 0) / ids.length),
+      perNodeCpuMicrosPerHandledMessage: cpuAfter.map((after, n) => Math.round((after - (cpuBefore[n] ?? 0)) / (ids.length / nodeCount))),
+      gatewayPeakRssMb: Math.round(Math.max(...pids.map(peakRssMb)))
     }
     console.log(JSON.stringify(result, null, 2))
     if (process.env.BENCH_NO_RECORD !== "1") {
-      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}npm run bench\` (${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
         `| accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
         `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
         `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.` +
-        (linkCount > 1 ? ` Split over the links: \`${JSON.stringify(result.split)}\`.` : "") + "\n")
+        (linkCount > 1 ? ` Split over the links: \`${JSON.stringify(result.split)}\`.` : "") +
+        (clusterNodes > 0 ? ` CPU per message each node handled: ${result.perNodeCpuMicrosPerHandledMessage.join(" / ")} µs.` : "") + "\n")
     }
     if (process.env.BENCH_HEAP_SNAPSHOT === "1") {
       // Needs BENCH_GATEWAY_NODE_ARGS=--heapsnapshot-signal=SIGUSR2; the snapshot lands in the working directory.
-      gateway.kill("SIGUSR2")
+      for (const g of gateways) g.kill("SIGUSR2")
       await sleep(15_000)
     }
     if (delivered < ids.length || failures > 0) process.exitCode = 1
   } finally {
     agent.destroy()
-    cleanup()
+    await cleanup()
   }
 }
 

@@ -142,6 +142,18 @@ const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>
 /** `${NAME}` in a string value is replaced by the environment variable NAME (an unset one is an error). */
 const interpolate = (value: unknown, env: NodeJS.ProcessEnv, path: string, missing: Array<string>): unknown => {
   if (typeof value === "string") {
+    // A value that is one placeholder takes the variable's type: `port: ${PORT}` gives a number.
+    const whole = /^\$\{([A-Z0-9_]+)\}$/.exec(value)
+    if (whole !== null) {
+      const found = env[whole[1] ?? ""]
+      if (found === undefined) {
+        missing.push(`${path}: environment variable ${whole[1]} is not set`)
+        return ""
+      }
+      if (/^-?\d+(\.\d+)?$/.test(found)) return Number(found)
+      if (found === "true" || found === "false") return found === "true"
+      return found
+    }
     return value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
       const found = env[name]
       if (found === undefined) missing.push(`${path}: environment variable ${name} is not set`)

@@ -20,6 +20,9 @@ const httpLatency = Metric.histogram("smsgw_http_request_duration_seconds", {
   boundaries: latencyBoundaries
 })
 const accepted = Metric.counter("smsgw_messages_accepted_total", { description: "Messages answered 202" })
+const pending = Metric.gauge("smsgw_messages_pending", {
+  description: "Messages accepted and not yet submitted, cluster-wide (reported by the node running recovery)"
+})
 const rateDecisions = Metric.counter("smsgw_ratelimit_decisions_total", {
   description: "Rate-limit decisions by layer (L1 local, L2 shared store) and result"
 })
@@ -43,6 +46,7 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
   readonly linkGauges: (linkId: string, values: { bound: boolean; windowInUse: number; queued: number }) => void
   readonly http: (route: string, status: number, seconds: number) => void
   readonly accepted: (n: number) => void
+  readonly pending: (n: number) => void
 }>()("smsgw/observability/LinkMetrics") {
   static readonly layer = Layer.effect(
     LinkMetrics,
@@ -74,7 +78,8 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
           tagged(httpRequests, `h|${route}|${status}`, { route, status: String(status) }).updateUnsafe(1, context)
           tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
         },
-        accepted: (n) => accepted.updateUnsafe(n, context)
+        accepted: (n) => accepted.updateUnsafe(n, context),
+        pending: (n) => pending.updateUnsafe(n, context)
       })
     })
   )

@@ -3,6 +3,7 @@ import { Singleton } from "effect/cluster"
 import { Router } from "../routing/Router.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "./LinkDispatcher.ts"
+import { LinkMetrics } from "../observability/Metrics.ts"
 
 export interface RecoveryOptions {
   /** A message untouched this long while not yet submitted is handed to its link again. */
@@ -22,6 +23,7 @@ export const layer = (options: RecoveryOptions) =>
     const store = yield* MessageStore
     const router = yield* Router
     const dispatcher = yield* LinkDispatcher
+    const metrics = yield* LinkMetrics
 
     /** Re-drives every pending message last touched before `updatedBefore` (epoch ms); pages when `all`. */
     const pass = (updatedBefore: number, all: boolean) =>
@@ -71,6 +73,8 @@ export const layer = (options: RecoveryOptions) =>
         // Released by a stopping link (updated_at = 0): at once. Untouched for idleMs: a crash or a lost hand-off.
         yield* pass(1, false)
         yield* pass(Date.now() - options.idleMs, false)
+        const backlog = yield* store.pendingCount.pipe(Effect.option)
+        if (backlog._tag === "Some") metrics.pending(backlog.value)
       }).pipe(Effect.delay(options.intervalMs), Effect.repeat(Schedule.spaced(options.intervalMs)))
     })
     return Singleton.make("smsgw/recovery", job)

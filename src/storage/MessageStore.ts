@@ -85,6 +85,8 @@ export class MessageStore extends Context.Service<MessageStore, {
   /** Marks messages not yet submitted for an immediate re-drive (a link shutting down hands its queue back). */
   readonly release: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   readonly ping: Effect.Effect<void, StoreUnavailable>
+  /** Messages accepted and not yet submitted, cluster-wide. */
+  readonly pendingCount: Effect.Effect<number, StoreUnavailable>
   readonly backlog: Effect.Effect<number>
 }>()("smsgw/storage/MessageStore") {
   static readonly layer = Layer.effect(MessageStore, Effect.suspend(() => make))
@@ -440,6 +442,10 @@ export const make = Effect.gen(function*() {
         Effect.mapError(storeError)
       ),
     ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError)),
+    pendingCount: sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM messages WHERE status_rank < 2`.pipe(
+      Effect.map((rows) => Number(rows[0]?.n ?? 0)),
+      Effect.mapError(storeError)
+    ),
     backlog: writer.backlog
   })
 })

@@ -51,4 +51,20 @@ describe("configuration", () => {
     expect(d).toMatchObject({ bindMode: "transceiver", window: 10, registeredDelivery: true, udhReferenceBits: 8 })
     expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig({ links: [] })))).toBe(true)
   })
+
+  it("the cluster example decodes with its environment, a placeholder port becoming a number", () => {
+    const raw = parse(readFileSync("config/cluster.example.yaml", "utf8"))
+    const config = Effect.runSync(decodeConfig(raw, {
+      SMSGW_DATABASE_URL: "postgres://smsgw@db/smsgw",
+      RUNNER_HOST: "10.0.0.1",
+      RUNNER_PORT: "34431",
+      SMSGW_JWT_SECRET: "x".repeat(40),
+      SMSGW_SUPERADMIN_PASSWORD: "operator password",
+      CARRIER_A_PASSWORD: "a",
+      CARRIER_B_PASSWORD: "b"
+    }))
+    expect(config.cluster).toMatchObject({ runnerHost: "10.0.0.1", runnerPort: 34431 })
+    expect(config.pools?.[0]?.id).toBe("main")
+    expect(failure({ links: [link], cluster: { runnerHost: "h", runnerPort: 1 } })).toContain("storage.kind")
+  })
 })
