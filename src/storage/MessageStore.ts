@@ -215,18 +215,35 @@ export const make = Effect.gen(function*() {
     detail: string | null
   }
 
-  /** Moves a message forward to `status` (never back); records the event when it moved. */
-  const moveMessage = (id: string, status: MessageStatus, info: Transition, events: Array<EventInsert>) =>
-    Effect.gen(function*() {
-      const rank = statusRank[status]
-      const reason = status === "failed" || status === "undelivered" ? (info.reason ?? info.detail ?? null) : null
-      const moved = yield* sql<{ id: string }>`
-        UPDATE messages SET status = ${status}, status_rank = ${rank}, updated_at = ${info.at},
-          reason = COALESCE(${reason}, reason)
-        WHERE id = ${id} AND (status_rank < ${rank} OR (status = 'accepted' AND ${status} = 'queued'))
-        RETURNING id`
-      if (moved.length > 0) events.push({ message_id: id, at: info.at, status, detail: info.detail ?? null })
-    })
+  interface Move {
+    readonly id: string
+    readonly status: MessageStatus
+    readonly info: Transition
+  }
+
+  /**
+   * Moves messages forward (never back), one statement per chunk whatever the dialect (a CTE of VALUES with typed
+   * columns works on SQLite and PostgreSQL alike); records an event for each message that moved.
+   */
+  const moveMessages = (moves: ReadonlyArray<Move>, events: Array<EventInsert>) =>
+    Effect.forEach(chunk(moves, 200), (batch) =>
+      Effect.gen(function*() {
+        const rows = batch.map((m) => {
+          const reason = m.status === "failed" || m.status === "undelivered" ? (m.info.reason ?? m.info.detail ?? null) : null
+          return sql`(${m.id}, ${m.status}, CAST(${statusRank[m.status]} AS INTEGER), CAST(${m.info.at} AS BIGINT), CAST(${reason} AS TEXT))`
+        })
+        const moved = yield* sql<{ id: string }>`
+          WITH v(id, status, status_rank, at, reason) AS (VALUES ${sql.csv(rows)})
+          UPDATE messages SET status = v.status, status_rank = v.status_rank, updated_at = v.at,
+            reason = COALESCE(v.reason, messages.reason)
+          FROM v WHERE messages.id = v.id AND messages.status_rank < v.status_rank
+          RETURNING messages.id AS id`
+        const byId = new Map(batch.map((m) => [m.id, m]))
+        for (const { id } of moved) {
+          const m = byId.get(id)
+          if (m !== undefined) events.push({ message_id: id, at: m.info.at, status: m.status, detail: m.info.detail ?? null })
+        }
+      }), { discard: true })
 
   /** Recomputes multipart messages from their parts. */
   const rollupMessages = (details: Map<string, Transition>, events: Array<EventInsert>) =>
@@ -240,10 +257,12 @@ export const make = Effect.gen(function*() {
           if (list === undefined) byMessage.set(p.message_id, [p.status])
           else list.push(p.status)
         }
+        const moves: Array<Move> = []
         for (const [id, statuses] of byMessage) {
           const info = details.get(id)
-          if (info !== undefined) yield* moveMessage(id, rollup(statuses), info, events)
+          if (info !== undefined) moves.push({ id, status: rollup(statuses), info })
         }
+        yield* moveMessages(moves, events)
       }
     })
 
@@ -259,13 +278,23 @@ export const make = Effect.gen(function*() {
   const applyOutcomes = (outcomes: ReadonlyArray<PartOutcome>, events: Array<EventInsert>) =>
     Effect.gen(function*() {
       const multipart = new Map<string, Transition>()
+      const moves: Array<Move> = []
+      const submittedParts = outcomes.filter((o): o is PartOutcome & { _tag: "Submitted" } => o._tag === "Submitted")
+      for (const batch of chunk(submittedParts, 200)) {
+        const rows = batch.map((o) =>
+          sql`(${o.messageId}, CAST(${o.seq} AS INTEGER), ${o.linkId}, ${o.smscMessageId}, CAST(${o.at} AS BIGINT))`
+        )
+        yield* sql`
+          WITH v(message_id, seq, link_id, smsc_message_id, at) AS (VALUES ${sql.csv(rows)})
+          UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = v.link_id,
+            smsc_message_id = v.smsc_message_id, submitted_at = v.at, error = NULL
+          FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+            AND message_parts.status_rank < 2`
+      }
       for (const o of outcomes) {
         let info: Transition
         switch (o._tag) {
           case "Submitted": {
-            yield* sql`UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = ${o.linkId},
-                smsc_message_id = ${o.smscMessageId}, submitted_at = ${o.at}, error = NULL
-              WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
             info = { at: o.at, detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}` }
             break
           }
@@ -284,12 +313,12 @@ export const make = Effect.gen(function*() {
             break
           }
         }
-        if (o.segments === 1) yield* moveMessage(o.messageId, partStatusOf(o), info, events)
+        if (o.segments === 1) moves.push({ id: o.messageId, status: partStatusOf(o), info })
         else multipart.set(o.messageId, info)
       }
+      yield* moveMessages(moves, events)
       if (multipart.size > 0) yield* rollupMessages(multipart, events)
-      const submitted = outcomes.filter((o): o is PartOutcome & { _tag: "Submitted" } => o._tag === "Submitted")
-      if (submitted.length > 0) yield* applyOrphans(submitted, events)
+      if (submittedParts.length > 0) yield* applyOrphans(submittedParts, events)
     })
 
   /** Receipts that came before their submit result was stored: apply them now that it is. */
@@ -303,38 +332,80 @@ export const make = Effect.gen(function*() {
           WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
         const orphan = orphans[0]
         if (orphan === undefined) continue
-        yield* applyReceipt({
+        yield* applyReceipts([{
           linkId: o.linkId,
           candidates: [o.smscMessageId],
           status: orphan.status,
           error: orphan.error ?? undefined,
           at: Number(orphan.received_at)
-        }, events)
+        }], events)
         yield* sql`DELETE FROM orphan_receipts WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
       }
     })
 
-  const applyReceipt = (r: ReceiptRecord, events: Array<EventInsert>) =>
+  /** Applies receipts in a few statements; answers, per receipt, whether it found its part. */
+  const applyReceipts = (receipts: ReadonlyArray<ReceiptRecord>, events: Array<EventInsert>) =>
     Effect.gen(function*() {
-      const parts = yield* sql<{ message_id: string; seq: number | string; segments: number | string }>`
-        SELECT p.message_id, p.seq, m.segments FROM message_parts p JOIN messages m ON m.id = p.message_id
-        WHERE p.link_id = ${r.linkId} AND ${sql.in("p.smsc_message_id", r.candidates)}`
-      if (parts.length === 0) return false
+      const matched = receipts.map(() => false)
+      // (link, SMSC id) → the receipt (first wins: a duplicate receipt in one batch is applied once).
+      const wanted = new Map<string, number>()
+      receipts.forEach((r, i) => {
+        for (const c of r.candidates) {
+          const key = `${r.linkId}\u0000${c}`
+          if (!wanted.has(key)) wanted.set(key, i)
+        }
+      })
+      const found: Array<{ message_id: string; seq: number; segments: number; receipt: number }> = []
+      for (const keys of chunk([...wanted.keys()], 300)) {
+        const pairs = keys.map((k) => {
+          const [link, id] = k.split("\u0000")
+          return sql`(${link ?? ""}, ${id ?? ""})`
+        })
+        const rows = yield* sql<{ message_id: string; seq: number | string; segments: number | string; link_id: string; smsc_message_id: string }>`
+          SELECT p.message_id, p.seq, m.segments, p.link_id, p.smsc_message_id
+          FROM message_parts p JOIN messages m ON m.id = p.message_id
+          WHERE (p.link_id, p.smsc_message_id) IN (VALUES ${sql.csv(pairs)})`
+        for (const row of rows) {
+          const receipt = wanted.get(`${row.link_id}\u0000${row.smsc_message_id}`)
+          if (receipt === undefined) continue
+          matched[receipt] = true
+          found.push({ message_id: row.message_id, seq: Number(row.seq), segments: Number(row.segments), receipt })
+        }
+      }
+      const seen = new Set<string>()
+      const parts = found.filter((p) => {
+        const key = `${p.message_id}:${p.seq}`
+        if (seen.has(key)) return false
+        seen.add(key)
+        return true
+      })
+      for (const batch of chunk(parts, 200)) {
+        const rows = batch.map((p) => {
+          const r = receipts[p.receipt]
+          return sql`(${p.message_id}, CAST(${p.seq} AS INTEGER), ${r?.status ?? "undelivered"}, CAST(${r?.at ?? 0} AS BIGINT), CAST(${r?.error ?? null} AS TEXT))`
+        })
+        yield* sql`
+          WITH v(message_id, seq, status, at, error) AS (VALUES ${sql.csv(rows)})
+          UPDATE message_parts SET status = v.status, status_rank = 3, done_at = v.at, error = v.error
+          FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+            AND message_parts.status_rank < 3`
+      }
+      const moves: Array<Move> = []
       const multipart = new Map<string, Transition>()
       for (const p of parts) {
-        yield* sql`UPDATE message_parts SET status = ${r.status}, status_rank = 3, done_at = ${r.at},
-            error = ${r.error ?? null}
-          WHERE message_id = ${p.message_id} AND seq = ${Number(p.seq)} AND status_rank < 3`
+        const r = receipts[p.receipt]
+        if (r === undefined) continue
         const info: Transition = {
           at: r.at,
           detail: `receipt for part ${p.seq}: ${r.status}${r.error !== undefined ? ` (err ${r.error})` : ""}`,
           reason: r.error !== undefined ? `err ${r.error}` : undefined
         }
-        if (Number(p.segments) === 1) yield* moveMessage(p.message_id, r.status, info, events)
+        if (p.segments === 1) moves.push({ id: p.message_id, status: r.status, info })
         else multipart.set(p.message_id, info)
       }
+      yield* moveMessages(moves, events)
       if (multipart.size > 0) yield* rollupMessages(multipart, events)
-      return true
+      return matched
     })
 
   const recordOrphan = (r: ReceiptRecord) =>
@@ -350,16 +421,11 @@ export const make = Effect.gen(function*() {
       const events: Array<EventInsert> = []
       const outcomes = ops.flatMap((op) => op._tag === "Outcomes" ? op.outcomes : [])
       if (outcomes.length > 0) yield* applyOutcomes(outcomes, events)
-      const results: Array<boolean> = []
-      for (const op of ops) {
-        if (op._tag !== "Receipt") {
-          results.push(true)
-          continue
-        }
-        const matched = yield* applyReceipt(op.receipt, events)
-        if (!matched) yield* recordOrphan(op.receipt)
-        results.push(matched)
-      }
+      const receipts = ops.flatMap((op) => op._tag === "Receipt" ? [op.receipt] : [])
+      const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events)
+      for (const [i, r] of receipts.entries()) if (matched[i] !== true) yield* recordOrphan(r)
+      let next = 0
+      const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] === true : true)
       yield* insertEvents(events)
       return results
     })).pipe(Effect.mapError(storeError))
