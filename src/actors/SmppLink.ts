@@ -18,6 +18,7 @@ import { finalStatusOf, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
 import * as Session from "../smpp/Session.ts"
 import type { PartOutcome } from "../storage/MessageStore.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
+import { ActorRegistry } from "./ActorRegistry.ts"
 import { SmppLink } from "./SmppLinkProtocol.ts"
 import type { LinkState, Outbound } from "./SmppLinkProtocol.ts"
 import { poolsOf } from "./VirtualPool.ts"
@@ -465,6 +466,7 @@ const makeLink = Effect.gen(function*() {
   )
 
   yield* Entity.keepAlive(true)
+  yield* (yield* ActorRegistry).register("SmppLink", linkId)
   yield* Effect.logInfo("link actor started").pipe(Effect.annotateLogs({ linkId, host: config.host, port: config.port }))
 
   const inspect = Effect.gen(function*() {

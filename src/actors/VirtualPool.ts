@@ -6,6 +6,7 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import type { RoutingSnapshot } from "../routing/RoutingConfig.ts"
 import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { makeSwrr } from "../routing/Swrr.ts"
+import { ActorRegistry } from "./ActorRegistry.ts"
 import type { HealthState, PoolState } from "./VirtualPoolProtocol.ts"
 import { VirtualPool } from "./VirtualPoolProtocol.ts"
 
@@ -57,6 +58,7 @@ const makePool = Effect.gen(function*() {
   load(routing.current())
   // A live change of members or weights applies at the next pick, without restart.
   yield* routing.changes.pipe(Stream.runForEach((snapshot) => Effect.sync(() => load(snapshot))), Effect.forkScoped)
+  yield* (yield* ActorRegistry).register("VirtualPool", poolId)
   yield* Effect.logInfo("pool actor started").pipe(Effect.annotateLogs({ poolId, members: configured.length }))
 
   const inspect = Effect.sync((): PoolState => {

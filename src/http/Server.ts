@@ -10,6 +10,7 @@ import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
 import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
 import { ResponseHeaders } from "./ResponseHeaders.ts"
+import * as AdminRpcServer from "../rpc/AdminRpcServer.ts"
 
 export interface HttpOptions {
   readonly port: number
@@ -94,6 +95,7 @@ export const layer = (options: HttpOptions) => {
     HttpApiBuilder.layer(GatewayApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(HandlersLive)),
     HttpApiScalar.layer(GatewayApi, { path: "/docs" }),
     MetricsRoute,
+    AdminRpcServer.layer(),
     edgeMiddleware(options)
   )
   return HttpRouter.serve(Routes, { disableLogger: true }).pipe(

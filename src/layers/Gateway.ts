@@ -23,6 +23,8 @@ import { rateLimitLayer } from "./RateLimits.ts"
 import { authLayer } from "./Auth.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { migrate } from "../storage/Migrations.ts"
+import { ActorRegistry, RunnerIdentity } from "../actors/ActorRegistry.ts"
+import { RunnerDirectory } from "../rpc/AdminRpcServer.ts"
 
 /** Wakes every configured link actor once; `keepAlive` keeps it (and its bind) up from then on. */
 const LinkStarter = Layer.effectDiscard(Effect.gen(function*() {
@@ -89,7 +91,14 @@ const clusterLayer = (config: GatewayConfig, Sql: Layer.Layer<SqlClient.SqlClien
 
 /** One process of the gateway: embedded (SingleRunner) by default, one node of a cluster with `cluster:` set. */
 export const gatewayLayer = (config: GatewayConfig) => {
-  const Base = Layer.mergeAll(Layer.succeed(AppConfig, config), LinkMetrics.layer, PoolMetrics.layer)
+  const cluster = config.cluster
+  const Base = Layer.mergeAll(
+    Layer.succeed(AppConfig, config),
+    LinkMetrics.layer,
+    PoolMetrics.layer,
+    // The runner address the actor registry and the admin RPC name this process by: the cluster's own `host:port`.
+    cluster === undefined ? Layer.empty : Layer.succeed(RunnerIdentity, `${cluster.runnerHost}:${cluster.runnerPort}`)
+  )
   const Sql = sqlLayer(config)
   const Cluster = clusterLayer(config, Sql as Layer.Layer<SqlClient.SqlClient, unknown>)
   const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
@@ -97,13 +106,16 @@ export const gatewayLayer = (config: GatewayConfig) => {
     seed: { links: config.links, pools: config.pools ?? [], routes: config.routes ?? [] },
     pollIntervalMs: 1000
   })
-  const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, Routing, Cluster).pipe(
+  const Runners = cluster === undefined
+    ? RunnerDirectory.layerSingle()
+    : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs ?? 6_000 })
+  const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
   const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layer))
-  const Services = Layer.mergeAll(Router.layer, Actors, Readiness.layer).pipe(
+  const Services = Layer.mergeAll(Router.layer, Actors, Readiness.layer, Runners).pipe(
     Layer.provideMerge(authLayer(config)),
     Layer.provideMerge(rateLimitLayer(config)),
     Layer.provideMerge(Core)

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
 import { accountMigrations } from "../auth/AccountMigrations.ts"
 import { routingMigrations } from "../routing/RoutingMigrations.ts"
+import { registryMigrations } from "../actors/RegistryMigrations.ts"
 
 /** Times are epoch milliseconds in BIGINT/INTEGER columns on both dialects, so the SQL stays the same. */
 const initMessages = Effect.gen(function*() {
@@ -65,7 +66,8 @@ const initMessages = Effect.gen(function*() {
 export const migrations = Migrator.fromRecord({
   "0001_messages": initMessages,
   ...accountMigrations,
-  ...routingMigrations
+  ...routingMigrations,
+  ...registryMigrations
 })
 
 /** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */

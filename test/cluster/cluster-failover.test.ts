@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFile } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Simulator from "../../src/smpp/Simulator.ts"
@@ -12,6 +13,7 @@ import { eventually, freePort, killHard, spawnSmsgw } from "../fixtures/Processe
 
 interface Node {
   readonly port: number
+  readonly runner: string
   readonly config: string
   process: GatewayProcess | undefined
 }
@@ -42,9 +44,9 @@ const startCluster = Effect.gen(function*() {
       `  - { id: de, match: {}, target: { link: de } }`,
       `rateLimits: { store: redis, nodes: 3, redis: { host: 127.0.0.1, port: 6379, keyPrefix: "${prefix}" } }`,
       "recovery: { idleSeconds: 8, intervalSeconds: 1 }",
-      `auth: { jwtKeys: [{ kid: k1, secret: "cluster-test-secret-of-32-bytes-or-more" }] }`
+      `auth: { jwtKeys: [{ kid: k1, secret: "cluster-test-secret-of-32-bytes-or-more" }], superadmin: { email: ops@example.com, password: "operator password 1" } }`
     ].join("\n"))
-    nodes.push({ port, config, process: undefined })
+    nodes.push({ port, runner: `127.0.0.1:${runnerPort}`, config, process: undefined })
   }
   const start = (node: Node) =>
     Effect.gen(function*() {
@@ -59,10 +61,25 @@ const startCluster = Effect.gen(function*() {
   return { nodes, sims }
 })
 
-/** Which node runs a link: the one whose log says its actor started last. */
+/** `smsgw admin actors --json` against a node, as an operator runs it. */
+const adminActors = (port: number) =>
+  Effect.promise(() =>
+    new Promise<Array<{ type: string; id: string; runner: string; stale: boolean }>>((resolve, reject) => {
+      execFile(process.execPath, [
+        "--no-warnings", "src/cli/main.ts", "admin", "actors", "--json",
+        "--url", `http://127.0.0.1:${port}`, "--email", "ops@example.com", "--password", "operator password 1"
+      ], { timeout: 20_000 }, (error, stdout) => error ? reject(error) : resolve(JSON.parse(stdout)))
+    })
+  )
+
+/** Which live node runs a link, as the admin CLI reports it. */
 const ownerOf = (nodes: ReadonlyArray<Node>, linkId: string) =>
-  nodes.find((n) => n.process !== undefined && n.process.child.exitCode === null && n.process.child.signalCode === null &&
-    n.process.output().includes(`message="link actor started" linkId=${linkId}`))
+  Effect.gen(function*() {
+    const live = nodes.filter((n) => n.process !== undefined && n.process.child.exitCode === null && n.process.child.signalCode === null)
+    const actors = yield* adminActors(live[0]!.port)
+    const entry = actors.find((a) => a.type === "SmppLink" && a.id === linkId && !a.stale)
+    return live.find((n) => n.runner === entry?.runner)
+  })
 
 /** Sends one SMS, trying the next node when one does not answer (what a client behind a load balancer does). */
 const sendAnywhere = (nodes: ReadonlyArray<Node>, t: Tenant, i: number, to: string) =>
@@ -117,7 +134,12 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
         expect((view.parts as Array<{ linkId: string }>)[0]?.linkId).toBe(i % 2 === 0 ? "uk" : "de")
       }
 
-      const owner = yield* eventually("owner of de", Effect.sync(() => ownerOf(nodes, "de")), 10_000)
+      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
+      // The admin CLI shows where every actor runs: both links, each on one of the three runners.
+      const actors = yield* adminActors(nodes[1]!.port)
+      const links = actors.filter((a) => a.type === "SmppLink").map((a) => a.id).sort()
+      expect(links).toEqual(["de", "uk"])
+      for (const a of actors) expect(nodes.map((n) => n.runner)).toContain(a.runner)
       // A steady load on de from every node; its node dies in the middle.
       const accepted: Array<{ id: string; text: string }> = []
       let killedAt = 0
@@ -153,7 +175,7 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
       const { nodes, sims } = yield* startCluster
       const t = yield* signUp(`http://127.0.0.1:${nodes[0]!.port}`)
       yield* eventually("links bound", Effect.map(sims.de!.stats, (s) => s.boundSessions === 1 ? true : undefined), 30_000)
-      const owner = yield* eventually("owner of de", Effect.sync(() => ownerOf(nodes, "de")), 10_000)
+      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
       const accepted: Array<{ id: string; text: string }> = []
       let failures = 0
       for (let second = 0; second < 8; second++) {

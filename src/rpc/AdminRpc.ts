@@ -1,0 +1,129 @@
+/**
+ * The operator's admin RPC (effect/rpc over HTTP, `POST /rpc/admin`): where the runners and actors are, what an actor
+ * is doing, and a few actions on links. Shared by the server (`AdminRpcServer.ts`) and the CLI (`smsgw admin`).
+ *
+ * Every call carries `Authorization: Bearer <access token>` of a superadmin; `AdminAuth` checks it on the server.
+ */
+import { Schema } from "effect"
+import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
+import { LinkState } from "../actors/SmppLinkProtocol.ts"
+import { PoolState } from "../actors/VirtualPoolProtocol.ts"
+import type { CurrentPrincipal } from "../auth/Access.ts"
+import { Forbidden, Unauthenticated } from "../auth/Errors.ts"
+
+/** The actor types that register where they run. */
+export const ActorTypes = ["SmppLink", "VirtualPool"] as const
+
+export const RunnerView = Schema.Struct({
+  /** `host:port`, as the cluster's runner table names it. */
+  address: Schema.String,
+  /** Registered healthy and heartbeating: it is given shards. */
+  healthy: Schema.Boolean,
+  /** Shards it holds (this process) or is assigned by the cluster's hash ring (the others). */
+  shards: Schema.Int,
+  /** The runner of the node that answered this call. */
+  self: Schema.Boolean,
+  /** Since its last heartbeat in the runner table (absent for the single runner of the embedded mode). */
+  heartbeatAgeMs: Schema.optionalKey(Schema.Number)
+})
+export type RunnerView = typeof RunnerView.Type
+
+export const ActorView = Schema.Struct({
+  type: Schema.String,
+  id: Schema.String,
+  /** Runner address (`host:port`) the actor runs on. */
+  runner: Schema.String,
+  startedAt: Schema.Number,
+  heartbeatAt: Schema.Number,
+  /** Not renewed lately: its runner is probably gone and the actor not restarted elsewhere yet. */
+  stale: Schema.Boolean
+})
+export type ActorView = typeof ActorView.Type
+
+/** No such link or pool in the routing configuration. */
+export class AdminNotFound extends Schema.TaggedError<AdminNotFound>()("AdminNotFound", {
+  what: Schema.Literals(["link", "pool"]),
+  id: Schema.String
+}) {}
+
+/** No answer in time: during a failover actor calls wait for the new runner (and storage may stall); retry shortly. */
+export class AdminTimeout extends Schema.TaggedError<AdminTimeout>()("AdminTimeout", {
+  operation: Schema.String,
+  target: Schema.String,
+  timeoutMs: Schema.Number
+}) {}
+
+/** Storage or the cluster failed the call (not a timeout). */
+export class AdminUnavailable extends Schema.TaggedError<AdminUnavailable>()("AdminUnavailable", {
+  message: Schema.String
+}) {}
+
+/** The operation exists in the protocol but what it acts on is not built yet. */
+export class FeatureNotAvailable extends Schema.TaggedError<FeatureNotAvailable>()("FeatureNotAvailable", {
+  feature: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Verifies the bearer token of every call and requires a superadmin; provides the caller to the handlers. */
+export class AdminAuth extends RpcMiddleware.Service<AdminAuth, { provides: CurrentPrincipal }>()("smsgw/rpc/AdminAuth", {
+  error: Schema.Union([Unauthenticated, Forbidden])
+}) {}
+
+const ReadError = Schema.Union([AdminTimeout, AdminUnavailable])
+
+export const ListRunners = Rpc.make("ListRunners", {
+  success: Schema.Array(RunnerView),
+  error: ReadError
+})
+
+export const ListActors = Rpc.make("ListActors", {
+  payload: { type: Schema.optionalKey(Schema.String) },
+  success: Schema.Array(ActorView),
+  error: ReadError
+})
+
+const ActorCallError = Schema.Union([AdminNotFound, AdminTimeout, AdminUnavailable])
+
+export const InspectLink = Rpc.make("InspectLink", {
+  payload: { linkId: Schema.String },
+  success: LinkState,
+  error: ActorCallError
+})
+
+export const InspectPool = Rpc.make("InspectPool", {
+  payload: { poolId: Schema.String },
+  success: PoolState,
+  error: ActorCallError
+})
+
+/** Unbinds and binds the link again now (skipping any reconnect backoff); answers when the old connections are closed. */
+export const RebindLink = Rpc.make("RebindLink", {
+  payload: { linkId: Schema.String },
+  error: ActorCallError
+})
+
+/** Takes a link out of service (it unbinds; pools skip it) or back, on every node, through the routing configuration. */
+export const SetLinkEnabled = Rpc.make("SetLinkEnabled", {
+  payload: { linkId: Schema.String, enabled: Schema.Boolean },
+  success: Schema.Struct({ linkId: Schema.String, enabled: Schema.Boolean }),
+  error: Schema.Union([AdminNotFound, AdminTimeout, AdminUnavailable])
+})
+
+export const ReloadBlacklist = Rpc.make("ReloadBlacklist", {
+  payload: { name: Schema.String },
+  success: Schema.Struct({ name: Schema.String, entries: Schema.Int }),
+  error: Schema.Union([FeatureNotAvailable, AdminUnavailable])
+})
+
+export class AdminRpc extends RpcGroup.make(
+  ListRunners,
+  ListActors,
+  InspectLink,
+  InspectPool,
+  RebindLink,
+  SetLinkEnabled,
+  ReloadBlacklist
+).middleware(AdminAuth) {}
+
+/** Where the RPC is mounted on the gateway's HTTP server. */
+export const adminRpcPath = "/rpc/admin"
