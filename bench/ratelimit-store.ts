@@ -97,12 +97,14 @@ const stage = process.env.BENCH_STAGE === "1"
 /** The submit path's call: 200 apps (1000/s each) in 20 organisations (10k/min) over 4 links (5000 tps). */
 const stageDecide = (limiter: RateLimiter["Service"]): Decide => {
   let i = 0
+  // One limits object per app, as the submit path gets it from the app cache.
+  const appLimits = Array.from({ length: 200 }, () => ({ perSecond: 1000 }))
   return (batch) => {
     const n = i++
     return limiter.check({
       orgId: `org${n % 20}`,
       appId: `app${n % 200}`,
-      appLimits: { perSecond: 1000 },
+      appLimits: appLimits[n % 200] ?? {},
       linkId: `link${n % 4}`,
       linkTps: 5000,
       segments: 1
@@ -176,6 +178,8 @@ const Limiter = RateLimiter.layer({
   nodes: 1,
   l1Headroom: 2,
   onStoreFailure: "failOpen",
-  probeAfterMs: 1000
+  probeAfterMs: 1000,
+  maxLeaseUnits: Number(process.env.BENCH_LEASE_UNITS ?? 50),
+  leaseMs: 1000
 }).pipe(Layer.provideMerge(Layer.mergeAll(Store, RateMetrics.layer)))
 await Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Limiter)))

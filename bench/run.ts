@@ -5,7 +5,7 @@
  *
  * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
  * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_CLUSTER (n cluster nodes on PostgreSQL + Redis instead of one embedded
- * gateway), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
+ * gateway), BENCH_REDIS=1 (the embedded gateway's L2 rate limits in Redis instead of memory), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
  * V8 CPU profile of the gateway there.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -120,7 +120,8 @@ rateLimits: { store: redis, nodes: ${nodeCount}, redis: { keyPrefix: "smsgw:benc
 auth: { jwtKeys: [{ kid: bench, secret: "bench-secret-bench-secret-bench-secret" }] }`
   : `storage:
   kind: sqlite
-  path: ${join(dir, "gateway.db")}`}
+  path: ${join(dir, "gateway.db")}${process.env.BENCH_REDIS === "1" ? `
+rateLimits: { store: redis, redis: { keyPrefix: "smsgw:bench:${database}:" } }` : ""}`}
 links:
 ${Array.from({ length: linkCount }, (_, i) => `  - { id: bench${i + 1}, host: 127.0.0.1, port: ${smppPort}, systemId: bench, password: bench, window: ${window}, tps: 20000 }`).join("\n")}
 ${linkCount > 1 ? `pools:\n  - id: bench\n    members: [${Array.from({ length: linkCount }, (_, i) => `{ link: bench${i + 1} }`).join(", ")}]\nroutes:\n  - { id: default, match: {}, target: { pool: bench } }` : ""}
@@ -234,7 +235,7 @@ recovery:
       split: Object.fromEntries(byLink.map((r) => [String(r.link), Number(r.n)])),
       latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) },
       nodes: nodeCount,
-      mode: clusterNodes > 0 ? "cluster (PostgreSQL, Redis)" : "embedded (SQLite)",
+      mode: clusterNodes > 0 ? "cluster (PostgreSQL, Redis)" : process.env.BENCH_REDIS === "1" ? "embedded (SQLite), L2 limits in Redis" : "embedded (SQLite)",
       gatewayCpuMicrosPerMessage: Math.round(cpuAfter.reduce((sum, after, n) => sum + after - (cpuBefore[n] ?? 0), 0) / ids.length),
       perNodeCpuMicrosPerHandledMessage: cpuAfter.map((after, n) => Math.round((after - (cpuBefore[n] ?? 0)) / (ids.length / nodeCount))),
       gatewayPeakRssMb: Math.round(Math.max(...pids.map(peakRssMb)))

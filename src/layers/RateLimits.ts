@@ -27,6 +27,9 @@ export const rateLimitLayer = (config: GatewayConfig) => {
     nodes: limits.nodes ?? 1,
     l1Headroom: limits.l1Headroom ?? 2,
     onStoreFailure: limits.onStoreFailure ?? "failOpen",
-    probeAfterMs: 1000
+    probeAfterMs: 1000,
+    // With Redis, most decisions spend a lease instead of a round trip; in memory every decision is exact.
+    maxLeaseUnits: limits.store === "redis" ? 50 : 1,
+    leaseMs: 1000
   }).pipe(Layer.provideMerge(Layer.mergeAll(Store, RateMetrics.layer)))
 }

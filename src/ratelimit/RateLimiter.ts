@@ -56,6 +56,12 @@ export interface RateLimiterOptions {
   readonly onStoreFailure: "failOpen" | "failClosed"
   /** After a store failure, decisions skip the store for this long before trying it again. */
   readonly probeAfterMs: number
+  /**
+   * Quota leases: L2 hands out up to this many units per round trip, spent locally for `leaseMs`. Units unused when
+   * the lease ends are lost (a bounded under-admission), never added (no over-admission). 1 disables leases.
+   */
+  readonly maxLeaseUnits: number
+  readonly leaseMs: number
 }
 
 interface Limit {
@@ -115,6 +121,7 @@ export class RateLimiter extends Context.Service<RateLimiter, {
         const fallback = new Map<string, number>()
         let downUntil = 0
         const share = 1 / options.nodes
+        const leases = new WeakMap<object, { units: number; until: number; verdict: Verdict }>()
         // The store's round-trip latency, sampled once a second rather than timed on every decision.
         yield* store.stats.pipe(
           Effect.tap((s) => Effect.sync(() => s.roundTrips > 0 && metrics.storeLatency(s.lastLatencyMs / 1000))),
@@ -136,6 +143,8 @@ export class RateLimiter extends Context.Service<RateLimiter, {
           readonly l1: ReadonlyArray<LimitSpec>
           readonly fallback: ReadonlyArray<LimitSpec>
           readonly policies: ReadonlyArray<Policy>
+          /** Units taken from L2 at once (1 = exact per message): at most 5 % of this node's share of any quota. */
+          readonly leaseUnits: number
         }
         // The limits of a (app limits, organisation, route, size) are built once: the hot path is a map lookup.
         const compiled = new WeakMap<AppLimits, Map<string, Compiled>>()
@@ -160,7 +169,11 @@ export class RateLimiter extends Context.Service<RateLimiter, {
             specs: limits.map((l) => l.spec),
             l1: limits.map((l) => localShare(l, Math.min(1, share * options.l1Headroom))),
             fallback: limits.map((l) => localShare(l, share)),
-            policies: limits.map((l) => l.policy)
+            policies: limits.map((l) => l.policy),
+            leaseUnits: Math.max(1, Math.min(
+              options.maxLeaseUnits,
+              ...limits.map((l) => Math.floor((l.policy.quota * share) / 20 / (l.spec.key.startsWith("link:") || l.spec.key.startsWith("pool:") ? q.segments : 1)))
+            ))
           }
         }
         const limitsFor = (q: RateQuery): Compiled => {
@@ -221,7 +234,28 @@ export class RateLimiter extends Context.Service<RateLimiter, {
             // L1 counts only what gets through: a message L2 refuses gives its L1 tokens back.
             const giveBack = Effect.sync(() => Gcra.refund(l1, { limits: c.l1, cost: 1 }))
             if (now < downUntil) return degraded(c, now)
-            return store.decide([{ limits: c.specs, cost: 1 }]).pipe(
+            // A live lease pays for this message without a round trip.
+            const lease = leases.get(c)
+            if (lease !== undefined && lease.units > 0 && now < lease.until) {
+              lease.units--
+              metrics.decision("L2", "allowed")
+              return Effect.succeed(info(c, { ...lease.verdict, remaining: lease.verdict.remaining + lease.units }))
+            }
+            const decideOnce = (cost: number) => store.decide([{ limits: c.specs, cost }])
+            // Ask for a lease; if the limits cannot spare it, ask for this one message exactly.
+            const decision = c.leaseUnits === 1
+              ? decideOnce(1)
+              : decideOnce(c.leaseUnits).pipe(
+                Effect.flatMap((verdicts) => {
+                  const v = verdicts[0]
+                  if (v !== undefined && v.allowed) {
+                    leases.set(c, { units: c.leaseUnits - 1, until: now + options.leaseMs, verdict: v })
+                    return Effect.succeed(verdicts)
+                  }
+                  return decideOnce(1)
+                })
+              )
+            return decision.pipe(
               Effect.matchEffect({
                 onFailure: (error): Effect.Effect<RateInfo, RateLimited | LimiterUnavailable> => {
                   const firstFailure = downUntil < now
