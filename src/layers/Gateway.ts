@@ -114,7 +114,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
-  const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layer))
+  const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : 10 })))
   const Services = Layer.mergeAll(Router.layer, Actors, Readiness.layer, Runners).pipe(
     Layer.provideMerge(authLayer(config)),
     Layer.provideMerge(rateLimitLayer(config)),
