@@ -35,6 +35,19 @@ const rateStoreLatency = Metric.histogram("smsgw_ratelimit_store_latency_seconds
   boundaries: Metric.exponentialBoundaries({ start: 0.0001, factor: 2, count: 14 })
 })
 
+/** Each labelled series made once and kept, so an update is a map lookup and an add, not an effect. */
+const labelled = () => {
+  const series = new Map<string, Metric.Metric<number, unknown>>()
+  return (base: Metric.Metric<number, unknown>, key: string, attributes: Record<string, string>) => {
+    let metric = series.get(key)
+    if (metric === undefined) {
+      metric = Metric.withAttributes(base, attributes)
+      series.set(key, metric)
+    }
+    return metric
+  }
+}
+
 /**
  * Hot-path metrics updated synchronously: each labelled series is made once and kept, so an update is a map lookup
  * and an add, not an effect.
@@ -52,15 +65,7 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
     LinkMetrics,
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
-      const series = new Map<string, Metric.Metric<number, unknown>>()
-      const tagged = (base: Metric.Metric<number, unknown>, key: string, attributes: Record<string, string>) => {
-        let metric = series.get(key)
-        if (metric === undefined) {
-          metric = Metric.withAttributes(base, attributes)
-          series.set(key, metric)
-        }
-        return metric
-      }
+      const tagged = labelled()
       return LinkMetrics.of({
         response: (link, status) =>
           tagged(submitResponses, `r|${link}|${status}`, { link, status: commandStatusName(status) }).updateUnsafe(
@@ -96,16 +101,9 @@ export class RateMetrics extends Context.Service<RateMetrics, {
     RateMetrics,
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
-      const series = new Map<string, Metric.Metric<number, unknown>>()
-      const decision = (layer: string, result: string) => {
-        const key = `${layer}|${result}`
-        let metric = series.get(key)
-        if (metric === undefined) {
-          metric = Metric.withAttributes(rateDecisions, { layer, result })
-          series.set(key, metric)
-        }
-        metric.updateUnsafe(1, context)
-      }
+      const tagged = labelled()
+      const decision = (layer: string, result: string) =>
+        tagged(rateDecisions, `${layer}|${result}`, { layer, result }).updateUnsafe(1, context)
       return RateMetrics.of({
         decision,
         failOpen: () => rateFailOpen.updateUnsafe(1, context),
@@ -141,15 +139,7 @@ export class PoolMetrics extends Context.Service<PoolMetrics, {
     PoolMetrics,
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
-      const series = new Map<string, Metric.Metric<number, unknown>>()
-      const tagged = (base: Metric.Metric<number, unknown>, key: string, attributes: Record<string, string>) => {
-        let metric = series.get(key)
-        if (metric === undefined) {
-          metric = Metric.withAttributes(base, attributes)
-          series.set(key, metric)
-        }
-        return metric
-      }
+      const tagged = labelled()
       return PoolMetrics.of({
         member: (pool, link, weight) => tagged(poolWeight, `w|${pool}|${link}`, { pool, link }).updateUnsafe(weight, context),
         link: (link, values) => {
