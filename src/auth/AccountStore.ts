@@ -344,6 +344,20 @@ export const make = Effect.gen(function*() {
       }))
 
   /** A new organisation owned by `userId`. */
+  /** A new user row, or none when the email is taken (the caller decides what that means). */
+  const insertUser = (u: { email: string; name: string; passwordHash: string; superadmin: boolean; now: number }) =>
+    sql<UserRow>`
+      INSERT INTO users ${
+      sql.insert({
+        id: newId("usr"),
+        email: u.email,
+        name: u.name,
+        password_hash: u.passwordHash,
+        superadmin: u.superadmin ? 1 : 0,
+        created_at: u.now
+      })
+    } ON CONFLICT (email) DO NOTHING RETURNING *`
+
   const createOrganisation = (name: string, userId: string, now: number) =>
     Effect.gen(function*() {
       const org: Organisation = { id: newId("org"), name, createdAt: now }
@@ -405,17 +419,7 @@ export const make = Effect.gen(function*() {
         const org = yield* createOrganisation(input.orgName, row.id, now)
         return { user: toUser(row), org, role: "owner" as const }
       }
-      const inserted = yield* sql<UserRow>`
-        INSERT INTO users ${
-        sql.insert({
-          id: newId("usr"),
-          email,
-          name: input.name,
-          password_hash: input.passwordHash,
-          superadmin: 0,
-          created_at: now
-        })
-      } ON CONFLICT (email) DO NOTHING RETURNING *`
+      const inserted = yield* insertUser({ email, name: input.name, passwordHash: input.passwordHash, superadmin: false, now })
       const row = inserted[0]
       if (row === undefined) return yield* new EmailTaken({ email })
       const org = yield* createOrganisation(input.orgName, row.id, now)
@@ -465,17 +469,7 @@ export const make = Effect.gen(function*() {
     const email = normaliseEmail(input.email)
     const now = yield* Clock.currentTimeMillis
     return yield* sql.withTransaction(Effect.gen(function*() {
-      const inserted = yield* sql<UserRow>`
-        INSERT INTO users ${
-        sql.insert({
-          id: newId("usr"),
-          email,
-          name: input.name,
-          password_hash: input.passwordHash,
-          superadmin: 1,
-          created_at: now
-        })
-      } ON CONFLICT (email) DO NOTHING RETURNING *`
+      const inserted = yield* insertUser({ email, name: input.name, passwordHash: input.passwordHash, superadmin: true, now })
       const created = inserted[0]
       if (created !== undefined) {
         yield* createOrganisation("Operators", created.id, now)
