@@ -84,7 +84,10 @@ const limitsOf = (scope: string, limits: AppLimits): Array<Limit> => {
     if (quota === undefined) continue
     const burst = field === "perSecond" ? (limits.burst ?? Math.max(1, Math.ceil(quota / 10))) : quota
     out.push({
-      policy: { name: `${scope}-${suffix}`, quota, windowSeconds: seconds },
+      // A burst above the quota (a link's two seconds of queue) is announced as what it is: more units over a longer window.
+      policy: burst > quota
+        ? { name: `${scope}-${suffix}`, quota: burst, windowSeconds: Math.round((seconds * burst) / quota) }
+        : { name: `${scope}-${suffix}`, quota, windowSeconds: seconds },
       // The key names the limit's values: a changed limit starts a fresh bucket at once instead of inheriting
       // the old one's time debt (GCRA keeps debt in time, which means something else under a new rate).
       spec: Gcra.limitSpec(`${scope}:${suffix}:${quota}:${burst}`, { limit: quota, periodMs: seconds * 1000, burst }),

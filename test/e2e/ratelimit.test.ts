@@ -21,7 +21,7 @@ describe("rate limiting (embedded: L1 + in-memory L2)", () => {
       expect(ok).toHaveLength(3)
       expect(limited).toHaveLength(7)
       const first = ok[0]!
-      expect(first.headers.get("ratelimit-policy")).toBe(`"app:${t.appId}-s";q=5;w=1, "app:${t.appId}-d";q=1000;w=86400, "link:sim-s";q=1000;w=1`)
+      expect(first.headers.get("ratelimit-policy")).toBe(`"app:${t.appId}-s";q=5;w=1, "app:${t.appId}-d";q=1000;w=86400, "link:sim-s";q=2000;w=2`)
       expect(first.headers.get("ratelimit")).toMatch(new RegExp(`^"app:${t.appId}-s";r=[0-2];t=1$`))
       const refused = limited[0]!
       expect(refused.contentType).toContain("application/problem+json")
