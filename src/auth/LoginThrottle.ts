@@ -78,10 +78,10 @@ const makeWindow = (limit: Limit, maxEntries: number) => {
   }
 }
 
-const accountKey = (email: string): string => email.trim().toLowerCase()
+export const accountKey = (email: string): string => email.trim().toLowerCase()
 
 /** IPv6 clients get a /64 each, so one host cannot rotate through its subnet to reset the count. */
-const ipKey = (ip: string): string => {
+export const ipKey = (ip: string): string => {
   const a = parseAddress(ip)
   if (a === undefined) return ip
   if (a.family === 4) return formatAddress(a)

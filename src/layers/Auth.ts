@@ -3,6 +3,7 @@ import { Access } from "../auth/Access.ts"
 import { Accounts } from "../auth/Accounts.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { LoginThrottle } from "../auth/LoginThrottle.ts"
+import * as LoginThrottleRedis from "../auth/LoginThrottleRedis.ts"
 import { hashPassword } from "../auth/Passwords.ts"
 import { Tokens } from "../auth/Tokens.ts"
 import type { GatewayConfig } from "./Config.ts"
@@ -42,13 +43,26 @@ const superadminBootstrap = (config: GatewayConfig) => {
 
 export const authLayer = (config: GatewayConfig) => {
   const throttle = config.auth?.loginThrottle ?? {}
-  const Throttle = LoginThrottle.layerMemory({
+  const limits = {
     perAccount: {
       max: throttle.perAccount?.max ?? 5,
       windowMs: (throttle.perAccount?.windowSeconds ?? 300) * 1000
     },
     perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 }
-  })
+  }
+  // Where limits are shared through Redis (several nodes), so are login attempts.
+  const redis = config.rateLimits?.store === "redis" ? config.rateLimits.redis ?? {} : undefined
+  const Throttle = redis === undefined
+    ? LoginThrottle.layerMemory(limits)
+    : LoginThrottleRedis.layerRedis({
+      ...limits,
+      host: redis.host ?? "127.0.0.1",
+      port: redis.port ?? 6379,
+      password: redis.password,
+      db: redis.db,
+      keyPrefix: `${redis.keyPrefix ?? "smsgw:rl:"}login:`,
+      timeoutMs: redis.timeoutMs ?? 50
+    })
   const AccessLive = Access.layer({ trustedProxies: config.http?.trustedProxies ?? [], cacheTtlMs: 2000 })
   return Layer.mergeAll(Accounts.layer, superadminBootstrap(config)).pipe(
     Layer.provideMerge(AccessLive),

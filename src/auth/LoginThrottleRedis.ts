@@ -1,0 +1,104 @@
+import { Effect, Layer } from "effect"
+import { Redis } from "ioredis"
+import type { Limit, LoginKey } from "./LoginThrottle.ts"
+import { accountKey, ipKey, LoginThrottle, LoginThrottled } from "./LoginThrottle.ts"
+
+/**
+ * KEYS: account counter, address counter. ARGV: account max, account window ms, address max, address window ms.
+ * Refuses (answering the longer wait in ms) when either counter is at its limit; otherwise counts the attempt on both,
+ * starting a window on a new counter. Atomic, so parallel guesses on several nodes cannot race past the limit.
+ */
+const checkScript = `
+local a = tonumber(redis.call('GET', KEYS[1]) or '0')
+local i = tonumber(redis.call('GET', KEYS[2]) or '0')
+local wait = 0
+if a >= tonumber(ARGV[1]) then wait = math.max(wait, redis.call('PTTL', KEYS[1])) end
+if i >= tonumber(ARGV[3]) then wait = math.max(wait, redis.call('PTTL', KEYS[2])) end
+if wait > 0 then return wait end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+return 0
+`
+
+/**
+ * Login throttling shared by every node of a cluster: counters in Redis, so an attacker gets the same number of
+ * guesses whichever node answers. A failed attempt is counted when it is checked (before the password hash runs); a
+ * success clears the account's counter and gives the address its attempt back. While Redis is unreachable, each
+ * node falls back to its own in-memory throttle rather than letting guesses through unchecked.
+ */
+export const layerRedis = (options: {
+  readonly perAccount: Limit
+  readonly perIp: Limit
+  readonly host: string
+  readonly port: number
+  readonly password?: string | undefined
+  readonly db?: number | undefined
+  readonly keyPrefix: string
+  readonly timeoutMs: number
+}): Layer.Layer<LoginThrottle> =>
+  Layer.effect(
+    LoginThrottle,
+    Effect.gen(function*() {
+      const fallback = yield* LoginThrottle.pipe(
+        Effect.provide(LoginThrottle.layerMemory({ perAccount: options.perAccount, perIp: options.perIp }))
+      )
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const redis = new Redis({
+            host: options.host,
+            port: options.port,
+            ...(options.password !== undefined ? { password: options.password } : {}),
+            ...(options.db !== undefined ? { db: options.db } : {}),
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            commandTimeout: options.timeoutMs,
+            retryStrategy: (times) => Math.min(times * 200, 2_000)
+          })
+          redis.on("error", () => undefined)
+          return redis
+        }),
+        (redis) => Effect.sync(() => redis.disconnect())
+      )
+      // Commands fail fast while disconnected: give the first connection a moment, then start whatever happens.
+      yield* Effect.callback<void>((resume) => {
+        if (client.status === "ready") return resume(Effect.void)
+        const timer = setTimeout(() => resume(Effect.void), Math.max(1_000, options.timeoutMs * 20))
+        client.once("ready", () => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        })
+      })
+      const keys = (key: LoginKey) => [
+        `${options.keyPrefix}a:${accountKey(key.email)}`,
+        `${options.keyPrefix}i:${ipKey(key.ip)}`
+      ] as const
+      const redis = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => e })
+
+      return LoginThrottle.of({
+        check: (key) => {
+          const [account, ip] = keys(key)
+          return redis(() =>
+            client.eval(checkScript, 2, account, ip, options.perAccount.max, options.perAccount.windowMs, options.perIp.max, options.perIp.windowMs)
+          ).pipe(
+            Effect.matchEffect({
+              onFailure: () => fallback.check(key),
+              onSuccess: (wait) =>
+                Number(wait) > 0
+                  ? Effect.fail(new LoginThrottled({ retryAfterSeconds: Math.max(1, Math.ceil(Number(wait) / 1000)) }))
+                  : Effect.void
+            })
+          )
+        },
+        // The attempt was counted when it was checked.
+        recordFailure: (key) => fallback.recordFailure(key),
+        recordSuccess: (key) => {
+          const [account, ip] = keys(key)
+          return redis(() => client.multi().del(account).decr(ip).exec()).pipe(
+            Effect.ignore,
+            Effect.andThen(fallback.recordSuccess(key))
+          )
+        },
+        size: fallback.size
+      })
+    })
+  )
