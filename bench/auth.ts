@@ -21,7 +21,7 @@ const program = Effect.gen(function*() {
   const tokens = yield* Tokens
   const access = yield* Access
   const { org } = yield* store.register({ email: "bench@example.com", name: "Bench", passwordHash: "x", orgName: "Bench" })
-  const app = yield* store.createApp(org.id, { name: "bench", allowList: ["127.0.0.0/8", "10.0.0.0/8", "2001:db8::/32"], limits: {}, active: true })
+  const app = yield* store.createApp(org.id, { name: "bench", allowList: ["127.0.0.0/8", "10.0.0.0/8", "2001:db8::/32"], limits: {}, messageClass: "transactional", active: true })
   const key = makeApiKey()
   yield* store.addApiKey(org.id, app.id, { id: key.id, prefix: key.prefix, hash: key.hash })
   const { token } = yield* tokens.issueAppToken({ appId: app.id, orgId: org.id, apiKeyId: key.id })

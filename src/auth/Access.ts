@@ -158,7 +158,7 @@ export class Access extends Context.Service<Access, {
             if (allowList === undefined || !allows(allowList, ip)) {
               return yield* new Forbidden({ message: `client address ${ip} is not in the allow-list of app ${appId}` })
             }
-            const sender: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits }
+            const sender: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits, messageClass: app.messageClass }
             return sender
           })
 

@@ -80,6 +80,13 @@ const initAccounts = Effect.gen(function*() {
 })
 
 /** Merged into the store's Migrator record after "0001_messages". */
+/** An app's default message class (contact policy): what its submissions that do not say are. */
+const appMessageClass = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE apps ADD COLUMN message_class TEXT NOT NULL DEFAULT 'transactional'`
+})
+
 export const accountMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "0002_accounts": initAccounts
+  "0002_accounts": initAccounts,
+  "0007_app_message_class": appMessageClass
 }

@@ -1,3 +1,4 @@
+import type { MessageClass } from "../domain/Policy.ts"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
@@ -33,6 +34,7 @@ export interface NewApp {
   readonly name: string
   readonly allowList: ReadonlyArray<string>
   readonly limits: AppLimits
+  readonly messageClass: MessageClass
   readonly active: boolean
 }
 
@@ -183,6 +185,7 @@ interface AppRow {
   readonly name: string
   readonly allow_list: string
   readonly limits: string
+  readonly message_class?: string | null
   readonly active: Int | boolean
   readonly created_at: Int
   readonly updated_at: Int
@@ -305,6 +308,7 @@ export const make = Effect.gen(function*() {
         name: row.name,
         allowList,
         limits,
+        messageClass: row.message_class === "promotional" ? "promotional" : "transactional",
         active: flag(row.active),
         createdAt: Number(row.created_at),
         updatedAt: Number(row.updated_at)
@@ -565,6 +569,7 @@ export const make = Effect.gen(function*() {
       name: input.name,
       allowList: input.allowList,
       limits: input.limits,
+      messageClass: input.messageClass,
       active: input.active,
       createdAt: now,
       updatedAt: now
@@ -576,6 +581,7 @@ export const make = Effect.gen(function*() {
         name: app.name,
         allow_list: encodeAllowList(app.allowList),
         limits: encodeLimits(app.limits),
+        message_class: app.messageClass,
         active: app.active ? 1 : 0,
         created_at: now,
         updated_at: now,
@@ -612,6 +618,7 @@ export const make = Effect.gen(function*() {
         name = COALESCE(${patch.name ?? null}, name),
         allow_list = COALESCE(${patch.allowList === undefined ? null : encodeAllowList(patch.allowList)}, allow_list),
         limits = COALESCE(${patch.limits === undefined ? null : encodeLimits(patch.limits)}, limits),
+        message_class = COALESCE(${patch.messageClass ?? null}, message_class),
         active = COALESCE(${patch.active === undefined ? null : patch.active ? 1 : 0}, active),
         updated_at = ${now}
       WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL

@@ -1,3 +1,4 @@
+import type { MessageClass } from "../domain/Policy.ts"
 import { Context, Effect, Layer, Option, Result } from "effect"
 import type { ApiKey, App, AppLimits, AuditEntry, Member, Organisation, Role, User } from "../domain/Account.ts"
 import { atLeast } from "../domain/Account.ts"
@@ -24,6 +25,7 @@ export interface AppInput {
   readonly name: string
   readonly allowList?: ReadonlyArray<string> | undefined
   readonly limits?: AppLimits | undefined
+  readonly messageClass?: MessageClass | undefined
   readonly active?: boolean | undefined
 }
 
@@ -259,6 +261,7 @@ export class Accounts extends Context.Service<Accounts, {
           name: input.name.trim(),
           allowList: input.allowList ?? [],
           limits: input.limits ?? {},
+          messageClass: input.messageClass ?? "transactional",
           active: input.active ?? true
         }))
         yield* audit(p, p.orgId, "app.created", app.id, ip)

@@ -125,8 +125,6 @@ export const describeError = (error: unknown, url: string): string => {
       return `${String(e.operation)} ${String(e.target)}: no answer within ${String(e.timeoutMs)} ms (a failover may be in progress; retry)`
     case "AdminUnavailable":
       return `unavailable: ${String(e.message)}`
-    case "FeatureNotAvailable":
-      return String(e.message)
     case "RpcClientError":
       return `cannot reach the admin RPC at ${url}${adminRpcPath}: ${causeChain(e)}`
     case "AdminCliFailure":
@@ -273,7 +271,8 @@ const blacklist = Command.make("blacklist").pipe(
   Command.withDescription("Recipient blacklists"),
   Command.withSubcommands([
     Command.make("reload", { name: Argument.String("name") }, ({ name }) =>
-      run((c) => c.ReloadBlacklist({ name }), (r) => `blacklist ${r.name}: ${r.entries} entries`)).pipe(
+      run((c) => c.ReloadBlacklist({ name }), (r) =>
+        `blacklist ${r.name}: ${r.entries} entries${r.etag === null ? "" : `, etag ${r.etag}`}${r.stale ? ` (STALE: ${r.lastError ?? "last load failed"})` : ""}`)).pipe(
         Command.withDescription("Load a blacklist again from its source")
       )
   ])

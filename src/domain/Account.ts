@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import type { MessageClass } from "./Policy.ts"
 
 export const Role = Schema.Literals(["owner", "admin", "moderator", "member", "viewer"])
 export type Role = typeof Role.Type
@@ -50,6 +51,8 @@ export interface App {
   /** IPv4/IPv6 CIDRs (a bare address is a /32 or /128); empty = any address. */
   readonly allowList: ReadonlyArray<string>
   readonly limits: AppLimits
+  /** The class of its messages that do not say (contact policy: quiet hours, promotional caps). */
+  readonly messageClass: MessageClass
   readonly active: boolean
   readonly createdAt: number
   readonly updatedAt: number

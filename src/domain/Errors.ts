@@ -19,3 +19,12 @@ export class NoRoute extends Schema.TaggedError<NoRoute>()("NoRoute", {
   /** The id under which the refused message was recorded, when it was. */
   messageId: Schema.optionalKey(Schema.String)
 }) {}
+
+/** The contact policy refused the message; it is recorded as `rejected` with this reason and rule. */
+export class PolicyRejected extends Schema.TaggedError<PolicyRejected>()("PolicyRejected", {
+  reason: Schema.Literals(["blacklisted", "frequency_cap", "duplicate", "quiet_hours"]),
+  ruleId: Schema.String,
+  messageId: Schema.String,
+  /** When sending the same again would pass this rule (caps, dedup windows, quiet hours), in seconds. */
+  retryAfterSeconds: Schema.optionalKey(Schema.Int)
+}) {}

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { MessageClass } from "./Policy.ts"
 import { invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "./Msisdn.ts"
 
 export const MessageStatus = Schema.Literals([
@@ -45,7 +46,10 @@ export const SubmitMessage = Schema.Struct({
   text: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(maxTextLength)),
   clientRef: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(128))),
   validitySeconds: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 7 * 24 * 3600 }))),
-  encoding: Schema.optionalKey(RequestedEncoding)
+  encoding: Schema.optionalKey(RequestedEncoding),
+  messageClass: Schema.optionalKey(MessageClass).annotate({
+    description: "transactional (OTPs, alerts) or promotional; default: the app's class. Quiet hours apply to promotional only."
+  })
 })
 export type SubmitMessage = typeof SubmitMessage.Type
 
@@ -53,7 +57,9 @@ export const SubmitAccepted = Schema.Struct({
   id: Schema.String,
   status: Schema.Literal("accepted"),
   segments: Schema.Int,
-  encoding: TextEncoding
+  encoding: TextEncoding,
+  /** Present when a dedup rule answered with the first message's id instead of sending again. */
+  duplicate: Schema.optionalKey(Schema.Boolean)
 })
 export type SubmitAccepted = typeof SubmitAccepted.Type
 
@@ -77,6 +83,8 @@ export const MessageView = Schema.Struct({
   from: Schema.String,
   status: MessageStatus,
   reason: Schema.optionalKey(Schema.String),
+  /** The policy rule that rejected the message. */
+  ruleId: Schema.optionalKey(Schema.String),
   segments: Schema.Int,
   encoding: TextEncoding,
   clientRef: Schema.optionalKey(Schema.String),

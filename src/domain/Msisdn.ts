@@ -7,6 +7,7 @@ export type Msisdn = typeof Msisdn.Type
 
 let lastInput = ""
 let lastResult: Msisdn | undefined
+let lastCountry: string | undefined
 
 /**
  * "+4915112345678" (or "004915112345678") → "4915112345678"; undefined when not a valid number.
@@ -14,17 +15,25 @@ let lastResult: Msisdn | undefined
  */
 export const parseMsisdn = (input: string): Msisdn | undefined => {
   if (input === lastInput) return lastResult
-  lastResult = parse(input)
+  const parsed = parse(input)
+  lastResult = parsed?.msisdn
+  lastCountry = parsed?.country
   lastInput = input
   return lastResult
 }
 
-const parse = (input: string): Msisdn | undefined => {
+const parse = (input: string): { readonly msisdn: Msisdn; readonly country: string | undefined } | undefined => {
   const international = input.startsWith("00") ? `+${input.slice(2)}` : input
   if (!international.startsWith("+")) return undefined
   const parsed = parsePhoneNumberFromString(international)
   if (parsed === undefined || !parsed.isValid()) return undefined
-  return parsed.number.slice(1) as Msisdn
+  return { msisdn: parsed.number.slice(1) as Msisdn, country: parsed.country }
+}
+
+/** The ISO 3166 country of a valid number (from its prefix and numbering plan), e.g. "DE"; undefined if unknown. */
+export const countryOf = (msisdn: Msisdn): string | undefined => {
+  if (msisdn === lastResult) return lastCountry
+  return parse(`+${msisdn}`)?.country
 }
 
 export const invalidMsisdn = "must be a valid phone number in E.164 format, e.g. +4915112345678"

@@ -1,3 +1,4 @@
+import { MessageClass } from "../domain/Policy.ts"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { AppLimits, Role } from "../domain/Account.ts"
@@ -83,6 +84,7 @@ export const AppView = Schema.Struct({
   name: Schema.String,
   allowList: Schema.Array(Schema.String),
   limits: AppLimits,
+  messageClass: MessageClass,
   active: Schema.Boolean,
   createdAt: Schema.String,
   updatedAt: Schema.String
@@ -107,6 +109,7 @@ export class AppsGroup extends HttpApiGroup.make("apps")
         name: Schema.String.check(Schema.isMaxLength(200)),
         allowList: Schema.optionalKey(AllowListInput),
         limits: Schema.optionalKey(AppLimits),
+        messageClass: Schema.optionalKey(MessageClass),
         active: Schema.optionalKey(Schema.Boolean)
       }),
       success: AppView.pipe(HttpApiSchema.status(201)),
@@ -119,6 +122,7 @@ export class AppsGroup extends HttpApiGroup.make("apps")
         name: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200))),
         allowList: Schema.optionalKey(AllowListInput),
         limits: Schema.optionalKey(AppLimits),
+        messageClass: Schema.optionalKey(MessageClass),
         active: Schema.optionalKey(Schema.Boolean)
       }),
       success: AppView,

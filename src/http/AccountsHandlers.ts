@@ -71,6 +71,7 @@ const appView = (app: App) => ({
   name: app.name,
   allowList: app.allowList,
   limits: app.limits,
+  messageClass: app.messageClass,
   active: app.active,
   createdAt: iso(app.createdAt),
   updatedAt: iso(app.updatedAt)

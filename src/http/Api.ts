@@ -3,10 +3,12 @@ import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware
 import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
 import { AdminGroup } from "./AdminApi.ts"
+import { PoliciesGroup } from "./PoliciesApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
   NotFoundProblem,
+  PolicyRejectedProblem,
   TooManyRequestsProblem,
   UnavailableProblem,
   ValidationProblem
@@ -23,10 +25,10 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
     HttpApiEndpoint.post("submit", "/v1/messages", {
       payload: SubmitMessage,
       success: SubmitAccepted.pipe(HttpApiSchema.status(202)),
-      error: [ValidationProblem, ForbiddenProblem, NoRouteProblem, TooManyRequestsProblem, UnavailableProblem]
+      error: [ValidationProblem, ForbiddenProblem, NoRouteProblem, PolicyRejectedProblem, TooManyRequestsProblem, UnavailableProblem]
     }).annotate(
       OpenApi.Description,
-      "Accept one SMS. 202 means the message is stored and will be sent. App tokens send as their app; user tokens name the app in X-App-Id."
+      "Accept one SMS. 202 means the message is stored and will be sent (or, with `duplicate: true`, that a dedup rule found the same message accepted before under `id`). App tokens send as their app; user tokens name the app in X-App-Id. 422 policy-rejected: the contact policy refused it (reason and rule in the problem; the message is recorded as rejected)."
     ),
     HttpApiEndpoint.get("status", "/v1/messages/:id", {
       params: { id: Schema.String },
@@ -63,6 +65,7 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(MembersGroup)
   .add(AuditGroup)
   .add(AdminGroup)
+  .add(PoliciesGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first.

@@ -5,6 +5,7 @@ import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
 import { AdminHandlers } from "./AdminHandlers.ts"
+import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
 import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
@@ -12,6 +13,7 @@ import {
   ForbiddenProblem,
   NoRouteProblem,
   NotFoundProblem,
+  PolicyRejectedProblem,
   TooManyRequestsProblem,
   UnavailableProblem,
   ValidationProblem
@@ -90,6 +92,20 @@ export const MessagesHandlers = HttpApiBuilder.group(
               setHeaders({ "retry-after": String(e.retryAfterSeconds) }).pipe(
                 Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "rate limiting is unavailable; retry later" })))
               ),
+            PolicyRejected: (e) =>
+              Effect.fail(new PolicyRejectedProblem({
+                detail: `${e.reason} (rule ${e.ruleId})`,
+                reason: e.reason,
+                ruleId: e.ruleId,
+                messageId: e.messageId,
+                ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {})
+              })),
+            PolicyUnavailable: (e) =>
+              Effect.logWarning("contact policy unavailable").pipe(
+                Effect.annotateLogs({ error: e.message }),
+                Effect.andThen(setHeaders({ "retry-after": "1" })),
+                Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "the contact policy cannot decide right now; retry later" })))
+              ),
             StoreUnavailable: unavailable
           })
         ))
@@ -120,5 +136,6 @@ export const HandlersLive = Layer.mergeAll(
   SystemHandlers,
   AccountsHandlersLive,
   AdminHandlers,
+  PoliciesHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

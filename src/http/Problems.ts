@@ -70,3 +70,16 @@ export class TooManyRequestsProblem extends HttpApiError.Problem<TooManyRequests
 }, {
   retryAfterSeconds: Schema.Int
 }) {}
+
+export class PolicyRejectedProblem extends HttpApiError.Problem<PolicyRejectedProblem>()("PolicyRejectedProblem", {
+  type: "urn:smsgw:problem:policy-rejected",
+  status: 422,
+  title: "The contact policy refused this message"
+}, {
+  reason: Schema.Literals(["blacklisted", "frequency_cap", "duplicate", "quiet_hours"]),
+  ruleId: Schema.String,
+  /** The refused message is recorded (status `rejected`, with the reason and rule) under this id. */
+  messageId: Schema.String,
+  /** When the same message would pass this rule (caps, dedup windows, quiet hours). */
+  retryAfterSeconds: Schema.optionalKey(Schema.Int)
+}) {}

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppLimits } from "../domain/Account.ts"
 import { RouteRules } from "../routing/Rules.ts"
+import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -37,6 +38,30 @@ export const PoolConfig = Schema.Struct({
   })).check(Schema.isMinLength(1))
 })
 export type PoolConfig = typeof PoolConfig.Type
+
+const RedisConnection = Schema.Struct({
+  host: Schema.optionalKey(Schema.String),
+  port: Schema.optionalKey(Port),
+  password: Schema.optionalKey(Schema.String),
+  db: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 15 }))),
+  keyPrefix: Schema.optionalKey(Schema.String),
+  timeoutMs: Schema.optionalKey(Positive)
+})
+
+/** Where blacklist files live: a local folder (embedded default: ./data/objects) or an S3 bucket (MinIO, AWS...). */
+export const ObjectStoreConfig = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("local"), root: Schema.String }),
+  Schema.Struct({
+    kind: Schema.Literal("s3"),
+    bucket: Schema.String.check(Schema.isMinLength(1)),
+    region: Schema.optionalKey(Schema.String),
+    endpoint: Schema.optionalKey(Schema.String),
+    forcePathStyle: Schema.optionalKey(Schema.Boolean),
+    accessKeyId: Schema.optionalKey(Schema.String),
+    secretAccessKey: Schema.optionalKey(Schema.String),
+    timeoutMs: Schema.optionalKey(Positive)
+  })
+])
 
 export const GatewayConfig = Schema.Struct({
   http: Schema.optionalKey(Schema.Struct({
@@ -95,14 +120,7 @@ export const GatewayConfig = Schema.Struct({
   rateLimits: Schema.optionalKey(Schema.Struct({
     /** memory: exact for one process; redis: exact across every process sharing it. */
     store: Schema.optionalKey(Schema.Literals(["memory", "redis"])),
-    redis: Schema.optionalKey(Schema.Struct({
-      host: Schema.optionalKey(Schema.String),
-      port: Schema.optionalKey(Port),
-      password: Schema.optionalKey(Schema.String),
-      db: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 15 }))),
-      keyPrefix: Schema.optionalKey(Schema.String),
-      timeoutMs: Schema.optionalKey(Positive)
-    })),
+    redis: Schema.optionalKey(RedisConnection),
     onStoreFailure: Schema.optionalKey(Schema.Literals(["failOpen", "failClosed"])),
     /** How many gateway processes share the limits: each one's L1 share is limit / nodes. */
     nodes: Schema.optionalKey(Positive),
@@ -113,6 +131,23 @@ export const GatewayConfig = Schema.Struct({
     organisations: Schema.optionalKey(Schema.Record(Schema.String, AppLimits)),
     recordRejected: Schema.optionalKey(Schema.Boolean)
   })),
+  /** The contact policy. Rules and blacklists bootstrap the database on first start; then `PUT /v1/policies`. */
+  policy: Schema.optionalKey(Schema.Struct({
+    rules: Schema.optionalKey(Schema.Array(PolicyRule)),
+    blacklists: Schema.optionalKey(Schema.Array(BlacklistDefinition)),
+    /** Recipient buckets (RecipientPolicy actors); changing it re-homes every recipient's counters. */
+    buckets: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65_536 }))),
+    /** Where counters survive a bucket moving between nodes (default: the rate limits' store). */
+    store: Schema.optionalKey(Schema.Literals(["memory", "redis"])),
+    redis: Schema.optionalKey(RedisConnection),
+    /** Recipients whose counters a node keeps in memory, over all its buckets. */
+    maxRecipients: Schema.optionalKey(Positive),
+    /** Counters are written to the store this often (a crash loses at most this much counting). */
+    flushIntervalMs: Schema.optionalKey(Positive),
+    /** How often every node checks the blacklist files for a change (ETag). */
+    blacklistPollSeconds: Schema.optionalKey(Positive)
+  })),
+  objectStore: Schema.optionalKey(ObjectStoreConfig),
   links: Schema.Array(LinkConfig),
   /** Bootstrap only: once the database holds links, pools and routes, the admin API changes them. */
   pools: Schema.optionalKey(Schema.Array(PoolConfig)),
@@ -235,6 +270,10 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
         }
         if (config.cluster !== undefined && config.storage?.kind !== "postgres") {
           return Effect.fail(new ConfigError({ message: "storage.kind: a cluster needs postgres (one database shared by its nodes)" }))
+        }
+        const problems = checkPolicy({ rules: config.policy?.rules ?? [], ...(config.policy?.blacklists !== undefined ? { blacklists: config.policy.blacklists } : {}) })
+        if (problems.length > 0) {
+          return Effect.fail(new ConfigError({ message: problems.map((p) => `policy.${p.field}: ${p.message}`).join("\n") }))
         }
         if (config.storage?.kind === "postgres" && config.storage.url === undefined) {
           return Effect.fail(new ConfigError({ message: "storage.url: required when storage.kind is postgres" }))

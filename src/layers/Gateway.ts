@@ -20,6 +20,7 @@ import { AppConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
+import { policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { migrate } from "../storage/Migrations.ts"
@@ -115,7 +116,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Layer.provideMerge(Base)
   )
   const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : 10 })))
-  const Services = Layer.mergeAll(Router.layer, Actors, Readiness.layer, Runners).pipe(
+  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config), Readiness.layer, Runners).pipe(
     Layer.provideMerge(authLayer(config)),
     Layer.provideMerge(rateLimitLayer(config)),
     Layer.provideMerge(Core)

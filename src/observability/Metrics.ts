@@ -36,7 +36,7 @@ const rateStoreLatency = Metric.histogram("smsgw_ratelimit_store_latency_seconds
 })
 
 /** Each labelled series made once and kept, so an update is a map lookup and an add, not an effect. */
-const labelled = () => {
+export const labelled = () => {
   const series = new Map<string, Metric.Metric<number, unknown>>()
   return (base: Metric.Metric<number, unknown>, key: string, attributes: Record<string, string>) => {
     let metric = series.get(key)

@@ -1,9 +1,12 @@
 import { Context, Effect, Layer, Option, Result } from "effect"
-import { InvalidField, MessageNotFound } from "../domain/Errors.ts"
+import { InvalidField, MessageNotFound, PolicyRejected } from "../domain/Errors.ts"
+import type { MessageClass } from "../domain/Policy.ts"
+import { ContactPolicy } from "./ContactPolicy.ts"
+import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 import { NoRoute } from "../domain/Errors.ts"
 import type { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
-import { invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "../domain/Msisdn.ts"
+import { countryOf, invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "../domain/Msisdn.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
@@ -25,6 +28,8 @@ export interface Submitter {
   readonly orgId: string
   readonly appId: string
   readonly appLimits: AppLimits
+  /** The class of the app's messages that do not say. */
+  readonly messageClass: MessageClass
 }
 
 export interface SubmitOutcome {
@@ -33,9 +38,19 @@ export interface SubmitOutcome {
   readonly rate: RateInfo
 }
 
-export type SubmitError = InvalidField | NoRoute | StoreUnavailable | RateLimited | LimiterUnavailable
+export type SubmitError =
+  | InvalidField
+  | NoRoute
+  | StoreUnavailable
+  | RateLimited
+  | LimiterUnavailable
+  | PolicyRejected
+  | PolicyUnavailable
 
-/** The one pipeline every entry point calls: validate, route, store (committed before the answer), hand to the link. */
+/**
+ * The one pipeline every entry point calls: validate, route, rate limit, contact policy, store (committed before the
+ * answer), hand to the link.
+ */
 export class Gateway extends Context.Service<Gateway, {
   readonly submit: (message: SubmitMessage, sender: Submitter) => Effect.Effect<SubmitOutcome, SubmitError>
   readonly status: (id: string, caller: Caller) => Effect.Effect<MessageView, MessageNotFound | StoreUnavailable>
@@ -48,6 +63,7 @@ export class Gateway extends Context.Service<Gateway, {
       const dispatcher = yield* LinkDispatcher
       const metrics = yield* LinkMetrics
       const limiter = yield* RateLimiter
+      const policy = yield* ContactPolicy
       const config = yield* AppConfig
       const recordRejected = config.rateLimits?.recordRejected === true
 
@@ -56,6 +72,8 @@ export class Gateway extends Context.Service<Gateway, {
         if (to === undefined) {
           return yield* new InvalidField({ field: "to", message: invalidMsisdn })
         }
+        // Read now, while the parse of this number is the one remembered.
+        const country = countryOf(to)
         if (parseSender(input.from) === undefined) {
           return yield* new InvalidField({ field: "from", message: invalidSender })
         }
@@ -108,6 +126,30 @@ export class Gateway extends Context.Service<Gateway, {
               : Effect.void
           )
         )
+        const verdict = yield* policy.check({
+          orgId: caller.orgId,
+          appId: caller.appId,
+          messageClass: input.messageClass ?? caller.messageClass,
+          to,
+          country,
+          from: input.from,
+          text: input.text
+        }, id)
+        if (verdict._tag === "Duplicate") {
+          // The first message stands for this one: nothing is stored or sent again.
+          const first: SubmitAccepted = { id: verdict.firstId, status: "accepted", segments, encoding, duplicate: true }
+          return { accepted: first, rate } satisfies SubmitOutcome
+        }
+        if (verdict._tag === "Reject") {
+          // Recorded, so the id in the answer answers a status query with the reason.
+          yield* store.accept([{ ...record, rejection: verdict.reason, ruleId: verdict.ruleId }])
+          return yield* new PolicyRejected({
+            reason: verdict.reason,
+            ruleId: verdict.ruleId,
+            messageId: id,
+            ...(verdict.retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)) } : {})
+          })
+        }
         yield* store.accept([record])
         metrics.accepted(1)
         yield* dispatcher.dispatch(route.target, {

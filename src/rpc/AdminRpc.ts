@@ -42,7 +42,7 @@ export type ActorView = typeof ActorView.Type
 
 /** No such link or pool in the routing configuration. */
 export class AdminNotFound extends Schema.TaggedError<AdminNotFound>()("AdminNotFound", {
-  what: Schema.Literals(["link", "pool"]),
+  what: Schema.Literals(["link", "pool", "blacklist"]),
   id: Schema.String
 }) {}
 
@@ -55,12 +55,6 @@ export class AdminTimeout extends Schema.TaggedError<AdminTimeout>()("AdminTimeo
 
 /** Storage or the cluster failed the call (not a timeout). */
 export class AdminUnavailable extends Schema.TaggedError<AdminUnavailable>()("AdminUnavailable", {
-  message: Schema.String
-}) {}
-
-/** The operation exists in the protocol but what it acts on is not built yet. */
-export class FeatureNotAvailable extends Schema.TaggedError<FeatureNotAvailable>()("FeatureNotAvailable", {
-  feature: Schema.String,
   message: Schema.String
 }) {}
 
@@ -109,10 +103,20 @@ export const SetLinkEnabled = Rpc.make("SetLinkEnabled", {
   error: Schema.Union([AdminNotFound, AdminTimeout, AdminUnavailable])
 })
 
+/**
+ * Checks a blacklist's file now on the node that answers, and loads it if its ETag changed (the other nodes find the
+ * change at their next poll). Answers the list as that node holds it afterwards.
+ */
 export const ReloadBlacklist = Rpc.make("ReloadBlacklist", {
   payload: { name: Schema.String },
-  success: Schema.Struct({ name: Schema.String, entries: Schema.Int }),
-  error: Schema.Union([FeatureNotAvailable, AdminUnavailable])
+  success: Schema.Struct({
+    name: Schema.String,
+    entries: Schema.Int,
+    etag: Schema.NullOr(Schema.String),
+    stale: Schema.Boolean,
+    lastError: Schema.NullOr(Schema.String)
+  }),
+  error: Schema.Union([AdminNotFound, AdminUnavailable])
 })
 
 export class AdminRpc extends RpcGroup.make(

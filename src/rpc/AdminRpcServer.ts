@@ -20,9 +20,9 @@ import {
   AdminRpc,
   adminRpcPath,
   AdminTimeout,
-  AdminUnavailable,
-  FeatureNotAvailable
+  AdminUnavailable
 } from "./AdminRpc.ts"
+import { Blacklists } from "../policy/Blacklists.ts"
 import type { RunnerView } from "./AdminRpc.ts"
 
 const messageOf = (cause: unknown): string =>
@@ -145,6 +145,7 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
   AdminRpc.toLayer(Effect.gen(function*() {
     const routing = yield* RoutingConfig
     const registry = yield* ActorRegistry
+    const blacklists = yield* Blacklists
     const runners = yield* RunnerDirectory
     const linkClient = yield* SmppLink.client
     const poolClient = yield* VirtualPool.client
@@ -195,11 +196,25 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
           )
         ),
       ReloadBlacklist: ({ name }) =>
-        Effect.fail(
-          new FeatureNotAvailable({
-            feature: "blacklists",
-            message: `cannot reload blacklist "${name}": not available until recipient policies exist`
-          })
+        blacklists.reload(name).pipe(
+          Effect.timeout("60 seconds"),
+          Effect.flatMap((statuses) => {
+            const status = statuses.find((s) => s.name === name)
+            return status === undefined
+              ? Effect.fail(new AdminNotFound({ what: "blacklist", id: name }))
+              : Effect.succeed({
+                name,
+                entries: status.baseEntries + status.added,
+                etag: status.etag,
+                stale: status.stale,
+                lastError: status.lastError
+              })
+          }),
+          Effect.catchTags({
+            UnknownBlacklist: () => Effect.fail(new AdminNotFound({ what: "blacklist", id: name })),
+            TimeoutError: (e) => Effect.fail(unavailable(e))
+          }),
+          Effect.tap(() => Effect.logInfo("blacklist reloaded by operator").pipe(Effect.annotateLogs({ list: name })))
         )
     })
   }))

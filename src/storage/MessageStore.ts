@@ -22,6 +22,8 @@ export interface NewMessage {
   readonly createdAt: number
   /** Recorded but refused (e.g. `rate_limited`): stored as `rejected` with this reason, never sent. */
   readonly rejection?: string
+  /** The policy rule that refused it. */
+  readonly ruleId?: string
 }
 
 /** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
@@ -104,6 +106,7 @@ interface MessageRow {
   readonly route_link_id: string | null
   readonly status: string
   readonly reason: string | null
+  readonly rule_id?: string | null
   readonly attempts: number | string
   readonly created_at: number | string | bigint
   readonly updated_at: number | string | bigint
@@ -169,6 +172,7 @@ export const make = Effect.gen(function*() {
           status: m.rejection === undefined ? "accepted" : "rejected",
           status_rank: m.rejection === undefined ? 0 : 3,
           reason: m.rejection ?? null,
+          rule_id: m.ruleId ?? null,
           attempts: 0,
           created_at: m.createdAt,
           updated_at: m.createdAt
@@ -196,7 +200,7 @@ export const make = Effect.gen(function*() {
           message_id: m.id,
           at: m.createdAt,
           status: m.rejection === undefined ? "accepted" : "rejected",
-          detail: m.rejection ?? null
+          detail: m.rejection === undefined ? null : m.ruleId === undefined ? m.rejection : `${m.rejection} (rule ${m.ruleId})`
         }))
         if (first === undefined) continue
         yield* sql`INSERT INTO message_events ${sql.insert([first, ...rest])}`
@@ -445,6 +449,7 @@ export const make = Effect.gen(function*() {
       from: m.from_addr,
       status: m.status as MessageStatus,
       ...(m.reason !== null ? { reason: m.reason } : {}),
+      ...(m.rule_id !== undefined && m.rule_id !== null ? { ruleId: m.rule_id } : {}),
       segments: Number(m.segments),
       encoding: m.encoding === "ucs2" ? "ucs2" : "gsm7",
       ...(m.client_ref !== null ? { clientRef: m.client_ref } : {}),

@@ -3,6 +3,8 @@ import { Migrator, SqlClient } from "effect/sql"
 import { accountMigrations } from "../auth/AccountMigrations.ts"
 import { routingMigrations } from "../routing/RoutingMigrations.ts"
 import { registryMigrations } from "../actors/RegistryMigrations.ts"
+import { blacklistMigrations } from "../policy/BlacklistMigrations.ts"
+import { policyMigrations } from "../policy/PolicyMigrations.ts"
 
 /** Times are epoch milliseconds in BIGINT/INTEGER columns on both dialects, so the SQL stays the same. */
 const initMessages = Effect.gen(function*() {
@@ -67,7 +69,9 @@ export const migrations = Migrator.fromRecord({
   "0001_messages": initMessages,
   ...accountMigrations,
   ...routingMigrations,
-  ...registryMigrations
+  ...registryMigrations,
+  ...blacklistMigrations,
+  ...policyMigrations
 })
 
 /** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */

@@ -225,7 +225,7 @@ describe("admin RPC over HTTP", () => {
         _tag: "AdminNotFound", what: "pool"
       })
       expect(yield* admin((c) => c.ReloadBlacklist({ name: "default" })).pipe(Effect.flip)).toMatchObject({
-        _tag: "FeatureNotAvailable", feature: "blacklists"
+        _tag: "AdminNotFound", what: "blacklist", id: "default"
       })
 
       // The readable forms the CLI prints.

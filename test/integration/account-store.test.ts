@@ -17,7 +17,7 @@ const registerOwner = (label: string) =>
 
 const newApp = (orgId: string, name = "sender") =>
   Effect.flatMap(AccountStore, (store) =>
-    store.createApp(orgId, { name, allowList: ["10.0.0.0/8"], limits: { perSecond: 5 }, active: true }))
+    store.createApp(orgId, { name, allowList: ["10.0.0.0/8"], limits: { perSecond: 5 }, messageClass: "promotional", active: true }))
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`AccountStore on ${name}`, () => {
@@ -130,6 +130,11 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const renamed = yield* store.updateApp(org.id, app.id, { name: "renamed", limits: { perDay: 1000, burst: 3 } })
           expect([renamed.name, renamed.active, renamed.limits]).toEqual(["renamed", false, { perDay: 1000, burst: 3 }])
           expect(Option.map(yield* store.findAppById(app.id), (x) => x.name)).toEqual(Option.some("renamed"))
+          // The default message class is stored, kept by other patches, and changed by its own.
+          expect([app.messageClass, paused.messageClass, renamed.messageClass]).toEqual(["promotional", "promotional", "promotional"])
+          const transactional = yield* store.updateApp(org.id, app.id, { messageClass: "transactional" })
+          expect(Option.map(yield* store.findAppById(app.id), (x) => x.messageClass)).toEqual(Option.some(transactional.messageClass))
+          expect(transactional.messageClass).toBe("transactional")
         }))
 
       it.effect("the last owner can be neither removed nor demoted", () =>

@@ -1,0 +1,23 @@
+import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
+
+/**
+ * The contact policy: every version of the policy document is kept (`PUT /v1/policies` adds one; the highest is
+ * live), so a change can be read back and undone. A rejected message names the rule that refused it (`rule_id`).
+ */
+const initPolicies = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`CREATE TABLE IF NOT EXISTS policy_versions (
+    version INTEGER PRIMARY KEY,
+    document TEXT NOT NULL,
+    created_at ${big} NOT NULL,
+    created_by TEXT
+  )`
+  yield* sql`ALTER TABLE messages ADD COLUMN rule_id TEXT`
+})
+
+/** Merged into the store's Migrator record after "0005_blacklists". */
+export const policyMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0006_policies": initPolicies
+}
