@@ -87,7 +87,10 @@ export class Gateway extends Context.Service<Gateway, {
         const encoding = chosen.success
         const id = crypto.randomUUID()
         const createdAt = Date.now()
-        const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from }).pipe(Effect.result)
+        const messageClass = input.messageClass ?? caller.messageClass
+        const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from, messageClass }).pipe(
+          Effect.result
+        )
         const segments = countSegments(input.text, encoding, Result.isSuccess(routed) ? routed.success.referenceBits : 8)
         if (segments > MAX_PARTS) {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
@@ -129,7 +132,7 @@ export class Gateway extends Context.Service<Gateway, {
         const verdict = yield* policy.check({
           orgId: caller.orgId,
           appId: caller.appId,
-          messageClass: input.messageClass ?? caller.messageClass,
+          messageClass,
           to,
           country,
           from: input.from,

@@ -88,10 +88,21 @@ export class NumberSet {
   /** How many numbers the set holds. */
   readonly size: number
 
-  /** Internal: sets are made by `NumberSetBuilder.build` or `NumberSet.fromIterable`, which hand over their table. */
+  /**
+   * Internal: sets are made by `NumberSetBuilder.build` or `NumberSet.fromIterable`, which hand over their table, or
+   * from a table another thread built and transferred (BlacklistParser.ts). The table is adopted as is, not copied.
+   */
   constructor(table: Float64Array, size: number) {
     this.#table = table
     this.size = size
+  }
+
+  /**
+   * Internal: the table itself, not a copy, to hand the set to another thread: the receiver rebuilds the set with
+   * `new NumberSet(table, size)` after the table's buffer was transferred (this set is then unusable). Read only.
+   */
+  get table(): Float64Array {
+    return this.#table
   }
 
   /** The memory the set holds: its table, 8 bytes a slot. */

@@ -4,7 +4,8 @@ import { linkDefaults } from "../layers/Config.ts"
 import type { Target } from "../pipeline/LinkDispatcher.ts"
 import type { RoutingSnapshot } from "./RoutingConfig.ts"
 import { RoutingConfig } from "./RoutingConfig.ts"
-import type { CompiledRules, MessageClass } from "./Rules.ts"
+import type { MessageClass } from "../domain/Policy.ts"
+import type { CompiledRules } from "./Rules.ts"
 import { compileRules } from "./Rules.ts"
 
 export interface RouteRequest {

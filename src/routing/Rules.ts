@@ -3,6 +3,7 @@
  * `compileRules` turns the list into lookups once (at start-up and on every live change); `resolveRoute` runs per
  * message and allocates nothing on the way.
  */
+import { MessageClass } from "../domain/Policy.ts"
 import { Effect, Schema, SchemaIssue } from "effect"
 import {
   getCountries,
@@ -16,8 +17,6 @@ const Id = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63
 // An empty list would silently mean "matches nothing": leave the key out to match anything.
 const NonEmpty = <S extends Schema.Top>(item: S) => Schema.Array(item).check(Schema.isMinLength(1))
 
-export const MessageClass = Schema.Literals(["transactional", "promotional"])
-export type MessageClass = typeof MessageClass.Type
 
 const Country = Schema.String.check(
   Schema.makeFilter((s: string) => /^[A-Z]{2}$/.test(s) && isSupportedCountry(s), {

@@ -133,6 +133,16 @@ describe("virtual pools, routing rules and failover", () => {
       expect(routes.status).toBe(200)
       expect(yield* linkOf("+447911123456")).toBe("vip")
 
+      // Promotions take their own route, by the message's class (or its app's default class).
+      yield* send("PUT", `${gw.baseUrl}/v1/admin/routes`, { routes: [
+        { id: "promo", match: { messageClasses: ["promotional"] }, target: { link: "vip" } },
+        { id: "default", match: {}, target: { pool: "germany" } }
+      ] }, ops)
+      const promo = yield* post(`${gw.baseUrl}/v1/messages`, { ...sms(1, "+4915112345678"), messageClass: "promotional" }, t.auth)
+      const promoView = yield* waitForStatus(gw.baseUrl, String(promo.json.id), "delivered", 10_000, t.auth)
+      expect((promoView.parts as Array<{ linkId: string }>)[0]?.linkId).toBe("vip")
+      expect(["de1", "de2"]).toContain(yield* linkOf("+4915112345678"))
+
       yield* send("PUT", `${gw.baseUrl}/v1/admin/routes`, { routes: [{ id: "default", match: {}, target: { pool: "germany" } }] }, ops)
       const weights = yield* send("PATCH", `${gw.baseUrl}/v1/admin/pools/germany/weights`, { weights: { de1: 1, de2: 0.0001 } }, ops)
       expect(weights.status).toBe(200)
