@@ -18,11 +18,32 @@ import { PolicyClock } from "../policy/PolicyClock.ts"
 /** The bucket stopped being this node's while a decision waited for its recipients' state: ask the owner instead. */
 export class BucketMoved extends Schema.TaggedError<BucketMoved>()("BucketMoved", { bucket: Schema.Number }) {}
 
+export interface BucketStats {
+  readonly recipients: number
+  readonly maxRecipients: number
+  readonly decisions: number
+  readonly admitted: number
+  readonly rejected: number
+  readonly duplicatesReturned: number
+  readonly lookups: number
+  readonly loadedFromStore: number
+}
+
 export interface BucketHandle {
   readonly bucket: number
   readonly decide: (requests: ReadonlyArray<DecisionRequest>) => Effect.Effect<Array<Decision>, BucketMoved>
-  readonly recipients: () => number
-  readonly decisions: () => number
+  readonly stats: () => BucketStats
+}
+
+interface OpenBucket {
+  readonly state: BucketState
+  active: boolean
+  decisions: number
+  admitted: number
+  rejected: number
+  duplicatesReturned: number
+  lookups: number
+  loadedFromStore: number
 }
 
 export interface PolicyBucketsOptions {
@@ -60,7 +81,7 @@ const make = (options: PolicyBucketsOptions) =>
     // The decisions' clock: state is pruned and given TTLs on the same time line its windows were counted on.
     const clock = yield* PolicyClock
     const metrics = yield* PolicyMetrics
-    const open = new Map<number, { readonly state: BucketState; active: boolean; decisions: number }>()
+    const open = new Map<number, OpenBucket>()
     const handles = new Map<number, BucketHandle>()
     // Without a persistent store, a bucket's state outlives its entity on this node (the only node there is), so a
     // restarted entity carries on with it instead of starting from zero.
@@ -113,19 +134,34 @@ const make = (options: PolicyBucketsOptions) =>
     // The last writes on the way down (the node's buckets close before this too, each writing its own).
     yield* Effect.addFinalizer(() => flushAll)
 
-    const handleOf = (bucket: number, entry: { readonly state: BucketState; active: boolean; decisions: number }): BucketHandle => {
+    const handleOf = (bucket: number, entry: OpenBucket): BucketHandle => {
       const { state } = entry
       const decideNow = (requests: ReadonlyArray<DecisionRequest>) => {
-        entry.decisions += requests.length
-        return state.decide(requests)
+        const decisions = state.decide(requests)
+        entry.decisions += decisions.length
+        for (const d of decisions) {
+          if (d._tag === "Admit") entry.admitted++
+          else if (d._tag === "Reject") entry.rejected++
+          else entry.duplicatesReturned++
+        }
+        return decisions
       }
       return {
         bucket,
-        recipients: () => state.size,
-        decisions: () => entry.decisions,
+        stats: () => ({
+          recipients: state.size,
+          maxRecipients: state.maxRecipients,
+          decisions: entry.decisions,
+          admitted: entry.admitted,
+          rejected: entry.rejected,
+          duplicatesReturned: entry.duplicatesReturned,
+          lookups: entry.lookups,
+          loadedFromStore: entry.loadedFromStore
+        }),
         decide: (requests) =>
           Effect.suspend(() => {
             if (!entry.active) return Effect.fail(new BucketMoved({ bucket }))
+            entry.lookups += requests.length
             if (!store.persistent) return Effect.succeed(decideNow(requests))
             let missing = state.missing(requests.map((r) => r.recipient))
             if (missing.length === 0) return Effect.succeed(decideNow(requests))
@@ -139,6 +175,7 @@ const make = (options: PolicyBucketsOptions) =>
               if (missing.length === 0) return Effect.succeed(decideNow(requests))
             }
             const toLoad = missing
+            entry.loadedFromStore += toLoad.length
             return store.load(bucket, toLoad).pipe(
               Effect.map((values) => {
                 toLoad.forEach((recipient, i) => state.load(recipient, values[i] ?? null))
@@ -164,7 +201,16 @@ const make = (options: PolicyBucketsOptions) =>
         Effect.sync(() => {
           const state = parked.get(bucket) ?? new BucketState({ maxRecipients: options.maxRecipientsPerBucket })
           parked.delete(bucket)
-          const entry = { state, active: true, decisions: 0 }
+          const entry: OpenBucket = {
+            state,
+            active: true,
+            decisions: 0,
+            admitted: 0,
+            rejected: 0,
+            duplicatesReturned: 0,
+            lookups: 0,
+            loadedFromStore: 0
+          }
           const handle = handleOf(bucket, entry)
           open.set(bucket, entry)
           handles.set(bucket, handle)

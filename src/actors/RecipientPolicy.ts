@@ -22,12 +22,15 @@ const makeBucket = Effect.gen(function*() {
     // the store for one batch must not hold up the next.
     Decide: ({ payload }) => handle.decide(payload.requests).pipe(Effect.orDie),
     Inspect: () =>
-      Effect.sync(() => ({
-        bucket,
-        recipients: handle.recipients(),
-        decisions: handle.decisions(),
-        persistent: buckets.persistent
-      })).pipe(Rpc.fork)
+      Effect.sync(() => {
+        const stats = handle.stats()
+        return {
+          bucket,
+          ...stats,
+          hitRate: stats.lookups === 0 ? 1 : 1 - stats.loadedFromStore / stats.lookups,
+          persistent: buckets.persistent
+        }
+      }).pipe(Rpc.fork)
   })
 })
 

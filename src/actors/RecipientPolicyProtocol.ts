@@ -43,9 +43,20 @@ export const Decide = Rpc.make("Decide", {
 
 export const BucketView = Schema.Struct({
   bucket: Schema.Number,
-  /** Recipients held in memory. */
+  /** Recipients held in memory, and at most. */
   recipients: Schema.Number,
+  maxRecipients: Schema.Number,
+  /** Since the bucket started on its node. */
   decisions: Schema.Number,
+  admitted: Schema.Number,
+  rejected: Schema.Number,
+  duplicatesReturned: Schema.Number,
+  /** Recipients asked about, and how many of them had to be read from the counter store (not in memory). */
+  lookups: Schema.Number,
+  loadedFromStore: Schema.Number,
+  /** Share of lookups answered from memory. */
+  hitRate: Schema.Number,
+  /** Counters written behind to Redis (false: memory only). */
   persistent: Schema.Boolean
 })
 export type BucketView = typeof BucketView.Type

@@ -2,6 +2,7 @@
  * `smsgw admin`: the operator's view of a running gateway or cluster, over the admin RPC (`POST /rpc/admin`).
  * Readable tables by default, `--json` for scripts. Any node answers for the whole cluster.
  */
+import type { BucketView } from "../actors/RecipientPolicyProtocol.ts"
 import { Config, Context, Effect, Layer, Option, Runtime, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient, HttpBody, HttpClient, HttpClientRequest } from "effect/http"
@@ -87,6 +88,17 @@ export const renderPool = (s: PoolState): string =>
       s.members.map((m) => [m.linkId, m.state, m.configuredWeight, m.effectiveWeight, m.current, m.currentTps])
     )
   ].join("\n")
+
+export const renderBucket = (b: BucketView): string =>
+  formatTable(["BUCKET", "FIELD", "VALUE"], [
+    [b.bucket, "recipients in memory", `${b.recipients} / ${b.maxRecipients}`],
+    [b.bucket, "decisions", b.decisions],
+    [b.bucket, "admitted", b.admitted],
+    [b.bucket, "rejected", b.rejected],
+    [b.bucket, "duplicates answered", b.duplicatesReturned],
+    [b.bucket, "memory hit rate", `${(b.hitRate * 100).toFixed(1)}% (${b.loadedFromStore} of ${b.lookups} read from the store)`],
+    [b.bucket, "counters", b.persistent ? "written behind to Redis" : "in memory only"]
+  ])
 
 // ---------------------------------------------------------------------------------------------------------------
 // Failures: one readable line on stderr and exit code 1
@@ -236,6 +248,7 @@ const actors = Command.make(
 
 const linkId = Argument.String("id").pipe(Argument.withDescription("Link id"))
 const poolId = Argument.String("id").pipe(Argument.withDescription("Pool id"))
+const bucketId = Argument.String("bucket").pipe(Argument.withDescription("Bucket number, or a recipient's E.164 number"))
 
 const inspect = Command.make("inspect").pipe(
   Command.withDescription("What one actor is doing now"),
@@ -245,7 +258,11 @@ const inspect = Command.make("inspect").pipe(
     ),
     Command.make("pool", { id: poolId }, ({ id }) => run((c) => c.InspectPool({ poolId: id }), renderPool)).pipe(
       Command.withDescription("A pool: members, weights, smooth weighted round-robin state")
-    )
+    ),
+    Command.make("bucket", { id: bucketId }, ({ id }) =>
+      run((c) => c.InspectBucket(/^\d{1,5}$/.test(id) ? { bucket: Number(id) } : { recipient: id }), renderBucket)).pipe(
+        Command.withDescription("A recipient bucket (by number, or the bucket of a phone number): counters, decisions, hit rate")
+      )
   ])
 )
 

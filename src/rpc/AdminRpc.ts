@@ -4,6 +4,7 @@
  *
  * Every call carries `Authorization: Bearer <access token>` of a superadmin; `AdminAuth` checks it on the server.
  */
+import { BucketView } from "../actors/RecipientPolicyProtocol.ts"
 import { Schema } from "effect"
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import { LinkState } from "../actors/SmppLinkProtocol.ts"
@@ -12,7 +13,7 @@ import type { CurrentPrincipal } from "../auth/Access.ts"
 import { Forbidden, Unauthenticated } from "../auth/Errors.ts"
 
 /** The actor types that register where they run. */
-export const ActorTypes = ["SmppLink", "VirtualPool"] as const
+export const ActorTypes = ["SmppLink", "VirtualPool", "RecipientPolicy"] as const
 
 export const RunnerView = Schema.Struct({
   /** `host:port`, as the cluster's runner table names it. */
@@ -42,7 +43,7 @@ export type ActorView = typeof ActorView.Type
 
 /** No such link or pool in the routing configuration. */
 export class AdminNotFound extends Schema.TaggedError<AdminNotFound>()("AdminNotFound", {
-  what: Schema.Literals(["link", "pool", "blacklist"]),
+  what: Schema.Literals(["link", "pool", "blacklist", "bucket"]),
   id: Schema.String
 }) {}
 
@@ -90,6 +91,16 @@ export const InspectPool = Rpc.make("InspectPool", {
   error: ActorCallError
 })
 
+/**
+ * A recipient bucket (RecipientPolicy actor): by number, or by the bucket a recipient's number falls in. Starts the
+ * bucket's actor if it was not running.
+ */
+export const InspectBucket = Rpc.make("InspectBucket", {
+  payload: { bucket: Schema.optionalKey(Schema.Int), recipient: Schema.optionalKey(Schema.String) },
+  success: BucketView,
+  error: ActorCallError
+})
+
 /** Unbinds and binds the link again now (skipping any reconnect backoff); answers when the old connections are closed. */
 export const RebindLink = Rpc.make("RebindLink", {
   payload: { linkId: Schema.String },
@@ -124,6 +135,7 @@ export class AdminRpc extends RpcGroup.make(
   ListActors,
   InspectLink,
   InspectPool,
+  InspectBucket,
   RebindLink,
   SetLinkEnabled,
   ReloadBlacklist

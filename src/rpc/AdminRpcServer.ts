@@ -2,6 +2,10 @@
  * The admin RPC's server side: the runner directory (embedded and cluster), the superadmin check, the handlers, and
  * the route that mounts them at `POST /rpc/admin` on the gateway's HttpRouter (JSON, one HTTP request per call).
  */
+import { RecipientPolicy } from "../actors/RecipientPolicyProtocol.ts"
+import { AppConfig } from "../layers/Config.ts"
+import { defaultBuckets } from "../layers/Policy.ts"
+import { bucketOf } from "../policy/PolicyEngine.ts"
 import { Context, Duration, Effect, HashRing, Layer } from "effect"
 import { Runner, Sharding, ShardId, ShardingConfig } from "effect/cluster"
 import type { RunnerAddress } from "effect/cluster"
@@ -149,6 +153,8 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
     const runners = yield* RunnerDirectory
     const linkClient = yield* SmppLink.client
     const poolClient = yield* VirtualPool.client
+    const bucketClient = yield* RecipientPolicy.client
+    const buckets = (yield* AppConfig).policy?.buckets ?? defaultBuckets
     const timeoutMs = options.callTimeoutMs ?? 10_000
 
     /** Every call has its own deadline: an actor call made during a failover waits for the new runner. */
@@ -180,6 +186,14 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
         knownLink(linkId).pipe(Effect.andThen(call("InspectLink", linkId, linkClient(linkId).Inspect()))),
       InspectPool: ({ poolId }) =>
         knownPool(poolId).pipe(Effect.andThen(call("InspectPool", poolId, poolClient(poolId).Inspect()))),
+      InspectBucket: ({ bucket, recipient }) => {
+        const digits = recipient?.replace(/^\+/, "")
+        const chosen = digits !== undefined ? bucketOf(digits, buckets) : bucket
+        if (chosen === undefined || !Number.isInteger(chosen) || chosen < 0 || chosen >= buckets) {
+          return Effect.fail(new AdminNotFound({ what: "bucket", id: String(bucket ?? recipient ?? "") }))
+        }
+        return call("InspectBucket", String(chosen), bucketClient(String(chosen)).Inspect())
+      },
       RebindLink: ({ linkId }) =>
         knownLink(linkId).pipe(
           Effect.andThen(call("RebindLink", linkId, linkClient(linkId).Rebind())),

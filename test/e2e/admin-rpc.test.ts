@@ -6,10 +6,10 @@ import { fileURLToPath } from "node:url"
 import { ActorRegistry, RunnerIdentity } from "../../src/actors/ActorRegistry.ts"
 import type { ActorEntry } from "../../src/actors/ActorRegistry.ts"
 import { registryMigrations } from "../../src/actors/RegistryMigrations.ts"
-import { AdminClient, renderActors, renderLink, renderPool, renderRunners } from "../../src/cli/admin.ts"
+import { AdminClient, renderActors, renderBucket, renderLink, renderPool, renderRunners } from "../../src/cli/admin.ts"
 import { RunnerDirectory } from "../../src/rpc/AdminRpcServer.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
-import { post, signUp, startPooledGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
+import { post, signUp, startGateway, startPooledGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 
 const migrated = Effect.forEach(Object.values(registryMigrations), (m) => m, { discard: true }).pipe(Effect.orDie)
 
@@ -236,6 +236,33 @@ describe("admin RPC over HTTP", () => {
       expect(renderLink(a)).toMatch(/\nwindow\s+0 \/ 10 in use\n/)
       expect(renderLink(a)).toMatch(/\n {2}submitOk\s+3\n/)
       expect(renderPool(pool).split("\n")[2]).toMatch(/^a\s+bound\s+3\s+3\s+/)
+    }).pipe(Effect.scoped))
+
+  it.live("a recipient bucket: its decisions, counters and hit rate, by bucket or by phone number; the CLI", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({
+        config: { policy: { buckets: 16, rules: [{ id: "two-a-day", type: "frequency_cap", max: 2, window: "day" }] } }
+      })
+      const token = tokenOf(yield* superadmin(gw.baseUrl))
+      const admin = <A, E>(f: (client: AdminClient["Service"]) => Effect.Effect<A, E>) => rpc(gw.baseUrl, token, f)
+      const tenant = yield* signUp(gw.baseUrl)
+      const statuses = yield* Effect.forEach([1, 2, 3], (i) =>
+        post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: `bucket ${i}` }, tenant.auth).pipe(
+          Effect.map((r) => r.status)
+        ))
+      expect(statuses).toEqual([202, 202, 422])
+
+      const view = yield* admin((c) => c.InspectBucket({ recipient: "+4915112345678" }))
+      expect(view).toMatchObject({ recipients: 1, decisions: 3, admitted: 2, rejected: 1, duplicatesReturned: 0, hitRate: 1, persistent: false })
+      expect(yield* admin((c) => c.InspectBucket({ bucket: view.bucket }))).toEqual(view)
+      const actors = yield* admin((c) => c.ListActors({ type: "RecipientPolicy" }))
+      expect(actors.map((a) => a.id)).toEqual([String(view.bucket)])
+      expect(yield* admin((c) => c.InspectBucket({ bucket: 16 })).pipe(Effect.flip)).toMatchObject({ _tag: "AdminNotFound", what: "bucket" })
+      expect(renderBucket(view)).toMatch(/admitted\s+2\n/)
+
+      const printed = yield* cli(["inspect", "bucket", "+4915112345678", "--url", gw.baseUrl, "--token", token])
+      expect(printed.code).toBe(0)
+      expect(printed.stdout).toMatch(/decisions\s+3/)
     }).pipe(Effect.scoped))
 
   it.live("rebind re-binds the link; disable and enable are seen by the link and its pool; the CLI", () =>
