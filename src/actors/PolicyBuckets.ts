@@ -6,10 +6,20 @@
  * (shard moved, node shutting down): closing stops local decisions first, then writes the bucket's dirty state, and
  * the cluster hands the shard over only after that. Requests from this node for a bucket it owns are decided here
  * directly (`local`), without an actor round trip; everyone else's arrive through the entity.
+ *
+ * Reading a recipient's state from the store must never bring back something older than what this node decided:
+ * - a state taken for writing stays readable here (`pending`) until the store has acknowledged it (and, when the
+ *   write failed, until a later flush succeeds), so a recipient evicted and written is read from `pending`, not from
+ *   the store that may not have it yet;
+ * - one read per recipient at a time (`inflight`): a second request for a recipient being read waits for the same
+ *   answer instead of racing it;
+ * - a recipient whose read failed is decided from zero on a scratch state (the message is not held up by a Redis
+ *   outage) but that guess is never kept nor written over the recipient's real state.
  */
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Schedule, Schema } from "effect"
 import type { Scope } from "effect"
 import { CounterStore } from "../policy/CounterStore.ts"
+import type { CounterStoreUnavailable } from "../policy/CounterStore.ts"
 import { BucketState } from "../policy/RecipientState.ts"
 import type { Decision, DecisionRequest } from "../policy/RecipientState.ts"
 import { PolicyMetrics } from "../observability/PolicyMetrics.ts"
@@ -60,9 +70,16 @@ interface Entry {
   readonly ttlMs: number
 }
 
-/** Writes kept for a retry after a failed flush, at most this many (newest state wins per recipient). */
-const MAX_RETRY = 200_000
+/** Writes not yet acknowledged by the store, at most this many (the oldest are given up first, and counted). */
+const MAX_PENDING = 200_000
 const SAVE_CHUNK = 5_000
+
+const keyOf = (bucket: number, recipient: string) => `${bucket}:${recipient}`
+
+/** One read from the store, for one or more recipients. */
+interface Load {
+  readonly done: Deferred.Deferred<ReadonlyArray<string | null>, CounterStoreUnavailable>
+}
 
 export class PolicyBuckets extends Context.Service<PolicyBuckets, {
   /** This node's handle of a bucket it owns now, if it does. */
@@ -78,66 +95,140 @@ export class PolicyBuckets extends Context.Service<PolicyBuckets, {
 const make = (options: PolicyBucketsOptions) =>
   Effect.gen(function*() {
     const store = yield* CounterStore
+    const metrics = yield* PolicyMetrics
     // The decisions' clock: state is pruned and given TTLs on the same time line its windows were counted on.
     const clock = yield* PolicyClock
-    const metrics = yield* PolicyMetrics
     const open = new Map<number, OpenBucket>()
     const handles = new Map<number, BucketHandle>()
     // Without a persistent store, a bucket's state outlives its entity on this node (the only node there is), so a
     // restarted entity carries on with it instead of starting from zero.
     const parked = new Map<number, BucketState>()
-    const retry = new Map<string, Entry>()
+    /** Taken for writing and not acknowledged yet, by bucket:recipient (insertion order = age). Newest state wins. */
+    const pending = new Map<string, Entry>()
+    /** Reads under way, by bucket:recipient: the read and the recipient's place in its answer. */
+    const inflight = new Map<string, { readonly load: Load; readonly index: number }>()
+    let storeFailing = false
 
-    /** One pipeline per chunk, so a large backlog (after an outage) is not one call racing its timeout. */
-    const save = (entries: ReadonlyArray<Entry>): Effect.Effect<void> =>
-      entries.length > SAVE_CHUNK
-        ? Effect.forEach(
-          Array.from({ length: Math.ceil(entries.length / SAVE_CHUNK) }, (_, i) => entries.slice(i * SAVE_CHUNK, (i + 1) * SAVE_CHUNK)),
-          saveChunk,
-          { discard: true }
-        )
-        : saveChunk(entries)
-
-    const saveChunk = (entries: ReadonlyArray<Entry>) =>
-      entries.length === 0
-        ? Effect.void
-        : store.save(entries).pipe(
-          Effect.tap(() => Effect.sync(() => metrics.counterWrites(entries.length))),
-          Effect.catchCause((cause) =>
-            Effect.gen(function*() {
-              metrics.counterStoreFailure("save")
-              if (retry.size < MAX_RETRY) {
-                for (const e of entries) if (!retry.has(`${e.bucket}:${e.recipient}`)) retry.set(`${e.bucket}:${e.recipient}`, e)
-              }
-              yield* Effect.logWarning("policy counters not written; retrying at the next flush").pipe(
-                Effect.annotateLogs({ entries: entries.length, cause: String(cause) })
-              )
-            })
+    const storeState = (ok: boolean, operation: "load" | "save", detail: unknown) =>
+      Effect.suspend(() => {
+        if (!ok) metrics.counterStoreFailure(operation)
+        if (ok === !storeFailing) return Effect.void
+        storeFailing = !ok
+        // Once per outage, not once per message: the metric counts every failure.
+        return ok
+          ? Effect.logInfo("policy counter store reachable again")
+          : Effect.logWarning("policy counter store failing: deciding from memory, writes kept for retry").pipe(
+            Effect.annotateLogs({ operation, cause: String(detail) })
           )
-        )
+      })
 
-    const dirtyOf = (bucket: number, state: BucketState, now: number): Array<Entry> =>
+    const addPending = (entries: ReadonlyArray<Entry>) => {
+      for (const e of entries) {
+        const key = keyOf(e.bucket, e.recipient)
+        pending.delete(key)
+        pending.set(key, e)
+      }
+      if (pending.size > MAX_PENDING) {
+        let dropped = 0
+        for (const key of pending.keys()) {
+          if (pending.size <= MAX_PENDING) break
+          pending.delete(key)
+          dropped++
+        }
+        metrics.counterStoreFailure("save")
+        return Effect.logError("policy counter writes given up after a long store outage").pipe(
+          Effect.annotateLogs({ dropped })
+        )
+      }
+      return Effect.void
+    }
+
+    /** Writes entries already in `pending`; each leaves it once acknowledged (unless a newer state replaced it). */
+    const save = (entries: ReadonlyArray<Entry>): Effect.Effect<void> =>
+      Effect.forEach(
+        Array.from({ length: Math.ceil(entries.length / SAVE_CHUNK) }, (_, i) => entries.slice(i * SAVE_CHUNK, (i + 1) * SAVE_CHUNK)),
+        (chunk) =>
+          store.save(chunk).pipe(
+            Effect.flatMap(() =>
+              Effect.suspend(() => {
+                for (const e of chunk) {
+                  const key = keyOf(e.bucket, e.recipient)
+                  if (pending.get(key) === e) pending.delete(key)
+                }
+                metrics.counterWrites(chunk.length)
+                return storeState(true, "save", undefined)
+              })
+            ),
+            Effect.catchCause((cause) => storeState(false, "save", cause))
+          ),
+        { discard: true }
+      )
+
+    const takeDirty = (bucket: number, state: BucketState, now: number): Array<Entry> =>
       state.takeDirty(now).map((d) => ({ bucket, recipient: d.recipient, value: d.value, ttlMs: d.ttlMs }))
 
     const flushAll = Effect.suspend(() => {
-      if (!store.persistent) return Effect.void
+      if (!store.persistent) {
+        // Nothing to write: only let go of what the LRU evicted, so memory stays bounded.
+        for (const b of open.values()) b.state.discardDirty()
+        return Effect.void
+      }
       const now = clock.now()
-      const entries: Array<Entry> = []
-      // Retried writes go first so that a fresher state of the same recipient, written after them, wins.
-      for (const e of retry.values()) entries.push(e)
-      retry.clear()
-      for (const [bucket, b] of open) for (const e of dirtyOf(bucket, b.state, now)) entries.push(e)
-      return save(entries)
+      const fresh: Array<Entry> = []
+      for (const [bucket, b] of open) for (const e of takeDirty(bucket, b.state, now)) fresh.push(e)
+      return addPending(fresh).pipe(Effect.andThen(Effect.suspend(() => save([...pending.values()]))))
     })
 
     yield* flushAll.pipe(Effect.repeat(Schedule.spaced(options.flushIntervalMs)), Effect.forkScoped)
     // The last writes on the way down (the node's buckets close before this too, each writing its own).
     yield* Effect.addFinalizer(() => flushAll)
 
+    /** The stored state of recipients, one read per recipient at a time however many requests ask. */
+    const read = (bucket: number, recipients: ReadonlyArray<string>) =>
+      Effect.suspend(() => {
+        const positions: Array<{ readonly load: Load; readonly index: number }> = []
+        const fresh: Array<string> = []
+        let own: Load | undefined
+        const joined = new Set<Load>()
+        for (const recipient of recipients) {
+          const key = keyOf(bucket, recipient)
+          const running = inflight.get(key)
+          if (running !== undefined) {
+            positions.push(running)
+            joined.add(running.load)
+            continue
+          }
+          own ??= { done: Deferred.makeUnsafe<ReadonlyArray<string | null>, CounterStoreUnavailable>() }
+          const position = { load: own, index: fresh.length }
+          inflight.set(key, position)
+          positions.push(position)
+          fresh.push(recipient)
+        }
+        const mine = own
+        const fetch = mine === undefined ? Effect.void : store.load(bucket, fresh).pipe(
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            Effect.sync(() => {
+              for (const recipient of fresh) inflight.delete(keyOf(bucket, recipient))
+              Deferred.doneUnsafe(mine.done, exit)
+            })
+          ),
+          // Its waiters depend on it: it always completes (the store bounds every call with a timeout).
+          Effect.uninterruptible
+        )
+        const loads = mine === undefined ? [...joined] : [mine, ...joined]
+        return fetch.pipe(
+          Effect.andThen(Effect.forEach(loads, (load) => Deferred.await(load.done))),
+          Effect.map((answers) => {
+            const byLoad = new Map(loads.map((load, i) => [load, answers[i] ?? []]))
+            return positions.map((p) => byLoad.get(p.load)?.[p.index] ?? null)
+          })
+        )
+      })
+
     const handleOf = (bucket: number, entry: OpenBucket): BucketHandle => {
       const { state } = entry
-      const decideNow = (requests: ReadonlyArray<DecisionRequest>) => {
-        const decisions = state.decide(requests)
+      const count = (decisions: Array<Decision>) => {
         entry.decisions += decisions.length
         for (const d of decisions) {
           if (d._tag === "Admit") entry.admitted++
@@ -146,6 +237,21 @@ const make = (options: PolicyBucketsOptions) =>
         }
         return decisions
       }
+      const decideNow = (requests: ReadonlyArray<DecisionRequest>) => count(state.decide(requests))
+
+      /** Decides with `unknown` recipients (their read failed) on a scratch state: from zero, never kept. */
+      const decideWithout = (requests: ReadonlyArray<DecisionRequest>, unknown: ReadonlySet<string>) => {
+        const scratch = new BucketState({ maxRecipients: Math.max(1, unknown.size) })
+        const known: Array<DecisionRequest> = []
+        const guessed: Array<DecisionRequest> = []
+        for (const r of requests) (unknown.has(r.recipient) ? guessed : known).push(r)
+        const fromState = state.decide(known)
+        const fromScratch = scratch.decide(guessed)
+        let k = 0
+        let g = 0
+        return count(requests.map((r) => (unknown.has(r.recipient) ? fromScratch[g++] : fromState[k++]) as Decision))
+      }
+
       return {
         bucket,
         stats: () => ({
@@ -163,34 +269,30 @@ const make = (options: PolicyBucketsOptions) =>
             if (!entry.active) return Effect.fail(new BucketMoved({ bucket }))
             entry.lookups += requests.length
             if (!store.persistent) return Effect.succeed(decideNow(requests))
-            let missing = state.missing(requests.map((r) => r.recipient))
+            const missing = state.missing(requests.map((r) => r.recipient))
             if (missing.length === 0) return Effect.succeed(decideNow(requests))
-            // A write that failed is newer than what the store holds: take it from the retry list.
-            if (retry.size > 0) {
-              missing = missing.filter((recipient) => {
-                const pending = retry.get(`${bucket}:${recipient}`)
-                if (pending !== undefined) state.load(recipient, pending.value)
-                return pending === undefined
-              })
-              if (missing.length === 0) return Effect.succeed(decideNow(requests))
+            // A state taken for writing and not acknowledged is newer than what the store may answer.
+            const toRead: Array<string> = []
+            for (const recipient of missing) {
+              const written = pending.get(keyOf(bucket, recipient))
+              if (written !== undefined) state.load(recipient, written.value)
+              else toRead.push(recipient)
             }
-            const toLoad = missing
-            entry.loadedFromStore += toLoad.length
-            return store.load(bucket, toLoad).pipe(
-              Effect.map((values) => {
-                toLoad.forEach((recipient, i) => state.load(recipient, values[i] ?? null))
-              }),
-              Effect.catchCause((cause) =>
-                // Counting goes on in memory from zero for these recipients: a Redis outage must not stop messages.
-                Effect.logWarning("policy counters not loaded; deciding on this node's memory alone").pipe(
-                  Effect.annotateLogs({ bucket, recipients: toLoad.length, cause: String(cause) }),
-                  Effect.tap(() => Effect.sync(() => metrics.counterStoreFailure("load")))
-                )
-              ),
-              Effect.flatMap(() =>
-                // The bucket may have closed while the state loaded: its new owner decides instead.
-                entry.active ? Effect.succeed(decideNow(requests)) : Effect.fail(new BucketMoved({ bucket }))
-              )
+            if (toRead.length === 0) return Effect.succeed(decideNow(requests))
+            entry.loadedFromStore += toRead.length
+            return read(bucket, toRead).pipe(
+              Effect.exit,
+              // Loading and deciding in one step: nothing can evict what was just loaded before it is decided.
+              Effect.flatMap((exit) => {
+                if (!entry.active) return Effect.fail(new BucketMoved({ bucket }))
+                if (Exit.isSuccess(exit)) {
+                  toRead.forEach((recipient, i) => state.load(recipient, exit.value[i] ?? null))
+                  return storeState(true, "load", undefined).pipe(Effect.as(decideNow(requests)))
+                }
+                // Recipients another request loaded meanwhile are known after all.
+                const unknown = new Set(state.missing(toRead))
+                return storeState(false, "load", exit.cause).pipe(Effect.as(decideWithout(requests, unknown)))
+              })
             )
           })
       }
@@ -228,7 +330,15 @@ const make = (options: PolicyBucketsOptions) =>
               parked.set(bucket, entry.state)
               return Effect.void
             }
-            return save(dirtyOf(bucket, entry.state, clock.now())).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+            return addPending(takeDirty(bucket, entry.state, clock.now())).pipe(
+              Effect.andThen(Effect.suspend(() => save([...pending.values()].filter((e) => e.bucket === bucket)))),
+              Effect.timeout("5 seconds"),
+              Effect.ignore,
+              // The bucket's next owner writes from now on: a late retry from here would overwrite its newer state.
+              Effect.ensuring(Effect.sync(() => {
+                for (const [key, e] of pending) if (e.bucket === bucket) pending.delete(key)
+              }))
+            )
           })
       ).pipe(Effect.map(({ handle }) => handle))
 

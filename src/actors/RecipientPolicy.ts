@@ -20,7 +20,7 @@ const makeBucket = Effect.gen(function*() {
   return RecipientPolicy.of({
     // Decisions are synchronous once the recipients' state is in memory: they need no mailbox order, and a load from
     // the store for one batch must not hold up the next.
-    Decide: ({ payload }) => handle.decide(payload.requests).pipe(Effect.orDie),
+    Decide: ({ payload }) => handle.decide(payload.requests),
     Inspect: () =>
       Effect.sync(() => {
         const stats = handle.stats()

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
+import { BucketMoved } from "./PolicyBuckets.ts"
 
 const Window = Schema.Union([
   Schema.Struct({ type: Schema.Literal("fixed"), ms: Schema.Number }),
@@ -22,7 +23,8 @@ export const DecisionRequestSchema = Schema.Struct({
   recipient: Schema.String,
   now: Schema.Number,
   messageId: Schema.String,
-  checks: Schema.Array(PolicyCheckSchema)
+  checks: Schema.Array(PolicyCheckSchema),
+  release: Schema.optionalKey(Schema.Boolean)
 })
 
 export const DecisionSchema = Schema.Union([
@@ -38,7 +40,9 @@ export const DecisionSchema = Schema.Union([
 /** Decides requests of this bucket's recipients in order, each atomically (all its checks pass and count, or none). */
 export const Decide = Rpc.make("Decide", {
   payload: { requests: Schema.Array(DecisionRequestSchema) },
-  success: Schema.Array(DecisionSchema)
+  success: Schema.Array(DecisionSchema),
+  // Nothing was applied: the caller asks again and reaches the bucket's new owner.
+  error: BucketMoved
 })
 
 export const BucketView = Schema.Struct({

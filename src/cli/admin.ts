@@ -11,7 +11,7 @@ import type { RpcClientError } from "effect/rpc"
 import type { LinkState } from "../actors/SmppLinkProtocol.ts"
 import type { PoolState } from "../actors/VirtualPoolProtocol.ts"
 import { ActorTypes, AdminRpc, adminRpcPath } from "../rpc/AdminRpc.ts"
-import type { ActorView, RunnerView } from "../rpc/AdminRpc.ts"
+import type { ActorView, BlacklistReloaded, RunnerView } from "../rpc/AdminRpc.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering (pure: what the commands print)
@@ -99,6 +99,12 @@ export const renderBucket = (b: BucketView): string =>
     [b.bucket, "memory hit rate", `${(b.hitRate * 100).toFixed(1)}% (${b.loadedFromStore} of ${b.lookups} read from the store)`],
     [b.bucket, "counters", b.persistent ? "written behind to Redis" : "in memory only"]
   ])
+
+/** One line: "~" because an API removal of a number the file does not have still counts as removed. */
+export const renderBlacklist = (r: BlacklistReloaded): string =>
+  `blacklist ${r.name}: ~${r.entries} entries (file ${r.baseEntries}, added ${r.added}, removed ${r.removed})` +
+  (r.object === null ? ", no file (API entries only)" : r.etag === null ? "" : `, etag ${r.etag}`) +
+  (r.stale ? ` (STALE: ${r.lastError ?? "last load failed"})` : "")
 
 // ---------------------------------------------------------------------------------------------------------------
 // Failures: one readable line on stderr and exit code 1
@@ -288,8 +294,7 @@ const blacklist = Command.make("blacklist").pipe(
   Command.withDescription("Recipient blacklists"),
   Command.withSubcommands([
     Command.make("reload", { name: Argument.String("name") }, ({ name }) =>
-      run((c) => c.ReloadBlacklist({ name }), (r) =>
-        `blacklist ${r.name}: ${r.entries} entries${r.etag === null ? "" : `, etag ${r.etag}`}${r.stale ? ` (STALE: ${r.lastError ?? "last load failed"})` : ""}`)).pipe(
+      run((c) => c.ReloadBlacklist({ name }), renderBlacklist)).pipe(
         Command.withDescription("Load a blacklist again from its source")
       )
   ])

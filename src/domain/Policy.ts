@@ -79,8 +79,11 @@ export type PolicyRule = typeof PolicyRule.Type
 
 export const BlacklistDefinition = Schema.Struct({
   name: Id,
-  /** The list's file in the object store (default `blacklists/<name>.txt`). */
-  object: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1024))),
+  /**
+   * The list's file in the object store (default `blacklists/<name>.txt`), or null: no file, the entries are edited
+   * through the API only (an organisation's opt-out list), so nothing is polled and the list is never stale.
+   */
+  object: Schema.optionalKey(Schema.NullOr(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1024)))),
   /** Owned by this organisation: its owners and admins edit the entries, and only its messages are checked. */
   org: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1)))
 })
@@ -97,7 +100,9 @@ export const emptyPolicy: PolicyDocument = { rules: [] }
 export const RejectionReason = Schema.Literals(["blacklisted", "frequency_cap", "duplicate", "quiet_hours"])
 export type RejectionReason = typeof RejectionReason.Type
 
-export const blacklistObject = (list: BlacklistDefinition): string => list.object ?? `blacklists/${list.name}.txt`
+/** The key of the list's file in the object store; null for a list without a file (entries through the API only). */
+export const blacklistObject = (list: BlacklistDefinition): string | null =>
+  list.object === undefined ? `blacklists/${list.name}.txt` : list.object
 
 export interface PolicyProblem {
   readonly field: string

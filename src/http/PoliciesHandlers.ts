@@ -8,31 +8,36 @@ import { blacklistObject } from "../domain/Policy.ts"
 import type { BlacklistStatus } from "../policy/Blacklists.ts"
 import { Blacklists } from "../policy/Blacklists.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
-import type { PolicyVersion } from "../policy/PolicyConfig.ts"
+import type { PolicyVersion, UnreadablePolicyVersion } from "../policy/PolicyConfig.ts"
 import { GatewayApi } from "./Api.ts"
 import { ConflictProblem, ForbiddenProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-const policyView = (v: PolicyVersion) => ({
+const policyView = (v: PolicyVersion, unreadable: ReadonlyArray<UnreadablePolicyVersion>) => ({
   version: v.version,
   createdAt: iso(v.createdAt),
   ...(v.createdBy !== null ? { createdBy: v.createdBy } : {}),
+  ...(unreadable.length > 0 ? { unreadableVersions: unreadable } : {}),
   ...v.document
 })
 
-const blacklistView = (definition: BlacklistDefinition, status: BlacklistStatus | undefined) => ({
+/**
+ * A list and its load state. Where its file lives, its ETag and the last load error (which may name the bucket or
+ * endpoint of the object store) are the operators' business: an organisation's admins see counts and freshness.
+ */
+const blacklistView = (definition: BlacklistDefinition, status: BlacklistStatus | undefined, superadmin: boolean) => ({
   name: definition.name,
-  object: blacklistObject(definition),
+  ...(superadmin ? { object: blacklistObject(definition) } : {}),
   ...(definition.org !== undefined ? { org: definition.org } : {}),
-  ...(status?.etag != null ? { etag: status.etag } : {}),
+  ...(superadmin && status?.etag != null ? { etag: status.etag } : {}),
   baseEntries: status?.baseEntries ?? 0,
   added: status?.added ?? 0,
   removed: status?.removed ?? 0,
   ...(status?.loadedAt != null ? { loadedAt: iso(status.loadedAt) } : {}),
   ...(status?.loadMs != null ? { loadMs: status.loadMs } : {}),
   invalidLines: status?.invalidLines ?? 0,
-  ...(status?.lastError != null ? { lastError: status.lastError } : {}),
+  ...(superadmin && status?.lastError != null ? { lastError: status.lastError } : {}),
   stale: status?.stale ?? false
 })
 
@@ -94,7 +99,13 @@ export const PoliciesHandlers = HttpApiBuilder.group(
 
     return handlers
       .handle("getPolicy", () =>
-        Effect.andThen(superadmin, policies.refresh.pipe(Effect.map(policyView), Effect.catchTag("PolicyStoreFailure", unavailable))))
+        Effect.andThen(
+          superadmin,
+          policies.refresh.pipe(
+            Effect.map((version) => policyView(version, policies.unreadable())),
+            Effect.catchTag("PolicyStoreFailure", unavailable)
+          )
+        ))
       .handle("putPolicy", ({ payload }) =>
         Effect.gen(function*() {
           const principal = yield* superadmin
@@ -109,13 +120,15 @@ export const PoliciesHandlers = HttpApiBuilder.group(
             })
           )
           yield* Effect.logInfo("policy replaced").pipe(Effect.annotateLogs({ version: version.version, userId: principal.userId ?? "" }))
-          return policyView(version)
+          return policyView(version, policies.unreadable())
         }))
       .handle("listBlacklists", () =>
         Effect.gen(function*() {
           const principal = yield* CurrentPrincipal
           const current = yield* policies.refresh.pipe(Effect.catchTag("PolicyStoreFailure", unavailable))
-          return (current.document.blacklists ?? []).filter((l) => mayManage(principal, l)).map((l) => blacklistView(l, statusOf(l.name)))
+          return (current.document.blacklists ?? []).filter((l) => mayManage(principal, l)).map((l) =>
+            blacklistView(l, statusOf(l.name), principal.superadmin)
+          )
         }))
       .handle("addEntries", ({ params, payload }) => editEntries(params.name, payload.numbers, "add"))
       .handle("removeEntries", ({ params, payload }) => editEntries(params.name, payload.numbers, "remove"))
@@ -126,7 +139,7 @@ export const PoliciesHandlers = HttpApiBuilder.group(
           const statuses = yield* blacklists.reload(params.name).pipe(
             Effect.catchTag("UnknownBlacklist", () => Effect.fail(new NotFoundProblem({ detail: `no blacklist ${params.name}` })))
           )
-          return blacklistView(list, statuses.find((s) => s.name === params.name))
+          return blacklistView(list, statuses.find((s) => s.name === params.name), true)
         }))
   })
 )

@@ -271,6 +271,16 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
         if (config.cluster !== undefined && config.storage?.kind !== "postgres") {
           return Effect.fail(new ConfigError({ message: "storage.kind: a cluster needs postgres (one database shared by its nodes)" }))
         }
+        // The same choice as the counter store's layer: policy.store, else the rate limits' store, else memory. In
+        // memory, a recipient bucket that moves to another node (every deploy, every failover) starts counting from
+        // zero there: caps and dedup would quietly stop holding.
+        if (config.cluster !== undefined && (config.policy?.store ?? config.rateLimits?.store ?? "memory") === "memory") {
+          return Effect.fail(new ConfigError({
+            message: "policy.store: a cluster needs the contact policy's counters in Redis (policy.store: redis, or " +
+              "rateLimits.store: redis whose connection it then reuses); in memory they are lost whenever a recipient " +
+              "bucket moves to another node"
+          }))
+        }
         const problems = checkPolicy({ rules: config.policy?.rules ?? [], ...(config.policy?.blacklists !== undefined ? { blacklists: config.policy.blacklists } : {}) })
         if (problems.length > 0) {
           return Effect.fail(new ConfigError({ message: problems.map((p) => `policy.${p.field}: ${p.message}`).join("\n") }))

@@ -53,7 +53,7 @@ export const policyLayer = (config: GatewayConfig) => {
   const policy = config.policy ?? {}
   const buckets = policy.buckets ?? defaultBuckets
   const Buckets = PolicyBuckets.layer({
-    maxRecipientsPerBucket: Math.max(100, Math.ceil((policy.maxRecipients ?? 1_000_000) / buckets)),
+    maxRecipientsPerBucket: Math.max(100, Math.ceil((policy.maxRecipients ?? 200_000) / buckets)),
     flushIntervalMs: policy.flushIntervalMs ?? 50
   }).pipe(Layer.provide(counterStoreLayer(config)))
   const Actors = RecipientPolicyActor.layer.pipe(

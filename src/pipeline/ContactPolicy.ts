@@ -12,12 +12,13 @@ import { PolicyDispatcher } from "./PolicyDispatcher.ts"
 import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 
 export type PolicyVerdict =
-  | { readonly _tag: "Admit" }
+  /** `undo` gives back what the admission counted, for a message that is not accepted after all (store failure). */
+  | { readonly _tag: "Admit"; readonly undo: Effect.Effect<void> }
   | { readonly _tag: "Reject"; readonly ruleId: string; readonly reason: RejectionReason; readonly retryAfterMs?: number }
   /** Dedup in `return_first` mode: the same message was accepted before, under `firstId`. */
   | { readonly _tag: "Duplicate"; readonly ruleId: string; readonly firstId: string }
 
-const admit: PolicyVerdict = { _tag: "Admit" }
+const admit: PolicyVerdict = { _tag: "Admit", undo: Effect.void }
 
 /**
  * Stage 3 of the pipeline: the contact policy. Blacklists and quiet hours are decided here from the compiled
@@ -68,12 +69,24 @@ export class ContactPolicy extends Context.Service<ContactPolicy, {
             return Effect.succeed(admit)
           }
           const bucket = bucketOf(subject.to, options.buckets)
-          return dispatcher.decide(bucket, { recipient: subject.to, now, messageId, checks: screen.checks }).pipe(
+          const request = { recipient: subject.to, now, messageId, checks: screen.checks }
+          return dispatcher.decide(bucket, request).pipe(
             Effect.map((decision): PolicyVerdict => {
               switch (decision._tag) {
                 case "Admit":
                   metrics.decision("", "admitted")
-                  return admit
+                  return {
+                    _tag: "Admit",
+                    undo: dispatcher.decide(bucket, { ...request, release: true }).pipe(
+                      Effect.timeout("5 seconds"),
+                      Effect.catchCause((cause) =>
+                        Effect.logWarning("policy admission not given back; the recipient's counts include a message not accepted").pipe(
+                          Effect.annotateLogs({ bucket, cause: String(cause) })
+                        )
+                      ),
+                      Effect.asVoid
+                    )
+                  }
                 case "Reject":
                   return rejected(decision.ruleId, decision.reason, now, decision.retryAt)
                 case "Duplicate":

@@ -87,6 +87,13 @@ export class Gateway extends Context.Service<Gateway, {
         const encoding = chosen.success
         const id = crypto.randomUUID()
         const createdAt = Date.now()
+        // An app whose messages are promotional cannot declare one transactional to slip past quiet hours and caps.
+        if (caller.messageClass === "promotional" && input.messageClass === "transactional") {
+          return yield* new InvalidField({
+            field: "messageClass",
+            message: "this app sends promotional messages; an organisation admin can change the app's messageClass"
+          })
+        }
         const messageClass = input.messageClass ?? caller.messageClass
         const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from, messageClass }).pipe(
           Effect.result
@@ -153,7 +160,8 @@ export class Gateway extends Context.Service<Gateway, {
             ...(verdict.retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)) } : {})
           })
         }
-        yield* store.accept([record])
+        // Not accepted after all (the store failed): the policy gives back what it counted for this message.
+        yield* store.accept([record]).pipe(Effect.tapError(() => verdict.undo))
         metrics.accepted(1)
         yield* dispatcher.dispatch(route.target, {
           ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),

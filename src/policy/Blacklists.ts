@@ -19,6 +19,9 @@
  *
  * The overlay is polled through `blacklist_versions` (one small row per edited list): only a list whose version
  * moved has its entries read again. The node that made an edit applies it at once.
+ *
+ * A list may have no file at all (`object: null`, an organisation's opt-out list edited through the API only): its
+ * base is empty, nothing is polled, and it is never stale.
  */
 import { Clock, Context, Duration, Effect, FiberMap, Layer, Option, Result, Schema, Semaphore, Stream } from "effect"
 import { SqlClient } from "effect/sql"
@@ -33,14 +36,17 @@ import { msisdnValue } from "./NumberSet.ts"
 
 export interface BlacklistSource {
   readonly name: string
-  /** The key of the list's file in the ObjectStore. */
-  readonly object: string
+  /** The key of the list's file in the ObjectStore; null: no file, the list is its API entries only (never polled). */
+  readonly object: string | null
 }
 
 export interface BlacklistStatus {
   readonly name: string
-  /** The configured key (a load of a new key keeps the previous file's numbers until it succeeds). */
-  readonly object: string
+  /**
+   * The configured key (a load of a new key keeps the previous file's numbers until it succeeds); null for a list
+   * without a file: its base is empty, it is never checked and never stale.
+   */
+  readonly object: string | null
   /** The ETag of the file in use; null before the first successful load. */
   readonly etag: string | null
   /** Numbers in the file in use. */
@@ -123,7 +129,7 @@ interface Overlay {
 
 interface Entry {
   readonly name: string
-  object: string
+  object: string | null
   base: BaseVersion | undefined
   overlay: Overlay
   lastError: string | null
@@ -304,12 +310,34 @@ const make = (options: { readonly pollIntervalMs: number; readonly overlayPollIn
       }
     })
 
+    /**
+     * A list without a file (entries through the API only): nothing to check. A list that had a file until now drops
+     * its numbers, and whatever failed about that file is over (no stale alert for a file that is not wanted).
+     */
+    const withoutFile = Effect.fnUntraced(function*(entry: Entry) {
+      const hadFile = entry.base !== undefined
+      const wasStale = entry.stale
+      entry.base = undefined
+      entry.refused = undefined
+      entry.lastError = null
+      entry.stale = false
+      if (!live(entry)) return
+      if (wasStale) yield* entry.metrics.fresh
+      if (hadFile) {
+        yield* publishEntries(entry)
+        yield* Effect.logInfo("blacklist has no file any more: only its API entries apply").pipe(
+          Effect.annotateLogs({ list: entry.name })
+        )
+      }
+    })
+
     /** HEAD, and a load when the ETag is not the one in use; the outcome goes to the entry's status and metrics. */
     const check = (entry: Entry) =>
       entry.fileLock.withPermit(Effect.gen(function*() {
         // A list dropped meanwhile is not worth a download.
         if (!live(entry)) return
         const object = entry.object
+        if (object === null) return yield* withoutFile(entry)
         const known = entry.base !== undefined && entry.base.object === object ? entry.base.etag : undefined
         const outcome = yield* Effect.result(Effect.gen(function*() {
           const info = yield* store.head(object).pipe(Effect.mapError(objectFailure))
@@ -342,8 +370,12 @@ const make = (options: { readonly pollIntervalMs: number; readonly overlayPollIn
         }
       }))
 
+    /** Every list with a file (a list without one has nothing to poll). */
     const checkAll = Effect.suspend(() =>
-      Effect.forEach([...entries.values()], check, { concurrency: CHECK_CONCURRENCY, discard: true })
+      Effect.forEach([...entries.values()].filter((e) => e.object !== null), check, {
+        concurrency: CHECK_CONCURRENCY,
+        discard: true
+      })
     )
 
     // ---- the overlay ----
@@ -539,7 +571,8 @@ const make = (options: { readonly pollIntervalMs: number; readonly overlayPollIn
           )
           yield* FiberMap.run(loads, name, initial)
         } else if (existing.object !== object) {
-          // The numbers of the previous file stay in use until the new one has loaded.
+          // The numbers of the previous file stay in use until the new one has loaded (a list that no longer has a
+          // file drops them at once).
           existing.object = object
           yield* FiberMap.run(loads, name, check(existing))
         }

@@ -4,10 +4,15 @@
  * the other processes poll the highest version number to reload, like the routing configuration.
  *
  * The configuration file's `policy:` seeds version 1 on an empty database; from then on the database is the truth.
+ *
+ * A stored version that does not decode (a corrupt row, or a stricter schema after an upgrade) never stops a process:
+ * it applies the newest version that does, logs each unreadable one once, and reports them (`unreadable`) until a
+ * newer good version is written. Nothing readable at all: the configuration file's policy applies (as version 0).
  */
-import type { Stream} from "effect";
-import { Context, Effect, Layer, Schedule, Schema, SchemaIssue, SubscriptionRef } from "effect"
-import { SqlClient, SqlError } from "effect/sql"
+import type { Stream } from "effect"
+import { Context, Effect, Layer, Result, Schedule, Schema, SchemaIssue, Semaphore, SubscriptionRef } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
 import { checkPolicy, emptyPolicy, PolicyDocument } from "../domain/Policy.ts"
 
 export interface PolicyVersion {
@@ -31,12 +36,26 @@ export class PolicyStoreFailure extends Schema.TaggedError<PolicyStoreFailure>()
   message: Schema.String
 }) {}
 
+/** A stored version newer than the one in use that could not be decoded. */
+export interface UnreadablePolicyVersion {
+  readonly version: number
+  readonly error: string
+}
+
 export class PolicyConfig extends Context.Service<PolicyConfig, {
   /** The version this process applies now, without waiting. */
   readonly current: () => PolicyVersion
+  /** Stored versions newer than `current()` that do not decode (skipped), newest first; empty when all is well. */
+  readonly unreadable: () => ReadonlyArray<UnreadablePolicyVersion>
   /** The current version, then every newer one. */
   readonly changes: Stream.Stream<PolicyVersion>
-  /** Validates and stores a new version; live here at once and on other nodes within a poll interval. */
+  /**
+   * Validates and stores a new version; live here at once and on other nodes within a poll interval. With
+   * `expectedVersion` (the version in use, or the newest stored number when newer ones are unreadable) a concurrent
+   * change is a PolicyConflict; without it a writer that loses the race for the next number retries on top of the
+   * winner's version. Overlay entries of blacklists the change removes (or gives to another organisation, or adds
+   * anew) are deleted with it, so a later list of that name starts empty.
+   */
   readonly put: (
     document: unknown,
     options: { readonly expectedVersion?: number | undefined; readonly actor: string | null }
@@ -85,6 +104,30 @@ interface VersionRow {
 
 const storeFailure = (error: SqlError.SqlError) => new PolicyStoreFailure({ message: error.message })
 
+/** Rows read per step when looking for the newest version that decodes. */
+const SCAN_PAGE = 16
+/** Attempts of a put without expectedVersion that loses the race for the next version number to another writer. */
+const PUT_ATTEMPTS = 5
+/** Decode errors are reported, not stored whole: a huge document's error could be as large. */
+const MAX_ERROR_LENGTH = 1_000
+
+const errorText = (error: { readonly message: string }) =>
+  error.message.length > MAX_ERROR_LENGTH ? `${error.message.slice(0, MAX_ERROR_LENGTH)}…` : error.message
+
+/**
+ * The blacklists whose overlay rows (`blacklist_entries`, `blacklist_versions`) must go with a change from
+ * `previous` to `next`: the overlay is keyed by name, so a list that is removed, handed to another organisation, or
+ * (re)created must not carry entries made for an earlier list of that name into the next one.
+ */
+export const droppedOverlays = (previous: PolicyDocument, next: PolicyDocument): ReadonlyArray<string> => {
+  const owners = (document: PolicyDocument) => new Map((document.blacklists ?? []).map((l) => [l.name, l.org ?? null]))
+  const before = owners(previous)
+  const after = owners(next)
+  return [...new Set([...before.keys(), ...after.keys()])].filter((name) =>
+    !(before.has(name) && after.has(name) && before.get(name) === after.get(name))
+  ).sort()
+}
+
 const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -94,27 +137,47 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
       (rows) => Number(rows[0]?.version ?? 0)
     )
 
-    const load = Effect.gen(function*() {
-      const rows = yield* sql<VersionRow>`SELECT version, document, created_at, created_by FROM policy_versions
-        ORDER BY version DESC LIMIT 1`
-      const row = rows[0]
-      if (row === undefined) return { version: 0, document: emptyPolicy, createdAt: 0, createdBy: null } satisfies PolicyVersion
-      const document = yield* storedDocument(row.document).pipe(
-        Effect.mapError((e) => new PolicyStoreFailure({ message: `stored policy version ${row.version} is invalid: ${e.message}` }))
-      )
-      const loaded: PolicyVersion = {
-        version: Number(row.version),
-        document,
-        createdAt: Number(row.created_at),
-        createdBy: row.created_by
-      }
-      return loaded
-    }).pipe(Effect.mapError((e) => SqlError.isSqlError(e) ? storeFailure(e) : e))
+    /**
+     * From `top` down to (not including) `floor`, newest first: the first version that decodes, and the versions
+     * above it that do not. Reads a page at a time: normally one row.
+     */
+    const scan = (top: number, floor: number) =>
+      Effect.gen(function*() {
+        const skipped: Array<UnreadablePolicyVersion> = []
+        let below = top + 1
+        for (;;) {
+          const rows = yield* sql<VersionRow>`SELECT version, document, created_at, created_by FROM policy_versions
+            WHERE version < ${below} AND version > ${floor} ORDER BY version DESC LIMIT ${SCAN_PAGE}`
+          for (const row of rows) {
+            const decoded = yield* Effect.result(storedDocument(row.document))
+            if (Result.isSuccess(decoded)) {
+              const found: PolicyVersion = {
+                version: Number(row.version),
+                document: decoded.success,
+                createdAt: Number(row.created_at),
+                createdBy: row.created_by
+              }
+              return { found, skipped }
+            }
+            skipped.push({ version: Number(row.version), error: errorText(decoded.failure) })
+          }
+          const last = rows.at(-1)
+          if (rows.length < SCAN_PAGE || last === undefined) return { found: undefined, skipped }
+          below = Number(last.version)
+        }
+      })
 
     const insert = (version: number, document: PolicyDocument, actor: string | null, now: number) =>
       sql`INSERT INTO policy_versions ${
         sql.insert({ version, document: JSON.stringify(document), created_at: now, created_by: actor })
       } ON CONFLICT (version) DO NOTHING RETURNING version`
+
+    /** Each unreadable version is logged once, by the scan that first finds it (versions are scanned once). */
+    const reportUnreadable = (skipped: ReadonlyArray<UnreadablePolicyVersion>, inUse: number) =>
+      Effect.forEach(skipped, (u) =>
+        Effect.logError("stored policy version does not decode: skipped, an older version stays in use").pipe(
+          Effect.annotateLogs({ version: u.version, inUse, error: u.error })
+        ), { discard: true })
 
     // The first process on an empty database seeds version 1 from the file; a bad file is a start-up error.
     const seedDocument = yield* validatePolicy(options.seed ?? emptyPolicy).pipe(
@@ -125,21 +188,41 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
       yield* insert(1, seedDocument, "config", Date.now()).pipe(Effect.orDie)
     }
 
-    const ref = yield* SubscriptionRef.make(yield* load.pipe(Effect.orDie))
-    let latest = yield* SubscriptionRef.get(ref)
+    /** The highest version number examined: versions up to it are in use, older, or in `unreadable`. */
+    let seen = yield* latestVersion.pipe(Effect.orDie)
+    const initial = yield* scan(seen, 0).pipe(Effect.orDie)
+    const fallback: PolicyVersion = { version: 0, document: seedDocument, createdAt: 0, createdBy: "config" }
+    let latest = initial.found ?? fallback
+    let unreadable: ReadonlyArray<UnreadablePolicyVersion> = initial.skipped
+    yield* reportUnreadable(initial.skipped, latest.version)
+    if (initial.found === undefined && seen > 0) {
+      yield* Effect.logError("no stored policy version decodes: applying the configuration file's policy until one is written")
+    }
+    const ref = yield* SubscriptionRef.make(latest)
+
+    /** Refreshes and writes take turns: a version is scanned (and an unreadable one logged) once. */
+    const lock = Semaphore.makeUnsafe(1)
 
     const publish = (version: PolicyVersion) =>
       Effect.suspend(() => {
         if (version.version <= latest.version) return Effect.void
         latest = version
+        // Unreadable versions older than a good one in use are no longer a problem: they are history.
+        unreadable = unreadable.filter((u) => u.version > version.version)
         return SubscriptionRef.set(ref, version)
       })
 
-    const refresh = Effect.gen(function*() {
-      const version = yield* latestVersion.pipe(Effect.mapError(storeFailure))
-      if (version > latest.version) yield* publish(yield* load)
-      return latest
-    })
+    const refreshUnlocked = Effect.gen(function*() {
+      const top = yield* latestVersion
+      if (top <= seen) return
+      const { found, skipped } = yield* scan(top, seen)
+      if (found !== undefined) yield* publish(found)
+      unreadable = [...skipped, ...unreadable].filter((u) => u.version > latest.version)
+      seen = top
+      yield* reportUnreadable(skipped, latest.version)
+    }).pipe(Effect.mapError(storeFailure))
+
+    const refresh = lock.withPermit(Effect.map(refreshUnlocked, () => latest))
 
     yield* refresh.pipe(
       Effect.catchCause((cause) => Effect.logWarning("policy reload failed").pipe(Effect.annotateLogs({ cause: String(cause) }))),
@@ -147,27 +230,72 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
       Effect.forkScoped
     )
 
+    /** One attempt at the next version number; undefined when another writer took it first. */
+    const attempt = (
+      document: PolicyDocument,
+      opts: { readonly expectedVersion?: number | undefined; readonly actor: string | null }
+    ) =>
+      lock.withPermit(Effect.gen(function*() {
+        yield* refreshUnlocked
+        const current = seen
+        // The version in use, or the newest number when only unreadable versions lie above it: both are "now".
+        if (opts.expectedVersion !== undefined && opts.expectedVersion !== current && opts.expectedVersion !== latest.version) {
+          return yield* new PolicyConflict({ currentVersion: latest.version })
+        }
+        const previous = latest.document
+        const dropped = droppedOverlays(previous, document)
+        const next = current + 1
+        const now = Date.now()
+        const won = yield* sql.withTransaction(Effect.gen(function*() {
+          // Two writers racing for the same number: the primary key lets one win (the other's transaction changes
+          // nothing and it tries again, or is told to re-read).
+          if ((yield* insert(next, document, opts.actor, now)).length === 0) return false
+          if (dropped.length > 0) {
+            // The version row first, as an edit of the list takes it (same lock order), then the entries. The bump
+            // makes nodes still holding the list read its (now empty) overlay again; a list created later under the
+            // name starts from this version with no entries.
+            yield* sql`UPDATE blacklist_versions SET version = version + 1, updated_at = ${now} WHERE ${sql.in("list", dropped)}`
+            yield* sql`DELETE FROM blacklist_entries WHERE ${sql.in("list", dropped)}`
+          }
+          return true
+        })).pipe(Effect.mapError(storeFailure))
+        if (!won) return undefined
+        seen = Math.max(seen, next)
+        const version: PolicyVersion = { version: next, document, createdAt: now, createdBy: opts.actor }
+        yield* publish(version)
+        if (dropped.length > 0) {
+          yield* Effect.logInfo("blacklist overlay entries dropped with their list definition").pipe(
+            Effect.annotateLogs({ version: next, lists: dropped.join(",") })
+          )
+        }
+        return version
+      }))
+
     const put = Effect.fnUntraced(function*(
       input: unknown,
       opts: { readonly expectedVersion?: number | undefined; readonly actor: string | null }
     ) {
       const document = yield* validatePolicy(input)
-      const current = yield* latestVersion.pipe(Effect.mapError(storeFailure))
-      if (opts.expectedVersion !== undefined && opts.expectedVersion !== current) {
-        return yield* new PolicyConflict({ currentVersion: current })
+      for (let i = 1;; i++) {
+        const version = yield* attempt(document, opts)
+        if (version !== undefined) {
+          yield* Effect.logInfo("policy changed").pipe(
+            Effect.annotateLogs({ version: version.version, rules: document.rules.length, attempts: i })
+          )
+          return version
+        }
+        // With expectedVersion the writer asked for "on top of what I read": someone else's change is a conflict,
+        // answered with the version that won (read now: this process has not seen it yet).
+        if (opts.expectedVersion !== undefined || i >= PUT_ATTEMPTS) {
+          yield* refresh
+          return yield* new PolicyConflict({ currentVersion: latest.version })
+        }
       }
-      const now = Date.now()
-      // Two writers racing for the same number: the primary key lets one win; the other is told to re-read.
-      const inserted = yield* insert(current + 1, document, opts.actor, now).pipe(Effect.mapError(storeFailure))
-      if (inserted.length === 0) return yield* new PolicyConflict({ currentVersion: current + 1 })
-      const version: PolicyVersion = { version: current + 1, document, createdAt: now, createdBy: opts.actor }
-      yield* publish(version)
-      yield* Effect.logInfo("policy changed").pipe(Effect.annotateLogs({ version: version.version, rules: document.rules.length }))
-      return version
     })
 
     return PolicyConfig.of({
       current: () => latest,
+      unreadable: () => unreadable,
       changes: SubscriptionRef.changes(ref),
       put,
       refresh

@@ -211,7 +211,14 @@ export const compilePolicy = (
     for (const rule of rulesFor.stateful) {
       if (rule.type === "dedup") {
         content ??= contentKey(subject.orgId, subject.from, subject.text)
-        checks.push({ kind: "dedup", ruleId: rule.id, key: `${rule.id}|${content}`, windowMs: rule.windowSeconds * 1000, mode: rule.mode })
+        // The organisation in clear, not only inside the hash: no collision can match another tenant's message.
+        checks.push({
+          kind: "dedup",
+          ruleId: rule.id,
+          key: `${rule.id}|${subject.orgId}|${content}`,
+          windowMs: rule.windowSeconds * 1000,
+          mode: rule.mode
+        })
       } else if (rule.type === "frequency_cap") {
         const per = rule.per ?? "all"
         const key = per === "all" ? rule.id : per === "organisation" ? `${rule.id}|o:${subject.orgId}` : `${rule.id}|a:${subject.appId}`

@@ -32,6 +32,11 @@ export interface DecisionRequest {
   readonly now: number
   readonly messageId: string
   readonly checks: ReadonlyArray<PolicyCheck>
+  /**
+   * Undo an earlier admission of this same request (same recipient, now, messageId, checks): the message was not
+   * accepted after all (its store write failed), so it must not spend caps nor stand as the first of a dedup.
+   */
+  readonly release?: boolean
 }
 
 export type Decision =
@@ -91,6 +96,21 @@ class Recipient {
 }
 
 const ADMIT: Decision = { _tag: "Admit" }
+
+/** Dedup entries kept per recipient; beyond, the oldest go (an on-call number sent a different alert every minute). */
+export const MAX_SEEN_PER_RECIPIENT = 1000
+/** Decisions remembered by message id, so a request delivered twice (a retried actor call) is not counted twice. */
+const RECENT_DECISIONS = 2_000
+
+/**
+ * The end of the fixed window a request at `now` counts in. Requests reach a bucket slightly out of time order
+ * (several nodes' clocks, batching): one stamped just before a boundary that arrives after the counter moved on
+ * counts in the counter's (later) window, so a counter never goes back and forth across a boundary.
+ */
+const fixedEnd = (counter: Counter | undefined, now: number, ms: number): number => {
+  const end = now - (now % ms) + ms
+  return counter !== undefined && !counter.rolling && counter.end > end && counter.end - ms <= now + ms ? counter.end : end
+}
 
 const expiryOf = (counter: Counter): number =>
   counter.rolling ? (counter.times.length === 0 ? -Infinity : (counter.times[counter.times.length - 1] as number) + counter.ms) : counter.end
@@ -203,10 +223,12 @@ const deserialize = (id: string, text: string): Recipient | undefined => {
 const empty: ReadonlyArray<number> = []
 
 /** Why the check refuses the message, or undefined when it passes. Changes nothing. */
-const refusal = (r: Recipient, check: PolicyCheck, now: number): Decision | undefined => {
+const refusal = (r: Recipient, check: PolicyCheck, now: number, messageId: string): Decision | undefined => {
   if (check.kind === "dedup") {
     const seen = r.seen?.get(check.key)
     if (seen === undefined || seen.at <= now - check.windowMs) return undefined
+    // The same message asked again (a retried call whose first answer was lost) is not a duplicate of itself.
+    if (seen.id === messageId) return undefined
     return check.mode === "return_first"
       ? { _tag: "Duplicate", ruleId: check.ruleId, firstId: seen.id }
       : { _tag: "Reject", ruleId: check.ruleId, reason: "duplicate", retryAt: seen.at + check.windowMs }
@@ -214,7 +236,7 @@ const refusal = (r: Recipient, check: PolicyCheck, now: number): Decision | unde
   const { window, max } = check
   const counter = r.counters?.get(check.key)
   if (window.type === "fixed") {
-    const end = now - (now % window.ms) + window.ms
+    const end = fixedEnd(counter, now, window.ms)
     const count = counter !== undefined && !counter.rolling && counter.end === end ? counter.count : 0
     return count < max ? undefined : { _tag: "Reject", ruleId: check.ruleId, reason: "frequency_cap", retryAt: end }
   }
@@ -237,14 +259,22 @@ const refusal = (r: Recipient, check: PolicyCheck, now: number): Decision | unde
 const apply = (r: Recipient, check: PolicyCheck, now: number, messageId: string): number => {
   if (check.kind === "dedup") {
     const seen = (r.seen ??= new Map<string, Seen>())
+    // Insertion order is age order: a key seen again moves to the end.
+    seen.delete(check.key)
     seen.set(check.key, { at: now, id: messageId, windowMs: check.windowMs })
+    if (seen.size > MAX_SEEN_PER_RECIPIENT) {
+      for (const key of seen.keys()) {
+        seen.delete(key)
+        if (seen.size <= MAX_SEEN_PER_RECIPIENT) break
+      }
+    }
     return now + check.windowMs
   }
   const counters = (r.counters ??= new Map<string, Counter>())
   const { window } = check
   const counter = counters.get(check.key)
   if (window.type === "fixed") {
-    const end = now - (now % window.ms) + window.ms
+    const end = fixedEnd(counter, now, window.ms)
     if (counter !== undefined && !counter.rolling && counter.end === end) counter.count++
     // A new window (or a rule that changed from rolling or to another window length) counts from zero.
     else counters.set(check.key, { rolling: false, end, count: 1 })
@@ -269,6 +299,27 @@ const apply = (r: Recipient, check: PolicyCheck, now: number, messageId: string)
   return (times[times.length - 1] as number) + window.ms
 }
 
+/** Takes back what `apply` counted for this request (the same now and message id); false if nothing matched. */
+const unapply = (r: Recipient, check: PolicyCheck, now: number, messageId: string): boolean => {
+  if (check.kind === "dedup") {
+    const seen = r.seen?.get(check.key)
+    if (seen === undefined || seen.id !== messageId) return false
+    r.seen?.delete(check.key)
+    return true
+  }
+  const counter = r.counters?.get(check.key)
+  if (counter === undefined) return false
+  if (!counter.rolling) {
+    if (check.window.type !== "fixed" || counter.end !== fixedEnd(counter, now, check.window.ms) || counter.count === 0) return false
+    counter.count--
+    return true
+  }
+  const at = counter.times.lastIndexOf(now)
+  if (at < 0) return false
+  counter.times.splice(at, 1)
+  return true
+}
+
 /**
  * The recipients of one bucket, at most `maxRecipients` of them in memory (least recently used dropped first; one
  * with changes not yet taken by `takeDirty` is kept aside until they are, and comes back from there if decided on
@@ -281,6 +332,8 @@ export class BucketState {
   /** Dirty recipients evicted from `lru`, until the next takeDirty. */
   private readonly evicted = new Map<string, Recipient>()
   private readonly dirty = new Set<Recipient>()
+  /** Recent decisions by message id (insertion order = age), for requests delivered twice. */
+  private readonly recent = new Map<string, Decision>()
 
   constructor(options: { readonly maxRecipients: number }) {
     this.maxRecipients = Math.max(1, options.maxRecipients)
@@ -333,23 +386,43 @@ export class BucketState {
         decisions[i] = ADMIT
         continue
       }
+      if (request.release === true) {
+        decisions[i] = this.release(request)
+        continue
+      }
+      const earlier = this.recent.get(request.messageId)
+      if (earlier !== undefined) {
+        decisions[i] = earlier
+        continue
+      }
       const r = this.touch(request.recipient)
       if (now >= r.expiresAt) prune(r, now)
       let refused: Decision | undefined
-      for (let c = 0; c < checks.length && refused === undefined; c++) refused = refusal(r, checks[c] as PolicyCheck, now)
-      if (refused !== undefined) {
-        decisions[i] = refused
-        continue
+      for (let c = 0; c < checks.length && refused === undefined; c++) {
+        refused = refusal(r, checks[c] as PolicyCheck, now, request.messageId)
       }
-      for (let c = 0; c < checks.length; c++) {
-        const expiry = apply(r, checks[c] as PolicyCheck, now, request.messageId)
-        if (expiry < r.expiresAt) r.expiresAt = expiry
+      const decision = refused ?? ADMIT
+      if (refused === undefined) {
+        for (let c = 0; c < checks.length; c++) {
+          const expiry = apply(r, checks[c] as PolicyCheck, now, request.messageId)
+          if (expiry < r.expiresAt) r.expiresAt = expiry
+        }
+        this.dirty.add(r)
       }
-      this.dirty.add(r)
-      decisions[i] = ADMIT
+      this.remember(request.messageId, decision)
+      decisions[i] = decision
     }
     this.trim()
     return decisions
+  }
+
+  /**
+   * Forgets what nobody will write anywhere (a bucket without a persistent store): changes are not kept for a
+   * `takeDirty` that never comes, and recipients the LRU evicted are let go. Bounds memory to `maxRecipients`.
+   */
+  discardDirty(): void {
+    this.dirty.clear()
+    this.evicted.clear()
   }
 
   /**
@@ -389,6 +462,27 @@ export class BucketState {
     const r = back ?? new Recipient(recipient)
     this.lru.set(recipient, r)
     return r
+  }
+
+  private release(request: DecisionRequest): Decision {
+    const earlier = this.recent.get(request.messageId)
+    this.recent.delete(request.messageId)
+    // Only an admission counted anything; a refusal or an unknown request has nothing to give back.
+    if (earlier !== undefined && earlier._tag !== "Admit") return ADMIT
+    const r = this.lru.get(request.recipient) ?? this.evicted.get(request.recipient)
+    if (r === undefined) return ADMIT
+    let changed = false
+    for (const check of request.checks) changed = unapply(r, check, request.now, request.messageId) || changed
+    if (changed) this.dirty.add(r)
+    return ADMIT
+  }
+
+  private remember(messageId: string, decision: Decision): void {
+    this.recent.set(messageId, decision)
+    if (this.recent.size > RECENT_DECISIONS) {
+      const oldest = this.recent.keys().next()
+      if (oldest.done !== true) this.recent.delete(oldest.value)
+    }
   }
 
   private trim(): void {

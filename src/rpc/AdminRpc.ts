@@ -92,8 +92,9 @@ export const InspectPool = Rpc.make("InspectPool", {
 })
 
 /**
- * A recipient bucket (RecipientPolicy actor): by number, or by the bucket a recipient's number falls in. Starts the
- * bucket's actor if it was not running.
+ * A recipient bucket (RecipientPolicy actor): by number, or by the bucket a recipient's number falls in (an E.164
+ * number, "+" optional, normalised as the pipeline does: "+49 151 1234 5678" is 4915112345678's bucket; an invalid
+ * number is AdminNotFound "bucket"). Starts the bucket's actor if it was not running.
  */
 export const InspectBucket = Rpc.make("InspectBucket", {
   payload: { bucket: Schema.optionalKey(Schema.Int), recipient: Schema.optionalKey(Schema.String) },
@@ -114,19 +115,35 @@ export const SetLinkEnabled = Rpc.make("SetLinkEnabled", {
   error: Schema.Union([AdminNotFound, AdminTimeout, AdminUnavailable])
 })
 
+/** A blacklist as the node that reloaded it holds it. */
+export const BlacklistReloaded = Schema.Struct({
+  name: Schema.String,
+  /** Numbers in the file in use (0 for a list without a file). */
+  baseEntries: Schema.Int,
+  /** Numbers listed through the API, on top of the file. */
+  added: Schema.Int,
+  /** Numbers unlisted through the API (masked in the file, or not in it at all). */
+  removed: Schema.Int,
+  /**
+   * Listed numbers, approximately: baseEntries + added - removed, exact when every removed number is in the file
+   * (an unlisting of a number the file does not have is counted as removed all the same).
+   */
+  entries: Schema.Int,
+  /** The list's file, or null when it has none (entries through the API only). */
+  object: Schema.NullOr(Schema.String),
+  etag: Schema.NullOr(Schema.String),
+  stale: Schema.Boolean,
+  lastError: Schema.NullOr(Schema.String)
+})
+export type BlacklistReloaded = typeof BlacklistReloaded.Type
+
 /**
  * Checks a blacklist's file now on the node that answers, and loads it if its ETag changed (the other nodes find the
  * change at their next poll). Answers the list as that node holds it afterwards.
  */
 export const ReloadBlacklist = Rpc.make("ReloadBlacklist", {
   payload: { name: Schema.String },
-  success: Schema.Struct({
-    name: Schema.String,
-    entries: Schema.Int,
-    etag: Schema.NullOr(Schema.String),
-    stale: Schema.Boolean,
-    lastError: Schema.NullOr(Schema.String)
-  }),
+  success: BlacklistReloaded,
   error: Schema.Union([AdminNotFound, AdminUnavailable])
 })
 

@@ -6,6 +6,7 @@ import { RecipientPolicy } from "../actors/RecipientPolicyProtocol.ts"
 import { AppConfig } from "../layers/Config.ts"
 import { defaultBuckets } from "../layers/Policy.ts"
 import { bucketOf } from "../policy/PolicyEngine.ts"
+import { parseMsisdn } from "../domain/Msisdn.ts"
 import { Context, Duration, Effect, HashRing, Layer } from "effect"
 import { Runner, Sharding, ShardId, ShardingConfig } from "effect/cluster"
 import type { RunnerAddress } from "effect/cluster"
@@ -123,6 +124,14 @@ export class RunnerDirectory extends Context.Service<RunnerDirectory, {
     }))
 }
 
+/**
+ * A recipient as the pipeline keys its bucket: the normalised E.164 digits ("+49 151 1234 5678" and "004915112345678"
+ * are 4915112345678), so an operator lands on the bucket the messages went to. Digits alone are read as
+ * international (how a number is often pasted); undefined when it is not a valid number.
+ */
+export const recipientMsisdn = (input: string): string | undefined =>
+  parseMsisdn(/^\d/.test(input) && !input.startsWith("00") ? `+${input}` : input)
+
 const bearer = /^Bearer\s+(\S+)\s*$/i
 
 /** The superadmin check of every admin call: the bearer token verified like the REST API's. */
@@ -187,8 +196,13 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
       InspectPool: ({ poolId }) =>
         knownPool(poolId).pipe(Effect.andThen(call("InspectPool", poolId, poolClient(poolId).Inspect()))),
       InspectBucket: ({ bucket, recipient }) => {
-        const digits = recipient?.replace(/^\+/, "")
-        const chosen = digits !== undefined ? bucketOf(digits, buckets) : bucket
+        if (recipient !== undefined) {
+          const msisdn = recipientMsisdn(recipient)
+          if (msisdn === undefined) return Effect.fail(new AdminNotFound({ what: "bucket", id: recipient }))
+          const chosen = bucketOf(msisdn, buckets)
+          return call("InspectBucket", String(chosen), bucketClient(String(chosen)).Inspect())
+        }
+        const chosen = bucket
         if (chosen === undefined || !Number.isInteger(chosen) || chosen < 0 || chosen >= buckets) {
           return Effect.fail(new AdminNotFound({ what: "bucket", id: String(bucket ?? recipient ?? "") }))
         }
@@ -218,7 +232,11 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
               ? Effect.fail(new AdminNotFound({ what: "blacklist", id: name }))
               : Effect.succeed({
                 name,
-                entries: status.baseEntries + status.added,
+                baseEntries: status.baseEntries,
+                added: status.added,
+                removed: status.removed,
+                entries: Math.max(0, status.baseEntries + status.added - status.removed),
+                object: status.object,
                 etag: status.etag,
                 stale: status.stale,
                 lastError: status.lastError

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import type { PolicyRule } from "../../src/domain/Policy.ts"
+import { DatabaseSync } from "node:sqlite"
+import { join } from "node:path"
 import { ObjectStore } from "../../src/storage/ObjectStore.ts"
 import { get, post, send, signUp, startGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 import type { Tenant } from "../fixtures/Gateway.ts"
@@ -86,6 +88,9 @@ describe("contact policy through the REST API", () => {
       // An app whose messages are promotional by default: a message that does not say counts as a promotion.
       const patched = yield* send("PATCH", `${gw.baseUrl}/v1/apps/${a.appId}`, { messageClass: "promotional" }, a.userAuth)
       expect(patched.json.messageClass).toBe("promotional")
+      const downgrade = yield* submit(gw.baseUrl, a, "+4915199999999", { messageClass: "transactional" })
+      expect(downgrade.status).toBe(400)
+      expect(downgrade.json.errors).toEqual([expect.objectContaining({ field: "messageClass" })])
       expect((yield* submit(gw.baseUrl, a, "+4915199999999")).status).toBe(202)
       expect((yield* submit(gw.baseUrl, a, "+4915199999999")).status).toBe(202)
       expectRejected(yield* submit(gw.baseUrl, a, "+4915199999999"), "frequency_cap", "promo-2-per-hour")
@@ -166,6 +171,36 @@ describe("contact policy through the REST API", () => {
       const theirs = yield* post(`${gw.baseUrl}/v1/messages`, promo, b.auth)
       expect(theirs.status).toBe(202)
       expect(theirs.json.id).not.toBe(original.json.id)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a message the store fails to accept gives its policy counts back: the retry is not a duplicate of it", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({
+        config: {
+          policy: {
+            rules: [
+              { id: "once", type: "dedup", windowSeconds: 3600, mode: "return_first" },
+              { id: "one-a-day", type: "frequency_cap", max: 1, window: "day" }
+            ]
+          }
+        }
+      })
+      const a = yield* signUp(gw.baseUrl)
+      // A fault in the real store: inserting this text fails, once.
+      const db = new DatabaseSync(join(gw.dataDir, "gateway.db"))
+      db.exec(`CREATE TRIGGER fail_once BEFORE INSERT ON messages WHEN NEW.text = 'fail me'
+        BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+      const otp = { to: "+4915112345678", from: "Bank", text: "fail me" }
+      expect((yield* post(`${gw.baseUrl}/v1/messages`, otp, a.auth)).status).toBe(503)
+      db.exec("DROP TRIGGER fail_once")
+      db.close()
+      // The client retries: a new message, accepted and sent — not a "duplicate" of one that never existed, and the
+      // cap of one a day was not spent by it.
+      const retried = yield* post(`${gw.baseUrl}/v1/messages`, otp, a.auth)
+      expect(retried.status).toBe(202)
+      expect(retried.json.duplicate).toBeUndefined()
+      expect((yield* waitForStatus(gw.baseUrl, String(retried.json.id), "delivered", 10_000, a.auth)).status).toBe("delivered")
+      expectRejected(yield* post(`${gw.baseUrl}/v1/messages`, { ...otp, text: "another" }, a.auth), "frequency_cap", "one-a-day")
     }).pipe(Effect.scoped), 60_000)
 
   it.live("quiet hours of the destination country keep promotions out at night", () =>

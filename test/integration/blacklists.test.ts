@@ -296,6 +296,57 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
         expect(blacklists.has(a, "+4915100000003")).toBe(true)
       })))
 
+    it.effect("a list without a file (object null) is never checked nor stale: its API entries only", () =>
+      onSqlite(Effect.gen(function*() {
+        const store = yield* ObjectStore
+        const blacklists = yield* start()
+        const name = unique("nofile")
+        yield* blacklists.configure([{ name, object: null }])
+        // Several polls later: nothing checked, nothing failed, no alert.
+        yield* Effect.sleep(400)
+        expect(statusOf(blacklists, name)).toMatchObject({
+          object: null,
+          etag: null,
+          baseEntries: 0,
+          loadedAt: null,
+          checkedAt: null,
+          lastError: null,
+          stale: false
+        })
+        expect(yield* failures(name)).toBe(0)
+        expect(yield* gauge(blacklistStale, name)).toBe(0)
+        const [reloaded] = yield* blacklists.reload(name)
+        expect(reloaded).toMatchObject({ object: null, stale: false, lastError: null })
+        expect(yield* blacklists.addEntries(name, ["+4915100000001"])).toEqual({ changed: 1 })
+        expect(blacklists.has(name, "+4915100000001")).toBe(true)
+        expect(blacklists.has(name, "+4915100000002")).toBe(false)
+
+        // A list whose file is missing (stale, counting failures) that is told it has none: the alert ends.
+        const missing = unique("nofile-missing")
+        yield* blacklists.configure([{ name, object: null }, { name: missing, object: `${missing}.txt` }])
+        yield* until("reported missing", () => statusOf(blacklists, missing).stale)
+        expect(yield* gauge(blacklistStale, missing)).toBe(1)
+        yield* blacklists.configure([{ name, object: null }, { name: missing, object: null }])
+        yield* until("no longer stale", () => !statusOf(blacklists, missing).stale)
+        const counted = yield* failures(missing)
+        yield* Effect.sleep(300)
+        expect(yield* failures(missing)).toBe(counted)
+        expect(yield* gauge(blacklistStale, missing)).toBe(0)
+        expect(statusOf(blacklists, missing)).toMatchObject({ object: null, lastError: null, stale: false })
+
+        // A list that had a file and no longer has one: the file's numbers go, its API entries stay.
+        const filed = unique("nofile-filed")
+        yield* store.put(`${filed}.txt`, lines("+4915100000003"))
+        yield* blacklists.configure([{ name: filed, object: `${filed}.txt` }])
+        yield* loaded(blacklists, filed)
+        yield* blacklists.addEntries(filed, ["+4915100000004"])
+        yield* blacklists.configure([{ name: filed, object: null }])
+        yield* until("file numbers dropped", () => !blacklists.has(filed, "+4915100000003"))
+        expect(blacklists.has(filed, "+4915100000004")).toBe(true)
+        expect(statusOf(blacklists, filed)).toMatchObject({ object: null, baseEntries: 0, added: 1 })
+        expect(yield* gauge(blacklistEntries, filed)).toBe(1)
+      })))
+
     it.effect("closing the layer's scope stops its polls", () =>
       onSqlite(Effect.gen(function*() {
         const store = yield* ObjectStore

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Redis } from "ioredis"
-import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
 import { CounterStore } from "../../src/policy/CounterStore.ts"
 import type { CounterStoreRedisOptions } from "../../src/policy/CounterStore.ts"
 import { BucketState } from "../../src/policy/RecipientState.ts"
@@ -50,33 +48,7 @@ const failedWith = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
   Exit.isFailure(exit) ? exit.cause.reasons.map((r) => (r._tag === "Fail" ? r.error._tag : r._tag)) : ["Success"]
 
 /** A redis-server of the test's own which it can stop answering (SIGSTOP) and resume; killed when the test ends. */
-const pausableRedis = Effect.gen(function*() {
-  const port = yield* freePort
-  const child: ChildProcess = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: "ignore" }
-  )
-  yield* Effect.addFinalizer(() =>
-    Effect.callback<void>((resume) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-      child.once("exit", () => resume(Effect.void))
-      child.kill("SIGKILL")
-    })
-  )
-  const probe = yield* rawRedis(undefined, port)
-  let up = false
-  for (let i = 0; i < 100 && !up; i++) {
-    up = yield* Effect.promise(() => probe.ping().then(() => true, () => false))
-    if (!up) yield* Effect.sleep(50)
-  }
-  if (!up) return yield* Effect.die(new Error(`redis-server on ${port} did not start`))
-  return {
-    port,
-    pause: Effect.sync(() => child.kill("SIGSTOP")),
-    resume: Effect.sync(() => child.kill("SIGCONT"))
-  }
-})
+const pausableRedis = Effect.flatMap(freePort, redisServer)
 
 describe("CounterStore on Redis", () => {
   it.live("saves and loads state under ${keyPrefix}${recipient} whatever the bucket, in the order asked, absent as null", () =>

@@ -67,4 +67,37 @@ describe("configuration", () => {
     expect(config.pools?.[0]?.id).toBe("main")
     expect(failure({ links: [link], cluster: { runnerHost: "h", runnerPort: 1 } })).toContain("storage.kind")
   })
+
+  it("refuses a cluster whose contact-policy counters would be in memory (lost on every bucket move)", () => {
+    const cluster = {
+      links: [link],
+      storage: { kind: "postgres", url: "postgres://db/smsgw" },
+      cluster: { runnerHost: "10.0.0.1", runnerPort: 34431 }
+    }
+    // Neither store set, the policy's set to memory (even with the rate limits in Redis), or the rate limits' in memory.
+    for (const raw of [
+      cluster,
+      { ...cluster, policy: { store: "memory" }, rateLimits: { store: "redis" } },
+      { ...cluster, rateLimits: { store: "memory" } }
+    ]) {
+      const message = failure(raw)
+      expect(message).toMatch(/^policy\.store: /)
+      expect(message).toContain("Redis")
+    }
+    // Redis for the counters, through either key (or SMSGW_REDIS_URL); and one embedded node may count in memory.
+    expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig({ ...cluster, rateLimits: { store: "redis" } })))).toBe(true)
+    expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig({ ...cluster, policy: { store: "redis" } })))).toBe(true)
+    expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig({ ...cluster, rateLimits: { store: "memory" }, policy: { store: "redis" } })))).toBe(true)
+    expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig(cluster, { SMSGW_REDIS_URL: "redis://cache:6379" })))).toBe(true)
+    expect(Exit.isSuccess(Effect.runSyncExit(decodeConfig({ links: [link], policy: { store: "memory" } })))).toBe(true)
+  })
+
+  it("a blacklist without a file: object null (entries through the API only); absent: the default file", () => {
+    const config = Effect.runSync(decodeConfig({
+      links: [link],
+      policy: { blacklists: [{ name: "optout", org: "org_1", object: null }, { name: "dnd" }] }
+    }))
+    expect(config.policy?.blacklists).toEqual([{ name: "optout", org: "org_1", object: null }, { name: "dnd" }])
+    expect(failure({ links: [link], policy: { blacklists: [{ name: "dnd", object: "" }] } })).toContain("policy.blacklists[0].object")
+  })
 })

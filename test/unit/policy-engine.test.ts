@@ -55,7 +55,7 @@ describe("policy engine", () => {
     expect(screen).toEqual({
       _tag: "Checks",
       checks: [
-        { kind: "dedup", ruleId: "otp", key: `otp|${contentKey("org_a", "Shop", "Sale!")}`, windowMs: 60_000, mode: "return_first" },
+        { kind: "dedup", ruleId: "otp", key: `otp|org_a|${contentKey("org_a", "Shop", "Sale!")}`, windowMs: 60_000, mode: "return_first" },
         { kind: "cap", ruleId: "all", key: "all", max: 3, window: { type: "fixed", ms: 86_400_000 } },
         { kind: "cap", ruleId: "per-org", key: "per-org|o:org_a", max: 2, window: { type: "rolling", ms: 90_000 } },
         { kind: "cap", ruleId: "per-app", key: "per-app|a:app_a", max: 1, window: { type: "fixed", ms: 60_000 } }

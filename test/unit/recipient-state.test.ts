@@ -425,3 +425,59 @@ describe("BucketState against a model", () => {
     expect(tags.get("Duplicate")).toBeGreaterThan(100)
   })
 })
+
+describe("BucketState: requests out of order, delivered twice, released", () => {
+  it("a request stamped just before a boundary that arrives after the counter moved on counts in the later window", () => {
+    const state = fresh()
+    const cap = [fixed("min", 1, MINUTE)]
+    // Two nodes' clocks 500 ms apart around the minute: the counter never flips back to the earlier window.
+    expect(one(state, "a", T0 + MINUTE + 200, cap)._tag).toBe("Admit")
+    expect(one(state, "a", T0 + MINUTE - 300, cap)).toEqual(capped("min", T0 + 2 * MINUTE))
+    expect(one(state, "a", T0 + MINUTE + 250, cap)._tag).toBe("Reject")
+    expect(one(state, "a", T0 + MINUTE - 100, cap)._tag).toBe("Reject")
+  })
+
+  it("the same message asked twice gets the first answer and is counted once; it is never a duplicate of itself", () => {
+    const state = fresh()
+    const checks = [dedup("otp", MINUTE, "return_first"), fixed("cap", 2, HOUR)]
+    expect(one(state, "a", T0, checks, "m-1")._tag).toBe("Admit")
+    expect(one(state, "a", T0 + 10, checks, "m-1")._tag).toBe("Admit")
+    // One count spent, not two: a second, different message still fits (and is a duplicate of m-1 by content).
+    expect(one(state, "a", T0 + 20, [fixed("cap", 2, HOUR)], "m-2")._tag).toBe("Admit")
+    expect(one(state, "a", T0 + 30, checks, "m-3")).toEqual({ _tag: "Duplicate", ruleId: "rule-otp", firstId: "m-1" })
+  })
+
+  it("a released admission gives back its counts and its dedup entry", () => {
+    const state = fresh()
+    const checks = [dedup("otp", MINUTE), fixed("cap", 1, HOUR), rolling("roll", 1, HOUR)]
+    const first = request("a", T0, checks, "m-1")
+    expect(state.decide([first])[0]!._tag).toBe("Admit")
+    expect(one(state, "a", T0 + 1, checks, "m-2")._tag).toBe("Reject")
+    state.decide([{ ...first, release: true }])
+    // As if m-1 never was: the same content and the caps are free again.
+    expect(one(state, "a", T0 + 2, checks, "m-3")._tag).toBe("Admit")
+    expect(one(state, "a", T0 + 3, checks, "m-4")._tag).toBe("Reject")
+    // Releasing a refused request changes nothing.
+    state.decide([{ ...request("a", T0 + 3, checks, "m-4"), release: true }])
+    expect(one(state, "a", T0 + 4, [fixed("cap", 1, HOUR)], "m-5")._tag).toBe("Reject")
+  })
+
+  it("keeps at most 1,000 dedup entries per recipient, dropping the oldest", () => {
+    const state = fresh()
+    for (let i = 0; i < 1005; i++) expect(one(state, "a", T0 + i, [dedup(`text-${i}`, DAY)])._tag).toBe("Admit")
+    expect(one(state, "a", T0 + 2000, [dedup("text-0", DAY)])._tag).toBe("Admit")
+    expect(one(state, "a", T0 + 2001, [dedup("text-1004", DAY)])._tag).toBe("Reject")
+    const [dirty] = state.takeDirty(T0 + 3000)
+    expect((JSON.parse(dirty!.value!) as { d: Array<unknown> }).d).toHaveLength(1000)
+  })
+
+  it("discardDirty lets evicted recipients go, so memory stays bounded without a store", () => {
+    const state = fresh(10)
+    for (let i = 0; i < 100; i++) one(state, `r${i}`, T0, [fixed("cap", 1, HOUR)])
+    expect(state.size).toBe(10)
+    expect(state.missing(["r0"])).toEqual([])
+    state.discardDirty()
+    expect(state.missing(["r0"])).toEqual(["r0"])
+    expect(state.takeDirty(T0)).toEqual([])
+  })
+})
