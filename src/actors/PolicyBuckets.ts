@@ -73,6 +73,9 @@ interface Entry {
 /** Writes not yet acknowledged by the store, at most this many (the oldest are given up first, and counted). */
 const MAX_PENDING = 200_000
 const SAVE_CHUNK = 5_000
+/** Reads of first-seen recipients are gathered this long into one MGET (at most this many keys). */
+const READ_WINDOW_MS = 1
+const MAX_READ_BATCH = 1_000
 
 const keyOf = (bucket: number, recipient: string) => `${bucket}:${recipient}`
 
@@ -98,6 +101,7 @@ const make = (options: PolicyBucketsOptions) =>
     const metrics = yield* PolicyMetrics
     // The decisions' clock: state is pruned and given TTLs on the same time line its windows were counted on.
     const clock = yield* PolicyClock
+    const scope = yield* Effect.scope
     const open = new Map<number, OpenBucket>()
     const handles = new Map<number, BucketHandle>()
     // Without a persistent store, a bucket's state outlives its entity on this node (the only node there is), so a
@@ -183,44 +187,63 @@ const make = (options: PolicyBucketsOptions) =>
     // The last writes on the way down (the node's buckets close before this too, each writing its own).
     yield* Effect.addFinalizer(() => flushAll)
 
+    /**
+     * The read being gathered: recipients asked for within `READ_WINDOW_MS`, whatever their bucket, go to the store in
+     * one MGET (keys are per recipient) — a first sighting costs a share of a round trip, not a round trip.
+     */
+    let gathering: { readonly load: Load; readonly keys: Array<string>; readonly recipients: Array<string> } | undefined
+
+    const startRead = () => {
+      const batch = {
+        load: { done: Deferred.makeUnsafe<ReadonlyArray<string | null>, CounterStoreUnavailable>() },
+        keys: [] as Array<string>,
+        recipients: [] as Array<string>
+      }
+      gathering = batch
+      const run = Effect.sleep(READ_WINDOW_MS).pipe(
+        Effect.andThen(Effect.suspend(() => {
+          if (gathering === batch) gathering = undefined
+          return store.load(0, batch.recipients)
+        })),
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.sync(() => {
+            for (const key of batch.keys) inflight.delete(key)
+            Deferred.doneUnsafe(batch.load.done, exit)
+          })
+        ),
+        // Its waiters depend on it: it always completes (the store bounds every call with a timeout).
+        Effect.uninterruptible
+      )
+      return Effect.forkIn(run, scope)
+    }
+
     /** The stored state of recipients, one read per recipient at a time however many requests ask. */
     const read = (bucket: number, recipients: ReadonlyArray<string>) =>
       Effect.suspend(() => {
         const positions: Array<{ readonly load: Load; readonly index: number }> = []
-        const fresh: Array<string> = []
-        let own: Load | undefined
-        const joined = new Set<Load>()
+        const loads = new Set<Load>()
+        let start: Effect.Effect<unknown> = Effect.void
         for (const recipient of recipients) {
           const key = keyOf(bucket, recipient)
-          const running = inflight.get(key)
-          if (running !== undefined) {
-            positions.push(running)
-            joined.add(running.load)
-            continue
+          let position = inflight.get(key)
+          if (position === undefined) {
+            if (gathering === undefined || gathering.recipients.length >= MAX_READ_BATCH) start = Effect.andThen(start, startRead())
+            const batch = gathering
+            if (batch === undefined) continue
+            position = { load: batch.load, index: batch.recipients.length }
+            batch.recipients.push(recipient)
+            batch.keys.push(key)
+            inflight.set(key, position)
           }
-          own ??= { done: Deferred.makeUnsafe<ReadonlyArray<string | null>, CounterStoreUnavailable>() }
-          const position = { load: own, index: fresh.length }
-          inflight.set(key, position)
           positions.push(position)
-          fresh.push(recipient)
+          loads.add(position.load)
         }
-        const mine = own
-        const fetch = mine === undefined ? Effect.void : store.load(bucket, fresh).pipe(
-          Effect.exit,
-          Effect.flatMap((exit) =>
-            Effect.sync(() => {
-              for (const recipient of fresh) inflight.delete(keyOf(bucket, recipient))
-              Deferred.doneUnsafe(mine.done, exit)
-            })
-          ),
-          // Its waiters depend on it: it always completes (the store bounds every call with a timeout).
-          Effect.uninterruptible
-        )
-        const loads = mine === undefined ? [...joined] : [mine, ...joined]
-        return fetch.pipe(
-          Effect.andThen(Effect.forEach(loads, (load) => Deferred.await(load.done))),
+        const waited = [...loads]
+        return start.pipe(
+          Effect.andThen(Effect.forEach(waited, (load) => Deferred.await(load.done))),
           Effect.map((answers) => {
-            const byLoad = new Map(loads.map((load, i) => [load, answers[i] ?? []]))
+            const byLoad = new Map(waited.map((load, i) => [load, answers[i] ?? []]))
             return positions.map((p) => byLoad.get(p.load)?.[p.index] ?? null)
           })
         )

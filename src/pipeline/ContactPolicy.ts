@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Stream } from "effect"
 import type { RejectionReason } from "../domain/Policy.ts"
 import { blacklistObject } from "../domain/Policy.ts"
 import { PolicyMetrics } from "../observability/PolicyMetrics.ts"
@@ -13,12 +13,14 @@ import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 
 export type PolicyVerdict =
   /** `undo` gives back what the admission counted, for a message that is not accepted after all (store failure). */
-  | { readonly _tag: "Admit"; readonly undo: Effect.Effect<void> }
+  | { readonly _tag: "Admit"; readonly undo: () => Effect.Effect<void> }
   | { readonly _tag: "Reject"; readonly ruleId: string; readonly reason: RejectionReason; readonly retryAfterMs?: number }
   /** Dedup in `return_first` mode: the same message was accepted before, under `firstId`. */
   | { readonly _tag: "Duplicate"; readonly ruleId: string; readonly firstId: string }
 
-const admit: PolicyVerdict = { _tag: "Admit", undo: Effect.void }
+const nothingToUndo = () => Effect.void
+const admit: PolicyVerdict = { _tag: "Admit", undo: nothingToUndo }
+const undoTimeout = Duration.seconds(5)
 
 /**
  * Stage 3 of the pipeline: the contact policy. Blacklists and quiet hours are decided here from the compiled
@@ -77,8 +79,9 @@ export class ContactPolicy extends Context.Service<ContactPolicy, {
                   metrics.decision("", "admitted")
                   return {
                     _tag: "Admit",
-                    undo: dispatcher.decide(bucket, { ...request, release: true }).pipe(
-                      Effect.timeout("5 seconds"),
+                    // Built only when needed: almost every admission is accepted.
+                    undo: () => dispatcher.decide(bucket, { ...request, release: true }).pipe(
+                      Effect.timeout(undoTimeout),
                       Effect.catchCause((cause) =>
                         Effect.logWarning("policy admission not given back; the recipient's counts include a message not accepted").pipe(
                           Effect.annotateLogs({ bucket, cause: String(cause) })

@@ -161,7 +161,7 @@ export class Gateway extends Context.Service<Gateway, {
           })
         }
         // Not accepted after all (the store failed): the policy gives back what it counted for this message.
-        yield* store.accept([record]).pipe(Effect.tapError(() => verdict.undo))
+        yield* store.accept([record]).pipe(Effect.tapError(() => verdict.undo()))
         metrics.accepted(1)
         yield* dispatcher.dispatch(route.target, {
           ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),
