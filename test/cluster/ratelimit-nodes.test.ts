@@ -59,11 +59,18 @@ describe("rate limits shared by three gateway processes through Redis", () => {
         perSecond: 600
       })
       const accepted = result.statuses[202] ?? 0
-      const seen = JSON.stringify(result)
+      // Decisions a node took alone because Redis did not answer within its timeout (failOpen, by design, within the
+      // node's share): on two shared cores a Redis reply can take longer than 50 ms now and then.
+      const failOpen = yield* Effect.forEach(ports, (port) =>
+        get(`http://127.0.0.1:${port}/metrics`).pipe(
+          Effect.map((r) => Number(/^smsgw_ratelimit_fail_open_total(?:\{[^}]*\})? ([\d.e+]+)$/m.exec(r.text)?.[1] ?? 0))
+        )).pipe(Effect.map((counts) => counts.reduce((a, b) => a + b, 0)))
+      const seen = JSON.stringify({ ...result, failOpen })
       const refused = result.statuses[429] ?? 0
       expect(accepted + refused, seen).toBe(3_000)
-      // GCRA: the burst (a tenth of a second: 20) at once, then 200 per second for as long as decisions were taken.
-      expect(accepted, seen).toBeLessThanOrEqual(Math.ceil(20 + 200 * result.answeredSeconds) + 1)
+      // GCRA: the burst (a tenth of a second: 20) at once, then 200 per second for as long as decisions were taken;
+      // Redis decides every one of them unless it did not answer in time.
+      expect(accepted, seen).toBeLessThanOrEqual(Math.ceil(20 + 200 * result.answeredSeconds) + 1 + failOpen)
       expect(Math.abs(accepted - 1_000), seen).toBeLessThanOrEqual(30)
     }).pipe(Effect.scoped), 90_000)
 })
