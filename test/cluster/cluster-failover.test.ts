@@ -9,7 +9,7 @@ import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
 import { get, signUp } from "../fixtures/Gateway.ts"
 import type { Tenant } from "../fixtures/Gateway.ts"
 import type { GatewayProcess } from "../fixtures/Processes.ts"
-import { eventually, freePort, killHard, spawnSmsgw } from "../fixtures/Processes.ts"
+import { eventually, freePort, killHard, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
 
 interface Node {
   readonly port: number
@@ -51,9 +51,7 @@ const startCluster = Effect.gen(function*() {
   const start = (node: Node) =>
     Effect.gen(function*() {
       node.process = yield* spawnSmsgw(["serve", "--config", node.config])
-      yield* eventually(`node ${node.port}`, get(`http://127.0.0.1:${node.port}/healthz`).pipe(
-        Effect.map((r) => r.status === 200 ? true : undefined)
-      ), 30_000)
+      yield* waitHealthy(node.process, node.port, 45_000)
     })
   // The first node migrates and seeds the database; the others join it.
   yield* start(nodes[0]!)

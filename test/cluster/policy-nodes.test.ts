@@ -6,9 +6,9 @@ import { join } from "node:path"
 import { bucketOf } from "../../src/policy/PolicyEngine.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
 import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
-import { get, post, signUp } from "../fixtures/Gateway.ts"
+import { post, signUp } from "../fixtures/Gateway.ts"
 import type { GatewayProcess } from "../fixtures/Processes.ts"
-import { eventually, freePort, spawnSmsgw } from "../fixtures/Processes.ts"
+import { eventually, freePort, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
 
 const BUCKETS = 8
 
@@ -51,9 +51,7 @@ const startCluster = Effect.gen(function*() {
     Effect.gen(function*() {
       const node = nodes[i]!
       node.process = yield* spawnSmsgw(["serve", "--config", configs[i]!])
-      yield* eventually(`node ${node.port}`, get(`http://127.0.0.1:${node.port}/healthz`).pipe(
-        Effect.map((r) => r.status === 200 ? true : undefined)
-      ), 30_000)
+      yield* waitHealthy(node.process, node.port, 45_000)
     })
   yield* start(0)
   yield* start(1)
