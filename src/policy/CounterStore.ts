@@ -5,7 +5,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { Redis } from "ioredis"
+import { connectRedis, messageOf } from "../storage/RedisConnection.ts"
 
 /** Sets every key to its value with its TTL in ms, or deletes it when the value is empty. */
 export const saveScript = `
@@ -64,62 +64,8 @@ export class CounterStore extends Context.Service<CounterStore, {
     Layer.effect(CounterStore, makeRedis(options))
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
 const makeRedis = Effect.fnUntraced(function*(options: CounterStoreRedisOptions) {
-  const context = yield* Effect.context<never>()
-  const connectTimeoutMs = Math.max(1000, options.timeoutMs * 20)
-  const client = new Redis({
-    host: options.host,
-    port: options.port,
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    ...(options.db !== undefined ? { db: options.db } : {}),
-    lazyConnect: false,
-    // While disconnected a call fails at once: the caller decides on memory alone (load) or retries later (save).
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: options.timeoutMs,
-    connectTimeout: connectTimeoutMs,
-    // Reconnect forever, soon: 50, 100, 200, 400, then every 500 ms.
-    retryStrategy: (times) => Math.min(500, 25 * 2 ** Math.min(times, 5))
-  })
-  yield* Effect.addFinalizer(() => Effect.sync(() => client.disconnect()))
-
-  const where = { host: options.host, port: options.port }
-  let down = false
-  const markDown = (reason: string) => {
-    if (down) return
-    down = true
-    Effect.runForkWith(context)(
-      Effect.logWarning("policy counter store unreachable").pipe(Effect.annotateLogs({ ...where, error: reason }))
-    )
-  }
-  const markUp = () => {
-    if (!down) return
-    down = false
-    Effect.runForkWith(context)(Effect.logInfo("policy counter store reachable again").pipe(Effect.annotateLogs(where)))
-  }
-  // A listener also keeps ioredis from printing every failed reconnect.
-  client.on("error", (error: unknown) => markDown(messageOf(error)))
-  client.on("ready", markUp)
-  // Start with the connection up if Redis answers soon; if not, start anyway and fail calls until it does.
-  yield* Effect.callback<void>((resume) => {
-    if (client.status === "ready") return resume(Effect.void)
-    const ready = () => {
-      clearTimeout(timer)
-      resume(Effect.void)
-    }
-    const timer = setTimeout(() => {
-      client.off("ready", ready)
-      resume(Effect.void)
-    }, connectTimeoutMs)
-    client.once("ready", ready)
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      client.off("ready", ready)
-    })
-  })
+  const { client, markDown, markUp } = yield* connectRedis({ ...options, name: "policy counter store" })
 
   /**
    * The call's promise, failed after timeoutMs if not settled. ioredis's commandTimeout covers each command already;

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Schema } from "effect"
-import { Redis } from "ioredis"
+import { connectRedis, messageOf } from "../storage/RedisConnection.ts"
 import { createHash } from "node:crypto"
 import * as Gcra from "./Gcra.ts"
 import type { Decision, Verdict } from "./Gcra.ts"
@@ -155,67 +155,12 @@ interface Pending {
   readonly resume: (effect: Effect.Effect<ReadonlyArray<Verdict>, RateLimitStoreUnavailable>) => void
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
 const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
-  const context = yield* Effect.context<never>()
   const maxBatch = Math.max(1, options.maxBatch ?? 256)
-  const connectTimeoutMs = Math.max(1000, options.timeoutMs * 20)
   const minIntervalMs = options.minIntervalMs ?? 0
-  const client = new Redis({
-    host: options.host,
-    port: options.port,
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    ...(options.db !== undefined ? { db: options.db } : {}),
-    lazyConnect: false,
-    // While disconnected a command fails at once; an unanswered decision is never resent (it may have been applied).
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: options.timeoutMs,
-    connectTimeout: connectTimeoutMs,
-    // Reconnect forever, soon: 50, 100, 200, 400, then every 500 ms.
-    retryStrategy: (times) => Math.min(500, 25 * 2 ** Math.min(times, 5))
-  })
-  yield* Effect.addFinalizer(() => Effect.sync(() => client.disconnect()))
-
-  const where = { host: options.host, port: options.port }
-  let down = false
-  const markDown = (reason: string) => {
-    if (down) return
-    down = true
-    Effect.runForkWith(context)(
-      Effect.logWarning("rate-limit store unreachable").pipe(Effect.annotateLogs({ ...where, error: reason }))
-    )
-  }
-  const markUp = () => {
-    if (!down) return
-    down = false
-    Effect.runForkWith(context)(Effect.logInfo("rate-limit store reachable again").pipe(Effect.annotateLogs(where)))
-  }
-  // A listener also keeps ioredis from printing every failed reconnect.
-  client.on("error", (error: unknown) => markDown(messageOf(error)))
-  client.on("ready", () => {
-    markUp()
-    client.script("LOAD", gcraScript).catch(() => undefined)
-  })
-  // Start with the connection up if Redis answers soon; if not, start anyway and fail decisions until it does.
-  yield* Effect.callback<void>((resume) => {
-    if (client.status === "ready") return resume(Effect.void)
-    const ready = () => {
-      clearTimeout(timer)
-      resume(Effect.void)
-    }
-    const timer = setTimeout(() => {
-      client.off("ready", ready)
-      resume(Effect.void)
-    }, connectTimeoutMs)
-    client.once("ready", ready)
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      client.off("ready", ready)
-    })
-  })
+  const { client, markDown, markUp } = yield* connectRedis({ ...options, name: "rate-limit store" })
+  // The script is loaded on every (re)connection, so the first decision after one is a plain EVALSHA.
+  client.on("ready", () => void client.script("LOAD", gcraScript).catch(() => undefined))
 
   let roundTrips = 0
   let decisions = 0

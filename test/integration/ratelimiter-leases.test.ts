@@ -14,7 +14,8 @@ const limiter = (maxLeaseUnits: number) =>
     onStoreFailure: "failOpen",
     probeAfterMs: 1000,
     maxLeaseUnits,
-    leaseMs: 1000
+    // Long enough that no lease lapses while the test runs, however slow a shared machine is at that moment.
+    leaseMs: 60_000
   }).pipe(Layer.provideMerge(Layer.mergeAll(RateLimitStore.layerMemory, RateMetrics.layer)))
 
 const query = (appLimits: object) => ({
