@@ -6,7 +6,9 @@
  * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
  * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_CLUSTER (n cluster nodes on PostgreSQL + Redis instead of one embedded
  * gateway), BENCH_REDIS=1 (the embedded gateway's L2 rate limits in Redis instead of memory), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
- * V8 CPU profile of the gateway there.
+ * V8 CPU profile of the gateway there, BENCH_BALANCE=round-robin|least-requests (how requests spread over cluster
+ * nodes), BENCH_IDLE_SECONDS (default 5: the nodes' CPU with no traffic is measured that long before the load),
+ * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -24,6 +26,12 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
 const window = Number(process.env.BENCH_WINDOW ?? 50)
 const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
 const linkCount = Number(process.env.BENCH_LINKS ?? 1)
+/**
+ * With several nodes: `round-robin` sends request i to node i mod n; `least-requests` to the node with the fewest
+ * requests in flight (HAProxy `leastconn`, nginx `least_conn`, Envoy `LEAST_REQUEST`), what docs/cluster.md advises.
+ */
+const balance = process.env.BENCH_BALANCE === "least-requests" ? "least-requests" : "round-robin"
+if (process.env.BENCH_BALANCE !== undefined && process.env.BENCH_BALANCE !== balance) throw new Error(`BENCH_BALANCE: round-robin or least-requests, not ${process.env.BENCH_BALANCE}`)
 /** 0: one embedded gateway on SQLite. n ≥ 1: n cluster nodes on a fresh PostgreSQL database and Redis. */
 const clusterNodes = Number(process.env.BENCH_CLUSTER ?? 0)
 const pgBase = `postgres://${process.env.PGUSER ?? "postgres"}@${process.env.PGHOST ?? "127.0.0.1"}:${process.env.PGPORT ?? "5432"}`
@@ -88,6 +96,14 @@ const cpuMicros = (pid: number) => {
   return (ticks / 100) * 1e6
 }
 
+/** Busy and total CPU time of the whole machine (all cores), in microseconds, from /proc/stat. */
+const machineCpu = () => {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").split(/\s+/).slice(1).map(Number)
+  const total = fields.reduce((a, b) => a + b, 0)
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
+  return { busy: ((total - idle) / 100) * 1e6, total: (total / 100) * 1e6 }
+}
+
 const peakRssMb = (pid: number) => {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmHWM:"))
   return Number(line?.replace(/\D+/g, "") ?? 0) / 1024
@@ -101,6 +117,7 @@ const main = async () => {
   const controlPort = await freePort()
   const database = `smsgw_bench_${Date.now().toString(36)}`
   if (clusterNodes > 0) await pgQuery("test", `CREATE DATABASE ${database}`)
+  if (clusterNodes > 0 && process.env.BENCH_PG_LOG === "1") await pgQuery("test", `ALTER DATABASE ${database} SET log_statement = 'all'`)
   const nodeCount = Math.max(1, clusterNodes)
   const httpPorts: Array<number> = []
   const configs: Array<string> = []
@@ -171,32 +188,71 @@ recovery:
     const app = await json("/v1/apps", { name: "bench" }, user.accessToken)
     const key = await json(`/v1/apps/${app.id}/keys`, {}, user.accessToken)
     const token = (await json("/v1/auth/token", { appId: app.id, apiKey: key.key })).accessToken
-    // Warm-up: JIT and caches, not counted.
-    for (let i = 0; i < 500; i++) {
-      await request(agent, httpPort, "POST", "/v1/messages", JSON.stringify({ to: "+4915112345678", from: "WARMUP", text: "warm up" }), token)
+    // Warm-up of every node (JIT, caches, connections), not counted: as many messages per node as one node gets.
+    const warmup = 500 * nodeCount
+    let nextWarm = 0
+    const warmWorker = async () => {
+      while (nextWarm < warmup) {
+        const i = nextWarm++
+        const body = JSON.stringify({ to: `+49151${String(20_000_000 + i).padStart(8, "0")}`, from: "WARMUP", text: `warm up ${i}` })
+        await request(agent, httpPorts[i % httpPorts.length] ?? httpPort, "POST", "/v1/messages", body, token)
+      }
     }
-    await waitFor("warm-up receipts", async () => (await simStats()).receiptsAcked >= 500, 30_000)
-    const before = await simStats()
+    await Promise.all(Array.from({ length: 8 }, warmWorker))
+    await waitFor("warm-up receipts", async () => (await simStats()).receiptsAcked >= warmup, 60_000)
     const pids = gateways.map((g) => g.pid ?? 0)
+    // Background cost with no traffic (cluster housekeeping, polls), per node, in % of one core.
+    const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 5)
+    const idleBefore = pids.map(cpuMicros)
+    await sleep(idleSeconds * 1000)
+    const idlePercent = pids.map((pid, n) => +(((cpuMicros(pid) - (idleBefore[n] ?? 0)) / (idleSeconds * 1e6)) * 100).toFixed(1))
+    const before = await simStats()
     const cpuBefore = pids.map(cpuMicros)
+    const machineBefore = machineCpu()
+    const simBefore = cpuMicros(sim.pid ?? 0)
+    const harnessBefore = process.cpuUsage()
     const latencies: Array<number> = []
     const ids: Array<string> = []
     let next = 0
     let failures = 0
+    const perSecond: Array<number> = []
     const started = performance.now()
+    // How the clients spread over the nodes, as a load balancer in front of a cluster would.
+    const inFlight = httpPorts.map(() => 0)
+    const answeredBy = httpPorts.map(() => 0)
+    const pickNode = (i: number) => {
+      if (balance === "round-robin") return i % httpPorts.length
+      let best = i % httpPorts.length
+      for (let k = 0; k < httpPorts.length; k++) {
+        const n = (i + k) % httpPorts.length
+        if ((inFlight[n] ?? 0) < (inFlight[best] ?? 0)) best = n
+      }
+      return best
+    }
     const worker = async () => {
       while (next < messages) {
         const i = next++
         const body = JSON.stringify({ to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`, from: "BENCH", text: `Bench message ${i} with a little text in it` })
         const t0 = performance.now()
-        const r = await request(agent, httpPorts[i % httpPorts.length] ?? httpPort, "POST", "/v1/messages", body, token)
-        latencies.push(performance.now() - t0)
+        const node = pickNode(i)
+        inFlight[node] = (inFlight[node] ?? 0) + 1
+        const r = await request(agent, httpPorts[node] ?? httpPort, "POST", "/v1/messages", body, token)
+        inFlight[node] = (inFlight[node] ?? 1) - 1
+        answeredBy[node] = (answeredBy[node] ?? 0) + 1
+        const t1 = performance.now()
+        latencies.push(t1 - t0)
+        const second = Math.floor((t1 - started) / 1000)
+        perSecond[second] = (perSecond[second] ?? 0) + 1
         if (r.status === 202) ids.push((JSON.parse(r.body) as { id: string }).id)
         else failures++
       }
     }
     await Promise.all(Array.from({ length: concurrency }, worker))
     const acceptSeconds = (performance.now() - started) / 1000
+    const machineAfter = machineCpu()
+    const simAfter = cpuMicros(sim.pid ?? 0)
+    const harness = process.cpuUsage(harnessBefore)
+    const gatewaysWhileAccepting = pids.reduce((sum, pid, n) => sum + cpuMicros(pid) - (cpuBefore[n] ?? 0), 0)
     await waitFor("all submitted", async () => (await simStats()).submits - before.submits >= ids.length, 120_000)
     const submitSeconds = (performance.now() - started) / 1000
     await waitFor("all receipts acknowledged", async () => (await simStats()).receiptsAcked - before.receiptsAcked >= ids.length, 120_000)
@@ -235,19 +291,37 @@ recovery:
       split: Object.fromEntries(byLink.map((r) => [String(r.link), Number(r.n)])),
       latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) },
       nodes: nodeCount,
+      balance,
+      /** Requests each node answered. */
+      perNodeRequests: answeredBy,
       mode: clusterNodes > 0 ? "cluster (PostgreSQL, Redis)" : process.env.BENCH_REDIS === "1" ? "embedded (SQLite), L2 limits in Redis" : "embedded (SQLite)",
       gatewayCpuMicrosPerMessage: Math.round(cpuAfter.reduce((sum, after, n) => sum + after - (cpuBefore[n] ?? 0), 0) / ids.length),
-      perNodeCpuMicrosPerHandledMessage: cpuAfter.map((after, n) => Math.round((after - (cpuBefore[n] ?? 0)) / (ids.length / nodeCount))),
-      gatewayPeakRssMb: Math.round(Math.max(...pids.map(peakRssMb)))
+      perNodeCpuMicrosPerHandledMessage: cpuAfter.map((after, n) => Math.round((after - (cpuBefore[n] ?? 0)) / Math.max(1, answeredBy[n] ?? 0))),
+      gatewayPeakRssMb: Math.round(Math.max(...pids.map(peakRssMb))),
+      idleCpuPercentPerNode: idlePercent,
+      /** While the load ran: every process on the machine (gateways, PostgreSQL, Redis, simulator, load generator). */
+      machineBusyPercent: Math.round(((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * 100),
+      machineCpuMicrosPerMessage: Math.round((machineAfter.busy - machineBefore.busy) / ids.length),
+      /** The same span, split: gateways, the SMSC simulator, this load generator, the rest (PostgreSQL, Redis, kernel). */
+      machineSplitMicrosPerMessage: {
+        gateways: Math.round(gatewaysWhileAccepting / ids.length),
+        simulator: Math.round((simAfter - simBefore) / ids.length),
+        loadGenerator: Math.round((harness.user + harness.system) / ids.length),
+        rest: Math.round((machineAfter.busy - machineBefore.busy - gatewaysWhileAccepting - (simAfter - simBefore) - harness.user - harness.system) / ids.length)
+      },
+      answeredPerSecond: Array.from(perSecond, (n) => n ?? 0)
     }
     console.log(JSON.stringify(result, null, 2))
     if (process.env.BENCH_NO_RECORD !== "1") {
-      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
         `| accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
         `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
         `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.` +
         (linkCount > 1 ? ` Split over the links: \`${JSON.stringify(result.split)}\`.` : "") +
-        (clusterNodes > 0 ? ` CPU per message each node handled: ${result.perNodeCpuMicrosPerHandledMessage.join(" / ")} µs.` : "") + "\n")
+        (clusterNodes > 0 ? ` Requests per node (${balance}): ${answeredBy.join(" / ")}; CPU per request each node answered: ${result.perNodeCpuMicrosPerHandledMessage.join(" / ")} µs.` : "") +
+        ` Idle CPU per node (no traffic, ${idleSeconds} s): ${idlePercent.join(" / ")} % of a core.` +
+        ` Whole machine while accepting: ${result.machineBusyPercent} % busy, ${result.machineCpuMicrosPerMessage} µs of CPU per message` +
+        ` (gateways ${result.machineSplitMicrosPerMessage.gateways}, simulator ${result.machineSplitMicrosPerMessage.simulator}, load generator ${result.machineSplitMicrosPerMessage.loadGenerator}, PostgreSQL/Redis/kernel ${result.machineSplitMicrosPerMessage.rest}).` + "\n")
     }
     if (process.env.BENCH_HEAP_SNAPSHOT === "1") {
       // Needs BENCH_GATEWAY_NODE_ARGS=--heapsnapshot-signal=SIGUSR2; the snapshot lands in the working directory.

@@ -154,7 +154,8 @@ export const GatewayConfig = Schema.Struct({
   routes: Schema.optionalKey(RouteRules),
   recovery: Schema.optionalKey(Schema.Struct({
     idleSeconds: Schema.optionalKey(Positive),
-    intervalSeconds: Schema.optionalKey(Positive)
+    intervalSeconds: Schema.optionalKey(Positive),
+    orphanReceiptHours: Schema.optionalKey(Positive)
   }))
 })
 export type GatewayConfig = typeof GatewayConfig.Type

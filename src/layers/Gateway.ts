@@ -85,7 +85,10 @@ const clusterLayer = (config: GatewayConfig, Sql: Layer.Layer<SqlClient.SqlClien
       runnerListenAddress: Option.some(RunnerAddress.make(cluster.listenHost ?? cluster.runnerHost, cluster.runnerPort)),
       shardLockExpiration: Duration.millis(cluster.shardLockExpirationMs ?? 6_000),
       refreshAssignmentsInterval: Duration.millis(cluster.refreshAssignmentsIntervalMs ?? 1_000),
-      runnerHealthCheckInterval: Duration.millis(cluster.runnerHealthCheckIntervalMs ?? 2_000)
+      runnerHealthCheckInterval: Duration.millis(cluster.runnerHealthCheckIntervalMs ?? 2_000),
+      // Calls to an actor on this node skip the encode/decode round that only simulates a remote call (a test aid):
+      // remote calls are exercised by every hand-off to another node anyway.
+      simulateRemoteSerialization: false
     }
   }).pipe(Layer.provide(Sql), Layer.orDie)
 }
@@ -127,6 +130,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Recovery.layer({
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
+      orphanReceiptMs: (recovery.orphanReceiptHours ?? 24) * 3_600_000,
       // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
       recoverAllOnStart: config.cluster === undefined
     }),

@@ -9,6 +9,7 @@ import { Cause, Effect, Exit, FiberSet, Schema } from "effect"
 import type { Fiber, Scope } from "effect"
 import smpp from "smpp"
 import type { PDU, PduFields, Session as LibSession, SessionOptions as LibSessionOptions } from "smpp"
+import { coalesceWrites } from "./WriteCoalescing.ts"
 
 export class SubmitRejected extends Schema.TaggedError<SubmitRejected>()("SubmitRejected", {
   commandStatus: Schema.Number
@@ -309,6 +310,7 @@ class Link {
     }
     this.conn = new smpp.Session(connect)
     this.conn.socket.setNoDelay(true)
+    coalesceWrites(this.conn.socket)
     this.conn.on("error", this.onError)
     this.conn.on("close", this.onClose)
     this.conn.on("pdu", this.onPdu)

@@ -9,6 +9,7 @@ import type { Scope } from "effect"
 import smpp from "smpp"
 import type { PDU, PduFields, Server, Session as LibSession } from "smpp"
 import { asBuffer, useRawMessageBytes } from "./Session.ts"
+import { coalesceWrites } from "./WriteCoalescing.ts"
 
 export type ReceiptState = "DELIVRD" | "UNDELIV" | "EXPIRED" | "REJECTD"
 
@@ -323,6 +324,7 @@ class Smsc {
       return
     }
     conn.socket.setNoDelay(true)
+    coalesceWrites(conn.socket)
     this.sessions.add(s)
     conn.on("error", () => conn.destroy())
     conn.on("close", () => this.onClose(s))

@@ -87,6 +87,8 @@ export class MessageStore extends Context.Service<MessageStore, {
   /** Marks messages not yet submitted for an immediate re-drive (a link shutting down hands its queue back). */
   readonly release: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   readonly ping: Effect.Effect<void, StoreUnavailable>
+  /** Forgets receipts kept for a submit result that never came (a foreign or mistyped id), received before `at`. */
+  readonly dropOrphansBefore: (at: number) => Effect.Effect<number, StoreUnavailable>
   /** Messages accepted and not yet submitted, cluster-wide. */
   readonly pendingCount: Effect.Effect<number, StoreUnavailable>
   readonly backlog: Effect.Effect<number>
@@ -354,25 +356,36 @@ export const make = Effect.gen(function*() {
       if (submittedParts.length > 0) yield* applyOrphans(submittedParts, events)
     })
 
-  /** Receipts that came before their submit result was stored: apply them now that it is. */
+  /**
+   * Receipts that came before their submit result was stored: apply them now that it is. One lookup per 300 submitted
+   * parts (not one per part), and a match removes every candidate form the receipt was kept under.
+   */
   const applyOrphans = (submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>, events: Array<EventInsert>) =>
     Effect.gen(function*() {
-      const counted = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts`
-      if (Number(counted[0]?.n ?? 0) === 0) return
-      for (const o of submitted) {
-        const orphans = yield* sql<{ status: ReceiptStatus; error: string | null; received_at: number | string }>`
-          SELECT status, error, received_at FROM orphan_receipts
-          WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
-        const orphan = orphans[0]
-        if (orphan === undefined) continue
-        yield* applyReceipts([{
-          linkId: o.linkId,
-          candidates: [o.smscMessageId],
-          status: orphan.status,
-          error: orphan.error ?? undefined,
-          at: Number(orphan.received_at)
-        }], events)
-        yield* sql`DELETE FROM orphan_receipts WHERE link_id = ${o.linkId} AND smsc_message_id = ${o.smscMessageId}`
+      for (const batch of chunk(submitted, 300)) {
+        const pairs = batch.map((o) => sql`(${o.linkId}, ${o.smscMessageId})`)
+        const orphans = yield* sql<{
+          link_id: string
+          smsc_message_id: string
+          status: ReceiptStatus
+          error: string | null
+          received_at: number | string
+          receipt_ref: string | null
+        }>`
+          SELECT link_id, smsc_message_id, status, error, received_at, receipt_ref FROM orphan_receipts
+          WHERE (link_id, smsc_message_id) IN (VALUES ${sql.csv(pairs)})`
+        if (orphans.length === 0) continue
+        yield* applyReceipts(orphans.map((o) => ({
+          linkId: o.link_id,
+          candidates: [o.smsc_message_id],
+          status: o.status,
+          error: o.error ?? undefined,
+          at: Number(o.received_at)
+        })), events)
+        const found = orphans.map((o) => sql`(${o.link_id}, ${o.smsc_message_id})`)
+        const refs = orphans.flatMap((o) => o.receipt_ref === null ? [] : [o.receipt_ref])
+        yield* sql`DELETE FROM orphan_receipts WHERE (link_id, smsc_message_id) IN (VALUES ${sql.csv(found)})`
+        if (refs.length > 0) yield* sql`DELETE FROM orphan_receipts WHERE ${sql.in("receipt_ref", refs)}`
       }
     })
 
@@ -441,11 +454,24 @@ export const make = Effect.gen(function*() {
       return matched
     })
 
-  const recordOrphan = (r: ReceiptRecord) =>
-    Effect.forEach(r.candidates, (id) =>
-      sql`INSERT INTO orphan_receipts ${
-        sql.insert({ link_id: r.linkId, smsc_message_id: id, status: r.status, error: r.error ?? null, received_at: r.at })
-      } ON CONFLICT DO NOTHING`, { discard: true })
+  /** Keeps receipts that found no part, every candidate form under one `receipt_ref`, in one statement. */
+  const recordOrphans = (receipts: ReadonlyArray<ReceiptRecord>) =>
+    Effect.forEach(chunk(receipts.flatMap((r) => {
+      const ref = crypto.randomUUID()
+      return r.candidates.map((id) => ({
+        link_id: r.linkId,
+        smsc_message_id: id,
+        status: r.status,
+        error: r.error ?? null,
+        received_at: r.at,
+        receipt_ref: ref
+      }))
+    }), 500), (rows) => {
+      const [first, ...rest] = rows
+      return first === undefined
+        ? Effect.void
+        : sql`INSERT INTO orphan_receipts ${sql.insert([first, ...rest])} ON CONFLICT DO NOTHING`.pipe(Effect.asVoid)
+    }, { discard: true })
 
   const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
 
@@ -461,7 +487,7 @@ export const make = Effect.gen(function*() {
       if (outcomes.length > 0) yield* applyOutcomes(outcomes, events)
       const receipts = ops.flatMap((op) => op._tag === "Receipt" ? [op.receipt] : [])
       const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events)
-      for (const [i, r] of receipts.entries()) if (matched[i] !== true) yield* recordOrphan(r)
+      yield* recordOrphans(receipts.filter((_, i) => matched[i] !== true))
       let next = 0
       const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] === true : true)
       yield* insertEvents(events)
@@ -469,6 +495,13 @@ export const make = Effect.gen(function*() {
     })).pipe(Effect.mapError(storeError))
 
   const writer = yield* GroupCommit.make({ maxBatch: 2000, run: runBatch })
+  /**
+   * On PostgreSQL, accepts have a writer of their own (one statement per batch, on its own pooled connection), so an
+   * API answer never waits behind a transaction of a link's submit results and receipts. Safe to run beside the
+   * other writer: a message is handed to its link only after its accept committed, so its results always come later.
+   * SQLite has one connection: one writer keeps its transactions whole.
+   */
+  const acceptWriter = isPg ? yield* GroupCommit.make({ maxBatch: 2000, run: runBatch }) : writer
 
   const get = Effect.fn("MessageStore.get")(function*(id: string, orgId: string) {
     const rows = yield* sql<MessageRow>`SELECT * FROM messages WHERE id = ${id} AND org_id = ${orgId}`
@@ -536,7 +569,7 @@ export const make = Effect.gen(function*() {
   }, Effect.mapError(storeError))
 
   return MessageStore.of({
-    accept: (messages) => writer.submit({ _tag: "Accept", messages }).pipe(Effect.asVoid),
+    accept: (messages) => acceptWriter.submit({ _tag: "Accept", messages }).pipe(Effect.asVoid),
     recordOutcomes: (outcomes) => writer.submit({ _tag: "Outcomes", outcomes }).pipe(Effect.asVoid),
     recordReceipt: (receipt) => writer.submit({ _tag: "Receipt", receipt }),
     get,
@@ -547,10 +580,18 @@ export const make = Effect.gen(function*() {
         Effect.mapError(storeError)
       ),
     ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError)),
+    dropOrphansBefore: (at) =>
+      sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts WHERE received_at < ${at}`.pipe(
+        Effect.flatMap((rows) => {
+          const n = Number(rows[0]?.n ?? 0)
+          return n === 0 ? Effect.succeed(0) : sql`DELETE FROM orphan_receipts WHERE received_at < ${at}`.pipe(Effect.as(n))
+        }),
+        Effect.mapError(storeError)
+      ),
     pendingCount: sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM messages WHERE status_rank < 2`.pipe(
       Effect.map((rows) => Number(rows[0]?.n ?? 0)),
       Effect.mapError(storeError)
     ),
-    backlog: writer.backlog
+    backlog: isPg ? Effect.zipWith(writer.backlog, acceptWriter.backlog, (a, b) => a + b) : writer.backlog
   })
 })

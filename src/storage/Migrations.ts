@@ -65,13 +65,25 @@ const initMessages = Effect.gen(function*() {
   )`
 })
 
+/**
+ * The candidate forms of one early receipt (hex and decimal readings of its id) share a `receipt_ref`, so the match
+ * removes all of them; receipts that never match expire (see MessageStore.dropOrphansBefore).
+ */
+const orphanReceiptRef = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE orphan_receipts ADD COLUMN receipt_ref TEXT`
+  yield* sql`CREATE INDEX IF NOT EXISTS orphan_receipts_ref ON orphan_receipts (receipt_ref)`
+  yield* sql`CREATE INDEX IF NOT EXISTS orphan_receipts_received ON orphan_receipts (received_at)`
+})
+
 export const migrations = Migrator.fromRecord({
   "0001_messages": initMessages,
   ...accountMigrations,
   ...routingMigrations,
   ...registryMigrations,
   ...blacklistMigrations,
-  ...policyMigrations
+  ...policyMigrations,
+  "0008_orphan_receipt_ref": orphanReceiptRef
 })
 
 /** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
-import type { SqlClient } from "effect/sql"
+import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { SqlClient } from "effect/sql"
+import { TestClock } from "effect/testing"
 import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore, rollup } from "../../src/storage/MessageStore.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
@@ -36,7 +37,7 @@ const getView = (id: string) =>
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`MessageStore on ${name}`, () => {
-    const TestStore = MessageStore.layer.pipe(Layer.provide(database))
+    const TestStore = MessageStore.layer.pipe(Layer.provideMerge(database))
 
     it.layer(TestStore, { timeout: 60_000 })((it) => {
       it.effect("accept commits the record with its parts and first event", () =>
@@ -126,6 +127,82 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const view = yield* getView(m.id)
           expect(view.status).toBe("undelivered")
           expect(view.parts[0]?.error).toBe("011")
+        }))
+
+      it.effect("early receipts kept in every candidate form are all applied by one batch of results, leaving none behind", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const sql = yield* SqlClient.SqlClient
+          const batch = Array.from({ length: 40 }, () => message())
+          const ids = batch.map((m) => `early2-${m.id.slice(0, 13)}`)
+          yield* store.accept(batch)
+          // Each receipt is kept under two forms of its id (as smpp/MessageId.ts gives hex and decimal readings).
+          for (const id of ids) {
+            const matched = yield* store.recordReceipt({
+              linkId: "demo",
+              candidates: [id, `${id}-dec`],
+              status: "delivered",
+              error: undefined,
+              at: Date.now()
+            })
+            expect(matched).toBe(false)
+          }
+          const kept = (all: ReadonlyArray<string>) =>
+            sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts WHERE ${sql.in("smsc_message_id", all)}`.pipe(
+              Effect.map((rows) => Number(rows[0]?.n ?? 0))
+            )
+          const forms = ids.flatMap((id) => [id, `${id}-dec`])
+          expect(yield* kept(forms)).toBe(80)
+          yield* store.recordOutcomes(batch.map((m, i) => submitted(m, 1, ids[i] ?? "")))
+          for (const m of batch) expect((yield* getView(m.id)).status).toBe("delivered")
+          // The other form of each matched receipt went with it.
+          expect(yield* kept(forms)).toBe(0)
+        }))
+
+      if (name === "PostgreSQL") {
+        it.effect("an accept is not held behind a link's results transaction that waits", () =>
+          Effect.gen(function*() {
+            const store = yield* MessageStore
+            const sql = yield* SqlClient.SqlClient
+            const first = message()
+            yield* store.accept([first])
+            // Another session holds the part's row: the submit result below has to wait for it.
+            const locked = yield* Deferred.make<void>()
+            const release = yield* Deferred.make<void>()
+            const holder = yield* sql.withTransaction(Effect.gen(function*() {
+              yield* sql`SELECT seq FROM message_parts WHERE message_id = ${first.id} FOR UPDATE`
+              yield* Deferred.succeed(locked, undefined)
+              yield* Deferred.await(release)
+            })).pipe(Effect.forkChild)
+            yield* Deferred.await(locked)
+            const outcome = yield* store.recordOutcomes([submitted(first, 1, `held-${first.id.slice(0, 8)}`)]).pipe(Effect.forkChild)
+            yield* TestClock.withLive(Effect.sleep("200 millis"))
+            // The results writer is stuck on the lock; a new message is still accepted.
+            const second = message()
+            yield* TestClock.withLive(store.accept([second]).pipe(Effect.timeout("3 seconds")))
+            expect((yield* getView(second.id)).status).toBe("accepted")
+            yield* Deferred.succeed(release, undefined)
+            yield* Fiber.join(holder)
+            yield* Fiber.join(outcome)
+            expect((yield* getView(first.id)).status).toBe("submitted")
+          }))
+      }
+
+      it.effect("receipts that never find their message are dropped after their time, fresh ones kept", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const sql = yield* SqlClient.SqlClient
+          const now = Date.now()
+          const old = `foreign-old-${crypto.randomUUID().slice(0, 8)}`
+          const fresh = `foreign-new-${crypto.randomUUID().slice(0, 8)}`
+          yield* store.recordReceipt({ linkId: "demo", candidates: [old], status: "delivered", error: undefined, at: now - 3 * 86_400_000 })
+          yield* store.recordReceipt({ linkId: "demo", candidates: [fresh], status: "delivered", error: undefined, at: now })
+          const dropped = yield* store.dropOrphansBefore(now - 86_400_000)
+          expect(dropped).toBeGreaterThanOrEqual(1)
+          const left = yield* sql<{ smsc_message_id: string }>`
+            SELECT smsc_message_id FROM orphan_receipts WHERE ${sql.in("smsc_message_id", [old, fresh])}`
+          expect(left.map((r) => r.smsc_message_id)).toEqual([fresh])
+          expect(yield* store.dropOrphansBefore(now - 86_400_000)).toBe(0)
         }))
 
       it.effect("a permanent failure fails the message with its reason; a requeue marks it queued", () =>

@@ -33,10 +33,13 @@ describe("quota leases", () => {
       const rate = yield* RateLimiter
       const store = yield* RateLimitStore
       const appLimits = { perMinute: 1_000 }
+      const started = Date.now()
       const exits = yield* Effect.forEach(Array.from({ length: 1_500 }), () => Effect.exit(rate.check(query(appLimits))))
+      const elapsedMs = Date.now() - started
       const allowed = exits.filter(Exit.isSuccess).length
-      // 5 % of 1,000 per lease: 50 units; the last lease may be cut short by the limit, never exceeded.
-      expect(allowed).toBeLessThanOrEqual(1_000)
+      // 5 % of 1,000 per lease: 50 units; the last lease may be cut short by the limit, never exceeded. The limit is
+      // GCRA's: the burst of 1,000 plus one unit per 60 ms that passes while the test runs (a slow machine's share).
+      expect(allowed).toBeLessThanOrEqual(1_000 + Math.floor(elapsedMs / 60))
       expect(allowed).toBeGreaterThanOrEqual(950)
       const stats = yield* store.stats
       expect(stats.decisions).toBeLessThan(100)
