@@ -4,7 +4,7 @@ import { RateMetrics } from "../../src/observability/Metrics.ts"
 import { RateLimiter } from "../../src/ratelimit/RateLimiter.ts"
 import { RateLimitStore } from "../../src/ratelimit/RateLimitStore.ts"
 
-const limiter = (maxLeaseUnits: number) =>
+const limiterOn = (maxLeaseUnits: number, store: Layer.Layer<RateLimitStore>) =>
   RateLimiter.layer({
     defaultApp: {},
     organisation: {},
@@ -16,7 +16,9 @@ const limiter = (maxLeaseUnits: number) =>
     maxLeaseUnits,
     // Long enough that no lease lapses while the test runs, however slow a shared machine is at that moment.
     leaseMs: 60_000
-  }).pipe(Layer.provideMerge(Layer.mergeAll(RateLimitStore.layerMemory, RateMetrics.layer)))
+  }).pipe(Layer.provideMerge(Layer.mergeAll(store, RateMetrics.layer)))
+
+const limiter = (maxLeaseUnits: number) => limiterOn(maxLeaseUnits, RateLimitStore.layerMemory)
 
 const query = (appLimits: object) => ({
   orgId: "org",
@@ -55,4 +57,27 @@ describe("quota leases", () => {
       // Refused by L1 or L2, every allowed one asked the store once.
       expect((yield* store.stats).decisions).toBeGreaterThanOrEqual(300)
     }).pipe(Effect.provide(limiter(1))))
+
+  it.live("messages arriving together fetch one lease, not one each: nothing is lost to overlapping leases (Redis)", () =>
+    Effect.gen(function*() {
+      const rate = yield* RateLimiter
+      const appLimits = { perMinute: 1_000 }
+      // 300 at once: every one finds no lease while the first round trip to Redis is out.
+      const started = Date.now()
+      const wave = yield* Effect.forEach(Array.from({ length: 300 }), () => Effect.exit(rate.check(query(appLimits))), {
+        concurrency: "unbounded"
+      })
+      expect(wave.filter(Exit.isSuccess)).toHaveLength(300)
+      const rest = yield* Effect.forEach(Array.from({ length: 1_000 }), () => Effect.exit(rate.check(query(appLimits))))
+      const allowed = 300 + rest.filter(Exit.isSuccess).length
+      const elapsedMs = Date.now() - started
+      // At most one lease (50 units) is left unspent; the limit is never passed.
+      expect(allowed).toBeGreaterThanOrEqual(950)
+      expect(allowed).toBeLessThanOrEqual(1_000 + Math.floor(elapsedMs / 60))
+    }).pipe(Effect.provide(limiterOn(50, RateLimitStore.layerRedis({
+      host: "127.0.0.1",
+      port: 6379,
+      keyPrefix: `smsgw:test:leases:${crypto.randomUUID().slice(0, 8)}:`,
+      timeoutMs: 2_000
+    })))))
 })
