@@ -132,7 +132,7 @@ const main = async () => {
   host: 127.0.0.1
 ${clusterNodes > 0
   ? `storage: { kind: postgres, url: "${pgBase}/${database}" }
-cluster: { runnerHost: 127.0.0.1, runnerPort: ${runnerPort} }
+cluster: { runnerHost: 127.0.0.1, runnerPort: ${runnerPort}${process.env.BENCH_HANDOFF_MS ? `, handOffWindowMs: ${process.env.BENCH_HANDOFF_MS}` : ""} }
 rateLimits: { store: redis, nodes: ${nodeCount}, redis: { keyPrefix: "smsgw:bench:${database}:" } }
 auth: { jwtKeys: [{ kid: bench, secret: "bench-secret-bench-secret-bench-secret" }] }`
   : `storage:

@@ -115,7 +115,9 @@ export const GatewayConfig = Schema.Struct({
     /** A dead runner's shards are taken over after this long; with refresh every second, ~this + 3 s. */
     shardLockExpirationMs: Schema.optionalKey(Positive),
     refreshAssignmentsIntervalMs: Schema.optionalKey(Positive),
-    runnerHealthCheckIntervalMs: Schema.optionalKey(Positive)
+    runnerHealthCheckIntervalMs: Schema.optionalKey(Positive),
+    /** How long hand-offs to one link or pool are gathered into one actor call (most cross to another node). */
+    handOffWindowMs: Schema.optionalKey(Positive)
   })),
   rateLimits: Schema.optionalKey(Schema.Struct({
     /** memory: exact for one process; redis: exact across every process sharing it. */
