@@ -3,7 +3,7 @@ import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { parseMsisdn, parseSender } from "../domain/Msisdn.ts"
 import type { LinkConfig } from "../layers/Config.ts"
-import { linkDefaults } from "../layers/Config.ts"
+import { AppConfig, linkDefaults } from "../layers/Config.ts"
 import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
 import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
 import type { Aimd } from "../routing/Aimd.ts"
@@ -69,6 +69,7 @@ const makeLink = Effect.gen(function*() {
   const dispatcher = yield* LinkDispatcher
   const poolFor = yield* VirtualPool.client
   const entityScope = yield* Effect.scope
+  const recoveryIdleMs = ((yield* AppConfig).recovery?.idleSeconds ?? 30) * 1000
 
   const initial = routing.link(linkId)
   if (initial._tag === "None") return yield* Effect.die(new Error(`link ${linkId} is not configured`))
@@ -441,6 +442,20 @@ const makeLink = Effect.gen(function*() {
     Effect.forkScoped
   )
 
+  // The messages this link holds (queued or in its window) are touched well within recovery's idle time, so recovery
+  // leaves them here instead of handing a merely waiting message to another link as well (a backlog longer than the
+  // idle time otherwise sent messages of a pool twice, once on each link). A stopped link stops touching: recovery
+  // then takes its messages after the idle time, or at once for the ones it released.
+  let stopping = false
+  yield* Effect.suspend(() =>
+    stopping || active.size === 0 ? Effect.void : store.touch([...active]).pipe(
+      Effect.catch((e) => Effect.logWarning("could not mark held messages as live").pipe(Effect.annotateLogs({ linkId, error: e.message })))
+    )
+  ).pipe(
+    Effect.repeat(Schedule.spaced(Math.max(100, Math.floor(recoveryIdleMs / 3)))),
+    Effect.forkScoped
+  )
+
   // Live configuration: a changed link re-binds, a disabled one unbinds; the rate recovers and is reported.
   yield* routing.changes.pipe(
     Stream.runForEach((snapshot) => {
@@ -457,7 +472,12 @@ const makeLink = Effect.gen(function*() {
 
   // Stopping (SIGTERM, a shard moving): results still buffered are stored, then what is left unsent goes back to
   // the store for recovery to re-drive at once, instead of after the idle time.
-  yield* Effect.addFinalizer(() => store.release([...active]).pipe(Effect.ignore))
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      stopping = true
+      return store.release([...active])
+    }).pipe(Effect.ignore)
+  )
   yield* Effect.addFinalizer(() =>
     Queue.clear(outcomes).pipe(
       Effect.flatMap((left) => left.length === 0 ? Effect.void : store.recordOutcomes(left)),

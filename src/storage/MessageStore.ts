@@ -86,6 +86,11 @@ export class MessageStore extends Context.Service<MessageStore, {
   ) => Effect.Effect<ReadonlyArray<PendingMessage>, StoreUnavailable>
   /** Marks messages not yet submitted for an immediate re-drive (a link shutting down hands its queue back). */
   readonly release: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
+  /**
+   * Marks messages a live link still holds (queued or in its window) as touched now, so recovery, which re-drives
+   * what stays untouched for its idle time, leaves them to that link instead of sending them a second time.
+   */
+  readonly touch: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   readonly ping: Effect.Effect<void, StoreUnavailable>
   /** Forgets receipts kept for a submit result that never came (a foreign or mistyped id), received before `at`. */
   readonly dropOrphansBefore: (at: number) => Effect.Effect<number, StoreUnavailable>
@@ -574,6 +579,14 @@ export const make = Effect.gen(function*() {
     recordReceipt: (receipt) => writer.submit({ _tag: "Receipt", receipt }),
     get,
     pending,
+    touch: (ids) =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        return Effect.forEach(chunk(ids, 500), (batch) =>
+          sql`UPDATE messages SET updated_at = ${now} WHERE status_rank < 2 AND updated_at > 0 AND ${sql.in("id", batch)}`, {
+            discard: true
+          })
+      }).pipe(Effect.mapError(storeError)),
     release: (ids) =>
       Effect.forEach(chunk(ids, 500), (batch) =>
         sql`UPDATE messages SET updated_at = 0 WHERE status_rank < 2 AND ${sql.in("id", batch)}`, { discard: true }).pipe(

@@ -38,6 +38,34 @@ describe("virtual pools, routing rules and failover", () => {
       expect(Math.abs(b - 1_000)).toBeLessThanOrEqual(20)
     }).pipe(Effect.scoped), 90_000)
 
+  it.live("a backlog longer than recovery's idle time is sent once: the link holding the messages keeps them", () =>
+    Effect.gen(function*() {
+      // Recovery re-drives what stays untouched for 2 s (the fixture's idle time), every second.
+      const gw = yield* startPooledGateway({
+        links: [{ id: "a", link: { window: 1 } }, { id: "b", link: { window: 1 } }],
+        pools: [{ id: "main", members: [{ link: "a" }, { link: "b" }] }],
+        routes: [{ id: "default", match: {}, target: { pool: "main" } }]
+      })
+      // Link a's SMSC answers each submit after 1.5 s: its half of the messages waits up to ~7 s in its queue.
+      yield* gw.sims.a!.setFaults({ responseDelayMs: 1_500 })
+      const t = yield* signUp(gw.baseUrl)
+      const answers = yield* Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) =>
+        post(`${gw.baseUrl}/v1/messages`, sms(i), t.auth), { concurrency: 10 })
+      expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 202))
+      const deadline = Date.now() + 20_000
+      let stats = yield* received(gw.sims)
+      while ((stats.a?.uniqueMessages ?? 0) + (stats.b?.uniqueMessages ?? 0) < 10 && Date.now() < deadline) {
+        yield* Effect.sleep(200)
+        stats = yield* received(gw.sims)
+      }
+      // Several recovery passes after the last one: none of them may send a held message again.
+      yield* Effect.sleep(3_000)
+      stats = yield* received(gw.sims)
+      expect(stats.a?.uniqueMessages ?? 0).toBeGreaterThanOrEqual(3)
+      expect((stats.a?.uniqueMessages ?? 0) + (stats.b?.uniqueMessages ?? 0)).toBe(10)
+      expect((stats.a?.submits ?? 0) + (stats.b?.submits ?? 0)).toBe(10)
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("killing one link's SMSC mid-load moves the traffic to the others; every accepted message ends submitted or better", () =>
     Effect.gen(function*() {
       const gw = yield* startPooledGateway({
