@@ -40,8 +40,11 @@ export class LinkDispatcher extends Context.Service<LinkDispatcher, {
       const scope = yield* Effect.scope
       const buffers = new Map<string, { target: Target; messages: Array<Outbound> }>()
 
+      // Sent without waiting for the link's answer (it only counts what it queued): the call is done once the
+      // messages are on their way to the link's node, which saves the reply's round trip on both nodes. A hand-off
+      // lost with a dying node costs nothing more than before: the messages are in the store and recovery re-drives.
       const submit = (linkId: string, messages: ReadonlyArray<Outbound>) =>
-        linkFor(linkId).Submit({ messages }).pipe(
+        linkFor(linkId).Submit({ messages }, { discard: true }).pipe(
           Effect.timeout("10 seconds"),
           Effect.asVoid,
           Effect.catchCause((cause) =>
