@@ -16,6 +16,12 @@ export interface HttpOptions {
   readonly port: number
   readonly host: string
   readonly maxBodyBytes: number
+  /**
+   * How long an idle keep-alive connection stays open. Above the idle timeout of the load balancers in front (60 s for
+   * most), so the balancer, not this server, closes idle connections: otherwise a request it sends on a connection
+   * this server is closing at that moment fails (a 502 at the client). Node's own default is 5 s.
+   */
+  readonly keepAliveSeconds: number
 }
 
 const MetricsRoute = HttpRouter.add(
@@ -100,6 +106,12 @@ export const layer = (options: HttpOptions) => {
   )
   return HttpRouter.serve(Routes, { disableLogger: true }).pipe(
     Layer.provide(RequestValidationLive),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+    Layer.provideMerge(NodeHttpServer.layer(() => {
+      const server = createServer()
+      server.keepAliveTimeout = options.keepAliveSeconds * 1000
+      // Node wants the header timeout above the keep-alive one, or a slow next request on a kept connection is cut.
+      server.headersTimeout = Math.max(60_000, options.keepAliveSeconds * 1000 + 5_000)
+      return server
+    }, { port: options.port, host: options.host }))
   )
 }

@@ -68,6 +68,7 @@ export const GatewayConfig = Schema.Struct({
     port: Schema.optionalKey(Port),
     host: Schema.optionalKey(Schema.String),
     maxBodyBytes: Schema.optionalKey(Positive),
+    keepAliveSeconds: Schema.optionalKey(Positive),
     /** Peers whose X-Forwarded-For is believed: load balancers, reverse proxies (CIDRs). */
     trustedProxies: Schema.optionalKey(Schema.Array(Schema.String))
   })),

@@ -140,7 +140,8 @@ export const gatewayLayer = (config: GatewayConfig) => {
   const Http = HttpServer.layer({
     port: http.port ?? 8080,
     host: http.host ?? "0.0.0.0",
-    maxBodyBytes: http.maxBodyBytes ?? 64 * 1024
+    maxBodyBytes: http.maxBodyBytes ?? 64 * 1024,
+    keepAliveSeconds: http.keepAliveSeconds ?? 75
   })
   return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }
