@@ -68,8 +68,9 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(PoliciesGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
-  // Report every bad field of a body in one answer, not just the first.
-  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  // Report every bad field of a body in one answer, not just the first; a key the endpoint does not know is an
+  // error, never silently dropped (a misspelt `allowlist` must not create an app open to every address).
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all", onExcessProperty: "error" })
   .annotate(OpenApi.Title, "SMS Gateway Proxy")
   .annotate(OpenApi.Version, "0.1.0")
 {}

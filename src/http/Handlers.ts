@@ -22,6 +22,9 @@ import { setResponseHeader } from "./ResponseHeaders.ts"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
+/** What Schema says of a key the schema does not declare (parse option `onExcessProperty: "error"`). */
+const excessProperty = "Expected no excess property"
+
 const fieldOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string => {
   const segments = (path ?? []).map((s) => (typeof s === "object" && s !== null ? s.key : s))
   if (segments.length === 0) return "body"
@@ -43,7 +46,7 @@ export const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform
       field: error.kind === "Params" || error.kind === "Query"
         ? `${error.kind.toLowerCase()}.${fieldOf(issue.path)}`
         : fieldOf(issue.path),
-      message: issue.message
+      message: issue.message === excessProperty ? "unknown field: this request has no such key" : issue.message
     }))
     return Effect.fail(new ValidationProblem({
       detail: errors.map((e) => `${e.field}: ${e.message}`).join("; "),

@@ -69,8 +69,15 @@ export const GatewayConfig = Schema.Struct({
     host: Schema.optionalKey(Schema.String),
     maxBodyBytes: Schema.optionalKey(Positive),
     keepAliveSeconds: Schema.optionalKey(Positive),
+    headersTimeoutSeconds: Schema.optionalKey(Positive),
+    requestTimeoutSeconds: Schema.optionalKey(Positive),
     /** Peers whose X-Forwarded-For is believed: load balancers, reverse proxies (CIDRs). */
     trustedProxies: Schema.optionalKey(Schema.Array(Schema.String))
+  })),
+  /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
+  metrics: Schema.optionalKey(Schema.Struct({
+    host: Schema.optionalKey(Schema.String),
+    port: Port
   })),
   auth: Schema.optionalKey(Schema.Struct({
     issuer: Schema.optionalKey(Schema.String),

@@ -141,7 +141,10 @@ export const gatewayLayer = (config: GatewayConfig) => {
     port: http.port ?? 8080,
     host: http.host ?? "0.0.0.0",
     maxBodyBytes: http.maxBodyBytes ?? 64 * 1024,
-    keepAliveSeconds: http.keepAliveSeconds ?? 75
+    keepAliveSeconds: http.keepAliveSeconds ?? 75,
+    headersTimeoutSeconds: http.headersTimeoutSeconds ?? 10,
+    requestTimeoutSeconds: http.requestTimeoutSeconds ?? 30,
+    metrics: config.metrics === undefined ? undefined : { host: config.metrics.host ?? "127.0.0.1", port: config.metrics.port }
   })
   return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }
