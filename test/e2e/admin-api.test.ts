@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { get, post, send, signUp, startGateway } from "../fixtures/Gateway.ts"
+import type { Reply } from "../fixtures/Problems.ts"
+import { expectProblem, fieldsOf } from "../fixtures/Problems.ts"
 
 const operator = { email: "ops@example.com", password: "operator password 1" }
 // Distinctive enough that finding them anywhere in a response means a leak.
@@ -8,20 +10,6 @@ const secret1 = "Zq7!kP2x"
 const secret2 = "Wm4#tR9y"
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-
-interface Reply {
-  readonly status: number
-  readonly contentType: string | null
-  readonly json: Record<string, unknown>
-}
-
-const expectProblem = (r: Reply, status: number, type: string) => {
-  expect(r.status, JSON.stringify(r.json)).toBe(status)
-  expect(r.contentType).toContain("application/problem+json")
-  expect(r.json.type).toBe(`urn:smsgw:problem:${type}`)
-}
-
-const fieldsOf = (r: Reply) => (r.json.errors as ReadonlyArray<{ field: string }> | undefined ?? []).map((e) => e.field)
 
 const newLink = (id: string, password: string) => ({
   id,

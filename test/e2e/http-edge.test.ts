@@ -7,22 +7,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import net from "node:net"
 import { get, post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
+import { expectProblem, fieldErrors, fieldsOf } from "../fixtures/Problems.ts"
 
 const operator = { email: "ops@example.com", password: "operator password 1" }
-
-interface Reply {
-  readonly status: number
-  readonly contentType: string | null
-  readonly json: Record<string, unknown>
-}
-
-const expectProblem = (r: Reply, status: number, type: string) => {
-  expect(r.status, JSON.stringify(r.json)).toBe(status)
-  expect(r.contentType).toContain("application/problem+json")
-  expect(r.json.type).toBe(`urn:smsgw:problem:${type}`)
-}
-
-const fieldsOf = (r: Reply) => (r.json.errors as ReadonlyArray<{ field: string; message: string }> | undefined ?? [])
 
 /** A raw request: headers exactly as given (fetch always adds a content type to a string body). */
 const raw = (port: number, request: string) =>
@@ -136,26 +123,26 @@ describe("HTTP edge", () => {
       const tenant = yield* signUp(gw.baseUrl)
       const misspelt = yield* post(`${gw.baseUrl}/v1/apps`, { name: "open?", allowlist: ["10.0.0.0/8"] }, tenant.userAuth)
       expectProblem(misspelt, 400, "validation")
-      expect(fieldsOf(misspelt)).toEqual([{ field: "allowlist", message: "unknown field: this request has no such key" }])
+      expect(fieldErrors(misspelt)).toEqual([{ field: "allowlist", message: "unknown field: this request has no such key" }])
       const apps = yield* get(`${gw.baseUrl}/v1/apps`, tenant.userAuth)
       expect((apps.json.apps as ReadonlyArray<{ name: string }> | undefined ?? []).map((a) => a.name)).not.toContain("open?")
 
       const patch = yield* send("PATCH", `${gw.baseUrl}/v1/apps/${tenant.appId}`, { enabled: false }, tenant.userAuth)
       expectProblem(patch, 400, "validation")
-      expect(fieldsOf(patch).map((e) => e.field)).toEqual(["enabled"])
+      expect(fieldsOf(patch)).toEqual(["enabled"])
       const still = yield* get(`${gw.baseUrl}/v1/apps/${tenant.appId}`, tenant.userAuth)
       expect(still.json.active).toBe(true)
 
       const submit = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345678", from: "ACME", text: "hi", sender: "X" }, tenant.auth)
       expectProblem(submit, 400, "validation")
-      expect(fieldsOf(submit).map((e) => e.field)).toEqual(["sender"])
+      expect(fieldsOf(submit)).toEqual(["sender"])
 
       const admin = yield* superadmin(gw.baseUrl)
       const routes = yield* send("PUT", `${gw.baseUrl}/v1/admin/routes`, {
         routes: [{ id: "gb", match: { country: ["GB"] }, target: { link: "sim" } }]
       }, admin)
       expectProblem(routes, 400, "validation")
-      expect(fieldsOf(routes).map((e) => e.field)).toContain("routes[0].match.country")
+      expect(fieldsOf(routes)).toContain("routes[0].match.country")
       const link = yield* post(`${gw.baseUrl}/v1/admin/links`, {
         id: "tls-typo",
         host: "127.0.0.1",
@@ -165,7 +152,7 @@ describe("HTTP edge", () => {
         TLS: true
       }, admin)
       expectProblem(link, 400, "validation")
-      expect(fieldsOf(link).map((e) => e.field)).toEqual(["TLS"])
+      expect(fieldsOf(link)).toEqual(["TLS"])
     }).pipe(Effect.scoped), 30_000)
 
   it.live("with a metrics listener of its own, /metrics leaves the public port", () =>
