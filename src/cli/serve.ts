@@ -14,10 +14,8 @@ export const serve = Command.make(
     port: Flag.Int("port").pipe(Flag.withDescription("HTTP port, overriding http.port"), Flag.optional)
   },
   Effect.fn(function*({ config: file, port }) {
-    const decoded = yield* loadConfigFile(file).pipe(
-      Effect.tapError((e) => Effect.sync(() => console.error(e.message))),
-      Effect.orDie
-    )
+    // Printed once, as the operator needs it (the key and what is wrong); the error itself is not logged again.
+    const decoded = yield* loadConfigFile(file).pipe(Effect.tapError((e) => Effect.sync(() => console.error(e.message))))
     const config = Option.isSome(port) ? { ...decoded, http: { ...decoded.http, port: port.value } } : decoded
     yield* Effect.logInfo("starting gateway").pipe(
       Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage?.kind ?? "sqlite" })

@@ -1,4 +1,4 @@
-import { Context, Effect, Schema, SchemaIssue } from "effect"
+import { Context, Effect, Runtime, Schema, SchemaIssue } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppLimits } from "../domain/Account.ts"
@@ -175,44 +175,64 @@ export class AppConfig extends Context.Service<AppConfig, GatewayConfig>()("smsg
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   message: Schema.String
-}) {}
+}) {
+  /** The CLI prints the message once; the runtime must not log it again with a stack trace. */
+  override readonly [Runtime.errorReported] = false
+}
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
-const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined) =>
+const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string =>
   (path ?? []).reduce<string>((acc, seg) => {
     const key = typeof seg === "object" && seg !== null ? seg.key : seg
     return typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`
   }, "")
 
-/** `${NAME}` in a string value is replaced by the environment variable NAME (an unset one is an error). */
-const interpolate = (value: unknown, env: NodeJS.ProcessEnv, path: string, missing: Array<string>): unknown => {
+/** A value that was one `${NAME}` placeholder: where it sits, and the variable's text. */
+interface FromEnv {
+  readonly path: ReadonlyArray<string | number>
+  readonly text: string
+}
+
+/**
+ * `${NAME}` in a string value is replaced by the environment variable NAME (an unset one is an error). The result is
+ * a string, whatever it looks like: a carrier password `${PW}` with `PW=12345678` stays the string "12345678". Values
+ * that were one placeholder are remembered, so that a key whose schema wants a number or a boolean can take them.
+ */
+const interpolate = (
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  path: ReadonlyArray<string | number>,
+  found: { readonly missing: Array<string>; readonly whole: Array<FromEnv> }
+): unknown => {
   if (typeof value === "string") {
-    // A value that is one placeholder takes the variable's type: `port: ${PORT}` gives a number.
     const whole = /^\$\{([A-Z0-9_]+)\}$/.exec(value)
-    if (whole !== null) {
-      const found = env[whole[1] ?? ""]
-      if (found === undefined) {
-        missing.push(`${path}: environment variable ${whole[1]} is not set`)
-        return ""
-      }
-      if (/^-?\d+(\.\d+)?$/.test(found)) return Number(found)
-      if (found === "true" || found === "false") return found === "true"
-      return found
-    }
-    return value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
-      const found = env[name]
-      if (found === undefined) missing.push(`${path}: environment variable ${name} is not set`)
-      return found ?? ""
+    const text = value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
+      const variable = env[name]
+      if (variable === undefined) found.missing.push(`${pathOf(path) || "(root)"}: environment variable ${name} is not set`)
+      return variable ?? ""
     })
+    if (whole !== null) found.whole.push({ path, text })
+    return text
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, missing))
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], found))
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path === "" ? k : `${path}.${k}`, missing)])
-    )
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, [...path, k], found)]))
   }
   return value
+}
+
+/** The environment's text as the number or boolean a key asked for; undefined when it is neither. */
+const scalarOf = (text: string): number | boolean | undefined =>
+  /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text === "true" ? true : text === "false" ? false : undefined
+
+/** A copy of the document with the value at `path` replaced. */
+const setAt = (doc: unknown, path: ReadonlyArray<string | number>, value: unknown): unknown => {
+  if (path.length === 0) return value
+  const [head, ...rest] = path as [string | number, ...Array<string | number>]
+  if (Array.isArray(doc)) return doc.map((v, i) => (i === head ? setAt(v, rest, value) : v))
+  const record = asRecord(doc)
+  return { ...record, [head]: setAt(record[head], rest, value) }
 }
 
 const asRecord = (u: unknown): Record<string, unknown> =>
@@ -263,10 +283,22 @@ const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
 /** Decodes a configuration document; the error names every bad key as a dotted path. */
 export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.Effect<GatewayConfig, ConfigError> =>
   Effect.suspend(() => {
-    const missing: Array<string> = []
-    const interpolated = applyEnv(asRecord(interpolate(raw ?? {}, env, "", missing)), env)
-    if (missing.length > 0) return Effect.fail(new ConfigError({ message: missing.join("\n") }))
-    return Schema.decodeUnknownEffect(GatewayConfig)(interpolated, { errors: "all", onExcessProperty: "error" }).pipe(
+    const found = { missing: new Array<string>(), whole: new Array<FromEnv>() }
+    const interpolated = applyEnv(asRecord(interpolate(raw ?? {}, env, [], found)), env)
+    if (found.missing.length > 0) return Effect.fail(new ConfigError({ message: found.missing.join("\n") }))
+    const decode = (doc: unknown) => Schema.decodeUnknownEffect(GatewayConfig)(doc, { errors: "all", onExcessProperty: "error" })
+    return decode(interpolated).pipe(
+      // Where the schema refused an environment value as a string, it wants a number or a boolean: give it that, once.
+      Effect.catch((error) => {
+        const refused = new Set(formatter(error.issue).issues.map((i) => pathOf(i.path)))
+        const typed = found.whole.flatMap((w) => {
+          const scalar = scalarOf(w.text)
+          return refused.has(pathOf(w.path)) && scalar !== undefined ? [{ path: w.path, scalar }] : []
+        })
+        return typed.length === 0
+          ? Effect.fail(error)
+          : decode(typed.reduce<unknown>((doc, t) => setAt(doc, t.path, t.scalar), interpolated))
+      }),
       Effect.mapError((error) => {
         const issues = formatter(error.issue).issues
         return new ConfigError({

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import net from "node:net"
 import { get, post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
 import { expectProblem, fieldErrors, fieldsOf } from "../fixtures/Problems.ts"
+import { freePort } from "../fixtures/Processes.ts"
 
 const operator = { email: "ops@example.com", password: "operator password 1" }
 
@@ -24,17 +25,6 @@ const raw = (port: number, request: string) =>
       socket.write(request)
     })
   )
-
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 /** The HTTP series (other metrics appear as the gateway works: links, recovery). */
 const httpSeries = (metrics: string) => metrics.split("\n").filter((line) => line.startsWith("smsgw_http_")).map((line) => line.split(" ")[0])

@@ -46,6 +46,19 @@ describe("configuration", () => {
     expect(failure({ links: [{ ...link, password: "${MISSING_PW}" }] })).toContain("MISSING_PW")
   })
 
+  it("an environment value stays a string where the key is one, and becomes a number or boolean where the key wants it", () => {
+    const config = Effect.runSync(decodeConfig(
+      { http: { port: "${HTTP_PORT}" }, links: [{ ...link, password: "${PW}", systemId: "${SYS}", tls: "${TLS}", window: "${WINDOW}" }] },
+      { HTTP_PORT: "8081", PW: "12345678", SYS: "true", TLS: "true", WINDOW: "20" }
+    ))
+    expect(config.links[0]?.password).toBe("12345678")
+    expect(config.links[0]?.systemId).toBe("true")
+    expect(config.links[0]?.tls).toBe(true)
+    expect(config.links[0]?.window).toBe(20)
+    expect(config.http?.port).toBe(8081)
+    expect(failure({ http: { port: "${HTTP_PORT}" }, links: [] }, { HTTP_PORT: "eighty" })).toBe("http.port: Expected number")
+  })
+
   it("fills link defaults", () => {
     const d = linkDefaults(link)
     expect(d).toMatchObject({ bindMode: "transceiver", window: 10, registeredDelivery: true, udhReferenceBits: 8 })
