@@ -1,6 +1,5 @@
 import { Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiError, HttpApiMiddleware } from "effect/http-api"
-import { SchemaIssue } from "effect"
 import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
@@ -19,20 +18,10 @@ import {
   ValidationProblem
 } from "./Problems.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
-
-const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+import { fieldIssues } from "../domain/FieldIssues.ts"
 
 /** What Schema says of a key the schema does not declare (parse option `onExcessProperty: "error"`). */
 const excessProperty = "Expected no excess property"
-
-const fieldOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string => {
-  const segments = (path ?? []).map((s) => (typeof s === "object" && s !== null ? s.key : s))
-  if (segments.length === 0) return "body"
-  return segments.reduce<string>(
-    (acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`,
-    ""
-  )
-}
 
 /** Request decoding failures become one 400 problem listing each field and what is wrong with it. */
 export const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform(
@@ -41,11 +30,8 @@ export const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform
     if (error.kind === "Body" || error.kind === "ResponseHeaders") {
       return Effect.fail(new HttpApiError.InternalServerErrorProblem())
     }
-    const issues = formatIssues(error.cause.issue).issues
-    const errors = issues.map((issue) => ({
-      field: error.kind === "Params" || error.kind === "Query"
-        ? `${error.kind.toLowerCase()}.${fieldOf(issue.path)}`
-        : fieldOf(issue.path),
+    const errors = fieldIssues(error.cause.issue, { root: "body" }).map((issue) => ({
+      field: error.kind === "Params" || error.kind === "Query" ? `${error.kind.toLowerCase()}.${issue.field}` : issue.field,
       message: issue.message === excessProperty ? "unknown field: this request has no such key" : issue.message
     }))
     return Effect.fail(new ValidationProblem({

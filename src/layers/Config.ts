@@ -1,9 +1,10 @@
-import { Context, Effect, Runtime, Schema, SchemaIssue } from "effect"
+import { Context, Effect, Runtime, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppLimits } from "../domain/Account.ts"
 import { RouteRules } from "../routing/Rules.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
+import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -180,14 +181,6 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   override readonly [Runtime.errorReported] = false
 }
 
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string =>
-  (path ?? []).reduce<string>((acc, seg) => {
-    const key = typeof seg === "object" && seg !== null ? seg.key : seg
-    return typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`
-  }, "")
-
 /** A value that was one `${NAME}` placeholder: where it sits, and the variable's text. */
 interface FromEnv {
   readonly path: ReadonlyArray<string | number>
@@ -209,7 +202,7 @@ const interpolate = (
     const whole = /^\$\{([A-Z0-9_]+)\}$/.exec(value)
     const text = value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
       const variable = env[name]
-      if (variable === undefined) found.missing.push(`${pathOf(path) || "(root)"}: environment variable ${name} is not set`)
+      if (variable === undefined) found.missing.push(`${fieldPath(path) || "(root)"}: environment variable ${name} is not set`)
       return variable ?? ""
     })
     if (whole !== null) found.whole.push({ path, text })
@@ -290,21 +283,18 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
     return decode(interpolated).pipe(
       // Where the schema refused an environment value as a string, it wants a number or a boolean: give it that, once.
       Effect.catch((error) => {
-        const refused = new Set(formatter(error.issue).issues.map((i) => pathOf(i.path)))
+        const refused = new Set(fieldIssues(error.issue).map((i) => i.field))
         const typed = found.whole.flatMap((w) => {
           const scalar = scalarOf(w.text)
-          return refused.has(pathOf(w.path)) && scalar !== undefined ? [{ path: w.path, scalar }] : []
+          return refused.has(fieldPath(w.path)) && scalar !== undefined ? [{ path: w.path, scalar }] : []
         })
         return typed.length === 0
           ? Effect.fail(error)
           : decode(typed.reduce<unknown>((doc, t) => setAt(doc, t.path, t.scalar), interpolated))
       }),
-      Effect.mapError((error) => {
-        const issues = formatter(error.issue).issues
-        return new ConfigError({
-          message: issues.map((i) => `${pathOf(i.path) || "(root)"}: ${i.message}`).join("\n")
-        })
-      }),
+      Effect.mapError((error) =>
+        new ConfigError({ message: fieldIssues(error.issue).map((i) => `${i.field}: ${i.message}`).join("\n") })
+      ),
       Effect.flatMap((config) => {
         const ids = new Set<string>()
         for (const [i, link] of config.links.entries()) {

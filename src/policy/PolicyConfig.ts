@@ -10,10 +10,11 @@
  * newer good version is written. Nothing readable at all: the configuration file's policy applies (as version 0).
  */
 import type { Stream } from "effect"
-import { Context, Effect, Layer, Result, Schedule, Schema, SchemaIssue, Semaphore, SubscriptionRef } from "effect"
+import { Context, Effect, Layer, Result, Schedule, Schema, Semaphore, SubscriptionRef } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { checkPolicy, emptyPolicy, PolicyDocument } from "../domain/Policy.ts"
+import { fieldIssues } from "../domain/FieldIssues.ts"
 
 export interface PolicyVersion {
   readonly version: number
@@ -67,24 +68,12 @@ export class PolicyConfig extends Context.Service<PolicyConfig, {
     Layer.effect(PolicyConfig, make(options))
 }
 
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined) =>
-  (path ?? []).reduce<string>((acc, seg) => {
-    const key = typeof seg === "object" && seg !== null ? seg.key : seg
-    return typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`
-  }, "")
-
 const decodeDocument = Schema.decodeUnknownEffect(PolicyDocument)
 
 /** Decodes and checks a document, naming every bad field. */
 export const validatePolicy = (input: unknown): Effect.Effect<PolicyDocument, PolicyInvalid> =>
   decodeDocument(input, { errors: "all", onExcessProperty: "error" }).pipe(
-    Effect.mapError((error) =>
-      new PolicyInvalid({
-        errors: formatter(error.issue).issues.map((i) => ({ field: pathOf(i.path) || "(root)", message: i.message }))
-      })
-    ),
+    Effect.mapError((error) => new PolicyInvalid({ errors: fieldIssues(error.issue) })),
     Effect.flatMap((document) => {
       const problems = checkPolicy(document)
       return problems.length === 0 ? Effect.succeed(document) : Effect.fail(new PolicyInvalid({ errors: problems }))

@@ -7,11 +7,12 @@
  * and from then on the database is the truth. Links, pools and routes in the file are ignored on later starts (a link
  * removed through the admin API does not come back on restart); change them through `/v1/admin`.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema, SchemaIssue, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import { LinkConfig } from "../layers/Config.ts"
 import { decodeRouteRules, RouteRules } from "./Rules.ts"
 import type { RouteRule } from "./Rules.ts"
+import { fieldIssues } from "../domain/FieldIssues.ts"
 
 const Id = LinkConfig.fields.id
 
@@ -164,25 +165,14 @@ interface ConfigRow {
   readonly config: string
 }
 
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const pathOf = (prefix: string, path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined) =>
-  (path ?? []).reduce<string>((acc, seg) => {
-    const key = typeof seg === "object" && seg !== null ? seg.key : seg
-    return typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`
-  }, prefix)
-
 /** Decodes an input, failing with the first bad field named under `prefix`. */
 const decodeInput = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, prefix: string) => {
   const decode = Schema.decodeUnknownEffect(schema)
   return (input: unknown): Effect.Effect<S["Type"], RoutingInvalid> =>
     decode(input).pipe(
       Effect.mapError((error) => {
-        const issue = formatter(error.issue).issues[0]
-        return new RoutingInvalid({
-          field: pathOf(prefix, issue?.path) || "(root)",
-          message: issue?.message ?? error.message
-        })
+        const issue = fieldIssues(error.issue, { prefix })[0]
+        return new RoutingInvalid({ field: issue?.field ?? "(root)", message: issue?.message ?? error.message })
       })
     )
 }

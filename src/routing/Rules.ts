@@ -4,13 +4,14 @@
  * message and allocates nothing on the way.
  */
 import { MessageClass } from "../domain/Policy.ts"
-import { Effect, Schema, SchemaIssue } from "effect"
+import { Effect, Schema } from "effect"
 import {
   getCountries,
   getCountryCallingCode,
   isSupportedCountry,
   parsePhoneNumberFromString
 } from "libphonenumber-js/max"
+import { fieldIssues } from "../domain/FieldIssues.ts"
 
 const Id = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/))
 
@@ -72,19 +73,11 @@ export class RouteRulesError extends Schema.TaggedError<RouteRulesError>()("Rout
   issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
 }) {}
 
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const pathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined) =>
-  (path ?? []).reduce<string>((acc, seg) => {
-    const key = typeof seg === "object" && seg !== null ? seg.key : seg
-    return typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`
-  }, "")
-
 /** Decodes a rule list from config or an admin request; the error names every bad key (unknown keys included). */
 export const decodeRouteRules = (raw: unknown): Effect.Effect<ReadonlyArray<RouteRule>, RouteRulesError> =>
   Schema.decodeUnknownEffect(RouteRules)(raw, { errors: "all", onExcessProperty: "error" }).pipe(
     Effect.mapError((error) => {
-      const issues = formatter(error.issue).issues.map((i) => ({ path: pathOf(i.path) || "(root)", message: i.message }))
+      const issues = fieldIssues(error.issue).map((i) => ({ path: i.field, message: i.message }))
       return new RouteRulesError({ message: issues.map((i) => `${i.path}: ${i.message}`).join("\n"), issues })
     })
   )
