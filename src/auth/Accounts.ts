@@ -10,6 +10,7 @@ import { Conflict, Forbidden, NotFoundInOrg, Unauthenticated } from "./Errors.ts
 import { parseAllowList } from "./IpAllowList.ts"
 import type { LoginThrottled } from "./LoginThrottle.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
+import { emailKey, normaliseEmail, normaliseName } from "./Identity.ts"
 import { dummyVerify, hashPassword, passwordProblem, verifyPassword } from "./Passwords.ts"
 import { constantTimeEqual, makeApiKey, makeRefreshToken, parseApiKey, parseRefreshToken, sha256Hex } from "./Secrets.ts"
 import { Tokens } from "./Tokens.ts"
@@ -37,8 +38,6 @@ export interface NewApiKey {
 }
 
 export type AccountError = InvalidField | Unauthenticated | Forbidden | NotFoundInOrg | Conflict | StoreUnavailable
-
-const emailPattern = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,63}$/
 
 const refreshTtlMs = 30 * 24 * 3600 * 1000
 
@@ -137,20 +136,33 @@ export class Accounts extends Context.Service<Accounts, {
           return pair
         })
 
+      const validEmail = (raw: string) => {
+        const email = normaliseEmail(raw)
+        return Result.isFailure(email)
+          ? Effect.fail(new InvalidField({ field: "email", message: email.failure }))
+          : Effect.succeed(email.success)
+      }
+
+      const validName = (field: string, raw: string) => {
+        const name = normaliseName(raw)
+        return Result.isFailure(name) ? Effect.fail(new InvalidField({ field, message: name.failure })) : Effect.succeed(name.success)
+      }
+
       const wrongLogin = new Unauthenticated({ message: "wrong email or password" })
 
       const register = Effect.fn("Accounts.register")(function*(
         input: { readonly email: string; readonly password: string; readonly name: string; readonly organisation?: string | undefined },
         ip: string
       ) {
-        const email = input.email.trim().toLowerCase()
-        if (!emailPattern.test(email)) return yield* new InvalidField({ field: "email", message: "must be an email address" })
+        const email = yield* validEmail(input.email)
         const problem = passwordProblem(input.password)
         if (problem !== undefined) return yield* new InvalidField({ field: "password", message: problem })
-        const name = input.name.trim()
-        if (name === "") return yield* new InvalidField({ field: "name", message: "must not be empty" })
+        const name = yield* validName("name", input.name)
+        const orgName = input.organisation === undefined || input.organisation.trim() === ""
+          ? `${name}'s organisation`
+          : yield* validName("organisation", input.organisation)
         const passwordHash = yield* hashPassword(input.password)
-        const result = yield* infra(store.register({ email, name, passwordHash, orgName: input.organisation?.trim() || `${name}'s organisation` })).pipe(
+        const result = yield* infra(store.register({ email, name, passwordHash, orgName })).pipe(
           Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists" })))
         )
         yield* audit(null, result.org.id, "user.registered", result.user.id, ip)
@@ -161,7 +173,7 @@ export class Accounts extends Context.Service<Accounts, {
         input: { readonly email: string; readonly password: string; readonly organisationId?: string | undefined },
         ip: string
       ) {
-        const email = input.email.trim().toLowerCase()
+        const email = emailKey(input.email)
         yield* throttle.check({ email, ip })
         const found = yield* infra(store.findLogin(email))
         if (Option.isNone(found)) {
@@ -190,6 +202,12 @@ export class Accounts extends Context.Service<Accounts, {
         return pair
       })
 
+      const orgOfApp = (appId: string) =>
+        infra(store.findAppById(appId)).pipe(
+          Effect.map((app) => Option.isSome(app) ? app.value.orgId : null),
+          Effect.orElseSucceed(() => null)
+        )
+
       const loginApp = Effect.fn("Accounts.loginApp")(function*(input: { readonly appId: string; readonly apiKey: string }, ip: string) {
         const throttleKey = { email: `app:${input.appId}`, ip }
         yield* throttle.check(throttleKey)
@@ -201,7 +219,8 @@ export class Accounts extends Context.Service<Accounts, {
           found.value.appActive && !found.value.appDeleted
         if (!valid || parsed === undefined || Option.isNone(found)) {
           yield* throttle.recordFailure(throttleKey)
-          yield* audit(null, Option.isSome(found) ? found.value.orgId : null, "app.login.failed", input.appId, ip)
+          // The attempt is on the app it names: its owner's log, never that of whoever's key was presented.
+          yield* audit(null, yield* orgOfApp(input.appId), "app.login.failed", input.appId, ip)
           return yield* new Unauthenticated({ message: "wrong app id or API key, or the key was revoked" })
         }
         yield* throttle.recordSuccess(throttleKey)
@@ -268,8 +287,12 @@ export class Accounts extends Context.Service<Accounts, {
         return app
       })
 
+      // An app token is for sending and reading its own messages: the account endpoints need a user.
       const getApp = (p: Principal, appId: string) =>
-        infra(store.getApp(p.orgId, appId)).pipe(Effect.catchTag("NotFound", notFound("app", appId)))
+        requireUser(p, "viewer").pipe(
+          Effect.andThen(infra(store.getApp(p.orgId, appId))),
+          Effect.catchTag("NotFound", notFound("app", appId))
+        )
 
       const updateApp = Effect.fn("Accounts.updateApp")(function*(p: Principal, appId: string, patch: Partial<AppInput>, ip: string) {
         yield* requireUser(p, "admin")
@@ -330,8 +353,7 @@ export class Accounts extends Context.Service<Accounts, {
       const inviteMember = Effect.fn("Accounts.inviteMember")(function*(p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) {
         yield* requireUser(p, "admin")
         yield* ownerGuard(p, input.role === "owner")
-        const email = input.email.trim().toLowerCase()
-        if (!emailPattern.test(email)) return yield* new InvalidField({ field: "email", message: "must be an email address" })
+        const email = yield* validEmail(input.email)
         const member = yield* infra(store.inviteMember(p.orgId, { email, role: input.role })).pipe(
           Effect.catchTag("AlreadyMember", () => Effect.fail(new Conflict({ message: "already a member of this organisation" })))
         )
@@ -369,14 +391,14 @@ export class Accounts extends Context.Service<Accounts, {
         refresh,
         logout,
         createApp,
-        listApps: (p) => infra(store.listApps(p.orgId)),
+        listApps: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listApps(p.orgId)))),
         getApp,
         updateApp,
         deleteApp,
         createKey,
         listKeys,
         revokeKey,
-        listMembers: (p) => infra(store.listMembers(p.orgId)),
+        listMembers: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listMembers(p.orgId)))),
         inviteMember,
         updateMember,
         removeMember,

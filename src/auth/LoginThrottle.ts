@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Schema } from "effect"
+import { emailKey } from "./Identity.ts"
 import { formatAddress, parseAddress } from "./IpAllowList.ts"
 
 export class LoginThrottled extends Schema.TaggedError<LoginThrottled>()("LoginThrottled", {
@@ -78,7 +79,7 @@ const makeWindow = (limit: Limit, maxEntries: number) => {
   }
 }
 
-export const accountKey = (email: string): string => email.trim().toLowerCase()
+export const accountKey = emailKey
 
 /** IPv6 clients get a /64 each, so one host cannot rotate through its subnet to reset the count. */
 export const ipKey = (ip: string): string => {
