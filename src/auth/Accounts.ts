@@ -46,7 +46,7 @@ export class Accounts extends Context.Service<Accounts, {
   readonly register: (
     input: { readonly email: string; readonly password: string; readonly name: string; readonly organisation?: string | undefined },
     ip: string
-  ) => Effect.Effect<{ readonly user: User; readonly organisation: Organisation; readonly role: Role }, AccountError>
+  ) => Effect.Effect<{ readonly user: User; readonly organisation: Organisation; readonly role: Role }, AccountError | LoginThrottled>
   readonly login: (
     input: { readonly email: string; readonly password: string; readonly organisationId?: string | undefined },
     ip: string
@@ -148,6 +148,17 @@ export class Accounts extends Context.Service<Accounts, {
         return Result.isFailure(name) ? Effect.fail(new InvalidField({ field, message: name.failure })) : Effect.succeed(name.success)
       }
 
+      const throttledDetail = (e: LoginThrottled) => `retryAfter=${e.retryAfterSeconds}s`
+
+      /** The first refusal of a window, in the log of the organisation whose user is targeted (none for unknown emails). */
+      const auditThrottledUser = (email: string, ip: string, e: LoginThrottled) =>
+        Effect.gen(function*() {
+          const found = yield* infra(store.findLogin(email))
+          if (Option.isNone(found)) return
+          const memberships = yield* infra(store.membershipsOf(found.value.user.id))
+          yield* audit(null, memberships[0]?.org.id ?? null, "login.throttled", found.value.user.id, ip, throttledDetail(e))
+        }).pipe(Effect.ignore)
+
       const wrongLogin = new Unauthenticated({ message: "wrong email or password" })
 
       const register = Effect.fn("Accounts.register")(function*(
@@ -161,6 +172,8 @@ export class Accounts extends Context.Service<Accounts, {
         const orgName = input.organisation === undefined || input.organisation.trim() === ""
           ? `${name}'s organisation`
           : yield* validName("organisation", input.organisation)
+        // Counted once the input is valid: each registration costs a password hash and an organisation.
+        yield* throttle.registration(ip)
         const passwordHash = yield* hashPassword(input.password)
         const result = yield* infra(store.register({ email, name, passwordHash, orgName })).pipe(
           Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists" })))
@@ -174,22 +187,23 @@ export class Accounts extends Context.Service<Accounts, {
         ip: string
       ) {
         const email = emailKey(input.email)
-        yield* throttle.check({ email, ip })
+        const key = { account: email, ip }
+        yield* throttle.check(key).pipe(Effect.tapError((e) => e.firstRefusal ? auditThrottledUser(email, ip, e) : Effect.void))
         const found = yield* infra(store.findLogin(email))
         if (Option.isNone(found)) {
           yield* dummyVerify(input.password)
-          yield* throttle.recordFailure({ email, ip })
+          yield* throttle.recordFailure(key)
           yield* audit(null, null, "login.failed", email, ip)
           return yield* wrongLogin
         }
         const { user, passwordHash } = found.value
         if (!(yield* verifyPassword(input.password, passwordHash))) {
-          yield* throttle.recordFailure({ email, ip })
+          yield* throttle.recordFailure(key)
           const memberships = yield* infra(store.membershipsOf(user.id))
           yield* audit(null, memberships[0]?.org.id ?? null, "login.failed", user.id, ip)
           return yield* wrongLogin
         }
-        yield* throttle.recordSuccess({ email, ip })
+        yield* throttle.recordSuccess(key)
         const memberships = yield* infra(store.membershipsOf(user.id))
         const chosen = input.organisationId === undefined
           ? memberships[0]
@@ -209,8 +223,14 @@ export class Accounts extends Context.Service<Accounts, {
         )
 
       const loginApp = Effect.fn("Accounts.loginApp")(function*(input: { readonly appId: string; readonly apiKey: string }, ip: string) {
-        const throttleKey = { email: `app:${input.appId}`, ip }
-        yield* throttle.check(throttleKey)
+        const throttleKey = { account: `app:${input.appId}`, ip }
+        yield* throttle.check(throttleKey).pipe(
+          Effect.tapError((e) =>
+            e.firstRefusal
+              ? Effect.flatMap(orgOfApp(input.appId), (orgId) => audit(null, orgId, "app.login.throttled", input.appId, ip, throttledDetail(e)))
+              : Effect.void
+          )
+        )
         const parsed = parseApiKey(input.apiKey)
         const found = parsed === undefined ? Option.none() : yield* infra(store.findApiKey(parsed.id))
         const valid = parsed !== undefined && Option.isSome(found) &&

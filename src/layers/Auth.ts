@@ -49,7 +49,11 @@ export const authLayer = (config: GatewayConfig) => {
       max: throttle.perAccount?.max ?? 5,
       windowMs: (throttle.perAccount?.windowSeconds ?? 300) * 1000
     },
-    perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 }
+    perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 },
+    registrations: {
+      max: throttle.registrations?.max ?? 10,
+      windowMs: (throttle.registrations?.windowSeconds ?? 3600) * 1000
+    }
   }
   // Where limits are shared through Redis (several nodes), so are login attempts.
   const redis = config.rateLimits?.store === "redis" ? config.rateLimits.redis ?? {} : undefined

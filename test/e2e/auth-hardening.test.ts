@@ -75,4 +75,54 @@ describe("hostile input on accounts (issue 11)", () => {
       expect(inA.map((e) => e.target)).toEqual([a.appId])
       expect(inB).toEqual([])
     }).pipe(Effect.scoped), 30_000)
+
+  it.live("a stranger's wrong guesses lock out the stranger's address, never the owner's; the targeted organisation sees it", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({
+        config: {
+          auth: { ...auth, loginThrottle: { perAccount: { max: 3, windowSeconds: 300 }, registrations: { max: 3, windowSeconds: 3600 } } },
+          http: { trustedProxies: ["127.0.0.1/32", "::1"] }
+        }
+      })
+      const from = (ip: string) => ({ "x-forwarded-for": ip })
+      const stranger = from("203.0.113.9")
+      const owner = from("198.51.100.1")
+      const t = yield* signUp(gw.baseUrl)
+      const token = `${gw.baseUrl}/v1/auth/token`
+      const madeUp = `sgw_0123456789ab_${"A".repeat(43)}`
+      for (let i = 0; i < 3; i++) expectProblem(yield* post(token, { appId: t.appId, apiKey: madeUp }, stranger), 401, "unauthorized")
+      for (let i = 0; i < 3; i++) expectProblem(yield* post(token, { email: t.email, password: "not the password" }, stranger), 401, "unauthorized")
+      // The stranger is now refused even with the right secrets...
+      const refused = yield* post(token, { appId: t.appId, apiKey: t.apiKey }, stranger)
+      expectProblem(refused, 429, "too-many-requests")
+      expect(refused.headers.get("retry-after")).toBe(String(refused.json.retryAfterSeconds))
+      expectProblem(yield* post(token, { email: t.email, password: t.password }, stranger), 429, "too-many-requests")
+      expectProblem(yield* post(token, { email: t.email, password: t.password }, stranger), 429, "too-many-requests")
+      // ...while the owner, from its own address, renews its tokens and signs in.
+      expect((yield* post(token, { appId: t.appId, apiKey: t.apiKey }, owner)).status).toBe(200)
+      expect((yield* post(token, { email: t.email, password: t.password }, owner)).status).toBe(200)
+      const audit = yield* auditOf(gw.baseUrl, t.userAuth)
+      const throttled = audit.filter((e) => e.action.endsWith(".throttled"))
+      // One entry per lock (the first refusal), not one per refused request.
+      expect(throttled.map((e) => [e.action, e.ip]).sort()).toEqual([
+        ["app.login.throttled", "203.0.113.9"],
+        ["login.throttled", "203.0.113.9"]
+      ])
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("registration is throttled per client address", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({
+        config: { auth: { ...auth, loginThrottle: { registrations: { max: 2, windowSeconds: 3600 } } }, http: { trustedProxies: ["127.0.0.1/32", "::1"] } }
+      })
+      const url = `${gw.baseUrl}/v1/auth/register`
+      const register = (ip: string) =>
+        post(url, { email: `r-${crypto.randomUUID().slice(0, 8)}@example.com`, password, name: "R" }, { "x-forwarded-for": ip })
+      expect((yield* register("203.0.113.5")).status).toBe(201)
+      expect((yield* register("203.0.113.5")).status).toBe(201)
+      const third = yield* register("203.0.113.5")
+      expectProblem(third, 429, "too-many-requests")
+      expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(3500)
+      expect((yield* register("203.0.113.6")).status).toBe(201)
+    }).pipe(Effect.scoped), 30_000)
 })
