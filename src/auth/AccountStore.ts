@@ -5,6 +5,7 @@ import type { SqlError } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import { AppLimits, Role } from "../domain/Account.ts"
 import type { ApiKey, App, AuditEntry, Member, Organisation, User } from "../domain/Account.ts"
+import { emailKey } from "./Identity.ts"
 
 export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
   email: Schema.String
@@ -226,7 +227,7 @@ interface AuditRow {
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString("hex")}`
 
-const normaliseEmail = (email: string) => email.trim().toLowerCase()
+const normaliseEmail = emailKey
 
 const nullableNumber = (value: Int | null): number | null => value === null ? null : Number(value)
 

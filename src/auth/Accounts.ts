@@ -10,6 +10,7 @@ import { Conflict, Forbidden, NotFoundInOrg, Unauthenticated } from "./Errors.ts
 import { parseAllowList } from "./IpAllowList.ts"
 import type { LoginThrottled } from "./LoginThrottle.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
+import { emailKey, normaliseEmail, normaliseName } from "./Identity.ts"
 import { dummyVerify, hashPassword, passwordProblem, verifyPassword } from "./Passwords.ts"
 import { constantTimeEqual, makeApiKey, makeRefreshToken, parseApiKey, parseRefreshToken, sha256Hex } from "./Secrets.ts"
 import { Tokens } from "./Tokens.ts"
@@ -38,8 +39,6 @@ export interface NewApiKey {
 
 export type AccountError = InvalidField | Unauthenticated | Forbidden | NotFoundInOrg | Conflict | StoreUnavailable
 
-const emailPattern = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,63}$/
-
 const refreshTtlMs = 30 * 24 * 3600 * 1000
 
 /** The account use cases: each checks the caller's role and organisation, writes the audit log, and never leaks secrets. */
@@ -47,7 +46,7 @@ export class Accounts extends Context.Service<Accounts, {
   readonly register: (
     input: { readonly email: string; readonly password: string; readonly name: string; readonly organisation?: string | undefined },
     ip: string
-  ) => Effect.Effect<{ readonly user: User; readonly organisation: Organisation; readonly role: Role }, AccountError>
+  ) => Effect.Effect<{ readonly user: User; readonly organisation: Organisation; readonly role: Role }, AccountError | LoginThrottled>
   readonly login: (
     input: { readonly email: string; readonly password: string; readonly organisationId?: string | undefined },
     ip: string
@@ -137,20 +136,46 @@ export class Accounts extends Context.Service<Accounts, {
           return pair
         })
 
+      const validEmail = (raw: string) => {
+        const email = normaliseEmail(raw)
+        return Result.isFailure(email)
+          ? Effect.fail(new InvalidField({ field: "email", message: email.failure }))
+          : Effect.succeed(email.success)
+      }
+
+      const validName = (field: string, raw: string) => {
+        const name = normaliseName(raw)
+        return Result.isFailure(name) ? Effect.fail(new InvalidField({ field, message: name.failure })) : Effect.succeed(name.success)
+      }
+
+      const throttledDetail = (e: LoginThrottled) => `retryAfter=${e.retryAfterSeconds}s`
+
+      /** The first refusal of a window, in the log of the organisation whose user is targeted (none for unknown emails). */
+      const auditThrottledUser = (email: string, ip: string, e: LoginThrottled) =>
+        Effect.gen(function*() {
+          const found = yield* infra(store.findLogin(email))
+          if (Option.isNone(found)) return
+          const memberships = yield* infra(store.membershipsOf(found.value.user.id))
+          yield* audit(null, memberships[0]?.org.id ?? null, "login.throttled", found.value.user.id, ip, throttledDetail(e))
+        }).pipe(Effect.ignore)
+
       const wrongLogin = new Unauthenticated({ message: "wrong email or password" })
 
       const register = Effect.fn("Accounts.register")(function*(
         input: { readonly email: string; readonly password: string; readonly name: string; readonly organisation?: string | undefined },
         ip: string
       ) {
-        const email = input.email.trim().toLowerCase()
-        if (!emailPattern.test(email)) return yield* new InvalidField({ field: "email", message: "must be an email address" })
+        const email = yield* validEmail(input.email)
         const problem = passwordProblem(input.password)
         if (problem !== undefined) return yield* new InvalidField({ field: "password", message: problem })
-        const name = input.name.trim()
-        if (name === "") return yield* new InvalidField({ field: "name", message: "must not be empty" })
+        const name = yield* validName("name", input.name)
+        const orgName = input.organisation === undefined || input.organisation.trim() === ""
+          ? `${name}'s organisation`
+          : yield* validName("organisation", input.organisation)
+        // Counted once the input is valid: each registration costs a password hash and an organisation.
+        yield* throttle.registration(ip)
         const passwordHash = yield* hashPassword(input.password)
-        const result = yield* infra(store.register({ email, name, passwordHash, orgName: input.organisation?.trim() || `${name}'s organisation` })).pipe(
+        const result = yield* infra(store.register({ email, name, passwordHash, orgName })).pipe(
           Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists" })))
         )
         yield* audit(null, result.org.id, "user.registered", result.user.id, ip)
@@ -161,23 +186,24 @@ export class Accounts extends Context.Service<Accounts, {
         input: { readonly email: string; readonly password: string; readonly organisationId?: string | undefined },
         ip: string
       ) {
-        const email = input.email.trim().toLowerCase()
-        yield* throttle.check({ email, ip })
+        const email = emailKey(input.email)
+        const key = { account: email, ip }
+        yield* throttle.check(key).pipe(Effect.tapError((e) => e.firstRefusal ? auditThrottledUser(email, ip, e) : Effect.void))
         const found = yield* infra(store.findLogin(email))
         if (Option.isNone(found)) {
           yield* dummyVerify(input.password)
-          yield* throttle.recordFailure({ email, ip })
+          yield* throttle.recordFailure(key)
           yield* audit(null, null, "login.failed", email, ip)
           return yield* wrongLogin
         }
         const { user, passwordHash } = found.value
         if (!(yield* verifyPassword(input.password, passwordHash))) {
-          yield* throttle.recordFailure({ email, ip })
+          yield* throttle.recordFailure(key)
           const memberships = yield* infra(store.membershipsOf(user.id))
           yield* audit(null, memberships[0]?.org.id ?? null, "login.failed", user.id, ip)
           return yield* wrongLogin
         }
-        yield* throttle.recordSuccess({ email, ip })
+        yield* throttle.recordSuccess(key)
         const memberships = yield* infra(store.membershipsOf(user.id))
         const chosen = input.organisationId === undefined
           ? memberships[0]
@@ -190,9 +216,21 @@ export class Accounts extends Context.Service<Accounts, {
         return pair
       })
 
+      const orgOfApp = (appId: string) =>
+        infra(store.findAppById(appId)).pipe(
+          Effect.map((app) => Option.isSome(app) ? app.value.orgId : null),
+          Effect.orElseSucceed(() => null)
+        )
+
       const loginApp = Effect.fn("Accounts.loginApp")(function*(input: { readonly appId: string; readonly apiKey: string }, ip: string) {
-        const throttleKey = { email: `app:${input.appId}`, ip }
-        yield* throttle.check(throttleKey)
+        const throttleKey = { account: `app:${input.appId}`, ip }
+        yield* throttle.check(throttleKey).pipe(
+          Effect.tapError((e) =>
+            e.firstRefusal
+              ? Effect.flatMap(orgOfApp(input.appId), (orgId) => audit(null, orgId, "app.login.throttled", input.appId, ip, throttledDetail(e)))
+              : Effect.void
+          )
+        )
         const parsed = parseApiKey(input.apiKey)
         const found = parsed === undefined ? Option.none() : yield* infra(store.findApiKey(parsed.id))
         const valid = parsed !== undefined && Option.isSome(found) &&
@@ -201,7 +239,8 @@ export class Accounts extends Context.Service<Accounts, {
           found.value.appActive && !found.value.appDeleted
         if (!valid || parsed === undefined || Option.isNone(found)) {
           yield* throttle.recordFailure(throttleKey)
-          yield* audit(null, Option.isSome(found) ? found.value.orgId : null, "app.login.failed", input.appId, ip)
+          // The attempt is on the app it names: its owner's log, never that of whoever's key was presented.
+          yield* audit(null, yield* orgOfApp(input.appId), "app.login.failed", input.appId, ip)
           return yield* new Unauthenticated({ message: "wrong app id or API key, or the key was revoked" })
         }
         yield* throttle.recordSuccess(throttleKey)
@@ -268,8 +307,12 @@ export class Accounts extends Context.Service<Accounts, {
         return app
       })
 
+      // An app token is for sending and reading its own messages: the account endpoints need a user.
       const getApp = (p: Principal, appId: string) =>
-        infra(store.getApp(p.orgId, appId)).pipe(Effect.catchTag("NotFound", notFound("app", appId)))
+        requireUser(p, "viewer").pipe(
+          Effect.andThen(infra(store.getApp(p.orgId, appId))),
+          Effect.catchTag("NotFound", notFound("app", appId))
+        )
 
       const updateApp = Effect.fn("Accounts.updateApp")(function*(p: Principal, appId: string, patch: Partial<AppInput>, ip: string) {
         yield* requireUser(p, "admin")
@@ -330,8 +373,7 @@ export class Accounts extends Context.Service<Accounts, {
       const inviteMember = Effect.fn("Accounts.inviteMember")(function*(p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) {
         yield* requireUser(p, "admin")
         yield* ownerGuard(p, input.role === "owner")
-        const email = input.email.trim().toLowerCase()
-        if (!emailPattern.test(email)) return yield* new InvalidField({ field: "email", message: "must be an email address" })
+        const email = yield* validEmail(input.email)
         const member = yield* infra(store.inviteMember(p.orgId, { email, role: input.role })).pipe(
           Effect.catchTag("AlreadyMember", () => Effect.fail(new Conflict({ message: "already a member of this organisation" })))
         )
@@ -369,14 +411,14 @@ export class Accounts extends Context.Service<Accounts, {
         refresh,
         logout,
         createApp,
-        listApps: (p) => infra(store.listApps(p.orgId)),
+        listApps: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listApps(p.orgId)))),
         getApp,
         updateApp,
         deleteApp,
         createKey,
         listKeys,
         revokeKey,
-        listMembers: (p) => infra(store.listMembers(p.orgId)),
+        listMembers: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listMembers(p.orgId)))),
         inviteMember,
         updateMember,
         removeMember,

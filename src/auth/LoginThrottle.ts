@@ -1,12 +1,16 @@
 import { Context, Effect, Layer, Schema } from "effect"
+import { emailKey } from "./Identity.ts"
 import { formatAddress, parseAddress } from "./IpAllowList.ts"
 
 export class LoginThrottled extends Schema.TaggedError<LoginThrottled>()("LoginThrottled", {
-  retryAfterSeconds: Schema.Int
+  retryAfterSeconds: Schema.Int,
+  /** The first refusal of this account from this address in its window: the one worth an audit entry. */
+  firstRefusal: Schema.Boolean
 }) {}
 
 export interface LoginKey {
-  readonly email: string
+  /** What the attempt names: a user's email, or `app:<appId>`. */
+  readonly account: string
   readonly ip: string
 }
 
@@ -78,7 +82,7 @@ const makeWindow = (limit: Limit, maxEntries: number) => {
   }
 }
 
-export const accountKey = (email: string): string => email.trim().toLowerCase()
+export const accountKey = emailKey
 
 /** IPv6 clients get a /64 each, so one host cannot rotate through its subnet to reset the count. */
 export const ipKey = (ip: string): string => {
@@ -88,38 +92,60 @@ export const ipKey = (ip: string): string => {
   return `${formatAddress({ family: 6, words: [a.words[0], a.words[1], 0, 0] })}/64`
 }
 
+/** An address never contains `|`, so the pair key is unambiguous whatever the account holds. */
+export const pairKey = (key: LoginKey): string => `${ipKey(key.ip)}|${accountKey(key.account)}`
+
+export interface ThrottleLimits {
+  /** Failures of one account from one address: a stranger's guesses lock only the stranger's address out. */
+  readonly perAccount: Limit
+  /** Failures from one address over every account: one host spraying many accounts. */
+  readonly perIp: Limit
+  /** Registrations from one address, successful or not (each costs a password hash and an organisation). */
+  readonly registrations: Limit
+}
+
 /**
- * Login attempts per account and per client address. Call `check` before verifying a password, then exactly one
- * of `recordFailure` or `recordSuccess`: a passing check reserves an attempt, so parallel guesses cannot all pass
- * while their KDFs run. A reservation nobody records expires with its window.
+ * Login attempts per (account, client address) and per client address. Call `check` before verifying a password,
+ * then exactly one of `recordFailure` or `recordSuccess`: a passing check reserves an attempt, so parallel guesses
+ * cannot all pass while their KDFs run. A reservation nobody records expires with its window.
+ *
+ * There is deliberately no limit per account over all addresses: whatever its size, a botnet could reach it and lock
+ * the owner out, which is the attack this design removes. Guessing from many addresses stays bounded by each
+ * address's own budget and by the password rules (see docs/security.md).
  */
 export class LoginThrottle extends Context.Service<LoginThrottle, {
   check(key: LoginKey): Effect.Effect<void, LoginThrottled>
   recordFailure(key: LoginKey): Effect.Effect<void>
-  /** Clears the account's counter; the address keeps its failures. */
+  /** Clears the (account, address) counter; the address keeps its failures. */
   recordSuccess(key: LoginKey): Effect.Effect<void>
-  /** Keys held (accounts + addresses), for tests and metrics. */
+  /** Counts one registration from the address, refusing it past the limit. */
+  registration(ip: string): Effect.Effect<void, LoginThrottled>
+  /** Keys held (pairs + addresses + registrations), for tests and metrics. */
   readonly size: Effect.Effect<number>
 }>()("smsgw/auth/LoginThrottle") {
-  static readonly layerMemory = (options: {
-    readonly perAccount: Limit
-    readonly perIp: Limit
+  static readonly layerMemory = (options: ThrottleLimits & {
     /** Keys kept per dimension; 100,000 by default. */
     readonly maxEntries?: number
   }): Layer.Layer<LoginThrottle> =>
     Layer.sync(LoginThrottle, () => {
       const maxEntries = Math.max(1, options.maxEntries ?? 100_000)
-      const accounts = makeWindow(options.perAccount, maxEntries)
+      const pairs = makeWindow(options.perAccount, maxEntries)
       const ips = makeWindow(options.perIp, maxEntries)
+      const refusals = makeWindow({ max: 1, windowMs: options.perAccount.windowMs }, maxEntries)
+      const registrations = makeWindow(options.registrations, maxEntries)
       return LoginThrottle.of({
         check: (key) =>
           Effect.clockWith((clock) => {
             const now = clock.currentTimeMillisUnsafe()
-            const account = accountKey(key.email)
+            const pair = pairKey(key)
             const ip = ipKey(key.ip)
-            const wait = Math.max(accounts.blocked(account, now) ?? 0, ips.blocked(ip, now) ?? 0)
-            if (wait > 0) return Effect.fail(new LoginThrottled({ retryAfterSeconds: wait }))
-            accounts.begin(account, now)
+            const wait = Math.max(pairs.blocked(pair, now) ?? 0, ips.blocked(ip, now) ?? 0)
+            if (wait > 0) {
+              const firstRefusal = refusals.blocked(pair, now) === undefined
+              if (firstRefusal) refusals.fail(pair, now)
+              return Effect.fail(new LoginThrottled({ retryAfterSeconds: wait, firstRefusal }))
+            }
+            pairs.begin(pair, now)
             ips.begin(ip, now)
             return Effect.void
           }),
@@ -127,18 +153,27 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
           Effect.clockWith((clock) =>
             Effect.sync(() => {
               const now = clock.currentTimeMillisUnsafe()
-              accounts.fail(accountKey(key.email), now)
+              pairs.fail(pairKey(key), now)
               ips.fail(ipKey(key.ip), now)
             })
           ),
         recordSuccess: (key) =>
           Effect.clockWith((clock) =>
             Effect.sync(() => {
-              accounts.clear(accountKey(key.email))
+              pairs.clear(pairKey(key))
               ips.settle(ipKey(key.ip), clock.currentTimeMillisUnsafe())
             })
           ),
-        size: Effect.sync(() => accounts.size() + ips.size())
+        registration: (ip) =>
+          Effect.clockWith((clock) => {
+            const now = clock.currentTimeMillisUnsafe()
+            const key = ipKey(ip)
+            const wait = registrations.blocked(key, now)
+            if (wait !== undefined) return Effect.fail(new LoginThrottled({ retryAfterSeconds: wait, firstRefusal: false }))
+            registrations.fail(key, now)
+            return Effect.void
+          }),
+        size: Effect.sync(() => pairs.size() + ips.size() + registrations.size())
       })
     })
 }

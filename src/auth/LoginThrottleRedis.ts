@@ -1,12 +1,13 @@
 import { Effect, Layer } from "effect"
 import { Redis } from "ioredis"
-import type { Limit, LoginKey } from "./LoginThrottle.ts"
-import { accountKey, ipKey, LoginThrottle, LoginThrottled } from "./LoginThrottle.ts"
+import type { LoginKey, ThrottleLimits } from "./LoginThrottle.ts"
+import { ipKey, LoginThrottle, LoginThrottled, pairKey } from "./LoginThrottle.ts"
 
 /**
- * KEYS: account counter, address counter. ARGV: account max, account window ms, address max, address window ms.
- * Refuses (answering the longer wait in ms) when either counter is at its limit; otherwise counts the attempt on both,
- * starting a window on a new counter. Atomic, so parallel guesses on several nodes cannot race past the limit.
+ * KEYS: (account, address) counter, address counter, refusal marker. ARGV: pair max, pair window ms, address max,
+ * address window ms. Refuses when either counter is at its limit, answering {wait ms, 1 if this is the pair's first
+ * refusal in its window}; otherwise counts the attempt on both, starting a window on a new counter. Atomic, so
+ * parallel guesses on several nodes cannot race past the limit.
  */
 const checkScript = `
 local a = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -14,21 +15,30 @@ local i = tonumber(redis.call('GET', KEYS[2]) or '0')
 local wait = 0
 if a >= tonumber(ARGV[1]) then wait = math.max(wait, redis.call('PTTL', KEYS[1])) end
 if i >= tonumber(ARGV[3]) then wait = math.max(wait, redis.call('PTTL', KEYS[2])) end
-if wait > 0 then return wait end
+if wait > 0 then
+  local first = redis.call('SET', KEYS[3], '1', 'PX', ARGV[2], 'NX')
+  return {wait, first and 1 or 0}
+end
 if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+return {0, 0}
+`
+
+/** KEYS: registrations of an address. ARGV: max, window ms. Answers the wait in ms, 0 when counted. */
+const registrationScript = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return math.max(1, redis.call('PTTL', KEYS[1])) end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `
 
 /**
  * Login throttling shared by every node of a cluster: counters in Redis, so an attacker gets the same number of
  * guesses whichever node answers. A failed attempt is counted when it is checked (before the password hash runs); a
- * success clears the account's counter and gives the address its attempt back. While Redis is unreachable, each
+ * success clears the (account, address) counter and gives the address its attempt back. While Redis is unreachable, each
  * node falls back to its own in-memory throttle rather than letting guesses through unchecked.
  */
-export const layerRedis = (options: {
-  readonly perAccount: Limit
-  readonly perIp: Limit
+export const layerRedis = (options: ThrottleLimits & {
   readonly host: string
   readonly port: number
   readonly password?: string | undefined
@@ -40,7 +50,7 @@ export const layerRedis = (options: {
     LoginThrottle,
     Effect.gen(function*() {
       const fallback = yield* LoginThrottle.pipe(
-        Effect.provide(LoginThrottle.layerMemory({ perAccount: options.perAccount, perIp: options.perIp }))
+        Effect.provide(LoginThrottle.layerMemory(options))
       )
       const client = yield* Effect.acquireRelease(
         Effect.sync(() => {
@@ -69,35 +79,48 @@ export const layerRedis = (options: {
         })
       })
       const keys = (key: LoginKey) => [
-        `${options.keyPrefix}a:${accountKey(key.email)}`,
-        `${options.keyPrefix}i:${ipKey(key.ip)}`
+        `${options.keyPrefix}p:${pairKey(key)}`,
+        `${options.keyPrefix}i:${ipKey(key.ip)}`,
+        `${options.keyPrefix}r:${pairKey(key)}`
       ] as const
       const redis = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => e })
 
       return LoginThrottle.of({
         check: (key) => {
-          const [account, ip] = keys(key)
+          const [pair, ip, refused] = keys(key)
           return redis(() =>
-            client.eval(checkScript, 2, account, ip, options.perAccount.max, options.perAccount.windowMs, options.perIp.max, options.perIp.windowMs)
+            client.eval(checkScript, 3, pair, ip, refused, options.perAccount.max, options.perAccount.windowMs, options.perIp.max, options.perIp.windowMs)
           ).pipe(
             Effect.matchEffect({
               onFailure: () => fallback.check(key),
-              onSuccess: (wait) =>
-                Number(wait) > 0
-                  ? Effect.fail(new LoginThrottled({ retryAfterSeconds: Math.max(1, Math.ceil(Number(wait) / 1000)) }))
+              onSuccess: (reply) => {
+                const [wait, first] = Array.isArray(reply) ? reply.map(Number) : [0, 0]
+                return wait !== undefined && wait > 0
+                  ? Effect.fail(new LoginThrottled({ retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)), firstRefusal: first === 1 }))
                   : Effect.void
+              }
             })
           )
         },
         // The attempt was counted when it was checked.
         recordFailure: (key) => fallback.recordFailure(key),
         recordSuccess: (key) => {
-          const [account, ip] = keys(key)
-          return redis(() => client.multi().del(account).decr(ip).exec()).pipe(
+          const [pair, ip] = keys(key)
+          return redis(() => client.multi().del(pair).decr(ip).exec()).pipe(
             Effect.ignore,
             Effect.andThen(fallback.recordSuccess(key))
           )
         },
+        registration: (ip) =>
+          redis(() => client.eval(registrationScript, 1, `${options.keyPrefix}g:${ipKey(ip)}`, options.registrations.max, options.registrations.windowMs)).pipe(
+            Effect.matchEffect({
+              onFailure: () => fallback.registration(ip),
+              onSuccess: (wait) =>
+                Number(wait) > 0
+                  ? Effect.fail(new LoginThrottled({ retryAfterSeconds: Math.max(1, Math.ceil(Number(wait) / 1000)), firstRefusal: false }))
+                  : Effect.void
+            })
+          ),
         size: fallback.size
       })
     })

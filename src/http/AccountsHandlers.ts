@@ -54,7 +54,7 @@ export const toProblem = (error: AccountError | LoginThrottled) => {
       return new UnavailableProblem({ detail: "storage is unavailable; retry later" })
     case "LoginThrottled":
       return new TooManyRequestsProblem({
-        detail: `too many failed logins; retry in ${error.retryAfterSeconds} s`,
+        detail: `too many attempts from this address; retry in ${error.retryAfterSeconds} s`,
         retryAfterSeconds: error.retryAfterSeconds
       })
   }

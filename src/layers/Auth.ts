@@ -4,6 +4,7 @@ import { Accounts } from "../auth/Accounts.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { LoginThrottle } from "../auth/LoginThrottle.ts"
 import * as LoginThrottleRedis from "../auth/LoginThrottleRedis.ts"
+import { emailKey } from "../auth/Identity.ts"
 import { hashPassword } from "../auth/Passwords.ts"
 import { Tokens } from "../auth/Tokens.ts"
 import type { GatewayConfig } from "./Config.ts"
@@ -33,7 +34,7 @@ const superadminBootstrap = (config: GatewayConfig) => {
     const store = yield* AccountStore
     const passwordHash = yield* hashPassword(superadmin.password)
     const user = yield* store.ensureSuperadmin({
-      email: superadmin.email.trim().toLowerCase(),
+      email: emailKey(superadmin.email),
       name: superadmin.name ?? "Operator",
       passwordHash
     }).pipe(Effect.orDie)
@@ -48,7 +49,11 @@ export const authLayer = (config: GatewayConfig) => {
       max: throttle.perAccount?.max ?? 5,
       windowMs: (throttle.perAccount?.windowSeconds ?? 300) * 1000
     },
-    perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 }
+    perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 },
+    registrations: {
+      max: throttle.registrations?.max ?? 10,
+      windowMs: (throttle.registrations?.windowSeconds ?? 3600) * 1000
+    }
   }
   // Where limits are shared through Redis (several nodes), so are login attempts.
   const redis = config.rateLimits?.store === "redis" ? config.rateLimits.redis ?? {} : undefined

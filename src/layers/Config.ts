@@ -95,8 +95,12 @@ export const GatewayConfig = Schema.Struct({
       name: Schema.optionalKey(Schema.String)
     })),
     loginThrottle: Schema.optionalKey(Schema.Struct({
+      /** Failed logins of one account (user or app) from one client address. */
       perAccount: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
-      perIp: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
+      /** Failed logins from one client address over all accounts. */
+      perIp: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
+      /** Registrations from one client address. */
+      registrations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
     }))
   })),
   storage: Schema.optionalKey(Schema.Struct({

@@ -196,7 +196,7 @@ describe("accounts, apps and access control over HTTP", () => {
       expect((audit.json as unknown as Array<{ ip?: string }>)[0]?.ip).toMatch(/127\.0\.0\.1|::1/)
     }).pipe(Effect.scoped), 30_000)
 
-  it.live("logins are throttled per account, and a wrong email answers exactly like a wrong password", () =>
+  it.live("logins are throttled per account and address, and a wrong email answers exactly like a wrong password", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway({ config: { auth: { ...auth, loginThrottle: { perAccount: { max: 3, windowSeconds: 60 } } } } })
       const t = yield* signUp(gw.baseUrl)
