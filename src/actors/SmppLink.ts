@@ -14,7 +14,7 @@ import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { classifyCommandStatus, commandStatusName } from "../smpp/CommandStatus.ts"
 import { decodeShortMessage, segment } from "../smpp/Encoding.ts"
 import { messageIdCandidates, normalizeMessageId } from "../smpp/MessageId.ts"
-import { finalStatusOf, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
+import { finalStatusOf, isInvalidReceipt, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
 import * as Session from "../smpp/Session.ts"
 import type { PartOutcome } from "../storage/MessageStore.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
@@ -132,6 +132,13 @@ const makeLink = Effect.gen(function*() {
       if (receipt === undefined) {
         yield* Effect.logWarning("unparseable delivery receipt").pipe(Effect.annotateLogs({ linkId }))
         return
+      }
+      if (isInvalidReceipt(receipt)) {
+        metrics.receipt(linkId, "refused")
+        yield* Effect.logWarning("delivery receipt refused: a field beyond its bound").pipe(
+          Effect.annotateLogs({ linkId, field: receipt.field, length: receipt.length })
+        )
+        return yield* new Session.DeliverRefused({ commandStatus: receipt.commandStatus })
       }
       const status = finalStatusOf(receipt.state)
       metrics.receipt(linkId, receipt.state)

@@ -170,7 +170,16 @@ export const GatewayConfig = Schema.Struct({
   recovery: Schema.optionalKey(Schema.Struct({
     idleSeconds: Schema.optionalKey(Positive),
     intervalSeconds: Schema.optionalKey(Positive),
+    /** Superseded by receipts.orphanTtlSeconds; still read when that is absent. */
     orphanReceiptHours: Schema.optionalKey(Positive)
+  })),
+  /** How long a part waits for its receipt, and what is kept of receipts that find no message (docs/smpp.md). */
+  receipts: Schema.optionalKey(Schema.Struct({
+    expireGraceSeconds: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+    assumedValiditySeconds: Schema.optionalKey(Positive),
+    orphanTtlSeconds: Schema.optionalKey(Positive),
+    orphanMaxPerLink: Schema.optionalKey(Positive),
+    sweepIntervalSeconds: Schema.optionalKey(Positive)
   }))
 })
 export type GatewayConfig = typeof GatewayConfig.Type

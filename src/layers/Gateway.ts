@@ -12,10 +12,11 @@ import { LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
+import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
-import { MessageStore } from "../storage/MessageStore.ts"
+import { MessageStore, receiptDefaults, ReceiptSettings } from "../storage/MessageStore.ts"
 import { AppConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
@@ -40,6 +41,21 @@ const LinkStarter = Layer.effectDiscard(Effect.gen(function*() {
       Effect.forkScoped
     ), { discard: true })
 }))
+
+/** The store's receipt settings from `receipts:`; drops at the orphan cap are counted by link. */
+const receiptSettingsLayer = (config: GatewayConfig) =>
+  Layer.effect(ReceiptSettings, Effect.gen(function*() {
+    const metrics = yield* LinkMetrics
+    const receipts = config.receipts ?? {}
+    return {
+      graceMs: receipts.expireGraceSeconds !== undefined ? receipts.expireGraceSeconds * 1000 : receiptDefaults.graceMs,
+      assumedValidityMs: receipts.assumedValiditySeconds !== undefined
+        ? receipts.assumedValiditySeconds * 1000
+        : receiptDefaults.assumedValidityMs,
+      orphanMaxPerLink: receipts.orphanMaxPerLink ?? receiptDefaults.orphanMaxPerLink,
+      onOrphansDropped: (linkId: string, n: number) => metrics.orphansDropped(linkId, "cap", n)
+    }
+  }))
 
 /** The built-in SMSC simulator of the embedded mode: a demo link on loopback that answers and sends receipts. */
 const simulatorLayer = (config: GatewayConfig) => {
@@ -113,7 +129,8 @@ export const gatewayLayer = (config: GatewayConfig) => {
   const Runners = cluster === undefined
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs ?? 6_000 })
-  const Core = Layer.mergeAll(MessageStore.layer, AccountStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
+  const Core = Layer.mergeAll(Store, AccountStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
@@ -130,9 +147,15 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Recovery.layer({
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
-      orphanReceiptMs: (recovery.orphanReceiptHours ?? 24) * 3_600_000,
       // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
       recoverAllOnStart: config.cluster === undefined
+    }),
+    ReceiptSweeper.layer({
+      intervalMs: (config.receipts?.sweepIntervalSeconds ?? 30) * 1000,
+      // Long enough for a submit result written late (a store that stalls); 10 minutes, not hours.
+      orphanTtlMs: config.receipts?.orphanTtlSeconds !== undefined
+        ? config.receipts.orphanTtlSeconds * 1000
+        : recovery.orphanReceiptHours !== undefined ? recovery.orphanReceiptHours * 3_600_000 : 600_000
     }),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))

@@ -23,6 +23,12 @@ const accepted = Metric.counter("smsgw_messages_accepted_total", { description: 
 const pending = Metric.gauge("smsgw_messages_pending", {
   description: "Messages accepted and not yet submitted, cluster-wide (reported by the node running recovery)"
 })
+const expiredNoReceipt = Metric.counter("smsgw_messages_expired_no_receipt_total", {
+  description: "Messages ended expired because no receipt came within validity + grace, by link"
+})
+const orphansDropped = Metric.counter("smsgw_orphan_receipts_dropped_total", {
+  description: "Receipts that found no message, dropped by link and reason (cap: over the per-link cap; ttl: kept too long)"
+})
 const rateDecisions = Metric.counter("smsgw_ratelimit_decisions_total", {
   description: "Rate-limit decisions by layer (L1 local, L2 shared store) and result"
 })
@@ -60,6 +66,8 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
   readonly http: (route: string, status: number, seconds: number) => void
   readonly accepted: (n: number) => void
   readonly pending: (n: number) => void
+  readonly expiredNoReceipt: (linkId: string, n: number) => void
+  readonly orphansDropped: (linkId: string, reason: "cap" | "ttl", n: number) => void
 }>()("smsgw/observability/LinkMetrics") {
   static readonly layer = Layer.effect(
     LinkMetrics,
@@ -84,7 +92,10 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
           tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
         },
         accepted: (n) => accepted.updateUnsafe(n, context),
-        pending: (n) => pending.updateUnsafe(n, context)
+        pending: (n) => pending.updateUnsafe(n, context),
+        expiredNoReceipt: (link, n) => tagged(expiredNoReceipt, `x|${link}`, { link }).updateUnsafe(n, context),
+        orphansDropped: (link, reason, n) =>
+          tagged(orphansDropped, `o|${link}|${reason}`, { link, reason }).updateUnsafe(n, context)
       })
     })
   )

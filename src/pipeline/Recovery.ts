@@ -9,8 +9,6 @@ export interface RecoveryOptions {
   /** A message untouched this long while not yet submitted is handed to its link again. */
   readonly idleMs: number
   readonly intervalMs: number
-  /** Receipts kept this long for a submit result that never comes are dropped. */
-  readonly orphanReceiptMs: number
   /** Embedded mode: everything pending at start-up was left by the previous run, so re-drive it at once. */
   readonly recoverAllOnStart: boolean
 }
@@ -77,12 +75,6 @@ export const layer = (options: RecoveryOptions) =>
         yield* pass(Date.now() - options.idleMs, false)
         const backlog = yield* store.pendingCount.pipe(Effect.option)
         if (backlog._tag === "Some") metrics.pending(backlog.value)
-        const dropped = yield* store.dropOrphansBefore(Date.now() - options.orphanReceiptMs).pipe(Effect.orElseSucceed(() => 0))
-        if (dropped > 0) {
-          yield* Effect.logInfo("dropped receipts that never found their message").pipe(
-            Effect.annotateLogs({ count: dropped, olderThanHours: options.orphanReceiptMs / 3_600_000 })
-          )
-        }
       }).pipe(Effect.delay(options.intervalMs), Effect.repeat(Schedule.spaced(options.intervalMs)))
     })
     return Singleton.make("smsgw/recovery", job)

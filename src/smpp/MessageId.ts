@@ -6,6 +6,20 @@
 const decimal = /^[0-9]+$/u
 const hex = /^[0-9a-f]+$/u
 
+/**
+ * The longest SMSC message id we take: SMPP v3.4 gives `message_id` (submit_sm_resp) and `receipted_message_id` 65
+ * octets with the NUL; the Appendix B `id:` field says 10 digits, but SMSCs write the same long ids there.
+ */
+export const maxMessageIdLength = 64
+
+const printable = /^[\x20-\x7e]+$/u
+
+/** A message id as the SMSC may give it: 1–64 printable ASCII characters once trimmed (NULs and spaces). */
+export const isValidMessageId = (id: string): boolean => {
+  const trimmed = id.replace(/\0+$/u, "").trim()
+  return trimmed.length > 0 && trimmed.length <= maxMessageIdLength && printable.test(trimmed)
+}
+
 /** Trimmed, lower case, without leading zeros ("000" stays "0"). */
 export const normalizeMessageId = (id: string): string => {
   const lower = id.trim().toLowerCase()

@@ -2,6 +2,7 @@
  * Delivery receipts: SMPP v3.4 Appendix B text, parsed tolerantly, with the receipt TLVs taking precedence.
  */
 import type { MessageStatus } from "../domain/Message.ts"
+import { isValidMessageId } from "./MessageId.ts"
 
 export type ReceiptState =
   | "delivered"
@@ -25,6 +26,26 @@ export interface Receipt {
   readonly submitted?: number
   readonly delivered?: number
 }
+
+/**
+ * A receipt with a field we keep beyond its bound: refused with `commandStatus` in deliver_sm_resp and never stored,
+ * so an SMSC's garbage cannot fill the store or come back through the API.
+ */
+export interface InvalidReceipt {
+  readonly _tag: "InvalidReceipt"
+  readonly field: "receipted_message_id" | "network_error_code" | "id" | "err"
+  readonly length: number
+  /** ESME_RINVTLVLEN (0xC2) for a TLV, ESME_RX_R_APPN (0x65: rejected for good, no redelivery) for the text. */
+  readonly commandStatus: number
+}
+
+export const isInvalidReceipt = (receipt: Receipt | InvalidReceipt): receipt is InvalidReceipt => "_tag" in receipt
+
+/** Appendix B gives `err` 3 digits; vendors write longer codes (a network_error_code of another length as hex). */
+export const maxReceiptErrLength = 16
+
+const ESME_RX_R_APPN = 0x65
+const ESME_RINVTLVLEN = 0xc2
 
 export interface ReceiptInput {
   readonly shortMessageText: string
@@ -166,14 +187,24 @@ const nonEmpty = (value: string | undefined): string | undefined => {
   return trimmed === "" ? undefined : trimmed
 }
 
+const invalid = (field: InvalidReceipt["field"], length: number): InvalidReceipt => ({
+  _tag: "InvalidReceipt",
+  field,
+  length,
+  commandStatus: field === "receipted_message_id" || field === "network_error_code" ? ESME_RINVTLVLEN : ESME_RX_R_APPN
+})
+
 /**
- * A receipt from a `deliver_sm`, or undefined when neither the TLVs nor the text give both an id and a state.
+ * A receipt from a `deliver_sm`, or undefined when neither the TLVs nor the text give both an id and a state, or
+ * InvalidReceipt when the id (at most 64 printable characters) or `err` is beyond its bound.
  * The TLVs (receipted_message_id, message_state, network_error_code) win over the text.
  */
-export const parseReceipt = (input: ReceiptInput): Receipt | undefined => {
+export const parseReceipt = (input: ReceiptInput): Receipt | InvalidReceipt | undefined => {
   const fields = fieldsOf(input.shortMessageText)
-  const smscMessageId = nonEmpty(input.receiptedMessageId) ?? nonEmpty(fields.id)
+  const tlvId = nonEmpty(input.receiptedMessageId)
+  const smscMessageId = tlvId ?? nonEmpty(fields.id)
   if (smscMessageId === undefined) return undefined
+  if (!isValidMessageId(smscMessageId)) return invalid(tlvId !== undefined ? "receipted_message_id" : "id", smscMessageId.length)
 
   let state: ReceiptState
   let stat: string
@@ -188,7 +219,11 @@ export const parseReceipt = (input: ReceiptInput): Receipt | undefined => {
     return undefined
   }
 
-  const err = networkErrorOf(input.networkErrorCode) ?? nonEmpty(fields.err)
+  const tlvErr = networkErrorOf(input.networkErrorCode)
+  const err = tlvErr ?? nonEmpty(fields.err)
+  if (err !== undefined && err.length > maxReceiptErrLength) {
+    return invalid(tlvErr !== undefined ? "network_error_code" : "err", err.length)
+  }
   const submitDate = parseReceiptDate(fields.submitDate)
   const doneDate = parseReceiptDate(fields.doneDate)
   const submitted = countOf(fields.sub)

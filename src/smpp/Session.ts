@@ -9,6 +9,7 @@ import { Cause, Effect, Exit, FiberSet, Schema } from "effect"
 import type { Fiber, Scope } from "effect"
 import smpp from "smpp"
 import type { PDU, PduFields, Session as LibSession, SessionOptions as LibSessionOptions } from "smpp"
+import { isValidMessageId } from "./MessageId.ts"
 import { coalesceWrites } from "./WriteCoalescing.ts"
 
 export class SubmitRejected extends Schema.TaggedError<SubmitRejected>()("SubmitRejected", {
@@ -26,6 +27,11 @@ export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("Connec
 
 /** No window slot freed up within `responseTimeoutMs`: nothing was sent. */
 export class WindowTimeout extends Schema.TaggedError<WindowTimeout>()("WindowTimeout", {}) {}
+
+/** Fails an `onDeliver` handler to refuse the PDU for good with this command_status (not "redeliver later"). */
+export class DeliverRefused extends Schema.TaggedError<DeliverRefused>()("DeliverRefused", {
+  commandStatus: Schema.Number
+}) {}
 
 export type SubmitError = SubmitRejected | SubmitTimeout | NotBound | ConnectionLost | WindowTimeout
 
@@ -62,7 +68,10 @@ export interface SessionOptions {
   readonly enquireLinkTimeoutMs?: number
   readonly reconnect?: { readonly initialMs: number; readonly maxMs: number }
   readonly connectTimeoutMs?: number
-  /** Receipts and MO. Success answers deliver_sm_resp ESME_ROK, failure 0x64 (ESME_RX_T_APPN: redeliver later). */
+  /**
+   * Receipts and MO. Success answers deliver_sm_resp ESME_ROK, DeliverRefused its status, any other failure 0x64
+   * (ESME_RX_T_APPN: redeliver later). A deliver_sm with an address or short_message beyond its bound is refused here.
+   */
   readonly onDeliver: (pdu: IncomingDeliver) => Effect.Effect<void, unknown>
   readonly onStateChange?: (state: SessionState) => Effect.Effect<void>
 }
@@ -109,6 +118,10 @@ export interface SessionCounters {
   readonly bindFailures: number
   readonly deliversReceived: number
   readonly deliverErrors: number
+  /** deliver_sm refused for a field beyond its bound (here or by DeliverRefused). */
+  readonly deliversRefused: number
+  /** submit_sm_resp ESME_ROK whose message_id was beyond its bound: taken as submitted without an id. */
+  readonly invalidMessageIds: number
   readonly enquireLinkSent: number
   readonly lastError?: string
 }
@@ -135,9 +148,13 @@ const ESME_ROK = 0x00
 const ESME_RINVMSGLEN = 0x01
 const ESME_RINVCMDID = 0x03
 const ESME_RINVBNDSTS = 0x04
+const ESME_RINVSRCADR = 0x0a
+const ESME_RINVDSTADR = 0x0b
 const ESME_RX_T_APPN = 0x64
 const INTERFACE_VERSION = 0x34
 const MAX_SHORT_MESSAGE = 254
+/** source_addr / destination_addr of deliver_sm: C-Octet Strings of at most 21 octets with the NUL (SMPP v3.4 §4.6.1). */
+const MAX_ADDRESS = 20
 const MAX_TLV_VALUE = 0xffff
 /** Bind refusals that a quick retry will not fix (bind-count limits, bad credentials). */
 const SLOW_RETRY_BIND_STATUSES: ReadonlySet<number> = new Set([0x05, 0x0d, 0x0e, 0x0f])
@@ -179,6 +196,16 @@ const describeStatus = (status: number): string => {
 
 export const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+/** The first field of a deliver_sm beyond its SMPP v3.4 bound, with the status that refuses it. */
+const outOfBounds = (pdu: PDU): { readonly field: string; readonly status: number } | undefined => {
+  if ((pdu.source_addr ?? "").length > MAX_ADDRESS) return { field: "source_addr", status: ESME_RINVSRCADR }
+  if ((pdu.destination_addr ?? "").length > MAX_ADDRESS) return { field: "destination_addr", status: ESME_RINVDSTADR }
+  if (pdu.short_message instanceof Uint8Array && pdu.short_message.length > MAX_SHORT_MESSAGE) {
+    return { field: "short_message", status: ESME_RINVMSGLEN }
+  }
+  return undefined
+}
 
 const toIncoming = (pdu: PDU, connectionId: string): IncomingDeliver => {
   let bytes: Uint8Array = pdu.short_message instanceof Uint8Array ? pdu.short_message : EMPTY
@@ -503,6 +530,8 @@ class Engine {
     bindFailures: 0,
     deliversReceived: 0,
     deliverErrors: 0,
+    deliversRefused: 0,
+    invalidMessageIds: 0,
     enquireLinkSent: 0
   }
   readonly slots: Array<Slot> = []
@@ -573,7 +602,18 @@ class Engine {
     link.inflight.delete(seq)
     if (status === ESME_ROK) {
       this.counters.submitOk++
-      this.finish(op, Effect.succeed({ messageId: messageId ?? "" }))
+      // The SMSC took the message: a resend would duplicate it. An id beyond its bound is not kept; no receipt will
+      // match the part, which ends `expired` (no receipt) after its validity.
+      let id = messageId ?? ""
+      if (id !== "" && !isValidMessageId(id)) {
+        this.counters.invalidMessageIds++
+        this.recordError(`${link.id}: submit_sm_resp message_id beyond its bound (${id.length} characters)`)
+        this.runFork(Effect.logWarning("submit_sm_resp message_id beyond its bound: not kept").pipe(
+          Effect.annotateLogs({ connection: link.id, length: id.length })
+        ))
+        id = ""
+      }
+      this.finish(op, Effect.succeed({ messageId: id }))
     } else {
       this.counters.submitErrors++
       this.finish(op, Effect.fail(new SubmitRejected({ commandStatus: status })))
@@ -614,15 +654,36 @@ class Engine {
 
   onDeliver(link: Link, pdu: PDU): void {
     this.counters.deliversReceived++
+    const bad = outOfBounds(pdu)
+    if (bad !== undefined) {
+      this.refuseDeliver(link, pdu, bad.status, bad.field)
+      return
+    }
     const handled = Effect.suspend(() => this.options.onDeliver(toIncoming(pdu, link.id)))
     this.runFork(Effect.flatMap(Effect.exit(handled), (exit) =>
       Effect.sync(() => {
-        if (Exit.isSuccess(exit)) link.respond(pdu, ESME_ROK)
-        else if (!Cause.hasInterruptsOnly(exit.cause)) {
+        if (Exit.isSuccess(exit)) {
+          link.respond(pdu, ESME_ROK)
+          return
+        }
+        const error = Cause.findErrorOption(exit.cause)
+        if (error._tag === "Some" && error.value instanceof DeliverRefused) {
+          this.counters.deliversRefused++
+          link.respond(pdu, error.value.commandStatus)
+        } else if (!Cause.hasInterruptsOnly(exit.cause)) {
           this.counters.deliverErrors++
           link.respond(pdu, ESME_RX_T_APPN)
         }
       })))
+  }
+
+  refuseDeliver(link: Link, pdu: PDU, status: number, field: string): void {
+    this.counters.deliversRefused++
+    this.recordError(`${link.id}: deliver_sm refused: ${field} beyond its bound`)
+    this.runFork(Effect.logWarning("deliver_sm refused: a field beyond its bound").pipe(
+      Effect.annotateLogs({ connection: link.id, field, commandStatus: describeStatus(status) })
+    ))
+    link.respond(pdu, status)
   }
 
   recordError(message: string): void {

@@ -51,7 +51,9 @@ export const Faults = Schema.Struct({
   stopAnswering: Schema.optionalKey(Schema.Boolean),
   responseDelayMs: Schema.optionalKey(Schema.Number),
   /** Answer every submit with this command_status. */
-  submitStatus: Schema.optionalKey(Schema.Number)
+  submitStatus: Schema.optionalKey(Schema.Number),
+  /** Answer every accepted submit (and write its receipts) with this message_id: an SMSC reusing ids, or a broken one. */
+  messageId: Schema.optionalKey(Schema.String)
 })
 export type Faults = typeof Faults.Type
 
@@ -67,6 +69,8 @@ export interface SimulatorStats {
   readonly receiptsAcked: number
   /** deliver_sm answered with a non-zero status (e.g. 0x64), by any ESME. */
   readonly receiptsNacked: number
+  /** Those answers (receipts and MOs) by command_status, as "0x64", "0x65", … */
+  readonly nacksByStatus: Record<string, number>
   /** Receipts and MOs waiting for a receiver of their system_id. */
   readonly receiptsQueued: number
   /** Receipts waiting for their `receiptDelayMs`. */
@@ -207,6 +211,7 @@ class Smsc {
   private bindsRejected = 0
   private submits = 0
   private readonly byStatus = new Map<number, number>()
+  private readonly nackStatuses = new Map<number, number>()
   private receiptsSent = 0
   private receiptsAcked = 0
   private receiptsNacked = 0
@@ -278,6 +283,8 @@ class Smsc {
     for (const s of this.sessions) if (s.mode !== undefined && !s.closed) bound++
     const submitsByStatus: Record<string, number> = {}
     for (const [status, count] of this.byStatus) submitsByStatus[statusKey(status)] = count
+    const nacksByStatus: Record<string, number> = {}
+    for (const [status, count] of this.nackStatuses) nacksByStatus[statusKey(status)] = count
     return {
       binds: this.binds,
       bindsRejected: this.bindsRejected,
@@ -287,6 +294,7 @@ class Smsc {
       receiptsSent: this.receiptsSent,
       receiptsAcked: this.receiptsAcked,
       receiptsNacked: this.receiptsNacked,
+      nacksByStatus,
       receiptsQueued: this.queuedCount,
       receiptsScheduled: this.due.length - this.dueHead,
       mosSent: this.mosSent,
@@ -439,7 +447,8 @@ class Smsc {
       return
     }
     const value = this.idPrefix * 0x100000000 + ++this.idCounter
-    const messageId = this.options.messageIdFormat === "decimal" ? value.toString(10) : value.toString(16)
+    const messageId = this.faults.messageId ??
+      (this.options.messageIdFormat === "decimal" ? value.toString(10) : value.toString(16))
     s.conn.send(pdu.response({ message_id: messageId }))
     const now = Date.now()
     const sm = pdu.short_message instanceof Uint8Array ? pdu.short_message : new Uint8Array(0)
@@ -483,7 +492,9 @@ class Smsc {
   private receipt(s: SimSession, pdu: PDU, message: ReceivedMessage, idValue: number): OutDeliver {
     const o = this.options
     const state = o.receiptState
-    const receiptId = o.receiptIdFormat === "hex"
+    const receiptId = this.faults.messageId !== undefined
+      ? message.messageId
+      : o.receiptIdFormat === "hex"
       ? idValue.toString(16).toUpperCase()
       : o.receiptIdFormat === "decimal"
       ? idValue.toString(10)
@@ -595,6 +606,7 @@ class Smsc {
       return
     }
     this.receiptsNacked++
+    this.nackStatuses.set(pdu.command_status, (this.nackStatuses.get(pdu.command_status) ?? 0) + 1)
     if (d.attempts < this.options.maxDeliveryAttempts) {
       this.later(Math.max(50, this.options.receiptDelayMs), () => this.dispatch(d))
     }

@@ -59,6 +59,50 @@ export interface ReceiptRecord {
   readonly at: number
 }
 
+/** How receipts are matched and how long the store waits for them (from the `receipts` configuration). */
+export interface ReceiptSettings {
+  /**
+   * A part awaits its receipt until its submit + validity + this grace: later, a receipt no longer matches it and the
+   * expiry sweep ends it `expired` (no receipt).
+   */
+  readonly graceMs: number
+  /** The validity counted for a message sent without one (the SMSC applies its own default, commonly 48–72 h). */
+  readonly assumedValidityMs: number
+  /** Receipts kept per link for a submit result not yet stored; more are dropped (and counted). */
+  readonly orphanMaxPerLink: number
+  /** Told how many receipts of a link were dropped at that cap (a metric). */
+  readonly onOrphansDropped?: (linkId: string, receipts: number) => void
+}
+
+/**
+ * Receipts can come hours after the validity ends (an SMSC holds them while our receiver bind is down and retries for
+ * hours): 6 h of grace, because an `expired` that a DELIVRD then contradicts is worse than a late final status.
+ */
+export const receiptDefaults: ReceiptSettings = {
+  graceMs: 6 * 3_600_000,
+  assumedValidityMs: 72 * 3_600_000,
+  orphanMaxPerLink: 10_000
+}
+
+export const ReceiptSettings = Context.Reference<ReceiptSettings>("smsgw/storage/ReceiptSettings", {
+  defaultValue: () => receiptDefaults
+})
+
+/** The error and reason of a part the expiry sweep ended. */
+export const noReceipt = "no receipt"
+
+/**
+ * An early receipt (kept before its submit result was stored) goes to a part only if it came after that part's submit,
+ * give or take this: one received earlier was for an older message that had the same SMSC id.
+ */
+const earlyReceiptSlackMs = 60_000
+
+/** Parts expired by one sweep statement, per link, counted in messages. */
+export interface ExpiredByLink {
+  readonly linkId: string
+  readonly messages: number
+}
+
 /** A message accepted but not yet submitted, as the recovery job re-drives it. */
 export interface PendingMessage extends
   Pick<NewMessage, "id" | "to" | "from" | "text" | "encoding" | "segments" | "validitySeconds" | "routeLinkId">
@@ -92,8 +136,20 @@ export class MessageStore extends Context.Service<MessageStore, {
    */
   readonly touch: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   readonly ping: Effect.Effect<void, StoreUnavailable>
-  /** Forgets receipts kept for a submit result that never came (a foreign or mistyped id), received before `at`. */
-  readonly dropOrphansBefore: (at: number) => Effect.Effect<number, StoreUnavailable>
+  /**
+   * Forgets receipts kept for a submit result that never came (a foreign or mistyped id, a late receipt), received
+   * before `at`; answers how many receipts per link.
+   */
+  readonly dropOrphansBefore: (
+    at: number
+  ) => Effect.Effect<ReadonlyArray<{ readonly linkId: string; readonly receipts: number }>, StoreUnavailable>
+  /**
+   * Ends up to `limit` parts still awaiting a receipt past submit + validity + grace (oldest first) as `expired` with
+   * reason `no receipt`, their messages with them; answers the messages that moved, per link.
+   */
+  readonly expireOverdue: (
+    options: { readonly now: number; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<ExpiredByLink>, StoreUnavailable>
   /** Messages accepted and not yet submitted, cluster-wide. */
   readonly pendingCount: Effect.Effect<number, StoreUnavailable>
   readonly backlog: Effect.Effect<number>
@@ -180,6 +236,7 @@ const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message:
 
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const receiptSettings = yield* ReceiptSettings
   yield* migrate.pipe(Effect.mapError((e) => new StoreUnavailable({ message: `migration failed: ${e.message}` })))
 
   const messageRow = (m: NewMessage) => ({
@@ -269,7 +326,9 @@ export const make = Effect.gen(function*() {
     Effect.forEach(chunk(moves, 200), (batch) =>
       Effect.gen(function*() {
         const rows = batch.map((m) => {
-          const reason = m.status === "failed" || m.status === "undelivered" ? (m.info.reason ?? m.info.detail ?? null) : null
+          const reason = m.status === "failed" || m.status === "undelivered"
+            ? (m.info.reason ?? m.info.detail ?? null)
+            : m.status === "expired" ? (m.info.reason ?? null) : null
           return sql`(${m.id}, ${m.status}, CAST(${statusRank[m.status]} AS INTEGER), CAST(${m.info.at} AS BIGINT), CAST(${reason} AS TEXT))`
         })
         const moved = yield* sql<{ id: string }>`
@@ -369,7 +428,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       for (const batch of chunk(submitted, 300)) {
         const pairs = batch.map((o) => sql`(${o.linkId}, ${o.smscMessageId})`)
-        const orphans = yield* sql<{
+        const found = yield* sql<{
           link_id: string
           smsc_message_id: string
           status: ReceiptStatus
@@ -379,6 +438,15 @@ export const make = Effect.gen(function*() {
         }>`
           SELECT link_id, smsc_message_id, status, error, received_at, receipt_ref FROM orphan_receipts
           WHERE (link_id, smsc_message_id) IN (VALUES ${sql.csv(pairs)})`
+        const submittedAt = new Map<string, number>()
+        for (const o of batch) {
+          const key = `${o.linkId}\u0000${o.smscMessageId}`
+          submittedAt.set(key, Math.max(o.at, submittedAt.get(key) ?? 0))
+        }
+        // One kept from before the submit was for an older message with the same id: it stays until its time is up.
+        const orphans = found.filter((o) =>
+          Number(o.received_at) >= (submittedAt.get(`${o.link_id}\u0000${o.smsc_message_id}`) ?? Infinity) - earlyReceiptSlackMs
+        )
         if (orphans.length === 0) continue
         yield* applyReceipts(orphans.map((o) => ({
           linkId: o.link_id,
@@ -387,14 +455,23 @@ export const make = Effect.gen(function*() {
           error: o.error ?? undefined,
           at: Number(o.received_at)
         })), events)
-        const found = orphans.map((o) => sql`(${o.link_id}, ${o.smsc_message_id})`)
+        const applied = orphans.map((o) => sql`(${o.link_id}, ${o.smsc_message_id})`)
         const refs = orphans.flatMap((o) => o.receipt_ref === null ? [] : [o.receipt_ref])
-        yield* sql`DELETE FROM orphan_receipts WHERE (link_id, smsc_message_id) IN (VALUES ${sql.csv(found)})`
+        yield* sql`DELETE FROM orphan_receipts WHERE (link_id, smsc_message_id) IN (VALUES ${sql.csv(applied)})`
         if (refs.length > 0) yield* sql`DELETE FROM orphan_receipts WHERE ${sql.in("receipt_ref", refs)}`
       }
     })
 
-  /** Applies receipts in a few statements; answers, per receipt, whether it found its part. */
+  /** When a part submitted at `submittedAt` stops awaiting its receipt. */
+  const receiptDeadline = (submittedAt: number, validitySeconds: number | null) =>
+    submittedAt + (validitySeconds === null ? receiptSettings.assumedValidityMs : validitySeconds * 1000) +
+    receiptSettings.graceMs
+
+  /**
+   * Applies receipts in a few statements; answers, per receipt, whether it found its part: the newest part on its link
+   * with its id that still awaits a receipt (submitted, not final) within submit + validity + grace. SMSCs reuse ids
+   * (after a restart, a counter wrap): an older part with the same id stays as it is, and a final one is never touched.
+   */
   const applyReceipts = (receipts: ReadonlyArray<ReceiptRecord>, events: Array<EventInsert>) =>
     Effect.gen(function*() {
       const matched = receipts.map(() => false)
@@ -406,23 +483,43 @@ export const make = Effect.gen(function*() {
           if (!wanted.has(key)) wanted.set(key, i)
         }
       })
-      const found: Array<{ message_id: string; seq: number; segments: number; receipt: number }> = []
+      // receipt → the newest part awaiting it, over every candidate form of its id.
+      const newest = new Map<number, { message_id: string; seq: number; segments: number; submittedAt: number }>()
       for (const keys of chunk([...wanted.keys()], 300)) {
         const pairs = keys.map((k) => {
           const [link, id] = k.split("\u0000")
           return sql`(${link ?? ""}, ${id ?? ""})`
         })
-        const rows = yield* sql<{ message_id: string; seq: number | string; segments: number | string; link_id: string; smsc_message_id: string }>`
-          SELECT p.message_id, p.seq, m.segments, p.link_id, p.smsc_message_id
+        const rows = yield* sql<{
+          message_id: string
+          seq: number | string
+          segments: number | string
+          link_id: string
+          smsc_message_id: string
+          submitted_at: number | string | null
+          created_at: number | string
+          validity_seconds: number | string | null
+        }>`
+          SELECT p.message_id, p.seq, m.segments, p.link_id, p.smsc_message_id, p.submitted_at, m.created_at,
+            m.validity_seconds
           FROM message_parts p JOIN messages m ON m.id = p.message_id
-          WHERE (p.link_id, p.smsc_message_id) IN (VALUES ${sql.csv(pairs)})`
+          WHERE (p.link_id, p.smsc_message_id) IN (VALUES ${sql.csv(pairs)}) AND p.status_rank = 2`
         for (const row of rows) {
           const receipt = wanted.get(`${row.link_id}\u0000${row.smsc_message_id}`)
-          if (receipt === undefined) continue
-          matched[receipt] = true
-          found.push({ message_id: row.message_id, seq: Number(row.seq), segments: Number(row.segments), receipt })
+          const r = receipt === undefined ? undefined : receipts[receipt]
+          if (receipt === undefined || r === undefined) continue
+          const submittedAt = Number(row.submitted_at ?? row.created_at)
+          const validity = row.validity_seconds === null ? null : Number(row.validity_seconds)
+          if (r.at > receiptDeadline(submittedAt, validity)) continue
+          const best = newest.get(receipt)
+          if (best !== undefined && best.submittedAt >= submittedAt) continue
+          newest.set(receipt, { message_id: row.message_id, seq: Number(row.seq), segments: Number(row.segments), submittedAt })
         }
       }
+      const found = [...newest].sort(([a], [b]) => a - b).map(([receipt, part]) => {
+        matched[receipt] = true
+        return { ...part, receipt }
+      })
       const seen = new Set<string>()
       const parts = found.filter((p) => {
         const key = `${p.message_id}:${p.seq}`
@@ -459,8 +556,36 @@ export const make = Effect.gen(function*() {
       return matched
     })
 
-  /** Keeps receipts that found no part, every candidate form under one `receipt_ref`, in one statement. */
-  const recordOrphans = (receipts: ReadonlyArray<ReceiptRecord>) =>
+  /**
+   * Keeps receipts that found no part, every candidate form under one `receipt_ref`, at most `orphanMaxPerLink` per
+   * link (counted before the batch: nodes writing at once may pass it by a batch each); the rest are dropped.
+   */
+  const recordOrphans = (all: ReadonlyArray<ReceiptRecord>) =>
+    Effect.gen(function*() {
+      const receipts = all.filter((r) => r.candidates.length > 0)
+      if (receipts.length === 0) return
+      const links = [...new Set(receipts.map((r) => r.linkId))]
+      const counts = yield* sql<{ link_id: string; n: number | string }>`
+        SELECT link_id, COUNT(DISTINCT receipt_ref) AS n FROM orphan_receipts WHERE ${sql.in("link_id", links)}
+        GROUP BY link_id`
+      const room = new Map(links.map((l) => [l, receiptSettings.orphanMaxPerLink]))
+      for (const c of counts) room.set(c.link_id, receiptSettings.orphanMaxPerLink - Number(c.n))
+      const kept: Array<ReceiptRecord> = []
+      const dropped = new Map<string, number>()
+      for (const r of receipts) {
+        const left = room.get(r.linkId) ?? 0
+        if (left > 0) {
+          kept.push(r)
+          room.set(r.linkId, left - 1)
+        } else {
+          dropped.set(r.linkId, (dropped.get(r.linkId) ?? 0) + 1)
+        }
+      }
+      yield* insertOrphans(kept)
+      for (const [linkId, n] of dropped) receiptSettings.onOrphansDropped?.(linkId, n)
+    })
+
+  const insertOrphans = (receipts: ReadonlyArray<ReceiptRecord>) =>
     Effect.forEach(chunk(receipts.flatMap((r) => {
       const ref = crypto.randomUUID()
       return r.candidates.map((id) => ({
@@ -573,6 +698,63 @@ export const make = Effect.gen(function*() {
     }))
   }, Effect.mapError(storeError))
 
+  const expireOverdue = Effect.fn("MessageStore.expireOverdue")(function*(
+    options: { readonly now: number; readonly limit: number }
+  ) {
+    const { now } = options
+    const rows = yield* sql<{ message_id: string; seq: number | string; link_id: string | null; segments: number | string }>`
+      SELECT p.message_id, p.seq, p.link_id, m.segments FROM message_parts p JOIN messages m ON m.id = p.message_id
+      WHERE p.status_rank = 2 AND p.submitted_at < ${now - receiptSettings.graceMs}
+        AND p.submitted_at + COALESCE(CAST(m.validity_seconds AS BIGINT) * 1000,
+          CAST(${receiptSettings.assumedValidityMs} AS BIGINT)) + ${receiptSettings.graceMs} < ${now}
+      ORDER BY p.submitted_at LIMIT ${options.limit}`
+    if (rows.length === 0) return []
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const expired: Array<{ message_id: string; seq: number | string }> = []
+      for (const batch of chunk(rows, 200)) {
+        const values = batch.map((p) => sql`(${p.message_id}, CAST(${Number(p.seq)} AS INTEGER))`)
+        // Guarded on the status: a receipt that won the race keeps its part.
+        expired.push(...yield* sql<{ message_id: string; seq: number | string }>`
+          WITH v(message_id, seq) AS (VALUES ${sql.csv(values)})
+          UPDATE message_parts SET status = 'expired', status_rank = 3, error = ${noReceipt}, done_at = ${now}
+          FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+            AND message_parts.status_rank = 2
+          RETURNING message_parts.message_id AS message_id, message_parts.seq AS seq`)
+      }
+      const byPart = new Map(rows.map((r) => [`${r.message_id}:${Number(r.seq)}`, r]))
+      const linkOf = new Map<string, string>()
+      const moves: Array<Move> = []
+      const multipart = new Map<string, Transition>()
+      const info: Transition = { at: now, detail: "no receipt within validity + grace", reason: noReceipt }
+      for (const e of expired) {
+        const row = byPart.get(`${e.message_id}:${Number(e.seq)}`)
+        if (row === undefined || linkOf.has(e.message_id)) continue
+        linkOf.set(e.message_id, row.link_id ?? "")
+        if (Number(row.segments) === 1) moves.push({ id: e.message_id, status: "expired", info })
+        else multipart.set(e.message_id, info)
+      }
+      const events: Array<EventInsert> = []
+      yield* moveMessages(moves, events)
+      if (multipart.size > 0) yield* rollupMessages(multipart, events)
+      yield* insertEvents(events)
+      const perLink = new Map<string, number>()
+      for (const e of events) {
+        const link = linkOf.get(e.message_id) ?? ""
+        perLink.set(link, (perLink.get(link) ?? 0) + 1)
+      }
+      return [...perLink].map(([linkId, messages]): ExpiredByLink => ({ linkId, messages }))
+    }))
+  }, Effect.mapError(storeError))
+
+  const dropOrphansBefore = Effect.fn("MessageStore.dropOrphansBefore")(function*(at: number) {
+    const counts = yield* sql<{ link_id: string; n: number | string }>`
+      SELECT link_id, COUNT(DISTINCT COALESCE(receipt_ref, smsc_message_id)) AS n FROM orphan_receipts
+      WHERE received_at < ${at} GROUP BY link_id`
+    if (counts.length === 0) return []
+    yield* sql`DELETE FROM orphan_receipts WHERE received_at < ${at}`
+    return counts.map((c) => ({ linkId: c.link_id, receipts: Number(c.n) }))
+  }, Effect.mapError(storeError))
+
   return MessageStore.of({
     accept: (messages) => acceptWriter.submit({ _tag: "Accept", messages }).pipe(Effect.asVoid),
     recordOutcomes: (outcomes) => writer.submit({ _tag: "Outcomes", outcomes }).pipe(Effect.asVoid),
@@ -593,14 +775,8 @@ export const make = Effect.gen(function*() {
         Effect.mapError(storeError)
       ),
     ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError)),
-    dropOrphansBefore: (at) =>
-      sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts WHERE received_at < ${at}`.pipe(
-        Effect.flatMap((rows) => {
-          const n = Number(rows[0]?.n ?? 0)
-          return n === 0 ? Effect.succeed(0) : sql`DELETE FROM orphan_receipts WHERE received_at < ${at}`.pipe(Effect.as(n))
-        }),
-        Effect.mapError(storeError)
-      ),
+    dropOrphansBefore,
+    expireOverdue,
     pendingCount: sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM messages WHERE status_rank < 2`.pipe(
       Effect.map((rows) => Number(rows[0]?.n ?? 0)),
       Effect.mapError(storeError)

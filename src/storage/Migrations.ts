@@ -76,6 +76,12 @@ const orphanReceiptRef = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS orphan_receipts_received ON orphan_receipts (received_at)`
 })
 
+/** The expiry sweep walks parts awaiting a receipt by submit time (MessageStore.expireOverdue). */
+const partsAwaitingReceipt = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX IF NOT EXISTS message_parts_awaiting ON message_parts (submitted_at) WHERE status_rank = 2`
+})
+
 export const migrations = Migrator.fromRecord({
   "0001_messages": initMessages,
   ...accountMigrations,
@@ -83,7 +89,8 @@ export const migrations = Migrator.fromRecord({
   ...registryMigrations,
   ...blacklistMigrations,
   ...policyMigrations,
-  "0008_orphan_receipt_ref": orphanReceiptRef
+  "0008_orphan_receipt_ref": orphanReceiptRef,
+  "0010_parts_awaiting_receipt": partsAwaitingReceipt
 })
 
 /** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */

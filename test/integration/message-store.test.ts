@@ -3,7 +3,7 @@ import { Deferred, Effect, Fiber, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import type { NewMessage } from "../../src/storage/MessageStore.ts"
-import { MessageStore, rollup } from "../../src/storage/MessageStore.ts"
+import { MessageStore, receiptDefaults, ReceiptSettings, rollup } from "../../src/storage/MessageStore.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
 const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
@@ -22,22 +22,45 @@ const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
   ...overrides
 })
 
-const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.now()) => ({
+const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.now(), linkId = "demo") => ({
   _tag: "Submitted" as const,
   messageId: m.id,
   seq,
   segments: m.segments,
-  linkId: "demo",
+  linkId,
   smscMessageId,
   at
 })
+
+const receipt = (linkId: string, id: string, status: "delivered" | "undelivered" | "expired", at = Date.now()) => ({
+  linkId,
+  candidates: [id],
+  status,
+  error: undefined,
+  at
+})
+
+/** Receipts dropped at the orphan cap, by link (what the metric is told). */
+const droppedAtCap = new Map<string, number>()
+
+/** A short grace and a small orphan cap, so expiry and the cap are reached in a test. */
+const settings: ReceiptSettings = {
+  ...receiptDefaults,
+  graceMs: 60_000,
+  assumedValidityMs: 24 * 3_600_000,
+  orphanMaxPerLink: 500,
+  onOrphansDropped: (linkId, n) => void droppedAtCap.set(linkId, (droppedAtCap.get(linkId) ?? 0) + n)
+}
 
 const getView = (id: string) =>
   Effect.flatMap(MessageStore, (store) => store.get(id, "org_test")).pipe(Effect.map(Option.getOrThrow))
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`MessageStore on ${name}`, () => {
-    const TestStore = MessageStore.layer.pipe(Layer.provideMerge(database))
+    const TestStore = MessageStore.layer.pipe(
+      Layer.provide(Layer.succeed(ReceiptSettings, settings)),
+      Layer.provideMerge(database)
+    )
 
     it.layer(TestStore, { timeout: 60_000 })((it) => {
       it.effect("accept commits the record with its parts and first event", () =>
@@ -198,11 +221,148 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           yield* store.recordReceipt({ linkId: "demo", candidates: [old], status: "delivered", error: undefined, at: now - 3 * 86_400_000 })
           yield* store.recordReceipt({ linkId: "demo", candidates: [fresh], status: "delivered", error: undefined, at: now })
           const dropped = yield* store.dropOrphansBefore(now - 86_400_000)
-          expect(dropped).toBeGreaterThanOrEqual(1)
+          expect(dropped.find((d) => d.linkId === "demo")?.receipts).toBeGreaterThanOrEqual(1)
           const left = yield* sql<{ smsc_message_id: string }>`
             SELECT smsc_message_id FROM orphan_receipts WHERE ${sql.in("smsc_message_id", [old, fresh])}`
           expect(left.map((r) => r.smsc_message_id)).toEqual([fresh])
-          expect(yield* store.dropOrphansBefore(now - 86_400_000)).toBe(0)
+          expect(yield* store.dropOrphansBefore(now - 86_400_000)).toEqual([])
+        }))
+
+      it.effect("an SMSC id used again: the receipt settles only the newest part awaiting one, never a final or an older one", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const now = Date.now()
+          const reused = `reused-${crypto.randomUUID().slice(0, 8)}`
+          const done = message({ createdAt: now - 30_000 })
+          const older = message({ createdAt: now - 20_000 })
+          const newer = message({ createdAt: now - 10_000 })
+          yield* store.accept([done, older, newer])
+          yield* store.recordOutcomes([submitted(done, 1, reused, now - 30_000)])
+          expect(yield* store.recordReceipt(receipt("demo", reused, "delivered", now - 25_000))).toBe(true)
+          yield* store.recordOutcomes([submitted(older, 1, reused, now - 20_000), submitted(newer, 1, reused, now - 10_000)])
+          const doneEvents = (yield* getView(done.id)).events.length
+
+          expect(yield* store.recordReceipt(receipt("demo", reused, "undelivered", now))).toBe(true)
+          expect((yield* getView(newer.id)).status).toBe("undelivered")
+          expect((yield* getView(older.id)).status).toBe("submitted")
+          const first = yield* getView(done.id)
+          expect(first.status).toBe("delivered")
+          expect(first.events.length).toBe(doneEvents)
+
+          // The next receipt with that id can only be the older message's.
+          expect(yield* store.recordReceipt(receipt("demo", reused, "delivered", now + 1))).toBe(true)
+          expect((yield* getView(older.id)).status).toBe("delivered")
+          expect((yield* getView(newer.id)).status).toBe("undelivered")
+          // Nothing awaits it any more: a further one is kept as an orphan, and changes nothing.
+          expect(yield* store.recordReceipt(receipt("demo", reused, "expired", now + 2))).toBe(false)
+          expect([(yield* getView(done.id)).status, (yield* getView(older.id)).status, (yield* getView(newer.id)).status])
+            .toEqual(["delivered", "delivered", "undelivered"])
+        }))
+
+      it.effect("a receipt later than submit + validity + grace matches nothing; the part waiting for it is not chosen", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const now = Date.now()
+          const id = `late-${crypto.randomUUID().slice(0, 8)}`
+          // Validity 60 s + grace 60 s, submitted 10 minutes ago: overdue, not yet swept.
+          const m = message({ createdAt: now - 600_000, validitySeconds: 60 })
+          yield* store.accept([m])
+          yield* store.recordOutcomes([submitted(m, 1, id, now - 600_000)])
+          expect(yield* store.recordReceipt(receipt("demo", id, "delivered", now))).toBe(false)
+          expect((yield* getView(m.id)).status).toBe("submitted")
+          // Within its time, the same receipt would have matched.
+          const inTime = message({ createdAt: now - 600_000, validitySeconds: 60 })
+          const id2 = `intime-${crypto.randomUUID().slice(0, 8)}`
+          yield* store.accept([inTime])
+          yield* store.recordOutcomes([submitted(inTime, 1, id2, now - 600_000)])
+          expect(yield* store.recordReceipt(receipt("demo", id2, "delivered", now - 600_000 + 119_000))).toBe(true)
+          expect((yield* getView(inTime.id)).status).toBe("delivered")
+        }))
+
+      it.effect("parts with no receipt past submit + validity + grace end expired (no receipt), once; a late DELIVRD leaves them so", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const sql = yield* SqlClient.SqlClient
+          const now = Date.now()
+          const tag = crypto.randomUUID().slice(0, 8)
+          const single = message({ createdAt: now - 600_000, validitySeconds: 60 })
+          const multi = message({ createdAt: now - 600_000, validitySeconds: 60, segments: 2, text: "z".repeat(200) })
+          const fresh = message({ createdAt: now - 600_000, validitySeconds: 3600 })
+          const noValidity = message({ createdAt: now - 600_000 })
+          yield* store.accept([single, multi, fresh, noValidity])
+          yield* store.recordOutcomes([
+            submitted(single, 1, `s-${tag}`, now - 600_000, "link-a"),
+            submitted(multi, 1, `m1-${tag}`, now - 600_000, "link-b"),
+            submitted(multi, 2, `m2-${tag}`, now - 600_000, "link-b"),
+            submitted(fresh, 1, `f-${tag}`, now - 600_000, "link-a"),
+            submitted(noValidity, 1, `n-${tag}`, now - 600_000, "link-a")
+          ])
+          expect(yield* store.recordReceipt(receipt("link-b", `m1-${tag}`, "delivered", now - 590_000))).toBe(true)
+
+          // One part per statement: the sweep is bounded, and pages through.
+          const first = yield* store.expireOverdue({ now, limit: 1 })
+          expect(first.reduce((n, e) => n + e.messages, 0)).toBe(1)
+          const rest = yield* store.expireOverdue({ now, limit: 100 })
+          const moved = [...first, ...rest]
+          expect(moved.filter((e) => e.linkId === "link-a").reduce((n, e) => n + e.messages, 0)).toBe(1)
+          expect(moved.filter((e) => e.linkId === "link-b").reduce((n, e) => n + e.messages, 0)).toBe(1)
+          expect(yield* store.expireOverdue({ now, limit: 100 })).toEqual([])
+
+          const s = yield* getView(single.id)
+          expect([s.status, s.reason, s.parts[0]?.status, s.parts[0]?.error]).toEqual(["expired", "no receipt", "expired", "no receipt"])
+          expect(s.events.map((e) => e.status)).toEqual(["accepted", "submitted", "expired"])
+          const mv = yield* getView(multi.id)
+          expect([mv.status, mv.reason]).toEqual(["expired", "no receipt"])
+          expect(mv.parts.map((p) => p.status)).toEqual(["delivered", "expired"])
+          expect((yield* getView(fresh.id)).status).toBe("submitted")
+          expect((yield* getView(noValidity.id)).status).toBe("submitted")
+
+          // Final stays final: a DELIVRD after the expiry finds no part awaiting it and changes nothing.
+          expect(yield* store.recordReceipt(receipt("link-a", `s-${tag}`, "delivered", now + 1_000))).toBe(false)
+          const after = yield* getView(single.id)
+          expect([after.status, after.parts[0]?.status, after.events.length]).toEqual(["expired", "expired", 3])
+          const kept = yield* sql<{ n: number | string }>`
+            SELECT COUNT(*) AS n FROM message_parts WHERE status = 'expired' AND error = 'no receipt'
+              AND ${sql.in("message_id", [single.id, multi.id, fresh.id, noValidity.id])}`
+          expect(Number(kept[0]?.n)).toBe(2)
+        }))
+
+      it.effect("2,000 receipts for unknown ids leave at most the per-link cap; the rest are dropped and counted", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const sql = yield* SqlClient.SqlClient
+          const link = `flood-${crypto.randomUUID().slice(0, 8)}`
+          droppedAtCap.delete(link)
+          yield* Effect.forEach(Array.from({ length: 2_000 }, (_, i) => i), (i) =>
+            store.recordReceipt({
+              linkId: link,
+              candidates: [`${i}`, `${i}-hex`],
+              status: "delivered",
+              error: undefined,
+              at: Date.now()
+            }), { concurrency: 200, discard: true })
+          const rows = yield* sql<{ receipts: number | string; n: number | string }>`
+            SELECT COUNT(DISTINCT receipt_ref) AS receipts, COUNT(*) AS n FROM orphan_receipts WHERE link_id = ${link}`
+          expect(Number(rows[0]?.receipts)).toBe(500)
+          expect(Number(rows[0]?.n)).toBe(1_000)
+          expect(droppedAtCap.get(link)).toBe(1_500)
+          // Another link still keeps its early receipts.
+          expect(yield* store.recordReceipt(receipt("demo", `other-${link}`, "delivered"))).toBe(false)
+          const other = yield* sql<{ n: number | string }>`
+            SELECT COUNT(*) AS n FROM orphan_receipts WHERE smsc_message_id = ${`other-${link}`}`
+          expect(Number(other[0]?.n)).toBe(1)
+        }))
+
+      it.effect("a receipt kept from well before a submit with the same id is not applied to it (an earlier message's)", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const now = Date.now()
+          const id = `stale-${crypto.randomUUID().slice(0, 8)}`
+          expect(yield* store.recordReceipt(receipt("demo", id, "delivered", now - 300_000))).toBe(false)
+          const m = message()
+          yield* store.accept([m])
+          yield* store.recordOutcomes([submitted(m, 1, id, now)])
+          expect((yield* getView(m.id)).status).toBe("submitted")
         }))
 
       it.effect("a permanent failure fails the message with its reason; a requeue marks it queued", () =>

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Result, Scope } from "effect"
 import smpp from "smpp"
+import * as Session from "../../src/smpp/Session.ts"
 import type { SessionState } from "../../src/smpp/Session.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
 import { bound, open, request, waitFor } from "../fixtures/Smpp.ts"
@@ -263,6 +264,53 @@ describe("SmppSession against the simulator", () => {
       const state = yield* session.state
       expect(state.counters.deliversReceived).toBe(2)
       expect(state.counters.deliverErrors).toBe(1)
+    }))
+
+  it.live("a submit_sm_resp message_id beyond 64 characters is not kept: the submit succeeds without an id", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.start({})
+      const { session } = yield* open(sim)
+      yield* bound(session)
+      yield* sim.setFaults({ messageId: "f".repeat(64) })
+      expect((yield* session.submit(request())).messageId).toBe("f".repeat(64))
+      yield* sim.setFaults({ messageId: "9".repeat(10_000) })
+      expect((yield* session.submit(request())).messageId).toBe("")
+      yield* sim.setFaults({ messageId: "ab\u0007cd" })
+      expect((yield* session.submit(request())).messageId).toBe("")
+      const state = yield* session.state
+      expect(state.counters.submitOk).toBe(3)
+      expect(state.counters.invalidMessageIds).toBe(2)
+      expect(state.bound).toBe(true)
+    }))
+
+  it.live("a deliver_sm with an address beyond 21 octets is refused with ESME_RINVSRCADR / RINVDSTADR, unseen by onDeliver", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.start({ maxDeliveryAttempts: 1 })
+      const { session, delivers } = yield* open(sim)
+      yield* bound(session)
+      const text = new TextEncoder().encode("Hi")
+      yield* sim.deliverMo({ sourceAddr: "1".repeat(21), destinationAddr: "12345", shortMessage: text })
+      yield* sim.deliverMo({ sourceAddr: "4917600000001", destinationAddr: "2".repeat(21), shortMessage: text })
+      yield* sim.deliverMo({ sourceAddr: "1".repeat(20), destinationAddr: "2".repeat(20), shortMessage: text })
+      const stats = yield* waitFor(sim.stats, (s) => s.mosAcked === 1 && s.receiptsNacked === 2)
+      expect(stats.nacksByStatus).toEqual({ "0x0a": 1, "0x0b": 1 })
+      expect(delivers.map((d) => d.sourceAddr)).toEqual(["1".repeat(20)])
+      expect((yield* session.state).counters.deliversRefused).toBe(2)
+    }))
+
+  it.live("an onDeliver failing with DeliverRefused answers its status (not 0x64), so the SMSC does not redeliver", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.start({ receiptDelayMs: 10 })
+      const { session } = yield* open(sim, {
+        onDeliver: () => Effect.fail(new Session.DeliverRefused({ commandStatus: 0x65 }))
+      })
+      yield* bound(session)
+      yield* session.submit(request({ registeredDelivery: 1 }))
+      const stats = yield* waitFor(sim.stats, (s) => s.receiptsNacked >= 1)
+      expect(stats.nacksByStatus).toEqual({ "0x65": stats.receiptsNacked })
+      const state = yield* session.state
+      expect(state.counters.deliversRefused).toBe(stats.receiptsNacked)
+      expect(state.counters.deliverErrors).toBe(0)
     }))
 
   it.live("in pair mode the receipt of a transmitter submit arrives on the receiver", () =>

@@ -1,7 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
 import { decodeShortMessage } from "../../src/smpp/Encoding.ts"
-import { messageIdCandidates, normalizeMessageId } from "../../src/smpp/MessageId.ts"
-import { finalStatusOf, isReceipt, parseReceipt, parseReceiptDate, type ReceiptState } from "../../src/smpp/Receipt.ts"
+import { isValidMessageId, messageIdCandidates, normalizeMessageId } from "../../src/smpp/MessageId.ts"
+import {
+  finalStatusOf,
+  isInvalidReceipt,
+  isReceipt,
+  parseReceipt as parseAny,
+  parseReceiptDate,
+  type Receipt,
+  type ReceiptInput,
+  type ReceiptState
+} from "../../src/smpp/Receipt.ts"
+
+/** A receipt within bounds (or none): an InvalidReceipt here fails the test. */
+const parseReceipt = (input: ReceiptInput): Receipt | undefined => {
+  const receipt = parseAny(input)
+  if (receipt !== undefined && isInvalidReceipt(receipt)) throw new Error(`refused: ${receipt.field}`)
+  return receipt
+}
 
 const utc = (iso: string): Date => new Date(iso)
 
@@ -212,5 +228,54 @@ describe("message ids", () => {
       BigInt("123456789012345678901234567890").toString(16),
       BigInt("0x123456789012345678901234567890").toString(10)
     ])
+  })
+})
+
+describe("field bounds (SMPP v3.4: message ids at most 65 octets with the NUL)", () => {
+  const id64 = "a".repeat(64)
+
+  it("takes an id of 64 printable characters, from the text or the TLV", () => {
+    expect(parseReceipt({ shortMessageText: `id:${id64} stat:DELIVRD err:000` })?.smscMessageId).toBe(id64)
+    expect(parseReceipt({ shortMessageText: "stat:DELIVRD", receiptedMessageId: `${id64}\0` })?.smscMessageId).toBe(id64)
+  })
+
+  it("refuses a longer id in the text for good (ESME_RX_R_APPN), and in receipted_message_id as a TLV length error", () => {
+    expect(parseAny({ shortMessageText: `id:${"1".repeat(10_000)} stat:DELIVRD err:000` })).toEqual({
+      _tag: "InvalidReceipt",
+      field: "id",
+      length: 10_000,
+      commandStatus: 0x65
+    })
+    expect(parseAny({ shortMessageText: "id:1 stat:DELIVRD", receiptedMessageId: "b".repeat(65) })).toEqual({
+      _tag: "InvalidReceipt",
+      field: "receipted_message_id",
+      length: 65,
+      commandStatus: 0xc2
+    })
+  })
+
+  it("refuses an id with control or non-ASCII characters", () => {
+    expect(parseAny({ shortMessageText: "stat:DELIVRD", receiptedMessageId: "ab\u0001cd" })).toMatchObject({ field: "receipted_message_id" })
+    expect(parseAny({ shortMessageText: "id:abcé stat:DELIVRD" })).toMatchObject({ field: "id" })
+  })
+
+  it("refuses an err beyond 16 characters, from the text or network_error_code", () => {
+    expect(parseReceipt({ shortMessageText: `id:1 stat:UNDELIV err:${"9".repeat(16)}` })?.err).toBe("9".repeat(16))
+    expect(parseAny({ shortMessageText: `id:1 stat:UNDELIV err:${"9".repeat(17)}` })).toMatchObject({
+      field: "err",
+      commandStatus: 0x65
+    })
+    expect(parseAny({ shortMessageText: "id:1 stat:UNDELIV", networkErrorCode: new Uint8Array(9) })).toMatchObject({
+      field: "network_error_code",
+      commandStatus: 0xc2
+    })
+  })
+
+  it("bounds message ids: 1–64 printable ASCII characters once trimmed", () => {
+    expect(isValidMessageId(id64)).toBe(true)
+    expect(isValidMessageId(` ${id64}\0`)).toBe(true)
+    expect(isValidMessageId(`${id64}f`)).toBe(false)
+    expect(isValidMessageId("")).toBe(false)
+    expect(isValidMessageId("ab\ncd")).toBe(false)
   })
 })
