@@ -131,6 +131,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
       orphanReceiptMs: (recovery.orphanReceiptHours ?? 24) * 3_600_000,
+      unknownOutcome: recovery.unknownOutcome,
       // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
       recoverAllOnStart: config.cluster === undefined
     }),
