@@ -1,4 +1,4 @@
-import { Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { parseMsisdn, parseSender } from "../domain/Msisdn.ts"
@@ -16,7 +16,7 @@ import { decodeShortMessage, segment } from "../smpp/Encoding.ts"
 import { messageIdCandidates, normalizeMessageId } from "../smpp/MessageId.ts"
 import { finalStatusOf, isInvalidReceipt, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
 import * as Session from "../smpp/Session.ts"
-import type { PartOutcome } from "../storage/MessageStore.ts"
+import type { HandedPart, PartOutcome } from "../storage/MessageStore.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { ActorRegistry } from "./ActorRegistry.ts"
 import { SmppLink } from "./SmppLinkProtocol.ts"
@@ -46,6 +46,11 @@ const retryDelayMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.min(a
 
 /** A link that lost its bind this long ago hands its pool messages to the other members. */
 const failoverAfterMs = 1_000
+
+/** What the link writes to the store, in order: submit results, and marks of parts about to be sent (awaited). */
+type Progress =
+  | { readonly _tag: "Outcome"; readonly outcome: PartOutcome }
+  | { readonly _tag: "Handed"; readonly part: HandedPart; readonly stored: Deferred.Deferred<void> }
 
 interface WorkItem {
   readonly message: Outbound
@@ -92,7 +97,7 @@ const makeLink = Effect.gen(function*() {
   /** Messages queued or in flight here: a re-drive of one of them is ignored. */
   const active = new Set<string>()
   const queue = yield* Queue.unbounded<WorkItem>()
-  const outcomes = yield* Queue.unbounded<PartOutcome>()
+  const progress = yield* Queue.unbounded<Progress>()
   const health = makeLinkHealth()
   let aimd: Aimd = makeAimd({ configuredTps: settings.tps })
   let unboundSince: number | undefined = Date.now()
@@ -240,8 +245,24 @@ const makeLink = Effect.gen(function*() {
     result: { readonly _tag: "Submitted"; readonly smscMessageId: string } | {
       readonly _tag: "Failed" | "Requeued"
       readonly error: string
+      readonly mayHaveReached?: boolean
     }
-  ) => Queue.offerUnsafe(outcomes, { ...result, messageId: message.messageId, seq, segments, linkId, at: Date.now() })
+  ) =>
+    Queue.offerUnsafe(progress, {
+      _tag: "Outcome",
+      outcome: { ...result, messageId: message.messageId, seq, segments, linkId, at: Date.now() }
+    })
+
+  /**
+   * Marks a part as handed to the SMSC and waits until that is stored, with every result recorded before it: after a
+   * crash, a part marked without a result is one that was in the window (an unknown outcome), never one long answered.
+   */
+  const markHanded = (messageId: string, seq: number) =>
+    Effect.suspend(() => {
+      const stored = Deferred.makeUnsafe<void>()
+      Queue.offerUnsafe(progress, { _tag: "Handed", part: { messageId, seq, linkId, at: Date.now() }, stored })
+      return Deferred.await(stored)
+    })
 
   const requeueLater = (item: WorkItem, seqs: ReadonlyArray<number>) =>
     Effect.sleep(retryDelayMs(item.attempt)).pipe(
@@ -311,6 +332,8 @@ const makeLink = Effect.gen(function*() {
       }
       const parts = segmented.success.parts
       const retry: Array<number> = []
+      /** Parts whose submit timed out or lost its connection: the SMSC may have them. */
+      const unknownSeqs = new Set<number>()
       let lastError = ""
       for (const seq of message.seqs) {
         const part = parts[seq - 1]
@@ -322,6 +345,7 @@ const makeLink = Effect.gen(function*() {
           continue
         }
         yield* takeSlot
+        yield* markHanded(message.messageId, seq)
         counters.submitted++
         const result = yield* current.submit({
           sourceAddr: sender.addr,
@@ -384,6 +408,7 @@ const makeLink = Effect.gen(function*() {
             health.onResult(now, "timeout")
             counters.unknownOutcomeResends++
             poolMetrics.unknownOutcome(linkId)
+            unknownSeqs.add(seq)
             lastError = error._tag
             retry.push(seq)
             break
@@ -405,7 +430,9 @@ const makeLink = Effect.gen(function*() {
       }
       counters.retries++
       poolMetrics.retry(linkId)
-      for (const seq of retry) record(message, seq, parts.length, { _tag: "Requeued", error: lastError })
+      for (const seq of retry) {
+        record(message, seq, parts.length, { _tag: "Requeued", error: lastError, mayHaveReached: unknownSeqs.has(seq) })
+      }
       const next: WorkItem = { message: { ...message, seqs: retry }, attempt: item.attempt + 1, tried: [...item.tried, linkId] }
       // A pool message tries another member at once; a link's own message (or one no member takes) waits here.
       const kept = message.pool === undefined ? [next] : yield* handOff([next])
@@ -435,10 +462,20 @@ const makeLink = Effect.gen(function*() {
     discard: true
   }))
 
-  // Submit results reach the store in batches; a store outage delays them, never drops them.
-  yield* Queue.takeBetween(outcomes, 1, 1000).pipe(
+  // Submit results and handed marks reach the store in batches, in the order they were made; a store outage delays
+  // them (and the parts waiting for their mark), never drops them.
+  const storeProgress = (batch: ReadonlyArray<Progress>) => {
+    const results = batch.flatMap((p) => p._tag === "Outcome" ? [p.outcome] : [])
+    const marks = batch.flatMap((p) => p._tag === "Handed" ? [p] : [])
+    return store.recordOutcomes(results, marks.map((m) => m.part)).pipe(
+      Effect.andThen(Effect.sync(() => {
+        for (const m of marks) Deferred.doneUnsafe(m.stored, Exit.void)
+      }))
+    )
+  }
+  yield* Queue.takeBetween(progress, 1, 1000).pipe(
     Effect.flatMap((batch) =>
-      store.recordOutcomes(batch).pipe(
+      storeProgress(batch).pipe(
         Effect.tapError((e) =>
           Effect.logWarning("storing submit results failed, retrying").pipe(Effect.annotateLogs({ linkId, error: e.message }))
         ),
@@ -485,9 +522,13 @@ const makeLink = Effect.gen(function*() {
       return store.release([...active])
     }).pipe(Effect.ignore)
   )
+  // Marks left here were never sent: only the results are stored.
   yield* Effect.addFinalizer(() =>
-    Queue.clear(outcomes).pipe(
-      Effect.flatMap((left) => left.length === 0 ? Effect.void : store.recordOutcomes(left)),
+    Queue.clear(progress).pipe(
+      Effect.flatMap((left) => {
+        const results = left.flatMap((p) => p._tag === "Outcome" ? [p.outcome] : [])
+        return results.length === 0 ? Effect.void : store.recordOutcomes(results)
+      }),
       Effect.ignore
     )
   )

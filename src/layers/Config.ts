@@ -5,6 +5,7 @@ import { AppLimits } from "../domain/Account.ts"
 import { RouteRules } from "../routing/Rules.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
+import { UnknownOutcomeAction } from "../storage/MessageStore.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -171,7 +172,15 @@ export const GatewayConfig = Schema.Struct({
     idleSeconds: Schema.optionalKey(Positive),
     intervalSeconds: Schema.optionalKey(Positive),
     /** Superseded by receipts.orphanTtlSeconds; still read when that is absent. */
-    orphanReceiptHours: Schema.optionalKey(Positive)
+    orphanReceiptHours: Schema.optionalKey(Positive),
+    /**
+     * Per message class, what recovery does with a part a stopped node had handed to the SMSC without storing its
+     * answer: `resend` (may duplicate) or `report` (ends `submitted`, reason `unknown_outcome`; may be lost).
+     */
+    unknownOutcome: Schema.optionalKey(Schema.Struct({
+      transactional: Schema.optionalKey(UnknownOutcomeAction),
+      promotional: Schema.optionalKey(UnknownOutcomeAction)
+    }))
   })),
   /** How long a part waits for its receipt, and what is kept of receipts that find no message (docs/smpp.md). */
   receipts: Schema.optionalKey(Schema.Struct({

@@ -147,6 +147,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Recovery.layer({
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
+      unknownOutcome: recovery.unknownOutcome,
       // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
       recoverAllOnStart: config.cluster === undefined
     }),

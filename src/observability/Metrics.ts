@@ -136,6 +136,10 @@ const unknownOutcomes = Metric.counter("smsgw_link_unknown_outcome_resends_total
   description: "Parts sent again after a submit whose outcome was unknown (timeout, connection lost)"
 })
 
+const recoveredUnknown = Metric.counter("smsgw_recovery_unknown_outcomes_total", {
+  description: "Parts a stopped node had handed to the SMSC without storing its answer, by link and action (resend, report)"
+})
+
 const healthValue: Record<string, number> = { unbound: 0, degraded: 1, throttled: 2, bound: 3, disabled: -1 }
 
 /** Pools and link health: weights, rates, failovers. */
@@ -145,6 +149,7 @@ export class PoolMetrics extends Context.Service<PoolMetrics, {
   readonly failover: (linkId: string, n: number) => void
   readonly retry: (linkId: string) => void
   readonly unknownOutcome: (linkId: string) => void
+  readonly unknownOutcomeRecovered: (linkId: string, action: "resend" | "report") => void
 }>()("smsgw/observability/PoolMetrics") {
   static readonly layer = Layer.effect(
     PoolMetrics,
@@ -159,7 +164,9 @@ export class PoolMetrics extends Context.Service<PoolMetrics, {
         },
         failover: (link, n) => tagged(failovers, `f|${link}`, { link }).updateUnsafe(n, context),
         retry: (link) => tagged(retries, `t|${link}`, { link }).updateUnsafe(1, context),
-        unknownOutcome: (link) => tagged(unknownOutcomes, `u|${link}`, { link }).updateUnsafe(1, context)
+        unknownOutcome: (link) => tagged(unknownOutcomes, `u|${link}`, { link }).updateUnsafe(1, context),
+        unknownOutcomeRecovered: (link, action) =>
+          tagged(recoveredUnknown, `k|${link}|${action}`, { link, action }).updateUnsafe(1, context)
       })
     })
   )

@@ -113,6 +113,7 @@ export class Gateway extends Context.Service<Gateway, {
           encoding,
           segments,
           validitySeconds: input.validitySeconds,
+          messageClass,
           createdAt
         }
         if (Result.isFailure(routed)) {

@@ -1,9 +1,20 @@
 import { Effect, Layer, Schedule } from "effect"
 import { Singleton } from "effect/cluster"
+import type { MessageClass } from "../domain/Policy.ts"
 import { Router } from "../routing/Router.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
+import type { PendingMessage, UnknownOutcome, UnknownOutcomeAction } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "./LinkDispatcher.ts"
-import { LinkMetrics } from "../observability/Metrics.ts"
+import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
+
+/**
+ * A lost one-time password or alert is worse than a second copy: resend. A second copy of an advertisement is a
+ * billed nuisance, its loss cheap: report. A message stored without a class counts as transactional.
+ */
+export const unknownOutcomeDefaults: Record<MessageClass, UnknownOutcomeAction> = {
+  transactional: "resend",
+  promotional: "report"
+}
 
 export interface RecoveryOptions {
   /** A message untouched this long while not yet submitted is handed to its link again. */
@@ -11,12 +22,18 @@ export interface RecoveryOptions {
   readonly intervalMs: number
   /** Embedded mode: everything pending at start-up was left by the previous run, so re-drive it at once. */
   readonly recoverAllOnStart: boolean
+  /** Per message class, what to do with a part handed to the SMSC whose answer was never stored (see defaults). */
+  readonly unknownOutcome?: Partial<Record<MessageClass, UnknownOutcomeAction>> | undefined
 }
 
 /**
  * Re-drives messages that were accepted but never submitted: after a crash, a lost hand-off, a link outage, a link
  * that handed its queue back when it stopped. One job per cluster: a singleton, which moves to a survivor with its
  * runner's shards.
+ *
+ * A pending part marked as handed to a link was in that link's window when its node stopped: the SMSC may have it.
+ * It is resent or reported as its message class is configured, counted and recorded on the message; every other
+ * pending part was never sent and is simply re-driven.
  */
 export const layer = (options: RecoveryOptions) =>
   Layer.unwrap(Effect.gen(function*() {
@@ -24,13 +41,50 @@ export const layer = (options: RecoveryOptions) =>
     const router = yield* Router
     const dispatcher = yield* LinkDispatcher
     const metrics = yield* LinkMetrics
+    const poolMetrics = yield* PoolMetrics
+    const actionFor = (messageClass: MessageClass | undefined): UnknownOutcomeAction => {
+      const cls = messageClass ?? "transactional"
+      return options.unknownOutcome?.[cls] ?? unknownOutcomeDefaults[cls]
+    }
 
-    /** Re-drives every pending message last touched before `updatedBefore` (epoch ms); pages when `all`. */
+    /** Settles the unknown outcomes among `pending`; answers the messages with the parts still to send. */
+    const settle = (pending: ReadonlyArray<PendingMessage>) =>
+      Effect.gen(function*() {
+        const unknown: Array<UnknownOutcome> = []
+        const at = Date.now()
+        const left = pending.flatMap((m) => {
+          if (m.handed.length === 0) return [m]
+          const action = actionFor(m.messageClass)
+          for (const h of m.handed) unknown.push({ messageId: m.id, seq: h.seq, linkId: h.linkId, action, at })
+          if (action === "resend") return [m]
+          const reported = new Set(m.handed.map((h) => h.seq))
+          const seqs = m.pendingSeqs.filter((s) => !reported.has(s))
+          return seqs.length === 0 ? [] : [{ ...m, pendingSeqs: seqs }]
+        })
+        if (unknown.length === 0) return left
+        // Stored before the re-drive, so the link's fresh mark is not cleared behind it.
+        const settled = yield* store.settleUnknown(unknown)
+        for (const u of settled) poolMetrics.unknownOutcomeRecovered(u.linkId ?? "", u.action)
+        yield* Effect.logWarning("recovery found parts whose outcome is unknown").pipe(
+          Effect.annotateLogs({
+            resent: settled.filter((u) => u.action === "resend").length,
+            reported: settled.filter((u) => u.action === "report").length
+          })
+        )
+        return left
+      })
+
+    /** Re-drives every pending message last touched before `updatedBefore` (epoch ms); all of them when `all`. */
     const pass = (updatedBefore: number, all: boolean) =>
       Effect.gen(function*() {
         let total = 0
         for (;;) {
-          const pending = yield* store.pending({ updatedBefore, limit: 1000, offset: all ? total : 0 })
+          // Every message found leaves the set (re-driven: touched; reported: submitted), so each page is the first.
+          const found = yield* store.pending({ updatedBefore, limit: 1000 })
+          const pending = yield* settle(found)
+          // Before the hand-off: a pass a second later must not hand a message again that its link has sent meanwhile
+          // (a link only touches what it holds every third of the idle time, and forgets what it has sent).
+          yield* store.redriven(found.map((m) => m.id))
           const byTarget = new Map<string, Array<(typeof pending)[number]>>()
           for (const m of pending) {
             const key = m.routeLinkId ?? ""
@@ -58,9 +112,9 @@ export const layer = (options: RecoveryOptions) =>
               acceptedAt: Date.now()
             })))
           }
-          total += pending.length
+          total += found.length
           // Only the start-up pass pages through everything; periodic passes take one page per tick.
-          if (pending.length < 1000 || !all) break
+          if (found.length < 1000 || !all) break
         }
         if (total > 0) yield* Effect.logInfo("recovery re-drove pending messages").pipe(Effect.annotateLogs({ count: total }))
       }).pipe(

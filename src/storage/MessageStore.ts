@@ -1,9 +1,10 @@
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { StoreUnavailable } from "../domain/Errors.ts"
 import { isFinal, statusRank } from "../domain/Message.ts"
 import type { MessageStatus, MessageView } from "../domain/Message.ts"
+import type { MessageClass } from "../domain/Policy.ts"
 import * as GroupCommit from "./GroupCommit.ts"
 import { migrate } from "./Migrations.ts"
 
@@ -24,6 +25,8 @@ export interface NewMessage {
   readonly rejection?: string
   /** The policy rule that refused it. */
   readonly ruleId?: string
+  /** Chooses what recovery does with a part whose outcome a crash left unknown (recovery.unknownOutcome). */
+  readonly messageClass?: MessageClass
 }
 
 /** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
@@ -46,7 +49,30 @@ export type PartOutcome =
     readonly linkId: string | null
     readonly error: string
     readonly at: number
+    /** Requeued after a timeout or a lost connection: the SMSC may have it, so the part stays marked as handed. */
+    readonly mayHaveReached?: boolean
   }
+
+/** A part about to be written to a link's socket: marked (durably) before it is, see `recordOutcomes`. */
+export interface HandedPart {
+  readonly messageId: string
+  readonly seq: number
+  readonly linkId: string
+  readonly at: number
+}
+
+/** What recovery does with a part handed to the SMSC whose result was never stored. */
+export const UnknownOutcomeAction = Schema.Literals(["resend", "report"])
+export type UnknownOutcomeAction = typeof UnknownOutcomeAction.Type
+
+export interface UnknownOutcome {
+  readonly messageId: string
+  readonly seq: number
+  /** The link it was handed to. */
+  readonly linkId: string | null
+  readonly action: UnknownOutcomeAction
+  readonly at: number
+}
 
 export type ReceiptStatus = "delivered" | "undelivered" | "expired"
 
@@ -109,17 +135,34 @@ export interface PendingMessage extends
 {
   readonly attempts: number
   readonly pendingSeqs: ReadonlyArray<number>
+  readonly messageClass: MessageClass | undefined
+  /** Pending parts marked as handed to a link: the SMSC may have them (sent, result lost with a crash). */
+  readonly handed: ReadonlyArray<{ readonly seq: number; readonly linkId: string | null }>
 }
 
 type Op =
   | { readonly _tag: "Accept"; readonly messages: ReadonlyArray<NewMessage> }
-  | { readonly _tag: "Outcomes"; readonly outcomes: ReadonlyArray<PartOutcome> }
+  | { readonly _tag: "Outcomes"; readonly outcomes: ReadonlyArray<PartOutcome>; readonly handed: ReadonlyArray<HandedPart> }
   | { readonly _tag: "Receipt"; readonly receipt: ReceiptRecord }
 
 export class MessageStore extends Context.Service<MessageStore, {
   /** Resolves once the records are committed: only then may the API answer 202. */
   readonly accept: (messages: ReadonlyArray<NewMessage>) => Effect.Effect<void, StoreUnavailable>
-  readonly recordOutcomes: (outcomes: ReadonlyArray<PartOutcome>) => Effect.Effect<void, StoreUnavailable>
+  /**
+   * Submit results, and the parts about to be sent, marked as handed in the same transaction (after the results): a
+   * link awaits this before writing those parts to its socket, so after a crash only parts truly in flight (at most
+   * its window) are marked without a result.
+   */
+  readonly recordOutcomes: (
+    outcomes: ReadonlyArray<PartOutcome>,
+    handed?: ReadonlyArray<HandedPart>
+  ) => Effect.Effect<void, StoreUnavailable>
+  /**
+   * Settles parts whose outcome a crash left unknown: `resend` puts them back to `queued` for a re-drive, `report`
+   * ends them `submitted` with reason `unknown_outcome` (a late result or receipt still moves them on); each gets an
+   * event on its message. Answers the parts settled: not those whose result was stored meanwhile.
+   */
+  readonly settleUnknown: (parts: ReadonlyArray<UnknownOutcome>) => Effect.Effect<ReadonlyArray<UnknownOutcome>, StoreUnavailable>
   /** True when the receipt found its part; otherwise it is kept and applied when the submit result lands. */
   readonly recordReceipt: (receipt: ReceiptRecord) => Effect.Effect<boolean, StoreUnavailable>
   /** A message of the organisation; another organisation's id is as unknown as a missing one. */
@@ -135,6 +178,11 @@ export class MessageStore extends Context.Service<MessageStore, {
    * what stays untouched for its idle time, leaves them to that link instead of sending them a second time.
    */
   readonly touch: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
+  /**
+   * Recovery re-drives these now: they count as touched (released ones too), so the next pass leaves them to the link
+   * they went to until it stops touching them, instead of handing them over again after the link sent them once.
+   */
+  readonly redriven: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   readonly ping: Effect.Effect<void, StoreUnavailable>
   /**
    * Forgets receipts kept for a submit result that never came (a foreign or mistyped id, a late receipt), received
@@ -167,6 +215,7 @@ interface MessageRow {
   readonly segments: number | string
   readonly validity_seconds: number | string | null
   readonly route_link_id: string | null
+  readonly message_class?: string | null
   readonly status: string
   readonly reason: string | null
   readonly rule_id?: string | null
@@ -255,6 +304,7 @@ export const make = Effect.gen(function*() {
     status_rank: m.rejection === undefined ? 0 : 3,
     reason: m.rejection ?? null,
     rule_id: m.ruleId ?? null,
+    message_class: m.messageClass ?? null,
     attempts: 0,
     created_at: m.createdAt,
     updated_at: m.createdAt
@@ -388,7 +438,7 @@ export const make = Effect.gen(function*() {
           UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = v.link_id,
             smsc_message_id = v.smsc_message_id, submitted_at = v.at, error = NULL
           FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
-            AND message_parts.status_rank < 2`
+            AND (message_parts.status_rank < 2 OR (message_parts.status_rank = 2 AND message_parts.smsc_message_id IS NULL))`
       }
       for (const o of outcomes) {
         let info: Transition
@@ -405,8 +455,11 @@ export const make = Effect.gen(function*() {
             break
           }
           case "Requeued": {
-            yield* sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
-              WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
+            yield* o.mayHaveReached === true
+              ? sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
+                WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
+              : sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}, handed_at = NULL
+                WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
             yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}`
             info = { at: o.at, detail: `part ${o.seq}: ${o.error}` }
             break
@@ -419,6 +472,64 @@ export const make = Effect.gen(function*() {
       if (multipart.size > 0) yield* rollupMessages(multipart, events)
       if (submittedParts.length > 0) yield* applyOrphans(submittedParts, events)
     })
+
+  /** One statement per 200 parts; a part already submitted or final is left alone. */
+  const markHanded = (handed: ReadonlyArray<HandedPart>) =>
+    Effect.forEach(chunk(handed, 200), (batch) => {
+      const rows = batch.map((h) => sql`(${h.messageId}, CAST(${h.seq} AS INTEGER), ${h.linkId}, CAST(${h.at} AS BIGINT))`)
+      return sql`
+        WITH v(message_id, seq, link_id, at) AS (VALUES ${sql.csv(rows)})
+        UPDATE message_parts SET handed_at = v.at, link_id = v.link_id
+        FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+          AND message_parts.status_rank < 2`
+    }, { discard: true })
+
+  const settleUnknown = Effect.fn("MessageStore.settleUnknown")(function*(parts: ReadonlyArray<UnknownOutcome>) {
+    if (parts.length === 0) return []
+    const events: Array<EventInsert> = []
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const settled: Array<UnknownOutcome> = []
+      for (const batch of chunk(parts, 200)) {
+        const rows = batch.map((p) => sql`(${p.messageId}, CAST(${p.seq} AS INTEGER), ${p.action})`)
+        // Only a part still pending and marked: a result stored since (a node that was slow, not dead) wins.
+        const changed = yield* sql<{ message_id: string; seq: number | string }>`
+          WITH v(message_id, seq, action) AS (VALUES ${sql.csv(rows)})
+          UPDATE message_parts SET
+            status = CASE WHEN v.action = 'report' THEN 'submitted' ELSE 'queued' END,
+            status_rank = CASE WHEN v.action = 'report' THEN 2 ELSE 1 END,
+            error = 'unknown_outcome',
+            handed_at = CASE WHEN v.action = 'report' THEN message_parts.handed_at ELSE NULL END
+          FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+            AND message_parts.status_rank < 2 AND message_parts.handed_at IS NOT NULL
+          RETURNING message_parts.message_id AS message_id, message_parts.seq AS seq`
+        const done = new Set(changed.map((r) => `${r.message_id}:${Number(r.seq)}`))
+        for (const p of batch) if (done.has(`${p.messageId}:${p.seq}`)) settled.push(p)
+      }
+      const resent = [...new Set(settled.filter((p) => p.action === "resend").map((p) => p.messageId))]
+      for (const batch of chunk(resent, 500)) yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE ${sql.in("id", batch)}`
+      const reported = [...new Set(settled.filter((p) => p.action === "report").map((p) => p.messageId))]
+      for (const batch of chunk(reported, 500)) {
+        yield* sql`UPDATE messages SET reason = 'unknown_outcome' WHERE status_rank < 3 AND ${sql.in("id", batch)}`
+      }
+      const details = new Map<string, Transition>()
+      for (const p of settled) details.set(p.messageId, { at: p.at, detail: undefined })
+      // The message's status follows its parts; the events below say why, one per part.
+      yield* rollupMessages(details, [])
+      for (const p of settled) {
+        const on = p.linkId === null ? "" : ` on link ${p.linkId}`
+        events.push({
+          message_id: p.messageId,
+          at: p.at,
+          status: p.action === "report" ? "submitted" : "queued",
+          detail: p.action === "report"
+            ? `part ${p.seq}: outcome unknown (handed to the SMSC${on}, its answer lost with a stopped node); not resent: unknown_outcome`
+            : `part ${p.seq}: resent after unknown outcome (handed to the SMSC${on}, its answer lost with a stopped node)`
+        })
+      }
+      yield* insertEvents(events)
+      return settled
+    }))
+  }, Effect.mapError(storeError))
 
   /**
    * Receipts that came before their submit result was stored: apply them now that it is. One lookup per 300 submitted
@@ -615,6 +726,9 @@ export const make = Effect.gen(function*() {
       const events: Array<EventInsert> = []
       const outcomes = ops.flatMap((op) => op._tag === "Outcomes" ? op.outcomes : [])
       if (outcomes.length > 0) yield* applyOutcomes(outcomes, events)
+      // After the results: a part requeued and handed again in one batch ends marked.
+      const handed = ops.flatMap((op) => op._tag === "Outcomes" ? op.handed : [])
+      if (handed.length > 0) yield* markHanded(handed)
       const receipts = ops.flatMap((op) => op._tag === "Receipt" ? [op.receipt] : [])
       const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events)
       yield* recordOrphans(receipts.filter((_, i) => matched[i] !== true))
@@ -675,14 +789,20 @@ export const make = Effect.gen(function*() {
       SELECT * FROM messages WHERE status_rank < 2 AND updated_at <= ${options.updatedBefore}
       ORDER BY updated_at, id LIMIT ${options.limit} OFFSET ${options.offset ?? 0}`
     if (rows.length === 0) return []
-    const parts = yield* sql<{ message_id: string; seq: number | string }>`
-      SELECT message_id, seq FROM message_parts
+    const parts = yield* sql<{ message_id: string; seq: number | string; link_id: string | null; handed_at: unknown }>`
+      SELECT message_id, seq, link_id, handed_at FROM message_parts
       WHERE ${sql.in("message_id", rows.map((r) => r.id))} AND status_rank < 2 ORDER BY seq`
     const seqs = new Map<string, Array<number>>()
+    const handed = new Map<string, Array<{ seq: number; linkId: string | null }>>()
     for (const p of parts) {
       const list = seqs.get(p.message_id) ?? []
       list.push(Number(p.seq))
       seqs.set(p.message_id, list)
+      if (p.handed_at !== null) {
+        const marked = handed.get(p.message_id) ?? []
+        marked.push({ seq: Number(p.seq), linkId: p.link_id })
+        handed.set(p.message_id, marked)
+      }
     }
     return rows.map((m): PendingMessage => ({
       id: m.id,
@@ -694,7 +814,9 @@ export const make = Effect.gen(function*() {
       validitySeconds: m.validity_seconds === null ? undefined : Number(m.validity_seconds),
       routeLinkId: m.route_link_id,
       attempts: Number(m.attempts),
-      pendingSeqs: seqs.get(m.id) ?? []
+      pendingSeqs: seqs.get(m.id) ?? [],
+      messageClass: m.message_class === "promotional" ? "promotional" : m.message_class === "transactional" ? "transactional" : undefined,
+      handed: handed.get(m.id) ?? []
     }))
   }, Effect.mapError(storeError))
 
@@ -757,7 +879,8 @@ export const make = Effect.gen(function*() {
 
   return MessageStore.of({
     accept: (messages) => acceptWriter.submit({ _tag: "Accept", messages }).pipe(Effect.asVoid),
-    recordOutcomes: (outcomes) => writer.submit({ _tag: "Outcomes", outcomes }).pipe(Effect.asVoid),
+    recordOutcomes: (outcomes, handed = []) => writer.submit({ _tag: "Outcomes", outcomes, handed }).pipe(Effect.asVoid),
+    settleUnknown,
     recordReceipt: (receipt) => writer.submit({ _tag: "Receipt", receipt }),
     get,
     pending,
@@ -768,6 +891,12 @@ export const make = Effect.gen(function*() {
           sql`UPDATE messages SET updated_at = ${now} WHERE status_rank < 2 AND updated_at > 0 AND ${sql.in("id", batch)}`, {
             discard: true
           })
+      }).pipe(Effect.mapError(storeError)),
+    redriven: (ids) =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        return Effect.forEach(chunk(ids, 500), (batch) =>
+          sql`UPDATE messages SET updated_at = ${now} WHERE status_rank < 2 AND ${sql.in("id", batch)}`, { discard: true })
       }).pipe(Effect.mapError(storeError)),
     release: (ids) =>
       Effect.forEach(chunk(ids, 500), (batch) =>

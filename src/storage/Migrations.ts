@@ -76,6 +76,18 @@ const orphanReceiptRef = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS orphan_receipts_received ON orphan_receipts (received_at)`
 })
 
+/**
+ * A part is marked `handed_at` just before its submit_sm is written to the socket, so after a crash recovery tells a
+ * part the SMSC may have (marked, no result: an unknown outcome) from one it never saw; `message_class` lets the
+ * configuration choose, per class, whether such a part is resent or reported.
+ */
+const handedParts = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`ALTER TABLE message_parts ADD COLUMN handed_at ${big}`
+  yield* sql`ALTER TABLE messages ADD COLUMN message_class TEXT`
+})
+
 /** The expiry sweep walks parts awaiting a receipt by submit time (MessageStore.expireOverdue). */
 const partsAwaitingReceipt = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -90,6 +102,7 @@ export const migrations = Migrator.fromRecord({
   ...blacklistMigrations,
   ...policyMigrations,
   "0008_orphan_receipt_ref": orphanReceiptRef,
+  "0009_handed_parts": handedParts,
   "0010_parts_awaiting_receipt": partsAwaitingReceipt
 })
 

@@ -1,115 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
-import * as Simulator from "../../src/smpp/Simulator.ts"
-import type { SmscSimulator } from "../../src/smpp/Simulator.ts"
-import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
-import { get, signUp } from "../fixtures/Gateway.ts"
-import type { Tenant } from "../fixtures/Gateway.ts"
-import type { GatewayProcess } from "../fixtures/Processes.ts"
-import { eventually, freePort, killHard, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
+import { adminActors, ownerOf, sendAnywhere, startCluster as startNodes, statusOn } from "../fixtures/Cluster.ts"
+import { signUp } from "../fixtures/Gateway.ts"
+import { eventually, killHard } from "../fixtures/Processes.ts"
 
-interface Node {
-  readonly port: number
-  readonly runner: string
-  readonly config: string
-  process: GatewayProcess | undefined
-}
-
-/** Three gateway processes on 127.0.0.1 forming one cluster on a fresh PostgreSQL database, two SMSC links. */
-const startCluster = Effect.gen(function*() {
-  const dir = yield* tempDir
-  const database = yield* freshPgDatabase
-  const sims: Record<string, SmscSimulator> = {
-    de: yield* Simulator.start({ port: 0, receiptDelayMs: 100 }),
-    uk: yield* Simulator.start({ port: 0, receiptDelayMs: 100 })
-  }
-  const prefix = `smsgw:cluster:${crypto.randomUUID().slice(0, 8)}:`
-  const nodes: Array<Node> = []
-  for (let i = 0; i < 3; i++) {
-    const port = yield* freePort
-    const runnerPort = yield* freePort
-    const config = join(dir, `node-${i}.yaml`)
-    writeFileSync(config, [
-      `http: { port: ${port}, host: 127.0.0.1 }`,
-      `storage: { kind: postgres, url: "${pgUrl(database)}" }`,
-      `cluster: { runnerHost: 127.0.0.1, runnerPort: ${runnerPort}, shardLockExpirationMs: 4000 }`,
-      "links:",
-      `  - { id: de, host: 127.0.0.1, port: ${sims.de!.port}, systemId: t, password: t, tps: 2000, reconnectMaxMs: 1000, enquireLinkIntervalMs: 1000 }`,
-      `  - { id: uk, host: 127.0.0.1, port: ${sims.uk!.port}, systemId: t, password: t, tps: 2000, reconnectMaxMs: 1000, enquireLinkIntervalMs: 1000 }`,
-      "routes:",
-      `  - { id: uk, match: { prefixes: ["44"] }, target: { link: uk } }`,
-      `  - { id: de, match: {}, target: { link: de } }`,
-      `rateLimits: { store: redis, nodes: 3, redis: { host: 127.0.0.1, port: 6379, keyPrefix: "${prefix}" } }`,
-      "recovery: { idleSeconds: 8, intervalSeconds: 1 }",
-      `auth: { jwtKeys: [{ kid: k1, secret: "cluster-test-secret-of-32-bytes-or-more" }], superadmin: { email: ops@example.com, password: "operator password 1" } }`
-    ].join("\n"))
-    nodes.push({ port, runner: `127.0.0.1:${runnerPort}`, config, process: undefined })
-  }
-  const start = (node: Node) =>
-    Effect.gen(function*() {
-      node.process = yield* spawnSmsgw(["serve", "--config", node.config])
-      yield* waitHealthy(node.process, node.port, 45_000)
-    })
-  // The first node migrates and seeds the database; the others join it.
-  yield* start(nodes[0]!)
-  yield* Effect.forEach(nodes.slice(1), start, { concurrency: "unbounded", discard: true })
-  return { nodes, sims }
+/** Three gateway processes on PostgreSQL, two SMSC links: 44… on uk, everything else on de. */
+const startCluster = startNodes({
+  links: ["de", "uk"],
+  routes: [
+    `  - { id: uk, match: { prefixes: ["44"] }, target: { link: uk } }`,
+    `  - { id: de, match: {}, target: { link: de } }`
+  ]
 })
-
-/** `smsgw admin actors --json` against a node, as an operator runs it. */
-const adminActors = (port: number) =>
-  Effect.promise(() =>
-    new Promise<Array<{ type: string; id: string; runner: string; stale: boolean }>>((resolve, reject) => {
-      execFile(process.execPath, [
-        "--no-warnings", "src/cli/main.ts", "admin", "actors", "--json",
-        "--url", `http://127.0.0.1:${port}`, "--email", "ops@example.com", "--password", "operator password 1"
-      ], { timeout: 20_000 }, (error, stdout) => error ? reject(error) : resolve(JSON.parse(stdout)))
-    })
-  )
-
-/** Which live node runs a link, as the admin CLI reports it. */
-const ownerOf = (nodes: ReadonlyArray<Node>, linkId: string) =>
-  Effect.gen(function*() {
-    const live = nodes.filter((n) => n.process !== undefined && n.process.child.exitCode === null && n.process.child.signalCode === null)
-    const actors = yield* adminActors(live[0]!.port)
-    const entry = actors.find((a) => a.type === "SmppLink" && a.id === linkId && !a.stale)
-    return live.find((n) => n.runner === entry?.runner)
-  })
-
-/** Sends one SMS, trying the next node when one does not answer (what a client behind a load balancer does). */
-const sendAnywhere = (nodes: ReadonlyArray<Node>, t: Tenant, i: number, to: string) =>
-  Effect.promise(async () => {
-    for (let attempt = 0; attempt < 6; attempt++) {
-      const node = nodes[(i + attempt) % nodes.length]!
-      try {
-        const response = await fetch(`http://127.0.0.1:${node.port}/v1/messages`, {
-          method: "POST",
-          headers: { "content-type": "application/json", ...t.auth },
-          body: JSON.stringify({ to, from: "ACME", text: `cluster message ${i}` }),
-          signal: AbortSignal.timeout(5_000)
-        })
-        const json = await response.json() as { id?: string }
-        if (response.status === 202 && json.id !== undefined) return { id: json.id, text: `cluster message ${i}` }
-        if (response.status < 500) return undefined
-      } catch {
-        // Connection refused or reset: that node is gone; the next one takes it.
-      }
-    }
-    return undefined
-  })
-
-const statusOn = (nodes: ReadonlyArray<Node>, t: Tenant, id: string) =>
-  Effect.gen(function*() {
-    for (const node of nodes) {
-      if (node.process === undefined || node.process.child.exitCode !== null || node.process.child.signalCode !== null) continue
-      const r = yield* get(`http://127.0.0.1:${node.port}/v1/messages/${id}`, t.auth).pipe(Effect.option)
-      if (r._tag === "Some" && r.value.status === 200) return r.value.json
-    }
-    return undefined
-  })
 
 describe("cluster of three gateway processes on PostgreSQL", () => {
   it.live("each link is bound once; any node reaches it; SIGKILL of its node re-binds it on a survivor with no message lost", () =>
