@@ -111,15 +111,12 @@ describe("allows", () => {
     expect(normalizeIp("1.2.3")).toBeUndefined()
   })
 
-  it("is fast: no parsing of the list per call", () => {
+  it("a list of many ranges matches plain and IPv4-mapped addresses alike (its cost: npm run bench:auth)", () => {
     const big = list(Array.from({ length: 50 }, (_, i) => `10.${i}.0.0/16`).concat(["2001:db8::/32"]))
-    const n = 100_000
-    let hits = 0
-    const t0 = performance.now()
-    for (let i = 0; i < n; i++) if (allows(big, i % 2 === 0 ? "10.49.1.2" : "::ffff:10.49.1.2")) hits++
-    const micros = ((performance.now() - t0) * 1000) / n
-    expect(hits).toBe(n)
-    expect(micros).toBeLessThan(20)
+    expect(allows(big, "10.49.1.2")).toBe(true)
+    expect(allows(big, "::ffff:10.49.1.2")).toBe(true)
+    expect(allows(big, "10.50.1.2")).toBe(false)
+    expect(allows(big, "2001:db8::1")).toBe(true)
   })
 })
 

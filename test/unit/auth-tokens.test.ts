@@ -245,18 +245,4 @@ describe("Tokens", () => {
         expect(Exit.isFailure(exit)).toBe(true)
       }
     }))
-
-  it.effect("answers a cache hit in a few microseconds", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const tokens = yield* tokensWith(base)
-      const { token } = yield* tokens.issueAppToken({ appId: "a", orgId: "o", apiKeyId: "k" })
-      yield* tokens.verify(token)
-      const n = 20_000
-      const t0 = performance.now()
-      for (let i = 0; i < n; i++) yield* tokens.verify(token)
-      const microsPerHit = ((performance.now() - t0) * 1000) / n
-      // measured ~0.2–0.4 µs; a miss costs ~60 µs
-      expect(microsPerHit).toBeLessThan(15)
-    }))
 })
