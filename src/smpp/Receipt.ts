@@ -2,6 +2,7 @@
  * Delivery receipts: SMPP v3.4 Appendix B text, parsed tolerantly, with the receipt TLVs taking precedence.
  */
 import type { MessageStatus } from "../domain/Message.ts"
+import { CommandStatus } from "./CommandStatus.ts"
 import { isValidMessageId } from "./MessageId.ts"
 
 export type ReceiptState =
@@ -35,7 +36,7 @@ export interface InvalidReceipt {
   readonly _tag: "InvalidReceipt"
   readonly field: "receipted_message_id" | "network_error_code" | "id" | "err"
   readonly length: number
-  /** ESME_RINVTLVLEN (0xC2) for a TLV, ESME_RX_R_APPN (0x65: rejected for good, no redelivery) for the text. */
+  /** ESME_RINVPARLEN (0xC2) for a TLV, ESME_RX_P_APPN (0x65: a permanent error, no redelivery) for the text. */
   readonly commandStatus: number
 }
 
@@ -44,8 +45,7 @@ export const isInvalidReceipt = (receipt: Receipt | InvalidReceipt): receipt is 
 /** Appendix B gives `err` 3 digits; vendors write longer codes (a network_error_code of another length as hex). */
 export const maxReceiptErrLength = 16
 
-const ESME_RX_R_APPN = 0x65
-const ESME_RINVTLVLEN = 0xc2
+const { ESME_RINVPARLEN, ESME_RX_P_APPN } = CommandStatus
 
 export interface ReceiptInput {
   readonly shortMessageText: string
@@ -191,7 +191,7 @@ const invalid = (field: InvalidReceipt["field"], length: number): InvalidReceipt
   _tag: "InvalidReceipt",
   field,
   length,
-  commandStatus: field === "receipted_message_id" || field === "network_error_code" ? ESME_RINVTLVLEN : ESME_RX_R_APPN
+  commandStatus: field === "receipted_message_id" || field === "network_error_code" ? ESME_RINVPARLEN : ESME_RX_P_APPN
 })
 
 /**

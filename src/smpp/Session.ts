@@ -11,6 +11,7 @@ import smpp from "smpp"
 import type { PDU, PduFields, Session as LibSession, SessionOptions as LibSessionOptions } from "smpp"
 import { isValidMessageId } from "./MessageId.ts"
 import { coalesceWrites } from "./WriteCoalescing.ts"
+import { CommandStatus } from "./CommandStatus.ts"
 
 export class SubmitRejected extends Schema.TaggedError<SubmitRejected>()("SubmitRejected", {
   commandStatus: Schema.Number
@@ -144,13 +145,7 @@ export interface SmppSession {
   readonly rebind: Effect.Effect<void>
 }
 
-const ESME_ROK = 0x00
-const ESME_RINVMSGLEN = 0x01
-const ESME_RINVCMDID = 0x03
-const ESME_RINVBNDSTS = 0x04
-const ESME_RINVSRCADR = 0x0a
-const ESME_RINVDSTADR = 0x0b
-const ESME_RX_T_APPN = 0x64
+const { ESME_ROK, ESME_RINVMSGLEN, ESME_RINVCMDID, ESME_RINVBNDSTS, ESME_RINVSRCADR, ESME_RINVDSTADR, ESME_RX_T_APPN } = CommandStatus
 const INTERFACE_VERSION = 0x34
 const MAX_SHORT_MESSAGE = 254
 /** source_addr / destination_addr of deliver_sm: C-Octet Strings of at most 21 octets with the NUL (SMPP v3.4 §4.6.1). */

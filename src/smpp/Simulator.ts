@@ -10,6 +10,7 @@ import smpp from "smpp"
 import type { PDU, PduFields, Server, Session as LibSession } from "smpp"
 import { asBuffer, useRawMessageBytes } from "./Session.ts"
 import { coalesceWrites } from "./WriteCoalescing.ts"
+import { CommandStatus } from "./CommandStatus.ts"
 
 export type ReceiptState = "DELIVRD" | "UNDELIV" | "EXPIRED" | "REJECTD"
 
@@ -129,13 +130,7 @@ export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>
   message: Schema.String
 }) {}
 
-const ESME_ROK = 0x00
-const ESME_RINVBNDSTS = 0x04
-const ESME_RALYBND = 0x05
-const ESME_RINVPASWD = 0x0e
-const ESME_RINVSYSID = 0x0f
-const ESME_RMSGQFUL = 0x14
-const ESME_RTHROTTLED = 0x58
+const { ESME_ROK, ESME_RINVBNDSTS, ESME_RALYBND, ESME_RINVPASWD, ESME_RINVSYSID, ESME_RMSGQFUL, ESME_RTHROTTLED } = CommandStatus
 const ESM_CLASS_RECEIPT = 0x04
 const ESM_CLASS_UDHI = 0x40
 const DATA_CODING_UCS2 = 0x08
@@ -399,7 +394,7 @@ class Smsc {
 
   private onBind(s: SimSession, pdu: PDU, mode: Mode): void {
     const o = this.options
-    let status = ESME_ROK
+    let status: number = ESME_ROK
     if (s.mode !== undefined) status = ESME_RALYBND
     else if (this.faults.rejectBinds !== undefined) status = this.faults.rejectBinds
     else if (o.systemId !== undefined && pdu.system_id !== o.systemId) status = ESME_RINVSYSID
@@ -418,7 +413,7 @@ class Smsc {
 
   private onSubmit(s: SimSession, pdu: PDU): void {
     this.submits++
-    let status = ESME_ROK
+    let status: number = ESME_ROK
     const f = this.faults
     if (s.mode === undefined || s.mode === "receiver" || s.unbinding) status = ESME_RINVBNDSTS
     else if (f.queueFull === true) status = ESME_RMSGQFUL

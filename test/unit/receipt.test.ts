@@ -239,7 +239,7 @@ describe("field bounds (SMPP v3.4: message ids at most 65 octets with the NUL)",
     expect(parseReceipt({ shortMessageText: "stat:DELIVRD", receiptedMessageId: `${id64}\0` })?.smscMessageId).toBe(id64)
   })
 
-  it("refuses a longer id in the text for good (ESME_RX_R_APPN), and in receipted_message_id as a TLV length error", () => {
+  it("refuses a longer id in the text for good (ESME_RX_P_APPN), and in receipted_message_id as a TLV length error", () => {
     expect(parseAny({ shortMessageText: `id:${"1".repeat(10_000)} stat:DELIVRD err:000` })).toEqual({
       _tag: "InvalidReceipt",
       field: "id",
