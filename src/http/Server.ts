@@ -18,7 +18,7 @@ import {
 import { HttpApi, HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
-import { LinkMetrics } from "../observability/Metrics.ts"
+import { HttpMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
 import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
@@ -118,14 +118,14 @@ export const routeTemplates = (extra: ReadonlyArray<readonly [method: string, pa
  */
 const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: string) => string) =>
   Layer.unwrap(Effect.gen(function*() {
-    const metrics = yield* LinkMetrics
+    const metrics = yield* HttpMetrics
     const maxBody = ByteSize.bytes(options.maxBodyBytes)
     return HttpRouter.middleware((app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const started = performance.now()
         const route = routeOf(request.method, request.url)
-        const record = (status: number) => metrics.http(route, status, (performance.now() - started) / 1000)
+        const record = (status: number) => metrics.request(route, status, (performance.now() - started) / 1000)
         const refusal = refuseBody(request, options.maxBodyBytes)
         const extra = new Map<string, string>()
         const produced = refusal ?? (yield* app.pipe(

@@ -8,7 +8,7 @@ import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
-import { LinkMetrics } from "../observability/Metrics.ts"
+import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../observability/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
@@ -115,6 +115,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
   const Base = Layer.mergeAll(
     Layer.succeed(AppConfig, config),
     LinkMetrics.layer,
+    HttpMetrics.layer,
     PoolMetrics.layer,
     // The runner address the actor registry and the admin RPC name this process by: the cluster's own `host:port`.
     cluster === undefined ? Layer.empty : Layer.succeed(RunnerIdentity, `${cluster.runnerHost}:${cluster.runnerPort}`)

@@ -63,7 +63,6 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
   readonly receipt: (linkId: string, state: string) => void
   readonly submitLatency: (ms: number) => void
   readonly linkGauges: (linkId: string, values: { bound: boolean; windowInUse: number; queued: number }) => void
-  readonly http: (route: string, status: number, seconds: number) => void
   readonly accepted: (n: number) => void
   readonly pending: (n: number) => void
   readonly expiredNoReceipt: (linkId: string, n: number) => void
@@ -87,15 +86,30 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
           tagged(linkBound, `b|${link}`, { link }).updateUnsafe(values.bound ? 1 : 0, context)
           tagged(linkQueued, `q|${link}`, { link }).updateUnsafe(values.queued, context)
         },
-        http: (route, status, seconds) => {
-          tagged(httpRequests, `h|${route}|${status}`, { route, status: String(status) }).updateUnsafe(1, context)
-          tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
-        },
         accepted: (n) => accepted.updateUnsafe(n, context),
         pending: (n) => pending.updateUnsafe(n, context),
         expiredNoReceipt: (link, n) => tagged(expiredNoReceipt, `x|${link}`, { link }).updateUnsafe(n, context),
         orphansDropped: (link, reason, n) =>
           tagged(orphansDropped, `o|${link}|${reason}`, { link, reason }).updateUnsafe(n, context)
+      })
+    })
+  )
+}
+
+/** HTTP requests by route template and the status sent: a bounded label set (src/http/Server.ts makes the labels). */
+export class HttpMetrics extends Context.Service<HttpMetrics, {
+  readonly request: (route: string, status: number, seconds: number) => void
+}>()("smsgw/observability/HttpMetrics") {
+  static readonly layer = Layer.effect(
+    HttpMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const tagged = labelled()
+      return HttpMetrics.of({
+        request: (route, status, seconds) => {
+          tagged(httpRequests, `h|${route}|${status}`, { route, status: String(status) }).updateUnsafe(1, context)
+          tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
+        }
       })
     })
   )
