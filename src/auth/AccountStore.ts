@@ -487,7 +487,7 @@ export const make = Effect.gen(function*() {
       const org = yield* orgById(row.org_id)
       if (Option.isNone(org)) return yield* new InvitationUnusable({ id })
       const role = yield* decodeRole(row.role).pipe(Effect.mapError(corrupt("role")))
-      return { org: toOrganisation(org.value), role }
+      return { org: toOrganisation(org.value), role, email: row.email }
     })
 
   const registerIn = (input: {
@@ -680,9 +680,9 @@ export const make = Effect.gen(function*() {
       const added = yield* sql<{ user_id: string }>`
         INSERT INTO members ${sql.insert({ org_id: joined.org.id, user_id: userId, role: joined.role, created_at: now })}
         ON CONFLICT (org_id, user_id) DO NOTHING RETURNING user_id`
-      // Rolls the spending back with it: the invitation stays usable for nobody else anyway (same email).
-      if (added.length === 0) return yield* new AlreadyMember({ orgId: joined.org.id, email: userId })
-      return joined
+      // Failing rolls the spending back: the invitation was not used.
+      if (added.length === 0) return yield* new AlreadyMember({ orgId: joined.org.id, email: joined.email })
+      return { org: joined.org, role: joined.role }
     }))
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 

@@ -255,7 +255,7 @@ export class Accounts extends Context.Service<Accounts, {
           yield* audit(null, result.org.id, "member.joined", result.user.id, ip, `invitation=${invitation.value.id} role=${result.role}`)
           return registered(result)
         }
-        if (options.requireVerifiedEmail) return yield* registerPending(email, name, orgName, passwordHash, ip)
+        if (options.requireVerifiedEmail) return yield* registerPending(email, name, orgName, passwordHash)
         const result = yield* infra(store.register({ email, name, passwordHash, orgName })).pipe(
           // Without mailbox confirmation the answer has to say so: the caller signs in next (docs/security.md).
           Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists" }))),
@@ -266,7 +266,7 @@ export class Accounts extends Context.Service<Accounts, {
       })
 
       /** The same answer and the same work whether the address is taken or not; only the mailbox learns which. */
-      const registerPending = (email: string, name: string, orgName: string, passwordHash: string, ip: string) =>
+      const registerPending = (email: string, name: string, orgName: string, passwordHash: string) =>
         Effect.gen(function*() {
           const expiresAt = Date.now() + options.confirmationTtlMs
           const taken = Option.isSome(yield* infra(store.findLogin(email)))
@@ -289,7 +289,6 @@ export class Accounts extends Context.Service<Accounts, {
                 "If you did not register, ignore this mail: nothing is created without it.\n"
             })
           }
-          yield* audit(null, null, "user.registration_mailed", null, ip)
           const pending: Registration = { _tag: "Pending", email, expiresAt }
           return pending
         })
