@@ -165,5 +165,9 @@ describe("registration confirms the mailbox when auth.requireVerifiedEmail is on
       yield* mailbox.waitFor(email, "Someone tried to register")
       // The account keeps its password.
       expectStatus(yield* post(`${gw.baseUrl}/v1/auth/token`, { email, password }), 200)
+      // Both answers are in the API description.
+      const paths = (yield* get(`${gw.baseUrl}/openapi.json`)).json.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>
+      expect(Object.keys(paths["/v1/auth/register"]?.post?.responses ?? {})).toEqual(expect.arrayContaining(["201", "202"]))
+      expect(Object.keys(paths)).toEqual(expect.arrayContaining(["/v1/auth/confirm", "/v1/invitations", "/v1/invitations/accept"]))
     }).pipe(Effect.scoped), 30_000)
 })
