@@ -1,8 +1,9 @@
 /**
  * Mail to people about their accounts: invitation tokens and mailbox confirmations. `layerSmtp` sends through an
  * SMTP relay (nodemailer) with bounded connection, greeting and socket timeouts; `layerLog` (embedded mode, no SMTP
- * configured) writes the mail to the log instead, links included, so a developer can follow them. Mails never carry
- * a password.
+ * configured) writes the mail to the log instead, links included, so a developer can follow them; `layerUnavailable`
+ * (a cluster without SMTP) refuses, since tokens in a production log would be readable by whoever reads the logs.
+ * Mails never carry a password.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { createTransport } from "nodemailer"
@@ -72,5 +73,10 @@ export class Mailer extends Context.Service<Mailer, {
           Effect.annotateLogs({ to: mail.to, subject: mail.subject, text: mail.text })
         )
     })
+  )
+
+  static readonly layerUnavailable: Layer.Layer<Mailer> = Layer.succeed(
+    Mailer,
+    Mailer.of({ send: () => Effect.fail(new MailFailed({ message: "no mail.smtp is configured" })) })
   )
 }

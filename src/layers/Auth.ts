@@ -43,10 +43,10 @@ const superadminBootstrap = (config: GatewayConfig) => {
   }))
 }
 
-/** SMTP when configured; otherwise mails (and their links) go to the log, which suits the embedded mode. */
+/** SMTP when configured; otherwise the embedded mode logs mails (and their links) and a cluster refuses to send. */
 const mailerLayer = (config: GatewayConfig) => {
   const mail = config.mail
-  if (mail?.smtp === undefined) return Mailer.layerLog
+  if (mail?.smtp === undefined) return config.cluster === undefined ? Mailer.layerLog : Mailer.layerUnavailable
   return Mailer.layerSmtp({
     host: mail.smtp.host,
     port: mail.smtp.port,

@@ -47,4 +47,10 @@ describe("Mailer", () => {
       expect(lines).toHaveLength(1)
       expect(lines[0]?.annotations).toMatchObject({ to: mail.to, subject: mail.subject, text: mail.text })
     }))
+
+  it.effect("layerUnavailable refuses instead of writing tokens anywhere", () =>
+    Effect.gen(function*() {
+      const error = yield* Mailer.use((m) => m.send(mail)).pipe(Effect.provide(Mailer.layerUnavailable), Effect.flip)
+      expect([error._tag, error.message]).toEqual(["MailFailed", "no mail.smtp is configured"])
+    }))
 })
