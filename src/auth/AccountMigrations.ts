@@ -86,7 +86,45 @@ const appMessageClass = Effect.gen(function*() {
   yield* sql`ALTER TABLE apps ADD COLUMN message_class TEXT NOT NULL DEFAULT 'transactional'`
 })
 
+/**
+ * Invitations are tokens (only their hash is kept), single use and expiring; registrations awaiting the proof of
+ * their mailbox (auth.requireVerifiedEmail) wait in `pending_registrations` and create nothing until confirmed.
+ * Members added by the old e-mail invitations who never registered joined without consent: they are removed.
+ */
+const invitationTokens = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`CREATE TABLE IF NOT EXISTS invitations (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    invited_by TEXT,
+    created_at ${big} NOT NULL,
+    expires_at ${big} NOT NULL,
+    accepted_at ${big},
+    accepted_by TEXT,
+    revoked_at ${big}
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS invitations_org ON invitations (org_id, created_at)`
+  yield* sql`CREATE TABLE IF NOT EXISTS pending_registrations (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    org_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at ${big} NOT NULL,
+    expires_at ${big} NOT NULL,
+    used_at ${big}
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS pending_registrations_expiry ON pending_registrations (expires_at)`
+  yield* sql`DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE password_hash IS NULL)`
+})
+
 export const accountMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0002_accounts": initAccounts,
-  "0007_app_message_class": appMessageClass
+  "0007_app_message_class": appMessageClass,
+  "0011_invitation_tokens": invitationTokens
 }

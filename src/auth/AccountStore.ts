@@ -4,7 +4,7 @@ import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import { AppLimits, Role } from "../domain/Account.ts"
-import type { ApiKey, App, AuditEntry, Member, Organisation, User } from "../domain/Account.ts"
+import type { ApiKey, App, AuditEntry, Invitation, Member, Organisation, User } from "../domain/Account.ts"
 import { emailKey } from "./Identity.ts"
 
 export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
@@ -12,7 +12,7 @@ export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
 }) {}
 
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
-  entity: Schema.Literals(["user", "organisation", "member", "app", "api_key", "refresh_token"]),
+  entity: Schema.Literals(["user", "organisation", "member", "app", "api_key", "refresh_token", "invitation"]),
   id: Schema.String
 }) {}
 
@@ -25,6 +25,11 @@ export class AlreadyMember extends Schema.TaggedError<AlreadyMember>()("AlreadyM
 export class LastOwner extends Schema.TaggedError<LastOwner>()("LastOwner", {
   orgId: Schema.String,
   userId: Schema.String
+}) {}
+
+/** The invitation is unknown, expired, revoked or already used: all look the same to whoever holds a token. */
+export class InvitationUnusable extends Schema.TaggedError<InvitationUnusable>()("InvitationUnusable", {
+  id: Schema.String
 }) {}
 
 export class StoreFailure extends Schema.TaggedError<StoreFailure>()("StoreFailure", {
@@ -65,13 +70,20 @@ export interface SigningKey {
 }
 
 export class AccountStore extends Context.Service<AccountStore, {
-  /** A new user owning a new organisation; an invited user joins its first org instead (or gets a new one if it has none). */
+  /**
+   * A new user owning a new organisation; with `invitationId`, the user joins that invitation's organisation with
+   * its role instead (the invitation is spent in the same transaction). Never joins anything else.
+   */
   readonly register: (input: {
     readonly email: string
     readonly name: string
     readonly passwordHash: string
     readonly orgName: string
-  }) => Effect.Effect<{ readonly user: User; readonly org: Organisation; readonly role: Role }, EmailTaken | StoreFailure>
+    readonly invitationId?: string | undefined
+  }) => Effect.Effect<
+    { readonly user: User; readonly org: Organisation; readonly role: Role },
+    EmailTaken | InvitationUnusable | StoreFailure
+  >
   /** Registered users only: an invited user has no password to check. */
   readonly findLogin: (
     email: string
@@ -91,11 +103,41 @@ export class AccountStore extends Context.Service<AccountStore, {
   }) => Effect.Effect<User, StoreFailure>
 
   readonly listMembers: (orgId: string) => Effect.Effect<ReadonlyArray<Member>, StoreFailure>
-  /** Creates an invited (unregistered) user when the email is unknown. */
-  readonly inviteMember: (
+  /** A pending invitation; AlreadyMember when a member of this organisation has the email. */
+  readonly createInvitation: (
     orgId: string,
-    input: { readonly email: string; readonly role: Role }
-  ) => Effect.Effect<Member, AlreadyMember | StoreFailure>
+    input: { readonly email: string; readonly role: Role; readonly hash: string; readonly id: string; readonly invitedBy: string; readonly expiresAt: number }
+  ) => Effect.Effect<Invitation, AlreadyMember | StoreFailure>
+  /** Pending (not accepted, revoked or expired) invitations of an organisation, oldest first. */
+  readonly listInvitations: (orgId: string) => Effect.Effect<ReadonlyArray<Invitation>, StoreFailure>
+  readonly getInvitation: (orgId: string, id: string) => Effect.Effect<Invitation, NotFound | StoreFailure>
+  readonly revokeInvitation: (orgId: string, id: string) => Effect.Effect<Invitation, NotFound | StoreFailure>
+  /** For a token holder: the invitation and its secret's hash, whatever its organisation. */
+  readonly findInvitation: (id: string) => Effect.Effect<Option.Option<{ readonly invitation: Invitation; readonly hash: string }>, StoreFailure>
+  /** Spends the invitation and makes the user a member with its role (AlreadyMember if it was one). */
+  readonly acceptInvitation: (
+    id: string,
+    userId: string
+  ) => Effect.Effect<{ readonly org: Organisation; readonly role: Role }, InvitationUnusable | AlreadyMember | StoreFailure>
+
+  /** A registration waiting for the proof of its mailbox: nothing exists until it is confirmed. */
+  readonly addPendingRegistration: (input: {
+    readonly id: string
+    readonly hash: string
+    readonly email: string
+    readonly name: string
+    readonly orgName: string
+    readonly passwordHash: string
+    readonly expiresAt: number
+  }) => Effect.Effect<void, StoreFailure>
+  /** Spends a pending registration whose secret hashes to `hash` and registers it (a new organisation). */
+  readonly confirmRegistration: (
+    id: string,
+    matches: (hash: string) => boolean
+  ) => Effect.Effect<
+    { readonly user: User; readonly org: Organisation; readonly role: Role },
+    EmailTaken | InvitationUnusable | StoreFailure
+  >
   readonly updateMemberRole: (
     orgId: string,
     userId: string,
@@ -178,6 +220,30 @@ interface MemberRow {
   readonly email: string
   readonly name: string
   readonly password_hash: string | null
+}
+
+interface InvitationRow {
+  readonly id: string
+  readonly org_id: string
+  readonly email: string
+  readonly role: string
+  readonly hash: string
+  readonly invited_by: string | null
+  readonly created_at: Int
+  readonly expires_at: Int
+  readonly accepted_at: Int | null
+  readonly revoked_at: Int | null
+}
+
+interface PendingRow {
+  readonly id: string
+  readonly email: string
+  readonly name: string
+  readonly org_name: string
+  readonly password_hash: string
+  readonly hash: string
+  readonly expires_at: Int
+  readonly used_at: Int | null
 }
 
 interface AppRow {
@@ -299,6 +365,19 @@ export const make = Effect.gen(function*() {
       createdAt: Number(row.created_at)
     }))
 
+  const toInvitation = (row: InvitationRow) =>
+    Effect.map(decodeRole(row.role).pipe(Effect.mapError(corrupt("role"))), (role): Invitation => ({
+      id: row.id,
+      orgId: row.org_id,
+      email: row.email,
+      role,
+      invitedBy: row.invited_by,
+      createdAt: Number(row.created_at),
+      expiresAt: Number(row.expires_at),
+      acceptedAt: nullableNumber(row.accepted_at),
+      revokedAt: nullableNumber(row.revoked_at)
+    }))
+
   const toApp = (row: AppRow) =>
     Effect.gen(function*() {
       const allowList = yield* decodeAllowList(row.allow_list).pipe(Effect.mapError(corrupt("allow list")))
@@ -396,40 +475,64 @@ export const make = Effect.gen(function*() {
       return row.value
     })
 
+  /** Spends a usable invitation (conditional update: one winner), answering its organisation and role. */
+  const spendInvitation = (id: string, userId: string, now: number) =>
+    Effect.gen(function*() {
+      const spent = yield* sql<InvitationRow>`
+        UPDATE invitations SET accepted_at = ${now}, accepted_by = ${userId}
+        WHERE id = ${id} AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ${now}
+        RETURNING *`
+      const row = spent[0]
+      if (row === undefined) return yield* new InvitationUnusable({ id })
+      const org = yield* orgById(row.org_id)
+      if (Option.isNone(org)) return yield* new InvitationUnusable({ id })
+      const role = yield* decodeRole(row.role).pipe(Effect.mapError(corrupt("role")))
+      return { org: toOrganisation(org.value), role, email: row.email }
+    })
+
+  const registerIn = (input: {
+    readonly email: string
+    readonly name: string
+    readonly passwordHash: string
+    readonly orgName: string
+    readonly invitationId?: string | undefined
+  }, now: number) =>
+    Effect.gen(function*() {
+      const email = normaliseEmail(input.email)
+      const existing = yield* userByEmail(email)
+      let row: UserRow | undefined
+      if (Option.isSome(existing)) {
+        // A user row without a password is left from the old e-mail invitations: it is claimed, joining nothing.
+        const claimed = yield* sql<UserRow>`
+          UPDATE users SET password_hash = ${input.passwordHash}, name = ${input.name}
+          WHERE id = ${existing.value.id} AND password_hash IS NULL
+          RETURNING *`
+        row = claimed[0]
+        if (row === undefined) return yield* new EmailTaken({ email })
+        yield* sql`DELETE FROM members WHERE user_id = ${row.id}`
+      } else {
+        const inserted = yield* insertUser({ email, name: input.name, passwordHash: input.passwordHash, superadmin: false, now })
+        row = inserted[0]
+        if (row === undefined) return yield* new EmailTaken({ email })
+      }
+      if (input.invitationId !== undefined) {
+        const joined = yield* spendInvitation(input.invitationId, row.id, now)
+        yield* sql`INSERT INTO members ${sql.insert({ org_id: joined.org.id, user_id: row.id, role: joined.role, created_at: now })}`
+        return { user: toUser(row), org: joined.org, role: joined.role }
+      }
+      const org = yield* createOrganisation(input.orgName, row.id, now)
+      return { user: toUser(row), org, role: "owner" as Role }
+    })
+
   const register = Effect.fn("AccountStore.register")(function*(input: {
     readonly email: string
     readonly name: string
     readonly passwordHash: string
     readonly orgName: string
+    readonly invitationId?: string | undefined
   }) {
-    const email = normaliseEmail(input.email)
     const now = yield* Clock.currentTimeMillis
-    return yield* sql.withTransaction(Effect.gen(function*() {
-      const existing = yield* userByEmail(email)
-      if (Option.isSome(existing)) {
-        const claimed = yield* sql<UserRow>`
-          UPDATE users SET password_hash = ${input.passwordHash}, name = ${input.name}
-          WHERE id = ${existing.value.id} AND password_hash IS NULL
-          RETURNING *`
-        const row = claimed[0]
-        if (row === undefined) return yield* new EmailTaken({ email })
-        const first = yield* sql<OrgRow & { readonly role: string }>`
-          SELECT o.id, o.name, o.created_at, m.role FROM members m JOIN organisations o ON o.id = m.org_id
-          WHERE m.user_id = ${row.id} ORDER BY m.created_at, m.org_id LIMIT 1`
-        const membership = first[0]
-        if (membership !== undefined) {
-          const role = yield* decodeRole(membership.role).pipe(Effect.mapError(corrupt("role")))
-          return { user: toUser(row), org: toOrganisation(membership), role }
-        }
-        const org = yield* createOrganisation(input.orgName, row.id, now)
-        return { user: toUser(row), org, role: "owner" as const }
-      }
-      const inserted = yield* insertUser({ email, name: input.name, passwordHash: input.passwordHash, superadmin: false, now })
-      const row = inserted[0]
-      if (row === undefined) return yield* new EmailTaken({ email })
-      const org = yield* createOrganisation(input.orgName, row.id, now)
-      return { user: toUser(row), org, role: "owner" as const }
-    }))
+    return yield* sql.withTransaction(registerIn(input, now))
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
   const findLogin = Effect.fn("AccountStore.findLogin")(function*(email: string) {
@@ -498,45 +601,133 @@ export const make = Effect.gen(function*() {
     return yield* Effect.forEach(rows, toMember)
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
-  const inviteMember = Effect.fn("AccountStore.inviteMember")(function*(
+  const createInvitation = Effect.fn("AccountStore.createInvitation")(function*(
     orgId: string,
-    input: { readonly email: string; readonly role: Role }
+    input: { readonly email: string; readonly role: Role; readonly hash: string; readonly id: string; readonly invitedBy: string; readonly expiresAt: number }
   ) {
     const email = normaliseEmail(input.email)
     const now = yield* Clock.currentTimeMillis
-    return yield* sql.withTransaction(Effect.gen(function*() {
-      // The org comes from an authenticated principal: a missing one is a broken invariant, not a caller error.
-      if (Option.isNone(yield* orgById(orgId))) {
-        return yield* new StoreFailure({ message: `organisation ${orgId} does not exist` })
-      }
-      const placeholderName = email.split("@")[0] ?? email
-      yield* sql`INSERT INTO users ${
-        sql.insert({
-          id: newId("usr"),
-          email,
-          name: placeholderName,
-          password_hash: null,
-          superadmin: 0,
-          created_at: now
-        })
-      } ON CONFLICT (email) DO NOTHING`
-      const user = yield* userByEmail(email)
-      if (Option.isNone(user)) return yield* new StoreFailure({ message: `invited user ${email} vanished` })
-      const added = yield* sql<{ user_id: string }>`
-        INSERT INTO members ${
-        sql.insert({ org_id: orgId, user_id: user.value.id, role: input.role, created_at: now })
-      } ON CONFLICT (org_id, user_id) DO NOTHING RETURNING user_id`
-      if (added.length === 0) return yield* new AlreadyMember({ orgId, email })
-      const member: Member = {
-        orgId,
-        userId: user.value.id,
+    const members = yield* sql<{ user_id: string }>`
+      SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ${orgId} AND u.email = ${email}`
+    if (members.length > 0) return yield* new AlreadyMember({ orgId, email })
+    const invitation: Invitation = {
+      id: input.id,
+      orgId,
+      email,
+      role: input.role,
+      invitedBy: input.invitedBy,
+      createdAt: now,
+      expiresAt: input.expiresAt,
+      acceptedAt: null,
+      revokedAt: null
+    }
+    yield* sql`INSERT INTO invitations ${
+      sql.insert({
+        id: invitation.id,
+        org_id: orgId,
         email,
-        name: user.value.name,
         role: input.role,
-        registered: user.value.password_hash !== null,
-        createdAt: now
+        hash: input.hash,
+        invited_by: input.invitedBy,
+        created_at: now,
+        expires_at: input.expiresAt,
+        accepted_at: null,
+        accepted_by: null,
+        revoked_at: null
+      })
+    }`
+    return invitation
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const listInvitations = Effect.fn("AccountStore.listInvitations")(function*(orgId: string) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<InvitationRow>`
+      SELECT * FROM invitations
+      WHERE org_id = ${orgId} AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ${now}
+      ORDER BY created_at, id`
+    return yield* Effect.forEach(rows, toInvitation)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const getInvitation = Effect.fn("AccountStore.getInvitation")(function*(orgId: string, id: string) {
+    const rows = yield* sql<InvitationRow>`SELECT * FROM invitations WHERE id = ${id} AND org_id = ${orgId}`
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "invitation", id })
+    return yield* toInvitation(row)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const revokeInvitation = Effect.fn("AccountStore.revokeInvitation")(function*(orgId: string, id: string) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<InvitationRow>`
+      UPDATE invitations SET revoked_at = COALESCE(revoked_at, ${now})
+      WHERE id = ${id} AND org_id = ${orgId} AND accepted_at IS NULL
+      RETURNING *`
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "invitation", id })
+    return yield* toInvitation(row)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const findInvitation = Effect.fn("AccountStore.findInvitation")(function*(id: string) {
+    const rows = yield* sql<InvitationRow>`SELECT * FROM invitations WHERE id = ${id}`
+    const row = rows[0]
+    if (row === undefined) return Option.none()
+    return Option.some({ invitation: yield* toInvitation(row), hash: row.hash })
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const acceptInvitation = Effect.fn("AccountStore.acceptInvitation")(function*(id: string, userId: string) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const joined = yield* spendInvitation(id, userId, now)
+      const added = yield* sql<{ user_id: string }>`
+        INSERT INTO members ${sql.insert({ org_id: joined.org.id, user_id: userId, role: joined.role, created_at: now })}
+        ON CONFLICT (org_id, user_id) DO NOTHING RETURNING user_id`
+      // Failing rolls the spending back: the invitation was not used.
+      if (added.length === 0) return yield* new AlreadyMember({ orgId: joined.org.id, email: joined.email })
+      return { org: joined.org, role: joined.role }
+    }))
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const addPendingRegistration = Effect.fn("AccountStore.addPendingRegistration")(function*(input: {
+    readonly id: string
+    readonly hash: string
+    readonly email: string
+    readonly name: string
+    readonly orgName: string
+    readonly passwordHash: string
+    readonly expiresAt: number
+  }) {
+    const now = yield* Clock.currentTimeMillis
+    // Expired ones are of no use to anyone: each new one sweeps them.
+    yield* sql`DELETE FROM pending_registrations WHERE expires_at < ${now}`
+    yield* sql`INSERT INTO pending_registrations ${
+      sql.insert({
+        id: input.id,
+        email: normaliseEmail(input.email),
+        name: input.name,
+        org_name: input.orgName,
+        password_hash: input.passwordHash,
+        hash: input.hash,
+        created_at: now,
+        expires_at: input.expiresAt,
+        used_at: null
+      })
+    }`
+  }, Effect.mapError(storeFailure))
+
+  const confirmRegistration = Effect.fn("AccountStore.confirmRegistration")(function*(
+    id: string,
+    matches: (hash: string) => boolean
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      const rows = yield* sql<PendingRow>`SELECT * FROM pending_registrations WHERE id = ${id}`
+      const row = rows[0]
+      if (row === undefined || row.used_at !== null || Number(row.expires_at) <= now || !matches(row.hash)) {
+        return yield* new InvitationUnusable({ id })
       }
-      return member
+      const spent = yield* sql<{ id: string }>`
+        UPDATE pending_registrations SET used_at = ${now} WHERE id = ${id} AND used_at IS NULL RETURNING id`
+      if (spent.length === 0) return yield* new InvitationUnusable({ id })
+      return yield* registerIn({ email: row.email, name: row.name, passwordHash: row.password_hash, orgName: row.org_name }, now)
     }))
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
@@ -824,7 +1015,14 @@ export const make = Effect.gen(function*() {
     getMember,
     ensureSuperadmin,
     listMembers,
-    inviteMember,
+    createInvitation,
+    listInvitations,
+    getInvitation,
+    revokeInvitation,
+    findInvitation,
+    acceptInvitation,
+    addPendingRegistration,
+    confirmRegistration,
     updateMemberRole,
     removeMember,
     createApp,

@@ -1,18 +1,29 @@
 import type { MessageClass } from "../domain/Policy.ts"
 import { Context, Effect, Layer, Option, Result } from "effect"
-import type { ApiKey, App, AppLimits, AuditEntry, Member, Organisation, Role, User } from "../domain/Account.ts"
+import type { ApiKey, App, AppLimits, AuditEntry, Invitation, Member, Organisation, Role, User } from "../domain/Account.ts"
 import { atLeast } from "../domain/Account.ts"
 import { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
 import type { Principal } from "./Access.ts"
 import { Access } from "./Access.ts"
 import { AccountStore, StoreFailure } from "./AccountStore.ts"
-import { Conflict, Forbidden, NotFoundInOrg, Unauthenticated } from "./Errors.ts"
+import { Conflict, Forbidden, MailUnavailable, NotFoundInOrg, Unauthenticated } from "./Errors.ts"
 import { parseAllowList } from "./IpAllowList.ts"
+import type { Mail } from "./Mailer.ts"
+import { Mailer } from "./Mailer.ts"
 import type { LoginThrottled } from "./LoginThrottle.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
 import { emailKey, normaliseEmail, normaliseName } from "./Identity.ts"
 import { dummyVerify, hashPassword, passwordProblem, verifyPassword } from "./Passwords.ts"
-import { constantTimeEqual, makeApiKey, makeRefreshToken, parseApiKey, parseRefreshToken, sha256Hex } from "./Secrets.ts"
+import {
+  constantTimeEqual,
+  makeApiKey,
+  makeMailedToken,
+  makeRefreshToken,
+  parseApiKey,
+  parseMailedToken,
+  parseRefreshToken,
+  sha256Hex
+} from "./Secrets.ts"
 import { Tokens } from "./Tokens.ts"
 
 export interface TokenPair {
@@ -37,16 +48,43 @@ export interface NewApiKey {
   readonly createdAt: number
 }
 
-export type AccountError = InvalidField | Unauthenticated | Forbidden | NotFoundInOrg | Conflict | StoreUnavailable
+export type AccountError = InvalidField | Unauthenticated | Forbidden | NotFoundInOrg | Conflict | StoreUnavailable | MailUnavailable
+
+export interface RegistrationInput {
+  readonly email: string
+  readonly password: string
+  readonly name: string
+  readonly organisation?: string | undefined
+  /** From an invitation mail: joins its organisation with its role instead of creating one. */
+  readonly invitationToken?: string | undefined
+}
+
+export interface Registered {
+  readonly _tag: "Registered"
+  readonly user: User
+  readonly organisation: Organisation
+  readonly role: Role
+}
+
+/** Registered at once, or (auth.requireVerifiedEmail) waiting for the link mailed to the address. */
+export type Registration = Registered | { readonly _tag: "Pending"; readonly email: string; readonly expiresAt: number }
+
+export interface AccountsOptions {
+  /** Registrations without an invitation wait for the proof of their mailbox (a mailed token). */
+  readonly requireVerifiedEmail: boolean
+  readonly invitationTtlMs: number
+  readonly confirmationTtlMs: number
+  /** Where the links in mails point (the web application or the API). */
+  readonly publicUrl: string
+}
 
 const refreshTtlMs = 30 * 24 * 3600 * 1000
 
 /** The account use cases: each checks the caller's role and organisation, writes the audit log, and never leaks secrets. */
 export class Accounts extends Context.Service<Accounts, {
-  readonly register: (
-    input: { readonly email: string; readonly password: string; readonly name: string; readonly organisation?: string | undefined },
-    ip: string
-  ) => Effect.Effect<{ readonly user: User; readonly organisation: Organisation; readonly role: Role }, AccountError | LoginThrottled>
+  readonly register: (input: RegistrationInput, ip: string) => Effect.Effect<Registration, AccountError | LoginThrottled>
+  /** Spends a mailed registration token: the account and its organisation exist from now on. */
+  readonly confirmRegistration: (token: string, ip: string) => Effect.Effect<Registered, AccountError>
   readonly login: (
     input: { readonly email: string; readonly password: string; readonly organisationId?: string | undefined },
     ip: string
@@ -63,15 +101,21 @@ export class Accounts extends Context.Service<Accounts, {
   readonly listKeys: (p: Principal, appId: string) => Effect.Effect<ReadonlyArray<ApiKey>, AccountError>
   readonly revokeKey: (p: Principal, appId: string, keyId: string, ip: string) => Effect.Effect<ApiKey, AccountError>
   readonly listMembers: (p: Principal) => Effect.Effect<ReadonlyArray<Member>, AccountError>
-  readonly inviteMember: (p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) => Effect.Effect<Member, AccountError>
+  /** Mails a single-use token; answers the same whether or not a user has the address. */
+  readonly inviteMember: (p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) => Effect.Effect<Invitation, AccountError>
+  readonly listInvitations: (p: Principal) => Effect.Effect<ReadonlyArray<Invitation>, AccountError>
+  readonly revokeInvitation: (p: Principal, id: string, ip: string) => Effect.Effect<void, AccountError>
+  /** The signed-in user, whose email the invitation was sent to, becomes a member. */
+  readonly acceptInvitation: (p: Principal, token: string, ip: string) => Effect.Effect<{ readonly organisation: Organisation; readonly role: Role }, AccountError>
   readonly updateMember: (p: Principal, userId: string, role: Role, ip: string) => Effect.Effect<Member, AccountError>
   readonly removeMember: (p: Principal, userId: string, ip: string) => Effect.Effect<void, AccountError>
   readonly listAudit: (p: Principal, options: { readonly limit: number; readonly before?: number | undefined }) => Effect.Effect<ReadonlyArray<AuditEntry>, AccountError>
 }>()("smsgw/auth/Accounts") {
-  static readonly layer = Layer.effect(
+  static readonly layerWith = (options: AccountsOptions) => Layer.effect(
     Accounts,
     Effect.gen(function*() {
       const store = yield* AccountStore
+      const mailer = yield* Mailer
       const tokens = yield* Tokens
       const throttle = yield* LoginThrottle
       const access = yield* Access
@@ -161,10 +205,35 @@ export class Accounts extends Context.Service<Accounts, {
 
       const wrongLogin = new Unauthenticated({ message: "wrong email or password" })
 
-      const register = Effect.fn("Accounts.register")(function*(
-        input: { readonly email: string; readonly password: string; readonly name: string; readonly organisation?: string | undefined },
-        ip: string
-      ) {
+      const sendMail = (mail: Mail) =>
+        mailer.send(mail).pipe(
+          Effect.tapError((e) => Effect.logError("mail failed").pipe(Effect.annotateLogs({ to: mail.to, error: e.message }))),
+          Effect.mapError(() => new MailUnavailable({ message: "the mail could not be sent; retry later" }))
+        )
+
+      const link = (path: string, token: string) => `${options.publicUrl.replace(/\/+$/, "")}${path}#token=${token}`
+
+      const badInvitation = new InvalidField({ field: "invitationToken", message: "is invalid, expired, revoked or already used" })
+
+      /** The invitation a token names, if the token is its own and it can still be used. */
+      const usableInvitation = (token: string) =>
+        Effect.gen(function*() {
+          const parsed = parseMailedToken("inv", token)
+          if (parsed === undefined) return Option.none<Invitation>()
+          const found = yield* infra(store.findInvitation(parsed.id))
+          if (Option.isNone(found) || !constantTimeEqual(sha256Hex(parsed.secret), found.value.hash)) return Option.none<Invitation>()
+          const i = found.value.invitation
+          return i.acceptedAt === null && i.revokedAt === null && i.expiresAt > Date.now() ? Option.some(i) : Option.none<Invitation>()
+        })
+
+      const registered = (r: { readonly user: User; readonly org: Organisation; readonly role: Role }): Registered => ({
+        _tag: "Registered",
+        user: r.user,
+        organisation: r.org,
+        role: r.role
+      })
+
+      const register = Effect.fn("Accounts.register")(function*(input: RegistrationInput, ip: string) {
         const email = yield* validEmail(input.email)
         const problem = passwordProblem(input.password)
         if (problem !== undefined) return yield* new InvalidField({ field: "password", message: problem })
@@ -175,11 +244,66 @@ export class Accounts extends Context.Service<Accounts, {
         // Counted once the input is valid: each registration costs a password hash and an organisation.
         yield* throttle.registration(ip)
         const passwordHash = yield* hashPassword(input.password)
+        if (input.invitationToken !== undefined) {
+          // The invitation was mailed to this address: holding its token proves the mailbox.
+          const invitation = yield* usableInvitation(input.invitationToken)
+          if (Option.isNone(invitation) || invitation.value.email !== email) return yield* badInvitation
+          const result = yield* infra(store.register({ email, name, passwordHash, orgName, invitationId: invitation.value.id })).pipe(
+            Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists: sign in and accept the invitation" }))),
+            Effect.catchTag("InvitationUnusable", () => Effect.fail(badInvitation))
+          )
+          yield* audit(null, result.org.id, "member.joined", result.user.id, ip, `invitation=${invitation.value.id} role=${result.role}`)
+          return registered(result)
+        }
+        if (options.requireVerifiedEmail) return yield* registerPending(email, name, orgName, passwordHash)
         const result = yield* infra(store.register({ email, name, passwordHash, orgName })).pipe(
-          Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists" })))
+          // Without mailbox confirmation the answer has to say so: the caller signs in next (docs/security.md).
+          Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "an account with this email exists" }))),
+          Effect.catchTag("InvitationUnusable", () => Effect.fail(badInvitation))
         )
         yield* audit(null, result.org.id, "user.registered", result.user.id, ip)
-        return { user: result.user, organisation: result.org, role: result.role }
+        return registered(result)
+      })
+
+      /** The same answer and the same work whether the address is taken or not; only the mailbox learns which. */
+      const registerPending = (email: string, name: string, orgName: string, passwordHash: string) =>
+        Effect.gen(function*() {
+          const expiresAt = Date.now() + options.confirmationTtlMs
+          const taken = Option.isSome(yield* infra(store.findLogin(email)))
+          if (taken) {
+            yield* sendMail({
+              to: email,
+              subject: "Someone tried to register with your address",
+              text: "Someone (perhaps you) tried to create an SMS Gateway account with this address, which already has one.\n" +
+                "If it was you, sign in instead. If not, nothing was changed and you can ignore this mail.\n"
+            })
+          } else {
+            const token = makeMailedToken("reg")
+            yield* infra(store.addPendingRegistration({ id: token.id, hash: token.hash, email, name, orgName, passwordHash, expiresAt }))
+            yield* sendMail({
+              to: email,
+              subject: "Confirm your SMS Gateway account",
+              text: `Confirm this address to create your account (the link works once, until ${new Date(expiresAt).toISOString()}):\n` +
+                `${link("/confirm", token.token)}\n\n` +
+                `Or send the token to POST /v1/auth/confirm: ${token.token}\n` +
+                "If you did not register, ignore this mail: nothing is created without it.\n"
+            })
+          }
+          const pending: Registration = { _tag: "Pending", email, expiresAt }
+          return pending
+        })
+
+      const confirmRegistration = Effect.fn("Accounts.confirmRegistration")(function*(token: string, ip: string) {
+        const invalid = new InvalidField({ field: "token", message: "is invalid, expired or already used" })
+        const parsed = parseMailedToken("reg", token)
+        if (parsed === undefined) return yield* invalid
+        const result = yield* infra(store.confirmRegistration(parsed.id, (hash) => constantTimeEqual(sha256Hex(parsed.secret), hash))).pipe(
+          Effect.catchTag("InvitationUnusable", () => Effect.fail(invalid)),
+          // Only the mailbox's owner gets here: telling them is no leak.
+          Effect.catchTag("EmailTaken", () => Effect.fail(new Conflict({ message: "this address already has an account: sign in" })))
+        )
+        yield* audit(null, result.org.id, "user.registered", result.user.id, ip, "mailbox confirmed")
+        return registered(result)
       })
 
       const login = Effect.fn("Accounts.login")(function*(
@@ -371,14 +495,67 @@ export class Accounts extends Context.Service<Accounts, {
       const lastOwner = () => Effect.fail(new Conflict({ message: "an organisation keeps at least one owner" }))
 
       const inviteMember = Effect.fn("Accounts.inviteMember")(function*(p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) {
-        yield* requireUser(p, "admin")
+        const inviter = yield* requireUser(p, "admin")
         yield* ownerGuard(p, input.role === "owner")
         const email = yield* validEmail(input.email)
-        const member = yield* infra(store.inviteMember(p.orgId, { email, role: input.role })).pipe(
+        const org = yield* infra(store.getOrganisation(p.orgId)).pipe(Effect.catchTag("NotFound", notFound("organisation", p.orgId)))
+        const token = makeMailedToken("inv")
+        const invitation = yield* infra(store.createInvitation(p.orgId, {
+          id: token.id,
+          hash: token.hash,
+          email,
+          role: input.role,
+          invitedBy: inviter,
+          expiresAt: Date.now() + options.invitationTtlMs
+        })).pipe(
           Effect.catchTag("AlreadyMember", () => Effect.fail(new Conflict({ message: "already a member of this organisation" })))
         )
-        yield* audit(p, p.orgId, "member.invited", member.userId, ip, `role=${input.role}`)
-        return member
+        yield* sendMail({
+          to: email,
+          subject: `Invitation to ${org.name} on SMS Gateway`,
+          text: `You are invited to join ${org.name} as ${input.role}. The invitation works once, until ` +
+            `${new Date(invitation.expiresAt).toISOString()}:\n${link("/invitations/accept", token.token)}\n\n` +
+            `Your token: ${token.token}\n` +
+            "New here? Register with this address and the token (POST /v1/auth/register, invitationToken).\n" +
+            "Already have an account? Sign in and accept it (POST /v1/invitations/accept, token).\n"
+        }).pipe(
+          // A token nobody received must not stay usable.
+          Effect.tapError(() => infra(store.revokeInvitation(p.orgId, invitation.id)).pipe(Effect.ignore))
+        )
+        yield* audit(p, p.orgId, "member.invited", invitation.id, ip, `role=${input.role}`)
+        return invitation
+      })
+
+      const listInvitations = Effect.fn("Accounts.listInvitations")(function*(p: Principal) {
+        yield* requireUser(p, "admin")
+        return yield* infra(store.listInvitations(p.orgId))
+      })
+
+      const revokeInvitation = Effect.fn("Accounts.revokeInvitation")(function*(p: Principal, id: string, ip: string) {
+        yield* requireUser(p, "admin")
+        const current = yield* infra(store.getInvitation(p.orgId, id)).pipe(Effect.catchTag("NotFound", notFound("invitation", id)))
+        yield* ownerGuard(p, current.role === "owner")
+        yield* infra(store.revokeInvitation(p.orgId, id)).pipe(Effect.catchTag("NotFound", notFound("invitation", id)))
+        yield* audit(p, p.orgId, "invitation.revoked", id, ip)
+      })
+
+      const acceptInvitation = Effect.fn("Accounts.acceptInvitation")(function*(p: Principal, token: string, ip: string) {
+        const userId = yield* requireUser(p, "viewer")
+        const user = yield* infra(store.getUser(userId)).pipe(
+          Effect.catchTag("NotFound", () => Effect.fail(new Unauthenticated({ message: "the account no longer exists" })))
+        )
+        const invitation = yield* usableInvitation(token)
+        const invalid = new InvalidField({ field: "token", message: "is invalid, expired, revoked or already used" })
+        if (Option.isNone(invitation)) return yield* invalid
+        if (invitation.value.email !== user.email) {
+          return yield* new Forbidden({ message: "this invitation was sent to another address" })
+        }
+        const joined = yield* infra(store.acceptInvitation(invitation.value.id, userId)).pipe(
+          Effect.catchTag("InvitationUnusable", () => Effect.fail(invalid)),
+          Effect.catchTag("AlreadyMember", () => Effect.fail(new Conflict({ message: "already a member of this organisation" })))
+        )
+        yield* audit(p, joined.org.id, "member.joined", userId, ip, `invitation=${invitation.value.id} role=${joined.role}`)
+        return { organisation: joined.org, role: joined.role }
       })
 
       const updateMember = Effect.fn("Accounts.updateMember")(function*(p: Principal, userId: string, role: Role, ip: string) {
@@ -406,6 +583,7 @@ export class Accounts extends Context.Service<Accounts, {
 
       return Accounts.of({
         register,
+        confirmRegistration,
         login,
         loginApp,
         refresh,
@@ -420,6 +598,9 @@ export class Accounts extends Context.Service<Accounts, {
         revokeKey,
         listMembers: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listMembers(p.orgId)))),
         inviteMember,
+        listInvitations,
+        revokeInvitation,
+        acceptInvitation,
         updateMember,
         removeMember,
         listAudit: (p, options) =>

@@ -19,3 +19,8 @@ export class NotFoundInOrg extends Schema.TaggedError<NotFoundInOrg>()("NotFound
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   message: Schema.String
 }) {}
+
+/** 503: the mail that carries a token could not be handed to the relay; nothing was left half-done. */
+export class MailUnavailable extends Schema.TaggedError<MailUnavailable>()("MailUnavailable", {
+  message: Schema.String
+}) {}

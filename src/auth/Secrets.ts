@@ -78,6 +78,26 @@ export const parseRefreshToken = (token: string): { readonly id: string; readonl
   return m?.[1] !== undefined && m[2] !== undefined ? { id: m[1], secret: m[2] } : undefined
 }
 
+/** What a single-use token mailed to a person is for: `inv` an invitation, `reg` a registration awaiting its mailbox. */
+export type MailedTokenKind = "inv" | "reg"
+
+const mailedTokenRe = new RegExp(`^(inv|reg)_(${idPattern})_(${secretPattern})$`)
+
+/** `<kind>_<id>_<secret>`: the id finds the row, only sha256Hex(secret) is stored. */
+export const makeMailedToken = (kind: MailedTokenKind): RefreshTokenMaterial => {
+  const id = randomId()
+  const secret = randomToken(SECRET_BYTES)
+  return { id, token: `${kind}_${id}_${secret}`, hash: sha256Hex(secret) }
+}
+
+export const parseMailedToken = (
+  kind: MailedTokenKind,
+  token: string
+): { readonly id: string; readonly secret: string } | undefined => {
+  const m = mailedTokenRe.exec(token.trim())
+  return m?.[1] === kind && m[2] !== undefined && m[3] !== undefined ? { id: m[2], secret: m[3] } : undefined
+}
+
 /** True when `secret` hashes to `storedHash` (hex), compared in constant time. */
 export const secretMatches = (secret: string, storedHash: string): boolean =>
   constantTimeEqual(sha256Hex(secret), storedHash.toLowerCase())

@@ -15,9 +15,26 @@ export interface User {
   readonly name: string
   /** Operator-level: manages links, pools and policies of the whole gateway. */
   readonly superadmin: boolean
-  /** False for a user invited by email who has not registered yet. */
+  /** False only for users invited before invitations became tokens (they join nothing until they accept one). */
   readonly registered: boolean
   readonly createdAt: number
+}
+
+/**
+ * An offer to join an organisation with a role, delivered by mail as a single-use token. Nobody is a member
+ * because of it until the person holding the token accepts.
+ */
+export interface Invitation {
+  readonly id: string
+  readonly orgId: string
+  /** As normalised from what the inviter typed; says nothing about whether such a user exists. */
+  readonly email: string
+  readonly role: Role
+  readonly invitedBy: string | null
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly acceptedAt: number | null
+  readonly revokedAt: number | null
 }
 
 export interface Organisation {

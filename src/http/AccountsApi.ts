@@ -18,6 +18,17 @@ const Email = Schema.String.check(Schema.isMaxLength(320))
 export const UserView = Schema.Struct({ id: Schema.String, email: Schema.String, name: Schema.String })
 export const OrganisationView = Schema.Struct({ id: Schema.String, name: Schema.String })
 
+const MailedToken = Schema.String.check(Schema.isMaxLength(128))
+
+const Registered = Schema.Struct({ user: UserView, organisation: OrganisationView, role: Role }).pipe(HttpApiSchema.status(201))
+
+/** The same answer whether or not the address already has an account: only its mailbox learns which. */
+const RegistrationPending = Schema.Struct({
+  status: Schema.Literal("confirmation-mailed"),
+  email: Schema.String,
+  expiresAt: Schema.String
+}).pipe(HttpApiSchema.status(202))
+
 export const TokenResponse = Schema.Struct({
   accessToken: Schema.String,
   tokenType: Schema.Literal("Bearer"),
@@ -52,11 +63,21 @@ export class AuthGroup extends HttpApiGroup.make("auth")
         email: Email,
         password: Schema.String.check(Schema.isMaxLength(256)),
         name: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
-        organisation: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200)))
+        organisation: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200))),
+        invitationToken: Schema.optionalKey(MailedToken)
       }),
-      success: Schema.Struct({ user: UserView, organisation: OrganisationView, role: Role }).pipe(HttpApiSchema.status(201)),
+      success: [Registered, RegistrationPending],
       error: accountErrors
-    }).annotate(OpenApi.Description, "Create a user and their organisation (the user is its owner)."),
+    }).annotate(
+      OpenApi.Description,
+      "Create a user and their organisation (the user is its owner); with an invitationToken, join the inviting " +
+        "organisation instead. With auth.requireVerifiedEmail, 202: a link is mailed and nothing exists until it is confirmed."
+    ),
+    HttpApiEndpoint.post("confirm", "/v1/auth/confirm", {
+      payload: Schema.Struct({ token: MailedToken }),
+      success: Registered,
+      error: accountErrors
+    }).annotate(OpenApi.Description, "Confirm a registration with the token mailed to its address (single use)."),
     HttpApiEndpoint.post("token", "/v1/auth/token", {
       payload: TokenRequest,
       success: TokenResponse,
@@ -164,14 +185,41 @@ export const MemberView = Schema.Struct({
   createdAt: Schema.String
 })
 
+/** What the inviter learns: the same for an address with or without an account. */
+export const InvitationView = Schema.Struct({
+  id: Schema.String,
+  email: Schema.String,
+  role: Role,
+  createdAt: Schema.String,
+  expiresAt: Schema.String
+})
+
 export class MembersGroup extends HttpApiGroup.make("members")
   .add(
     HttpApiEndpoint.get("list", "/v1/members", { success: Schema.Array(MemberView), error: accountErrors }),
     HttpApiEndpoint.post("invite", "/v1/members", {
       payload: Schema.Struct({ email: Email, role: Role }),
-      success: MemberView.pipe(HttpApiSchema.status(201)),
+      success: InvitationView.pipe(HttpApiSchema.status(202)),
+      error: accountErrors
+    }).annotate(
+      OpenApi.Description,
+      "Invite by email: a single-use token is mailed; the person is a member only once they register or accept with it."
+    ),
+    HttpApiEndpoint.get("listInvitations", "/v1/invitations", { success: Schema.Array(InvitationView), error: accountErrors })
+      .annotate(OpenApi.Description, "Pending invitations (owners, admins)."),
+    HttpApiEndpoint.delete("revokeInvitation", "/v1/invitations/:invitationId", {
+      params: { invitationId: Schema.String },
+      success: HttpApiSchema.NoContent,
       error: accountErrors
     }),
+    HttpApiEndpoint.post("acceptInvitation", "/v1/invitations/accept", {
+      payload: Schema.Struct({ token: MailedToken }),
+      success: Schema.Struct({ organisation: OrganisationView, role: Role }),
+      error: accountErrors
+    }).annotate(
+      OpenApi.Description,
+      "The signed-in user (the address the invitation was sent to) joins; sign in with organisationId to act there."
+    ),
     HttpApiEndpoint.patch("update", "/v1/members/:userId", {
       params: { userId: Schema.String },
       payload: Schema.Struct({ role: Role }),

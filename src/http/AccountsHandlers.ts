@@ -6,7 +6,8 @@ import type { RequestOrigin } from "../auth/Access.ts"
 import type { AccountError } from "../auth/Accounts.ts"
 import { Accounts } from "../auth/Accounts.ts"
 import type { LoginThrottled } from "../auth/LoginThrottle.ts"
-import type { ApiKey, App, AuditEntry, Member } from "../domain/Account.ts"
+import type { Registered, Registration } from "../auth/Accounts.ts"
+import type { ApiKey, App, AuditEntry, Invitation, Member } from "../domain/Account.ts"
 import { GatewayApi } from "./Api.ts"
 import {
   ConflictProblem,
@@ -52,6 +53,8 @@ export const toProblem = (error: AccountError | LoginThrottled) => {
       return new ConflictProblem({ detail: error.message })
     case "StoreUnavailable":
       return new UnavailableProblem({ detail: "storage is unavailable; retry later" })
+    case "MailUnavailable":
+      return new UnavailableProblem({ detail: error.message })
     case "LoginThrottled":
       return new TooManyRequestsProblem({
         detail: `too many attempts from this address; retry in ${error.retryAfterSeconds} s`,
@@ -94,6 +97,23 @@ const memberView = (m: Member) => ({
   createdAt: iso(m.createdAt)
 })
 
+const invitationView = (i: Invitation) => ({
+  id: i.id,
+  email: i.email,
+  role: i.role,
+  createdAt: iso(i.createdAt),
+  expiresAt: iso(i.expiresAt)
+})
+
+const registeredView = (r: Registered) => ({
+  user: { id: r.user.id, email: r.user.email, name: r.user.name },
+  organisation: { id: r.organisation.id, name: r.organisation.name },
+  role: r.role
+})
+
+const registrationView = (r: Registration) =>
+  r._tag === "Pending" ? { status: "confirmation-mailed" as const, email: r.email, expiresAt: iso(r.expiresAt) } : registeredView(r)
+
 const auditView = (e: AuditEntry) => ({
   id: e.id,
   at: iso(e.at),
@@ -129,12 +149,11 @@ export const AuthHandlers = HttpApiBuilder.group(
     return handlers
       .handle("register", ({ payload }) =>
         Effect.gen(function*() {
-          const result = yield* accounts.register(payload, yield* ipOf)
-          return {
-            user: { id: result.user.id, email: result.user.email, name: result.user.name },
-            organisation: { id: result.organisation.id, name: result.organisation.name },
-            role: result.role
-          }
+          return registrationView(yield* accounts.register(payload, yield* ipOf))
+        }).pipe(problems))
+      .handle("confirm", ({ payload }) =>
+        Effect.gen(function*() {
+          return registeredView(yield* accounts.confirmRegistration(payload.token, yield* ipOf))
         }).pipe(problems))
       .handle("token", ({ payload }) =>
         Effect.gen(function*() {
@@ -196,7 +215,18 @@ export const MembersHandlers = HttpApiBuilder.group(
         Effect.flatMap(CurrentPrincipal, (p) => accounts.listMembers(p)).pipe(Effect.map((ms) => ms.map(memberView)), problems))
       .handle("invite", ({ payload }) =>
         Effect.gen(function*() {
-          return memberView(yield* accounts.inviteMember(yield* CurrentPrincipal, payload, yield* clientIp))
+          return invitationView(yield* accounts.inviteMember(yield* CurrentPrincipal, payload, yield* clientIp))
+        }).pipe(problems))
+      .handle("listInvitations", () =>
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.listInvitations(p)).pipe(Effect.map((is) => is.map(invitationView)), problems))
+      .handle("revokeInvitation", ({ params }) =>
+        Effect.gen(function*() {
+          yield* accounts.revokeInvitation(yield* CurrentPrincipal, params.invitationId, yield* clientIp)
+        }).pipe(problems))
+      .handle("acceptInvitation", ({ payload }) =>
+        Effect.gen(function*() {
+          const joined = yield* accounts.acceptInvitation(yield* CurrentPrincipal, payload.token, yield* clientIp)
+          return { organisation: { id: joined.organisation.id, name: joined.organisation.name }, role: joined.role }
         }).pipe(problems))
       .handle("update", ({ params, payload }) =>
         Effect.gen(function*() {

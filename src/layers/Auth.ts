@@ -3,6 +3,7 @@ import { Access } from "../auth/Access.ts"
 import { Accounts } from "../auth/Accounts.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { LoginThrottle } from "../auth/LoginThrottle.ts"
+import { Mailer } from "../auth/Mailer.ts"
 import * as LoginThrottleRedis from "../auth/LoginThrottleRedis.ts"
 import { emailKey } from "../auth/Identity.ts"
 import { hashPassword } from "../auth/Passwords.ts"
@@ -42,6 +43,22 @@ const superadminBootstrap = (config: GatewayConfig) => {
   }))
 }
 
+/** SMTP when configured; otherwise the embedded mode logs mails (and their links) and a cluster refuses to send. */
+const mailerLayer = (config: GatewayConfig) => {
+  const mail = config.mail
+  if (mail?.smtp === undefined) return config.cluster === undefined ? Mailer.layerLog : Mailer.layerUnavailable
+  return Mailer.layerSmtp({
+    host: mail.smtp.host,
+    port: mail.smtp.port,
+    secure: mail.smtp.secure ?? mail.smtp.port === 465,
+    requireTls: mail.smtp.requireTls,
+    user: mail.smtp.user,
+    password: mail.smtp.password,
+    from: mail.from ?? "SMS Gateway <no-reply@localhost>",
+    timeoutMs: mail.smtp.timeoutMs ?? 10_000
+  })
+}
+
 export const authLayer = (config: GatewayConfig) => {
   const throttle = config.auth?.loginThrottle ?? {}
   const limits = {
@@ -69,8 +86,14 @@ export const authLayer = (config: GatewayConfig) => {
       timeoutMs: redis.timeoutMs ?? 50
     })
   const AccessLive = Access.layer({ trustedProxies: config.http?.trustedProxies ?? [], cacheTtlMs: 2000 })
-  return Layer.mergeAll(Accounts.layer, superadminBootstrap(config)).pipe(
+  const AccountsLive = Accounts.layerWith({
+    requireVerifiedEmail: config.auth?.requireVerifiedEmail ?? false,
+    invitationTtlMs: (config.auth?.invitationTtlHours ?? 168) * 3_600_000,
+    confirmationTtlMs: (config.auth?.confirmationTtlHours ?? 24) * 3_600_000,
+    publicUrl: config.mail?.publicUrl ?? `http://localhost:${config.http?.port ?? 8080}`
+  })
+  return Layer.mergeAll(AccountsLive, superadminBootstrap(config)).pipe(
     Layer.provideMerge(AccessLive),
-    Layer.provideMerge(Layer.mergeAll(tokensLayer(config), Throttle))
+    Layer.provideMerge(Layer.mergeAll(tokensLayer(config), Throttle, mailerLayer(config)))
   )
 }

@@ -102,7 +102,30 @@ export const GatewayConfig = Schema.Struct({
       perIp: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
       /** Registrations from one client address. */
       registrations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
-    }))
+    })),
+    /** Registrations without an invitation wait for a link mailed to the address (default false: sign in at once). */
+    requireVerifiedEmail: Schema.optionalKey(Schema.Boolean),
+    /** How long an invitation token stays usable (default 168 = 7 days). */
+    invitationTtlHours: Schema.optionalKey(Positive),
+    /** How long a mailed registration link stays usable (default 24). */
+    confirmationTtlHours: Schema.optionalKey(Positive)
+  })),
+  /** Mail to people about their accounts (invitations, registration links). Without smtp they are logged. */
+  mail: Schema.optionalKey(Schema.Struct({
+    smtp: Schema.optionalKey(Schema.Struct({
+      host: Schema.String.check(Schema.isMinLength(1)),
+      port: Port,
+      /** TLS from the first byte (default: port 465); otherwise STARTTLS when offered. */
+      secure: Schema.optionalKey(Schema.Boolean),
+      /** Refuse to send unless the server upgrades to TLS (STARTTLS). */
+      requireTls: Schema.optionalKey(Schema.Boolean),
+      user: Schema.optionalKey(Schema.String),
+      password: Schema.optionalKey(Schema.String),
+      timeoutMs: Schema.optionalKey(Positive)
+    })),
+    from: Schema.optionalKey(Schema.String),
+    /** The base of the links in mails (the web application's address). */
+    publicUrl: Schema.optionalKey(Schema.String)
   })),
   storage: Schema.optionalKey(Schema.Struct({
     kind: Schema.Literals(["sqlite", "postgres"]),

@@ -52,7 +52,7 @@ describe("hostile input on accounts (issue 11)", () => {
     Effect.gen(function*() {
       const gw = yield* startGateway({ config: { auth } })
       const t = yield* signUp(gw.baseUrl)
-      for (const path of ["/v1/apps", `/v1/apps/${t.appId}`, `/v1/apps/${t.appId}/keys`, "/v1/members", "/v1/audit"]) {
+      for (const path of ["/v1/apps", `/v1/apps/${t.appId}`, `/v1/apps/${t.appId}/keys`, "/v1/members", "/v1/invitations", "/v1/audit"]) {
         const r = yield* get(`${gw.baseUrl}${path}`, t.auth)
         expect(r.status, path).toBe(403)
         expect(r.json.type, path).toBe("urn:smsgw:problem:forbidden")

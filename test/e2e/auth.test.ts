@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SignJWT } from "jose"
 import { get, post, send, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
+import { startMailbox, tokenIn } from "../fixtures/Mailbox.ts"
 
 const secret = "test-signing-secret-of-at-least-32-bytes!"
 const auth = { issuer: "smsgw-test", audience: "smsgw-api", jwtKeys: [{ kid: "k1", secret }] }
@@ -147,20 +148,21 @@ describe("accounts, apps and access control over HTTP", () => {
 
   it.live("roles: members send but do not manage; only owners touch owners; the last owner stays", () =>
     Effect.gen(function*() {
-      const gw = yield* startGateway({ config: { auth } })
+      const mailbox = yield* startMailbox
+      const gw = yield* startGateway({ config: { auth, mail: { smtp: { host: "127.0.0.1", port: mailbox.port, secure: false } } } })
       const owner = yield* signUp(gw.baseUrl)
       const base = gw.baseUrl
       const join = (role: string) =>
         Effect.gen(function*() {
           const email = `${role}-${crypto.randomUUID().slice(0, 6)}@example.com`
           const invited = yield* post(`${base}/v1/members`, { email, role }, owner.userAuth)
-          expect(invited.status).toBe(201)
-          expect(invited.json.registered).toBe(false)
-          const registered = yield* post(`${base}/v1/auth/register`, { email, password: "another good password", name: role })
+          expect(invited.status).toBe(202)
+          const invitationToken = tokenIn(yield* mailbox.waitFor(email, "Invitation"), "inv")
+          const registered = yield* post(`${base}/v1/auth/register`, { email, password: "another good password", name: role, invitationToken })
           expect(registered.status).toBe(201)
           expect((registered.json.organisation as { id: string }).id).toBe(owner.orgId)
           const login = yield* post(`${base}/v1/auth/token`, { email, password: "another good password" })
-          return { userId: String(invited.json.userId), auth: bearer(String(login.json.accessToken)) }
+          return { userId: String((registered.json.user as { id: string }).id), auth: bearer(String(login.json.accessToken)) }
         })
       const member = yield* join("member")
       const viewer = yield* join("viewer")
@@ -190,6 +192,7 @@ describe("accounts, apps and access control over HTTP", () => {
         "app.created",
         "api_key.created",
         "member.invited",
+        "member.joined",
         "member.role_changed",
         "member.removed"
       ]))

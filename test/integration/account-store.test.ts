@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { Migrator } from "effect/sql"
 import type { SqlClient } from "effect/sql"
@@ -59,33 +59,75 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect([login.user.name, login.passwordHash]).toEqual(["Bob", "h"])
         }))
 
-      it.effect("an invited user registers into the inviting organisation with its role", () =>
+      it.effect("an invitation is a pending token: registering with it joins once; registering without it joins nothing", () =>
         Effect.gen(function*() {
           const store = yield* AccountStore
           const { org } = yield* registerOwner("inviter")
           yield* TestClock.adjust("1 second")
           const email = unique("carol")
-          const invited = yield* store.inviteMember(org.id, { email: email.toUpperCase(), role: "moderator" })
-          expect([invited.email, invited.role, invited.registered]).toEqual([email, "moderator", false])
+          const now = yield* Clock.currentTimeMillis
+          const invited = yield* store.createInvitation(org.id, {
+            id: "inv1", hash: "h-inv1", email: email.toUpperCase(), role: "moderator", invitedBy: "usr_x", expiresAt: now + 60_000
+          })
+          expect([invited.email, invited.role, invited.acceptedAt]).toEqual([email, "moderator", null])
+          // Nobody was created or listed because of it.
           expect(Option.isNone(yield* store.findLogin(email))).toBe(true)
-          const again = yield* Effect.flip(store.inviteMember(org.id, { email, role: "viewer" }))
-          expect(again._tag).toBe("AlreadyMember")
+          expect((yield* store.listMembers(org.id)).map((m) => m.name)).toEqual(["inviter"])
+          expect((yield* store.listInvitations(org.id)).map((i) => i.id)).toEqual(["inv1"])
+          expect(Option.map(yield* store.findInvitation("inv1"), (f) => f.hash)).toEqual(Option.some("h-inv1"))
 
-          const joined = yield* store.register({ email, name: "Carol", passwordHash: "hc", orgName: "ignored" })
-          expect([joined.org.id, joined.role, joined.user.id, joined.user.registered]).toEqual([
-            org.id,
-            "moderator",
-            invited.userId,
-            true
-          ])
+          const joined = yield* store.register({ email, name: "Carol", passwordHash: "hc", orgName: "ignored", invitationId: "inv1" })
+          expect([joined.org.id, joined.role, joined.user.registered]).toEqual([org.id, "moderator", true])
           expect((yield* store.membershipsOf(joined.user.id)).map((m) => m.org.id)).toEqual([org.id])
-          const members = yield* store.listMembers(org.id)
-          expect(members.map((m) => [m.name, m.role, m.registered])).toEqual([
-            ["inviter", "owner", true],
-            ["Carol", "moderator", true]
-          ])
-          expect((yield* Effect.flip(store.register({ email, name: "C", passwordHash: "x", orgName: "x" })))._tag)
-            .toBe("EmailTaken")
+          expect((yield* store.listMembers(org.id)).map((m) => [m.name, m.role])).toEqual([["inviter", "owner"], ["Carol", "moderator"]])
+          expect(yield* store.listInvitations(org.id)).toEqual([])
+          // Spent: a second use fails, and rolls back the user it would have created.
+          const other = unique("dave")
+          const reused = yield* Effect.flip(store.register({ email: other, name: "D", passwordHash: "x", orgName: "x", invitationId: "inv1" }))
+          expect(reused._tag).toBe("InvitationUnusable")
+          expect(Option.isNone(yield* store.findLogin(other))).toBe(true)
+          // A member of the organisation cannot be invited again.
+          const again = yield* Effect.flip(store.createInvitation(org.id, {
+            id: "inv2", hash: "h", email, role: "viewer", invitedBy: "usr_x", expiresAt: now + 60_000
+          }))
+          expect(again._tag).toBe("AlreadyMember")
+        }))
+
+      it.effect("an existing user accepts once; expired and revoked invitations are unusable", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const { org } = yield* registerOwner("host")
+          const guest = yield* registerOwner("guest")
+          const now = yield* Clock.currentTimeMillis
+          const invite = (id: string, ttl: number) =>
+            store.createInvitation(org.id, { id, hash: "h", email: guest.user.email, role: "viewer", invitedBy: "usr_x", expiresAt: now + ttl })
+          yield* invite("inv-exp", 1_000)
+          yield* invite("inv-rev", 60_000)
+          yield* invite("inv-ok", 60_000)
+          yield* store.revokeInvitation(org.id, "inv-rev")
+          yield* TestClock.adjust("2 seconds")
+          expect((yield* store.listInvitations(org.id)).map((i) => i.id)).toEqual(["inv-ok"])
+          expect((yield* Effect.flip(store.acceptInvitation("inv-exp", guest.user.id)))._tag).toBe("InvitationUnusable")
+          expect((yield* Effect.flip(store.acceptInvitation("inv-rev", guest.user.id)))._tag).toBe("InvitationUnusable")
+          expect((yield* Effect.flip(store.revokeInvitation(guest.org.id, "inv-ok")))._tag).toBe("NotFound")
+          const joined = yield* store.acceptInvitation("inv-ok", guest.user.id)
+          expect([joined.org.id, joined.role]).toEqual([org.id, "viewer"])
+          expect((yield* store.membershipsOf(guest.user.id)).map((m) => m.org.id)).toEqual([guest.org.id, org.id])
+          expect((yield* Effect.flip(store.acceptInvitation("inv-ok", guest.user.id)))._tag).toBe("InvitationUnusable")
+        }))
+
+      it.effect("a pending registration creates nothing until confirmed, once, with its own secret", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const email = unique("pending")
+          const now = yield* Clock.currentTimeMillis
+          yield* store.addPendingRegistration({ id: "reg1", hash: "secret-hash", email, name: "P", orgName: "P org", passwordHash: "hp", expiresAt: now + 60_000 })
+          expect(Option.isNone(yield* store.findLogin(email))).toBe(true)
+          expect((yield* Effect.flip(store.confirmRegistration("reg1", (h) => h === "wrong")))._tag).toBe("InvitationUnusable")
+          const done = yield* store.confirmRegistration("reg1", (h) => h === "secret-hash")
+          expect([done.user.email, done.org.name, done.role]).toEqual([email, "P org", "owner"])
+          expect(Option.map(yield* store.findLogin(email), (l) => l.passwordHash)).toEqual(Option.some("hp"))
+          expect((yield* Effect.flip(store.confirmRegistration("reg1", (h) => h === "secret-hash")))._tag).toBe("InvitationUnusable")
         }))
 
       it.effect("an organisation's apps and keys are invisible to another organisation", () =>
@@ -145,7 +187,10 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const remove = yield* Effect.flip(store.removeMember(org.id, user.id))
           expect([demote._tag, remove._tag]).toEqual(["LastOwner", "LastOwner"])
 
-          const second = yield* store.inviteMember(org.id, { email: unique("second"), role: "admin" })
+          const now = yield* Clock.currentTimeMillis
+          yield* store.createInvitation(org.id, { id: `inv-${org.id}`, hash: "h", email: unique("second"), role: "admin", invitedBy: user.id, expiresAt: now + 60_000 })
+          const invitee = (yield* store.listInvitations(org.id))[0]!
+          const second = { userId: (yield* store.register({ email: invitee.email, name: "S", passwordHash: "h", orgName: "x", invitationId: invitee.id })).user.id }
           expect((yield* store.updateMemberRole(org.id, second.userId, "owner")).role).toBe("owner")
           expect((yield* store.updateMemberRole(org.id, user.id, "viewer")).role).toBe("viewer")
           expect((yield* Effect.flip(store.removeMember(org.id, second.userId)))._tag).toBe("LastOwner")
