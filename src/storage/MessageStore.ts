@@ -115,7 +115,7 @@ export const ReceiptSettings = Context.Reference<ReceiptSettings>("smsgw/storage
 })
 
 /** The error and reason of a part the expiry sweep ended. */
-export const noReceipt = "no receipt"
+const noReceipt = "no receipt"
 
 /**
  * An early receipt (kept before its submit result was stored) goes to a part only if it came after that part's submit,
@@ -123,7 +123,7 @@ export const noReceipt = "no receipt"
  */
 const earlyReceiptSlackMs = 60_000
 
-/** Parts expired by one sweep statement, per link, counted in messages. */
+/** Messages one expiry call ended, per link (the link of the message's first part it expired). */
 export interface ExpiredByLink {
   readonly linkId: string
   readonly messages: number

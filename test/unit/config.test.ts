@@ -59,6 +59,16 @@ describe("configuration", () => {
     expect(failure({ http: { port: "${HTTP_PORT}" }, links: [] }, { HTTP_PORT: "eighty" })).toBe("http.port: Expected number")
   })
 
+  it("takes the receipts section and names a bad value in it", () => {
+    const config = Effect.runSync(decodeConfig({
+      links: [link],
+      receipts: { expireGraceSeconds: 0, assumedValiditySeconds: 172_800, orphanTtlSeconds: 300, orphanMaxPerLink: 5_000, sweepIntervalSeconds: 10 }
+    }))
+    expect(config.receipts).toEqual({ expireGraceSeconds: 0, assumedValiditySeconds: 172_800, orphanTtlSeconds: 300, orphanMaxPerLink: 5_000, sweepIntervalSeconds: 10 })
+    expect(failure({ links: [link], receipts: { expireGraceSeconds: -1 } })).toContain("receipts.expireGraceSeconds")
+    expect(failure({ links: [link], receipts: { orphanMaxPerLink: 0 } })).toContain("receipts.orphanMaxPerLink")
+  })
+
   it("fills link defaults", () => {
     const d = linkDefaults(link)
     expect(d).toMatchObject({ bindMode: "transceiver", window: 10, registeredDelivery: true, udhReferenceBits: 8 })
