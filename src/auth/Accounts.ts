@@ -102,7 +102,7 @@ export class Accounts extends Context.Service<Accounts, {
   readonly revokeKey: (p: Principal, appId: string, keyId: string, ip: string) => Effect.Effect<ApiKey, AccountError>
   readonly listMembers: (p: Principal) => Effect.Effect<ReadonlyArray<Member>, AccountError>
   /** Mails a single-use token; answers the same whether or not a user has the address. */
-  readonly inviteMember: (p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) => Effect.Effect<Invitation, AccountError>
+  readonly inviteMember: (p: Principal, input: { readonly email: string; readonly role: Role }, ip: string) => Effect.Effect<Invitation, AccountError | LoginThrottled>
   readonly listInvitations: (p: Principal) => Effect.Effect<ReadonlyArray<Invitation>, AccountError>
   readonly revokeInvitation: (p: Principal, id: string, ip: string) => Effect.Effect<void, AccountError>
   /** The signed-in user, whose email the invitation was sent to, becomes a member. */
@@ -498,6 +498,7 @@ export class Accounts extends Context.Service<Accounts, {
         const inviter = yield* requireUser(p, "admin")
         yield* ownerGuard(p, input.role === "owner")
         const email = yield* validEmail(input.email)
+        yield* throttle.invitation(p.orgId)
         const org = yield* infra(store.getOrganisation(p.orgId)).pipe(Effect.catchTag("NotFound", notFound("organisation", p.orgId)))
         const token = makeMailedToken("inv")
         const invitation = yield* infra(store.createInvitation(p.orgId, {

@@ -102,6 +102,8 @@ export interface ThrottleLimits {
   readonly perIp: Limit
   /** Registrations from one address, successful or not (each costs a password hash and an organisation). */
   readonly registrations: Limit
+  /** Invitations sent by one organisation: each is a mail to an address of the sender's choosing. */
+  readonly invitations: Limit
 }
 
 /**
@@ -120,7 +122,9 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
   recordSuccess(key: LoginKey): Effect.Effect<void>
   /** Counts one registration from the address, refusing it past the limit. */
   registration(ip: string): Effect.Effect<void, LoginThrottled>
-  /** Keys held (pairs + addresses + registrations), for tests and metrics. */
+  /** Counts one invitation sent by the organisation, refusing it past the limit. */
+  invitation(orgId: string): Effect.Effect<void, LoginThrottled>
+  /** Keys held (pairs + addresses + registrations + invitations), for tests and metrics. */
   readonly size: Effect.Effect<number>
 }>()("smsgw/auth/LoginThrottle") {
   static readonly layerMemory = (options: ThrottleLimits & {
@@ -133,6 +137,16 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
       const ips = makeWindow(options.perIp, maxEntries)
       const refusals = makeWindow({ max: 1, windowMs: options.perAccount.windowMs }, maxEntries)
       const registrations = makeWindow(options.registrations, maxEntries)
+      const invitations = makeWindow(options.invitations, maxEntries)
+      /** One more in the key's window, or the wait until the window has room. */
+      const spend = (window: ReturnType<typeof makeWindow>, key: string) =>
+        Effect.clockWith((clock) => {
+          const now = clock.currentTimeMillisUnsafe()
+          const wait = window.blocked(key, now)
+          if (wait !== undefined) return Effect.fail(new LoginThrottled({ retryAfterSeconds: wait, firstRefusal: false }))
+          window.fail(key, now)
+          return Effect.void
+        })
       return LoginThrottle.of({
         check: (key) =>
           Effect.clockWith((clock) => {
@@ -164,16 +178,9 @@ export class LoginThrottle extends Context.Service<LoginThrottle, {
               ips.settle(ipKey(key.ip), clock.currentTimeMillisUnsafe())
             })
           ),
-        registration: (ip) =>
-          Effect.clockWith((clock) => {
-            const now = clock.currentTimeMillisUnsafe()
-            const key = ipKey(ip)
-            const wait = registrations.blocked(key, now)
-            if (wait !== undefined) return Effect.fail(new LoginThrottled({ retryAfterSeconds: wait, firstRefusal: false }))
-            registrations.fail(key, now)
-            return Effect.void
-          }),
-        size: Effect.sync(() => pairs.size() + ips.size() + registrations.size())
+        registration: (ip) => spend(registrations, ipKey(ip)),
+        invitation: (orgId) => spend(invitations, orgId),
+        size: Effect.sync(() => pairs.size() + ips.size() + registrations.size() + invitations.size())
       })
     })
 }

@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { Redis } from "ioredis"
-import type { LoginKey, ThrottleLimits } from "./LoginThrottle.ts"
+import type { Limit, LoginKey, ThrottleLimits } from "./LoginThrottle.ts"
 import { ipKey, LoginThrottle, LoginThrottled, pairKey } from "./LoginThrottle.ts"
 
 /**
@@ -24,8 +24,8 @@ if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {0, 0}
 `
 
-/** KEYS: registrations of an address. ARGV: max, window ms. Answers the wait in ms, 0 when counted. */
-const registrationScript = `
+/** KEYS: a counter (registrations of an address, invitations of an organisation). ARGV: max, window ms. Answers the wait in ms, 0 when counted. */
+const spendScript = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n >= tonumber(ARGV[1]) then return math.max(1, redis.call('PTTL', KEYS[1])) end
 if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -84,6 +84,17 @@ export const layerRedis = (options: ThrottleLimits & {
         `${options.keyPrefix}r:${pairKey(key)}`
       ] as const
       const redis = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => e })
+      /** One more on a shared counter; this node's own while Redis does not answer. */
+      const spend = (key: string, limit: Limit, orElse: Effect.Effect<void, LoginThrottled>) =>
+        redis(() => client.eval(spendScript, 1, key, limit.max, limit.windowMs)).pipe(
+          Effect.matchEffect({
+            onFailure: () => orElse,
+            onSuccess: (wait) =>
+              Number(wait) > 0
+                ? Effect.fail(new LoginThrottled({ retryAfterSeconds: Math.max(1, Math.ceil(Number(wait) / 1000)), firstRefusal: false }))
+                : Effect.void
+          })
+        )
 
       return LoginThrottle.of({
         check: (key) => {
@@ -112,15 +123,8 @@ export const layerRedis = (options: ThrottleLimits & {
           )
         },
         registration: (ip) =>
-          redis(() => client.eval(registrationScript, 1, `${options.keyPrefix}g:${ipKey(ip)}`, options.registrations.max, options.registrations.windowMs)).pipe(
-            Effect.matchEffect({
-              onFailure: () => fallback.registration(ip),
-              onSuccess: (wait) =>
-                Number(wait) > 0
-                  ? Effect.fail(new LoginThrottled({ retryAfterSeconds: Math.max(1, Math.ceil(Number(wait) / 1000)), firstRefusal: false }))
-                  : Effect.void
-            })
-          ),
+          spend(`${options.keyPrefix}g:${ipKey(ip)}`, options.registrations, fallback.registration(ip)),
+        invitation: (orgId) => spend(`${options.keyPrefix}v:${orgId}`, options.invitations, fallback.invitation(orgId)),
         size: fallback.size
       })
     })

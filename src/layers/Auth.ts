@@ -70,6 +70,10 @@ export const authLayer = (config: GatewayConfig) => {
     registrations: {
       max: throttle.registrations?.max ?? 10,
       windowMs: (throttle.registrations?.windowSeconds ?? 3600) * 1000
+    },
+    invitations: {
+      max: throttle.invitations?.max ?? 100,
+      windowMs: (throttle.invitations?.windowSeconds ?? 3600) * 1000
     }
   }
   // Where limits are shared through Redis (several nodes), so are login attempts.

@@ -101,7 +101,9 @@ export const GatewayConfig = Schema.Struct({
       /** Failed logins from one client address over all accounts. */
       perIp: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
       /** Registrations from one client address. */
-      registrations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
+      registrations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
+      /** Invitations sent by one organisation (each is a mail to an address of its choosing). */
+      invitations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
     })),
     /** Registrations without an invitation wait for a link mailed to the address (default false: sign in at once). */
     requireVerifiedEmail: Schema.optionalKey(Schema.Boolean),

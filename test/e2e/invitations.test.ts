@@ -8,7 +8,7 @@ const password = "long enough password"
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 const unique = (label: string) => `${label}-${crypto.randomUUID().slice(0, 8)}@example.com`
 
-type Reply = { status: number; json: Record<string, unknown> }
+type Reply = { readonly status: number; readonly json: Record<string, unknown> }
 const expectStatus = (r: Reply, status: number) => expect(r.status, JSON.stringify(r.json)).toBe(status)
 
 /** The gateway mailing through a real SMTP server started by the test. */
@@ -54,6 +54,20 @@ describe("invitations are mailed single-use tokens (issue 11: 3, 5)", () => {
       const again = yield* post(`${gw.baseUrl}/v1/auth/register`, { email: unique("late"), password, name: "L", invitationToken: token })
       expectStatus(again, 400)
       expect((yield* get(`${gw.baseUrl}/v1/invitations`, owner.userAuth)).json).toEqual([])
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("an organisation sends a bounded number of invitations: no mail cannon for a throwaway account", () =>
+    Effect.gen(function*() {
+      const { gw } = yield* withMail({ loginThrottle: { invitations: { max: 2, windowSeconds: 3600 } } })
+      const spammer = yield* signUp(gw.baseUrl)
+      for (let i = 0; i < 2; i++) expectStatus(yield* post(`${gw.baseUrl}/v1/members`, { email: unique("target"), role: "viewer" }, spammer.userAuth), 202)
+      const refused = yield* post(`${gw.baseUrl}/v1/members`, { email: unique("target"), role: "viewer" }, spammer.userAuth)
+      expectStatus(refused, 429)
+      expect(refused.json.type).toBe("urn:smsgw:problem:too-many-requests")
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(3500)
+      // Another organisation's budget is its own.
+      const other = yield* signUp(gw.baseUrl)
+      expectStatus(yield* post(`${gw.baseUrl}/v1/members`, { email: unique("friend"), role: "viewer" }, other.userAuth), 202)
     }).pipe(Effect.scoped), 30_000)
 
   it.live("registration without a token never joins an organisation, even for an invited address", () =>

@@ -8,6 +8,7 @@ const node = (keyPrefix: string, port = 6379) =>
     perAccount: { max: 3, windowMs: 60_000 },
     perIp: { max: 100, windowMs: 60_000 },
     registrations: { max: 2, windowMs: 60_000 },
+    invitations: { max: 2, windowMs: 60_000 },
     host: "127.0.0.1",
     port,
     keyPrefix,
@@ -52,6 +53,11 @@ describe("login throttling shared through Redis", () => {
       yield* onNode(prefix, (b) => b.registration("10.2.0.1"))
       const refused = yield* onNode(prefix, (a) => a.registration("10.2.0.1").pipe(Effect.flip))
       expect(refused.retryAfterSeconds).toBeGreaterThan(0)
+      // So are an organisation's invitations.
+      yield* onNode(prefix, (a) => a.invitation("org-1"))
+      yield* onNode(prefix, (b) => b.invitation("org-1"))
+      expect((yield* onNode(prefix, (a) => a.invitation("org-1").pipe(Effect.flip))).retryAfterSeconds).toBeGreaterThan(0)
+      yield* onNode(prefix, (b) => b.invitation("org-2"))
     }))
 
   it.live("with Redis unreachable each node still throttles on its own", () =>

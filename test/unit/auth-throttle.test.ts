@@ -8,6 +8,7 @@ const throttle = (maxEntries?: number) =>
     perAccount: { max: 3, windowMs: 60_000 },
     perIp: { max: 10, windowMs: 600_000 },
     registrations: { max: 2, windowMs: 3_600_000 },
+    invitations: { max: 3, windowMs: 3_600_000 },
     ...(maxEntries === undefined ? {} : { maxEntries })
   })
 
@@ -71,6 +72,16 @@ describe("LoginThrottle", () => {
       yield* t.registration("198.51.100.8")
       yield* TestClock.adjust("1 hour")
       yield* t.registration("198.51.100.7")
+    }).pipe(Effect.provide(throttle())))
+
+  it.effect("invitations are counted per organisation", () =>
+    Effect.gen(function*() {
+      const t = yield* LoginThrottle
+      for (let i = 0; i < 3; i++) yield* t.invitation("org-a")
+      expect((yield* Effect.flip(t.invitation("org-a"))).retryAfterSeconds).toBe(3600)
+      yield* t.invitation("org-b")
+      yield* TestClock.adjust("1 hour")
+      yield* t.invitation("org-a")
     }).pipe(Effect.provide(throttle())))
 
   it.effect("a success clears the account's failures but not the address's", () =>
