@@ -33,6 +33,8 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
       )
       const t = yield* signUp(`http://127.0.0.1:${nodes[0]!.port}`)
       yield* eventually("de bound once", Effect.map(sim.stats, (s) => s.boundSessions === 1 ? true : undefined), 30_000)
+      // An SMSC answering in 50 ms: a window of 10 sends at most 200/s, less than the nodes accept, so a backlog builds.
+      yield* sim.setFaults({ responseDelayMs: 50 })
 
       // Round-robin over the three nodes, every text unique, the classes alternating; the owner dies at 40 %.
       const accepted: Array<{ id: string; text: string; retried: boolean; messageClass: "transactional" | "promotional" }> = []
