@@ -53,7 +53,7 @@ export type PartOutcome =
     readonly mayHaveReached?: boolean
   }
 
-/** A part about to be written to a link's socket: marked (durably) before it is, see `recordOutcomes`. */
+/** A part about to be written to a link's socket: marked (durably) before it is, see `recordHanded`. */
 export interface HandedPart {
   readonly messageId: string
   readonly seq: number
@@ -119,7 +119,7 @@ export class MessageStore extends Context.Service<MessageStore, {
   readonly catchUp: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   /**
    * Settles parts whose outcome a crash left unknown: `resend` puts them back to `queued` for a re-drive, `report`
-   * ends them `submitted` with reason `unknown_outcome` (a late result or receipt still moves them on); each gets an
+   * ends them `submitted` with reason `unknown_outcome` (a late result, then its receipt, still moves them on); each gets an
    * event on its message. Answers the parts settled: not those whose result was stored meanwhile.
    */
   readonly settleUnknown: (parts: ReadonlyArray<UnknownOutcome>) => Effect.Effect<ReadonlyArray<UnknownOutcome>, StoreUnavailable>
