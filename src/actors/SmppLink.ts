@@ -47,7 +47,7 @@ const retryDelayMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.min(a
 /** A link that lost its bind this long ago hands its pool messages to the other members. */
 const failoverAfterMs = 1_000
 
-/** What the link writes to the store, in order: submit results, and marks of parts about to be sent (awaited). */
+/** What the link's fast path writes, in order: parts answered, and marks of parts about to be sent (awaited). */
 type Progress =
   | { readonly _tag: "Outcome"; readonly outcome: PartOutcome }
   | { readonly _tag: "Handed"; readonly part: HandedPart; readonly stored: Deferred.Deferred<void> }
@@ -97,6 +97,7 @@ const makeLink = Effect.gen(function*() {
   /** Messages queued or in flight here: a re-drive of one of them is ignored. */
   const active = new Set<string>()
   const queue = yield* Queue.unbounded<WorkItem>()
+  const outcomes = yield* Queue.unbounded<PartOutcome>()
   const progress = yield* Queue.unbounded<Progress>()
   const health = makeLinkHealth()
   let aimd: Aimd = makeAimd({ configuredTps: settings.tps })
@@ -247,14 +248,14 @@ const makeLink = Effect.gen(function*() {
       readonly error: string
       readonly mayHaveReached?: boolean
     }
-  ) =>
-    Queue.offerUnsafe(progress, {
-      _tag: "Outcome",
-      outcome: { ...result, messageId: message.messageId, seq, segments, linkId, at: Date.now() }
-    })
+  ) => {
+    const outcome: PartOutcome = { ...result, messageId: message.messageId, seq, segments, linkId, at: Date.now() }
+    Queue.offerUnsafe(progress, { _tag: "Outcome", outcome })
+    Queue.offerUnsafe(outcomes, outcome)
+  }
 
   /**
-   * Marks a part as handed to the SMSC and waits until that is stored, with every result recorded before it: after a
+   * Marks a part as handed to the SMSC and waits until that is stored, after every answer recorded before it: after a
    * crash, a part marked without a result is one that was in the window (an unknown outcome), never one long answered.
    */
   const markHanded = (messageId: string, seq: number) =>
@@ -462,12 +463,26 @@ const makeLink = Effect.gen(function*() {
     discard: true
   }))
 
-  // Submit results and handed marks reach the store in batches, in the order they were made; a store outage delays
-  // them (and the parts waiting for their mark), never drops them.
+  const retryStore = Schedule.min([Schedule.exponential(100), Schedule.spaced(5000)])
+  // Submit results reach the store in batches; a store outage delays them, never drops them.
+  yield* Queue.takeBetween(outcomes, 1, 1000).pipe(
+    Effect.flatMap((batch) =>
+      store.recordOutcomes(batch).pipe(
+        Effect.tapError((e) =>
+          Effect.logWarning("storing submit results failed, retrying").pipe(Effect.annotateLogs({ linkId, error: e.message }))
+        ),
+        Effect.retry(retryStore)
+      )
+    ),
+    Effect.forever,
+    Effect.forkScoped
+  )
+  // The fast path, in the order things happened: answers (part rows only), then marks, whose senders then go on; a
+  // store outage holds the sends (nothing is sent unmarked).
   const storeProgress = (batch: ReadonlyArray<Progress>) => {
-    const results = batch.flatMap((p) => p._tag === "Outcome" ? [p.outcome] : [])
+    const answered = batch.flatMap((p) => p._tag === "Outcome" ? [p.outcome] : [])
     const marks = batch.flatMap((p) => p._tag === "Handed" ? [p] : [])
-    return store.recordOutcomes(results, marks.map((m) => m.part)).pipe(
+    return store.recordHanded(answered, marks.map((m) => m.part)).pipe(
       Effect.andThen(Effect.sync(() => {
         for (const m of marks) Deferred.doneUnsafe(m.stored, Exit.void)
       }))
@@ -477,9 +492,9 @@ const makeLink = Effect.gen(function*() {
     Effect.flatMap((batch) =>
       storeProgress(batch).pipe(
         Effect.tapError((e) =>
-          Effect.logWarning("storing submit results failed, retrying").pipe(Effect.annotateLogs({ linkId, error: e.message }))
+          Effect.logWarning("marking parts as handed failed, retrying").pipe(Effect.annotateLogs({ linkId, error: e.message }))
         ),
-        Effect.retry(Schedule.min([Schedule.exponential(100), Schedule.spaced(5000)]))
+        Effect.retry(retryStore)
       )
     ),
     Effect.forever,
@@ -522,13 +537,9 @@ const makeLink = Effect.gen(function*() {
       return store.release([...active])
     }).pipe(Effect.ignore)
   )
-  // Marks left here were never sent: only the results are stored.
   yield* Effect.addFinalizer(() =>
-    Queue.clear(progress).pipe(
-      Effect.flatMap((left) => {
-        const results = left.flatMap((p) => p._tag === "Outcome" ? [p.outcome] : [])
-        return results.length === 0 ? Effect.void : store.recordOutcomes(results)
-      }),
+    Queue.clear(outcomes).pipe(
+      Effect.flatMap((left) => left.length === 0 ? Effect.void : store.recordOutcomes(left)),
       Effect.ignore
     )
   )

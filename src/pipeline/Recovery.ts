@@ -47,9 +47,13 @@ export const layer = (options: RecoveryOptions) =>
       return options.unknownOutcome?.[cls] ?? unknownOutcomeDefaults[cls]
     }
 
-    /** Settles the unknown outcomes among `pending`; answers the messages with the parts still to send. */
-    const settle = (pending: ReadonlyArray<PendingMessage>) =>
+    /** Settles the unknown outcomes among `found`; answers the messages with the parts still to send. */
+    const settle = (found: ReadonlyArray<PendingMessage>) =>
       Effect.gen(function*() {
+        // Every part answered, the message's own update lost with a crash (a link stores part rows first).
+        const caughtUp = found.filter((m) => m.pendingSeqs.length === 0)
+        if (caughtUp.length > 0) yield* store.catchUp(caughtUp.map((m) => m.id))
+        const pending = found.filter((m) => m.pendingSeqs.length > 0)
         const unknown: Array<UnknownOutcome> = []
         const at = Date.now()
         const left = pending.flatMap((m) => {

@@ -53,7 +53,7 @@ export type PartOutcome =
     readonly mayHaveReached?: boolean
   }
 
-/** A part about to be written to a link's socket: marked (durably) before it is, see `recordOutcomes`. */
+/** A part about to be written to a link's socket: marked (durably) before it is, see `recordHanded`. */
 export interface HandedPart {
   readonly messageId: string
   readonly seq: number
@@ -142,24 +142,28 @@ export interface PendingMessage extends
 
 type Op =
   | { readonly _tag: "Accept"; readonly messages: ReadonlyArray<NewMessage> }
-  | { readonly _tag: "Outcomes"; readonly outcomes: ReadonlyArray<PartOutcome>; readonly handed: ReadonlyArray<HandedPart> }
+  | { readonly _tag: "Outcomes"; readonly outcomes: ReadonlyArray<PartOutcome> }
   | { readonly _tag: "Receipt"; readonly receipt: ReceiptRecord }
 
 export class MessageStore extends Context.Service<MessageStore, {
   /** Resolves once the records are committed: only then may the API answer 202. */
   readonly accept: (messages: ReadonlyArray<NewMessage>) => Effect.Effect<void, StoreUnavailable>
+  readonly recordOutcomes: (outcomes: ReadonlyArray<PartOutcome>) => Effect.Effect<void, StoreUnavailable>
   /**
-   * Submit results, and the parts about to be sent, marked as handed in the same transaction (after the results): a
-   * link awaits this before writing those parts to its socket, so after a crash only parts truly in flight (at most
-   * its window) are marked without a result.
+   * The fast path a link awaits before writing parts to its socket: the parts answered since its last call (part rows
+   * only: status and SMSC id; their messages follow through `recordOutcomes`), then the parts about to be sent,
+   * marked as handed. After a crash only parts truly in flight, at most the window, are marked without a result.
+   * Two statements, outside the writer's transactions, so a link never waits behind receipts.
    */
-  readonly recordOutcomes: (
-    outcomes: ReadonlyArray<PartOutcome>,
-    handed?: ReadonlyArray<HandedPart>
+  readonly recordHanded: (
+    answered: ReadonlyArray<PartOutcome>,
+    handed: ReadonlyArray<HandedPart>
   ) => Effect.Effect<void, StoreUnavailable>
+  /** Moves messages whose parts all moved on (their own update lost with a crash) to the status of their parts. */
+  readonly catchUp: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   /**
    * Settles parts whose outcome a crash left unknown: `resend` puts them back to `queued` for a re-drive, `report`
-   * ends them `submitted` with reason `unknown_outcome` (a late result or receipt still moves them on); each gets an
+   * ends them `submitted` with reason `unknown_outcome` (a late result, then its receipt, still moves them on); each gets an
    * event on its message. Answers the parts settled: not those whose result was stored meanwhile.
    */
   readonly settleUnknown: (parts: ReadonlyArray<UnknownOutcome>) => Effect.Effect<ReadonlyArray<UnknownOutcome>, StoreUnavailable>
@@ -429,17 +433,7 @@ export const make = Effect.gen(function*() {
       const multipart = new Map<string, Transition>()
       const moves: Array<Move> = []
       const submittedParts = outcomes.filter((o): o is PartOutcome & { _tag: "Submitted" } => o._tag === "Submitted")
-      for (const batch of chunk(submittedParts, 200)) {
-        const rows = batch.map((o) =>
-          sql`(${o.messageId}, CAST(${o.seq} AS INTEGER), ${o.linkId}, ${o.smscMessageId}, CAST(${o.at} AS BIGINT))`
-        )
-        yield* sql`
-          WITH v(message_id, seq, link_id, smsc_message_id, at) AS (VALUES ${sql.csv(rows)})
-          UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = v.link_id,
-            smsc_message_id = v.smsc_message_id, submitted_at = v.at, error = NULL
-          FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
-            AND (message_parts.status_rank < 2 OR (message_parts.status_rank = 2 AND message_parts.smsc_message_id IS NULL))`
-      }
+      yield* submitParts(submittedParts)
       for (const o of outcomes) {
         let info: Transition
         switch (o._tag) {
@@ -455,11 +449,8 @@ export const make = Effect.gen(function*() {
             break
           }
           case "Requeued": {
-            yield* o.mayHaveReached === true
-              ? sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
-                WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
-              : sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}, handed_at = NULL
-                WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
+            yield* sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
+              WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
             yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}`
             info = { at: o.at, detail: `part ${o.seq}: ${o.error}` }
             break
@@ -472,6 +463,46 @@ export const make = Effect.gen(function*() {
       if (multipart.size > 0) yield* rollupMessages(multipart, events)
       if (submittedParts.length > 0) yield* applyOrphans(submittedParts, events)
     })
+
+  /** Part rows to `submitted` with their SMSC id; a part reported unknown (no id) takes a late result too. */
+  const submitParts = (submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>) =>
+    Effect.forEach(chunk(submitted, 200), (batch) => {
+      const rows = batch.map((o) =>
+        sql`(${o.messageId}, CAST(${o.seq} AS INTEGER), ${o.linkId}, ${o.smscMessageId}, CAST(${o.at} AS BIGINT))`
+      )
+      return sql`
+        WITH v(message_id, seq, link_id, smsc_message_id, at) AS (VALUES ${sql.csv(rows)})
+        UPDATE message_parts SET status = 'submitted', status_rank = 2, link_id = v.link_id,
+          smsc_message_id = v.smsc_message_id, submitted_at = v.at, error = NULL
+        FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+          AND (message_parts.status_rank < 2 OR (message_parts.status_rank = 2 AND message_parts.smsc_message_id IS NULL))`
+    }, { discard: true })
+
+  const recordHanded = Effect.fn("MessageStore.recordHanded")(function*(
+    answered: ReadonlyArray<PartOutcome>,
+    handed: ReadonlyArray<HandedPart>
+  ) {
+    yield* submitParts(answered.filter((o): o is PartOutcome & { _tag: "Submitted" } => o._tag === "Submitted"))
+    // Refused (for good, or for now): the SMSC does not have it, so it is no unknown outcome.
+    const refused = answered.filter((o) => o._tag !== "Submitted" && o.mayHaveReached !== true)
+    for (const batch of chunk(refused, 200)) {
+      const rows = batch.map((o) => sql`(${o.messageId}, CAST(${o.seq} AS INTEGER))`)
+      yield* sql`
+        WITH v(message_id, seq) AS (VALUES ${sql.csv(rows)})
+        UPDATE message_parts SET handed_at = NULL
+        FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+          AND message_parts.status_rank < 2`
+    }
+    yield* markHanded(handed)
+  }, Effect.mapError(storeError))
+
+  const catchUp = Effect.fn("MessageStore.catchUp")(function*(ids: ReadonlyArray<string>) {
+    if (ids.length === 0) return
+    const events: Array<EventInsert> = []
+    const at = Date.now()
+    yield* rollupMessages(new Map(ids.map((id) => [id, { at, detail: "status taken from its parts after a restart" }])), events)
+    yield* insertEvents(events)
+  }, Effect.mapError(storeError))
 
   /** One statement per 200 parts; a part already submitted or final is left alone. */
   const markHanded = (handed: ReadonlyArray<HandedPart>) =>
@@ -726,9 +757,6 @@ export const make = Effect.gen(function*() {
       const events: Array<EventInsert> = []
       const outcomes = ops.flatMap((op) => op._tag === "Outcomes" ? op.outcomes : [])
       if (outcomes.length > 0) yield* applyOutcomes(outcomes, events)
-      // After the results: a part requeued and handed again in one batch ends marked.
-      const handed = ops.flatMap((op) => op._tag === "Outcomes" ? op.handed : [])
-      if (handed.length > 0) yield* markHanded(handed)
       const receipts = ops.flatMap((op) => op._tag === "Receipt" ? [op.receipt] : [])
       const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events)
       yield* recordOrphans(receipts.filter((_, i) => matched[i] !== true))
@@ -879,7 +907,9 @@ export const make = Effect.gen(function*() {
 
   return MessageStore.of({
     accept: (messages) => acceptWriter.submit({ _tag: "Accept", messages }).pipe(Effect.asVoid),
-    recordOutcomes: (outcomes, handed = []) => writer.submit({ _tag: "Outcomes", outcomes, handed }).pipe(Effect.asVoid),
+    recordOutcomes: (outcomes) => writer.submit({ _tag: "Outcomes", outcomes }).pipe(Effect.asVoid),
+    recordHanded,
+    catchUp,
     settleUnknown,
     recordReceipt: (receipt) => writer.submit({ _tag: "Receipt", receipt }),
     get,

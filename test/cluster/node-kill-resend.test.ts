@@ -33,15 +33,22 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
       )
       const t = yield* signUp(`http://127.0.0.1:${nodes[0]!.port}`)
       yield* eventually("de bound once", Effect.map(sim.stats, (s) => s.boundSessions === 1 ? true : undefined), 30_000)
-      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
+      // An SMSC answering in 50 ms: a window of 10 sends at most 200/s, less than the nodes accept, so a backlog builds.
+      yield* sim.setFaults({ responseDelayMs: 50 })
 
       // Round-robin over the three nodes, every text unique, the classes alternating; the owner dies at 40 %.
       const accepted: Array<{ id: string; text: string; retried: boolean; messageClass: "transactional" | "promotional" }> = []
       let submitsAtKill = -1
+      let bindsAtKill = -1
       const killer = yield* Effect.gen(function*() {
+        // Asked under load, not before: the link may have moved while the other nodes joined.
+        yield* eventually("20 % accepted", Effect.sync(() => accepted.length >= total * 0.2 ? true : undefined), 60_000)
+        const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
         yield* eventually("40 % accepted", Effect.sync(() => accepted.length >= total * 0.4 ? true : undefined), 60_000)
         yield* killHard(owner.process!)
-        submitsAtKill = (yield* sim.stats).submits
+        const stats = yield* sim.stats
+        submitsAtKill = stats.submits
+        bindsAtKill = stats.binds
       }).pipe(Effect.forkScoped)
       yield* Effect.forEach(Array.from({ length: total }, (_, i) => i), (i) => {
         const messageClass = i % 2 === 0 ? "transactional" as const : "promotional" as const
@@ -56,6 +63,8 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
       expect(submitsAtKill).toBeGreaterThan(0)
       expect(submitsAtKill).toBeLessThan(accepted.length)
       expect(accepted.length).toBeGreaterThan(total * 0.95)
+      // The node killed was the link's: the link bound again, on a survivor.
+      yield* eventually("de bound again", Effect.map(sim.stats, (s) => s.binds > bindsAtKill && s.boundSessions === 1 ? true : undefined), 30_000)
 
       yield* eventually("nothing left pending", Effect.gen(function*() {
         const rows = yield* db<{ n: string | number }>`SELECT COUNT(*) AS n FROM messages WHERE status_rank < 2`
