@@ -529,7 +529,10 @@ export const make = Effect.gen(function*() {
             status = CASE WHEN v.action = 'report' THEN 'submitted' ELSE 'queued' END,
             status_rank = CASE WHEN v.action = 'report' THEN 2 ELSE 1 END,
             error = 'unknown_outcome',
-            handed_at = CASE WHEN v.action = 'report' THEN message_parts.handed_at ELSE NULL END
+            handed_at = CASE WHEN v.action = 'report' THEN message_parts.handed_at ELSE NULL END,
+            -- A reported part waits for a receipt from its hand-off on, and ends expired (no receipt) like any other.
+            submitted_at = CASE WHEN v.action = 'report' THEN COALESCE(message_parts.submitted_at, message_parts.handed_at)
+              ELSE message_parts.submitted_at END
           FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
             AND message_parts.status_rank < 2 AND message_parts.handed_at IS NOT NULL
           RETURNING message_parts.message_id AS message_id, message_parts.seq AS seq`

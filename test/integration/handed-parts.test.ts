@@ -96,6 +96,21 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect((yield* getView(report.id)).parts[0]?.smscMessageId).toBe("late-1")
         }))
 
+      it.effect("a reported part that never gets a receipt ends expired, like any part awaiting one", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const report = message({ messageClass: "promotional" })
+          yield* store.accept([report])
+          yield* store.recordHanded([], [handed(report)])
+          yield* store.settleUnknown([{ messageId: report.id, seq: 1, linkId: "demo", action: "report", at: Date.now() }])
+          expect((yield* getView(report.id)).status).toBe("submitted")
+          // Long past any validity and grace.
+          yield* store.expireOverdue({ now: Date.now() + 30 * 86_400_000, limit: 100 })
+          const view = yield* getView(report.id)
+          expect(view.status).toBe("expired")
+          expect(view.parts[0]?.status).toBe("expired")
+        }))
+
       it.effect("a message whose parts moved on without it is caught up to their status", () =>
         Effect.gen(function*() {
           const store = yield* MessageStore
