@@ -76,9 +76,9 @@ describe("rate limits shared by three gateway processes through Redis", () => {
       // GCRA: the burst (a tenth of a second: 20) at once, then 200 per second for as long as decisions were taken;
       // Redis decides every one of them unless it did not answer in time.
       expect(accepted, seen).toBeLessThanOrEqual(Math.ceil(20 + 200 * result.answeredSeconds) + 1 + failOpen)
-      // And no less than the rate over the span in which answers came (a slow start on busy cores shortens it): leases
-      // under-admit by a few units per node at most.
-      expect(accepted, seen).toBeGreaterThanOrEqual(Math.floor(200 * result.okSpanSeconds) - 30)
-      expect(accepted, seen).toBeGreaterThanOrEqual(800)
+      // And no less than the limit over the span the load was offered: requests kept coming for that long, so decisions
+      // were taken for at least that long. (Not the span answers came in: on busy cores answers lag their decisions, so
+      // that span can be longer than the decisions' and the bound too high.) Leases under-admit by a few units per node.
+      expect(accepted, seen).toBeGreaterThanOrEqual(Math.floor(200 * result.seconds) - 30)
     }).pipe(Effect.scoped), 90_000)
 })
