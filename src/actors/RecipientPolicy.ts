@@ -1,3 +1,6 @@
+/**
+ * The RecipientPolicy entity: one recipient bucket's frequency caps and dedup, decided where the bucket lives.
+ */
 import { Effect } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"

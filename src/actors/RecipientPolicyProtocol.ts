@@ -1,3 +1,6 @@
+/**
+ * The RecipientPolicy entity's protocol: decide requests of a bucket's recipients, and inspect a bucket.
+ */
 import { Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"

@@ -1,3 +1,6 @@
+/**
+ * The SmppLink entity's protocol: hand messages to a link, read and steer its state (rebind, disable, enable).
+ */
 import { Schema } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"

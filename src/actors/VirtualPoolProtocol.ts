@@ -1,3 +1,6 @@
+/**
+ * The VirtualPool entity's protocol: pick links for messages, and hear of member links' health and rate.
+ */
 import { Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"

@@ -1,3 +1,6 @@
+/**
+ * The account use cases behind the REST API: registration, sign-in, apps, keys, members, invitations, audit.
+ */
 import type { MessageClass } from "../domain/Policy.ts"
 import { Context, Effect, Layer, Option, Result } from "effect"
 import type { ApiKey, App, AppLimits, AuditEntry, Invitation, Member, Organisation, Role, User } from "../domain/Account.ts"

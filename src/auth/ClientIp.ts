@@ -1,3 +1,6 @@
+/**
+ * The client's address of a request: the socket peer, or X-Forwarded-For read past trusted proxies only.
+ */
 import { type AllowList, contains, normalizeIp } from "./IpAllowList.ts"
 
 /** One X-Forwarded-For element: an address, possibly with a port (`1.2.3.4:80`, `[2001:db8::1]:443`). */

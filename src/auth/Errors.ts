@@ -1,3 +1,6 @@
+/**
+ * Access errors (401, 403, 404 within an organisation, 409) shared by accounts and the submit checks.
+ */
 import { Schema } from "effect"
 
 /** 401: no credentials, or credentials that do not prove who the caller is. */

@@ -1,3 +1,6 @@
+/**
+ * IPv4/IPv6 CIDR allow-lists of apps: parsed once, then an address is matched by number on the submit path.
+ */
 import ipaddr from "ipaddr.js"
 import { Result } from "effect"
 

@@ -1,3 +1,6 @@
+/**
+ * Throttling of failed sign-ins per (account, address) and per address, of registrations and of invitations.
+ */
 import { Context, Effect, Layer, Schema } from "effect"
 import { emailKey } from "./Identity.ts"
 import { formatAddress, parseAddress } from "./IpAllowList.ts"

@@ -1,3 +1,6 @@
+/**
+ * Password hashing (Argon2id, off the event loop) and the password rules.
+ */
 import * as crypto from "node:crypto"
 import { Effect } from "effect"
 

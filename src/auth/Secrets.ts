@@ -1,3 +1,6 @@
+/**
+ * Random secrets, their hashes and constant-time comparison: API keys, refresh tokens, mailed tokens.
+ */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 
 /** `bytes` of CSPRNG output, base64url without padding. */

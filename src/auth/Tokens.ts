@@ -1,3 +1,6 @@
+/**
+ * Access tokens (JWT, HS256 with rotating keys): issuing, and verifying with a bounded cache.
+ */
 import { webcrypto } from "node:crypto"
 import { errors as JoseErrors, jwtVerify, SignJWT } from "jose"
 import { Clock, Context, Effect, Layer, Result, Schema } from "effect"

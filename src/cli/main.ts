@@ -1,3 +1,6 @@
+/**
+ * The `smsgw` command: serve, smsc-sim, admin.
+ */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"
 import { Command } from "effect/cli"

@@ -1,3 +1,6 @@
+/**
+ * `smsgw smsc-sim`: the SMSC simulator as a process, with its HTTP fault-control endpoint.
+ */
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Simulator from "../smpp/Simulator.ts"

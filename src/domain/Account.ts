@@ -1,3 +1,6 @@
+/**
+ * Accounts as data: roles and their ranks, users, organisations, apps, keys, members, audit entries.
+ */
 import { Schema } from "effect"
 import type { MessageClass } from "./Policy.ts"
 

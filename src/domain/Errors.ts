@@ -1,3 +1,6 @@
+/**
+ * Errors of the submit pipeline that every entry point maps to its own answers.
+ */
 import { Schema } from "effect"
 
 /** A request value the gateway cannot take; `field` names it as the client sent it. */

@@ -1,3 +1,6 @@
+/**
+ * The REST API of accounts: auth, apps and keys, members and invitations, audit (effect/http-api groups).
+ */
 import { MessageClass } from "../domain/Policy.ts"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"

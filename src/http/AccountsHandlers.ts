@@ -1,3 +1,6 @@
+/**
+ * Handlers of the accounts API, and the bearer-token authentication middleware.
+ */
 import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"

@@ -1,3 +1,6 @@
+/**
+ * The whole REST API as one HttpApi: messages, accounts, admin, policies, system; also its OpenAPI document.
+ */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"

@@ -1,3 +1,6 @@
+/**
+ * Handlers of the messages and system groups, and the 400 problem made from request decoding failures.
+ */
 import { Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiError, HttpApiMiddleware } from "effect/http-api"
 import { Access, CurrentPrincipal } from "../auth/Access.ts"

@@ -1,3 +1,6 @@
+/**
+ * The REST API of the contact policy and blacklists.
+ */
 import { Schema, Struct } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { PolicyDocument } from "../domain/Policy.ts"

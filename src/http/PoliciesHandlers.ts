@@ -1,3 +1,6 @@
+/**
+ * Handlers of the contact-policy and blacklist API.
+ */
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { CurrentPrincipal } from "../auth/Access.ts"

@@ -1,3 +1,6 @@
+/**
+ * The RFC 9457 problem types of the REST API, each with its stable `type` URN.
+ */
 import { Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
 

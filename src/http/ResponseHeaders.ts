@@ -1,3 +1,6 @@
+/**
+ * Headers a handler adds to the response it returns (rate-limit headers, Retry-After).
+ */
 import { Context, Effect, Option } from "effect"
 
 /**

@@ -1,3 +1,6 @@
+/**
+ * The API's bearer-token security scheme and the middleware tag that checks it.
+ */
 import { HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
 import type { CurrentPrincipal } from "../auth/Access.ts"
 import { UnauthorizedProblem } from "./Problems.ts"

@@ -1,3 +1,6 @@
+/**
+ * Stage 3 of the pipeline: blacklists and quiet hours here, caps and dedup by the recipients' bucket actors.
+ */
 import { Context, Duration, Effect, Layer, Stream } from "effect"
 import type { RejectionReason } from "../domain/Policy.ts"
 import { blacklistObject } from "../domain/Policy.ts"

@@ -1,3 +1,6 @@
+/**
+ * Hands accepted messages to their link or pool actors, gathered into one call per target and window.
+ */
 import { Context, Effect, Layer } from "effect"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import type { Outbound } from "../actors/SmppLinkProtocol.ts"

@@ -1,3 +1,6 @@
+/**
+ * Gathers policy checks per recipient bucket into one actor call (or decides in process when the bucket is here).
+ */
 import { Context, Deferred, Effect, Layer, Schedule, Schema } from "effect"
 import { PolicyBuckets } from "../actors/PolicyBuckets.ts"
 import { RecipientPolicy } from "../actors/RecipientPolicyProtocol.ts"

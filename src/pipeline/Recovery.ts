@@ -1,3 +1,6 @@
+/**
+ * The recovery job (a singleton): re-drives messages accepted but not submitted, settles unknown outcomes.
+ */
 import { Effect, Layer, Schedule } from "effect"
 import { Singleton } from "effect/cluster"
 import type { MessageClass } from "../domain/Policy.ts"

@@ -1,3 +1,6 @@
+/**
+ * The clock the contact policy reads (quiet hours, windows), replaceable in tests.
+ */
 import { Context } from "effect"
 
 /**

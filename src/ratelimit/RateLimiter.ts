@@ -1,3 +1,6 @@
+/**
+ * Stage 2 of the pipeline: L1 in-process token buckets in front of the shared L2 limits, and RateLimit headers.
+ */
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import type { AppLimits } from "../domain/Account.ts"
 import { RateMetrics } from "../observability/Metrics.ts"

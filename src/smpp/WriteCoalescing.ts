@@ -1,3 +1,6 @@
+/**
+ * Writes to one socket within one event-loop turn gathered into one write (gateway and simulator).
+ */
 import type { Socket } from "node:net"
 
 /**

@@ -1,3 +1,6 @@
+/**
+ * Group commit: callers' writes queued and written together, each caller resuming when its batch is durable.
+ */
 import { Deferred, Effect, Exit, Queue } from "effect"
 import type { Scope } from "effect"
 

@@ -1,3 +1,6 @@
+/**
+ * The message store: accepts, submit results, handed marks, receipts, status views, expiry, recovery queries.
+ */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"

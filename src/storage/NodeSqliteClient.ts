@@ -1,3 +1,6 @@
+/**
+ * An effect/sql client over node:sqlite (the embedded mode's database).
+ */
 import { Array as Arr, Channel, Context, Effect, Layer, Scope, Semaphore, Stream } from "effect"
 import * as Cause from "effect/Cause"
 import { Reactivity } from "effect/reactivity"

@@ -1,3 +1,6 @@
+/**
+ * Files by key (blacklists, later CDR exports): S3/MinIO or a local folder.
+ */
 import {
   DeleteObjectCommand,
   GetObjectCommand,
