@@ -9,6 +9,7 @@
  */
 import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import type { Scope } from "effect"
+import { messageWithCauses } from "../domain/Errors.ts"
 import { SqlClient } from "effect/sql"
 import { hostname } from "node:os"
 
@@ -31,7 +32,9 @@ export interface ActorEntry {
 }
 
 export class RegistryError extends Schema.TaggedError<RegistryError>()("RegistryError", {
-  message: Schema.String
+  message: Schema.String,
+  /** The SqlError behind it, when there is one: what the database said, for the logs. */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 export interface ActorRegistryOptions {
@@ -80,7 +83,7 @@ const make = Effect.fnUntraced(function*(options: ActorRegistryOptions) {
   const keyOf = (type: string, id: string) => `${type}\u0000${id}`
 
   const failed = (what: string) => (cause: unknown) =>
-    new RegistryError({ message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })
+    new RegistryError({ message: `${what}: ${messageWithCauses(cause)}`, cause })
 
   /** A new incarnation takes the row, whoever held it before. */
   const claim = (type: string, id: string, startedAt: number, now: number) =>

@@ -1,5 +1,6 @@
 import type { MessageClass } from "../domain/Policy.ts"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { messageWithCauses } from "../domain/Errors.ts"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { randomBytes } from "node:crypto"
@@ -33,7 +34,9 @@ export class InvitationUnusable extends Schema.TaggedError<InvitationUnusable>()
 }) {}
 
 export class StoreFailure extends Schema.TaggedError<StoreFailure>()("StoreFailure", {
-  message: Schema.String
+  message: Schema.String,
+  /** The SqlError behind it, when there is one: what the database said, for the logs. */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 export interface NewApp {
@@ -343,7 +346,7 @@ const toAuditEntry = (row: AuditRow): AuditEntry => ({
   detail: row.detail
 })
 
-const storeFailure = (error: SqlError.SqlError) => new StoreFailure({ message: error.message })
+const storeFailure = (error: SqlError.SqlError) => new StoreFailure({ message: messageWithCauses(error), cause: error })
 
 const corrupt = (what: string) => (error: { readonly message: string }) =>
   new StoreFailure({ message: `stored ${what} is invalid: ${error.message}` })

@@ -14,8 +14,28 @@ export class MessageNotFound extends Schema.TaggedError<MessageNotFound>()("Mess
 }) {}
 
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
-  message: Schema.String
+  message: Schema.String,
+  /** The database's own error (an SqlError), for the logs; never shown to a client. */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
+
+/**
+ * An error's message followed by its causes' ("PgConnection: Query failed: relation \"x\" does not exist"), so a log
+ * says what the database said. Messages only: a driver's error also carries fields (PostgreSQL's `detail` may quote
+ * a row's values), which stay out.
+ */
+export const messageWithCauses = (error: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    const message = current instanceof Error || typeof (current as { message?: unknown }).message === "string"
+      ? String((current as { message: unknown }).message)
+      : String(current)
+    if (message !== "" && !messages.includes(message)) messages.push(message)
+    current = typeof current === "object" ? (current as { cause?: unknown }).cause : undefined
+  }
+  return messages.join(": ")
+}
 
 export class NoRoute extends Schema.TaggedError<NoRoute>()("NoRoute", {
   message: Schema.String,

@@ -4,11 +4,13 @@ import { Accounts } from "../auth/Accounts.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { LoginThrottle } from "../auth/LoginThrottle.ts"
 import { Mailer } from "../auth/Mailer.ts"
-import * as LoginThrottleRedis from "../auth/LoginThrottleRedis.ts"
 import { emailKey } from "../auth/Identity.ts"
 import { hashPassword } from "../auth/Passwords.ts"
 import { Tokens } from "../auth/Tokens.ts"
+import * as LoginThrottleRedis from "../storage/LoginThrottleRedis.ts"
 import type { GatewayConfig } from "./Config.ts"
+import { redisConnections } from "./Redis.ts"
+import type { RedisConnections } from "./Redis.ts"
 
 /** Signing keys from the configuration, or the one kept in the database (generated on first start). */
 const tokensLayer = (config: GatewayConfig) => {
@@ -59,7 +61,7 @@ const mailerLayer = (config: GatewayConfig) => {
   })
 }
 
-export const authLayer = (config: GatewayConfig) => {
+export const authLayer = (config: GatewayConfig, connections: RedisConnections = redisConnections(config)) => {
   const throttle = config.auth?.loginThrottle ?? {}
   const limits = {
     perAccount: {
@@ -80,15 +82,11 @@ export const authLayer = (config: GatewayConfig) => {
   const redis = config.rateLimits?.store === "redis" ? config.rateLimits.redis ?? {} : undefined
   const Throttle = redis === undefined
     ? LoginThrottle.layerMemory(limits)
-    : LoginThrottleRedis.layerRedis({
+    : LoginThrottleRedis.layerOn({
       ...limits,
-      host: redis.host ?? "127.0.0.1",
-      port: redis.port ?? 6379,
-      password: redis.password,
-      db: redis.db,
       keyPrefix: `${redis.keyPrefix ?? "smsgw:rl:"}login:`,
       timeoutMs: redis.timeoutMs ?? 50
-    })
+    }).pipe(Layer.provide(connections(redis)))
   const AccessLive = Access.layer({ trustedProxies: config.http?.trustedProxies ?? [], cacheTtlMs: 2000 })
   const AccountsLive = Accounts.layerWith({
     requireVerifiedEmail: config.auth?.requireVerifiedEmail ?? false,

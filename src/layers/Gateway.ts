@@ -23,6 +23,7 @@ import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
 import { policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
+import { redisConnections } from "./Redis.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
 import { migrate } from "../storage/Migrations.ts"
 import { ActorRegistry, RunnerIdentity } from "../actors/ActorRegistry.ts"
@@ -137,9 +138,11 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Layer.provideMerge(Base)
   )
   const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs ?? 25 })))
-  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config), Readiness.layer, Runners).pipe(
-    Layer.provideMerge(authLayer(config)),
-    Layer.provideMerge(rateLimitLayer(config)),
+  // One Redis connection shared by the rate limits, the policy's counters and the login throttle.
+  const redis = redisConnections(config)
+  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis), Readiness.layer, Runners).pipe(
+    Layer.provideMerge(authLayer(config, redis)),
+    Layer.provideMerge(rateLimitLayer(config, redis)),
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery ?? {}

@@ -9,6 +9,8 @@ import { CounterStore } from "../policy/CounterStore.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
 import { ObjectStore } from "../storage/ObjectStore.ts"
 import type { GatewayConfig } from "./Config.ts"
+import { redisConnections } from "./Redis.ts"
+import type { RedisConnections } from "./Redis.ts"
 
 export const defaultObjectRoot = "./data/objects"
 
@@ -28,19 +30,16 @@ export const objectStoreLayer = (config: GatewayConfig) => {
 }
 
 /** Counters in memory on one machine; in Redis wherever a bucket can move to another node. */
-const counterStoreLayer = (config: GatewayConfig) => {
+const counterStoreLayer = (config: GatewayConfig, connections: RedisConnections) => {
   const policy = config.policy ?? {}
   const kind = policy.store ?? config.rateLimits?.store ?? "memory"
   if (kind === "memory") return CounterStore.layerMemory
+  // The rate limits' connection itself when policy.redis names the same server (or is absent).
   const redis = policy.redis ?? config.rateLimits?.redis ?? {}
-  return CounterStore.layerRedis({
-    host: redis.host ?? "127.0.0.1",
-    port: redis.port ?? 6379,
-    ...(redis.password !== undefined ? { password: redis.password } : {}),
-    ...(redis.db !== undefined ? { db: redis.db } : {}),
+  return CounterStore.layerOn({
     keyPrefix: policy.redis?.keyPrefix ?? "smsgw:pol:",
     timeoutMs: redis.timeoutMs ?? 200
-  })
+  }).pipe(Layer.provide(connections(redis)))
 }
 
 export const defaultBuckets = 256
@@ -49,13 +48,13 @@ export const defaultBuckets = 256
  * Stage 3, the contact policy: the live document, blacklists, the recipient bucket actors with their counters, and
  * the dispatcher that takes decisions to them. Needs SQL, the cluster (Sharding) and the actor registry.
  */
-export const policyLayer = (config: GatewayConfig) => {
+export const policyLayer = (config: GatewayConfig, connections: RedisConnections = redisConnections(config)) => {
   const policy = config.policy ?? {}
   const buckets = policy.buckets ?? defaultBuckets
   const Buckets = PolicyBuckets.layer({
     maxRecipientsPerBucket: Math.max(100, Math.ceil((policy.maxRecipients ?? 200_000) / buckets)),
     flushIntervalMs: policy.flushIntervalMs ?? 50
-  }).pipe(Layer.provide(counterStoreLayer(config)))
+  }).pipe(Layer.provide(counterStoreLayer(config, connections)))
   const Actors = RecipientPolicyActor.layer.pipe(
     Layer.provideMerge(PolicyDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : 5, timeoutMs: 10_000 })),
     Layer.provideMerge(Buckets)

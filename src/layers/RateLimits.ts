@@ -3,22 +3,20 @@ import { RateMetrics } from "../observability/Metrics.ts"
 import { RateLimiter } from "../ratelimit/RateLimiter.ts"
 import { RateLimitStore } from "../ratelimit/RateLimitStore.ts"
 import type { GatewayConfig } from "./Config.ts"
+import { redisConnections } from "./Redis.ts"
+import type { RedisConnections } from "./Redis.ts"
 
 /** L2 in memory on one machine, in Redis when several processes share the limits; L1 and the policy in front. */
-export const rateLimitLayer = (config: GatewayConfig) => {
+export const rateLimitLayer = (config: GatewayConfig, connections: RedisConnections = redisConnections(config)) => {
   const limits = config.rateLimits ?? {}
   const redis = limits.redis ?? {}
   const Store = limits.store === "redis"
-    ? RateLimitStore.layerRedis({
-      host: redis.host ?? "127.0.0.1",
-      port: redis.port ?? 6379,
-      ...(redis.password !== undefined ? { password: redis.password } : {}),
-      ...(redis.db !== undefined ? { db: redis.db } : {}),
+    ? RateLimitStore.layerOn({
       keyPrefix: redis.keyPrefix ?? "smsgw:rl:",
       timeoutMs: redis.timeoutMs ?? 50,
       // Round trips at most every 5 ms: batches grow under load, CPU per decision falls (bench/RESULTS.md).
       minIntervalMs: 5
-    })
+    }).pipe(Layer.provide(connections(limits.redis)))
     : RateLimitStore.layerMemory
   return RateLimiter.layer({
     defaultApp: limits.defaultApp ?? {},

@@ -162,7 +162,7 @@ const CHECK_CONCURRENCY = 4
 const objectFailure = (error: ObjectStoreError) =>
   new LoadFailure({ message: `${error.operation} of the object failed: ${error.message}` })
 
-const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: error.message })
+const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: error.message, cause: error })
 
 /**
  * The body of a streamed object in one buffer allocated up front from its length: no list of chunks, no

@@ -5,7 +5,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { connectRedis, messageOf } from "../storage/RedisConnection.ts"
+import { ownConnection, RedisConnection, within } from "../storage/RedisConnection.ts"
 
 /** Sets every key to its value with its TTL in ms, or deletes it when the value is empty. */
 export const saveScript = `
@@ -34,15 +34,20 @@ export interface CounterEntry {
   readonly ttlMs: number
 }
 
-export interface CounterStoreRedisOptions {
+/** The store's own settings on a shared connection. */
+export interface CounterStoreRedisUse {
+  /** Put before every key: `${keyPrefix}${recipient}`. */
+  readonly keyPrefix: string
+  /** Per call (one MGET or one script): not answered in time fails it with CounterStoreUnavailable. */
+  readonly timeoutMs: number
+}
+
+/** On a connection of its own. */
+export interface CounterStoreRedisOptions extends CounterStoreRedisUse {
   readonly host: string
   readonly port: number
   readonly password?: string
   readonly db?: number
-  /** Put before every key: `${keyPrefix}${recipient}`. */
-  readonly keyPrefix: string
-  /** Per call (one MGET or one pipeline): not answered in time fails it with CounterStoreUnavailable. */
-  readonly timeoutMs: number
 }
 
 export class CounterStore extends Context.Service<CounterStore, {
@@ -60,43 +65,33 @@ export class CounterStore extends Context.Service<CounterStore, {
     save: () => Effect.void
   })
 
-  static readonly layerRedis = (options: CounterStoreRedisOptions): Layer.Layer<CounterStore> =>
+  /** On the node's shared Redis connection. */
+  static readonly layerOn = (options: CounterStoreRedisUse): Layer.Layer<CounterStore, never, RedisConnection> =>
     Layer.effect(CounterStore, makeRedis(options))
+
+  /** layerOn over a connection of its own (tests, benchmarks). */
+  static readonly layerRedis = (options: CounterStoreRedisOptions): Layer.Layer<CounterStore> =>
+    CounterStore.layerOn(options).pipe(Layer.provide(ownConnection(options)))
 }
 
-const makeRedis = Effect.fnUntraced(function*(options: CounterStoreRedisOptions) {
-  const { client, markDown, markUp } = yield* connectRedis({ ...options, name: "policy counter store" })
+const makeRedis = Effect.fnUntraced(function*(options: CounterStoreRedisUse) {
+  const { client, monitor } = yield* RedisConnection
+  const { markDown, markUp } = monitor("policy counter store")
 
-  /**
-   * The call's promise, failed after timeoutMs if not settled. ioredis's commandTimeout covers each command already;
-   * this deadline covers the call as a whole, on a real timer (not the Effect Clock, which a test may hold still).
-   */
+  /** The call as a whole within this store's deadline (the shared connection's own is longer). */
   const call = <A>(run: () => Promise<A>): Effect.Effect<A, CounterStoreUnavailable> =>
-    Effect.callback<A, CounterStoreUnavailable>((resume) => {
-      let settled = false
-      const failWith = (message: string) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        markDown(message)
-        resume(Effect.fail(new CounterStoreUnavailable({ message })))
-      }
-      const timer = setTimeout(() => failWith(`no answer within ${options.timeoutMs} ms`), options.timeoutMs)
-      run().then(
-        (value) => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          markUp()
-          resume(Effect.succeed(value))
+    within(run, options.timeoutMs).pipe(
+      Effect.matchEffect({
+        onFailure: (message) => {
+          markDown(message)
+          return Effect.fail(new CounterStoreUnavailable({ message }))
         },
-        (error: unknown) => failWith(messageOf(error))
-      )
-      return Effect.sync(() => {
-        settled = true
-        clearTimeout(timer)
+        onSuccess: (value) => {
+          markUp()
+          return Effect.succeed(value)
+        }
       })
-    })
+    )
 
   const load = (_bucket: number, recipients: ReadonlyArray<string>) =>
     recipients.length === 0

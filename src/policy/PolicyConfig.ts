@@ -11,6 +11,7 @@
  */
 import type { Stream } from "effect"
 import { Context, Effect, Layer, Result, Schedule, Schema, Semaphore, SubscriptionRef } from "effect"
+import { messageWithCauses } from "../domain/Errors.ts"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { checkPolicy, emptyPolicy, PolicyDocument } from "../domain/Policy.ts"
@@ -34,7 +35,9 @@ export class PolicyConflict extends Schema.TaggedError<PolicyConflict>()("Policy
 }) {}
 
 export class PolicyStoreFailure extends Schema.TaggedError<PolicyStoreFailure>()("PolicyStoreFailure", {
-  message: Schema.String
+  message: Schema.String,
+  /** The SqlError behind it, when there is one: what the database said, for the logs. */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 /** A stored version newer than the one in use that could not be decoded. */
@@ -91,7 +94,7 @@ interface VersionRow {
   readonly created_by: string | null
 }
 
-const storeFailure = (error: SqlError.SqlError) => new PolicyStoreFailure({ message: error.message })
+const storeFailure = (error: SqlError.SqlError) => new PolicyStoreFailure({ message: messageWithCauses(error), cause: error })
 
 /** Rows read per step when looking for the newest version that decodes. */
 const SCAN_PAGE = 16

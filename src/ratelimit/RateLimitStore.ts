@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Schema } from "effect"
-import { connectRedis, messageOf } from "../storage/RedisConnection.ts"
+import { messageOf, ownConnection, RedisConnection, within } from "../storage/RedisConnection.ts"
 import { createHash } from "node:crypto"
 import * as Gcra from "./Gcra.ts"
 import type { Decision, Verdict } from "./Gcra.ts"
@@ -19,11 +19,8 @@ export interface RateLimitStoreStats {
   readonly lastLatencyMs: number
 }
 
-export interface RedisStoreOptions {
-  readonly host: string
-  readonly port: number
-  readonly password?: string
-  readonly db?: number
+/** The store's own settings on a shared connection. */
+export interface RedisStoreUse {
   /** Put before every limit key: `${keyPrefix}${limit.key}`. */
   readonly keyPrefix: string
   /**
@@ -41,6 +38,14 @@ export interface RedisStoreOptions {
   readonly minIntervalMs?: number
 }
 
+/** On a connection of its own. */
+export interface RedisStoreOptions extends RedisStoreUse {
+  readonly host: string
+  readonly port: number
+  readonly password?: string
+  readonly db?: number
+}
+
 /**
  * The exact (L2) side of rate limiting: GCRA decisions over limits shared by every process that uses the same store.
  * Each decision is all or nothing across its limits; the decisions of one call are applied in order.
@@ -55,8 +60,12 @@ export class RateLimitStore extends Context.Service<RateLimitStore, {
   static readonly layerMemory: Layer.Layer<RateLimitStore> = Layer.effect(RateLimitStore, Effect.sync(() => makeMemory()))
 
   /** Exact across processes: one Lua script per batch of concurrent decisions, on Redis's own clock. */
-  static readonly layerRedis = (options: RedisStoreOptions): Layer.Layer<RateLimitStore> =>
+  static readonly layerOn = (options: RedisStoreUse): Layer.Layer<RateLimitStore, never, RedisConnection> =>
     Layer.effect(RateLimitStore, makeRedis(options))
+
+  /** layerOn over a connection of its own (tests, benchmarks). */
+  static readonly layerRedis = (options: RedisStoreOptions): Layer.Layer<RateLimitStore> =>
+    RateLimitStore.layerOn(options).pipe(Layer.provide(ownConnection(options)))
 }
 
 const makeMemory = () => {
@@ -155,10 +164,12 @@ interface Pending {
   readonly resume: (effect: Effect.Effect<ReadonlyArray<Verdict>, RateLimitStoreUnavailable>) => void
 }
 
-const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
+const makeRedis = Effect.fnUntraced(function*(options: RedisStoreUse) {
   const maxBatch = Math.max(1, options.maxBatch ?? 256)
   const minIntervalMs = options.minIntervalMs ?? 0
-  const { client, markDown, markUp } = yield* connectRedis({ ...options, name: "rate-limit store" })
+  const { client, monitor } = yield* RedisConnection
+  const { markDown, markUp } = monitor("rate-limit store")
+  const timedOut = `no answer within ${options.timeoutMs} ms`
   // The script is loaded on every (re)connection, so the first decision after one is a plain EVALSHA.
   client.on("ready", () => void client.script("LOAD", gcraScript).catch(() => undefined))
 
@@ -259,14 +270,28 @@ const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
     decisions += count
     const started = performance.now()
     lastSentAt = started
+    // The deadline is this store's own (the shared connection's is longer): a late answer is dropped.
+    let done = false
+    const deadline = setTimeout(() => {
+      done = true
+      inFlight = false
+      fail(batch, timedOut)
+      flush()
+    }, options.timeoutMs)
     evalBatch(batch).then(
       (reply) => {
+        if (done) return
+        done = true
+        clearTimeout(deadline)
         inFlight = false
         lastLatencyMs = performance.now() - started
         settle(batch, count, reply)
         flush()
       },
       (error: unknown) => {
+        if (done) return
+        done = true
+        clearTimeout(deadline)
         inFlight = false
         fail(batch, messageOf(error))
         flush()
@@ -287,7 +312,9 @@ const makeRedis = Effect.fnUntraced(function*(options: RedisStoreOptions) {
 
   return RateLimitStore.of({
     decide,
-    health: Effect.promise(() => client.ping().then((reply) => reply === "PONG", () => false)),
+    health: within(() => client.ping(), options.timeoutMs).pipe(
+      Effect.match({ onFailure: () => false, onSuccess: (reply) => reply === "PONG" })
+    ),
     stats: Effect.sync(() => ({ roundTrips, decisions, failures, lastLatencyMs }))
   })
 })

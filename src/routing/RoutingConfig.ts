@@ -8,6 +8,7 @@
  * removed through the admin API does not come back on restart); change them through `/v1/admin`.
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema, Stream, SubscriptionRef } from "effect"
+import { messageWithCauses } from "../domain/Errors.ts"
 import { SqlClient, SqlError } from "effect/sql"
 import { LinkConfig } from "../layers/Config.ts"
 import { decodeRouteRules, RouteRules } from "./Rules.ts"
@@ -82,7 +83,9 @@ export class RoutingInvalid extends Schema.TaggedError<RoutingInvalid>()("Routin
 }) {}
 
 export class RoutingStoreFailure extends Schema.TaggedError<RoutingStoreFailure>()("RoutingStoreFailure", {
-  message: Schema.String
+  message: Schema.String,
+  /** The SqlError behind it, when there is one: what the database said, for the logs. */
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 export type RoutingError = RoutingNotFound | RoutingConflict | RoutingInvalid | RoutingStoreFailure
@@ -205,7 +208,7 @@ const storedLink = stored(Schema.fromJsonString(LinkConfig), "link")
 const storedPool = stored(Schema.fromJsonString(PoolConfig), "pool")
 const storedRoutes = stored(Schema.fromJsonString(RouteRules), "routes")
 
-const storeFailure = (error: SqlError.SqlError) => new RoutingStoreFailure({ message: error.message })
+const storeFailure = (error: SqlError.SqlError) => new RoutingStoreFailure({ message: messageWithCauses(error), cause: error })
 
 const flag = (value: Int | boolean): boolean => typeof value === "boolean" ? value : Number(value) === 1
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { Migrator } from "effect/sql"
-import type { SqlClient } from "effect/sql"
+import { SqlClient, SqlError } from "effect/sql"
 import { accountMigrations } from "../../src/auth/AccountMigrations.ts"
 import { AccountStore } from "../../src/auth/AccountStore.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
@@ -332,3 +332,28 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
 
 suite("SQLite (node:sqlite)", sqliteLayer)
 suite("PostgreSQL", pgLayer)
+
+describe("AccountStore failures", () => {
+  const cases = [
+    { name: "SQLite", database: sqliteLayer, said: "no such table: users" },
+    { name: "PostgreSQL", database: pgLayer, said: 'relation "users" does not exist' }
+  ]
+  for (const { database, name, said } of cases) {
+    it.effect(`on ${name}, a StoreFailure keeps the SqlError and says what the database said`, () =>
+      Effect.gen(function*() {
+        const store = yield* AccountStore
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP TABLE users CASCADE`.pipe(Effect.catch(() => sql`DROP TABLE users`))
+        const error = yield* Effect.flip(store.getUser("usr_0000000000000000"))
+        expect(error._tag).toBe("StoreFailure")
+        if (error._tag !== "StoreFailure") return
+        expect(SqlError.isSqlError(error.cause)).toBe(true)
+        expect(error.message).toContain(said)
+      }).pipe(
+        Effect.provide(AccountStore.layer.pipe(
+          Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))),
+          Layer.provideMerge(database)
+        ))
+      ), 60_000)
+  }
+})

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { LoginThrottle } from "../../src/auth/LoginThrottle.ts"
-import * as LoginThrottleRedis from "../../src/auth/LoginThrottleRedis.ts"
+import * as LoginThrottleRedis from "../../src/storage/LoginThrottleRedis.ts"
 
 const node = (keyPrefix: string, port = 6379) =>
   LoginThrottleRedis.layerRedis({

@@ -1,7 +1,10 @@
+/**
+ * auth's LoginThrottle on the node's shared Redis connection (here, not in auth/, because the connection is storage's).
+ */
 import { Effect, Layer } from "effect"
-import { Redis } from "ioredis"
-import type { Limit, LoginKey, ThrottleLimits } from "./LoginThrottle.ts"
-import { ipKey, LoginThrottle, LoginThrottled, pairKey } from "./LoginThrottle.ts"
+import type { Limit, LoginKey, ThrottleLimits } from "../auth/LoginThrottle.ts"
+import { ipKey, LoginThrottle, LoginThrottled, pairKey } from "../auth/LoginThrottle.ts"
+import { ownConnection, RedisConnection, within } from "./RedisConnection.ts"
 
 /**
  * KEYS: (account, address) counter, address counter, refusal marker. ARGV: pair max, pair window ms, address max,
@@ -32,58 +35,33 @@ if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 `
 
+export interface LoginThrottleRedisUse extends ThrottleLimits {
+  /** Put before every key: `${keyPrefix}p:…`, `i:…`, `r:…`, `g:…`, `v:…`. */
+  readonly keyPrefix: string
+  /** Per call: not answered in time, this node's own in-memory throttle decides. */
+  readonly timeoutMs: number
+}
+
 /**
  * Login throttling shared by every node of a cluster: counters in Redis, so an attacker gets the same number of
  * guesses whichever node answers. A failed attempt is counted when it is checked (before the password hash runs); a
  * success clears the (account, address) counter and gives the address its attempt back. While Redis is unreachable, each
  * node falls back to its own in-memory throttle rather than letting guesses through unchecked.
  */
-export const layerRedis = (options: ThrottleLimits & {
-  readonly host: string
-  readonly port: number
-  readonly password?: string | undefined
-  readonly db?: number | undefined
-  readonly keyPrefix: string
-  readonly timeoutMs: number
-}): Layer.Layer<LoginThrottle> =>
+export const layerOn = (options: LoginThrottleRedisUse): Layer.Layer<LoginThrottle, never, RedisConnection> =>
   Layer.effect(
     LoginThrottle,
     Effect.gen(function*() {
       const fallback = yield* LoginThrottle.pipe(
         Effect.provide(LoginThrottle.layerMemory(options))
       )
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const redis = new Redis({
-            host: options.host,
-            port: options.port,
-            ...(options.password !== undefined ? { password: options.password } : {}),
-            ...(options.db !== undefined ? { db: options.db } : {}),
-            enableOfflineQueue: false,
-            maxRetriesPerRequest: 0,
-            commandTimeout: options.timeoutMs,
-            retryStrategy: (times) => Math.min(times * 200, 2_000)
-          })
-          redis.on("error", () => undefined)
-          return redis
-        }),
-        (redis) => Effect.sync(() => redis.disconnect())
-      )
-      // Commands fail fast while disconnected: give the first connection a moment, then start whatever happens.
-      yield* Effect.callback<void>((resume) => {
-        if (client.status === "ready") return resume(Effect.void)
-        const timer = setTimeout(() => resume(Effect.void), Math.max(1_000, options.timeoutMs * 20))
-        client.once("ready", () => {
-          clearTimeout(timer)
-          resume(Effect.void)
-        })
-      })
+      const { client } = yield* RedisConnection
       const keys = (key: LoginKey) => [
         `${options.keyPrefix}p:${pairKey(key)}`,
         `${options.keyPrefix}i:${ipKey(key.ip)}`,
         `${options.keyPrefix}r:${pairKey(key)}`
       ] as const
-      const redis = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => e })
+      const redis = <A>(f: () => Promise<A>) => within(f, options.timeoutMs)
       /** One more on a shared counter; this node's own while Redis does not answer. */
       const spend = (key: string, limit: Limit, orElse: Effect.Effect<void, LoginThrottled>) =>
         redis(() => client.eval(spendScript, 1, key, limit.max, limit.windowMs)).pipe(
@@ -129,3 +107,11 @@ export const layerRedis = (options: ThrottleLimits & {
       })
     })
   )
+
+/** layerOn over a connection of its own (tests). */
+export const layerRedis = (options: LoginThrottleRedisUse & {
+  readonly host: string
+  readonly port: number
+  readonly password?: string | undefined
+  readonly db?: number | undefined
+}): Layer.Layer<LoginThrottle> => layerOn(options).pipe(Layer.provide(ownConnection(options)))
