@@ -1,7 +1,7 @@
 import { Deferred, Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import { parseMsisdn, parseSender } from "../domain/Msisdn.ts"
+import { storedAddresses } from "../domain/Msisdn.ts"
 import type { LinkConfig } from "../layers/Config.ts"
 import { AppConfig, linkDefaults } from "../layers/Config.ts"
 import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
@@ -318,15 +318,14 @@ const makeLink = Effect.gen(function*() {
   const sendOne = (item: WorkItem) =>
     Effect.gen(function*() {
       const message = item.message
-      const sender = parseSender(message.from)
-      const to = parseMsisdn(`+${message.to}`) ?? message.to
+      const addresses = storedAddresses(message.to, message.from)
       const segmented = segment(message.text, {
         encoding: message.encoding,
         reference: referenceOf(message.messageId),
         referenceBits: settings.udhReferenceBits
       })
-      if (sender === undefined || Result.isFailure(segmented)) {
-        const error = sender === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
+      if (addresses === undefined || Result.isFailure(segmented)) {
+        const error = addresses === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
         // 0 parts: unknown, so the store recomputes the message from its parts.
         for (const seq of message.seqs) record(message, seq, 0, { _tag: "Failed", error })
         return "done" as const
@@ -349,10 +348,10 @@ const makeLink = Effect.gen(function*() {
         yield* markHanded(message.messageId, seq)
         counters.submitted++
         const result = yield* current.submit({
-          sourceAddr: sender.addr,
-          sourceTon: sender.ton,
-          sourceNpi: sender.npi,
-          destinationAddr: to,
+          sourceAddr: addresses.source.addr,
+          sourceTon: addresses.source.ton,
+          sourceNpi: addresses.source.npi,
+          destinationAddr: addresses.destination,
           destTon: 1,
           destNpi: 1,
           dataCoding: segmented.success.dataCoding,
