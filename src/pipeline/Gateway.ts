@@ -87,7 +87,7 @@ export class Gateway extends Context.Service<Gateway, {
       const config = yield* AppConfig
       const recordRejected = config.rateLimits?.recordRejected === true
 
-      /** What the message itself must be (its addresses are parsed by the schema): an encoding for its text, a class its app may send. */
+      /** What the message itself must be (the schema parsed its addresses): an encoding for its text, a class its app may send. */
       const validate = (input: SubmitMessage, caller: Submitter): Effect.Effect<Validated, InvalidField> => {
         const chosen = chooseEncoding(input.text, input.encoding ?? "auto")
         if (Result.isFailure(chosen)) {
@@ -161,7 +161,7 @@ export class Gateway extends Context.Service<Gateway, {
         return { _tag: "Verdict", message: routedMessage, route, rate: rate.success, verdict } satisfies Decision
       })
 
-      /** What the decision means for the store, the answer and the link: refusals recorded, an admitted message stored, then handed on. */
+      /** The decision carried out: a refusal recorded, or an admitted message stored (before the answer) and handed on. */
       const record = Effect.fnUntraced(function*(decision: Decision) {
         const message = decision.message
         switch (decision._tag) {
@@ -171,7 +171,9 @@ export class Gateway extends Context.Service<Gateway, {
             return yield* new NoRoute({ message: decision.reason, messageId: message.id })
           }
           case "RateLimited": {
-            if (recordRejected) yield* store.accept([{ ...message, rejection: `rate_limited (${decision.error.policy})` }]).pipe(Effect.ignore)
+            if (recordRejected) {
+              yield* store.accept([{ ...message, rejection: `rate_limited (${decision.error.policy})` }]).pipe(Effect.ignore)
+            }
             return yield* decision.error
           }
           case "Verdict":
@@ -180,7 +182,13 @@ export class Gateway extends Context.Service<Gateway, {
         const { route, rate, verdict } = decision
         if (verdict._tag === "Duplicate") {
           // The first message stands for this one: nothing is stored or sent again.
-          const first: SubmitAccepted = { id: verdict.firstId, status: "accepted", segments: message.segments, encoding: message.encoding, duplicate: true }
+          const first: SubmitAccepted = {
+            id: verdict.firstId,
+            status: "accepted",
+            segments: message.segments,
+            encoding: message.encoding,
+            duplicate: true
+          }
           return { accepted: first, rate } satisfies SubmitOutcome
         }
         if (verdict._tag === "Reject") {
