@@ -1,7 +1,7 @@
 import { Deferred, Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import { parseMsisdn, parseSender } from "../domain/Msisdn.ts"
+import { storedAddresses } from "../domain/Msisdn.ts"
 import type { LinkConfig } from "../layers/Config.ts"
 import { AppConfig, linkDefaults } from "../layers/Config.ts"
 import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
@@ -11,14 +11,15 @@ import { makeAimd } from "../routing/Aimd.ts"
 import { makeLinkHealth } from "../routing/LinkHealth.ts"
 import type { LinkRecord } from "../routing/RoutingConfig.ts"
 import { RoutingConfig } from "../routing/RoutingConfig.ts"
-import { classifyCommandStatus, commandStatusName } from "../smpp/CommandStatus.ts"
 import { decodeShortMessage, segment } from "../smpp/Encoding.ts"
-import { messageIdCandidates, normalizeMessageId } from "../smpp/MessageId.ts"
+import { messageIdCandidates } from "../smpp/MessageId.ts"
 import { finalStatusOf, isInvalidReceipt, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
 import * as Session from "../smpp/Session.ts"
 import type { HandedPart, PartOutcome } from "../storage/MessageStore.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import { ActorRegistry } from "./ActorRegistry.ts"
+import { afterAttempt, decideSubmit, isDown, notBound } from "./SmppLinkDecisions.ts"
+import type { SubmitDecision } from "./SmppLinkDecisions.ts"
 import { SmppLink } from "./SmppLinkProtocol.ts"
 import type { LinkState, Outbound } from "./SmppLinkProtocol.ts"
 import { poolsOf } from "./VirtualPool.ts"
@@ -41,11 +42,6 @@ export const relativeValidity = (seconds: number): string => {
   const two = (n: number) => String(n).padStart(2, "0")
   return `0000${two(d)}${two(h)}${two(m)}${two(s)}000R`
 }
-
-const retryDelayMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))
-
-/** A link that lost its bind this long ago hands its pool messages to the other members. */
-const failoverAfterMs = 1_000
 
 /** What the link's fast path writes, in order: parts answered, and marks of parts about to be sent (awaited). */
 type Progress =
@@ -265,8 +261,8 @@ const makeLink = Effect.gen(function*() {
       return Deferred.await(stored)
     })
 
-  const requeueLater = (item: WorkItem, seqs: ReadonlyArray<number>) =>
-    Effect.sleep(retryDelayMs(item.attempt)).pipe(
+  const requeueLater = (item: WorkItem, seqs: ReadonlyArray<number>, delayMs: number) =>
+    Effect.sleep(delayMs).pipe(
       Effect.andThen(Queue.offer(queue, { message: { ...item.message, seqs }, attempt: item.attempt + 1, tried: item.tried })),
       Effect.forkIn(entityScope)
     )
@@ -302,8 +298,7 @@ const makeLink = Effect.gen(function*() {
 
   /** A link down for a while, or disabled, moves its queued pool messages to the other members. */
   const failover = Effect.gen(function*() {
-    const down = !config.enabled || (unboundSince !== undefined && Date.now() - unboundSince >= failoverAfterMs)
-    if (!down) return
+    if (!isDown({ enabled: config.enabled, unboundSince }, Date.now())) return
     const queued = yield* Queue.clear(queue)
     if (queued.length === 0) return
     const kept = yield* handOff(queued)
@@ -315,18 +310,30 @@ const makeLink = Effect.gen(function*() {
     for (const item of kept) Queue.offerUnsafe(queue, item)
   })
 
+  /** An answer's signals to the link's health and rate; a throttling cut also pushes the next token-bucket slot out. */
+  const apply = (decision: SubmitDecision, now: number) => {
+    if (decision.health === "throttled") health.onThrottled(now)
+    else if (decision.health !== undefined) health.onResult(now, decision.health)
+    if (decision._tag !== "Retry") return
+    if (decision.rate === "throttled") {
+      aimd.onThrottled(now)
+      nextSlot = performance.now() + 1000 / aimd.current(now)
+    } else if (decision.rate === "queueFull") {
+      aimd.onQueueFull(now)
+    }
+  }
+
   const sendOne = (item: WorkItem) =>
     Effect.gen(function*() {
       const message = item.message
-      const sender = parseSender(message.from)
-      const to = parseMsisdn(`+${message.to}`) ?? message.to
+      const addresses = storedAddresses(message.to, message.from)
       const segmented = segment(message.text, {
         encoding: message.encoding,
         reference: referenceOf(message.messageId),
         referenceBits: settings.udhReferenceBits
       })
-      if (sender === undefined || Result.isFailure(segmented)) {
-        const error = sender === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
+      if (addresses === undefined || Result.isFailure(segmented)) {
+        const error = addresses === undefined ? "invalid sender" : segmented._tag === "Failure" ? segmented.failure._tag : ""
         // 0 parts: unknown, so the store recomputes the message from its parts.
         for (const seq of message.seqs) record(message, seq, 0, { _tag: "Failed", error })
         return "done" as const
@@ -341,7 +348,7 @@ const makeLink = Effect.gen(function*() {
         if (part === undefined) continue
         const current = session
         if (current === undefined || !config.enabled) {
-          lastError = "NotBound"
+          lastError = notBound
           retry.push(seq)
           continue
         }
@@ -349,10 +356,10 @@ const makeLink = Effect.gen(function*() {
         yield* markHanded(message.messageId, seq)
         counters.submitted++
         const result = yield* current.submit({
-          sourceAddr: sender.addr,
-          sourceTon: sender.ton,
-          sourceNpi: sender.npi,
-          destinationAddr: to,
+          sourceAddr: addresses.source.addr,
+          sourceTon: addresses.source.ton,
+          sourceNpi: addresses.source.npi,
+          destinationAddr: addresses.destination,
           destTon: 1,
           destNpi: 1,
           dataCoding: segmented.success.dataCoding,
@@ -364,68 +371,42 @@ const makeLink = Effect.gen(function*() {
         const now = Date.now()
         if (Result.isSuccess(result)) {
           counters.submitOk++
-          health.onResult(now, true)
           metrics.response(linkId, 0)
           metrics.submitLatency(now - message.acceptedAt)
-          record(message, seq, parts.length, { _tag: "Submitted", smscMessageId: normalizeMessageId(result.success.messageId) })
-          continue
+        } else {
+          counters.submitErrors++
+          if (result.failure._tag === "SubmitRejected") metrics.response(linkId, result.failure.commandStatus)
+          if (result.failure._tag === "SubmitTimeout") counters.timeouts++
         }
-        const error = result.failure
-        counters.submitErrors++
-        switch (error._tag) {
-          case "SubmitRejected": {
-            metrics.response(linkId, error.commandStatus)
-            const kind = classifyCommandStatus(error.commandStatus)
-            const name = commandStatusName(error.commandStatus)
-            if (kind === "permanent") {
-              // A message the SMSC refuses says nothing about the link's health.
-              health.onResult(now, true)
-              counters.failed++
-              record(message, seq, parts.length, {
-                _tag: "Failed",
-                error: `${name} (0x${error.commandStatus.toString(16).padStart(2, "0")})`
-              })
-            } else {
-              if (kind === "throttled") {
-                health.onThrottled(now)
-                aimd.onThrottled(now)
-                nextSlot = performance.now() + 1000 / aimd.current(now)
-              } else if (error.commandStatus === 0x14) {
-                aimd.onQueueFull(now)
-                health.onResult(now, false)
-              } else {
-                health.onResult(now, false)
-              }
-              if (kind === "rebind") yield* Effect.forkIn(current.rebind, entityScope)
-              lastError = name
-              retry.push(seq)
+        const decision = decideSubmit(result)
+        apply(decision, now)
+        switch (decision._tag) {
+          case "Submitted":
+            record(message, seq, parts.length, { _tag: "Submitted", smscMessageId: decision.smscMessageId })
+            break
+          case "Failed":
+            counters.failed++
+            record(message, seq, parts.length, { _tag: "Failed", error: decision.error })
+            break
+          case "Retry":
+            if (decision.rebind) yield* Effect.forkIn(current.rebind, entityScope)
+            if (decision.unknownOutcome) {
+              // The SMSC may have taken it: a resend can duplicate, so it is counted.
+              counters.unknownOutcomeResends++
+              poolMetrics.unknownOutcome(linkId)
+              unknownSeqs.add(seq)
             }
-            break
-          }
-          case "SubmitTimeout":
-          case "ConnectionLost": {
-            // The SMSC may have taken it: a resend can duplicate, so it is counted.
-            if (error._tag === "SubmitTimeout") counters.timeouts++
-            health.onResult(now, "timeout")
-            counters.unknownOutcomeResends++
-            poolMetrics.unknownOutcome(linkId)
-            unknownSeqs.add(seq)
-            lastError = error._tag
+            lastError = decision.error
             retry.push(seq)
-            break
-          }
-          default: {
-            lastError = error._tag
-            retry.push(seq)
-          }
         }
       }
       yield* report
       if (retry.length === 0) return "done" as const
-      if (item.attempt >= settings.maxRetries && lastError !== "NotBound") {
+      const next = afterAttempt(item.attempt, settings.maxRetries, lastError)
+      if (next._tag === "GiveUp") {
         for (const seq of retry) {
           counters.failed++
-          record(message, seq, parts.length, { _tag: "Failed", error: `gave up after ${item.attempt + 1} attempts: ${lastError}` })
+          record(message, seq, parts.length, { _tag: "Failed", error: next.error })
         }
         return "done" as const
       }
@@ -434,11 +415,11 @@ const makeLink = Effect.gen(function*() {
       for (const seq of retry) {
         record(message, seq, parts.length, { _tag: "Requeued", error: lastError, mayHaveReached: unknownSeqs.has(seq) })
       }
-      const next: WorkItem = { message: { ...message, seqs: retry }, attempt: item.attempt + 1, tried: [...item.tried, linkId] }
+      const moving: WorkItem = { message: { ...message, seqs: retry }, attempt: item.attempt + 1, tried: [...item.tried, linkId] }
       // A pool message tries another member at once; a link's own message (or one no member takes) waits here.
-      const kept = message.pool === undefined ? [next] : yield* handOff([next])
+      const kept = message.pool === undefined ? [moving] : yield* handOff([moving])
       if (kept.length === 0) return "moved" as const
-      yield* requeueLater(item, retry)
+      yield* requeueLater(item, retry, next.delayMs)
       return "requeued" as const
     })
 
@@ -579,8 +560,7 @@ const makeLink = Effect.gen(function*() {
           fresh.push({ message, attempt: 0, tried: [] })
         }
         // A link that is down passes pool messages on at once instead of holding them.
-        const down = !config.enabled || (unboundSince !== undefined && Date.now() - unboundSince >= failoverAfterMs)
-        const kept = down ? yield* handOff(fresh) : fresh
+        const kept = isDown({ enabled: config.enabled, unboundSince }, Date.now()) ? yield* handOff(fresh) : fresh
         for (const item of kept) Queue.offerUnsafe(queue, item)
         return { queued: kept.length }
       }),

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { MessageClass } from "./Policy.ts"
-import { invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "./Msisdn.ts"
+import { RecipientFromString, SenderFromString } from "./Msisdn.ts"
 
 export const MessageStatus = Schema.Literals([
   "accepted",
@@ -36,13 +36,10 @@ export const TextEncoding = Schema.Literals(["gsm7", "ucs2"])
 /** Upper bound on one message's text: 255 concatenated parts of 67 UCS-2 units is the protocol's own limit. */
 export const maxTextLength = 255 * 153
 
+/** A message to send, as every front takes it: `to` and `from` are strings on the wire, parsed addresses once decoded. */
 export const SubmitMessage = Schema.Struct({
-  to: Schema.String.check(Schema.makeFilter((s: string) => parseMsisdn(s) !== undefined || invalidMsisdn)).annotate({
-    description: "Recipient in E.164, e.g. +4915112345678"
-  }),
-  from: Schema.String.check(Schema.makeFilter((s: string) => parseSender(s) !== undefined || invalidSender)).annotate({
-    description: "Sender: alphanumeric (up to 11 characters), short code or E.164 number"
-  }),
+  to: RecipientFromString,
+  from: SenderFromString,
   text: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(maxTextLength)),
   clientRef: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(128))),
   validitySeconds: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 7 * 24 * 3600 }))),

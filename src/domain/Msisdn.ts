@@ -1,52 +1,62 @@
-import { Schema } from "effect"
+/**
+ * Addresses as the gateway takes them: a recipient (an E.164 number and its country) and a sender (its SMPP TON/NPI).
+ * Parsed once at the edge by the `Recipient` and `Sender` schemas, so the pipeline reads facts instead of asking again;
+ * every front (REST now, gRPC, campaigns and batches later) decodes through the same two schemas.
+ */
+import { Effect, Schema, SchemaGetter, SchemaIssue } from "effect"
 import { parsePhoneNumberFromString } from "libphonenumber-js/max"
 
 /** An E.164 number without the leading "+", as SMPP destination_addr carries it. */
 export const Msisdn = Schema.String.pipe(Schema.brand("Msisdn"))
 export type Msisdn = typeof Msisdn.Type
 
-let lastInput = ""
-let lastResult: Msisdn | undefined
-let lastCountry: string | undefined
+export const invalidMsisdn = "must be a valid phone number in E.164 format, e.g. +4915112345678"
+export const invalidSender = "must be an alphanumeric sender of 1-11 characters (with a letter) or a number of 3-15 digits"
 
-/**
- * "+4915112345678" (or "004915112345678") → "4915112345678"; undefined when not a valid number.
- * The last answer is kept: the request schema and the pipeline ask about the same number one after the other.
- */
-export const parseMsisdn = (input: string): Msisdn | undefined => {
-  if (input === lastInput) return lastResult
-  const parsed = parse(input)
-  lastResult = parsed?.msisdn
-  lastCountry = parsed?.country
-  lastInput = input
-  return lastResult
-}
+/** A valid recipient: its number, and the ISO 3166 country its prefix and numbering plan place it in (e.g. "DE"). */
+export const Recipient = Schema.Struct({
+  msisdn: Msisdn,
+  country: Schema.UndefinedOr(Schema.String)
+}).pipe(Schema.brand("Recipient"))
+export type Recipient = typeof Recipient.Type
 
-const parse = (input: string): { readonly msisdn: Msisdn; readonly country: string | undefined } | undefined => {
+/** "+4915112345678" (or "004915112345678") → its number and country; undefined when not a valid number. */
+export const parseRecipient = (input: string): Recipient | undefined => {
   const international = input.startsWith("00") ? `+${input.slice(2)}` : input
   if (!international.startsWith("+")) return undefined
   const parsed = parsePhoneNumberFromString(international)
   if (parsed === undefined || !parsed.isValid()) return undefined
-  return { msisdn: parsed.number.slice(1) as Msisdn, country: parsed.country }
+  return { msisdn: parsed.number.slice(1), country: parsed.country } as Recipient
 }
 
-/** The ISO 3166 country of a valid number (from its prefix and numbering plan), e.g. "DE"; undefined if unknown. */
-export const countryOf = (msisdn: Msisdn): string | undefined => {
-  if (msisdn === lastResult) return lastCountry
-  return parse(`+${msisdn}`)?.country
-}
+/** "+4915112345678" (or "004915112345678") → "4915112345678"; undefined when not a valid number. */
+export const parseMsisdn = (input: string): Msisdn | undefined => parseRecipient(input)?.msisdn
 
-export const invalidMsisdn = "must be a valid phone number in E.164 format, e.g. +4915112345678"
-export const invalidSender = "must be an alphanumeric sender of 1-11 characters (with a letter) or a number of 3-15 digits"
+/** The request's `to` (a string) decoded into a `Recipient`; encodes back as "+" and the number. */
+export const RecipientFromString = Schema.String.annotate({ description: "Recipient in E.164, e.g. +4915112345678" }).pipe(
+  Schema.decodeTo(Recipient, {
+    decode: SchemaGetter.transformEffect((input: string, options) => {
+      const recipient = parseRecipient(input)
+      return recipient === undefined
+        ? Effect.fail(new SchemaIssue.InvalidValue({ message: invalidMsisdn }, input, options))
+        : Effect.succeed(recipient)
+    }),
+    encode: SchemaGetter.transform((recipient) => `+${recipient.msisdn}`)
+  })
+)
 
-export type SenderKind = "alphanumeric" | "shortcode" | "international"
+export const SenderKind = Schema.Literals(["alphanumeric", "shortcode", "international"])
+export type SenderKind = typeof SenderKind.Type
 
-export interface Sender {
-  readonly addr: string
-  readonly ton: number
-  readonly npi: number
-  readonly kind: SenderKind
-}
+/** A valid sender: as given (stored, routed on and shown as is), and the SMPP source address it becomes. */
+export const Sender = Schema.Struct({
+  given: Schema.String,
+  addr: Schema.String,
+  ton: Schema.Number,
+  npi: Schema.Number,
+  kind: SenderKind
+}).pipe(Schema.brand("Sender"))
+export type Sender = typeof Sender.Type
 
 const alphanumeric = /^[A-Za-z0-9 ._&'-]{1,11}$/
 const digits = /^\+?[0-9]{3,15}$/
@@ -55,10 +65,37 @@ const digits = /^\+?[0-9]{3,15}$/
 export const parseSender = (from: string): Sender | undefined => {
   if (digits.test(from)) {
     const addr = from.startsWith("+") ? from.slice(1) : from
-    return addr.length <= 8
-      ? { addr, ton: 3, npi: 0, kind: "shortcode" }
-      : { addr, ton: 1, npi: 1, kind: "international" }
+    return (addr.length <= 8
+      ? { given: from, addr, ton: 3, npi: 0, kind: "shortcode" }
+      : { given: from, addr, ton: 1, npi: 1, kind: "international" }) as Sender
   }
-  if (alphanumeric.test(from) && /[A-Za-z]/.test(from)) return { addr: from, ton: 5, npi: 0, kind: "alphanumeric" }
+  if (alphanumeric.test(from) && /[A-Za-z]/.test(from)) {
+    return { given: from, addr: from, ton: 5, npi: 0, kind: "alphanumeric" } as Sender
+  }
   return undefined
+}
+
+/** The request's `from` (a string) decoded into a `Sender`; encodes back as given. */
+export const SenderFromString = Schema.String.annotate({
+  description: "Sender: alphanumeric (up to 11 characters), short code or E.164 number"
+}).pipe(
+  Schema.decodeTo(Sender, {
+    decode: SchemaGetter.transformEffect((from: string, options) => {
+      const sender = parseSender(from)
+      return sender === undefined
+        ? Effect.fail(new SchemaIssue.InvalidValue({ message: invalidSender }, from, options))
+        : Effect.succeed(sender)
+    }),
+    encode: SchemaGetter.transform((sender) => sender.given)
+  })
+)
+
+/**
+ * The SMPP addresses of a message read back as strings (from the store or a hand-off): the sender parsed once for its
+ * TON/NPI, the recipient taken as the number the `Recipient` schema stored (not asked of libphonenumber again).
+ * Undefined when the sender is not one.
+ */
+export const storedAddresses = (to: string, from: string): { readonly destination: Msisdn; readonly source: Sender } | undefined => {
+  const source = parseSender(from)
+  return source === undefined ? undefined : { destination: to as Msisdn, source }
 }

@@ -2,15 +2,17 @@ import { Context, Effect, Layer, Option, Result } from "effect"
 import { InvalidField, MessageNotFound, PolicyRejected } from "../domain/Errors.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 import { ContactPolicy } from "./ContactPolicy.ts"
+import type { PolicyVerdict } from "./ContactPolicy.ts"
 import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 import { NoRoute } from "../domain/Errors.ts"
 import type { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
-import { countryOf, invalidMsisdn, invalidSender, parseMsisdn, parseSender } from "../domain/Msisdn.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
+import type { Route } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
+import type { NewMessage } from "../storage/MessageStore.ts"
 import { LinkDispatcher, targetKey } from "./LinkDispatcher.ts"
 import type { AppLimits } from "../domain/Account.ts"
 import { AppConfig } from "../layers/Config.ts"
@@ -47,9 +49,27 @@ export type SubmitError =
   | PolicyRejected
   | PolicyUnavailable
 
+/** What validation settles beyond the schema: the encoding of the text and the message's class. */
+interface Validated {
+  readonly encoding: "gsm7" | "ucs2"
+  readonly messageClass: MessageClass
+}
+
+/** What the pipeline decided for a valid message, before anything is recorded. */
+type Decision =
+  | { readonly _tag: "NoRoute"; readonly message: NewMessage; readonly reason: string }
+  | { readonly _tag: "RateLimited"; readonly message: NewMessage; readonly error: RateLimited }
+  | {
+    readonly _tag: "Verdict"
+    readonly message: NewMessage
+    readonly route: Route
+    readonly rate: RateInfo
+    readonly verdict: PolicyVerdict
+  }
+
 /**
- * The one pipeline every entry point calls: validate, route, rate limit, contact policy, store (committed before the
- * answer), hand to the link.
+ * The one pipeline every entry point calls: validate, decide (route, rate limit, contact policy), record (store,
+ * committed before the answer, and hand to the link).
  */
 export class Gateway extends Context.Service<Gateway, {
   readonly submit: (message: SubmitMessage, sender: Submitter) => Effect.Effect<SubmitOutcome, SubmitError>
@@ -67,62 +87,54 @@ export class Gateway extends Context.Service<Gateway, {
       const config = yield* AppConfig
       const recordRejected = config.rateLimits?.recordRejected === true
 
-      const submit = Effect.fnUntraced(function*(input: SubmitMessage, caller: Submitter) {
-        const to = parseMsisdn(input.to)
-        if (to === undefined) {
-          return yield* new InvalidField({ field: "to", message: invalidMsisdn })
-        }
-        // Read now, while the parse of this number is the one remembered.
-        const country = countryOf(to)
-        if (parseSender(input.from) === undefined) {
-          return yield* new InvalidField({ field: "from", message: invalidSender })
-        }
+      /** What the message itself must be (the schema parsed its addresses): an encoding for its text, a class its app may send. */
+      const validate = (input: SubmitMessage, caller: Submitter): Effect.Effect<Validated, InvalidField> => {
         const chosen = chooseEncoding(input.text, input.encoding ?? "auto")
         if (Result.isFailure(chosen)) {
-          return yield* new InvalidField({
+          return Effect.fail(new InvalidField({
             field: "text",
             message: `character ${JSON.stringify(chosen.failure.character)} at ${chosen.failure.index} is not in GSM 03.38; use encoding "ucs2" or "auto"`
-          })
+          }))
         }
-        const encoding = chosen.success
-        const id = crypto.randomUUID()
-        const createdAt = Date.now()
         // An app whose messages are promotional cannot declare one transactional to slip past quiet hours and caps.
         if (caller.messageClass === "promotional" && input.messageClass === "transactional") {
-          return yield* new InvalidField({
+          return Effect.fail(new InvalidField({
             field: "messageClass",
             message: "this app sends promotional messages; an organisation admin can change the app's messageClass"
-          })
+          }))
         }
-        const messageClass = input.messageClass ?? caller.messageClass
-        const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from, messageClass }).pipe(
+        return Effect.succeed({ encoding: chosen.success, messageClass: input.messageClass ?? caller.messageClass })
+      }
+
+      /** Where the message goes and whether it may: route, parts, rate limits, contact policy. Records nothing. */
+      const decide = Effect.fnUntraced(function*(input: SubmitMessage, caller: Submitter, valid: Validated) {
+        const { encoding, messageClass } = valid
+        const to = input.to.msisdn
+        const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from.given, messageClass }).pipe(
           Effect.result
         )
         const segments = countSegments(input.text, encoding, Result.isSuccess(routed) ? routed.success.referenceBits : 8)
         if (segments > MAX_PARTS) {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
         }
-        const base = {
-          id,
+        const message: NewMessage = {
+          id: crypto.randomUUID(),
           orgId: caller.orgId,
           appId: caller.appId,
           clientRef: input.clientRef,
           to,
-          from: input.from,
+          from: input.from.given,
           text: input.text,
           encoding,
           segments,
           validitySeconds: input.validitySeconds,
+          routeLinkId: null,
           messageClass,
-          createdAt
+          createdAt: Date.now()
         }
-        if (Result.isFailure(routed)) {
-          // A message no link can take is still recorded, so its id answers a status query.
-          yield* store.accept([{ ...base, routeLinkId: null, rejection: "no_route" }])
-          return yield* new NoRoute({ message: routed.failure.message, messageId: id })
-        }
+        if (Result.isFailure(routed)) return { _tag: "NoRoute", message, reason: routed.failure.message } satisfies Decision
         const route = routed.success
-        const record = { ...base, routeLinkId: targetKey(route.target) }
+        const routedMessage: NewMessage = { ...message, routeLinkId: targetKey(route.target) }
         const rate = yield* limiter.check({
           orgId: caller.orgId,
           appId: caller.appId,
@@ -130,55 +142,89 @@ export class Gateway extends Context.Service<Gateway, {
           linkId: targetKey(route.target),
           linkTps: route.capacityTps,
           segments
-        }).pipe(
-          Effect.tapError((e) =>
-            recordRejected && e._tag === "RateLimited"
-              ? store.accept([{ ...record, rejection: `rate_limited (${e.policy})` }]).pipe(Effect.ignore)
-              : Effect.void
-          )
-        )
+        }).pipe(Effect.result)
+        if (Result.isFailure(rate)) {
+          if (rate.failure._tag === "RateLimited") {
+            return { _tag: "RateLimited", message: routedMessage, error: rate.failure } satisfies Decision
+          }
+          return yield* rate.failure
+        }
         const verdict = yield* policy.check({
           orgId: caller.orgId,
           appId: caller.appId,
           messageClass,
           to,
-          country,
-          from: input.from,
+          country: input.to.country,
+          from: input.from.given,
           text: input.text
-        }, id)
+        }, message.id)
+        return { _tag: "Verdict", message: routedMessage, route, rate: rate.success, verdict } satisfies Decision
+      })
+
+      /** The decision carried out: a refusal recorded, or an admitted message stored (before the answer) and handed on. */
+      const record = Effect.fnUntraced(function*(decision: Decision) {
+        const message = decision.message
+        switch (decision._tag) {
+          case "NoRoute": {
+            // A message no link can take is still recorded, so its id answers a status query.
+            yield* store.accept([{ ...message, rejection: "no_route" }])
+            return yield* new NoRoute({ message: decision.reason, messageId: message.id })
+          }
+          case "RateLimited": {
+            if (recordRejected) {
+              yield* store.accept([{ ...message, rejection: `rate_limited (${decision.error.policy})` }]).pipe(Effect.ignore)
+            }
+            return yield* decision.error
+          }
+          case "Verdict":
+            break
+        }
+        const { route, rate, verdict } = decision
         if (verdict._tag === "Duplicate") {
           // The first message stands for this one: nothing is stored or sent again.
-          const first: SubmitAccepted = { id: verdict.firstId, status: "accepted", segments, encoding, duplicate: true }
+          const first: SubmitAccepted = {
+            id: verdict.firstId,
+            status: "accepted",
+            segments: message.segments,
+            encoding: message.encoding,
+            duplicate: true
+          }
           return { accepted: first, rate } satisfies SubmitOutcome
         }
         if (verdict._tag === "Reject") {
           // Recorded, so the id in the answer answers a status query with the reason.
-          yield* store.accept([{ ...record, rejection: verdict.reason, ruleId: verdict.ruleId }])
+          yield* store.accept([{ ...message, rejection: verdict.reason, ruleId: verdict.ruleId }])
           return yield* new PolicyRejected({
             reason: verdict.reason,
             ruleId: verdict.ruleId,
-            messageId: id,
+            messageId: message.id,
             ...(verdict.retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)) } : {})
           })
         }
         // Not accepted after all (the store failed): the policy gives back what it counted for this message.
-        yield* store.accept([record]).pipe(Effect.tapError(() => verdict.undo()))
+        yield* store.accept([message]).pipe(Effect.tapError(() => verdict.undo()))
         metrics.accepted(1)
         yield* dispatcher.dispatch(route.target, {
           ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),
-          messageId: id,
-          to,
-          from: input.from,
-          text: input.text,
-          encoding,
-          seqs: Array.from({ length: segments }, (_, i) => i + 1),
-          ...(input.validitySeconds !== undefined ? { validitySeconds: input.validitySeconds } : {}),
-          acceptedAt: createdAt
+          messageId: message.id,
+          to: message.to,
+          from: message.from,
+          text: message.text,
+          encoding: message.encoding,
+          seqs: Array.from({ length: message.segments }, (_, i) => i + 1),
+          ...(message.validitySeconds !== undefined ? { validitySeconds: message.validitySeconds } : {}),
+          acceptedAt: message.createdAt
         })
-        const accepted: SubmitAccepted = { id, status: "accepted", segments, encoding }
+        const accepted: SubmitAccepted = { id: message.id, status: "accepted", segments: message.segments, encoding: message.encoding }
         const outcome: SubmitOutcome = { accepted, rate }
         return outcome
       })
+
+      const submit = (input: SubmitMessage, caller: Submitter): Effect.Effect<SubmitOutcome, SubmitError> =>
+        validate(input, caller).pipe(
+          Effect.flatMap((valid) => decide(input, caller, valid)),
+          Effect.flatMap(record)
+        )
 
       const status = Effect.fnUntraced(function*(id: string, caller: Caller) {
         const found = yield* store.get(id, caller.orgId)
