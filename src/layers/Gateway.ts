@@ -136,7 +136,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
-  const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs ?? 25 })))
+  const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: (config.recovery?.idleSeconds ?? 30) * 1000 }), VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs ?? 25 })))
   const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config), Readiness.layer, Runners).pipe(
     Layer.provideMerge(authLayer(config)),
     Layer.provideMerge(rateLimitLayer(config)),
@@ -144,7 +144,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
   )
   const recovery = config.recovery ?? {}
   const App = Layer.mergeAll(
-    Gateway.layer,
+    Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true }),
     Recovery.layer({
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,

@@ -1,6 +1,5 @@
 import { Context, Effect, Layer, Option, Result } from "effect"
 import { InvalidField, MessageNotFound, PolicyRejected } from "../domain/Errors.ts"
-import type { MessageClass } from "../domain/Policy.ts"
 import { ContactPolicy } from "./ContactPolicy.ts"
 import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 import { NoRoute } from "../domain/Errors.ts"
@@ -11,9 +10,9 @@ import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
-import { LinkDispatcher, targetKey } from "./LinkDispatcher.ts"
-import type { AppLimits } from "../domain/Account.ts"
-import { AppConfig } from "../layers/Config.ts"
+import { LinkDispatcher } from "./LinkDispatcher.ts"
+import { targetKey } from "../routing/Target.ts"
+import type { Submitter } from "../domain/Account.ts"
 import type { LimiterUnavailable, RateInfo, RateLimited } from "../ratelimit/RateLimiter.ts"
 import { RateLimiter } from "../ratelimit/RateLimiter.ts"
 
@@ -21,15 +20,6 @@ import { RateLimiter } from "../ratelimit/RateLimiter.ts"
 export interface Caller {
   readonly orgId: string
   readonly appId: string | null
-}
-
-/** Who is sending: an app of an organisation, with the app's own limits. */
-export interface Submitter {
-  readonly orgId: string
-  readonly appId: string
-  readonly appLimits: AppLimits
-  /** The class of the app's messages that do not say. */
-  readonly messageClass: MessageClass
 }
 
 export interface SubmitOutcome {
@@ -47,6 +37,12 @@ export type SubmitError =
   | PolicyRejected
   | PolicyUnavailable
 
+/** What the pipeline takes from the process configuration. */
+export interface GatewayOptions {
+  /** Rate-limited submits are stored as `rejected` (otherwise only answered 429). */
+  readonly recordRejected: boolean
+}
+
 /**
  * The one pipeline every entry point calls: validate, route, rate limit, contact policy, store (committed before the
  * answer), hand to the link.
@@ -55,7 +51,7 @@ export class Gateway extends Context.Service<Gateway, {
   readonly submit: (message: SubmitMessage, sender: Submitter) => Effect.Effect<SubmitOutcome, SubmitError>
   readonly status: (id: string, caller: Caller) => Effect.Effect<MessageView, MessageNotFound | StoreUnavailable>
 }>()("smsgw/pipeline/Gateway") {
-  static readonly layer = Layer.effect(
+  static readonly layer = (options: GatewayOptions) => Layer.effect(
     Gateway,
     Effect.gen(function*() {
       const store = yield* MessageStore
@@ -64,8 +60,7 @@ export class Gateway extends Context.Service<Gateway, {
       const metrics = yield* LinkMetrics
       const limiter = yield* RateLimiter
       const policy = yield* ContactPolicy
-      const config = yield* AppConfig
-      const recordRejected = config.rateLimits?.recordRejected === true
+      const recordRejected = options.recordRejected
 
       const submit = Effect.fnUntraced(function*(input: SubmitMessage, caller: Submitter) {
         const to = parseMsisdn(input.to)
