@@ -9,7 +9,7 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
-import { Readiness } from "../observability/Readiness.ts"
+import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
@@ -21,10 +21,10 @@ import { AppConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
-import { policyLayer } from "./Policy.ts"
+import { defaultBuckets, policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
-import { migrate } from "../storage/Migrations.ts"
+import { migrate } from "./Migrations.ts"
 import { ActorRegistry, RunnerIdentity } from "../actors/ActorRegistry.ts"
 import { RunnerDirectory } from "../rpc/AdminRpcServer.ts"
 
@@ -169,7 +169,8 @@ export const gatewayLayer = (config: GatewayConfig) => {
     keepAliveSeconds: http.keepAliveSeconds ?? 75,
     headersTimeoutSeconds: http.headersTimeoutSeconds ?? 10,
     requestTimeoutSeconds: http.requestTimeoutSeconds ?? 30,
-    metrics: config.metrics === undefined ? undefined : { host: config.metrics.host ?? "127.0.0.1", port: config.metrics.port }
+    metrics: config.metrics === undefined ? undefined : { host: config.metrics.host ?? "127.0.0.1", port: config.metrics.port },
+    adminRpc: { buckets: config.policy?.buckets ?? defaultBuckets }
   })
   return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }
