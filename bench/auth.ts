@@ -10,7 +10,7 @@ import { Access } from "../src/auth/Access.ts"
 import { AccountStore } from "../src/auth/AccountStore.ts"
 import { makeApiKey } from "../src/auth/Secrets.ts"
 import { Tokens } from "../src/auth/Tokens.ts"
-import { migrate } from "../src/storage/Migrations.ts"
+import { migrate } from "../src/layers/Migrations.ts"
 import { NodeSqliteClient } from "../src/storage/NodeSqliteClient.ts"
 
 const iterations = Number(process.env.BENCH_ITERATIONS ?? 200_000)

@@ -23,7 +23,7 @@ import { policyLayer } from "../src/layers/Policy.ts"
 import { ContactPolicy } from "../src/pipeline/ContactPolicy.ts"
 import { Blacklists } from "../src/policy/Blacklists.ts"
 import { PolicyClock } from "../src/policy/PolicyClock.ts"
-import { migrate } from "../src/storage/Migrations.ts"
+import { migrate } from "../src/layers/Migrations.ts"
 import { NodeSqliteClient } from "../src/storage/NodeSqliteClient.ts"
 
 const rate = Number(process.env.BENCH_RATE ?? 3000)

@@ -2,8 +2,8 @@ import { Deferred, Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { storedAddresses } from "../domain/Msisdn.ts"
-import type { LinkConfig } from "../layers/Config.ts"
-import { AppConfig, linkDefaults } from "../layers/Config.ts"
+import type { LinkConfig } from "../routing/Links.ts"
+import { linkDefaults } from "../routing/Links.ts"
 import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
 import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
 import type { Aimd } from "../routing/Aimd.ts"
@@ -60,7 +60,13 @@ const sessionKey = (c: LinkConfig) =>
   JSON.stringify([c.host, c.port, c.systemId, c.password, c.systemType, c.bindMode, c.window, c.tls,
     c.tlsRejectUnauthorized, c.responseTimeoutMs, c.enquireLinkIntervalMs, c.reconnectMaxMs])
 
-const makeLink = Effect.gen(function*() {
+/** What a link actor takes from the process configuration. */
+export interface LinkOptions {
+  /** Recovery re-drives messages idle this long: a link actor re-checks its queue at a third of it. */
+  readonly recoveryIdleMs: number
+}
+
+const makeLink = (options: LinkOptions) => Effect.gen(function*() {
   const address = yield* Entity.CurrentAddress
   const linkId = address.entityId
   const routing = yield* RoutingConfig
@@ -70,7 +76,7 @@ const makeLink = Effect.gen(function*() {
   const dispatcher = yield* LinkDispatcher
   const poolFor = yield* VirtualPool.client
   const entityScope = yield* Effect.scope
-  const recoveryIdleMs = ((yield* AppConfig).recovery?.idleSeconds ?? 30) * 1000
+  const recoveryIdleMs = options.recoveryIdleMs
 
   const initial = routing.link(linkId)
   if (initial._tag === "None") return yield* Effect.die(new Error(`link ${linkId} is not configured`))
@@ -569,4 +575,4 @@ const makeLink = Effect.gen(function*() {
   })
 })
 
-export const layer = SmppLink.toLayer(makeLink, { concurrency: "unbounded" })
+export const layer = (options: LinkOptions) => SmppLink.toLayer(makeLink(options), { concurrency: "unbounded" })

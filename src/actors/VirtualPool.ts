@@ -1,7 +1,7 @@
 import { Effect, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import { linkDefaults } from "../layers/Config.ts"
+import { linkDefaults } from "../routing/Links.ts"
 import { PoolMetrics } from "../observability/Metrics.ts"
 import type { RoutingSnapshot } from "../routing/RoutingConfig.ts"
 import { RoutingConfig } from "../routing/RoutingConfig.ts"

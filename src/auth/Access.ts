@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Option, Result } from "effect"
 import type { App, Role } from "../domain/Account.ts"
 import { atLeast } from "../domain/Account.ts"
-import type { Submitter } from "../pipeline/Gateway.ts"
+import type { Submitter } from "../domain/Account.ts"
 import { AccountStore } from "./AccountStore.ts"
 import { clientIp } from "./ClientIp.ts"
 import { Forbidden, Unauthenticated } from "./Errors.ts"

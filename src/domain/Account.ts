@@ -99,3 +99,12 @@ export interface AuditEntry {
   readonly at: number
   readonly detail: string | null
 }
+
+/** Who is sending: an app of an organisation, with the app's own limits (authentication finds it, the pipeline uses it). */
+export interface Submitter {
+  readonly orgId: string
+  readonly appId: string
+  readonly appLimits: AppLimits
+  /** The class of the app's messages that do not say. */
+  readonly messageClass: MessageClass
+}

@@ -1,7 +1,6 @@
 import { Schema, Struct } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { LinkConfig } from "../layers/Config.ts"
-import { PoolConfig, PoolMember } from "../routing/RoutingConfig.ts"
+import { LinkConfig, PoolConfig, PoolMember } from "../routing/Links.ts"
 import { RouteRules } from "../routing/Rules.ts"
 import {
   ConflictProblem,

@@ -8,7 +8,7 @@ import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
 import { AdminHandlers } from "./AdminHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
-import { Readiness } from "../observability/Readiness.ts"
+import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
 import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
 import {

@@ -19,7 +19,7 @@ import { HttpApi, HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import { HttpMetrics } from "../observability/Metrics.ts"
-import { Readiness } from "../observability/Readiness.ts"
+import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
 import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
 import { ResponseHeaders } from "./ResponseHeaders.ts"
@@ -42,6 +42,7 @@ export interface HttpOptions {
   readonly requestTimeoutSeconds: number
   /** A listener of its own for /metrics, which the public port then no longer serves. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined
+  readonly adminRpc: AdminRpcServer.AdminRpcOptions
 }
 
 const metricsPath = "/metrics"
@@ -187,7 +188,7 @@ export const layer = (options: HttpOptions) => {
     HttpApiBuilder.layer(GatewayApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(HandlersLive)),
     HttpApiScalar.layer(GatewayApi, { path: "/docs" }),
     separateMetrics ? Layer.empty : HttpRouter.add("GET", metricsPath, metricsResponse),
-    AdminRpcServer.layer(),
+    AdminRpcServer.layer(options.adminRpc),
     edgeMiddleware(options, routeOf)
   )
   const Public = HttpRouter.serve(Routes, { disableLogger: true }).pipe(

@@ -3,43 +3,13 @@ import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppLimits } from "../domain/Account.ts"
 import { RouteRules } from "../routing/Rules.ts"
+import { LinkConfig, PoolConfig } from "../routing/Links.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
 import { UnknownOutcomeAction } from "../storage/MessageStore.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
-
-export const LinkConfig = Schema.Struct({
-  id: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)),
-  host: Schema.String.check(Schema.isMinLength(1)),
-  port: Port,
-  systemId: Schema.String.check(Schema.isMaxLength(15)),
-  password: Schema.String.check(Schema.isMaxLength(8)),
-  systemType: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(12))),
-  bindMode: Schema.optionalKey(Schema.Literals(["transceiver", "transmitter", "receiver", "pair"])),
-  window: Schema.optionalKey(Positive),
-  tps: Schema.optionalKey(Positive),
-  tls: Schema.optionalKey(Schema.Boolean),
-  tlsRejectUnauthorized: Schema.optionalKey(Schema.Boolean),
-  registeredDelivery: Schema.optionalKey(Schema.Boolean),
-  responseTimeoutMs: Schema.optionalKey(Positive),
-  enquireLinkIntervalMs: Schema.optionalKey(Positive),
-  reconnectMaxMs: Schema.optionalKey(Positive),
-  udhReferenceBits: Schema.optionalKey(Schema.Literals([8, 16])),
-  maxRetries: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 100 })))
-})
-export type LinkConfig = typeof LinkConfig.Type
-
-/** A virtual pool: links with weights (default: each link's tps). */
-export const PoolConfig = Schema.Struct({
-  id: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)),
-  members: Schema.Array(Schema.Struct({
-    link: Schema.String,
-    weight: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
-  })).check(Schema.isMinLength(1))
-})
-export type PoolConfig = typeof PoolConfig.Type
 
 const RedisConnection = Schema.Struct({
   host: Schema.optionalKey(Schema.String),
@@ -382,15 +352,5 @@ export const loadConfigFile = (file: string, env: NodeJS.ProcessEnv = process.en
     Effect.mapError((e) => new ConfigError({ message: `invalid configuration in ${file}:\n${e.message}` }))
   )
 
-export const linkDefaults = (link: LinkConfig) => ({
-  bindMode: link.bindMode ?? "transceiver",
-  window: link.window ?? 10,
-  tps: link.tps ?? 100,
-  tls: link.tls ?? false,
-  registeredDelivery: link.registeredDelivery ?? true,
-  responseTimeoutMs: link.responseTimeoutMs ?? 10_000,
-  enquireLinkIntervalMs: link.enquireLinkIntervalMs ?? 30_000,
-  reconnectMaxMs: link.reconnectMaxMs ?? 60_000,
-  udhReferenceBits: link.udhReferenceBits ?? 8,
-  maxRetries: link.maxRetries ?? 5
-})
+/** Where callers of the configuration look for them; the schema and the defaults live in routing/Links.ts. */
+export { LinkConfig, linkDefaults } from "../routing/Links.ts"

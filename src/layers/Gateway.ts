@@ -9,7 +9,7 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
-import { Readiness } from "../observability/Readiness.ts"
+import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
@@ -21,11 +21,11 @@ import { AppConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
-import { policyLayer } from "./Policy.ts"
+import { defaultBuckets, policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
 import { redisConnections } from "./Redis.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
-import { migrate } from "../storage/Migrations.ts"
+import { migrate } from "./Migrations.ts"
 import { ActorRegistry, RunnerIdentity } from "../actors/ActorRegistry.ts"
 import { RunnerDirectory } from "../rpc/AdminRpcServer.ts"
 
@@ -137,7 +137,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
-  const Actors = Layer.mergeAll(SmppLinkActor.layer, VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs ?? 25 })))
+  const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: (config.recovery?.idleSeconds ?? 30) * 1000 }), VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs ?? 25 })))
   // One Redis connection shared by the rate limits, the policy's counters and the login throttle.
   const redis = redisConnections(config)
   const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis), Readiness.layer, Runners).pipe(
@@ -147,7 +147,7 @@ export const gatewayLayer = (config: GatewayConfig) => {
   )
   const recovery = config.recovery ?? {}
   const App = Layer.mergeAll(
-    Gateway.layer,
+    Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true }),
     Recovery.layer({
       idleMs: (recovery.idleSeconds ?? 30) * 1000,
       intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
@@ -172,7 +172,8 @@ export const gatewayLayer = (config: GatewayConfig) => {
     keepAliveSeconds: http.keepAliveSeconds ?? 75,
     headersTimeoutSeconds: http.headersTimeoutSeconds ?? 10,
     requestTimeoutSeconds: http.requestTimeoutSeconds ?? 30,
-    metrics: config.metrics === undefined ? undefined : { host: config.metrics.host ?? "127.0.0.1", port: config.metrics.port }
+    metrics: config.metrics === undefined ? undefined : { host: config.metrics.host ?? "127.0.0.1", port: config.metrics.port },
+    adminRpc: { buckets: config.policy?.buckets ?? defaultBuckets }
   })
   return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }

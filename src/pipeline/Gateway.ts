@@ -1,6 +1,5 @@
 import { Context, Effect, Layer, Option, Result } from "effect"
 import { InvalidField, MessageNotFound, PolicyRejected } from "../domain/Errors.ts"
-import type { MessageClass } from "../domain/Policy.ts"
 import { ContactPolicy } from "./ContactPolicy.ts"
 import type { PolicyVerdict } from "./ContactPolicy.ts"
 import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
@@ -13,9 +12,10 @@ import type { Route } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import type { NewMessage } from "../storage/MessageStore.ts"
-import { LinkDispatcher, targetKey } from "./LinkDispatcher.ts"
-import type { AppLimits } from "../domain/Account.ts"
-import { AppConfig } from "../layers/Config.ts"
+import { LinkDispatcher } from "./LinkDispatcher.ts"
+import { targetKey } from "../routing/Target.ts"
+import type { Submitter } from "../domain/Account.ts"
+import type { MessageClass } from "../domain/Policy.ts"
 import type { LimiterUnavailable, RateInfo, RateLimited } from "../ratelimit/RateLimiter.ts"
 import { RateLimiter } from "../ratelimit/RateLimiter.ts"
 
@@ -23,15 +23,6 @@ import { RateLimiter } from "../ratelimit/RateLimiter.ts"
 export interface Caller {
   readonly orgId: string
   readonly appId: string | null
-}
-
-/** Who is sending: an app of an organisation, with the app's own limits. */
-export interface Submitter {
-  readonly orgId: string
-  readonly appId: string
-  readonly appLimits: AppLimits
-  /** The class of the app's messages that do not say. */
-  readonly messageClass: MessageClass
 }
 
 export interface SubmitOutcome {
@@ -67,6 +58,13 @@ type Decision =
     readonly verdict: PolicyVerdict
   }
 
+
+/** What the pipeline takes from the process configuration. */
+export interface GatewayOptions {
+  /** Rate-limited submits are stored as `rejected` (otherwise only answered 429). */
+  readonly recordRejected: boolean
+}
+
 /**
  * The one pipeline every entry point calls: validate, decide (route, rate limit, contact policy), record (store,
  * committed before the answer, and hand to the link).
@@ -75,7 +73,7 @@ export class Gateway extends Context.Service<Gateway, {
   readonly submit: (message: SubmitMessage, sender: Submitter) => Effect.Effect<SubmitOutcome, SubmitError>
   readonly status: (id: string, caller: Caller) => Effect.Effect<MessageView, MessageNotFound | StoreUnavailable>
 }>()("smsgw/pipeline/Gateway") {
-  static readonly layer = Layer.effect(
+  static readonly layer = (options: GatewayOptions) => Layer.effect(
     Gateway,
     Effect.gen(function*() {
       const store = yield* MessageStore
@@ -84,8 +82,7 @@ export class Gateway extends Context.Service<Gateway, {
       const metrics = yield* LinkMetrics
       const limiter = yield* RateLimiter
       const policy = yield* ContactPolicy
-      const config = yield* AppConfig
-      const recordRejected = config.rateLimits?.recordRejected === true
+      const recordRejected = options.recordRejected
 
       /** What the message itself must be (the schema parsed its addresses): an encoding for its text, a class its app may send. */
       const validate = (input: SubmitMessage, caller: Submitter): Effect.Effect<Validated, InvalidField> => {

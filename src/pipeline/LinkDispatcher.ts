@@ -5,13 +5,10 @@ import { Context, Effect, Layer } from "effect"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import type { Outbound } from "../actors/SmppLinkProtocol.ts"
 import { VirtualPool } from "../actors/VirtualPoolProtocol.ts"
+import { targetKey } from "../routing/Target.ts"
+import type { Target } from "../routing/Target.ts"
 
 const maxBatch = 500
-
-/** Where a message goes: one link, or a pool that picks one of its links. */
-export type Target = { readonly _tag: "Link"; readonly id: string } | { readonly _tag: "Pool"; readonly id: string }
-
-export const targetKey = (target: Target) => target._tag === "Link" ? target.id : `pool:${target.id}`
 
 /**
  * Hands accepted messages to link actors, coalescing the submits of one millisecond into one actor call per link (and

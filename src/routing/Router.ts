@@ -1,7 +1,8 @@
 import { Context, Effect, Layer } from "effect"
 import { NoRoute } from "../domain/Errors.ts"
-import { linkDefaults } from "../layers/Config.ts"
-import type { Target } from "../pipeline/LinkDispatcher.ts"
+import { linkDefaults } from "./Links.ts"
+import type { Target } from "./Target.ts"
+import { targetOfKey } from "./Target.ts"
 import type { RoutingSnapshot } from "./RoutingConfig.ts"
 import { RoutingConfig } from "./RoutingConfig.ts"
 import type { MessageClass } from "../domain/Policy.ts"
@@ -87,8 +88,7 @@ export class Router extends Context.Service<Router, {
 
       const target = (key: string) =>
         Effect.suspend(() => {
-          const parsed: Target = key.startsWith("pool:") ? { _tag: "Pool", id: key.slice(5) } : { _tag: "Link", id: key }
-          const found = routeTo(routing.current(), parsed, undefined)
+          const found = routeTo(routing.current(), targetOfKey(key), undefined)
           return found === undefined ? Effect.fail(new NoRoute({ message: `${key} is not configured` })) : Effect.succeed(found)
         })
 

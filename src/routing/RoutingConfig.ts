@@ -10,36 +10,11 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { messageWithCauses } from "../domain/Errors.ts"
 import { SqlClient, SqlError } from "effect/sql"
-import { LinkConfig } from "../layers/Config.ts"
+import { LinkConfig, PoolConfig } from "./Links.ts"
 import { decodeRouteRules, RouteRules } from "./Rules.ts"
 import type { RouteRule } from "./Rules.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
 
-const Id = LinkConfig.fields.id
-
-export const PoolMember = Schema.Struct({
-  link: Id,
-  /** The member's share relative to the others; absent: the link's TPS. */
-  weight: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThan(0)))
-})
-export type PoolMember = typeof PoolMember.Type
-
-const uniqueMembers = Schema.makeFilter((members: ReadonlyArray<PoolMember>) => {
-  const seen = new Set<string>()
-  const issues: Array<Schema.FilterIssue> = []
-  for (const [i, member] of members.entries()) {
-    if (seen.has(member.link)) issues.push({ path: [i, "link"], issue: `link "${member.link}" is listed twice` })
-    seen.add(member.link)
-  }
-  return issues
-})
-
-/** A virtual pool: traffic for it is spread over its member links by weight. */
-export const PoolConfig = Schema.Struct({
-  id: Id,
-  members: Schema.Array(PoolMember).check(Schema.isMinLength(1), uniqueMembers)
-})
-export type PoolConfig = typeof PoolConfig.Type
 export type PoolRecord = PoolConfig
 
 export type LinkRecord = LinkConfig & { readonly enabled: boolean }

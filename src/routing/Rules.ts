@@ -12,8 +12,8 @@ import {
   parsePhoneNumberFromString
 } from "libphonenumber-js/max"
 import { fieldIssues } from "../domain/FieldIssues.ts"
+import { Id } from "./Links.ts"
 
-const Id = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/))
 
 // An empty list would silently mean "matches nothing": leave the key out to match anything.
 const NonEmpty = <S extends Schema.Top>(item: S) => Schema.Array(item).check(Schema.isMinLength(1))

@@ -3,8 +3,6 @@
  * the route that mounts them at `POST /rpc/admin` on the gateway's HttpRouter (JSON, one HTTP request per call).
  */
 import { RecipientPolicy } from "../actors/RecipientPolicyProtocol.ts"
-import { AppConfig } from "../layers/Config.ts"
-import { defaultBuckets } from "../layers/Policy.ts"
 import { bucketOf } from "../policy/PolicyEngine.ts"
 import { parseMsisdn } from "../domain/Msisdn.ts"
 import { Context, Duration, Effect, HashRing, Layer } from "effect"
@@ -150,11 +148,13 @@ export const AdminAuthLive = Layer.effect(AdminAuth, Effect.gen(function*() {
 }))
 
 export interface AdminRpcOptions {
+  /** Recipient buckets of the contact policy (`policy.buckets`): which bucket a number is in. */
+  readonly buckets: number
   /** Each call to an actor gives up after this long (default 10 s): during a failover calls wait, not fail. */
   readonly callTimeoutMs?: number
 }
 
-export const handlersLayer = (options: AdminRpcOptions = {}) =>
+export const handlersLayer = (options: AdminRpcOptions) =>
   AdminRpc.toLayer(Effect.gen(function*() {
     const routing = yield* RoutingConfig
     const registry = yield* ActorRegistry
@@ -163,7 +163,7 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
     const linkClient = yield* SmppLink.client
     const poolClient = yield* VirtualPool.client
     const bucketClient = yield* RecipientPolicy.client
-    const buckets = (yield* AppConfig).policy?.buckets ?? defaultBuckets
+    const buckets = options.buckets
     const timeoutMs = options.callTimeoutMs ?? 10_000
 
     /** Every call has its own deadline: an actor call made during a failover waits for the new runner. */
@@ -255,7 +255,7 @@ export const handlersLayer = (options: AdminRpcOptions = {}) =>
  * `POST /rpc/admin` on the gateway's HttpRouter: merge it into the server's routes. Needs Access, RoutingConfig,
  * ActorRegistry, RunnerDirectory and Sharding from the application.
  */
-export const layer = (options: AdminRpcOptions = {}) =>
+export const layer = (options: AdminRpcOptions) =>
   RpcServer.layerHttp({ group: AdminRpc, path: adminRpcPath, protocol: "http" }).pipe(
     Layer.provide([handlersLayer(options), AdminAuthLive, RpcSerialization.layerJson])
   )

@@ -9,7 +9,6 @@ import { isFinal, statusRank } from "../domain/Message.ts"
 import type { MessageStatus, MessageView } from "../domain/Message.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 import * as GroupCommit from "./GroupCommit.ts"
-import { migrate } from "./Migrations.ts"
 
 export interface NewMessage {
   readonly id: string
@@ -209,6 +208,7 @@ export class MessageStore extends Context.Service<MessageStore, {
   readonly pendingCount: Effect.Effect<number, StoreUnavailable>
   readonly backlog: Effect.Effect<number>
 }>()("smsgw/storage/MessageStore") {
+  /** Runs no migrations: every feature's run first, once, where the process is composed (layers/Migrations.ts). */
   static readonly layer = Layer.effect(MessageStore, Effect.suspend(() => make))
 }
 
@@ -293,7 +293,6 @@ const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message:
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const receiptSettings = yield* ReceiptSettings
-  yield* migrate.pipe(Effect.mapError((e) => new StoreUnavailable({ message: `migration failed: ${e.message}` })))
 
   const messageRow = (m: NewMessage) => ({
     id: m.id,

@@ -3,6 +3,7 @@ import { Effect, Layer, Option } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore } from "../../src/storage/MessageStore.ts"
+import { migrate } from "../../src/layers/Migrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
 const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
@@ -33,7 +34,7 @@ const pendingOf = (id: string) =>
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`parts handed to the SMSC, on ${name}`, () => {
-    const TestStore = MessageStore.layer.pipe(Layer.provideMerge(database))
+    const TestStore = MessageStore.layer.pipe(Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))), Layer.provideMerge(database))
 
     it.layer(TestStore, { timeout: 60_000 })((it) => {
       it.effect("a part marked and then answered is no unknown outcome; one marked without an answer is", () =>

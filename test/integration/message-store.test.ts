@@ -4,6 +4,7 @@ import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore, receiptDefaults, ReceiptSettings, rollup } from "../../src/storage/MessageStore.ts"
+import { migrate } from "../../src/layers/Migrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
 const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
@@ -59,6 +60,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`MessageStore on ${name}`, () => {
     const TestStore = MessageStore.layer.pipe(
       Layer.provide(Layer.succeed(ReceiptSettings, settings)),
+      Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))),
       Layer.provideMerge(database)
     )
 

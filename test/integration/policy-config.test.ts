@@ -4,7 +4,7 @@ import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import type { PolicyDocument } from "../../src/domain/Policy.ts"
 import { droppedOverlays, PolicyConfig } from "../../src/policy/PolicyConfig.ts"
-import { migrate } from "../../src/storage/Migrations.ts"
+import { migrate } from "../../src/layers/Migrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Processes.ts"
 

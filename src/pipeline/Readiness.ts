@@ -1,9 +1,13 @@
+/**
+ * Whether this process can take traffic: its store answers and at least one link is bound. It asks the link actors,
+ * so it sits above them (pipeline), not with the metrics in observability that the lower folders record into.
+ */
 import { Context, Effect, Layer } from "effect"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import type { LinkState } from "../actors/SmppLinkProtocol.ts"
 import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
-import { LinkMetrics } from "./Metrics.ts"
+import { LinkMetrics } from "../observability/Metrics.ts"
 
 export interface ReadinessReport {
   readonly ready: boolean
@@ -16,7 +20,7 @@ export interface ReadinessReport {
 export class Readiness extends Context.Service<Readiness, {
   readonly check: Effect.Effect<ReadinessReport>
   readonly links: Effect.Effect<ReadonlyArray<LinkState>>
-}>()("smsgw/observability/Readiness") {
+}>()("smsgw/pipeline/Readiness") {
   static readonly layer = Layer.effect(
     Readiness,
     Effect.gen(function*() {

@@ -1,10 +1,9 @@
+/**
+ * The message store's own migrations (messages, parts, events, orphan receipts). The one ordered list of every
+ * feature's migrations is composed in layers/Migrations.ts; ids are shared across features and never change.
+ */
 import { Effect } from "effect"
-import { Migrator, SqlClient } from "effect/sql"
-import { accountMigrations } from "../auth/AccountMigrations.ts"
-import { routingMigrations } from "../routing/RoutingMigrations.ts"
-import { registryMigrations } from "../actors/RegistryMigrations.ts"
-import { blacklistMigrations } from "../policy/BlacklistMigrations.ts"
-import { policyMigrations } from "../policy/PolicyMigrations.ts"
+import { SqlClient } from "effect/sql"
 
 /** Times are epoch milliseconds in BIGINT/INTEGER columns on both dialects, so the SQL stays the same. */
 const initMessages = Effect.gen(function*() {
@@ -94,17 +93,9 @@ const partsAwaitingReceipt = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS message_parts_awaiting ON message_parts (submitted_at) WHERE status_rank = 2`
 })
 
-export const migrations = Migrator.fromRecord({
+export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": initMessages,
-  ...accountMigrations,
-  ...routingMigrations,
-  ...registryMigrations,
-  ...blacklistMigrations,
-  ...policyMigrations,
   "0008_orphan_receipt_ref": orphanReceiptRef,
   "0009_handed_parts": handedParts,
   "0010_parts_awaiting_receipt": partsAwaitingReceipt
-})
-
-/** Runs the store's migrations; each runs once per database (tracked in smsgw_migrations). */
-export const migrate = Migrator.make({})({ loader: migrations, table: "smsgw_migrations" })
+}

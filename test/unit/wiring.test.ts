@@ -1,0 +1,34 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { decodeConfig } from "../../src/layers/Config.ts"
+import { migrations } from "../../src/layers/Migrations.ts"
+
+const link = (id: string) => ({ id, host: "127.0.0.1", port: 2775, systemId: id, password: "pw" })
+
+describe("one home for each fact", () => {
+  it("the composed migrations keep the ids and order databases have applied", () => {
+    const list = Effect.runSync(migrations).map(([id, name]) => [id, name])
+    expect(list).toEqual([
+      [1, "messages"],
+      [2, "accounts"],
+      [3, "routing"],
+      [4, "actor_registry"],
+      [5, "blacklists"],
+      [6, "policies"],
+      [7, "app_message_class"],
+      [8, "orphan_receipt_ref"],
+      [9, "handed_parts"],
+      [10, "parts_awaiting_receipt"],
+      [11, "invitation_tokens"]
+    ])
+  })
+
+  it("the configuration file checks pools with the admin API's schema: duplicate members and bad link ids refused", () => {
+    const refusal = (pools: unknown) =>
+      Effect.runSync(decodeConfig({ links: [link("a"), link("b")], pools }).pipe(Effect.flip)).message
+    expect(refusal([{ id: "p", members: [{ link: "a" }, { link: "a" }] }])).toContain("pools[0].members[1].link")
+    expect(refusal([{ id: "p", members: [{ link: "not an id" }] }])).toContain("pools[0].members[0].link")
+    expect(refusal([{ id: "p", members: [] }])).toContain("pools[0].members")
+    expect(refusal([{ id: "p", members: [{ link: "a", weight: 0 }] }])).toContain("pools[0].members[0].weight")
+  })
+})
