@@ -18,6 +18,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ActorRegistry } from "../src/actors/ActorRegistry.ts"
 import type { Msisdn } from "../src/domain/Msisdn.ts"
+import { decodeConfig } from "../src/layers/Config.ts"
 import type { GatewayConfig } from "../src/layers/Config.ts"
 import { policyLayer } from "../src/layers/Policy.ts"
 import { ContactPolicy } from "../src/pipeline/ContactPolicy.ts"
@@ -72,7 +73,7 @@ const Core = Layer.mergeAll(Cluster, ActorRegistry.layer()).pipe(
 // Daytime in Berlin whenever the bench runs, so quiet hours check but do not refuse everything.
 const start = Date.now()
 const noon = Date.UTC(2026, 0, 15, 11, 0)
-const Stage = policyLayer(config).pipe(
+const Stage = policyLayer(Effect.runSync(decodeConfig(config))).pipe(
   Layer.provideMerge(Core),
   Layer.provide(Layer.succeed(PolicyClock, { now: () => noon + (Date.now() - start) }))
 )

@@ -5,12 +5,13 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"
 import { Command } from "effect/cli"
 import { adminCommand } from "./admin.ts"
+import { configCommand } from "./config.ts"
 import { serve } from "./serve.ts"
 import { smscSim } from "./smsc-sim.ts"
 
 const smsgw = Command.make("smsgw").pipe(
   Command.withDescription("SMS Gateway Proxy: REST in, SMPP v3.4 out"),
-  Command.withSubcommands([serve, smscSim, adminCommand])
+  Command.withSubcommands([serve, smscSim, adminCommand, configCommand])
 )
 
 smsgw.pipe(

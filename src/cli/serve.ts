@@ -1,7 +1,7 @@
 import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { loadConfigFile } from "../layers/Config.ts"
-import { embeddedLayer } from "../layers/Gateway.ts"
+import { gatewayLayer } from "../layers/Gateway.ts"
 
 export const serve = Command.make(
   "serve",
@@ -20,6 +20,6 @@ export const serve = Command.make(
     yield* Effect.logInfo("starting gateway").pipe(
       Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage?.kind ?? "sqlite" })
     )
-    return yield* Layer.launch(embeddedLayer(config))
+    return yield* Layer.launch(gatewayLayer(config))
   })
 ).pipe(Command.withDescription("Run the gateway (embedded mode by default)"))

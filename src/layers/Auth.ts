@@ -8,19 +8,16 @@ import { emailKey } from "../auth/Identity.ts"
 import { hashPassword } from "../auth/Passwords.ts"
 import { Tokens } from "../auth/Tokens.ts"
 import * as LoginThrottleRedis from "../storage/LoginThrottleRedis.ts"
-import type { GatewayConfig } from "./Config.ts"
+import type { EffectiveConfig } from "./Config.ts"
+import { rateLimitKeyPrefix, rateLimitRedisTimeoutMs } from "./RateLimits.ts"
 import { redisConnections } from "./Redis.ts"
 import type { RedisConnections } from "./Redis.ts"
 
 /** Signing keys from the configuration, or the one kept in the database (generated on first start). */
-const tokensLayer = (config: GatewayConfig) => {
-  const auth = config.auth ?? {}
-  const options = {
-    issuer: auth.issuer ?? "smsgw",
-    audience: auth.audience ?? "smsgw-api",
-    accessTtlSeconds: auth.accessTokenTtlSeconds ?? 900
-  }
-  const configured = auth.jwtKeys ?? []
+const tokensLayer = (config: EffectiveConfig) => {
+  const auth = config.auth
+  const options = { issuer: auth.issuer, audience: auth.audience, accessTtlSeconds: auth.accessTokenTtlSeconds }
+  const configured = auth.jwtKeys
   if (configured.length > 0) return Tokens.layer({ ...options, keys: configured })
   return Layer.unwrap(Effect.gen(function*() {
     const store = yield* AccountStore
@@ -30,15 +27,15 @@ const tokensLayer = (config: GatewayConfig) => {
 }
 
 /** The operator account from configuration (or SMSGW_SUPERADMIN_EMAIL/PASSWORD), created or promoted on start. */
-const superadminBootstrap = (config: GatewayConfig) => {
-  const superadmin = config.auth?.superadmin
+const superadminBootstrap = (config: EffectiveConfig) => {
+  const superadmin = config.auth.superadmin
   if (superadmin === undefined) return Layer.empty
   return Layer.effectDiscard(Effect.gen(function*() {
     const store = yield* AccountStore
     const passwordHash = yield* hashPassword(superadmin.password)
     const user = yield* store.ensureSuperadmin({
       email: emailKey(superadmin.email),
-      name: superadmin.name ?? "Operator",
+      name: superadmin.name,
       passwordHash
     }).pipe(Effect.orDie)
     yield* Effect.logInfo("superadmin account ready").pipe(Effect.annotateLogs({ userId: user.id }))
@@ -46,9 +43,9 @@ const superadminBootstrap = (config: GatewayConfig) => {
 }
 
 /** SMTP when configured; otherwise the embedded mode logs mails (and their links) and a cluster refuses to send. */
-const mailerLayer = (config: GatewayConfig) => {
+const mailerLayer = (config: EffectiveConfig) => {
   const mail = config.mail
-  if (mail?.smtp === undefined) return config.cluster === undefined ? Mailer.layerLog : Mailer.layerUnavailable
+  if (mail.smtp === undefined) return config.cluster === undefined ? Mailer.layerLog : Mailer.layerUnavailable
   return Mailer.layerSmtp({
     host: mail.smtp.host,
     port: mail.smtp.port,
@@ -56,43 +53,35 @@ const mailerLayer = (config: GatewayConfig) => {
     requireTls: mail.smtp.requireTls,
     user: mail.smtp.user,
     password: mail.smtp.password,
-    from: mail.from ?? "SMS Gateway <no-reply@localhost>",
-    timeoutMs: mail.smtp.timeoutMs ?? 10_000
+    from: mail.from,
+    timeoutMs: mail.smtp.timeoutMs
   })
 }
 
-export const authLayer = (config: GatewayConfig, connections: RedisConnections = redisConnections(config)) => {
-  const throttle = config.auth?.loginThrottle ?? {}
+export const authLayer = (config: EffectiveConfig, connections: RedisConnections = redisConnections(config)) => {
+  const throttle = config.auth.loginThrottle
+  const perWindow = (w: { readonly max: number; readonly windowSeconds: number }) => ({ max: w.max, windowMs: w.windowSeconds * 1000 })
   const limits = {
-    perAccount: {
-      max: throttle.perAccount?.max ?? 5,
-      windowMs: (throttle.perAccount?.windowSeconds ?? 300) * 1000
-    },
-    perIp: { max: throttle.perIp?.max ?? 50, windowMs: (throttle.perIp?.windowSeconds ?? 300) * 1000 },
-    registrations: {
-      max: throttle.registrations?.max ?? 10,
-      windowMs: (throttle.registrations?.windowSeconds ?? 3600) * 1000
-    },
-    invitations: {
-      max: throttle.invitations?.max ?? 100,
-      windowMs: (throttle.invitations?.windowSeconds ?? 3600) * 1000
-    }
+    perAccount: perWindow(throttle.perAccount),
+    perIp: perWindow(throttle.perIp),
+    registrations: perWindow(throttle.registrations),
+    invitations: perWindow(throttle.invitations)
   }
   // Where limits are shared through Redis (several nodes), so are login attempts.
-  const redis = config.rateLimits?.store === "redis" ? config.rateLimits.redis ?? {} : undefined
+  const redis = config.rateLimits.store === "redis" ? config.rateLimits.redis : undefined
   const Throttle = redis === undefined
     ? LoginThrottle.layerMemory(limits)
     : LoginThrottleRedis.layerOn({
       ...limits,
-      keyPrefix: `${redis.keyPrefix ?? "smsgw:rl:"}login:`,
-      timeoutMs: redis.timeoutMs ?? 50
+      keyPrefix: `${rateLimitKeyPrefix(redis)}login:`,
+      timeoutMs: rateLimitRedisTimeoutMs(redis)
     }).pipe(Layer.provide(connections(redis)))
-  const AccessLive = Access.layer({ trustedProxies: config.http?.trustedProxies ?? [], cacheTtlMs: 2000 })
+  const AccessLive = Access.layer({ trustedProxies: config.http.trustedProxies, cacheTtlMs: 2000 })
   const AccountsLive = Accounts.layerWith({
-    requireVerifiedEmail: config.auth?.requireVerifiedEmail ?? false,
-    invitationTtlMs: (config.auth?.invitationTtlHours ?? 168) * 3_600_000,
-    confirmationTtlMs: (config.auth?.confirmationTtlHours ?? 24) * 3_600_000,
-    publicUrl: config.mail?.publicUrl ?? `http://localhost:${config.http?.port ?? 8080}`
+    requireVerifiedEmail: config.auth.requireVerifiedEmail,
+    invitationTtlMs: config.auth.invitationTtlHours * 3_600_000,
+    confirmationTtlMs: config.auth.confirmationTtlHours * 3_600_000,
+    publicUrl: config.mail.publicUrl ?? `http://localhost:${config.http.port}`
   })
   return Layer.mergeAll(AccountsLive, superadminBootstrap(config)).pipe(
     Layer.provideMerge(AccessLive),

@@ -1,4 +1,4 @@
-import { Context, Effect, Runtime, Schema } from "effect"
+import { Effect, Runtime, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppLimits } from "../domain/Account.ts"
@@ -6,14 +6,27 @@ import { RouteRules } from "../routing/Rules.ts"
 import { LinkConfig, PoolConfig } from "../routing/Links.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
-import { UnknownOutcomeAction } from "../storage/MessageStore.ts"
+import { receiptDefaults, UnknownOutcomeAction } from "../storage/MessageStore.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
 
+/**
+ * An optional key whose absence decodes to `value`. Every default of the configuration is written here, in the
+ * schema, once: the layers read decoded values, and `smsgw config print` shows them (docs/configuration.md).
+ */
+const withDefault = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, value: S["Encoded"]) =>
+  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
+
+/** A count allowed per window of seconds (the login throttle's limits). */
+const Window = (max: number, windowSeconds: number) =>
+  withDefault(Schema.Struct({ max: Positive, windowSeconds: Positive }), { max, windowSeconds })
+
+/** keyPrefix and timeoutMs default per use (rate limits and login throttle: smsgw:rl:, 50 ms; policy counters:
+ * smsgw:pol:, 200 ms), in layers/RateLimits.ts and layers/Policy.ts. */
 const RedisConnection = Schema.Struct({
-  host: Schema.optionalKey(Schema.String),
-  port: Schema.optionalKey(Port),
+  host: withDefault(Schema.String, "127.0.0.1"),
+  port: withDefault(Port, 6379),
   password: Schema.optionalKey(Schema.String),
   db: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 15 }))),
   keyPrefix: Schema.optionalKey(Schema.String),
@@ -26,64 +39,64 @@ export const ObjectStoreConfig = Schema.Union([
   Schema.Struct({
     kind: Schema.Literal("s3"),
     bucket: Schema.String.check(Schema.isMinLength(1)),
-    region: Schema.optionalKey(Schema.String),
+    region: withDefault(Schema.String, "us-east-1"),
     endpoint: Schema.optionalKey(Schema.String),
     forcePathStyle: Schema.optionalKey(Schema.Boolean),
     accessKeyId: Schema.optionalKey(Schema.String),
     secretAccessKey: Schema.optionalKey(Schema.String),
-    timeoutMs: Schema.optionalKey(Positive)
+    timeoutMs: withDefault(Positive, 30_000)
   })
 ])
 
 export const GatewayConfig = Schema.Struct({
-  http: Schema.optionalKey(Schema.Struct({
-    port: Schema.optionalKey(Port),
-    host: Schema.optionalKey(Schema.String),
-    maxBodyBytes: Schema.optionalKey(Positive),
-    keepAliveSeconds: Schema.optionalKey(Positive),
-    headersTimeoutSeconds: Schema.optionalKey(Positive),
-    requestTimeoutSeconds: Schema.optionalKey(Positive),
+  http: withDefault(Schema.Struct({
+    port: withDefault(Port, 8080),
+    host: withDefault(Schema.String, "0.0.0.0"),
+    maxBodyBytes: withDefault(Positive, 64 * 1024),
+    keepAliveSeconds: withDefault(Positive, 75),
+    headersTimeoutSeconds: withDefault(Positive, 10),
+    requestTimeoutSeconds: withDefault(Positive, 30),
     /** Peers whose X-Forwarded-For is believed: load balancers, reverse proxies (CIDRs). */
-    trustedProxies: Schema.optionalKey(Schema.Array(Schema.String))
-  })),
+    trustedProxies: withDefault(Schema.Array(Schema.String), [])
+  }), {}),
   /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
   metrics: Schema.optionalKey(Schema.Struct({
-    host: Schema.optionalKey(Schema.String),
+    host: withDefault(Schema.String, "127.0.0.1"),
     port: Port
   })),
-  auth: Schema.optionalKey(Schema.Struct({
-    issuer: Schema.optionalKey(Schema.String),
-    audience: Schema.optionalKey(Schema.String),
-    accessTokenTtlSeconds: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 86_400 }))),
+  auth: withDefault(Schema.Struct({
+    issuer: withDefault(Schema.String, "smsgw"),
+    audience: withDefault(Schema.String, "smsgw-api"),
+    accessTokenTtlSeconds: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 86_400 })), 900),
     /** Signing keys, newest first (it signs; all verify). Empty: one is generated and kept in the database. */
-    jwtKeys: Schema.optionalKey(Schema.Array(Schema.Struct({
+    jwtKeys: withDefault(Schema.Array(Schema.Struct({
       kid: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)),
       secret: Schema.String.check(Schema.isMinLength(32))
-    }))),
+    })), []),
     superadmin: Schema.optionalKey(Schema.Struct({
       email: Schema.String,
       password: Schema.String,
-      name: Schema.optionalKey(Schema.String)
+      name: withDefault(Schema.String, "Operator")
     })),
-    loginThrottle: Schema.optionalKey(Schema.Struct({
+    loginThrottle: withDefault(Schema.Struct({
       /** Failed logins of one account (user or app) from one client address. */
-      perAccount: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
+      perAccount: Window(5, 300),
       /** Failed logins from one client address over all accounts. */
-      perIp: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
+      perIp: Window(50, 300),
       /** Registrations from one client address. */
-      registrations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive })),
+      registrations: Window(10, 3600),
       /** Invitations sent by one organisation (each is a mail to an address of its choosing). */
-      invitations: Schema.optionalKey(Schema.Struct({ max: Positive, windowSeconds: Positive }))
-    })),
-    /** Registrations without an invitation wait for a link mailed to the address (default false: sign in at once). */
-    requireVerifiedEmail: Schema.optionalKey(Schema.Boolean),
-    /** How long an invitation token stays usable (default 168 = 7 days). */
-    invitationTtlHours: Schema.optionalKey(Positive),
-    /** How long a mailed registration link stays usable (default 24). */
-    confirmationTtlHours: Schema.optionalKey(Positive)
-  })),
+      invitations: Window(100, 3600)
+    }), {}),
+    /** Registrations without an invitation wait for a link mailed to the address (false: sign in at once). */
+    requireVerifiedEmail: withDefault(Schema.Boolean, false),
+    /** How long an invitation token stays usable (7 days). */
+    invitationTtlHours: withDefault(Positive, 168),
+    /** How long a mailed registration link stays usable. */
+    confirmationTtlHours: withDefault(Positive, 24)
+  }), {}),
   /** Mail to people about their accounts (invitations, registration links). Without smtp they are logged. */
-  mail: Schema.optionalKey(Schema.Struct({
+  mail: withDefault(Schema.Struct({
     smtp: Schema.optionalKey(Schema.Struct({
       host: Schema.String.check(Schema.isMinLength(1)),
       port: Port,
@@ -93,12 +106,12 @@ export const GatewayConfig = Schema.Struct({
       requireTls: Schema.optionalKey(Schema.Boolean),
       user: Schema.optionalKey(Schema.String),
       password: Schema.optionalKey(Schema.String),
-      timeoutMs: Schema.optionalKey(Positive)
+      timeoutMs: withDefault(Positive, 10_000)
     })),
-    from: Schema.optionalKey(Schema.String),
-    /** The base of the links in mails (the web application's address). */
+    from: withDefault(Schema.String, "SMS Gateway <no-reply@localhost>"),
+    /** The base of the links in mails (the web application's address; default http://localhost:<http.port>). */
     publicUrl: Schema.optionalKey(Schema.String)
-  })),
+  }), {}),
   storage: Schema.optionalKey(Schema.Struct({
     kind: Schema.Literals(["sqlite", "postgres"]),
     path: Schema.optionalKey(Schema.String),
@@ -108,11 +121,11 @@ export const GatewayConfig = Schema.Struct({
   })),
   simulator: Schema.optionalKey(Schema.Struct({
     enabled: Schema.Boolean,
-    port: Schema.optionalKey(Port),
+    port: withDefault(Port, 2775),
     systemId: Schema.optionalKey(Schema.String),
     password: Schema.optionalKey(Schema.String),
-    receiptDelayMs: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-    receiptState: Schema.optionalKey(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]))
+    receiptDelayMs: withDefault(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), 200),
+    receiptState: withDefault(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]), "DELIVRD")
   })),
   /** Present: this process is one runner of a cluster (PostgreSQL storage required); absent: embedded. */
   cluster: Schema.optionalKey(Schema.Struct({
@@ -122,50 +135,50 @@ export const GatewayConfig = Schema.Struct({
     /** Where to listen for other runners (default: the runner address). */
     listenHost: Schema.optionalKey(Schema.String),
     /** A dead runner's shards are taken over after this long; with refresh every second, ~this + 3 s. */
-    shardLockExpirationMs: Schema.optionalKey(Positive),
-    refreshAssignmentsIntervalMs: Schema.optionalKey(Positive),
-    runnerHealthCheckIntervalMs: Schema.optionalKey(Positive),
+    shardLockExpirationMs: withDefault(Positive, 6_000),
+    refreshAssignmentsIntervalMs: withDefault(Positive, 1_000),
+    runnerHealthCheckIntervalMs: withDefault(Positive, 2_000),
     /** How long hand-offs to one link or pool are gathered into one actor call (most cross to another node). */
-    handOffWindowMs: Schema.optionalKey(Positive)
+    handOffWindowMs: withDefault(Positive, 25)
   })),
-  rateLimits: Schema.optionalKey(Schema.Struct({
+  rateLimits: withDefault(Schema.Struct({
     /** memory: exact for one process; redis: exact across every process sharing it. */
-    store: Schema.optionalKey(Schema.Literals(["memory", "redis"])),
-    redis: Schema.optionalKey(RedisConnection),
-    onStoreFailure: Schema.optionalKey(Schema.Literals(["failOpen", "failClosed"])),
+    store: withDefault(Schema.Literals(["memory", "redis"]), "memory"),
+    redis: withDefault(RedisConnection, {}),
+    onStoreFailure: withDefault(Schema.Literals(["failOpen", "failClosed"]), "failOpen"),
     /** How many gateway processes share the limits: each one's L1 share is limit / nodes. */
-    nodes: Schema.optionalKey(Positive),
+    nodes: withDefault(Positive, 1),
     /** L1 passes up to this multiple of the node's share on to L2 (which is exact). */
-    l1Headroom: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
-    defaultApp: Schema.optionalKey(AppLimits),
-    organisation: Schema.optionalKey(AppLimits),
-    organisations: Schema.optionalKey(Schema.Record(Schema.String, AppLimits)),
-    recordRejected: Schema.optionalKey(Schema.Boolean)
-  })),
+    l1Headroom: withDefault(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1)), 2),
+    defaultApp: withDefault(AppLimits, {}),
+    organisation: withDefault(AppLimits, {}),
+    organisations: withDefault(Schema.Record(Schema.String, AppLimits), {}),
+    recordRejected: withDefault(Schema.Boolean, false)
+  }), {}),
   /** The contact policy. Rules and blacklists bootstrap the database on first start; then `PUT /v1/policies`. */
-  policy: Schema.optionalKey(Schema.Struct({
-    rules: Schema.optionalKey(Schema.Array(PolicyRule)),
+  policy: withDefault(Schema.Struct({
+    rules: withDefault(Schema.Array(PolicyRule), []),
     blacklists: Schema.optionalKey(Schema.Array(BlacklistDefinition)),
     /** Recipient buckets (RecipientPolicy actors); changing it re-homes every recipient's counters. */
-    buckets: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65_536 }))),
+    buckets: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65_536 })), 256),
     /** Where counters survive a bucket moving between nodes (default: the rate limits' store). */
     store: Schema.optionalKey(Schema.Literals(["memory", "redis"])),
     redis: Schema.optionalKey(RedisConnection),
     /** Recipients whose counters a node keeps in memory, over all its buckets. */
-    maxRecipients: Schema.optionalKey(Positive),
+    maxRecipients: withDefault(Positive, 200_000),
     /** Counters are written to the store this often (a crash loses at most this much counting). */
-    flushIntervalMs: Schema.optionalKey(Positive),
+    flushIntervalMs: withDefault(Positive, 50),
     /** How often every node checks the blacklist files for a change (ETag). */
-    blacklistPollSeconds: Schema.optionalKey(Positive)
-  })),
-  objectStore: Schema.optionalKey(ObjectStoreConfig),
+    blacklistPollSeconds: withDefault(Positive, 30)
+  }), {}),
+  objectStore: withDefault(ObjectStoreConfig, { kind: "local", root: "./data/objects" }),
   links: Schema.Array(LinkConfig),
   /** Bootstrap only: once the database holds links, pools and routes, the admin API changes them. */
-  pools: Schema.optionalKey(Schema.Array(PoolConfig)),
-  routes: Schema.optionalKey(RouteRules),
-  recovery: Schema.optionalKey(Schema.Struct({
-    idleSeconds: Schema.optionalKey(Positive),
-    intervalSeconds: Schema.optionalKey(Positive),
+  pools: withDefault(Schema.Array(PoolConfig), []),
+  routes: withDefault(RouteRules, []),
+  recovery: withDefault(Schema.Struct({
+    idleSeconds: withDefault(Positive, 30),
+    intervalSeconds: withDefault(Positive, 5),
     /** Superseded by receipts.orphanTtlSeconds; still read when that is absent. */
     orphanReceiptHours: Schema.optionalKey(Positive),
     /**
@@ -176,20 +189,21 @@ export const GatewayConfig = Schema.Struct({
       transactional: Schema.optionalKey(UnknownOutcomeAction),
       promotional: Schema.optionalKey(UnknownOutcomeAction)
     }))
-  })),
+  }), {}),
   /** How long a part waits for its receipt, and what is kept of receipts that find no message (docs/smpp.md). */
-  receipts: Schema.optionalKey(Schema.Struct({
-    expireGraceSeconds: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-    assumedValiditySeconds: Schema.optionalKey(Positive),
+  receipts: withDefault(Schema.Struct({
+    expireGraceSeconds: withDefault(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), receiptDefaults.graceMs / 1000),
+    assumedValiditySeconds: withDefault(Positive, receiptDefaults.assumedValidityMs / 1000),
+    /** Default: recovery.orphanReceiptHours when set (its old name), else 600 (10 minutes). */
     orphanTtlSeconds: Schema.optionalKey(Positive),
-    orphanMaxPerLink: Schema.optionalKey(Positive),
-    sweepIntervalSeconds: Schema.optionalKey(Positive)
-  }))
+    orphanMaxPerLink: withDefault(Positive, receiptDefaults.orphanMaxPerLink),
+    sweepIntervalSeconds: withDefault(Positive, 30)
+  }), {})
 })
-export type GatewayConfig = typeof GatewayConfig.Type
-
-/** The decoded configuration of this process, available to every layer. */
-export class AppConfig extends Context.Service<AppConfig, GatewayConfig>()("smsgw/layers/AppConfig") {}
+/** The configuration as written (a file, a test): keys with a default may be left out. */
+export type GatewayConfig = typeof GatewayConfig.Encoded
+/** The decoded configuration: every default filled in. Only src/layers reads it; modules get options. */
+export type EffectiveConfig = typeof GatewayConfig.Type
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   message: Schema.String
@@ -291,7 +305,7 @@ const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
 }
 
 /** Decodes a configuration document; the error names every bad key as a dotted path. */
-export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.Effect<GatewayConfig, ConfigError> =>
+export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.Effect<EffectiveConfig, ConfigError> =>
   Effect.suspend(() => {
     const found = { missing: new Array<string>(), whole: new Array<FromEnv>() }
     const interpolated = applyEnv(asRecord(interpolate(raw ?? {}, env, [], found)), env)
@@ -324,14 +338,14 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
         // The same choice as the counter store's layer: policy.store, else the rate limits' store, else memory. In
         // memory, a recipient bucket that moves to another node (every deploy, every failover) starts counting from
         // zero there: caps and dedup would quietly stop holding.
-        if (config.cluster !== undefined && (config.policy?.store ?? config.rateLimits?.store ?? "memory") === "memory") {
+        if (config.cluster !== undefined && (config.policy.store ?? config.rateLimits.store) === "memory") {
           return Effect.fail(new ConfigError({
             message: "policy.store: a cluster needs the contact policy's counters in Redis (policy.store: redis, or " +
               "rateLimits.store: redis whose connection it then reuses); in memory they are lost whenever a recipient " +
               "bucket moves to another node"
           }))
         }
-        const problems = checkPolicy({ rules: config.policy?.rules ?? [], ...(config.policy?.blacklists !== undefined ? { blacklists: config.policy.blacklists } : {}) })
+        const problems = checkPolicy({ rules: config.policy.rules, ...(config.policy.blacklists !== undefined ? { blacklists: config.policy.blacklists } : {}) })
         if (problems.length > 0) {
           return Effect.fail(new ConfigError({ message: problems.map((p) => `policy.${p.field}: ${p.message}`).join("\n") }))
         }
@@ -354,3 +368,48 @@ export const loadConfigFile = (file: string, env: NodeJS.ProcessEnv = process.en
 
 /** Where callers of the configuration look for them; the schema and the defaults live in routing/Links.ts. */
 export { LinkConfig, linkDefaults } from "../routing/Links.ts"
+
+const hidden = "***"
+
+/** A connection URL with its password (if any) hidden: `postgres://gw:***@db/sms`. */
+const hideUrlPassword = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password === "") return url
+    parsed.password = hidden
+    return parsed.toString()
+  } catch {
+    return hidden
+  }
+}
+
+/**
+ * The configuration with every secret replaced by "***": passwords (links, simulator, superadmin, SMTP, Redis), JWT
+ * secrets, S3 keys, and the password inside the storage URL. What `smsgw config print` shows.
+ */
+export const redactSecrets = (config: EffectiveConfig): EffectiveConfig => {
+  const redis = <R extends { readonly password?: string }>(r: R): R => (r.password === undefined ? r : { ...r, password: hidden })
+  const store = config.objectStore
+  return {
+    ...config,
+    links: config.links.map((l) => ({ ...l, password: hidden })),
+    auth: {
+      ...config.auth,
+      jwtKeys: config.auth.jwtKeys.map((k) => ({ ...k, secret: hidden })),
+      ...(config.auth.superadmin !== undefined ? { superadmin: { ...config.auth.superadmin, password: hidden } } : {})
+    },
+    mail: {
+      ...config.mail,
+      ...(config.mail.smtp !== undefined ? { smtp: redis(config.mail.smtp) } : {})
+    },
+    ...(config.storage?.url !== undefined ? { storage: { ...config.storage, url: hideUrlPassword(config.storage.url) } } : {}),
+    ...(config.simulator !== undefined ? { simulator: redis(config.simulator) } : {}),
+    rateLimits: { ...config.rateLimits, redis: redis(config.rateLimits.redis) },
+    policy: { ...config.policy, ...(config.policy.redis !== undefined ? { redis: redis(config.policy.redis) } : {}) },
+    objectStore: store.kind === "local" ? store : {
+      ...store,
+      ...(store.accessKeyId !== undefined ? { accessKeyId: hidden } : {}),
+      ...(store.secretAccessKey !== undefined ? { secretAccessKey: hidden } : {})
+    }
+  }
+}

@@ -11,17 +11,18 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
-import { LinkDispatcher } from "../pipeline/LinkDispatcher.ts"
+import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
-import { MessageStore, receiptDefaults, ReceiptSettings } from "../storage/MessageStore.ts"
-import { AppConfig } from "./Config.ts"
+import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
+import { decodeConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
+import type { EffectiveConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
-import { defaultBuckets, policyLayer } from "./Policy.ts"
+import { policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
 import { redisConnections } from "./Redis.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
@@ -44,32 +45,30 @@ const LinkStarter = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 /** The store's receipt settings from `receipts:`; drops at the orphan cap are counted by link. */
-const receiptSettingsLayer = (config: GatewayConfig) =>
+const receiptSettingsLayer = (config: EffectiveConfig) =>
   Layer.effect(ReceiptSettings, Effect.gen(function*() {
     const metrics = yield* LinkMetrics
-    const receipts = config.receipts ?? {}
+    const receipts = config.receipts
     return {
-      graceMs: receipts.expireGraceSeconds !== undefined ? receipts.expireGraceSeconds * 1000 : receiptDefaults.graceMs,
-      assumedValidityMs: receipts.assumedValiditySeconds !== undefined
-        ? receipts.assumedValiditySeconds * 1000
-        : receiptDefaults.assumedValidityMs,
-      orphanMaxPerLink: receipts.orphanMaxPerLink ?? receiptDefaults.orphanMaxPerLink,
+      graceMs: receipts.expireGraceSeconds * 1000,
+      assumedValidityMs: receipts.assumedValiditySeconds * 1000,
+      orphanMaxPerLink: receipts.orphanMaxPerLink,
       onOrphansDropped: (linkId: string, n: number) => metrics.orphansDropped(linkId, "cap", n)
     }
   }))
 
 /** The built-in SMSC simulator of the embedded mode: a demo link on loopback that answers and sends receipts. */
-const simulatorLayer = (config: GatewayConfig) => {
+const simulatorLayer = (config: EffectiveConfig) => {
   const sim = config.simulator
   if (sim === undefined || !sim.enabled) return Layer.empty
   return Layer.effectDiscard(Effect.gen(function*() {
     const simulator = yield* Simulator.start({
-      port: sim.port ?? 2775,
+      port: sim.port,
       host: "127.0.0.1",
       ...(sim.systemId !== undefined ? { systemId: sim.systemId } : {}),
       ...(sim.password !== undefined ? { password: sim.password } : {}),
-      receiptDelayMs: sim.receiptDelayMs ?? 200,
-      receiptState: sim.receiptState ?? "DELIVRD"
+      receiptDelayMs: sim.receiptDelayMs,
+      receiptState: sim.receiptState
     })
     yield* Effect.logInfo("SMSC simulator listening").pipe(Effect.annotateLogs({ port: simulator.port }))
   }).pipe(Effect.orDie))
@@ -80,7 +79,7 @@ const simulatorLayer = (config: GatewayConfig) => {
  * that is PostgreSQL). Cluster: a socket runner on PostgreSQL, runner address and failover timings from the
  * configuration only (never from stray environment variables).
  */
-const clusterLayer = (config: GatewayConfig, Sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
+const clusterLayer = (config: EffectiveConfig, Sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
   const cluster = config.cluster
   if (cluster === undefined) {
     return SingleRunner.layer({
@@ -100,9 +99,9 @@ const clusterLayer = (config: GatewayConfig, Sql: Layer.Layer<SqlClient.SqlClien
     shardingConfig: {
       runnerAddress: Option.some(RunnerAddress.make(cluster.runnerHost, cluster.runnerPort)),
       runnerListenAddress: Option.some(RunnerAddress.make(cluster.listenHost ?? cluster.runnerHost, cluster.runnerPort)),
-      shardLockExpiration: Duration.millis(cluster.shardLockExpirationMs ?? 6_000),
-      refreshAssignmentsInterval: Duration.millis(cluster.refreshAssignmentsIntervalMs ?? 1_000),
-      runnerHealthCheckInterval: Duration.millis(cluster.runnerHealthCheckIntervalMs ?? 2_000),
+      shardLockExpiration: Duration.millis(cluster.shardLockExpirationMs),
+      refreshAssignmentsInterval: Duration.millis(cluster.refreshAssignmentsIntervalMs),
+      runnerHealthCheckInterval: Duration.millis(cluster.runnerHealthCheckIntervalMs),
       // Calls to an actor on this node skip the encode/decode round that only simulates a remote call (a test aid):
       // remote calls are exercised by every hand-off to another node anyway.
       simulateRemoteSerialization: false
@@ -111,10 +110,9 @@ const clusterLayer = (config: GatewayConfig, Sql: Layer.Layer<SqlClient.SqlClien
 }
 
 /** One process of the gateway: embedded (SingleRunner) by default, one node of a cluster with `cluster:` set. */
-export const gatewayLayer = (config: GatewayConfig) => {
+export const gatewayLayer = (config: EffectiveConfig) => {
   const cluster = config.cluster
   const Base = Layer.mergeAll(
-    Layer.succeed(AppConfig, config),
     LinkMetrics.layer,
     HttpMetrics.layer,
     PoolMetrics.layer,
@@ -125,19 +123,19 @@ export const gatewayLayer = (config: GatewayConfig) => {
   const Cluster = clusterLayer(config, Sql as Layer.Layer<SqlClient.SqlClient, unknown>)
   const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
   const Routing = RoutingConfig.layer({
-    seed: { links: config.links, pools: config.pools ?? [], routes: config.routes ?? [] },
+    seed: { links: config.links, pools: config.pools, routes: config.routes },
     pollIntervalMs: 1000
   })
   const Runners = cluster === undefined
     ? RunnerDirectory.layerSingle()
-    : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs ?? 6_000 })
+    : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
   const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
   const Core = Layer.mergeAll(Store, AccountStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
-  const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: (config.recovery?.idleSeconds ?? 30) * 1000 }), VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs ?? 25 })))
+  const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: config.recovery.idleSeconds * 1000 }), VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs })))
   // One Redis connection shared by the rate limits, the policy's counters and the login throttle.
   const redis = redisConnections(config)
   const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis), Readiness.layer, Runners).pipe(
@@ -145,38 +143,39 @@ export const gatewayLayer = (config: GatewayConfig) => {
     Layer.provideMerge(rateLimitLayer(config, redis)),
     Layer.provideMerge(Core)
   )
-  const recovery = config.recovery ?? {}
+  const recovery = config.recovery
   const App = Layer.mergeAll(
     Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true }),
     Recovery.layer({
-      idleMs: (recovery.idleSeconds ?? 30) * 1000,
-      intervalMs: (recovery.intervalSeconds ?? 5) * 1000,
+      idleMs: recovery.idleSeconds * 1000,
+      intervalMs: recovery.intervalSeconds * 1000,
       unknownOutcome: recovery.unknownOutcome,
       // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
       recoverAllOnStart: config.cluster === undefined
     }),
     ReceiptSweeper.layer({
-      intervalMs: (config.receipts?.sweepIntervalSeconds ?? 30) * 1000,
+      intervalMs: config.receipts.sweepIntervalSeconds * 1000,
       // Long enough for a submit result written late (a store that stalls); 10 minutes, not hours.
-      orphanTtlMs: config.receipts?.orphanTtlSeconds !== undefined
+      orphanTtlMs: config.receipts.orphanTtlSeconds !== undefined
         ? config.receipts.orphanTtlSeconds * 1000
         : recovery.orphanReceiptHours !== undefined ? recovery.orphanReceiptHours * 3_600_000 : 600_000
     }),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))
-  const http = config.http ?? {}
+  const http = config.http
   const Http = HttpServer.layer({
-    port: http.port ?? 8080,
-    host: http.host ?? "0.0.0.0",
-    maxBodyBytes: http.maxBodyBytes ?? 64 * 1024,
-    keepAliveSeconds: http.keepAliveSeconds ?? 75,
-    headersTimeoutSeconds: http.headersTimeoutSeconds ?? 10,
-    requestTimeoutSeconds: http.requestTimeoutSeconds ?? 30,
-    metrics: config.metrics === undefined ? undefined : { host: config.metrics.host ?? "127.0.0.1", port: config.metrics.port },
-    adminRpc: { buckets: config.policy?.buckets ?? defaultBuckets }
+    port: http.port,
+    host: http.host,
+    maxBodyBytes: http.maxBodyBytes,
+    keepAliveSeconds: http.keepAliveSeconds,
+    headersTimeoutSeconds: http.headersTimeoutSeconds,
+    requestTimeoutSeconds: http.requestTimeoutSeconds,
+    metrics: config.metrics,
+    adminRpc: { buckets: config.policy.buckets }
   })
   return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }
 
-/** The default mode's name, kept for callers of the embedded quick start. */
-export const embeddedLayer = gatewayLayer
+/** The gateway from a configuration as written (tests, the embedded quick start): decoded first, so defaults apply. */
+export const embeddedLayer = (config: GatewayConfig) =>
+  Layer.unwrap(decodeConfig(config).pipe(Effect.orDie, Effect.map(gatewayLayer)))

@@ -8,52 +8,49 @@ import { Blacklists } from "../policy/Blacklists.ts"
 import { CounterStore } from "../policy/CounterStore.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
 import { ObjectStore } from "../storage/ObjectStore.ts"
-import type { GatewayConfig } from "./Config.ts"
+import type { EffectiveConfig } from "./Config.ts"
 import { redisConnections } from "./Redis.ts"
 import type { RedisConnections } from "./Redis.ts"
 
-export const defaultObjectRoot = "./data/objects"
-
 /** Blacklist files: the configured S3 bucket, or a local folder. */
-export const objectStoreLayer = (config: GatewayConfig) => {
-  const store = config.objectStore ?? { kind: "local" as const, root: defaultObjectRoot }
+export const objectStoreLayer = (config: EffectiveConfig) => {
+  const store = config.objectStore
   if (store.kind === "local") return ObjectStore.layerLocal({ root: store.root }).pipe(Layer.orDie)
   return ObjectStore.layerS3({
     bucket: store.bucket,
-    region: store.region ?? "us-east-1",
+    region: store.region,
     ...(store.endpoint !== undefined ? { endpoint: store.endpoint } : {}),
     ...(store.forcePathStyle !== undefined ? { forcePathStyle: store.forcePathStyle } : {}),
     ...(store.accessKeyId !== undefined ? { accessKeyId: store.accessKeyId } : {}),
     ...(store.secretAccessKey !== undefined ? { secretAccessKey: store.secretAccessKey } : {}),
-    timeoutMs: store.timeoutMs ?? 30_000
+    timeoutMs: store.timeoutMs
   })
 }
 
 /** Counters in memory on one machine; in Redis wherever a bucket can move to another node. */
-const counterStoreLayer = (config: GatewayConfig, connections: RedisConnections) => {
-  const policy = config.policy ?? {}
-  const kind = policy.store ?? config.rateLimits?.store ?? "memory"
+const counterStoreLayer = (config: EffectiveConfig, connections: RedisConnections) => {
+  const policy = config.policy
+  // Unset: the rate limits' store and Redis connection (one Redis for both is the usual deployment).
+  const kind = policy.store ?? config.rateLimits.store
   if (kind === "memory") return CounterStore.layerMemory
   // The rate limits' connection itself when policy.redis names the same server (or is absent).
-  const redis = policy.redis ?? config.rateLimits?.redis ?? {}
+  const redis = policy.redis ?? config.rateLimits.redis
   return CounterStore.layerOn({
     keyPrefix: policy.redis?.keyPrefix ?? "smsgw:pol:",
     timeoutMs: redis.timeoutMs ?? 200
   }).pipe(Layer.provide(connections(redis)))
 }
 
-export const defaultBuckets = 256
-
 /**
  * Stage 3, the contact policy: the live document, blacklists, the recipient bucket actors with their counters, and
  * the dispatcher that takes decisions to them. Needs SQL, the cluster (Sharding) and the actor registry.
  */
-export const policyLayer = (config: GatewayConfig, connections: RedisConnections = redisConnections(config)) => {
-  const policy = config.policy ?? {}
-  const buckets = policy.buckets ?? defaultBuckets
+export const policyLayer = (config: EffectiveConfig, connections: RedisConnections = redisConnections(config)) => {
+  const policy = config.policy
+  const buckets = policy.buckets
   const Buckets = PolicyBuckets.layer({
-    maxRecipientsPerBucket: Math.max(100, Math.ceil((policy.maxRecipients ?? 200_000) / buckets)),
-    flushIntervalMs: policy.flushIntervalMs ?? 50
+    maxRecipientsPerBucket: Math.max(100, Math.ceil(policy.maxRecipients / buckets)),
+    flushIntervalMs: policy.flushIntervalMs
   }).pipe(Layer.provide(counterStoreLayer(config, connections)))
   const Actors = RecipientPolicyActor.layer.pipe(
     Layer.provideMerge(PolicyDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : 5, timeoutMs: 10_000 })),
@@ -61,10 +58,10 @@ export const policyLayer = (config: GatewayConfig, connections: RedisConnections
   )
   const Documents = Layer.mergeAll(
     PolicyConfig.layer({
-      seed: { rules: policy.rules ?? [], ...(policy.blacklists !== undefined ? { blacklists: policy.blacklists } : {}) },
+      seed: { rules: policy.rules, ...(policy.blacklists !== undefined ? { blacklists: policy.blacklists } : {}) },
       pollIntervalMs: 1000
     }),
-    Blacklists.layer({ pollIntervalMs: (policy.blacklistPollSeconds ?? 30) * 1000, overlayPollIntervalMs: 1000 }).pipe(
+    Blacklists.layer({ pollIntervalMs: policy.blacklistPollSeconds * 1000, overlayPollIntervalMs: 1000 }).pipe(
       Layer.provide(objectStoreLayer(config))
     )
   )

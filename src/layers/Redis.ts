@@ -4,20 +4,20 @@
  */
 import type { Layer } from "effect"
 import { RedisConnection } from "../storage/RedisConnection.ts"
-import type { GatewayConfig } from "./Config.ts"
+import type { EffectiveConfig } from "./Config.ts"
 
-export type RedisSettings = NonNullable<NonNullable<GatewayConfig["rateLimits"]>["redis"]>
+export type RedisSettings = EffectiveConfig["rateLimits"]["redis"]
 
 /** The connection for a store's settings (`rateLimits.redis`, `policy.redis`): the same layer for the same server. */
-export type RedisConnections = (settings: RedisSettings | undefined) => Layer.Layer<RedisConnection>
+export type RedisConnections = (settings: RedisSettings) => Layer.Layer<RedisConnection>
 
-export const redisConnections = (config: GatewayConfig): RedisConnections => {
-  const limits = config.rateLimits?.redis
-  const timeouts = [limits?.timeoutMs ?? 50, config.policy?.redis?.timeoutMs ?? limits?.timeoutMs ?? 200]
+export const redisConnections = (config: EffectiveConfig): RedisConnections => {
+  const limits = config.rateLimits.redis
+  const timeouts = [limits.timeoutMs ?? 50, config.policy.redis?.timeoutMs ?? limits.timeoutMs ?? 200]
   const layers = new Map<string, Layer.Layer<RedisConnection>>()
-  return (settings = {}) => {
-    const host = settings.host ?? "127.0.0.1"
-    const port = settings.port ?? 6379
+  return (settings) => {
+    const host = settings.host
+    const port = settings.port
     const key = JSON.stringify([host, port, settings.password ?? null, settings.db ?? 0])
     let layer = layers.get(key)
     if (layer === undefined) {

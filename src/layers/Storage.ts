@@ -3,12 +3,12 @@ import { Layer, Redacted } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { NodeSqliteClient } from "../storage/NodeSqliteClient.ts"
-import type { GatewayConfig } from "./Config.ts"
+import type { EffectiveConfig } from "./Config.ts"
 
 export const defaultSqlitePath = "./data/gateway.db"
 
 /** The SQL client of the configured storage: node:sqlite for one machine, PostgreSQL for a cluster. */
-export const sqlLayer = (config: GatewayConfig) => {
+export const sqlLayer = (config: EffectiveConfig) => {
   const storage = config.storage ?? { kind: "sqlite" as const }
   if (storage.kind === "postgres" && storage.url !== undefined) {
     return PgClient.layer({ url: Redacted.make(storage.url), connectTimeout: "5 seconds", maxConnections: 10 })
@@ -22,7 +22,7 @@ export const sqlLayer = (config: GatewayConfig) => {
  * The SQL client of the embedded cluster runtime (SingleRunner's persisted messages): the message store's own
  * database with SQLite; with PostgreSQL storage a local SQLite file, since a single runner's state is its own.
  */
-export const runnerSqlLayer = (config: GatewayConfig) => {
+export const runnerSqlLayer = (config: EffectiveConfig) => {
   const storage = config.storage ?? { kind: "sqlite" as const }
   if (storage.kind !== "postgres") return sqlLayer(config)
   const path = storage.runnerPath ?? "./data/runner.db"

@@ -7,7 +7,7 @@ import type { MessageClass } from "../domain/Policy.ts"
 import { Router } from "../routing/Router.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import type { PendingMessage, UnknownOutcome, UnknownOutcomeAction } from "../storage/MessageStore.ts"
-import { LinkDispatcher } from "./LinkDispatcher.ts"
+import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
 
 /**

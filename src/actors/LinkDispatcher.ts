@@ -1,10 +1,11 @@
 /**
- * Hands accepted messages to their link or pool actors, gathered into one call per target and window.
+ * The client side of the link and pool actors: the pipeline, recovery and the link actors themselves (failover) hand
+ * messages to a target through it, so it lives with the actors.
  */
 import { Context, Effect, Layer } from "effect"
-import { SmppLink } from "../actors/SmppLinkProtocol.ts"
-import type { Outbound } from "../actors/SmppLinkProtocol.ts"
-import { VirtualPool } from "../actors/VirtualPoolProtocol.ts"
+import { SmppLink } from "./SmppLinkProtocol.ts"
+import type { Outbound } from "./SmppLinkProtocol.ts"
+import { VirtualPool } from "./VirtualPoolProtocol.ts"
 import { targetKey } from "../routing/Target.ts"
 import type { Target } from "../routing/Target.ts"
 
@@ -27,7 +28,7 @@ export class LinkDispatcher extends Context.Service<LinkDispatcher, {
     messages: ReadonlyArray<Outbound>,
     exclude: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<Outbound>>
-}>()("smsgw/pipeline/LinkDispatcher") {
+}>()("smsgw/actors/LinkDispatcher") {
   /**
    * `windowMs`: how long hand-offs to one target are gathered into one actor call. In a cluster most calls cross to
    * another node (~130 µs on each side), so a wider window there buys fewer, fuller calls for a few ms of latency.
