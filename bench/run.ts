@@ -21,6 +21,7 @@ import { Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
 import type { GatewayConfig } from "../src/layers/Config.ts"
 import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
+import { eventually } from "../test/fixtures/Eventually.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
@@ -82,14 +83,8 @@ const request = (agent: http.Agent, port: number, method: string, path: string, 
     req.end()
   })
 
-const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs: number) =>
+  Effect.runPromise(eventually(what, Effect.promise(check), { timeout: timeoutMs, interval: 100 }))
 
 /** utime + stime of a process, in microseconds. */
 const cpuMicros = (pid: number) => {
