@@ -11,7 +11,7 @@
  * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them).
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import http from "node:http"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -19,6 +19,9 @@ import { DatabaseSync } from "node:sqlite"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
+import type { GatewayConfig } from "../src/layers/Config.ts"
+import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
+import { eventually } from "../test/fixtures/Eventually.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
@@ -80,14 +83,8 @@ const request = (agent: http.Agent, port: number, method: string, path: string, 
     req.end()
   })
 
-const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs: number) =>
+  Effect.runPromise(eventually(what, Effect.promise(check), { timeout: timeoutMs, interval: 100 }))
 
 /** utime + stime of a process, in microseconds. */
 const cpuMicros = (pid: number) => {
@@ -111,6 +108,37 @@ const peakRssMb = (pid: number) => {
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
+/** One gateway's configuration: a cluster node on PostgreSQL and Redis, or the embedded gateway on SQLite. */
+const nodeConfig = (httpPort: number, runnerPort: number, dir: string, database: string, smppPort: number): GatewayConfig => {
+  const links = Array.from({ length: linkCount }, (_, i) => ({
+    id: `bench${i + 1}`, host: "127.0.0.1", port: smppPort, systemId: "bench", password: "bench", window, tps: 20_000
+  }))
+  const keyPrefix = `smsgw:bench:${database}:`
+  const handOff = process.env.BENCH_HANDOFF_MS
+  return {
+    http: { port: httpPort, host: "127.0.0.1" },
+    ...(clusterNodes > 0
+      ? {
+        storage: { kind: "postgres", url: `${pgBase}/${database}` },
+        cluster: { runnerHost: "127.0.0.1", runnerPort, ...(handOff ? { handOffWindowMs: Number(handOff) } : {}) },
+        rateLimits: { store: "redis", nodes: Math.max(1, clusterNodes), redis: { keyPrefix } },
+        auth: { jwtKeys: [{ kid: "bench", secret: "bench-secret-bench-secret-bench-secret" }] }
+      }
+      : {
+        storage: { kind: "sqlite", path: join(dir, "gateway.db") },
+        ...(process.env.BENCH_REDIS === "1" ? { rateLimits: { store: "redis", redis: { keyPrefix } } } : {})
+      }),
+    links,
+    ...(linkCount > 1
+      ? {
+        pools: [{ id: "bench", members: links.map((l) => ({ link: l.id })) }],
+        routes: [{ id: "default", match: {}, target: { pool: "bench" } }]
+      }
+      : {}),
+    recovery: { idleSeconds: 120, intervalSeconds: 10 }
+  }
+}
+
 const main = async () => {
   const dir = mkdtempSync(join(tmpdir(), "smsgw-bench-"))
   const smppPort = await freePort()
@@ -127,25 +155,7 @@ const main = async () => {
     httpPorts.push(httpPort)
     const config = join(dir, `bench-${n}.yaml`)
     configs.push(config)
-    writeFileSync(config, `http:
-  port: ${httpPort}
-  host: 127.0.0.1
-${clusterNodes > 0
-  ? `storage: { kind: postgres, url: "${pgBase}/${database}" }
-cluster: { runnerHost: 127.0.0.1, runnerPort: ${runnerPort}${process.env.BENCH_HANDOFF_MS ? `, handOffWindowMs: ${process.env.BENCH_HANDOFF_MS}` : ""} }
-rateLimits: { store: redis, nodes: ${nodeCount}, redis: { keyPrefix: "smsgw:bench:${database}:" } }
-auth: { jwtKeys: [{ kid: bench, secret: "bench-secret-bench-secret-bench-secret" }] }`
-  : `storage:
-  kind: sqlite
-  path: ${join(dir, "gateway.db")}${process.env.BENCH_REDIS === "1" ? `
-rateLimits: { store: redis, redis: { keyPrefix: "smsgw:bench:${database}:" } }` : ""}`}
-links:
-${Array.from({ length: linkCount }, (_, i) => `  - { id: bench${i + 1}, host: 127.0.0.1, port: ${smppPort}, systemId: bench, password: bench, window: ${window}, tps: 20000 }`).join("\n")}
-${linkCount > 1 ? `pools:\n  - id: bench\n    members: [${Array.from({ length: linkCount }, (_, i) => `{ link: bench${i + 1} }`).join(", ")}]\nroutes:\n  - { id: default, match: {}, target: { pool: bench } }` : ""}
-recovery:
-  idleSeconds: 120
-  intervalSeconds: 10
-`)
+    writeNodeConfig(config, nodeConfig(httpPort, runnerPort, dir, database, smppPort))
   }
   const httpPort = httpPorts[0] ?? 0
   const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")

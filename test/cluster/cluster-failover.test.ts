@@ -2,14 +2,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { adminActors, ownerOf, sendAnywhere, startCluster as startNodes, statusOn } from "../fixtures/Cluster.ts"
 import { signUp } from "../fixtures/Gateway.ts"
-import { eventually, killHard } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
+import { killHard } from "../fixtures/Processes.ts"
 
 /** Three gateway processes on PostgreSQL, two SMSC links: 44… on uk, everything else on de. */
 const startCluster = startNodes({
   links: ["de", "uk"],
   routes: [
-    `  - { id: uk, match: { prefixes: ["44"] }, target: { link: uk } }`,
-    `  - { id: de, match: {}, target: { link: de } }`
+    { id: "uk", match: { prefixes: ["44"] }, target: { link: "uk" } },
+    { id: "de", match: {}, target: { link: "de" } }
   ]
 })
 
@@ -22,7 +23,7 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
         const de = yield* sims.de!.stats
         const uk = yield* sims.uk!.stats
         return de.boundSessions === 1 && uk.boundSessions === 1 ? true : undefined
-      }), 30_000)
+      }), { timeout: 30_000 })
 
       // A submission to any node reaches the right link wherever it runs.
       for (const [i, node] of nodes.entries()) {
@@ -30,11 +31,11 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
         expect(sent).toBeDefined()
         const view = yield* eventually("delivered", statusOn(nodes, t, sent!.id).pipe(
           Effect.map((v) => v?.status === "delivered" ? v : undefined)
-        ), 20_000)
+        ), { timeout: 20_000 })
         expect((view.parts as Array<{ linkId: string }>)[0]?.linkId).toBe(i % 2 === 0 ? "uk" : "de")
       }
 
-      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
+      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), { timeout: 20_000 })
       // The admin CLI shows where every actor runs: both links, each on one of the three runners.
       const actors = yield* adminActors(nodes[1]!.port)
       const links = actors.filter((a) => a.type === "SmppLink").map((a) => a.id).sort()
@@ -53,13 +54,13 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
         for (const b of batch) if (b !== undefined) accepted.push(b)
         yield* Effect.sleep(250)
       }
-      yield* eventually("de re-bound on a survivor", Effect.map(sims.de!.stats, (s) => s.boundSessions >= 1 ? true : undefined), 20_000)
+      yield* eventually("de re-bound on a survivor", Effect.map(sims.de!.stats, (s) => s.boundSessions >= 1 ? true : undefined), { timeout: 20_000 })
       const rebound = Date.now() - killedAt
       // Every message answered 202 ends submitted or better, and the SMSC received each of them.
       yield* eventually("every accepted message settled", Effect.gen(function*() {
         const views = yield* Effect.forEach(accepted, (a) => statusOn(nodes, t, a.id), { concurrency: 10 })
         return views.every((v) => v !== undefined && (v.status === "submitted" || v.status === "delivered")) ? true : undefined
-      }), 60_000)
+      }), { timeout: 60_000 })
       const received = new Set((yield* sims.de!.received).map((r) => Buffer.from(r.shortMessage).toString("latin1")))
       expect(accepted.filter((a) => !received.has(a.text)).map((a) => a.text)).toEqual([])
       expect(accepted.length).toBeGreaterThan(250)
@@ -74,8 +75,8 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
     Effect.gen(function*() {
       const { nodes, sims } = yield* startCluster
       const t = yield* signUp(`http://127.0.0.1:${nodes[0]!.port}`)
-      yield* eventually("links bound", Effect.map(sims.de!.stats, (s) => s.boundSessions === 1 ? true : undefined), 30_000)
-      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
+      yield* eventually("links bound", Effect.map(sims.de!.stats, (s) => s.boundSessions === 1 ? true : undefined), { timeout: 30_000 })
+      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), { timeout: 20_000 })
       const accepted: Array<{ id: string; text: string }> = []
       let failures = 0
       for (let second = 0; second < 8; second++) {
@@ -93,10 +94,10 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
       yield* eventually("every accepted message settled", Effect.gen(function*() {
         const views = yield* Effect.forEach(accepted, (a) => statusOn(nodes, t, a.id), { concurrency: 10 })
         return views.every((v) => v !== undefined && (v.status === "submitted" || v.status === "delivered")) ? true : undefined
-      }), 60_000)
+      }), { timeout: 60_000 })
       const received = new Set((yield* sims.de!.received).map((r) => Buffer.from(r.shortMessage).toString("latin1")))
       expect(accepted.filter((a) => !received.has(a.text)).map((a) => a.text)).toEqual([])
       // The stopping node unbound cleanly and the link is (or comes back, after a reconnect) bound once on a survivor.
-      yield* eventually("de bound once on a survivor", Effect.map(sims.de!.stats, (s) => s.boundSessions === 1 ? true : undefined), 15_000)
+      yield* eventually("de bound once on a survivor", Effect.map(sims.de!.stats, (s) => s.boundSessions === 1 ? true : undefined), { timeout: 15_000 })
     }).pipe(Effect.scoped), 180_000)
 })

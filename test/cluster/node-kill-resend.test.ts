@@ -5,7 +5,8 @@ import { Reactivity } from "effect/reactivity"
 import { pgUrl } from "../fixtures/Databases.ts"
 import { isLive, ownerOf, sendAnywhere, startCluster, statusOn } from "../fixtures/Cluster.ts"
 import { get, signUp } from "../fixtures/Gateway.ts"
-import { eventually, killHard } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
+import { killHard } from "../fixtures/Processes.ts"
 
 const window = 10
 const total = 3000
@@ -21,10 +22,10 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
     Effect.gen(function*() {
       const { nodes, sims, database } = yield* startCluster({
         links: ["de"],
-        linkOptions: `window: ${window}`,
-        routes: [`  - { id: de, match: {}, target: { link: de } }`],
+        link: { window },
+        routes: [{ id: "de", match: {}, target: { link: "de" } }],
         // The defaults, spelled out: transactional unknowns are resent, promotional ones reported.
-        recovery: "{ idleSeconds: 8, intervalSeconds: 1, unknownOutcome: { transactional: resend, promotional: report } }"
+        recovery: { idleSeconds: 8, intervalSeconds: 1, unknownOutcome: { transactional: "resend", promotional: "report" } }
       })
       const sim = sims.de!
       const db = yield* PgClient.make({ url: Redacted.make(pgUrl(database)), maxConnections: 1 }).pipe(
@@ -32,7 +33,7 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
         Effect.orDie
       )
       const t = yield* signUp(`http://127.0.0.1:${nodes[0]!.port}`)
-      yield* eventually("de bound once", Effect.map(sim.stats, (s) => s.boundSessions === 1 ? true : undefined), 30_000)
+      yield* eventually("de bound once", Effect.map(sim.stats, (s) => s.boundSessions === 1 ? true : undefined), { timeout: 30_000 })
       // An SMSC answering in 50 ms: a window of 10 sends at most 200/s, less than the nodes accept, so a backlog builds.
       yield* sim.setFaults({ responseDelayMs: 50 })
 
@@ -42,9 +43,9 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
       let bindsAtKill = -1
       const killer = yield* Effect.gen(function*() {
         // Asked under load, not before: the link may have moved while the other nodes joined.
-        yield* eventually("20 % accepted", Effect.sync(() => accepted.length >= total * 0.2 ? true : undefined), 60_000)
-        const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), 20_000)
-        yield* eventually("40 % accepted", Effect.sync(() => accepted.length >= total * 0.4 ? true : undefined), 60_000)
+        yield* eventually("20 % accepted", Effect.sync(() => accepted.length >= total * 0.2 ? true : undefined), { timeout: 60_000 })
+        const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), { timeout: 20_000 })
+        yield* eventually("40 % accepted", Effect.sync(() => accepted.length >= total * 0.4 ? true : undefined), { timeout: 60_000 })
         yield* killHard(owner.process!)
         const stats = yield* sim.stats
         submitsAtKill = stats.submits
@@ -64,12 +65,12 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
       expect(submitsAtKill).toBeLessThan(accepted.length)
       expect(accepted.length).toBeGreaterThan(total * 0.95)
       // The node killed was the link's: the link bound again, on a survivor.
-      yield* eventually("de bound again", Effect.map(sim.stats, (s) => s.binds > bindsAtKill && s.boundSessions === 1 ? true : undefined), 30_000)
+      yield* eventually("de bound again", Effect.map(sim.stats, (s) => s.binds > bindsAtKill && s.boundSessions === 1 ? true : undefined), { timeout: 30_000 })
 
       yield* eventually("nothing left pending", Effect.gen(function*() {
         const rows = yield* db<{ n: string | number }>`SELECT COUNT(*) AS n FROM messages WHERE status_rank < 2`
         return Number(rows[0]?.n ?? -1) === 0 ? true : undefined
-      }).pipe(Effect.orDie), 90_000)
+      }).pipe(Effect.orDie), { timeout: 90_000 })
 
       const views = new Map<string, View>()
       yield* Effect.forEach(accepted, (a) =>

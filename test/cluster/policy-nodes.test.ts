@@ -1,60 +1,31 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { bucketOf } from "../../src/policy/PolicyEngine.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
-import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
+import { clusterNode, simLink, startClusterNodes } from "../fixtures/Cluster.ts"
+import type { Node } from "../fixtures/Cluster.ts"
+import { freshPgDatabase } from "../fixtures/Databases.ts"
 import { post, signUp } from "../fixtures/Gateway.ts"
-import type { GatewayProcess } from "../fixtures/Processes.ts"
-import { eventually, freePort, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 
 const BUCKETS = 8
 
-interface Node {
-  readonly port: number
-  readonly runner: string
-  process: GatewayProcess | undefined
-}
-
 /** Two gateway processes forming one cluster on a fresh PostgreSQL database, counters in the real Redis. */
 const startCluster = Effect.gen(function*() {
-  const dir = yield* tempDir
   const database = yield* freshPgDatabase
   const sim = yield* Simulator.start({ port: 0, receiptDelayMs: 50 })
   const prefix = `smsgw:policy-test:${crypto.randomUUID().slice(0, 8)}:`
-  const nodes: Array<Node> = []
-  const configs: Array<string> = []
-  for (let i = 0; i < 2; i++) {
-    const port = yield* freePort
-    const runnerPort = yield* freePort
-    const config = join(dir, `node-${i}.yaml`)
-    writeFileSync(config, [
-      `http: { port: ${port}, host: 127.0.0.1 }`,
-      `storage: { kind: postgres, url: "${pgUrl(database)}" }`,
-      `cluster: { runnerHost: 127.0.0.1, runnerPort: ${runnerPort}, shardLockExpirationMs: 4000 }`,
-      "links:",
-      `  - { id: sim, host: 127.0.0.1, port: ${sim.port}, systemId: t, password: t, tps: 2000, reconnectMaxMs: 1000 }`,
-      `rateLimits: { store: redis, nodes: 2, redis: { host: 127.0.0.1, port: 6379, keyPrefix: "${prefix}rl:" } }`,
-      "policy:",
-      `  buckets: ${BUCKETS}`,
-      `  redis: { host: 127.0.0.1, port: 6379, keyPrefix: "${prefix}pol:" }`,
-      "  rules:",
-      "    - { id: cap-3-per-hour, type: frequency_cap, max: 3, window: hour }",
-      `auth: { jwtKeys: [{ kid: k1, secret: "cluster-test-secret-of-32-bytes-or-more" }], superadmin: { email: ops@example.com, password: "operator password 1" } }`
-    ].join("\n"))
-    nodes.push({ port, runner: `127.0.0.1:${runnerPort}`, process: undefined })
-    configs.push(config)
-  }
-  const start = (i: number) =>
-    Effect.gen(function*() {
-      const node = nodes[i]!
-      node.process = yield* spawnSmsgw(["serve", "--config", configs[i]!])
-      yield* waitHealthy(node.process, node.port, 45_000)
-    })
-  yield* start(0)
-  yield* start(1)
+  const nodes = yield* startClusterNodes(2, (slot) => ({
+    ...clusterNode(slot, database),
+    links: [simLink("sim", sim)],
+    rateLimits: { store: "redis", nodes: 2, redis: { host: "127.0.0.1", port: 6379, keyPrefix: `${prefix}rl:` } },
+    policy: {
+      buckets: BUCKETS,
+      redis: { host: "127.0.0.1", port: 6379, keyPrefix: `${prefix}pol:` },
+      rules: [{ id: "cap-3-per-hour", type: "frequency_cap", max: 3, window: "hour" }]
+    }
+  }))
   return { nodes, sim }
 })
 
@@ -101,11 +72,11 @@ describe("recipient policy across two gateway processes on Redis", () => {
       expect(yield* hit(nodes[0]!, moved)).toBe(202)
       expect(yield* hit(nodes[1]!, moved)).toBe(202)
       const bucket = bucketOf(moved.slice(1), BUCKETS)
-      const runner = yield* eventually("bucket owner", ownerOfBucket(nodes[0]!.port, bucket), 20_000)
+      const runner = yield* eventually("bucket owner", ownerOfBucket(nodes[0]!.port, bucket), { timeout: 20_000 })
       const owner = nodes.find((node) => node.runner === runner)!
       const survivor = nodes.find((node) => node !== owner)!
       owner.process!.child.kill("SIGTERM")
-      yield* eventually("owner stopped", Effect.sync(() => owner.process!.child.exitCode !== null || owner.process!.child.signalCode !== null ? true : undefined), 30_000)
+      yield* eventually("owner stopped", Effect.sync(() => owner.process!.child.exitCode !== null || owner.process!.child.signalCode !== null ? true : undefined), { timeout: 30_000 })
 
       // The survivor now owns the bucket and carries on from the same counts: one more, then refused.
       expect(yield* hit(survivor, moved)).toBe(202)

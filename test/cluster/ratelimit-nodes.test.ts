@@ -1,42 +1,27 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Simulator from "../../src/smpp/Simulator.ts"
-import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
+import { startClusterNodes } from "../fixtures/Cluster.ts"
+import { freshPgDatabase, pgUrl } from "../fixtures/Databases.ts"
 import { get, signUp } from "../fixtures/Gateway.ts"
 import { offerLoad } from "../fixtures/Load.ts"
-import { eventually, freePort, spawnSmsgw } from "../fixtures/Processes.ts"
 
 describe("rate limits shared by three gateway processes through Redis", () => {
   it.live("an app limited to 200 msg/s, offered 600 msg/s for 5 s across three nodes, gets 1,000 ± 3%", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
       const database = yield* freshPgDatabase
       const sim = yield* Simulator.start({ port: 0, receiptDelayMs: 50 })
       const prefix = `smsgw:test:${crypto.randomUUID().slice(0, 8)}:`
-      const ports = [yield* freePort, yield* freePort, yield* freePort]
-      const configs = ports.map((port, i) => {
-        const file = join(dir, `node-${i}.yaml`)
-        writeFileSync(file, [
-          `http: { port: ${port}, host: 127.0.0.1 }`,
-          `storage: { kind: postgres, url: "${pgUrl(database)}", runnerPath: ${join(dir, `runner-${i}.db`)} }`,
-          "links:",
-          `  - { id: sim, host: 127.0.0.1, port: ${sim.port}, systemId: t, password: t, tps: 5000, window: 50 }`,
-          `rateLimits: { store: redis, nodes: 3, redis: { host: 127.0.0.1, port: 6379, keyPrefix: "${prefix}", timeoutMs: 500 } }`,
-          "recovery: { idleSeconds: 600, intervalSeconds: 600 }"
-        ].join("\n"))
-        return file
-      })
-      const up = (port: number) =>
-        eventually(`node on ${port}`, get(`http://127.0.0.1:${port}/healthz`).pipe(Effect.map((r) => r.status === 200 ? true : undefined)), 30_000)
-      // The first node migrates the shared database; the others start once it is up.
-      yield* spawnSmsgw(["serve", "--config", configs[0]!])
-      yield* up(ports[0]!)
-      yield* spawnSmsgw(["serve", "--config", configs[1]!])
-      yield* spawnSmsgw(["serve", "--config", configs[2]!])
-      yield* up(ports[1]!)
-      yield* up(ports[2]!)
+      // Three embedded gateways on one database (no cluster): each with runner state of its own.
+      const nodes = yield* startClusterNodes(3, (slot) => ({
+        http: { port: slot.port, host: "127.0.0.1" },
+        storage: { kind: "postgres", url: pgUrl(database), runnerPath: join(slot.dir, `runner-${slot.index}.db`) },
+        links: [{ id: "sim", host: "127.0.0.1", port: sim.port, systemId: "t", password: "t", tps: 5000, window: 50 }],
+        rateLimits: { store: "redis", nodes: 3, redis: { host: "127.0.0.1", port: 6379, keyPrefix: prefix, timeoutMs: 500 } },
+        recovery: { idleSeconds: 600, intervalSeconds: 600 }
+      }))
+      const ports = nodes.map((node) => node.port)
 
       const t = yield* signUp(`http://127.0.0.1:${ports[0]}`)
       const patch = yield* Effect.promise(() =>

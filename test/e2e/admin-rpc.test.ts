@@ -9,6 +9,7 @@ import { registryMigrations } from "../../src/actors/RegistryMigrations.ts"
 import { AdminClient, renderActors, renderBucket, renderLink, renderPool, renderRunners } from "../../src/cli/admin.ts"
 import { RunnerDirectory } from "../../src/rpc/AdminRpcServer.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { post, signUp, startGateway, startPooledGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 
 const migrated = Effect.forEach(Object.values(registryMigrations), (m) => m, { discard: true }).pipe(Effect.orDie)
@@ -32,17 +33,6 @@ const actor = (registry: ActorRegistry["Service"], type: string, id: string) =>
     return { stop: Scope.close(scope, Exit.void) }
   })
 
-const poll = <A, E>(effect: Effect.Effect<A, E>, predicate: (a: A) => boolean, timeoutMs = 5_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* effect
-      if (predicate(value)) return value
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`condition not met in ${timeoutMs} ms: ${JSON.stringify(value)}`))
-      yield* Effect.sleep(100)
-    }
-  })
-
 const only = (entries: ReadonlyArray<ActorEntry>, id: string) => entries.filter((e) => e.id === id)
 
 for (const [dialect, database] of [["SQLite", sqliteLayer], ["PostgreSQL", pgLayer]] as const) {
@@ -56,7 +46,7 @@ for (const [dialect, database] of [["SQLite", sqliteLayer], ["PostgreSQL", pgLay
         const [first] = yield* a.registry.list("SmppLink")
         expect(first).toMatchObject({ type: "SmppLink", id: "carrier-a", runner: "10.0.0.1:34431", stale: false })
         expect((yield* a.registry.list()).map((e) => `${e.type}/${e.id}`)).toEqual(["SmppLink/carrier-a", "VirtualPool/main"])
-        const renewed = yield* poll(a.registry.list("SmppLink"), (l) => (l[0]?.heartbeatAt ?? 0) >= (first?.heartbeatAt ?? 0) + 200)
+        const renewed = yield* eventually("the link's heartbeat renewed (200 ms on)", a.registry.list("SmppLink"), { until: (l) => (l[0]?.heartbeatAt ?? 0) >= (first?.heartbeatAt ?? 0) + 200 })
         expect(renewed[0]?.startedAt).toBe(first?.startedAt)
         yield* link.stop
         expect(yield* a.registry.list("SmppLink")).toEqual([])
@@ -87,11 +77,11 @@ for (const [dialect, database] of [["SQLite", sqliteLayer], ["PostgreSQL", pgLay
         yield* actor(dead.registry, "VirtualPool", "p1")
         yield* actor(restarting.registry, "VirtualPool", "p2")
         yield* Effect.all([dead.stop, restarting.stop])
-        const stale = yield* poll(observer.registry.list(), (l) => l.length === 2 && l.every((e) => e.stale))
+        const stale = yield* eventually("both actors of the stopped runners listed as stale", observer.registry.list(), { until: (l) => l.length === 2 && l.every((e) => e.stale) })
         expect(stale.map((e) => [e.id, e.runner])).toEqual([["p1", "10.0.0.3:1"], ["p2", "10.0.0.4:1"]])
         yield* registryOf("10.0.0.4:1", options)
         expect(only(yield* observer.registry.list(), "p2")).toEqual([])
-        yield* poll(observer.registry.list(), (l) => l.length === 0, 3_000)
+        yield* eventually("the stale entries cleaned up", observer.registry.list(), { until: (l) => l.length === 0, timeout: 3_000 })
       }).pipe(Effect.scoped, Effect.provide(database)))
 
     it.live("the cluster's runner table: health, heartbeat age and hash-ring shards per runner", () =>
@@ -272,21 +262,21 @@ describe("admin RPC over HTTP", () => {
       const admin = <A, E>(f: (client: AdminClient["Service"]) => Effect.Effect<A, E>) =>
         rpc(gw.baseUrl, token, f).pipe(Effect.orDie)
       const sim = gw.sims.a!
-      yield* poll(admin((c) => c.InspectLink({ linkId: "a" })), (s) => s.bound)
+      yield* eventually("link a bound (InspectLink)", admin((c) => c.InspectLink({ linkId: "a" })), { until: (s) => s.bound })
       const before = (yield* sim.stats).binds
 
       yield* admin((c) => c.RebindLink({ linkId: "a" }))
-      yield* poll(sim.stats, (s) => s.binds === before + 1)
-      expect(yield* poll(admin((c) => c.InspectLink({ linkId: "a" })), (s) => s.bound)).toMatchObject({ health: "bound" })
+      yield* eventually("one more bind at the simulator", sim.stats, { until: (s) => s.binds === before + 1 })
+      expect(yield* eventually("link a bound (InspectLink)", admin((c) => c.InspectLink({ linkId: "a" })), { until: (s) => s.bound })).toMatchObject({ health: "bound" })
 
       expect(yield* admin((c) => c.SetLinkEnabled({ linkId: "a", enabled: false }))).toEqual({ linkId: "a", enabled: false })
-      const disabled = yield* poll(admin((c) => c.InspectLink({ linkId: "a" })), (s) => !s.bound)
+      const disabled = yield* eventually("link a unbound (InspectLink)", admin((c) => c.InspectLink({ linkId: "a" })), { until: (s) => !s.bound })
       expect(disabled).toMatchObject({ enabled: false, health: "disabled", connections: [] })
       const pool = yield* admin((c) => c.InspectPool({ poolId: "main" }))
       expect(pool.members.map((m) => [m.linkId, m.state, m.effectiveWeight])).toEqual([["a", "disabled", 0], ["b", "bound", 1]])
 
       yield* admin((c) => c.SetLinkEnabled({ linkId: "a", enabled: true }))
-      const enabled = yield* poll(admin((c) => c.InspectLink({ linkId: "a" })), (s) => s.bound)
+      const enabled = yield* eventually("link a bound (InspectLink)", admin((c) => c.InspectLink({ linkId: "a" })), { until: (s) => s.bound })
       expect(enabled).toMatchObject({ enabled: true, health: "bound" })
       expect((yield* sim.stats).binds).toBe(before + 2)
       expect(yield* rpc(gw.baseUrl, token, (c) => c.SetLinkEnabled({ linkId: "zz", enabled: true })).pipe(Effect.flip))

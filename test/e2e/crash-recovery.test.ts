@@ -5,7 +5,8 @@ import { join } from "node:path"
 import * as Simulator from "../../src/smpp/Simulator.ts"
 import { tempDir } from "../fixtures/Databases.ts"
 import { get, post, signUp } from "../fixtures/Gateway.ts"
-import { eventually, freePort, killHard, spawnSmsgw } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
+import { freePort, killHard, spawnSmsgw } from "../fixtures/Processes.ts"
 
 describe("crash recovery", () => {
   it.live("messages accepted before a SIGKILL are submitted and delivered after restart, each exactly once", () =>
@@ -44,7 +45,7 @@ describe("crash recovery", () => {
       const statuses = yield* eventually("all delivered after restart", Effect.gen(function*() {
         const views = yield* Effect.forEach(ids, (id) => get(`${base}/v1/messages/${id}`, t.auth))
         return views.every((v) => v.json.status === "delivered") ? views : undefined
-      }), 30_000)
+      }), { timeout: 30_000 })
       expect(statuses).toHaveLength(25)
       const stats = yield* sim.stats
       expect(stats.submits).toBe(25)
@@ -95,7 +96,7 @@ describe("crash recovery", () => {
         const all = yield* Effect.forEach(sent, (m) => get(`${base}/v1/messages/${m.id}`, t.auth))
         const settled = all.every((v) => v.json.status === "delivered" || v.json.reason === "unknown_outcome")
         return settled ? all.map((v) => v.json as { status: string; reason?: string; events: Array<{ detail?: string }> }) : undefined
-      }), 30_000)
+      }), { timeout: 30_000 })
       const resent = sent.filter((_, i) => views[i]!.events.some((e) => e.detail?.includes("resent after unknown outcome")))
       const reported = sent.filter((_, i) => views[i]!.reason === "unknown_outcome")
       // Exactly the window had an unknown outcome; each class as the default says, recorded on the message.

@@ -7,7 +7,7 @@ import { AdminClient, renderBlacklist } from "../../src/cli/admin.ts"
 import { bucketOf } from "../../src/policy/PolicyEngine.ts"
 import { get, post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
 import type { RunningGateway } from "../fixtures/Gateway.ts"
-import { eventually } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 
 const policies = (gw: RunningGateway) => `${gw.baseUrl}/v1/policies`
 const entries = (gw: RunningGateway, list: string) => `${gw.baseUrl}/v1/blacklists/${list}/entries`
@@ -162,7 +162,7 @@ describe("the contact-policy API", () => {
       const lists = yield* eventually("dnd loaded and a-vip stale", Effect.map(get(`${gw.baseUrl}/v1/blacklists`, ops), (r) => {
         const all = r.json as unknown as Array<Record<string, unknown>>
         return all.find((l) => l.name === "dnd")?.etag !== undefined && all.find((l) => l.name === "a-vip")?.stale === true ? all : undefined
-      }), 10_000)
+      }), { timeout: 10_000 })
       yield* Effect.sleep(1_500)
       const byName = (all: ReadonlyArray<Record<string, unknown>>, name: string) => all.find((l) => l.name === name)
       const later = (yield* get(`${gw.baseUrl}/v1/blacklists`, ops)).json as unknown as Array<Record<string, unknown>>

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { ObjectStore } from "../../src/storage/ObjectStore.ts"
 import { get, post, send, signUp, startGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 import type { Tenant } from "../fixtures/Gateway.ts"
-import { eventually } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { s3Server } from "../fixtures/S3Server.ts"
 
 /** The contact policy's clock, moved by the test: day-long windows without waiting a day. */

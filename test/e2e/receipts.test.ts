@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { DatabaseSync } from "node:sqlite"
 import { join } from "node:path"
-import { waitFor } from "../fixtures/Smpp.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
 
 /** One value from the gateway's SQLite file, read on the side. */
@@ -37,7 +37,7 @@ describe("delivery receipts end to end (embedded mode)", () => {
 
       yield* gw.sim.deliverMo({ sourceAddr: "4915112345678", destinationAddr: "ACME", esmClass: 0x04, shortMessage: receiptText("4711", "DELIVRD") })
       expect((yield* waitForStatus(gw.baseUrl, newer, "delivered", 10_000, t.auth)).status).toBe("delivered")
-      yield* waitFor(gw.sim.stats, (s) => s.mosAcked === 1)
+      yield* eventually("gw.sim.stats: s.mosAcked === 1", gw.sim.stats, { until: (s) => s.mosAcked === 1 })
       const view = yield* get(`${gw.baseUrl}/v1/messages/${older}`, t.auth)
       expect(view.json.status).toBe("submitted")
     }).pipe(Effect.scoped), 30_000)
@@ -72,7 +72,7 @@ describe("delivery receipts end to end (embedded mode)", () => {
       expect(scalar(gw.dataDir, "SELECT MAX(LENGTH(smsc_message_id)) AS n FROM message_parts")).toBe(0)
 
       yield* gw.sim.deliverMo({ sourceAddr: "4915112345678", destinationAddr: "ACME", esmClass: 0x04, shortMessage: receiptText("8".repeat(65), "DELIVRD") })
-      const stats = yield* waitFor(gw.sim.stats, (s) => s.receiptsNacked >= 1)
+      const stats = yield* eventually("gw.sim.stats: s.receiptsNacked >= 1", gw.sim.stats, { until: (s) => s.receiptsNacked >= 1 })
       expect(stats.nacksByStatus["0x65"]).toBeGreaterThanOrEqual(1)
       expect(scalar(gw.dataDir, "SELECT COUNT(*) AS n FROM orphan_receipts")).toBe(0)
     }).pipe(Effect.scoped), 30_000)

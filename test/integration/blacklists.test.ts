@@ -16,6 +16,7 @@ import { Blacklists } from "../../src/policy/Blacklists.ts"
 import type { BlacklistStatus } from "../../src/policy/Blacklists.ts"
 import { ObjectStore } from "../../src/storage/ObjectStore.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { s3Server } from "../fixtures/S3Server.ts"
 
 const migrate = Migrator.make({})({ loader: Migrator.fromRecord(blacklistMigrations), table: "test_migrations" })
@@ -48,18 +49,6 @@ const start = (options: { readonly pollIntervalMs: number; readonly overlayPollI
 /** Names unique in the run: metric series are global, so no two tests may share a list name. */
 const unique = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
 
-/** Checks `check` every 20 ms until it gives a value; dies naming `what` after `timeoutMs`. */
-const until = <A>(what: string, check: () => A | undefined | false, timeoutMs = 5_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const result = check()
-      if (result !== undefined && result !== false) return result
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep(20)
-    }
-  })
-
 const statusOf = (blacklists: Blacklists["Service"], name: string): BlacklistStatus => {
   const status = blacklists.status().find((s) => s.name === name)
   if (status === undefined) throw new Error(`no status for ${name}`)
@@ -67,10 +56,10 @@ const statusOf = (blacklists: Blacklists["Service"], name: string): BlacklistSta
 }
 
 const loaded = (blacklists: Blacklists["Service"], name: string, etag?: string) =>
-  until(`${name} loaded${etag === undefined ? "" : ` at ${etag}`}`, () => {
+  eventually(`${name} loaded${etag === undefined ? "" : ` at ${etag}`}`, Effect.sync(() => {
     const status = statusOf(blacklists, name)
     return status.loadedAt !== null && (etag === undefined || status.etag === etag) && status
-  })
+  }))
 
 const gauge = (metric: Metric.Gauge<number>, list: string) =>
   Effect.map(Metric.value(Metric.withAttributes(metric, { list })), (state) => state.value)
@@ -147,7 +136,7 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
 
         // Several polls over the same object: checked each time, loaded once.
         const checkedAt = statusOf(blacklists, name).checkedAt ?? 0
-        yield* until("checked again", () => (statusOf(blacklists, name).checkedAt ?? 0) > checkedAt)
+        yield* eventually("checked again", Effect.sync(() => (statusOf(blacklists, name).checkedAt ?? 0) > checkedAt))
         yield* Effect.sleep(300)
         expect(statusOf(blacklists, name).loadedAt).toBe(first.loadedAt)
 
@@ -180,10 +169,10 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
 
         // A UTF-16 export: binary, not a text list.
         yield* store.put(object, Buffer.from(lines("+4915100000009"), "utf16le"))
-        const binary = yield* until("stale on a binary file", () => {
+        const binary = yield* eventually("stale on a binary file", Effect.sync(() => {
           const status = statusOf(blacklists, name)
           return status.stale && status
-        })
+        }))
         expect(binary.lastError).toMatch(/NUL byte/)
         keptVersion()
         expect(yield* gauge(blacklistStale, name)).toBe(1)
@@ -191,14 +180,14 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
 
         // A file that is mostly not numbers is the wrong file, not a list to empty.
         yield* store.put(object, "name,number\nalice,+4915100000001 x\nbob,y\n+4915100000003\n")
-        yield* until("refused as mostly invalid", () => /not numbers/.test(statusOf(blacklists, name).lastError ?? ""))
+        yield* eventually("refused as mostly invalid", Effect.sync(() => /not numbers/.test(statusOf(blacklists, name).lastError ?? "")))
         keptVersion()
 
         // Deleted: still the previous version; every failed poll counts.
         yield* store.delete(object)
-        yield* until("missing object reported", () => /not found/.test(statusOf(blacklists, name).lastError ?? ""))
+        yield* eventually("missing object reported", Effect.sync(() => /not found/.test(statusOf(blacklists, name).lastError ?? "")))
         const counted = yield* failures(name)
-        yield* until("failures keep counting", () => Effect.runSync(failures(name)) > counted)
+        yield* eventually("failures keep counting", Effect.map(failures(name), (n) => n > counted))
         keptVersion()
         expect(statusOf(blacklists, name).stale).toBe(true)
 
@@ -218,10 +207,10 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
         const name = unique("missing")
         const object = `${name}/list.txt`
         yield* blacklists.configure([{ name, object }])
-        const missing = yield* until("reported missing", () => {
+        const missing = yield* eventually("reported missing", Effect.sync(() => {
           const status = statusOf(blacklists, name)
           return status.stale && status
-        })
+        }))
         expect(missing).toMatchObject({ etag: null, loadedAt: null, baseEntries: 0 })
         expect(missing.lastError).toMatch(/not found/)
         expect(blacklists.has(name, "+4915100000001")).toBe(false)
@@ -324,10 +313,10 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
         // A list whose file is missing (stale, counting failures) that is told it has none: the alert ends.
         const missing = unique("nofile-missing")
         yield* blacklists.configure([{ name, object: null }, { name: missing, object: `${missing}.txt` }])
-        yield* until("reported missing", () => statusOf(blacklists, missing).stale)
+        yield* eventually("reported missing", Effect.sync(() => statusOf(blacklists, missing).stale))
         expect(yield* gauge(blacklistStale, missing)).toBe(1)
         yield* blacklists.configure([{ name, object: null }, { name: missing, object: null }])
-        yield* until("no longer stale", () => !statusOf(blacklists, missing).stale)
+        yield* eventually("no longer stale", Effect.sync(() => !statusOf(blacklists, missing).stale))
         const counted = yield* failures(missing)
         yield* Effect.sleep(300)
         expect(yield* failures(missing)).toBe(counted)
@@ -341,7 +330,7 @@ describe("Blacklists: the file (S3 layer, SQLite)", () => {
         yield* loaded(blacklists, filed)
         yield* blacklists.addEntries(filed, ["+4915100000004"])
         yield* blacklists.configure([{ name: filed, object: null }])
-        yield* until("file numbers dropped", () => !blacklists.has(filed, "+4915100000003"))
+        yield* eventually("file numbers dropped", Effect.sync(() => !blacklists.has(filed, "+4915100000003")))
         expect(blacklists.has(filed, "+4915100000004")).toBe(true)
         expect(statusOf(blacklists, filed)).toMatchObject({ object: null, baseEntries: 0, added: 1 })
         expect(yield* gauge(blacklistEntries, filed)).toBe(1)
@@ -466,21 +455,21 @@ const overlaySuite = (dbName: string, database: Layer.Layer<SqlClient.SqlClient>
           yield* a.addEntries(name, [n])
           expect(a.has(name, n)).toBe(true)
           const started = Date.now()
-          yield* until("b sees the addition", () => b.has(name, n))
+          yield* eventually("b sees the addition", Effect.sync(() => b.has(name, n)))
           expect(Date.now() - started).toBeLessThan(2_000)
 
           yield* b.removeEntries(name, [x])
-          yield* until("a sees the removal", () => !a.has(name, x))
+          yield* eventually("a sees the removal", Effect.sync(() => !a.has(name, x)))
           yield* a.removeEntries(name, [n])
-          yield* until("b sees n removed", () => !b.has(name, n))
+          yield* eventually("b sees n removed", Effect.sync(() => !b.has(name, n)))
           yield* b.addEntries(name, [x])
-          yield* until("a sees x listed again", () => a.has(name, x))
+          yield* eventually("a sees x listed again", Effect.sync(() => a.has(name, x)))
           expect(statusOf(a, name).overlayVersion).toBe(statusOf(b, name).overlayVersion)
 
           // A node configured later starts with the overlay as the others left it.
           const c = yield* start()
           yield* c.configure([{ name, object }])
-          yield* until("c has the overlay", () => c.has(name, x) && statusOf(c, name).removed === 1)
+          yield* eventually("c has the overlay", Effect.sync(() => c.has(name, x) && statusOf(c, name).removed === 1))
           expect(c.has(name, n)).toBe(false)
         })))
 
@@ -532,10 +521,10 @@ const overlaySuite = (dbName: string, database: Layer.Layer<SqlClient.SqlClient>
           // The shared 50 numbers were added once, by whichever edit came first.
           expect(results.reduce((sum, r) => sum + r.changed, 0)).toBe(8 * 50 + 50)
           const all = [...Array.from({ length: 8 }, (_, i) => batch(i * 50)).flat(), ...batch(1_000)]
-          yield* until("both have every number", () => all.every((n) => a.has(name, n) && b.has(name, n)))
-          yield* until("both on the same version", () =>
+          yield* eventually("both have every number", Effect.sync(() => all.every((n) => a.has(name, n) && b.has(name, n))))
+          yield* eventually("both on the same version", Effect.sync(() =>
             statusOf(a, name).overlayVersion === statusOf(b, name).overlayVersion &&
-            statusOf(a, name).overlayVersion > 0)
+            statusOf(a, name).overlayVersion > 0))
           expect(statusOf(a, name).added).toBe(450)
           expect(statusOf(b, name).added).toBe(450)
         })))
@@ -552,11 +541,11 @@ const overlaySuite = (dbName: string, database: Layer.Layer<SqlClient.SqlClient>
           const numbers = Array.from({ length: 1_234 }, (_, i) => `+49151${String(i).padStart(8, "0")}`)
           expect(yield* blacklists.addEntries(name, numbers)).toEqual({ changed: 1_234 })
           expect(numbers.every((n) => blacklists.has(name, n))).toBe(true)
-          yield* until("the other node has the batch", () => numbers.every((n) => other.has(name, n)))
+          yield* eventually("the other node has the batch", Effect.sync(() => numbers.every((n) => other.has(name, n))))
           expect(yield* blacklists.removeEntries(name, numbers.slice(0, 700))).toEqual({ changed: 700 })
           expect(blacklists.has(name, numbers[0]!)).toBe(false)
           expect(blacklists.has(name, numbers[700]!)).toBe(true)
-          yield* until("the other node has the removals", () => !other.has(name, numbers[699]!))
+          yield* eventually("the other node has the removals", Effect.sync(() => !other.has(name, numbers[699]!)))
           expect(statusOf(other, name)).toMatchObject({ added: 534, removed: 700 })
         })))
     })

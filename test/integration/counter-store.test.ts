@@ -4,6 +4,7 @@ import { Redis } from "ioredis"
 import { CounterStore } from "../../src/policy/CounterStore.ts"
 import type { CounterStoreRedisOptions } from "../../src/policy/CounterStore.ts"
 import { BucketState } from "../../src/policy/RecipientState.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { freePort } from "../fixtures/Processes.ts"
 import { redisServer } from "../fixtures/RedisServer.ts"
 
@@ -166,11 +167,7 @@ describe("CounterStore on Redis", () => {
       expect(save.ms).toBeLessThan(timeoutMs + 100)
 
       yield* redis.resume
-      let back = false
-      for (let i = 0; i < 40 && !back; i++) {
-        back = Exit.isSuccess(yield* Effect.exit(store.load(4, ["a"])))
-        if (!back) yield* Effect.sleep(50)
-      }
+      const back = yield* eventually("the store answering again", Effect.as(store.load(4, ["a"]), true), { timeout: 5_000 })
       expect(back).toBe(true)
       yield* store.save([{ bucket: 4, recipient: "a", value: "after", ttlMs: 60_000 }])
       expect(yield* store.load(4, ["a"])).toEqual(["after"])
@@ -189,12 +186,7 @@ describe("CounterStore on Redis", () => {
 
       // A new server, empty: the store reconnects on its own.
       yield* redis.start
-      let loaded: ReadonlyArray<string | null> | undefined
-      for (let i = 0; i < 60 && loaded === undefined; i++) {
-        const exit = yield* Effect.exit(store.load(5, ["a"]))
-        if (Exit.isSuccess(exit)) loaded = exit.value
-        else yield* Effect.sleep(50)
-      }
+      const loaded = yield* eventually("the store reconnected to the new server", store.load(5, ["a"]), { timeout: 5_000 })
       expect(loaded).toEqual([null])
     }), 20_000)
 })

@@ -1,13 +1,30 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Scope } from "effect"
 import { PolicyBuckets } from "../../src/actors/PolicyBuckets.ts"
 import { PolicyMetrics } from "../../src/observability/PolicyMetrics.ts"
 import { CounterStore } from "../../src/policy/CounterStore.ts"
 import type { DecisionRequest, PolicyCheck } from "../../src/policy/RecipientState.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { freePort } from "../fixtures/Processes.ts"
 import { redisServer } from "../fixtures/RedisServer.ts"
 
 const DAY = 86_400_000
+
+/** Process-wide policy metrics (tests compare a value before and after, never an absolute). */
+const counter = (id: string, attributes: Record<string, string> = {}) =>
+  Effect.map(Metric.snapshot, (all) =>
+    all.reduce((sum, m) =>
+      m.id === id && m.type === "Counter" && Object.entries(attributes).every(([k, v]) => m.attributes?.[k] === v)
+        ? sum + Number(m.state.count)
+        : sum, 0))
+const counterWrites = counter("smsgw_policy_counter_writes_total")
+const saveFailures = counter("smsgw_policy_counter_store_failures_total", { operation: "save" })
+/**
+ * A flush has started since now and failed: flushes run one after another, so the second failure from now is one
+ * that started after this point (what the state evicted just before it is taken into).
+ */
+const flushedAndFailed = Effect.flatMap(saveFailures, (failed) =>
+  eventually("a flush since then, failed", saveFailures, { until: (n) => n >= failed + 2 }))
 const cap = (max: number): PolicyCheck => ({ kind: "cap", ruleId: "cap", key: "cap", max, window: { type: "fixed", ms: DAY } })
 
 let ids = 0
@@ -62,7 +79,7 @@ describe("PolicyBuckets on a real Redis", () => {
       // Redis does not answer: this recipient is unknown here, so it is decided from zero (messages keep flowing)...
       expect(yield* b.decide("4915112345602", [cap(3)])).toBe("Admit")
       yield* redis.resume
-      yield* Effect.sleep(500)
+      yield* eventually("Redis answering again", redis.answers)
       // ...but that guess was neither kept nor written: once Redis answers, the real 3 of 3 decide.
       expect(yield* b.decide("4915112345602", [cap(3)])).toBe("Reject")
       yield* b.close
@@ -76,19 +93,22 @@ describe("PolicyBuckets on a real Redis", () => {
       const prefix = `t:${crypto.randomUUID().slice(0, 8)}:`
       // One recipient in memory at a time: every other recipient evicts it, and it is flushed while Redis is down.
       const a = yield* node(redis.port, prefix, { maxRecipientsPerBucket: 1 })
+      const written = yield* counterWrites
       expect(yield* a.decide("4915112345603", [cap(3)])).toBe("Admit")
-      yield* Effect.sleep(200)
+      yield* eventually("the first admission written", counterWrites, { until: (n) => n > written })
       yield* redis.pause
       expect(yield* a.decide("4915112345603", [cap(3)])).toBe("Admit")
       expect(yield* a.decide("4915112345699", [cap(3)])).toBe("Admit")
-      yield* Effect.sleep(300)
+      yield* flushedAndFailed
       // Evicted and not written: its state is read from the pending writes, not guessed from zero.
       expect(yield* a.decide("4915112345603", [cap(3)])).toBe("Admit")
       expect(yield* a.decide("4915112345698", [cap(3)])).toBe("Admit")
-      yield* Effect.sleep(300)
+      yield* flushedAndFailed
       expect(yield* a.decide("4915112345603", [cap(3)])).toBe("Reject")
+      const beforeResume = yield* counterWrites
       yield* redis.resume
-      yield* Effect.sleep(1000)
+      // The retry, not the close, writes it: a flush succeeds while the node still runs.
+      yield* eventually("the pending writes retried once Redis answers", counterWrites, { until: (n) => n > beforeResume })
       yield* a.close
       // The newest state (3 of 3) is what reached Redis.
       const b = yield* node(redis.port, prefix)
@@ -125,6 +145,8 @@ describe("PolicyBuckets without a store", () => {
       expect(yield* decide("r0")).toBe("Admit")
       expect(yield* decide("r0")).toBe("Reject")
       for (let i = 1; i <= 100; i++) yield* decide(`r${i}`)
+      // Five flush intervals: the memory store's flush lets the evicted go, and nothing observable marks it (no write,
+      // no metric; deciding on r0 to find out would bring it back from the evicted).
       yield* Effect.sleep(100)
       expect(handle.stats().recipients).toBe(10)
       // r0 was evicted and, with nowhere to write it, forgotten (the documented cost of the bound).

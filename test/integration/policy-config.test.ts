@@ -6,7 +6,7 @@ import type { PolicyDocument } from "../../src/domain/Policy.ts"
 import { droppedOverlays, PolicyConfig } from "../../src/policy/PolicyConfig.ts"
 import { migrate } from "../../src/layers/Migrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
-import { eventually } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 
 const fileA: PolicyDocument = {
   blacklists: [{ name: "dnd" }],
@@ -76,7 +76,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
         const v2 = yield* here.put(next, { expectedVersion: 1, actor: "user_1" })
         expect(v2).toMatchObject({ version: 2, document: next, createdBy: "user_1" })
         expect(here.current().version).toBe(2)
-        const seen = yield* eventually("other process reloads", Effect.sync(() => there.current().version === 2 ? there.current() : undefined), 5_000)
+        const seen = yield* eventually("other process reloads", Effect.sync(() => there.current().version === 2 ? there.current() : undefined), { timeout: 5_000 })
         expect(seen.document).toEqual(next)
         // Without expectedVersion a put always applies on top of the latest.
         expect((yield* there.put(fileA, { actor: null })).version).toBe(3)
@@ -107,7 +107,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
         expect(starting.unreadable().map((u) => u.version)).toEqual([4, 3])
         expect(starting.unreadable()[1]?.error).not.toBe("")
         // A running node keeps version 2 and reports the same; polls go on without logging again.
-        yield* eventually("running node finds the unreadable versions", Effect.sync(() => here.unreadable().length === 2 || undefined), 5_000)
+        yield* eventually("running node finds the unreadable versions", Effect.sync(() => here.unreadable().length === 2 || undefined), { timeout: 5_000 })
         expect(here.current().version).toBe(2)
         expect((yield* here.refresh).version).toBe(2)
         yield* Effect.sleep(300)
@@ -117,7 +117,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
         const v5 = yield* starting.put(fileA, { expectedVersion: 2, actor: "user_1" })
         expect(v5.version).toBe(5)
         expect(starting.unreadable()).toEqual([])
-        const seen = yield* eventually("running node moves on", Effect.sync(() => here.current().version === 5 ? here.current() : undefined), 5_000)
+        const seen = yield* eventually("running node moves on", Effect.sync(() => here.current().version === 5 ? here.current() : undefined), { timeout: 5_000 })
         expect(seen.document).toEqual(fileA)
         expect(here.unreadable()).toEqual([])
         expect(logs.lines.filter((l) => l.includes("does not decode"))).toHaveLength(4)

@@ -9,6 +9,7 @@ import * as Gcra from "../../src/ratelimit/Gcra.ts"
 import type { LimitSpec, Verdict } from "../../src/ratelimit/Gcra.ts"
 import { RateLimitStore } from "../../src/ratelimit/RateLimitStore.ts"
 import type { RedisStoreOptions } from "../../src/ratelimit/RateLimitStore.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { freePort } from "../fixtures/Processes.ts"
 
 const prefix = () => `test:rl:${crypto.randomUUID().slice(0, 8)}:`
@@ -176,12 +177,7 @@ const ownRedis = Effect.gen(function*() {
       stdio: "ignore"
     })
     const probe = yield* rawRedis(port)
-    for (let i = 0; i < 100; i++) {
-      const ok = yield* Effect.promise(() => probe.ping().then(() => true, () => false))
-      if (ok) return
-      yield* Effect.sleep(50)
-    }
-    return yield* Effect.die(new Error(`redis-server on ${port} did not start`))
+    yield* eventually(`redis-server on ${port} answering`, Effect.promise(() => probe.ping().then(() => true, () => false)), { timeout: 5_000 })
   }).pipe(Effect.scoped)
   const signal = (name: "SIGSTOP" | "SIGCONT") => Effect.sync(() => child?.kill(name))
   yield* Effect.addFinalizer(() => kill)
@@ -332,11 +328,7 @@ describe("RateLimitStore on Redis, only", () => {
       expect((yield* store.stats).failures).toBeGreaterThan(0)
 
       yield* redis.start
-      let back = false
-      for (let i = 0; i < 60 && !back; i++) {
-        back = Exit.isSuccess(yield* Effect.exit(decide))
-        if (!back) yield* Effect.sleep(50)
-      }
+      const back = yield* eventually("the store answering the new server", Effect.as(decide, true), { timeout: 5_000 })
       expect(back).toBe(true)
       expect(yield* store.health).toBe(true)
       // The new server has no script cached: EVALSHA got NOSCRIPT (or the reload on ready beat it) and still answered.
@@ -363,11 +355,7 @@ describe("RateLimitStore on Redis, only", () => {
       expect(one.ms).toBeLessThan(timeoutMs + 100)
 
       yield* redis.resume
-      let back = false
-      for (let i = 0; i < 40 && !back; i++) {
-        back = Exit.isSuccess(yield* Effect.exit(decide))
-        if (!back) yield* Effect.sleep(50)
-      }
+      const back = yield* eventually("the store answering again", Effect.as(decide, true), { timeout: 5_000 })
       expect(back).toBe(true)
     }), 20_000)
 })

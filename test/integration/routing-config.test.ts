@@ -8,6 +8,7 @@ import { RoutingConfig } from "../../src/routing/RoutingConfig.ts"
 import type { RoutingSeed } from "../../src/routing/RoutingConfig.ts"
 import { routingMigrations } from "../../src/routing/RoutingMigrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 
 const migrate = Migrator.make({})({ loader: Migrator.fromRecord(routingMigrations), table: "test_migrations" })
 
@@ -201,15 +202,16 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           Effect.forkChild
         )
 
-        const waitFor = (check: () => boolean) =>
+        // How long the other process took to see a change.
+        const took = (what: string, check: () => boolean) =>
           Effect.gen(function*() {
             const started = Date.now()
-            while (!check() && Date.now() - started < 3_000) yield* Effect.sleep(10)
+            yield* eventually(what, Effect.sync(check), { timeout: 3_000, interval: 10 })
             return Date.now() - started
           })
 
         yield* one.patchLink("a", { tps: 7 })
-        const tookTwo = yield* waitFor(() => Option.getOrUndefined(two.link("a"))?.tps === 7)
+        const tookTwo = yield* took("two sees tps 7 on a", () => Option.getOrUndefined(two.link("a"))?.tps === 7)
         expect(tookTwo).toBeLessThan(1_000)
         expect(two.current()).toEqual(one.current())
         const emitted = yield* Fiber.join(seen).pipe(Effect.timeout("1 second"))
@@ -217,14 +219,14 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
 
         const routes = [{ id: "only", match: {}, target: { pool: "main" } }]
         yield* two.setRoutes(routes)
-        const tookOne = yield* waitFor(() => one.current().routes.length === 1)
+        const tookOne = yield* took("one sees the route", () => one.current().routes.length === 1)
         expect(tookOne).toBeLessThan(1_000)
         expect(one.current().routes).toEqual(routes)
 
         // Changes racing from both sides are both kept, each with its own version.
         const before = one.current().version
         yield* Effect.all([one.addLink(link("p")), two.addLink(link("q"))], { concurrency: 2 })
-        yield* waitFor(() => one.current().version === before + 2 && two.current().version === before + 2)
+        yield* took("both on the version after the racing changes", () => one.current().version === before + 2 && two.current().version === before + 2)
         expect(new Set(ids(one.current().links))).toEqual(new Set(["a", "b", "c", "p", "q"]))
         expect(two.current()).toEqual(one.current())
       })), 20_000)

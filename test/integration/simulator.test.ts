@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import * as Simulator from "../../src/smpp/Simulator.ts"
 import { serveControl } from "../../src/smpp/SimulatorControl.ts"
-import { bound, open, request as baseRequest, waitFor } from "../fixtures/Smpp.ts"
+import { eventually } from "../fixtures/Eventually.ts"
+import { bound, open, request as baseRequest } from "../fixtures/Smpp.ts"
 import type { SubmitRequest } from "../../src/smpp/Session.ts"
 
 const request = (overrides: Partial<SubmitRequest> = {}) =>
@@ -26,7 +27,7 @@ describe("SMSC simulator", () => {
       yield* bound(session)
       const { messageId } = yield* session.submit(request({ registeredDelivery: 1 }))
       expect(messageId).toMatch(/^\d+$/)
-      yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       const hex = BigInt(messageId).toString(16).toUpperCase()
       expect(text(delivers[0]?.shortMessage)).toMatch(new RegExp(`^id:${hex} `))
       expect(delivers[0]?.receiptedMessageId).toBe(hex)
@@ -39,7 +40,7 @@ describe("SMSC simulator", () => {
       yield* bound(session)
       const { messageId } = yield* session.submit(request({ registeredDelivery: 1 }))
       expect(messageId).toMatch(/^[0-9a-f]+$/)
-      yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(text(delivers[0]?.shortMessage)).toMatch(new RegExp(`^id:${BigInt(`0x${messageId}`).toString(10)} `))
     }))
 
@@ -49,13 +50,13 @@ describe("SMSC simulator", () => {
       const { session: tx } = yield* open(sim, { bindMode: "transmitter" })
       yield* bound(tx)
       const { messageId } = yield* tx.submit(request({ registeredDelivery: 1 }))
-      yield* waitFor(sim.stats, (s) => s.receiptsQueued === 1)
+      yield* eventually("sim.stats: s.receiptsQueued === 1", sim.stats, { until: (s) => s.receiptsQueued === 1 })
       const { session: otherRx } = yield* open(sim, { bindMode: "receiver", systemId: "other" })
       yield* bound(otherRx)
       expect((yield* sim.stats).receiptsQueued).toBe(1)
       const { session: rx, delivers } = yield* open(sim, { bindMode: "receiver" })
       yield* bound(rx)
-      const stats = yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      const stats = yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(stats.receiptsQueued).toBe(0)
       expect(text(delivers[0]?.shortMessage)).toContain(`id:${messageId} `)
     }))
@@ -67,7 +68,7 @@ describe("SMSC simulator", () => {
       yield* bound(session)
       yield* session.submit(request({ registeredDelivery: 2 }))
       yield* session.submit(request({ registeredDelivery: 1 }))
-      yield* waitFor(ok.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("ok.stats: s.receiptsAcked === 1", ok.stats, { until: (s) => s.receiptsAcked === 1 })
       yield* Effect.sleep(50)
       expect((yield* ok.stats).receiptsSent).toBe(1)
 
@@ -75,7 +76,7 @@ describe("SMSC simulator", () => {
       const { session: other, delivers } = yield* open(failing)
       yield* bound(other)
       yield* other.submit(request({ registeredDelivery: 2 }))
-      yield* waitFor(failing.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("failing.stats: s.receiptsAcked === 1", failing.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(text(delivers[0]?.shortMessage)).toContain("stat:EXPIRED err:001")
     }))
 
@@ -85,7 +86,7 @@ describe("SMSC simulator", () => {
       const { session } = yield* open(sim, { onDeliver: () => Effect.fail("nope") })
       yield* bound(session)
       yield* session.submit(request({ registeredDelivery: 1 }))
-      yield* waitFor(sim.stats, (s) => s.receiptsNacked === 3)
+      yield* eventually("sim.stats: s.receiptsNacked === 3", sim.stats, { until: (s) => s.receiptsNacked === 3 })
       yield* Effect.sleep(150)
       const stats = yield* sim.stats
       expect(stats.receiptsSent).toBe(3)
@@ -114,10 +115,10 @@ describe("SMSC simulator", () => {
       const sim = yield* Simulator.start({})
       yield* sim.setFaults({ rejectBinds: 0x0d })
       const { session } = yield* open(sim)
-      const refused = yield* waitFor(session.state, (s) => s.counters.bindFailures >= 1)
+      const refused = yield* eventually("session.state: s.counters.bindFailures >= 1", session.state, { until: (s) => s.counters.bindFailures >= 1 })
       expect(refused.counters.lastError).toContain("ESME_RBINDFAIL")
       yield* sim.setFaults({ submitStatus: 0x45 })
-      yield* waitFor(session.state, (s) => s.bound, 5_000)
+      yield* eventually("session.state: s.bound", session.state, { until: (s) => s.bound, timeout: 5_000 })
       const rejected = yield* Effect.result(session.submit(request()))
       expect(Result.isFailure(rejected) && rejected.failure._tag === "SubmitRejected" && rejected.failure.commandStatus)
         .toBe(0x45)
@@ -151,7 +152,7 @@ describe("SMSC simulator", () => {
       expect(received).toEqual([expect.objectContaining({ messageId, shortMessage: "70696e67" })])
 
       expect((yield* http(control.port, "POST", "/drop")).status).toBe(200)
-      yield* waitFor(sim.stats, (s) => s.binds === 2 && s.boundSessions === 1)
+      yield* eventually("sim.stats: s.binds === 2 && s.boundSessions === 1", sim.stats, { until: (s) => s.binds === 2 && s.boundSessions === 1 })
       expect((yield* http(control.port, "GET", "/nope")).status).toBe(404)
     }))
 
@@ -161,7 +162,7 @@ describe("SMSC simulator", () => {
       const { session } = yield* open(sim)
       yield* bound(session)
       yield* sim.close
-      const state = yield* waitFor(session.state, (s) => !s.bound && s.counters.reconnects >= 2)
+      const state = yield* eventually("session.state: !s.bound && s.counters.reconnects >= 2", session.state, { until: (s) => !s.bound && s.counters.reconnects >= 2 })
       expect(state.counters.lastError).toMatch(/ECONNREFUSED|connection closed/)
     }))
 })

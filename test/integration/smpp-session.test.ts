@@ -10,7 +10,8 @@ import smpp from "smpp"
 import * as Session from "../../src/smpp/Session.ts"
 import type { SessionState } from "../../src/smpp/Session.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
-import { bound, open, request, waitFor } from "../fixtures/Smpp.ts"
+import { eventually } from "../fixtures/Eventually.ts"
+import { bound, open, request } from "../fixtures/Smpp.ts"
 
 
 const failureTag = (result: Result.Result<unknown, { readonly _tag: string }>): string =>
@@ -141,10 +142,10 @@ describe("SmppSession against the simulator", () => {
       const { session } = yield* open(sim, { enquireLinkIntervalMs: 50, enquireLinkTimeoutMs: 100, responseTimeoutMs: 200 })
       yield* bound(session)
       yield* sim.setFaults({ stopAnswering: true })
-      const down = yield* waitFor(session.state, (s) => !s.bound)
+      const down = yield* eventually("session.state: !s.bound", session.state, { until: (s) => !s.bound })
       expect(down.counters.lastError).toContain("enquire_link timeout")
       yield* sim.clearFaults
-      const up = yield* waitFor(session.state, (s) => s.bound && s.counters.reconnects > 0)
+      const up = yield* eventually("session.state: s.bound && s.counters.reconnects > 0", session.state, { until: (s) => s.bound && s.counters.reconnects > 0 })
       expect(up.counters.enquireLinkSent).toBeGreaterThan(0)
       expect((yield* sim.stats).binds).toBeGreaterThanOrEqual(2)
       const { messageId } = yield* session.submit(request())
@@ -161,7 +162,7 @@ describe("SmppSession against the simulator", () => {
         Array.from({ length: 6 }),
         () => Effect.forkChild(Effect.result(session.submit(request())))
       )
-      yield* waitFor(session.state, (s) => s.windowInUse === 4)
+      yield* eventually("session.state: s.windowInUse === 4", session.state, { until: (s) => s.windowInUse === 4 })
       const dropped = Date.now()
       yield* sim.dropConnections
       const results = yield* Effect.forEach(fibers, Fiber.join)
@@ -170,7 +171,7 @@ describe("SmppSession against the simulator", () => {
       // four were on the wire; the two waiting for a slot were never sent
       expect(tags).toEqual(["ConnectionLost", "ConnectionLost", "ConnectionLost", "ConnectionLost", "NotBound", "NotBound"])
       yield* sim.clearFaults
-      const state = yield* waitFor(session.state, (s) => s.bound)
+      const state = yield* eventually("session.state: s.bound", session.state, { until: (s) => s.bound })
       expect(state.counters.connectionLost).toBe(4)
       expect(state.counters.reconnects).toBeGreaterThanOrEqual(1)
       expect(state.windowInUse).toBe(0)
@@ -206,12 +207,12 @@ describe("SmppSession against the simulator", () => {
     Effect.gen(function*() {
       const sim = yield* Simulator.start({ systemId: "esme", password: "secret" })
       const { session } = yield* open(sim, { password: "wrong" })
-      const state = yield* waitFor(session.state, (s) => s.counters.bindFailures >= 1)
+      const state = yield* eventually("session.state: s.counters.bindFailures >= 1", session.state, { until: (s) => s.counters.bindFailures >= 1 })
       expect(state.bound).toBe(false)
       expect(state.counters.lastError).toContain("ESME_RINVPASWD")
       expect(failureTag(yield* Effect.result(session.submit(request())))).toBe("NotBound")
       const { session: wrongId } = yield* open(sim, { systemId: "other" })
-      const other = yield* waitFor(wrongId.state, (s) => s.counters.bindFailures >= 1)
+      const other = yield* eventually("wrongId.state: s.counters.bindFailures >= 1", wrongId.state, { until: (s) => s.counters.bindFailures >= 1 })
       expect(other.counters.lastError).toContain("ESME_RINVSYSID")
       expect((yield* sim.stats).binds).toBe(0)
     }))
@@ -223,7 +224,7 @@ describe("SmppSession against the simulator", () => {
       yield* bound(session)
       const { messageId } = yield* session.submit(request({ registeredDelivery: 1, shortMessage: new TextEncoder().encode("Hello there") }))
       yield* session.submit(request({ registeredDelivery: 0 }))
-      yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(delivers).toHaveLength(1)
       const receipt = delivers[0]
       expect(receipt?.esmClass).toBe(0x04)
@@ -241,7 +242,7 @@ describe("SmppSession against the simulator", () => {
       const { session, delivers } = yield* open(sim)
       yield* bound(session)
       const { messageId } = yield* session.submit(request({ registeredDelivery: 1 }))
-      yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       const receipt = delivers[0]
       expect(receipt?.receiptedMessageId).toBe(messageId)
       expect(receipt?.messageState).toBe(5)
@@ -258,7 +259,7 @@ describe("SmppSession against the simulator", () => {
       })
       yield* bound(session)
       yield* session.submit(request({ registeredDelivery: 1 }))
-      const stats = yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      const stats = yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(stats.receiptsNacked).toBe(1)
       expect(stats.receiptsSent).toBe(2)
       const state = yield* session.state
@@ -292,7 +293,7 @@ describe("SmppSession against the simulator", () => {
       yield* sim.deliverMo({ sourceAddr: "1".repeat(21), destinationAddr: "12345", shortMessage: text })
       yield* sim.deliverMo({ sourceAddr: "4917600000001", destinationAddr: "2".repeat(21), shortMessage: text })
       yield* sim.deliverMo({ sourceAddr: "1".repeat(20), destinationAddr: "2".repeat(20), shortMessage: text })
-      const stats = yield* waitFor(sim.stats, (s) => s.mosAcked === 1 && s.receiptsNacked === 2)
+      const stats = yield* eventually("sim.stats: s.mosAcked === 1 && s.receiptsNacked === 2", sim.stats, { until: (s) => s.mosAcked === 1 && s.receiptsNacked === 2 })
       expect(stats.nacksByStatus).toEqual({ "0x0a": 1, "0x0b": 1 })
       expect(delivers.map((d) => d.sourceAddr)).toEqual(["1".repeat(20)])
       expect((yield* session.state).counters.deliversRefused).toBe(2)
@@ -306,7 +307,7 @@ describe("SmppSession against the simulator", () => {
       })
       yield* bound(session)
       yield* session.submit(request({ registeredDelivery: 1 }))
-      const stats = yield* waitFor(sim.stats, (s) => s.receiptsNacked >= 1)
+      const stats = yield* eventually("sim.stats: s.receiptsNacked >= 1", sim.stats, { until: (s) => s.receiptsNacked >= 1 })
       expect(stats.nacksByStatus).toEqual({ "0x65": stats.receiptsNacked })
       const state = yield* session.state
       expect(state.counters.deliversRefused).toBe(stats.receiptsNacked)
@@ -319,7 +320,7 @@ describe("SmppSession against the simulator", () => {
       const { session, delivers } = yield* open(sim, { bindMode: "pair" })
       yield* bound(session)
       const { messageId } = yield* session.submit(request({ registeredDelivery: 1 }))
-      yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(delivers[0]?.connectionId).toContain("/receiver#")
       expect(new TextDecoder().decode(delivers[0]?.shortMessage)).toContain(`id:${messageId} `)
     }))
@@ -331,7 +332,7 @@ describe("SmppSession against the simulator", () => {
       yield* bound(session)
       const ucs2 = new Uint8Array([0xd8, 0x3d, 0xde, 0x00])
       yield* sim.deliverMo({ sourceAddr: "4917600000001", destinationAddr: "12345", shortMessage: ucs2, dataCoding: 0x08 })
-      yield* waitFor(sim.stats, (s) => s.mosAcked === 1)
+      yield* eventually("sim.stats: s.mosAcked === 1", sim.stats, { until: (s) => s.mosAcked === 1 })
       expect(delivers[0]?.dataCoding).toBe(0x08)
       expect(delivers[0]?.esmClass).toBe(0)
       expect(Array.from(delivers[0]?.shortMessage ?? [])).toEqual([0xd8, 0x3d, 0xde, 0x00])
@@ -344,7 +345,7 @@ describe("SmppSession against the simulator", () => {
       const { session } = yield* open(sim, { onStateChange: (s) => Effect.sync(() => void changes.push(s.bound)) })
       yield* bound(session)
       yield* sim.unbindAll
-      const state = yield* waitFor(session.state, (s) => s.bound && s.counters.reconnects >= 1)
+      const state = yield* eventually("session.state: s.bound && s.counters.reconnects >= 1", session.state, { until: (s) => s.bound && s.counters.reconnects >= 1 })
       expect(state.counters.lastError).toContain("unbind from SMSC")
       expect((yield* sim.stats).binds).toBe(2)
       expect(changes).toEqual([true, false, true])
@@ -378,7 +379,7 @@ describe("SmppSession against the simulator", () => {
         })
       )
       const { session } = yield* open({ port })
-      const state = yield* waitFor(session.state, (s) => s.bound && s.counters.reconnects >= 1)
+      const state = yield* eventually("session.state: s.bound && s.counters.reconnects >= 1", session.state, { until: (s) => s.bound && s.counters.reconnects >= 1 })
       expect(connections).toBe(2)
       expect(state.connections[0]?.id).toContain("#2")
       expect(state.counters.lastError).toContain("PDU length was too large")
@@ -390,7 +391,7 @@ describe("SmppSession against the simulator", () => {
       const { session } = yield* open(sim, { reconnect: { initialMs: 5_000, maxMs: 10_000 } })
       yield* bound(session)
       yield* session.rebind
-      const state = yield* waitFor(session.state, (s) => s.bound && s.counters.reconnects === 1, 1_000)
+      const state = yield* eventually("session.state: s.bound && s.counters.reconnects === 1", session.state, { until: (s) => s.bound && s.counters.reconnects === 1, timeout: 1_000 })
       expect(state.connections[0]?.id).toContain("#2")
       const stats = yield* sim.stats
       expect(stats.binds).toBe(2)
@@ -405,12 +406,12 @@ describe("SmppSession against the simulator", () => {
       yield* bound(session)
       yield* sim.setFaults({ responseDelayMs: 3_000 })
       const inFlight = yield* Effect.forkChild(Effect.result(session.submit(request())))
-      yield* waitFor(session.state, (s) => s.windowInUse === 1)
+      yield* eventually("session.state: s.windowInUse === 1", session.state, { until: (s) => s.windowInUse === 1 })
       const started = Date.now()
       yield* Scope.close(scope, Exit.void)
       expect(Date.now() - started).toBeLessThan(1_000)
       expect(failureTag(yield* Fiber.join(inFlight))).toBe("ConnectionLost")
-      const stats = yield* waitFor(sim.stats, (s) => s.boundSessions === 0)
+      const stats = yield* eventually("sim.stats: s.boundSessions === 0", sim.stats, { until: (s) => s.boundSessions === 0 })
       expect(stats.unbindsReceived).toBe(1)
       expect(failureTag(yield* Effect.result(session.submit(request())))).toBe("NotBound")
     }))
@@ -430,11 +431,11 @@ describe("SmppSession against the simulator", () => {
       const { session, delivers } = yield* open(sim, { tls: { ca: cert } })
       yield* bound(session)
       const { messageId } = yield* session.submit(request({ registeredDelivery: 1 }))
-      yield* waitFor(sim.stats, (s) => s.receiptsAcked === 1)
+      yield* eventually("sim.stats: s.receiptsAcked === 1", sim.stats, { until: (s) => s.receiptsAcked === 1 })
       expect(new TextDecoder().decode(delivers[0]?.shortMessage)).toContain(`id:${messageId} `)
 
       const { session: untrusted } = yield* open(sim, { tls: true })
-      const state = yield* waitFor(untrusted.state, (s) => s.counters.lastError !== undefined)
+      const state = yield* eventually("untrusted.state: s.counters.lastError !== undefined", untrusted.state, { until: (s) => s.counters.lastError !== undefined })
       expect(state.bound).toBe(false)
       expect(state.counters.lastError).toMatch(/certificate/i)
     }))

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import net from "node:net"
 import { coalesceWrites } from "../../src/smpp/WriteCoalescing.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 
 /** A TCP server on loopback that answers each connection's bytes as they arrive, with the read count. */
 const withPair = async (body: (client: net.Socket, received: () => { bytes: Buffer; reads: number }) => Promise<void>) => {
@@ -19,10 +21,8 @@ const withPair = async (body: (client: net.Socket, received: () => { bytes: Buff
   }
 }
 
-const until = async (check: () => boolean) => {
-  const deadline = Date.now() + 5000
-  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
-}
+const until = (what: string, check: () => boolean) =>
+  Effect.runPromise(eventually(what, Effect.sync(check), { timeout: 5_000, interval: 5 }))
 
 describe("coalesceWrites", () => {
   it("sends the writes of one turn in one system call, in order, and later turns again", async () => {
@@ -44,12 +44,12 @@ describe("coalesceWrites", () => {
       expect(client.writableCorked).toBe(1)
       await new Promise((r) => process.nextTick(r))
       expect(client.writableCorked).toBe(0)
-      await until(() => received().bytes.length === pdus.length * 7)
+      await until("every pdu received", () => received().bytes.length === pdus.length * 7)
       expect(received().bytes.toString()).toBe(Buffer.concat(pdus).toString())
       expect(handleWrites).toBe(1)
       // A later turn is not held back by the earlier cork.
       client.write(Buffer.from("late;"))
-      await until(() => received().bytes.toString().endsWith("late;"))
+      await until("the late write received", () => received().bytes.toString().endsWith("late;"))
       expect(received().bytes.toString().endsWith("late;")).toBe(true)
       expect(handleWrites).toBe(2)
     })

@@ -12,6 +12,7 @@ import { INLINE_BELOW_BYTES, parseBlacklistOffThread } from "../../src/policy/Bl
 import { Blacklists } from "../../src/policy/Blacklists.ts"
 import { ObjectStore } from "../../src/storage/ObjectStore.ts"
 import { sqliteLayer } from "../fixtures/Databases.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 
 /** A deterministic generator (mulberry32), so a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -240,8 +241,7 @@ describe("parseBlacklistOffThread", () => {
         parseBlacklistOffThread(small(), { inlineBelowBytes: 0, worker: scripts.spins })
       )
       // Running: started, and spinning.
-      const deadline = Date.now() + 5_000
-      while (runningWorkers() === before && Date.now() < deadline) yield* Effect.sleep(10)
+      yield* eventually("the worker started", Effect.sync(() => runningWorkers() !== before), { timeout: 5_000 })
       expect(runningWorkers()).toBe(before + 1)
       yield* Fiber.interrupt(fiber)
       const exit = yield* Fiber.await(fiber)
@@ -272,12 +272,10 @@ describe("Blacklists loads a large file through the worker", () => {
       const context = yield* Layer.build(Blacklists.layer({ pollIntervalMs: 60_000, overlayPollIntervalMs: 60_000 }))
       const blacklists = Context.get(context, Blacklists)
       yield* blacklists.configure([{ name, object: `${name}.txt` }])
-      const deadline = Date.now() + 20_000
-      for (;;) {
-        const status = blacklists.status()[0]
-        if (status?.loadedAt !== null || status.lastError !== null || Date.now() > deadline) break
-        yield* Effect.sleep(20)
-      }
+      yield* eventually("the list loaded or failed", Effect.sync(() => blacklists.status()[0]), {
+        timeout: 20_000,
+        until: (status) => status.loadedAt !== null || status.lastError !== null
+      })
       expect(blacklists.status()[0]).toMatchObject({
         name,
         etag,
