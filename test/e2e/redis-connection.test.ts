@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { post, signUp, startGateway } from "../fixtures/Gateway.ts"
-import { eventually, freePort } from "../fixtures/Processes.ts"
+import { eventually } from "../fixtures/Eventually.ts"
+import { freePort } from "../fixtures/Processes.ts"
 import { redisServer } from "../fixtures/RedisServer.ts"
 
 /** A client of the test's own on the gateway's Redis, to look at what the gateway left there. */
