@@ -1,3 +1,6 @@
+/**
+ * SQL migrations of the actor registry (which entity runs on which runner, for the admin RPC).
+ */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 

@@ -1,3 +1,7 @@
+/**
+ * The SmppLink entity: exactly one bind per link in the cluster, its window, send rate (AIMD), health, retries,
+ * failover to pool members, handed marks and receipts.
+ */
 import { Deferred, Effect, Exit, Queue, Result, Schedule, Scope, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"

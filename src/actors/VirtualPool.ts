@@ -1,3 +1,6 @@
+/**
+ * The VirtualPool entity: a pool's members, their weights, health and rates, and smooth weighted round-robin picks.
+ */
 import { Effect, Stream } from "effect"
 import { Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"

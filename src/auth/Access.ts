@@ -1,3 +1,6 @@
+/**
+ * Who is calling: bearer tokens to principals, and the submit checks (the app, its organisation, role, allow-list).
+ */
 import { Context, Effect, Layer, Option, Result } from "effect"
 import type { App, Role } from "../domain/Account.ts"
 import { atLeast } from "../domain/Account.ts"

@@ -1,3 +1,6 @@
+/**
+ * SQL migrations of accounts: users, organisations, members, apps, keys, tokens, audit, invitations.
+ */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 

@@ -1,3 +1,6 @@
+/**
+ * Accounts in SQL (SQLite or PostgreSQL): every query carries the caller's organisation.
+ */
 import type { MessageClass } from "../domain/Policy.ts"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { messageWithCauses } from "../domain/Errors.ts"

@@ -1,3 +1,6 @@
+/**
+ * `smsgw serve`: decode the configuration (each bad key printed once) and run the gateway.
+ */
 import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { loadConfigFile } from "../layers/Config.ts"

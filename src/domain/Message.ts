@@ -1,3 +1,6 @@
+/**
+ * Messages as data: statuses and their ranks, the submit request and its answer, the status view.
+ */
 import { Schema } from "effect"
 import { MessageClass } from "./Policy.ts"
 import { RecipientFromString, SenderFromString } from "./Msisdn.ts"

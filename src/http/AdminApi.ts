@@ -1,3 +1,6 @@
+/**
+ * The operators' REST API (superadmin): links, pools and routing rules, applied live.
+ */
 import { Schema, Struct } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { LinkConfig, PoolConfig, PoolMember } from "../routing/Links.ts"

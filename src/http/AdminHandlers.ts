@@ -1,3 +1,6 @@
+/**
+ * Handlers of the operators' API over the live routing configuration.
+ */
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { CurrentPrincipal } from "../auth/Access.ts"

@@ -1,3 +1,7 @@
+/**
+ * The wiring of authentication: tokens, accounts, the login throttle (memory or Redis), mail, the superadmin
+ * bootstrap.
+ */
 import { Effect, Layer } from "effect"
 import { Access } from "../auth/Access.ts"
 import { Accounts } from "../auth/Accounts.ts"

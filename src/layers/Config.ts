@@ -1,3 +1,7 @@
+/**
+ * The configuration: one Schema (YAML file + environment), its defaults, decoding with every bad key named,
+ * printing.
+ */
 import { Effect, Runtime, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"

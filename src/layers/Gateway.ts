@@ -1,3 +1,6 @@
+/**
+ * The composition root of a process: storage, cluster runtime, actors, pipeline, HTTP and admin RPC, per mode.
+ */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import type { SqlClient } from "effect/sql"

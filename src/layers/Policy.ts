@@ -1,3 +1,7 @@
+/**
+ * The wiring of the contact policy: its document, blacklists and their files, counters (memory or Redis), bucket
+ * actors.
+ */
 import { Layer } from "effect"
 import { PolicyBuckets } from "../actors/PolicyBuckets.ts"
 import * as RecipientPolicyActor from "../actors/RecipientPolicy.ts"

@@ -1,3 +1,6 @@
+/**
+ * The wiring of rate limiting: the L2 store (memory or Redis) behind the limiter.
+ */
 import { Layer } from "effect"
 import { RateMetrics } from "../observability/Metrics.ts"
 import { RateLimiter } from "../ratelimit/RateLimiter.ts"

@@ -1,3 +1,6 @@
+/**
+ * The SQL client of each mode: SQLite (node:sqlite) or PostgreSQL, and the runner's own storage.
+ */
 import { PgClient } from "@effect/sql-pg"
 import { Layer, Redacted } from "effect"
 import { mkdirSync } from "node:fs"

@@ -1,3 +1,7 @@
+/**
+ * Prometheus metrics of links, pools, HTTP, rate limits and recovery: labelled series made once, updated
+ * synchronously.
+ */
 import { Context, Effect, Layer, Metric } from "effect"
 import { commandStatusName } from "../smpp/CommandStatus.ts"
 

@@ -1,3 +1,6 @@
+/**
+ * The one submit pipeline every entry point calls: validate, decide (route, rate limit, contact policy), record.
+ */
 import { Context, Effect, Layer, Option, Result } from "effect"
 import { InvalidField, MessageNotFound, PolicyRejected } from "../domain/Errors.ts"
 import { ContactPolicy } from "./ContactPolicy.ts"

@@ -1,3 +1,6 @@
+/**
+ * SQL migrations of blacklists (their definitions and API-managed entries).
+ */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 

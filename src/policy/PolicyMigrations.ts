@@ -1,3 +1,6 @@
+/**
+ * SQL migrations of the contact policy's versioned documents.
+ */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 

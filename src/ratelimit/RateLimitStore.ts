@@ -1,3 +1,6 @@
+/**
+ * The L2 rate-limit store: GCRA decisions and quota leases in memory (one process) or in Redis (Lua, shared).
+ */
 import { Context, Effect, Layer, Schema } from "effect"
 import { messageOf, ownConnection, RedisConnection, within } from "../storage/RedisConnection.ts"
 import { createHash } from "node:crypto"

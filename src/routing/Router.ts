@@ -1,3 +1,6 @@
+/**
+ * Routing of one message: the first matching rule's target (a link or a pool), from the live routing snapshot.
+ */
 import { Context, Effect, Layer } from "effect"
 import { NoRoute } from "../domain/Errors.ts"
 import { linkDefaults } from "./Links.ts"

@@ -1,3 +1,6 @@
+/**
+ * SQL migrations of links, pools and routing rules.
+ */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 
