@@ -21,7 +21,7 @@ export const serve = Command.make(
     const decoded = yield* loadConfigFile(file).pipe(Effect.tapError((e) => Effect.sync(() => console.error(e.message))))
     const config = Option.isSome(port) ? { ...decoded, http: { ...decoded.http, port: port.value } } : decoded
     yield* Effect.logInfo("starting gateway").pipe(
-      Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage?.kind ?? "sqlite" })
+      Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage.kind })
     )
     return yield* Layer.launch(gatewayLayer(config))
   })

@@ -116,13 +116,14 @@ export const GatewayConfig = Schema.Struct({
     /** The base of the links in mails (the web application's address; default http://localhost:<http.port>). */
     publicUrl: Schema.optionalKey(Schema.String)
   }), {}),
-  storage: Schema.optionalKey(Schema.Struct({
+  /** path (sqlite) and runnerPath (postgres, embedded) default by kind: see layers/Storage.ts. */
+  storage: withDefault(Schema.Struct({
     kind: Schema.Literals(["sqlite", "postgres"]),
     path: Schema.optionalKey(Schema.String),
     url: Schema.optionalKey(Schema.String),
     /** With postgres storage in the embedded mode: this process's own runner state (SQLite). */
     runnerPath: Schema.optionalKey(Schema.String)
-  })),
+  }), { kind: "sqlite" }),
   simulator: Schema.optionalKey(Schema.Struct({
     enabled: Schema.Boolean,
     port: withDefault(Port, 2775),
@@ -336,7 +337,7 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
           if (ids.has(link.id)) return Effect.fail(new ConfigError({ message: `links[${i}].id: duplicate link id "${link.id}"` }))
           ids.add(link.id)
         }
-        if (config.cluster !== undefined && config.storage?.kind !== "postgres") {
+        if (config.cluster !== undefined && config.storage.kind !== "postgres") {
           return Effect.fail(new ConfigError({ message: "storage.kind: a cluster needs postgres (one database shared by its nodes)" }))
         }
         // The same choice as the counter store's layer: policy.store, else the rate limits' store, else memory. In
@@ -353,7 +354,7 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
         if (problems.length > 0) {
           return Effect.fail(new ConfigError({ message: problems.map((p) => `policy.${p.field}: ${p.message}`).join("\n") }))
         }
-        if (config.storage?.kind === "postgres" && config.storage.url === undefined) {
+        if (config.storage.kind === "postgres" && config.storage.url === undefined) {
           return Effect.fail(new ConfigError({ message: "storage.url: required when storage.kind is postgres" }))
         }
         return Effect.succeed(config)
@@ -406,7 +407,7 @@ export const redactSecrets = (config: EffectiveConfig): EffectiveConfig => {
       ...config.mail,
       ...(config.mail.smtp !== undefined ? { smtp: redis(config.mail.smtp) } : {})
     },
-    ...(config.storage?.url !== undefined ? { storage: { ...config.storage, url: hideUrlPassword(config.storage.url) } } : {}),
+    ...(config.storage.url !== undefined ? { storage: { ...config.storage, url: hideUrlPassword(config.storage.url) } } : {}),
     ...(config.simulator !== undefined ? { simulator: redis(config.simulator) } : {}),
     rateLimits: { ...config.rateLimits, redis: redis(config.rateLimits.redis) },
     policy: { ...config.policy, ...(config.policy.redis !== undefined ? { redis: redis(config.policy.redis) } : {}) },

@@ -93,7 +93,7 @@ const clusterLayer = (config: EffectiveConfig, Sql: Layer.Layer<SqlClient.SqlCli
       }
     }).pipe(
       Layer.provide(NodeCrypto.layerDigest),
-      Layer.provide(config.storage?.kind === "postgres" ? runnerSqlLayer(config) as Layer.Layer<SqlClient.SqlClient, unknown> : Sql),
+      Layer.provide(config.storage.kind === "postgres" ? runnerSqlLayer(config) as Layer.Layer<SqlClient.SqlClient, unknown> : Sql),
       Layer.orDie
     )
   }

@@ -9,10 +9,11 @@ import { NodeSqliteClient } from "../storage/NodeSqliteClient.ts"
 import type { EffectiveConfig } from "./Config.ts"
 
 export const defaultSqlitePath = "./data/gateway.db"
+const defaultRunnerPath = "./data/runner.db"
 
 /** The SQL client of the configured storage: node:sqlite for one machine, PostgreSQL for a cluster. */
 export const sqlLayer = (config: EffectiveConfig) => {
-  const storage = config.storage ?? { kind: "sqlite" as const }
+  const storage = config.storage
   if (storage.kind === "postgres" && storage.url !== undefined) {
     return PgClient.layer({ url: Redacted.make(storage.url), connectTimeout: "5 seconds", maxConnections: 10 })
   }
@@ -26,9 +27,9 @@ export const sqlLayer = (config: EffectiveConfig) => {
  * database with SQLite; with PostgreSQL storage a local SQLite file, since a single runner's state is its own.
  */
 export const runnerSqlLayer = (config: EffectiveConfig) => {
-  const storage = config.storage ?? { kind: "sqlite" as const }
+  const storage = config.storage
   if (storage.kind !== "postgres") return sqlLayer(config)
-  const path = storage.runnerPath ?? "./data/runner.db"
+  const path = storage.runnerPath ?? defaultRunnerPath
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
   return NodeSqliteClient.layer({ filename: path }).pipe(Layer.orDie)
 }

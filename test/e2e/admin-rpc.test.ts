@@ -61,6 +61,7 @@ for (const [dialect, database] of [["SQLite", sqliteLayer], ["PostgreSQL", pgLay
         const onA = yield* actor(a.registry, "SmppLink", "x")
         yield* actor(b.registry, "SmppLink", "x")
         yield* onA.stop
+        // What is tested is that nothing overwrites b's row afterwards: three heartbeats' time without a change.
         yield* Effect.sleep(300)
         const rows = yield* b.registry.list()
         expect(rows.map((r) => [r.id, r.runner, r.stale])).toEqual([["x", "10.0.0.2:1", false]])

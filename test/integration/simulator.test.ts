@@ -69,6 +69,7 @@ describe("SMSC simulator", () => {
       yield* session.submit(request({ registeredDelivery: 2 }))
       yield* session.submit(request({ registeredDelivery: 1 }))
       yield* eventually("ok.stats: s.receiptsAcked === 1", ok.stats, { until: (s) => s.receiptsAcked === 1 })
+      // What is tested is that no second receipt comes: ten receipt delays without one.
       yield* Effect.sleep(50)
       expect((yield* ok.stats).receiptsSent).toBe(1)
 
@@ -87,6 +88,7 @@ describe("SMSC simulator", () => {
       yield* bound(session)
       yield* session.submit(request({ registeredDelivery: 1 }))
       yield* eventually("sim.stats: s.receiptsNacked === 3", sim.stats, { until: (s) => s.receiptsNacked === 3 })
+      // What is tested is that no fourth attempt comes: many receipt delays without one.
       yield* Effect.sleep(150)
       const stats = yield* sim.stats
       expect(stats.receiptsSent).toBe(3)
