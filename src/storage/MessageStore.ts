@@ -4,7 +4,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
-import { StoreUnavailable } from "../domain/Errors.ts"
+import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import { isFinal, statusRank } from "../domain/Message.ts"
 import type { MessageStatus, MessageView } from "../domain/Message.ts"
 import type { MessageClass } from "../domain/Policy.ts"
@@ -288,7 +288,8 @@ export const rollup = (parts: ReadonlyArray<MessageStatus>): MessageStatus => {
   return "accepted"
 }
 
-const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: error.message })
+// What the database said goes into the message (for the logs; clients get a fixed 503 detail) and the SqlError stays as the cause.
+const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
 
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
