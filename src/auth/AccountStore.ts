@@ -75,6 +75,17 @@ export interface SigningKey {
   readonly secret: string
 }
 
+/** A registration waiting for the proof of its mailbox: its password hash and organisation name kept until then. */
+export interface PendingRegistration {
+  readonly id: string
+  readonly hash: string
+  readonly email: string
+  readonly name: string
+  readonly orgName: string
+  readonly passwordHash: string
+  readonly expiresAt: number
+}
+
 export class AccountStore extends Context.Service<AccountStore, {
   /**
    * A new user owning a new organisation; with `invitationId`, the user joins that invitation's organisation with
@@ -127,15 +138,7 @@ export class AccountStore extends Context.Service<AccountStore, {
   ) => Effect.Effect<{ readonly org: Organisation; readonly role: Role }, InvitationUnusable | AlreadyMember | StoreFailure>
 
   /** A registration waiting for the proof of its mailbox: nothing exists until it is confirmed. */
-  readonly addPendingRegistration: (input: {
-    readonly id: string
-    readonly hash: string
-    readonly email: string
-    readonly name: string
-    readonly orgName: string
-    readonly passwordHash: string
-    readonly expiresAt: number
-  }) => Effect.Effect<void, StoreFailure>
+  readonly addPendingRegistration: (input: PendingRegistration) => Effect.Effect<void, StoreFailure>
   /** Spends a pending registration whose secret hashes to `hash` and registers it (a new organisation). */
   readonly confirmRegistration: (
     id: string,
@@ -692,15 +695,7 @@ export const make = Effect.gen(function*() {
     }))
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
-  const addPendingRegistration = Effect.fn("AccountStore.addPendingRegistration")(function*(input: {
-    readonly id: string
-    readonly hash: string
-    readonly email: string
-    readonly name: string
-    readonly orgName: string
-    readonly passwordHash: string
-    readonly expiresAt: number
-  }) {
+  const addPendingRegistration = Effect.fn("AccountStore.addPendingRegistration")(function*(input: PendingRegistration) {
     const now = yield* Clock.currentTimeMillis
     // Expired ones are of no use to anyone: each new one sweeps them.
     yield* sql`DELETE FROM pending_registrations WHERE expires_at < ${now}`
