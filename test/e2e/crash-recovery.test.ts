@@ -1,12 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import type { GatewayConfig, LinkConfig } from "../../src/layers/Config.ts"
 import * as Simulator from "../../src/smpp/Simulator.ts"
+import { writeNodeConfig } from "../fixtures/Cluster.ts"
 import { tempDir } from "../fixtures/Databases.ts"
 import { get, post, signUp } from "../fixtures/Gateway.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { freePort, killHard, spawnSmsgw } from "../fixtures/Processes.ts"
+
+/** One embedded gateway on SQLite in `dir` with one link; recovery slow enough that only a start re-drives. */
+const embedded = (dir: string, httpPort: number, link: LinkConfig): GatewayConfig => ({
+  http: { port: httpPort, host: "127.0.0.1" },
+  storage: { kind: "sqlite", path: join(dir, "gateway.db") },
+  links: [link],
+  recovery: { idleSeconds: 60, intervalSeconds: 60 }
+})
 
 describe("crash recovery", () => {
   it.live("messages accepted before a SIGKILL are submitted and delivered after restart, each exactly once", () =>
@@ -17,13 +26,7 @@ describe("crash recovery", () => {
       yield* sim.setFaults({ rejectBinds: 0x0d })
       const httpPort = yield* freePort
       const config = join(dir, "gateway.yaml")
-      writeFileSync(config, [
-        "http: { port: " + httpPort + ", host: 127.0.0.1 }",
-        `storage: { kind: sqlite, path: ${join(dir, "gateway.db")} }`,
-        "links:",
-        `  - { id: sim, host: 127.0.0.1, port: ${sim.port}, systemId: t, password: t, reconnectMaxMs: 500 }`,
-        "recovery: { idleSeconds: 60, intervalSeconds: 60 }"
-      ].join("\n"))
+      writeNodeConfig(config, embedded(dir, httpPort, { id: "sim", host: "127.0.0.1", port: sim.port, systemId: "t", password: "t", reconnectMaxMs: 500 }))
       const base = `http://127.0.0.1:${httpPort}`
 
       const first = yield* spawnSmsgw(["serve", "--config", config])
@@ -61,13 +64,10 @@ describe("crash recovery", () => {
       const httpPort = yield* freePort
       const config = join(dir, "gateway.yaml")
       // No timeout or keep-alive fires before the kill: the parts in the window stay unanswered, not retried.
-      writeFileSync(config, [
-        "http: { port: " + httpPort + ", host: 127.0.0.1 }",
-        `storage: { kind: sqlite, path: ${join(dir, "gateway.db")} }`,
-        "links:",
-        `  - { id: sim, host: 127.0.0.1, port: ${sim.port}, systemId: t, password: t, reconnectMaxMs: 500, window: ${window}, responseTimeoutMs: 60000, enquireLinkIntervalMs: 60000 }`,
-        "recovery: { idleSeconds: 60, intervalSeconds: 60 }"
-      ].join("\n"))
+      writeNodeConfig(config, embedded(dir, httpPort, {
+        id: "sim", host: "127.0.0.1", port: sim.port, systemId: "t", password: "t", reconnectMaxMs: 500, window,
+        responseTimeoutMs: 60_000, enquireLinkIntervalMs: 60_000
+      }))
       const base = `http://127.0.0.1:${httpPort}`
 
       const first = yield* spawnSmsgw(["serve", "--config", config])

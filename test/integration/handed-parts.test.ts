@@ -5,22 +5,11 @@ import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore } from "../../src/storage/MessageStore.ts"
 import { migrate } from "../../src/layers/Migrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+import { newMessage } from "../fixtures/Messages.ts"
 
-const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
-  id: crypto.randomUUID(),
-  orgId: "org_test",
-  appId: null,
-  clientRef: undefined,
-  to: "4915112345678",
-  from: "ACME",
-  text: "Hello",
-  encoding: "gsm7",
-  segments: 1,
-  validitySeconds: undefined,
-  routeLinkId: "demo",
-  createdAt: Date.now() - 60_000,
-  ...overrides
-})
+// Created a minute ago: old enough for recovery's "untouched since" queries.
+const message = (overrides: Partial<NewMessage> = {}): NewMessage =>
+  newMessage({ clientRef: undefined, createdAt: Date.now() - 60_000, ...overrides })
 
 const handed = (m: NewMessage, seq = 1) => ({ messageId: m.id, seq, linkId: "demo", at: Date.now() })
 

@@ -6,22 +6,9 @@ import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore, receiptDefaults, ReceiptSettings, rollup } from "../../src/storage/MessageStore.ts"
 import { migrate } from "../../src/layers/Migrations.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
+import { newMessage } from "../fixtures/Messages.ts"
 
-const message = (overrides: Partial<NewMessage> = {}): NewMessage => ({
-  id: crypto.randomUUID(),
-  orgId: "org_test",
-  appId: null,
-  clientRef: "ref-1",
-  to: "4915112345678",
-  from: "ACME",
-  text: "Hello",
-  encoding: "gsm7",
-  segments: 1,
-  validitySeconds: undefined,
-  routeLinkId: "demo",
-  createdAt: Date.now(),
-  ...overrides
-})
+const message = newMessage
 
 const submitted = (m: NewMessage, seq: number, smscMessageId: string, at = Date.now(), linkId = "demo") => ({
   _tag: "Submitted" as const,
