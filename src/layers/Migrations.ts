@@ -5,6 +5,7 @@
 import { Migrator } from "effect/sql"
 import { registryMigrations } from "../actors/RegistryMigrations.ts"
 import { accountMigrations } from "../auth/AccountMigrations.ts"
+import { campaignMigrations } from "../storage/CampaignMigrations.ts"
 import { blacklistMigrations } from "../policy/BlacklistMigrations.ts"
 import { policyMigrations } from "../policy/PolicyMigrations.ts"
 import { routingMigrations } from "../routing/RoutingMigrations.ts"
@@ -21,7 +22,8 @@ export const migrations = Migrator.fromRecord({
   ...routingMigrations,
   ...registryMigrations,
   ...blacklistMigrations,
-  ...policyMigrations
+  ...policyMigrations,
+  ...campaignMigrations
 })
 
 /** Runs what the database has not applied yet; each migration runs once per database. */

@@ -62,6 +62,18 @@ type Decision =
   }
 
 
+/** What an internal caller (a campaign) adds to a submission; the REST and gRPC fronts pass none. */
+export interface SubmitOptions {
+  /** The message's id, chosen by the caller: a campaign derives it from the recipient, so after a crash it finds it. */
+  readonly messageId?: string
+  readonly campaignId?: string
+  /**
+   * Refusals (no route, rate limit, policy) are answered but not stored as messages (default: stored): a campaign
+   * records them on its recipient, and retries a deferred one under another id.
+   */
+  readonly recordRefusals?: boolean
+}
+
 /** What the pipeline takes from the process configuration. */
 export interface GatewayOptions {
   /** Rate-limited submits are stored as `rejected` (otherwise only answered 429). */
@@ -73,7 +85,7 @@ export interface GatewayOptions {
  * committed before the answer, and hand to the link).
  */
 export class Gateway extends Context.Service<Gateway, {
-  readonly submit: (message: SubmitMessage, sender: Submitter) => Effect.Effect<SubmitOutcome, SubmitError>
+  readonly submit: (message: SubmitMessage, sender: Submitter, options?: SubmitOptions) => Effect.Effect<SubmitOutcome, SubmitError>
   readonly status: (id: string, caller: Caller) => Effect.Effect<MessageView, MessageNotFound | StoreUnavailable>
 }>()("smsgw/pipeline/Gateway") {
   static readonly layer = (options: GatewayOptions) => Layer.effect(
@@ -107,7 +119,7 @@ export class Gateway extends Context.Service<Gateway, {
       }
 
       /** Where the message goes and whether it may: route, parts, rate limits, contact policy. Records nothing. */
-      const decide = Effect.fnUntraced(function*(input: SubmitMessage, caller: Submitter, valid: Validated) {
+      const decide = Effect.fnUntraced(function*(input: SubmitMessage, caller: Submitter, valid: Validated, options: SubmitOptions) {
         const { encoding, messageClass } = valid
         const to = input.to.msisdn
         const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from.given, messageClass }).pipe(
@@ -118,7 +130,7 @@ export class Gateway extends Context.Service<Gateway, {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
         }
         const message: NewMessage = {
-          id: crypto.randomUUID(),
+          id: options.messageId ?? crypto.randomUUID(),
           orgId: caller.orgId,
           appId: caller.appId,
           clientRef: input.clientRef,
@@ -130,7 +142,8 @@ export class Gateway extends Context.Service<Gateway, {
           validitySeconds: input.validitySeconds,
           routeLinkId: null,
           messageClass,
-          createdAt: Date.now()
+          createdAt: Date.now(),
+          ...(options.campaignId !== undefined ? { campaignId: options.campaignId } : {})
         }
         if (Result.isFailure(routed)) return { _tag: "NoRoute", message, reason: routed.failure.message } satisfies Decision
         const route = routed.success
@@ -162,16 +175,17 @@ export class Gateway extends Context.Service<Gateway, {
       })
 
       /** The decision carried out: a refusal recorded, or an admitted message stored (before the answer) and handed on. */
-      const record = Effect.fnUntraced(function*(decision: Decision) {
+      const record = Effect.fnUntraced(function*(decision: Decision, options: SubmitOptions) {
         const message = decision.message
+        const recordRefusals = options.recordRefusals !== false
         switch (decision._tag) {
           case "NoRoute": {
             // A message no link can take is still recorded, so its id answers a status query.
-            yield* store.accept([{ ...message, rejection: "no_route" }])
+            if (recordRefusals) yield* store.accept([{ ...message, rejection: "no_route" }])
             return yield* new NoRoute({ message: decision.reason, messageId: message.id })
           }
           case "RateLimited": {
-            if (recordRejected) {
+            if (recordRejected && recordRefusals) {
               yield* store.accept([{ ...message, rejection: `rate_limited (${decision.error.policy})` }]).pipe(Effect.ignore)
             }
             return yield* decision.error
@@ -193,7 +207,7 @@ export class Gateway extends Context.Service<Gateway, {
         }
         if (verdict._tag === "Reject") {
           // Recorded, so the id in the answer answers a status query with the reason.
-          yield* store.accept([{ ...message, rejection: verdict.reason, ruleId: verdict.ruleId }])
+          if (recordRefusals) yield* store.accept([{ ...message, rejection: verdict.reason, ruleId: verdict.ruleId }])
           return yield* new PolicyRejected({
             reason: verdict.reason,
             ruleId: verdict.ruleId,
@@ -220,10 +234,10 @@ export class Gateway extends Context.Service<Gateway, {
         return outcome
       })
 
-      const submit = (input: SubmitMessage, caller: Submitter): Effect.Effect<SubmitOutcome, SubmitError> =>
+      const submit = (input: SubmitMessage, caller: Submitter, options: SubmitOptions = {}): Effect.Effect<SubmitOutcome, SubmitError> =>
         validate(input, caller).pipe(
-          Effect.flatMap((valid) => decide(input, caller, valid)),
-          Effect.flatMap(record)
+          Effect.flatMap((valid) => decide(input, caller, valid, options)),
+          Effect.flatMap((decision) => record(decision, options))
         )
 
       const status = Effect.fnUntraced(function*(id: string, caller: Caller) {

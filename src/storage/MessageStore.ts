@@ -29,6 +29,8 @@ export interface NewMessage {
   readonly ruleId?: string
   /** Chooses what recovery does with a part whose outcome a crash left unknown (recovery.unknownOutcome). */
   readonly messageClass?: MessageClass
+  /** The campaign that sent it (campaign statistics and exports read messages by it). */
+  readonly campaignId?: string
 }
 
 /** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
@@ -312,6 +314,7 @@ export const make = Effect.gen(function*() {
     reason: m.rejection ?? null,
     rule_id: m.ruleId ?? null,
     message_class: m.messageClass ?? null,
+    campaign_id: m.campaignId ?? null,
     attempts: 0,
     created_at: m.createdAt,
     updated_at: m.createdAt

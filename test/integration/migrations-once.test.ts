@@ -7,11 +7,11 @@ import { sqliteLayer } from "../fixtures/Databases.ts"
 
 describe("migrations", () => {
   it.layer(MessageStore.layer.pipe(Layer.provideMerge(sqliteLayer)), { timeout: 30_000 })((it) => {
-    it.effect("starting the message store applies none: the composed list then applies all eleven, in order", () =>
+    it.effect("starting the message store applies none: the composed list then applies all of them, in order", () =>
       Effect.gen(function*() {
         yield* MessageStore
         const applied = yield* migrate
-        expect(applied.map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+        expect(applied.map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
         expect(yield* migrate).toEqual([])
       }))
   })
