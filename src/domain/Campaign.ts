@@ -168,3 +168,25 @@ export type ApprovalRule = typeof ApprovalRule.Type
 
 /** The default: campaigns created by a `member` need approval; moderators, admins and owners start their own. */
 export const defaultApprovalRule: ApprovalRule = "members"
+
+/** Moderation settings of an organisation: which campaigns need approval, and what the content check flags. */
+export interface ModerationSettings {
+  readonly approval: ApprovalRule
+  /** Words and phrases a moderator wants to see flagged (case-insensitive). */
+  readonly keywords: ReadonlyArray<string>
+  /** Domains (or URL prefixes) flagged when a campaign's text links to them. */
+  readonly urls: ReadonlyArray<string>
+}
+
+export const defaultModerationSettings: ModerationSettings = { approval: defaultApprovalRule, keywords: [], urls: [] }
+
+export class CampaignNotFound extends Schema.TaggedError<CampaignNotFound>()("CampaignNotFound", {
+  id: Schema.String
+}) {}
+
+/** The action is not possible in the campaign's current state (HTTP 409). */
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
+  id: Schema.String,
+  action: Schema.String,
+  state: CampaignState
+}) {}
