@@ -14,6 +14,10 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
+import { Campaigns } from "../pipeline/Campaigns.ts"
+import { CampaignChecks } from "../storage/CampaignChecks.ts"
+import { CampaignStats } from "../storage/CampaignStats.ts"
+import { CampaignStore } from "../storage/CampaignStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
@@ -147,8 +151,13 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery
+  const Pipeline = Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })
   const App = Layer.mergeAll(
-    Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true }),
+    Pipeline,
+    Campaigns.layer.pipe(
+      Layer.provide(Layer.mergeAll(CampaignStore.layer, CampaignChecks.layer, CampaignStats.layer)),
+      Layer.provide(Pipeline)
+    ),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,
