@@ -15,7 +15,8 @@ import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { Campaigns } from "../pipeline/Campaigns.ts"
-import { CampaignChecks } from "../storage/CampaignChecks.ts"
+import { Audience } from "../storage/Audience.ts"
+import { SenderUse } from "../storage/SenderUse.ts"
 import { CampaignStats } from "../storage/CampaignStats.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
@@ -155,7 +156,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   const App = Layer.mergeAll(
     Pipeline,
     Campaigns.layer.pipe(
-      Layer.provide(Layer.mergeAll(CampaignStore.layer, CampaignChecks.layer, CampaignStats.layer)),
+      Layer.provide(Layer.mergeAll(CampaignStore.layer, Audience.layer, SenderUse.layer, CampaignStats.layer)),
       Layer.provide(Pipeline)
     ),
     Recovery.layer({

@@ -37,15 +37,15 @@ import { SubmitMessage } from "../domain/Message.ts"
 import type { Sender } from "../domain/Msisdn.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 import type { Template } from "../domain/Template.ts"
-import { parseTemplate, renderTemplate } from "../domain/Template.ts"
+import { missingVariable, parseTemplate, renderTemplate } from "../domain/Template.ts"
 import { isTimeZone, zonedToEpoch } from "../domain/ZonedTime.ts"
 import { chooseEncoding } from "../smpp/Encoding.ts"
-import type { MissingRow } from "../storage/CampaignChecks.ts"
-import { CampaignChecks } from "../storage/CampaignChecks.ts"
+import { Audience } from "../storage/Audience.ts"
 import type { CampaignFigures, OutcomeQuery, RecipientOutcome } from "../storage/CampaignStats.ts"
 import { CampaignStats } from "../storage/CampaignStats.ts"
 import type { CampaignFields } from "../storage/CampaignStore.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
+import { SenderUse } from "../storage/SenderUse.ts"
 import type { SubmitError } from "./Gateway.ts"
 import { Gateway } from "./Gateway.ts"
 
@@ -186,7 +186,8 @@ const invalid = (field: string, message: string) => Effect.fail(new InvalidField
 const make = Effect.gen(function*() {
   const store = yield* CampaignStore
   const accounts = yield* AccountStore
-  const checks = yield* CampaignChecks
+  const audience = yield* Audience
+  const senders = yield* SenderUse
   const stats = yield* CampaignStats
   const gateway = yield* Gateway
 
@@ -245,6 +246,20 @@ const make = Effect.gen(function*() {
       : Effect.succeed(result.template)
   }
 
+  /** The first contacts of the audience (as the campaign will send: each number once) that lack a required variable. */
+  const missingVariables = (orgId: string, lists: ReadonlyArray<string>, template: Template) =>
+    template.required.length === 0
+      ? Effect.succeed([])
+      : audience.contacts(orgId, lists).pipe(
+        Stream.map((c) => ({ contact: c, variable: missingVariable(template, c.vars) })),
+        Stream.filter((m) => m.variable !== undefined),
+        Stream.take(missingRowsShown),
+        Stream.runCollect,
+        Effect.map((rows) =>
+          rows.map(({ contact, variable }) => ({ listId: contact.listId, position: contact.pos, msisdn: contact.msisdn, variable: variable ?? "" }))
+        )
+      )
+
   /** Every check of a campaign's fields, in the order a user fixes them; the fields as stored. */
   const validate = (p: Principal, d: Draft, now: number) =>
     Effect.gen(function*() {
@@ -266,10 +281,10 @@ const make = Effect.gen(function*() {
           yield* invalid("template", `character ${JSON.stringify(chosen.failure.character)} at ${chosen.failure.index} is not in GSM 03.38; use encoding "ucs2" or "auto"`)
         }
       }
-      const lists = Array.from(new Set(d.lists))
-      const existing = yield* checks.existingLists(p.orgId, lists)
-      const unknown = d.lists.findIndex((id) => !existing.has(id))
+      const resolved = yield* audience.resolve(p.orgId, d.lists)
+      const unknown = d.lists.findIndex((id) => resolved.missing.includes(id))
       if (unknown !== -1) yield* invalid(`lists[${unknown}]`, `no list ${d.lists[unknown]} in your organisation`)
+      const lists = resolved.found
       let startTime: number | undefined
       if (d.startAt !== undefined) {
         if (!isTimeZone(d.startAt.timeZone)) yield* invalid("startAt.timeZone", `${d.startAt.timeZone} is not an IANA time zone`)
@@ -277,7 +292,7 @@ const make = Effect.gen(function*() {
         if (startTime === undefined) return yield* invalid("startAt.at", `${d.startAt.at} is not a date and time`)
         if (startTime <= now) yield* invalid("startAt.at", `${d.startAt.at} in ${d.startAt.timeZone} is in the past`)
       }
-      const missing: ReadonlyArray<MissingRow> = yield* checks.missingVariables(lists, template, missingRowsShown)
+      const missing = yield* missingVariables(p.orgId, lists, template)
       if (missing.length > 0) return yield* new TemplateVariablesMissing({ rows: missing })
       const fields: CampaignFields = {
         name: d.name.trim(),
@@ -353,7 +368,7 @@ const make = Effect.gen(function*() {
     // The checks again: lists and contacts may have changed since the campaign was written.
     const fields = yield* validate(p, fieldsOf(campaign), Date.now())
     const settings = yield* store.settings(p.orgId)
-    const senderUsed = yield* checks.senderUsed(p.orgId, campaign.sender, campaign.id)
+    const senderUsed = yield* senders.usedBefore(p.orgId, campaign.sender, campaign.id)
     const flags = contentFlags({ template: campaign.template, sender: campaign.sender, senderUsed }, settings)
     yield* store.update(p.orgId, id, { ...fields, flags })
     const creator = campaign.createdBy === user.userId
@@ -424,6 +439,9 @@ const make = Effect.gen(function*() {
       return changed
     })
 
+  const firstContact = (orgId: string, lists: ReadonlyArray<string>) =>
+    audience.contacts(orgId, lists, { pageSize: 1 }).pipe(Stream.take(1), Stream.runHead, Effect.map(Option.getOrUndefined))
+
   const test = Effect.fn("Campaigns.test")(function*(p: Principal, id: string, input: TestSend, ip: string) {
     const { campaign } = yield* owned(p, id)
     yield* requireState(campaign, "test")
@@ -431,7 +449,7 @@ const make = Effect.gen(function*() {
     const template = yield* parsed(campaign.template)
     const vars = input.vars !== undefined
       ? Object.fromEntries(Object.entries(input.vars).map(([k, v]) => [k.trim().toLowerCase(), v]))
-      : (yield* checks.firstContact(campaign.lists))?.vars ?? {}
+      : (yield* firstContact(p.orgId, campaign.lists))?.vars ?? {}
     const lacking = template.required.find((name) => vars[name] === undefined || vars[name] === "")
     if (lacking !== undefined) {
       return yield* invalid(input.vars !== undefined ? "vars" : "template", `no value for {{${lacking}}}${input.vars !== undefined ? "" : " in the first contact"}`)

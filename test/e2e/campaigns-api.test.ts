@@ -2,7 +2,8 @@
  * The campaigns and moderation API through the embedded gateway (issue 13): approval rules for every role and setting,
  * self-approval refused, rejection with its reason, resubmission, impossible transitions, tenant isolation, the
  * creation checks, the test send to the simulator, and statistics / messages / recipients / export / SSE.
- * Contact lists are written by SQL in the table layout of migration 0012 (the lists API is another helper's).
+ * Contact lists are written by SQL in the table layout of migration 0012, numbers E.164 without "+" as the lists'
+ * store writes them (the lists API is another helper's).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -37,7 +38,7 @@ const addList = (
   db.prepare("INSERT INTO contact_lists (id, org_id, name, contacts, columns, created_at, updated_at) VALUES (?, ?, ?, ?, '[]', ?, ?)")
     .run(id, orgId, "list", contacts.length, now, now)
   const insert = db.prepare("INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at) VALUES (?, ?, ?, 'DE', ?, ?)")
-  contacts.forEach((c, i) => insert.run(id, i + 1, c.msisdn, JSON.stringify(c.vars ?? {}), now))
+  contacts.forEach((c, i) => insert.run(id, i + 1, c.msisdn.replace(/^\+/, ""), JSON.stringify(c.vars ?? {}), now))
   return id
 }
 
