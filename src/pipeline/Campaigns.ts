@@ -160,6 +160,34 @@ export const needsApproval = (
   }
 }
 
+/** Start, pause, resume and cancel: the shape of the runner's CampaignControl (h-runner, src/pipeline/CampaignControl.ts). */
+interface Control {
+  readonly start: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
+  readonly pause: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
+  readonly resume: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
+  readonly cancel: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
+}
+
+/**
+ * Until CampaignControl is merged: the state moves in the store only (no actor is told). Wiring it is replacing
+ * `storeControl(store)` in `make` by `yield* CampaignControl`.
+ */
+const storeControl = (store: CampaignStore["Service"]): Control => {
+  const target = (id: string, orgId: string) =>
+    Effect.map(store.get(orgId, id), (c) => {
+      const startTime = c.startAt === undefined ? undefined : zonedToEpoch(c.startAt.at, c.startAt.timeZone)
+      return startTime !== undefined && startTime > Date.now() ? "scheduled" as const : "running" as const
+    })
+  return {
+    start: (id, { orgId }) =>
+      Effect.flatMap(target(id, orgId), (to) => store.transition(id, "start", to, { orgId, patch: to === "running" ? { startedAt: Date.now() } : {} })),
+    pause: (id, { orgId }) =>
+      store.transition(id, "pause", "paused", { orgId, patch: { pauseReason: { kind: "user", detail: "paused by a user" } } }),
+    resume: (id, { orgId }) => Effect.flatMap(target(id, orgId), (to) => store.transition(id, "resume", to, { orgId, patch: { pauseReason: null } })),
+    cancel: (id, { orgId }) => store.transition(id, "cancel", "cancelled", { orgId, patch: { finishedAt: Date.now() } })
+  }
+}
+
 /** What the stored campaign's user fields are, as an edit starts from them. */
 const fieldsOf = (c: Campaign) => ({
   name: c.name,
@@ -412,29 +440,13 @@ const make = Effect.gen(function*() {
     return rejected
   })
 
-  // Start, pause, resume and cancel move the state in the store. When the runner's CampaignControl lands, each of these
-  // four becomes one call to it (it transitions the store and tells the campaign's actor); nothing else changes.
-  const control = {
-    start: (c: Campaign, now: number) =>
-      store.transition(c.id, "start", c.startAt !== undefined && (zonedToEpoch(c.startAt.at, c.startAt.timeZone) ?? 0) > now ? "scheduled" : "running", {
-        orgId: c.orgId,
-        patch: { startedAt: now, pauseReason: null }
-      }),
-    pause: (c: Campaign, _now: number) =>
-      store.transition(c.id, "pause", "paused", { orgId: c.orgId, patch: { pauseReason: { kind: "user", detail: "paused by a user" } } }),
-    resume: (c: Campaign, now: number) =>
-      store.transition(c.id, "resume", c.startAt !== undefined && (zonedToEpoch(c.startAt.at, c.startAt.timeZone) ?? 0) > now ? "scheduled" : "running", {
-        orgId: c.orgId,
-        patch: { pauseReason: null }
-      }),
-    cancel: (c: Campaign, now: number) => store.transition(c.id, "cancel", "cancelled", { orgId: c.orgId, patch: { finishedAt: now } })
-  }
+  const control: Control = storeControl(store)
 
   const controlled = (action: "start" | "pause" | "resume" | "cancel") =>
     Effect.fn(`Campaigns.${action}`)(function*(p: Principal, id: string, ip: string) {
       const { campaign } = yield* owned(p, id)
       yield* requireState(campaign, action)
-      const changed = yield* control[action](campaign, Date.now())
+      const changed = yield* control[action](campaign.id, { orgId: p.orgId })
       yield* audit(p, `campaign.${action === "start" ? "started" : action === "pause" ? "paused" : action === "resume" ? "resumed" : "cancelled"}`, id, ip, `${campaign.state}->${changed.state}`)
       return changed
     })

@@ -288,6 +288,25 @@ describe("campaigns API: creation checks", () => {
       const later = yield* create({ startAt: { at: "2030-01-01T09:00", timeZone: "Europe/Berlin" } })
       expectStatus(later, 201)
       expect(later.json.startTime).toBe("2030-01-01T08:00:00.000Z")
+
+      // The OpenAPI document describes the group, the stream and the export.
+      const openapi = (yield* get(`${base}/openapi.json`)).json as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }>; description?: string }>> }
+      expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining([
+        "/v1/campaigns",
+        "/v1/campaigns/{id}",
+        "/v1/campaigns/{id}/submit",
+        "/v1/campaigns/{id}/approve",
+        "/v1/campaigns/{id}/reject",
+        "/v1/campaigns/{id}/test",
+        "/v1/campaigns/{id}/stats/stream",
+        "/v1/campaigns/{id}/recipients",
+        "/v1/campaigns/{id}/export",
+        "/v1/moderation/queue",
+        "/v1/moderation/settings"
+      ]))
+      expect(Object.keys(openapi.paths["/v1/campaigns/{id}/stats/stream"]?.get?.responses["200"]?.content ?? {})).toEqual(["text/event-stream"])
+      expect(Object.keys(openapi.paths["/v1/campaigns/{id}/export"]?.get?.responses["200"]?.content ?? {})).toEqual(["text/csv"])
+      expect(openapi.paths["/v1/campaigns/{id}/approve"]?.post?.description).toContain("never one's own")
     }).pipe(Effect.scoped), 60_000)
 })
 
