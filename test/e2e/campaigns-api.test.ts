@@ -172,9 +172,9 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
       const promotional = yield* create(t.member)
       expect((yield* act(t.member, promotional, "submit")).json.state).toBe("pending_approval")
 
-      // "none": even a member's campaign is approved at submission.
+      // "none": even a member's campaign is approved at submission. (It starts next year: nothing is sent.)
       yield* setApproval("none")
-      const free = yield* create(t.member)
+      const free = yield* create(t.member, { startAt: { at: "2031-06-01T09:00", timeZone: "Europe/Berlin" } })
       expect((yield* act(t.member, free, "submit")).json.state).toBe("approved")
 
       // Only admins and owners change the settings; unknown fields are refused.
@@ -185,10 +185,10 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
 
       // Start, pause, resume, cancel: each only from its states.
       expectProblem(yield* act(t.member, promotional, "start"), 409, "conflict")
-      expect((yield* act(t.member, free, "start")).json.state).toBe("running")
+      expect((yield* act(t.member, free, "start")).json.state).toBe("scheduled")
       expectProblem(yield* act(t.member, free, "resume"), 409, "conflict")
       expect((yield* act(t.member, free, "pause")).json.state).toBe("paused")
-      expect((yield* act(t.member, free, "resume")).json.state).toBe("running")
+      expect((yield* act(t.member, free, "resume")).json.state).toBe("scheduled")
       expectProblem(yield* act(t.viewer, free, "cancel"), 403, "forbidden")
       expect((yield* act(t.member, free, "cancel")).json.state).toBe("cancelled")
       expectProblem(yield* act(t.member, free, "cancel"), 409, "conflict")
@@ -380,11 +380,12 @@ describe("campaigns API: test send and statistics", () => {
       expect(((yield* get(`${base}/v1/moderation/queue`, t.moderator.auth)).json as unknown as Array<{ flags: unknown }>)[0]?.flags).toEqual(submitted.json.flags)
       expect((yield* post(`${base}/v1/campaigns/${id}/test`, { to: "+4915112345698" }, t.member.auth)).status).toBe(202)
       expect((yield* post(`${base}/v1/campaigns/${id}/approve`, {}, t.moderator.auth)).json.state).toBe("approved")
-      expect((yield* post(`${base}/v1/campaigns/${id}/start`, {}, t.member.auth)).json.state).toBe("running")
-      expectProblem(yield* post(`${base}/v1/campaigns/${id}/test`, { to: "+4915112345698" }, t.member.auth), 409, "conflict")
 
-      // What the runner writes, written here: three recipients sent (real messages, delivered by the simulator), one
-      // excluded by a blacklist, one refused by a cap, one deferred by the send window.
+      // What a run that paused leaves, written here (no actor runs a paused campaign): three recipients sent (real
+      // messages, delivered by the simulator), one excluded by a blacklist, one refused by a cap, one deferred by the
+      // send window.
+      db.prepare("UPDATE campaigns SET state = 'paused', started_at = ? WHERE id = ?").run(Date.now(), id)
+      expectProblem(yield* post(`${base}/v1/campaigns/${id}/test`, { to: "+4915112345698" }, t.member.auth), 409, "conflict")
       const ids: Array<string> = []
       for (const n of ["+4915112345611", "+4915112345612", "+4915112345613"]) {
         const r = yield* post(`${base}/v1/messages`, { to: n, from: "ACME", text: "Hi from the campaign" }, t.tenant.auth)
@@ -407,7 +408,7 @@ describe("campaigns API: test send and statistics", () => {
       expectStatus(stats, 200)
       expect(stats.json).toMatchObject({
         id,
-        state: "running",
+        state: "paused",
         audience: 6,
         recipients: { pending: 0, deferred: 1, excluded: 1, refused: 1, failed: 0, submitted: 3 },
         messages: { inFlight: 0, delivered: 3, undelivered: 0, expired: 0, failed: 0, rejected: 0 },
@@ -451,13 +452,13 @@ describe("campaigns API: test send and statistics", () => {
       expect(lines[3]).toMatch(/^3,\+4915112345620,excluded,blacklisted,dnc-list,,0,,,,,,/)
       expect(lines[1]).toMatch(new RegExp(`^1,\\+4915112345611,submitted,,,,1,${ids[0]},delivered,1,,`))
 
-      // SSE: the figures every second while running; the event showing the campaign completed is the last.
+      // SSE: the figures every second; the event showing the campaign completed is the last.
       const stream = yield* readEvents(`${base}/v1/campaigns/${id}/stats/stream`, t.viewer.auth, (n) => {
         if (n === 2) db.prepare("UPDATE campaigns SET state = 'completed', finished_at = ? WHERE id = ?").run(Date.now(), id)
       })
       expect(stream.contentType).toContain("text/event-stream")
       expect(stream.ended).toBe(true)
-      expect(stream.events.map((e) => e.state)).toEqual(["running", "running", "completed"])
+      expect(stream.events.map((e) => e.state)).toEqual(["paused", "paused", "completed"])
       expect(stream.events[0]).toMatchObject({ id, audience: 6, messages: { delivered: 3 } })
       expectProblem(yield* get(`${base}/v1/campaigns/${id}/stats/stream`, (yield* signUp(base)).userAuth), 404, "not-found")
 
