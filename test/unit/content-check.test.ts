@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { contentFlags, isAllCaps, linksIn } from "../../src/domain/ContentCheck.ts"
 import { zonedToEpoch } from "../../src/domain/ZonedTime.ts"
+import { needsApproval } from "../../src/pipeline/Campaigns.ts"
 
 const none = { keywords: [], urls: [] }
 
@@ -66,5 +67,23 @@ describe("start times in a time zone", () => {
     expect(zonedToEpoch("2026-10-25T02:30", "Europe/Berlin")).toBe(Date.UTC(2026, 9, 25, 0, 30))
     expect(zonedToEpoch("2026-07-01T09:00", "Mars/Olympus")).toBeUndefined()
     expect(zonedToEpoch("2026-02-30T09:00", "UTC")).toBeUndefined()
+  })
+})
+
+describe("which submitted campaigns wait for a moderator", () => {
+  const promo = { messageClass: "promotional" as const }
+  const transactional = { messageClass: "transactional" as const }
+  it("members (the default): a member's campaign waits, a moderator's or admin's does not, a departed creator's does", () => {
+    expect(needsApproval("members", promo, { creator: "member", submitter: "member" })).toBe(true)
+    expect(needsApproval("members", promo, { creator: "member", submitter: "admin" })).toBe(true)
+    expect(needsApproval("members", promo, { creator: "moderator", submitter: "moderator" })).toBe(false)
+    expect(needsApproval("members", transactional, { creator: "owner", submitter: "admin" })).toBe(false)
+    expect(needsApproval("members", promo, { creator: undefined, submitter: "admin" })).toBe(true)
+  })
+  it("all, promotional, none", () => {
+    expect(needsApproval("all", transactional, { creator: "owner", submitter: "owner" })).toBe(true)
+    expect(needsApproval("promotional", promo, { creator: "owner", submitter: "owner" })).toBe(true)
+    expect(needsApproval("promotional", transactional, { creator: "member", submitter: "member" })).toBe(false)
+    expect(needsApproval("none", promo, { creator: "member", submitter: "member" })).toBe(false)
   })
 })
