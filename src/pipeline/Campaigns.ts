@@ -108,6 +108,9 @@ export interface CampaignStatistics {
 /** How many contacts lacking a variable a refused creation names. */
 const missingRowsShown = 5
 
+/** A statistics stream recomputes the receipt percentiles every this many events. */
+const receiptEvery = 10
+
 /** How long one statistics stream lasts at most; a client (EventSource) reconnects for more. */
 const streamLifetime = "1 hour"
 
@@ -498,15 +501,25 @@ const make = Effect.gen(function*() {
 
   const statistics = (p: Principal, id: string) => Effect.flatMap(readable(p, id), statisticsOf)
 
+  // Counts every second; the receipt percentiles (a sort of every delivered message) every tenth event and the last.
   const statisticsStream = (p: Principal, id: string) =>
-    Effect.map(readable(p, id), (first) => {
-      const current = store.find(first.id).pipe(Effect.map((found) => Option.getOrElse(found, () => first)), Effect.flatMap(statisticsOf))
-      // One event a second; the one that shows a final state is the last.
-      return Stream.fromEffectSchedule(current, Schedule.spaced("1 second")).pipe(
-        Stream.takeUntil((s) => isFinalState(s.campaign.state)),
-        Stream.interruptWhen(Effect.sleep(streamLifetime))
-      )
-    })
+    Effect.map(readable(p, id), (first) =>
+      Stream.unwrap(Effect.sync(() => {
+        let tick = 0
+        let receipt: CampaignFigures["receipt"] | undefined
+        const current = Effect.gen(function*() {
+          const campaign = Option.getOrElse(yield* store.find(first.id), () => first)
+          if (receipt === undefined || tick % receiptEvery === 0 || isFinalState(campaign.state)) receipt = yield* stats.receiptTimes(campaign.id)
+          tick++
+          const figures = yield* stats.counts(campaign.id, receipt)
+          return { campaign, figures, at: Date.now() } satisfies CampaignStatistics
+        })
+        // One event a second; the one that shows a final state is the last.
+        return Stream.fromEffectSchedule(current, Schedule.spaced("1 second")).pipe(
+          Stream.takeUntil((s) => isFinalState(s.campaign.state)),
+          Stream.interruptWhen(Effect.sleep(streamLifetime))
+        )
+      })))
 
   const outcomes = (p: Principal, id: string, query: OutcomeQuery) =>
     Effect.flatMap(readable(p, id), (c) => stats.outcomes(c.id, query))
