@@ -291,6 +291,21 @@ const make = Effect.gen(function*() {
         )
       )
 
+  /** With `encoding: "gsm7"`, the template's own characters (text and defaults; not the contacts') must be GSM 03.38. */
+  const gsm7Only = (source: string, template: Template) => {
+    const refuse = (where: string, character: string) =>
+      invalid("template", `character ${JSON.stringify(character)} ${where} is not in GSM 03.38; use encoding "ucs2" or "auto"`)
+    // Placeholders masked with spaces, so an offset in the masked text is an offset in the source.
+    const text = chooseEncoding(source.replace(/\{\{[^}]*\}\}/g, (m) => " ".repeat(m.length)), "gsm7")
+    if (Result.isFailure(text)) return refuse(`at offset ${text.failure.index}`, text.failure.character)
+    for (const part of template.parts) {
+      if (part._tag !== "Var" || part.fallback === undefined) continue
+      const fallback = chooseEncoding(part.fallback, "gsm7")
+      if (Result.isFailure(fallback)) return refuse(`in the default of {{${part.name}}}`, fallback.failure.character)
+    }
+    return Effect.void
+  }
+
   /** Every check of a campaign's fields, in the order a user fixes them; the fields as stored. */
   const validate = (p: Principal, d: Draft, now: number) =>
     Effect.gen(function*() {
@@ -305,13 +320,7 @@ const make = Effect.gen(function*() {
       }
       const throttle = d.throttle ?? Math.min(defaultThrottle, perSecond ?? defaultThrottle)
       const template = yield* parsed(d.template)
-      if (d.encoding === "gsm7") {
-        const literal = template.parts.map((part) => part._tag === "Text" ? part.text : (part.fallback ?? "")).join("")
-        const chosen = chooseEncoding(literal, "gsm7")
-        if (Result.isFailure(chosen)) {
-          yield* invalid("template", `character ${JSON.stringify(chosen.failure.character)} at ${chosen.failure.index} is not in GSM 03.38; use encoding "ucs2" or "auto"`)
-        }
-      }
+      if (d.encoding === "gsm7") yield* gsm7Only(d.template, template)
       const resolved = yield* audience.resolve(p.orgId, d.lists)
       const unknown = d.lists.findIndex((id) => resolved.missing.includes(id))
       if (unknown !== -1) yield* invalid(`lists[${unknown}]`, `no list ${d.lists[unknown]} in your organisation`)

@@ -284,6 +284,10 @@ describe("campaigns API: creation checks", () => {
       expect(fieldsOf(yield* create({ startAt: { at: "2030-01-01T09:00", timeZone: "Europe/Atlantis" } }))).toEqual(["startAt.timeZone"])
       expect(fieldsOf(yield* create({ startAt: { at: "2020-01-01T09:00", timeZone: "Europe/Berlin" } }))).toEqual(["startAt.at"])
       expect(fieldsOf(yield* create({ sender: "this sender is far too long" }))).toEqual(["sender"])
+      expect(fieldErrors(yield* create({ template: "Hi {{firstname}} — ok", encoding: "gsm7" }))[0]?.message).toContain("\"—\" at offset 17")
+      expect(fieldErrors(yield* create({ template: "Hi {{firstname|Zoë}}", encoding: "gsm7" }))[0]?.message).toBe(
+        "character \"ë\" in the default of {{firstname}} is not in GSM 03.38; use encoding \"ucs2\" or \"auto\""
+      )
       expect(fieldsOf(yield* create({ colour: "blue" }))).toEqual(["colour"])
       const later = yield* create({ startAt: { at: "2030-01-01T09:00", timeZone: "Europe/Berlin" } })
       expectStatus(later, 201)
