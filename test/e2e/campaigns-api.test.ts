@@ -115,8 +115,14 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
       expectStatus(yield* get(`${base}/v1/campaigns`, t.viewer.auth), 200)
       expect((yield* get(`${base}/v1/moderation/settings`, t.viewer.auth)).json).toEqual({ approval: "members", keywords: [], urls: [] })
 
+      // App tokens send messages; campaigns need a user.
+      expectProblem(yield* get(`${base}/v1/campaigns`, t.tenant.auth), 403, "forbidden")
+
       // Default rule "members": a member's campaign waits; the member cannot approve it, nor can another member touch it.
       const byMember = yield* create(t.member)
+      expectProblem(yield* send("PATCH", `${base}/v1/campaigns/${byMember}`, { name: "mine now" }, t.member2.auth), 403, "forbidden")
+      // A moderator may fix a member's draft.
+      expect((yield* send("PATCH", `${base}/v1/campaigns/${byMember}`, { name: "Winter sale (fixed)" }, t.moderator2.auth)).json.name).toBe("Winter sale (fixed)")
       expectProblem(yield* act(t.viewer, byMember, "submit"), 403, "forbidden")
       expectProblem(yield* act(t.member2, byMember, "submit"), 403, "forbidden")
       const submitted = yield* act(t.member, byMember, "submit")
@@ -213,6 +219,7 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
       const entries = (id: string) => audit.filter((e) => e.target === id).map((e) => `${e.action}:${e.actorUserId}`).sort()
       expect(entries(byMember)).toEqual([
         `campaign.created:${t.member.userId}`,
+        `campaign.edited:${t.moderator2.userId}`,
         `campaign.submitted:${t.member.userId}`,
         `campaign.rejected:${t.moderator.userId}`,
         `campaign.edited:${t.member.userId}`,
