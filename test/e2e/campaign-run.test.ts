@@ -1,10 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
 import { CampaignControl } from "../../src/pipeline/CampaignControl.ts"
+import { campaignMessageId } from "../../src/pipeline/CampaignRunner.ts"
 import { approvedCampaign, campaignMessages, campaignOf, germanContacts, receivedTexts, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
 import type { Contact } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
-import { signUp, startGateway } from "../fixtures/Gateway.ts"
+import { post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
 import type { RunningGateway } from "../fixtures/Gateway.ts"
 
 /** Runs `effect` with the embedded gateway's services (store, control, SQL). */
@@ -150,5 +152,126 @@ describe("running campaigns", () => {
       yield* waitState(gw, id, "completed", 20_000)
       expect(yield* run(recipientCounts(id))).toEqual({ submitted: 40 })
       expectEachOnce(yield* eventually("40 texts", receivedTexts(gw.sim, id), { until: (m) => m.size >= 40 }), id, 40)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("policy refusals are counted by reason with their rule and not retried; a refusal ratio pauses the campaign by itself", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const ops = yield* superadmin(gw.baseUrl)
+      const t = yield* signUp(gw.baseUrl)
+      const run = within(gw)
+      const control = yield* run(Effect.service(CampaignControl))
+      const policy = {
+        blacklists: [{ name: "optout", org: t.orgId, object: null }],
+        rules: [
+          { id: "optout", scope: { org: t.orgId }, type: "blacklist", lists: ["optout"] },
+          { id: "cap-day", type: "frequency_cap", max: 1, window: "day" }
+        ]
+      }
+      expect((yield* send("PUT", `${gw.baseUrl}/v1/policies`, policy, ops)).status).toBe(200)
+      const contacts = germanContacts(100, 1_000)
+      const optedOut = contacts.slice(0, 5).map((c) => `+${c.msisdn}`)
+      expect((yield* post(`${gw.baseUrl}/v1/blacklists/optout/entries`, { numbers: optedOut }, t.userAuth)).status).toBe(200)
+      // Ten recipients had their message of the day already.
+      for (const c of contacts.slice(5, 15)) {
+        expect((yield* post(`${gw.baseUrl}/v1/messages`, { to: `+${c.msisdn}`, from: "ACME", text: "earlier today" }, t.auth)).status).toBe(202)
+      }
+      const list = yield* run(seedList(t.orgId, contacts))
+      const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 100 }))
+      yield* run(control.start(id))
+      yield* waitState(gw, id, "completed", 30_000)
+      expect(yield* run(recipientCounts(id))).toEqual({
+        submitted: 85,
+        excluded: 5,
+        "excluded:blacklisted": 5,
+        refused: 10,
+        "refused:frequency_cap": 10
+      })
+      const rows = yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+        sql<{ state: string; rule_id: string | null; attempts: number | string }>`
+          SELECT state, rule_id, attempts FROM campaign_recipients WHERE campaign_id = ${id} AND state <> 'submitted'`
+      )).pipe(Effect.orDie)
+      expect(new Set(rows.map((r) => `${r.state}:${r.rule_id}`))).toEqual(new Set(["excluded:optout", "refused:cap-day"]))
+      // Tried once each, never again.
+      expect(rows.every((r) => Number(r.attempts) === 1)).toBe(true)
+      expect((yield* eventually("85 texts", receivedTexts(gw.sim, id), { until: (m) => m.size === 85 })).size).toBe(85)
+
+      // The same audience again: everyone is capped or opted out now; the refusal ratio trips after 20 attempts.
+      const again = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 100, autoPause: { refusalRatio: 0.5, minAttempts: 20 } }))
+      yield* run(control.start(again))
+      const paused = yield* waitState(gw, again, "paused", 30_000)
+      expect(paused.pauseReason?.kind).toBe("auto")
+      expect(paused.pauseReason?.detail).toContain("refusal ratio")
+      const counts = yield* run(recipientCounts(again))
+      expect(counts.submitted ?? 0).toBe(0)
+      expect(counts.pending).toBeGreaterThan(0)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a recipient whose message was accepted before a crash is marked submitted, not sent again", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
+      const run = within(gw)
+      const control = yield* run(Effect.service(CampaignControl))
+      const list = yield* run(seedList(t.orgId, germanContacts(10, 2_000)))
+      const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 100 }))
+      // What a runner killed between submit and record leaves: the first recipient's message stored under its derived id.
+      const messageId = campaignMessageId(id, 0, 0)
+      yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+        sql`INSERT INTO messages ${sql.insert({
+          id: messageId,
+          org_id: t.orgId,
+          app_id: t.appId,
+          campaign_id: id,
+          to_addr: germanContacts(1, 2_000)[0]!.msisdn,
+          from_addr: "ACME",
+          text: `${id} hello 2000`,
+          encoding: "gsm7",
+          segments: 1,
+          status: "delivered",
+          status_rank: 3,
+          created_at: Date.now(),
+          updated_at: Date.now()
+        })}`
+      )).pipe(Effect.orDie)
+      yield* run(control.start(id))
+      yield* waitState(gw, id, "completed", 30_000)
+      expect(yield* run(recipientCounts(id))).toEqual({ submitted: 10 })
+      const view = yield* run(control.inspect(id))
+      expect(view.recoveredSubmitted).toBe(1)
+      const texts = yield* eventually("9 texts", receivedTexts(gw.sim, id), { until: (m) => m.size === 9 })
+      expect(texts.has(`${id} hello 2000`)).toBe(false)
+      const first = yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+        sql<{ message_id: string }>`SELECT message_id FROM campaign_recipients WHERE campaign_id = ${id} AND pos = 0`
+      )).pipe(Effect.orDie)
+      expect(first[0]?.message_id).toBe(messageId)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a scheduled campaign starts at its time (policy clock moved), not before", () =>
+    Effect.gen(function*() {
+      let now = Date.parse("2026-05-04T08:00:00Z")
+      const gw = yield* startGateway({ clock: { now: () => now } })
+      const t = yield* signUp(gw.baseUrl)
+      const run = within(gw)
+      const control = yield* run(Effect.service(CampaignControl))
+      const list = yield* run(seedList(t.orgId, germanContacts(20, 3_000)))
+      const startTime = Date.parse("2026-05-04T09:00:00Z")
+      const id = yield* run(approvedCampaign(t.orgId, t.appId, {
+        lists: [list],
+        throttle: 100,
+        startAt: { at: "2026-05-04T11:00", timeZone: "Europe/Berlin" },
+        startTime
+      }))
+      expect((yield* run(control.start(id))).state).toBe("scheduled")
+      // The supervisor wakes it every second; three looks at it, and it still waits.
+      for (let i = 0; i < 3; i++) {
+        yield* Effect.sleep("1 second")
+        expect((yield* run(campaignOf(id))).state).toBe("scheduled")
+      }
+      expect(yield* run(campaignMessages(id))).toBe(0)
+      now = startTime + 1_000
+      const done = yield* waitState(gw, id, "completed", 20_000)
+      expect(done.startedAt).toBeGreaterThan(0)
+      expect(yield* run(recipientCounts(id))).toEqual({ submitted: 20 })
     }).pipe(Effect.scoped), 60_000)
 })
