@@ -304,9 +304,12 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     })
 
     const outcomes: Array<RecipientOutcome> = []
+    const attempted: Array<Attempt> = []
     let waitMs = 0
     let cursor = p.cursor
     let blocked = false
+    let submitted = 0
+    let recovered = 0
     const at = Date.now()
     for (const [i, { r, t }] of turns.entries()) {
       const fromPage = i >= due.length
@@ -319,27 +322,27 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
         continue
       }
       outcomes.push(t.outcome)
-      if (t.recovered === true) recoveredSubmitted++
+      if (t.recovered === true) recovered++
       if (fromPage && !blocked) cursor = r.pos + 1
       const state = t.outcome.state
-      if (state === "submitted") p.submitted++
-      if (state === "submitted" || state === "failed") recent.push({ at, kind: state })
-      if (state === "refused" || state === "excluded") recent.push({ at, kind: "refused" })
+      if (state === "submitted") submitted++
+      if (state === "submitted" || state === "failed") attempted.push({ at, kind: state })
+      if (state === "refused" || state === "excluded") attempted.push({ at, kind: "refused" })
     }
-    recent = recent.filter((a) => a.at > at - MINUTE)
-    const hold: PauseReason | undefined = canaryOpen && p.submitted >= canary
+    const lastMinute = [...recent.filter((a) => a.at > at - MINUTE), ...attempted]
+    const hold: PauseReason | undefined = canaryOpen && p.submitted + submitted >= canary
       ? { kind: "canary", detail: `canary of ${canary} messages sent; resume to send the rest` }
-      : autoPauseReason(campaign.autoPause, recent)
+      : autoPauseReason(campaign.autoPause, lastMinute)
     const write = recipients.record(campaignId, outcomes, cursor > p.cursor ? cursor : undefined)
-    if (hold === undefined) {
-      yield* write
-    } else {
-      // The outcomes and the pause in one transaction: a crash between them would lose the hold.
-      yield* sql.withTransaction(Effect.andThen(write, pause(hold)))
-      halted = true
-    }
+    // The outcomes and a pause in one transaction: a crash between them would lose the hold. Memory follows the
+    // database: a failed write leaves the batch to be found again (its stored messages marked, not re-sent).
+    yield* hold === undefined ? write : sql.withTransaction(Effect.andThen(write, pause(hold)))
     p.cursor = Math.max(p.cursor, cursor)
+    p.submitted += submitted
+    recoveredSubmitted += recovered
+    recent = lastMinute
     if (hold !== undefined) {
+      halted = true
       recent = []
       return undefined
     }

@@ -62,7 +62,12 @@ describe("running campaigns", () => {
       const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 200 }))
       yield* run(control.start(id))
       yield* eventually("400 at the SMSC", receivedTexts(gw.sim, id), { timeout: 30_000, until: (m) => m.size >= 400 })
+      const asked = Date.now()
       const paused = yield* run(control.pause(id))
+      const answeredInMs = Date.now() - asked
+      console.log(`pause answered in ${answeredInMs} ms`)
+      // Within a second: the answer waits for the batch in flight only (a fifth of a second's messages).
+      expect(answeredInMs).toBeLessThan(1_000)
       expect(paused.state).toBe("paused")
       expect(paused.pauseReason?.kind).toBe("user")
       const atAnswer = yield* run(campaignMessages(id))
