@@ -57,12 +57,12 @@ export interface CampaignRunnerOptions {
 }
 
 /** What one recipient's turn came to; `retry` leaves it where it is (rate limited, something unavailable). */
-type Turn =
+export type Turn =
   | { readonly _tag: "Done"; readonly outcome: RecipientOutcome; readonly recovered?: boolean }
   | { readonly _tag: "Retry"; readonly afterMs: number; readonly rateLimited: boolean; readonly error?: string }
 
 /** The counts of the last minute the automatic pause judges. */
-interface Attempt {
+export interface Attempt {
   readonly at: number
   readonly kind: "submitted" | "failed" | "refused"
 }
@@ -95,6 +95,56 @@ export const canaryLimit = (canary: Campaign["canary"], audience: number): numbe
   if (canary.count !== undefined) return canary.count
   if (canary.percent !== undefined) return Math.max(1, Math.ceil((canary.percent / 100) * audience))
   return undefined
+}
+
+/** What a batch's turns come to: the outcomes to write, how far the cursor may move, what the last minute gains. */
+export interface Settled {
+  readonly outcomes: ReadonlyArray<RecipientOutcome>
+  readonly attempted: ReadonlyArray<Attempt>
+  /** The new cursor: past the last page recipient settled, stopping at the first one left for later. */
+  readonly cursor: number
+  readonly submitted: number
+  readonly recovered: number
+  /** Before the next batch (a rate limit's retry-after), 0 when none. */
+  readonly waitMs: number
+  readonly rateLimited: number
+  readonly error: string | undefined
+}
+
+/** Settles a batch: `turns` in batch order, the first `dueCount` of them deferred recipients (not the cursor's). */
+export const settle = (
+  turns: ReadonlyArray<{ readonly r: { readonly pos: number }; readonly t: Turn }>,
+  dueCount: number,
+  cursorBefore: number,
+  at: number
+): Settled => {
+  const outcomes: Array<RecipientOutcome> = []
+  const attempted: Array<Attempt> = []
+  let waitMs = 0
+  let cursor = cursorBefore
+  let blocked = false
+  let submitted = 0
+  let recovered = 0
+  let rateLimited = 0
+  let error: string | undefined
+  for (const [i, { r, t }] of turns.entries()) {
+    const fromPage = i >= dueCount
+    if (t._tag === "Retry") {
+      waitMs = Math.max(waitMs, t.afterMs)
+      if (t.rateLimited) rateLimited++
+      if (t.error !== undefined) error = t.error
+      if (fromPage) blocked = true
+      continue
+    }
+    outcomes.push(t.outcome)
+    if (t.recovered === true) recovered++
+    if (fromPage && !blocked) cursor = r.pos + 1
+    const state = t.outcome.state
+    if (state === "submitted") submitted++
+    if (state === "submitted" || state === "failed") attempted.push({ at, kind: state })
+    if (state === "refused" || state === "excluded") attempted.push({ at, kind: "refused" })
+  }
+  return { outcomes, attempted, cursor, submitted, recovered, waitMs, rateLimited, error }
 }
 
 const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() {
@@ -242,32 +292,33 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId } } satisfies Turn
     })
 
-  /** One batch under the lock; answers how long to wait before the next, or undefined when the loop ends. */
-  const tick: Effect.Effect<number | undefined, unknown> = Effect.gen(function*() {
-    if (halted) return undefined
-    const found = yield* store.find(campaignId)
-    if (Option.isNone(found)) return undefined
-    const campaign = found.value
-    lastState = campaign.state
-    if (campaign.state === "scheduled") {
-      const startTime = yield* recipients.startTime(campaignId)
-      const now = clock.now()
-      if (startTime !== undefined && startTime > now) return Math.min(idleMs, startTime - now)
-      yield* store.transition(campaignId, "run", "running", { patch: { startedAt: Date.now() } })
-      return 0
+  /** A scheduled campaign: running once its start time has come (policy clock); answers the wait. */
+  const startWhenDue = Effect.gen(function*() {
+    const startTime = yield* recipients.startTime(campaignId)
+    const now = clock.now()
+    if (startTime !== undefined && startTime > now) return Math.min(idleMs, startTime - now)
+    yield* store.transition(campaignId, "run", "running", { patch: { startedAt: Date.now() } })
+    return 0
+  })
+
+  /** The recipients' send window as a function of their country: when it opens (memoised for one batch). */
+  const windowFor = (campaign: Campaign, now: number) => {
+    if (campaign.sendWindow === undefined) return () => now
+    const window = windowMinutes(campaign.sendWindow)
+    const document = policy.current().document
+    const openings = new Map<string, number>()
+    return (country: string | undefined): number => {
+      const key = country ?? ""
+      const known = openings.get(key)
+      if (known !== undefined) return known
+      const opens = nextOpening(window, countryZones(country, document), now)
+      openings.set(key, opens)
+      return opens
     }
-    if (campaign.state !== "running") return undefined
-    if (prepared === undefined) {
-      prepared = yield* prepare(campaign)
-      if (prepared === undefined) return undefined
-    }
-    const p = prepared
-    if (Date.now() - p.submitterAt > 5_000) {
-      const submitter = yield* submitterOf(campaign)
-      if (submitter === undefined) return undefined
-      p.submitter = submitter
-      p.submitterAt = Date.now()
-    }
+  }
+
+  /** One batch of a running campaign: answers how long to wait before the next, or undefined when the loop ends. */
+  const sendBatch = (campaign: Campaign, p: Prepared) => Effect.gen(function*() {
     const perSecond = Math.max(1, Math.min(campaign.throttle, p.submitter.appLimits.perSecond ?? Number.POSITIVE_INFINITY))
     let size = Math.max(1, Math.round((perSecond * tickMs) / 1000))
     const canary = canaryLimit(campaign.canary, p.audience)
@@ -287,66 +338,54 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
 
     const batch = [...due, ...page]
     const stored = yield* recipients.existing(batch.map((r) => campaignMessageId(campaignId, r.pos, r.attempts)))
-    const document = policy.current().document
-    const sendWindow = campaign.sendWindow === undefined ? undefined : windowMinutes(campaign.sendWindow)
-    const openings = new Map<string, number>()
-    const window = (country: string | undefined): number => {
-      if (sendWindow === undefined) return now
-      const key = country ?? ""
-      const known = openings.get(key)
-      if (known !== undefined) return known
-      const opens = nextOpening(sendWindow, countryZones(country, document), now)
-      openings.set(key, opens)
-      return opens
-    }
+    const window = windowFor(campaign, now)
     const turns = yield* Effect.forEach(batch, (r) => Effect.map(turn(campaign, p, r, stored, window), (t) => ({ r, t })), {
       concurrency: "unbounded"
     })
-
-    const outcomes: Array<RecipientOutcome> = []
-    const attempted: Array<Attempt> = []
-    let waitMs = 0
-    let cursor = p.cursor
-    let blocked = false
-    let submitted = 0
-    let recovered = 0
     const at = Date.now()
-    for (const [i, { r, t }] of turns.entries()) {
-      const fromPage = i >= due.length
-      if (t._tag === "Retry") {
-        waitMs = Math.max(waitMs, t.afterMs)
-        if (t.rateLimited) rateLimitedWaits++
-        if (t.error !== undefined) lastError = t.error
-        // The cursor stops at the first page recipient left for later.
-        if (fromPage) blocked = true
-        continue
-      }
-      outcomes.push(t.outcome)
-      if (t.recovered === true) recovered++
-      if (fromPage && !blocked) cursor = r.pos + 1
-      const state = t.outcome.state
-      if (state === "submitted") submitted++
-      if (state === "submitted" || state === "failed") attempted.push({ at, kind: state })
-      if (state === "refused" || state === "excluded") attempted.push({ at, kind: "refused" })
-    }
-    const lastMinute = [...recent.filter((a) => a.at > at - MINUTE), ...attempted]
-    const hold: PauseReason | undefined = canaryOpen && p.submitted + submitted >= canary
+    const settled = settle(turns, due.length, p.cursor, at)
+    const lastMinute = [...recent.filter((a) => a.at > at - MINUTE), ...settled.attempted]
+    const hold: PauseReason | undefined = canaryOpen && p.submitted + settled.submitted >= canary
       ? { kind: "canary", detail: `canary of ${canary} messages sent; resume to send the rest` }
       : autoPauseReason(campaign.autoPause, lastMinute)
-    const write = recipients.record(campaignId, outcomes, cursor > p.cursor ? cursor : undefined)
+    const write = recipients.record(campaignId, settled.outcomes, settled.cursor > p.cursor ? settled.cursor : undefined)
     // The outcomes and a pause in one transaction: a crash between them would lose the hold. Memory follows the
     // database: a failed write leaves the batch to be found again (its stored messages marked, not re-sent).
     yield* hold === undefined ? write : sql.withTransaction(Effect.andThen(write, pause(hold)))
-    p.cursor = Math.max(p.cursor, cursor)
-    p.submitted += submitted
-    recoveredSubmitted += recovered
-    recent = lastMinute
+    p.cursor = Math.max(p.cursor, settled.cursor)
+    p.submitted += settled.submitted
+    recoveredSubmitted += settled.recovered
+    rateLimitedWaits += settled.rateLimited
+    if (settled.error !== undefined) lastError = settled.error
+    recent = hold === undefined ? lastMinute : []
     if (hold !== undefined) {
       halted = true
-      recent = []
       return undefined
     }
-    return Math.max(waitMs, tickMs)
+    return Math.max(settled.waitMs, tickMs)
+  })
+
+  /** One step under the lock, after reading the stored state: answers the wait before the next, undefined to stop. */
+  const tick: Effect.Effect<number | undefined, unknown> = Effect.gen(function*() {
+    if (halted) return undefined
+    const found = yield* store.find(campaignId)
+    if (Option.isNone(found)) return undefined
+    const campaign = found.value
+    lastState = campaign.state
+    if (campaign.state === "scheduled") return yield* startWhenDue
+    if (campaign.state !== "running") return undefined
+    if (prepared === undefined) {
+      prepared = yield* prepare(campaign)
+      if (prepared === undefined) return undefined
+    }
+    const p = prepared
+    if (Date.now() - p.submitterAt > 5_000) {
+      const submitter = yield* submitterOf(campaign)
+      if (submitter === undefined) return undefined
+      p.submitter = submitter
+      p.submitterAt = Date.now()
+    }
+    return yield* sendBatch(campaign, p)
   })
 
   const run = Effect.gen(function*() {

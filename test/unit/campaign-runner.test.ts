@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { autoPauseReason, campaignMessageId, canaryLimit } from "../../src/pipeline/CampaignRunner.ts"
+import { autoPauseReason, campaignMessageId, canaryLimit, settle } from "../../src/pipeline/CampaignRunner.ts"
+import type { Turn } from "../../src/pipeline/CampaignRunner.ts"
 
 const attempts = (submitted: number, failed: number, refused: number) => [
   ...Array.from({ length: submitted }, () => ({ kind: "submitted" as const })),
@@ -34,5 +35,23 @@ describe("campaign runner decisions", () => {
     const refusing = autoPauseReason({ refusalRatio: 0.5, minAttempts: 4 }, attempts(1, 0, 3))
     expect(refusing?.detail).toContain("refusal ratio 75 %")
     expect(refusing?.detail).toContain("above 50 %")
+  })
+
+  it("settling a batch: the cursor passes what is settled and stops at the first page recipient left for later", () => {
+    const done = (pos: number, state: "submitted" | "refused" | "deferred"): { r: { pos: number }; t: Turn } =>
+      ({ r: { pos }, t: { _tag: "Done", outcome: { pos, state, attempts: 1 } } })
+    const limited = (pos: number): { r: { pos: number }; t: Turn } =>
+      ({ r: { pos }, t: { _tag: "Retry", afterMs: 1000, rateLimited: true } })
+    // One due (deferred) recipient first: it never moves the cursor.
+    const all = settle([done(3, "submitted"), done(10, "submitted"), done(11, "refused"), done(12, "deferred")], 1, 10, 0)
+    expect(all.cursor).toBe(13)
+    expect(all.submitted).toBe(2)
+    expect(all.attempted.map((a) => a.kind)).toEqual(["submitted", "submitted", "refused"])
+    const cut = settle([done(10, "submitted"), limited(11), done(12, "submitted")], 0, 10, 0)
+    expect(cut.cursor).toBe(11)
+    expect(cut.outcomes.map((o) => o.pos)).toEqual([10, 12])
+    expect(cut.waitMs).toBe(1000)
+    expect(cut.rateLimited).toBe(1)
+    expect(settle([limited(10)], 0, 10, 0).cursor).toBe(10)
   })
 })
