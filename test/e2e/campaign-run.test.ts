@@ -279,4 +279,30 @@ describe("running campaigns", () => {
       expect(done.startedAt).toBeGreaterThan(0)
       expect(yield* run(recipientCounts(id))).toEqual({ submitted: 20 })
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("failures over the ratio pause the campaign by itself; a disabled app pauses it too", () =>
+    Effect.gen(function*() {
+      // Only numbers from the United Kingdom have a route: the German audience fails with no_route.
+      const gw = yield* startGateway({ config: { routes: [{ id: "uk", match: { prefixes: ["44"] }, target: { link: "sim" } }] } })
+      const t = yield* signUp(gw.baseUrl)
+      const run = within(gw)
+      const control = yield* run(Effect.service(CampaignControl))
+      const list = yield* run(seedList(t.orgId, germanContacts(200, 4_000)))
+      const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 100, autoPause: { failureRatio: 0.2, minAttempts: 20 } }))
+      yield* run(control.start(id))
+      const paused = yield* waitState(gw, id, "paused", 30_000)
+      expect(paused.pauseReason).toEqual({ kind: "auto", detail: expect.stringContaining("failure ratio 100 %") })
+      const counts = yield* run(recipientCounts(id))
+      expect(counts["failed:no_route"]).toBeGreaterThanOrEqual(20)
+      expect(counts.pending).toBeGreaterThan(0)
+
+      // A campaign whose app was disabled pauses as it starts, naming the app, and sends nothing.
+      const routed = yield* run(seedList(t.orgId, [{ msisdn: "447911123456", country: "GB", vars: { n: "0" } }]))
+      const second = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [routed], throttle: 10 }))
+      expect((yield* send("PATCH", `${gw.baseUrl}/v1/apps/${t.appId}`, { active: false }, t.userAuth)).status).toBe(200)
+      yield* run(control.start(second))
+      const stopped = yield* waitState(gw, second, "paused", 15_000)
+      expect(stopped.pauseReason).toEqual({ kind: "auto", detail: `app ${t.appId} is disabled` })
+      expect(yield* run(campaignMessages(second))).toBe(0)
+    }).pipe(Effect.scoped), 60_000)
 })
