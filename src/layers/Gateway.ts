@@ -14,6 +14,9 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
+import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
+import { Audience } from "../storage/Audience.ts"
+import { CampaignStore } from "../storage/CampaignStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
@@ -149,6 +152,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   const recovery = config.recovery
   const App = Layer.mergeAll(
     Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true }),
+    CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer), Layer.provideMerge(CampaignStore.layer)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,
