@@ -36,7 +36,9 @@ export const PreviewMessage = Schema.Struct({
   text: Schema.String,
   encoding: Schema.Literals(["gsm7", "ucs2"]),
   segments: Count,
-  problem: Schema.optionalKey(Schema.String.annotate({ description: "Why this message cannot be sent (then not counted)" }))
+  problem: Schema.optionalKey(Schema.String.annotate({
+    description: "Why this message cannot be sent: it is not counted, and its encoding and parts are what \"auto\" would make"
+  }))
 })
 export type PreviewMessage = typeof PreviewMessage.Type
 

@@ -29,6 +29,7 @@ export const PreviewRequest = Schema.Struct({
   examples: [{
     template: "Hi {{name|there}}, 20% off today",
     lists: ["lst_1"],
+    // Examples are shown as written (the wire form); the schema's type holds the parsed sender.
     sender: "ACME" as never,
     encoding: "auto"
   }]

@@ -83,6 +83,12 @@ type Rendered =
   }
   | { readonly _tag: "Unsendable"; readonly why: keyof Unsendable; readonly text: string; readonly problem: string }
 
+/** What an unsendable text would be in "auto" (shown beside its problem, never counted). */
+const shown = (text: string) => ({
+  encoding: Result.getOrElse(chooseEncoding(text, "auto"), () => "ucs2" as const),
+  segments: countSegments(text, "auto")
+})
+
 const iso = (ms: number) => new Date(ms).toISOString()
 
 const increment = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1)
@@ -175,7 +181,7 @@ const make = (limits: InsightLimits) =>
                 text: rendered.text,
                 ...(rendered._tag === "Message"
                   ? { encoding: rendered.encoding, segments: rendered.segments }
-                  : { encoding: "ucs2" as const, segments: 0, problem: rendered.problem })
+                  : { ...shown(rendered.text), problem: rendered.problem })
               })
             }
           }), { discard: true }))

@@ -42,13 +42,18 @@ const insertList = (gw: RunningGateway, orgId: string, id: string, contacts: Rea
 const insertCampaign = (
   gw: RunningGateway,
   tenant: Tenant,
-  fields: { readonly lists: ReadonlyArray<string>; readonly throttle: number; readonly sendWindow?: { from: string; to: string } }
+  fields: {
+    readonly lists: ReadonlyArray<string>
+    readonly throttle: number
+    readonly sendWindow?: { from: string; to: string }
+    readonly startAt?: { at: string; timeZone: string }
+  }
 ) =>
   withDb(gw, (db) => {
     const id = `cmp_${crypto.randomUUID().slice(0, 12)}`
     const now = Date.now()
     db.prepare(`INSERT INTO campaigns (id, org_id, name, app_id, sender, template, lists, message_class, encoding, send_window,
-      throttle, state, flags, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      throttle, state, flags, created_by, created_at, updated_at, start_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(
         id,
         tenant.orgId,
@@ -65,7 +70,8 @@ const insertCampaign = (
         "[]",
         "usr_test",
         now,
-        now
+        now,
+        fields.startAt === undefined ? null : JSON.stringify(fields.startAt)
       )
     return id
   })
@@ -152,6 +158,21 @@ describe("campaign preview and dry run", () => {
         totals: { messages: 5, segments: 6, gsm7: { messages: 5, segments: 6 }, ucs2: { messages: 0, segments: 0 } },
         unsendable: { missingVariable: 1, notRepresentable: 1, tooLong: 0 }
       })
+      const shown = yield* post(`${gw.baseUrl}/v1/campaigns/preview?n=2`, {
+        template: "Hi {{name}}",
+        lists: ["lst_main"],
+        sender: "Shop",
+        encoding: "gsm7"
+      }, a.userAuth)
+      expect((shown.json.messages as Array<unknown>)[1]).toEqual({
+        to: "+48601234502",
+        listId: "lst_main",
+        pos: 2,
+        text: "Hi Łukasz",
+        encoding: "ucs2",
+        segments: 1,
+        problem: "character \"Ł\" is not in GSM 03.38"
+      })
       const unknown = yield* post(`${gw.baseUrl}/v1/campaigns/preview`, { template: "x", lists: ["lst_main"], sender: "Shop", throttel: 3 }, a.userAuth)
       expect(unknown.status).toBe(400)
       expect(JSON.stringify(unknown.json.errors)).toContain("throttel")
@@ -228,6 +249,19 @@ describe("campaign preview and dry run", () => {
         finishAt: new Date(NOON + 5_000).toISOString(),
         durationSeconds: 5,
         bottleneck: "campaign throttle"
+      })
+
+      // A campaign starting tomorrow at 10:00 in Berlin is judged then: Berlin inside the window, New York still asleep.
+      const tomorrow = yield* insertCampaign(gw, a, {
+        lists: ["lst_main"],
+        throttle: 1,
+        sendWindow: { from: "09:00", to: "12:30" },
+        startAt: { at: "2026-12-24T10:00", timeZone: "Europe/Berlin" }
+      })
+      const later = yield* get(`${gw.baseUrl}/v1/campaigns/${tomorrow}/dry-run`, a.userAuth)
+      expect(later.json).toMatchObject({
+        evaluatedAt: "2026-12-24T09:00:00.000Z",
+        deferred: { total: 1, byRule: [{ ruleId: "send_window", recipients: 1, firstUntil: "2026-12-24T14:00:00.000Z" }] }
       })
 
       // Nothing reached the SMSC, nothing was counted: the once-a-day cap still admits Finn's first real message.
