@@ -15,16 +15,7 @@
 import { Context, Effect, Layer, Result, Stream } from "effect"
 import type { AppLimits } from "../domain/Account.ts"
 import type { Campaign } from "../domain/Campaign.ts"
-import type {
-  CampaignPreview,
-  Deferral,
-  DryRun,
-  PreviewMessage,
-  RouteLoad,
-  RuleCount,
-  SendTimeRule,
-  Unsendable
-} from "../domain/CampaignInsight.ts"
+import type { CampaignPreview, DryRun, PreviewMessage, Unsendable } from "../domain/CampaignInsight.ts"
 import { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
 import type { RequestedEncoding } from "../domain/Message.ts"
 import type { MessageClass } from "../domain/Policy.ts"
@@ -33,13 +24,16 @@ import { missingVariable, parseTemplate, renderTemplate } from "../domain/Templa
 import { AccountStore } from "../auth/AccountStore.ts"
 import { PolicyClock } from "../policy/PolicyClock.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
+import type { PolicySubject } from "../policy/PolicyEngine.ts"
+import type { PolicyCheck } from "../policy/RecipientState.ts"
 import type { Route } from "../routing/Router.ts"
 import { Router } from "../routing/Router.ts"
 import { targetKey } from "../routing/Target.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
 import type { AudienceContact } from "../storage/Audience.ts"
 import { Audience } from "../storage/Audience.ts"
-import { instantOf, pace, partsCounter, windowOpening } from "./CampaignEstimate.ts"
+import { dryRunTally, instantOf, partsCounter, windowOpening } from "./CampaignEstimate.ts"
+import type { DeferralCause } from "./CampaignEstimate.ts"
 import { ContactPolicy } from "./ContactPolicy.ts"
 
 /** What a preview needs: a saved campaign's fields, or an unsaved one's from the editor. */
@@ -88,10 +82,6 @@ const shown = (text: string) => ({
   encoding: Result.getOrElse(chooseEncoding(text, "auto"), () => "ucs2" as const),
   segments: countSegments(text, "auto")
 })
-
-const iso = (ms: number) => new Date(ms).toISOString()
-
-const increment = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1)
 
 const make = (limits: InsightLimits) =>
   Effect.gen(function*() {
@@ -204,6 +194,41 @@ const make = (limits: InsightLimits) =>
       return zones
     }
 
+    /**
+     * When a routed recipient may go, from `at`: the send window in its local time, then the policy's stateless
+     * screen at that moment (a quiet-hours refusal defers it again); a blacklist excludes it whenever it would go.
+     */
+    const settle = (
+      campaign: Campaign,
+      subject: PolicySubject,
+      zone: string,
+      at: number
+    ): { readonly _tag: "Excluded"; readonly ruleId: string; readonly reason: string } | {
+      readonly _tag: "Send"
+      readonly at: number
+      readonly deferral: DeferralCause | undefined
+      readonly checks: ReadonlyArray<PolicyCheck>
+    } => {
+      let t = at
+      let deferral: DeferralCause | undefined
+      // Each round moves to a later opening; a few settle any window and quiet hours that overlap.
+      for (let round = 0; round < 4; round++) {
+        if (campaign.sendWindow !== undefined) {
+          const opens = windowOpening(campaign.sendWindow, zone, t)
+          if (opens > t) {
+            deferral ??= { ruleId: "send_window", reason: "send_window" }
+            t = opens
+          }
+        }
+        const screen = policy.screen(subject, t)
+        if (screen._tag === "Checks") return { _tag: "Send", at: t, deferral, checks: screen.checks }
+        if (screen.reason !== "quiet_hours") return { _tag: "Excluded", ruleId: screen.ruleId, reason: screen.reason }
+        deferral ??= { ruleId: screen.ruleId, reason: "quiet_hours" }
+        t = Math.max(t + 60_000, screen.retryAt ?? 0)
+      }
+      return { _tag: "Send", at: t, deferral, checks: [] }
+    }
+
     const dryRun = Effect.fn("CampaignInsight.dryRun")(function*(campaign: Campaign) {
       const template = yield* templateOf(campaign.template)
       const app = yield* appOf(campaign.orgId, campaign.appId)
@@ -213,27 +238,13 @@ const make = (limits: InsightLimits) =>
       const at = Math.max(now, startTime ?? now)
       const zones = windowZones()
       const fallbackZone = campaign.startAt?.timeZone ?? "UTC"
-      const input = { ...campaign, orgId: campaign.orgId, appId: campaign.appId }
-
-      const parts = partsCounter()
-      const unsendable = unsendableCounter()
-      const excluded = new Map<string, number>()
-      const deferred = new Map<string, { reason: Deferral["reason"]; recipients: number; first: number; last: number }>()
-      const noRoute = new Map<string, number>()
-      const stateful = new Map<string, { kind: SendTimeRule["kind"]; recipients: number }>()
-      const routes = new Map<string, { messages: number; segments: number; capacityTps: number }>()
-      let recipients = 0
-      let toSend = 0
-      let deferredTotal = 0
-      let lastOpening = at
-      let lastDeferral = ""
+      const tally = dryRunTally(at)
 
       const consider = (contact: AudienceContact, rendered: Rendered) => {
-        recipients++
-        if (rendered._tag === "Unsendable") return unsendable.add(rendered.why)
-        if (Result.isFailure(rendered.route)) return increment(noRoute, rendered.route.failure.message)
+        if (rendered._tag === "Unsendable") return tally.unsendable(rendered.why)
+        if (Result.isFailure(rendered.route)) return tally.noRoute(rendered.route.failure.message)
         const route = rendered.route.success
-        const subject = {
+        const subject: PolicySubject = {
           orgId: campaign.orgId,
           appId: campaign.appId,
           messageClass: campaign.messageClass,
@@ -242,121 +253,31 @@ const make = (limits: InsightLimits) =>
           from: campaign.sender,
           text: rendered.text
         }
-        // Deferred by the window, then perhaps by quiet hours at its opening, and so on: a few rounds settle it.
-        let t = at
-        let deferral: { readonly ruleId: string; readonly reason: Deferral["reason"] } | undefined
-        let checks: ReadonlyArray<{ readonly kind: "cap" | "dedup"; readonly ruleId: string }> = []
-        for (let round = 0; round < 4; round++) {
-          if (campaign.sendWindow !== undefined) {
-            const zone = (contact.country !== undefined ? zones.get(contact.country) : undefined) ?? fallbackZone
-            const opens = windowOpening(campaign.sendWindow, zone, t)
-            if (opens > t) {
-              deferral ??= { ruleId: "send_window", reason: "send_window" }
-              t = opens
-            }
-          }
-          const screen = policy.screen(subject, t)
-          if (screen._tag === "Checks") {
-            checks = screen.checks
-            break
-          }
-          if (screen.reason === "quiet_hours") {
-            deferral ??= { ruleId: screen.ruleId, reason: "quiet_hours" }
-            t = Math.max(t + 60_000, screen.retryAt ?? 0)
-            continue
-          }
-          return increment(excluded, `${screen.ruleId}\u0000${screen.reason}`)
-        }
-        if (deferral !== undefined) {
-          const d = deferred.get(deferral.ruleId) ?? { reason: deferral.reason, recipients: 0, first: t, last: t }
-          d.recipients++
-          d.first = Math.min(d.first, t)
-          d.last = Math.max(d.last, t)
-          deferred.set(deferral.ruleId, d)
-          deferredTotal++
-          if (t >= lastOpening) {
-            lastOpening = t
-            lastDeferral = deferral.ruleId
-          }
-        }
-        for (const check of checks) {
-          const s = stateful.get(check.ruleId) ?? { kind: check.kind === "cap" ? "frequency_cap" : "dedup", recipients: 0 }
-          s.recipients++
-          stateful.set(check.ruleId, s)
-        }
-        toSend++
-        parts.add(rendered.encoding, rendered.segments)
-        const key = targetKey(route.target)
-        const load = routes.get(key) ?? { messages: 0, segments: 0, capacityTps: route.capacityTps }
-        load.messages++
-        load.segments += rendered.segments
-        routes.set(key, load)
+        const zone = (contact.country !== undefined ? zones.get(contact.country) : undefined) ?? fallbackZone
+        const settled = settle(campaign, subject, zone, at)
+        if (settled._tag === "Excluded") return tally.excluded(settled.ruleId, settled.reason)
+        tally.send({
+          ...settled,
+          encoding: rendered.encoding,
+          segments: rendered.segments,
+          target: targetKey(route.target),
+          capacityTps: route.capacityTps
+        })
       }
 
       yield* Stream.runForEachArray(audience.contacts(campaign.orgId, campaign.lists), (contacts) =>
-        Effect.forEach(contacts, (contact) => Effect.map(render(template, input, contact), (r) => consider(contact, r)), {
+        Effect.forEach(contacts, (contact) => Effect.map(render(template, campaign, contact), (r) => consider(contact, r)), {
           discard: true
         }))
 
-      const routeLoads = Array.from(routes, ([target, load]): RouteLoad => ({ target, ...load }))
-      const paceInput = {
+      return tally.result({
+        campaignId: campaign.id,
+        policyVersion: policy.version(),
+        missingLists: missing,
         throttle: campaign.throttle,
         app: Object.keys(app.limits).length > 0 ? app.limits : limits.defaultApp,
         organisation: limits.organisations[campaign.orgId] ?? limits.organisation
-      }
-      const whole = pace({ ...paceInput, messages: toSend, routes: routeLoads })
-      // The recipients deferred to the last opening may all go then: the campaign ends no earlier than they take.
-      const share = toSend === 0 ? 0 : deferredTotal / toSend
-      const tail = pace({
-        ...paceInput,
-        messages: deferredTotal,
-        routes: routeLoads.map((r) => ({ ...r, segments: Math.round(r.segments * share) }))
       })
-      const finishWhole = at + whole.seconds * 1000
-      const finishTail = lastOpening + tail.seconds * 1000
-      const byWindow = deferredTotal > 0 && finishTail > finishWhole
-      const finish = byWindow ? finishTail : finishWhole
-
-      return {
-        campaignId: campaign.id,
-        evaluatedAt: iso(at),
-        policyVersion: policy.version(),
-        recipients,
-        toSend,
-        excluded: {
-          total: Array.from(excluded.values()).reduce((a, b) => a + b, 0),
-          byRule: Array.from(excluded, ([key, n]): RuleCount => {
-            const [ruleId = "", reason = ""] = key.split("\u0000")
-            return { ruleId, reason, recipients: n }
-          })
-        },
-        deferred: {
-          total: deferredTotal,
-          byRule: Array.from(deferred, ([ruleId, d]): Deferral => ({
-            ruleId,
-            reason: d.reason,
-            recipients: d.recipients,
-            firstUntil: iso(d.first),
-            lastUntil: iso(d.last)
-          }))
-        },
-        noRoute: {
-          total: Array.from(noRoute.values()).reduce((a, b) => a + b, 0),
-          byReason: Array.from(noRoute, ([reason, n]) => ({ reason, recipients: n }))
-        },
-        unsendable: unsendable.summary(),
-        decidedAtSendTime: Array.from(stateful, ([ruleId, s]): SendTimeRule => ({ ruleId, kind: s.kind, recipients: s.recipients })),
-        parts: parts.summary(),
-        routes: routeLoads,
-        estimate: {
-          startAt: iso(at),
-          finishAt: iso(finish),
-          durationSeconds: Math.round((finish - at) / 10) / 100,
-          bottleneck: byWindow ? `deferred until ${iso(lastOpening)} (${lastDeferral})` : whole.bottleneck,
-          limits: whole.limits
-        },
-        missingLists: missing
-      } satisfies DryRun
     })
 
     return CampaignInsight.of({ preview, dryRun })

@@ -1,6 +1,6 @@
 /** The arithmetic of preview and dry run: parts by encoding, the pace under every limit, send windows, local start times. */
 import { describe, expect, it } from "vitest"
-import { instantOf, pace, partsCounter, windowOpening } from "../../src/pipeline/CampaignEstimate.ts"
+import { dryRunTally, instantOf, pace, partsCounter, windowOpening } from "../../src/pipeline/CampaignEstimate.ts"
 
 const at = (iso: string) => Date.parse(iso)
 
@@ -77,5 +77,70 @@ describe("instantOf", () => {
     expect(instantOf("2026-07-01T09:00", "Europe/Berlin")).toBe(at("2026-07-01T07:00:00Z"))
     expect(instantOf("2026-07-01T09:00:30", "America/New_York")).toBe(at("2026-07-01T13:00:30Z"))
     expect(instantOf("2026-07-01T09:00", "UTC")).toBe(at("2026-07-01T09:00:00Z"))
+  })
+})
+
+describe("dryRunTally", () => {
+  const start = at("2026-12-23T12:00:00Z")
+  const context = { campaignId: "cmp_1", policyVersion: 3, missingLists: [], throttle: 2, app: {}, organisation: {} }
+  const message = { encoding: "gsm7" as const, segments: 1, target: "eu", capacityTps: 100, checks: [] }
+
+  it("counts every recipient once, under its outcome, and the rules and routes of those that go", () => {
+    const tally = dryRunTally(start)
+    tally.unsendable("missingVariable")
+    tally.noRoute("no routing rule matches +1212")
+    tally.excluded("optout", "blacklisted")
+    tally.excluded("optout", "blacklisted")
+    tally.excluded("dnd", "blacklisted")
+    tally.send({ ...message, at: start, deferral: undefined, checks: [{ kind: "cap", ruleId: "once" }, { kind: "dedup", ruleId: "same" }] })
+    tally.send({ ...message, at: start, deferral: undefined, encoding: "ucs2", segments: 3, target: "pool:x", checks: [{ kind: "cap", ruleId: "once" }] })
+    const result = tally.result(context)
+    expect(result).toMatchObject({
+      recipients: 7,
+      toSend: 2,
+      excluded: {
+        total: 3,
+        byRule: [{ ruleId: "optout", reason: "blacklisted", recipients: 2 }, { ruleId: "dnd", reason: "blacklisted", recipients: 1 }]
+      },
+      noRoute: { total: 1, byReason: [{ reason: "no routing rule matches +1212", recipients: 1 }] },
+      unsendable: { missingVariable: 1, notRepresentable: 0, tooLong: 0 },
+      decidedAtSendTime: [
+        { ruleId: "once", kind: "frequency_cap", recipients: 2 },
+        { ruleId: "same", kind: "dedup", recipients: 1 }
+      ],
+      parts: { messages: 2, segments: 4, gsm7: { messages: 1, segments: 1 }, ucs2: { messages: 1, segments: 3 } },
+      routes: [
+        { target: "eu", messages: 1, segments: 1, capacityTps: 100 },
+        { target: "pool:x", messages: 1, segments: 3, capacityTps: 100 }
+      ]
+    })
+    // Two messages at 2 a second.
+    expect(result.estimate).toMatchObject({ finishAt: "2026-12-23T12:00:01.000Z", durationSeconds: 1, bottleneck: "campaign throttle" })
+  })
+
+  it("finishes no earlier than the last deferred recipients can go after their opening", () => {
+    const tally = dryRunTally(start)
+    for (let i = 0; i < 10; i++) tally.send({ ...message, at: start, deferral: undefined })
+    const window = { ruleId: "send_window", reason: "send_window" as const }
+    tally.send({ ...message, at: at("2026-12-23T14:00:00Z"), deferral: window })
+    for (let i = 0; i < 9; i++) tally.send({ ...message, at: at("2026-12-24T08:00:00Z"), deferral: window })
+    const result = tally.result(context)
+    expect(result.deferred).toEqual({
+      total: 10,
+      byRule: [{
+        ruleId: "send_window",
+        reason: "send_window",
+        recipients: 10,
+        firstUntil: "2026-12-23T14:00:00.000Z",
+        lastUntil: "2026-12-24T08:00:00.000Z"
+      }]
+    })
+    // The 10 deferred may all go at the last opening: 5 s at 2 a second.
+    expect(result.estimate).toMatchObject({
+      startAt: "2026-12-23T12:00:00.000Z",
+      finishAt: "2026-12-24T08:00:05.000Z",
+      bottleneck: "deferred until 2026-12-24T08:00:00.000Z (send_window)"
+    })
+    expect(result.estimate.limits[0]).toEqual({ name: "campaign throttle", detail: "2 messages/s", seconds: 10 })
   })
 })
