@@ -14,6 +14,8 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
+import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
+import { Audience } from "../storage/Audience.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as CampaignRunner from "../pipeline/CampaignRunner.ts"
@@ -159,6 +161,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
   const App = Layer.mergeAll(
     Campaigns,
+    CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,
