@@ -6,7 +6,6 @@
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Schema, Stream } from "effect"
 import { CsvError, parse } from "csv-parse"
-import type { Info } from "csv-parse"
 import { InvalidField } from "../domain/Errors.ts"
 import { normaliseVariable } from "../domain/Template.ts"
 
@@ -22,7 +21,7 @@ export const maxColumns = 100
 export const CsvDelimiter = Schema.Literals([",", ";", "\t", "|"])
 export type CsvDelimiter = typeof CsvDelimiter.Type
 
-/** One record of the file and the line it ends on (1 is the header). */
+/** One record of the file and the line it starts on (1 is the header). */
 export interface CsvRecord {
   readonly line: number
   readonly fields: ReadonlyArray<string>
@@ -45,26 +44,48 @@ const malformed = (error: unknown): CsvMalformed => {
   return new CsvMalformed({ message: error instanceof Error ? error.message : String(error) })
 }
 
-/** The file's records as they are read; rows may have any number of fields (checked against the header later). */
+const lineBreaks = /\r\n|\r|\n/g
+
+/** Line breaks inside a record's quoted fields: each one is a line of the file the record spans. */
+const breaksIn = (fields: ReadonlyArray<string>): number => {
+  let n = 0
+  for (const field of fields) {
+    if (field.includes("\n") || field.includes("\r")) n += field.match(lineBreaks)?.length ?? 0
+  }
+  return n
+}
+
+/**
+ * The file's non-blank records as they are read, each with the line it starts on; rows may have any number of
+ * fields (checked against the header later). Lines are counted here, not taken from csv-parse's `info.lines`, which
+ * counts a CRLF inside a quoted field twice.
+ */
 export const csvRecords = <E, R>(
   bytes: Stream.Stream<Uint8Array, E, R>,
   options: { readonly delimiter?: CsvDelimiter | undefined } = {}
 ): Stream.Stream<CsvRecord, E | CsvMalformed, R> =>
-  bytes.pipe(
-    NodeStream.pipeThroughDuplex<{ readonly record: Array<string>; readonly info: Info }, CsvMalformed>({
-      evaluate: () =>
-        parse({
-          bom: true,
-          delimiter: options.delimiter ?? ",",
-          info: true,
-          relax_column_count: true,
-          skip_empty_lines: true,
-          max_record_size: maxRecordBytes
-        }),
-      onError: malformed
-    }),
-    Stream.map(({ info, record }): CsvRecord => ({ line: info.lines, fields: record }))
-  )
+  Stream.suspend(() => {
+    let next = 1
+    return bytes.pipe(
+      NodeStream.pipeThroughDuplex<Array<string>, CsvMalformed>({
+        evaluate: () =>
+          parse({
+            bom: true,
+            delimiter: options.delimiter ?? ",",
+            relax_column_count: true,
+            max_record_size: maxRecordBytes
+          }),
+        onError: malformed
+      }),
+      Stream.map((fields): CsvRecord => {
+        const line = next
+        next += 1 + breaksIn(fields)
+        return { line, fields }
+      }),
+      // A blank line is a record of one empty field: counted above, skipped here.
+      Stream.filter((record) => !(record.fields.length === 1 && record.fields[0] === ""))
+    )
+  })
 
 /** How the rows of a file are read: which field is the number, and the variable each other field becomes. */
 export interface ContactHeader {
