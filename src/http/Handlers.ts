@@ -8,6 +8,7 @@ import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
 import { AdminHandlers } from "./AdminHandlers.ts"
 import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
+import { ListsHandlers } from "./ListsHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
@@ -131,5 +132,6 @@ export const HandlersLive = Layer.mergeAll(
   AdminHandlers,
   PoliciesHandlers,
   CampaignInsightHandlers,
+  ListsHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

@@ -26,6 +26,7 @@ import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
+import { ContactStore } from "../storage/ContactStore.ts"
 import { decodeConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import type { EffectiveConfig } from "./Config.ts"
@@ -139,7 +140,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
   const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
-  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
@@ -186,6 +187,8 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     keepAliveSeconds: http.keepAliveSeconds,
     headersTimeoutSeconds: http.headersTimeoutSeconds,
     requestTimeoutSeconds: http.requestTimeoutSeconds,
+    maxUploadBytes: http.maxUploadBytes,
+    uploadTimeoutSeconds: http.uploadTimeoutSeconds,
     metrics: config.metrics,
     adminRpc: { buckets: config.policy.buckets }
   })
