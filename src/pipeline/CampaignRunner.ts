@@ -214,14 +214,15 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       if (stored.has(messageId)) {
         return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId }, recovered: true } satisfies Turn
       }
-      const now = clock.now()
-      const opens = window(r.country)
-      if (opens > now) {
-        return { _tag: "Done", outcome: { pos: r.pos, state: "deferred", attempts: r.attempts, reason: "send_window", nextAt: opens } } satisfies Turn
-      }
       const to = parseRecipient(`+${r.msisdn}`)
       if (to === undefined) {
         return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts: r.attempts, reason: "invalid_number" } } satisfies Turn
+      }
+      const now = clock.now()
+      // The number's own country, as quiet hours read it; the list's when the numbering plan does not tell.
+      const opens = window(to.country ?? r.country)
+      if (opens > now) {
+        return { _tag: "Done", outcome: { pos: r.pos, state: "deferred", attempts: r.attempts, reason: "send_window", nextAt: opens } } satisfies Turn
       }
       const message: SubmitMessage = {
         to,
