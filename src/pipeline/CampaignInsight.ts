@@ -12,6 +12,9 @@
  * - Bounded memory: the audience is streamed page by page (storage/Audience.ts); what is kept is counters per rule
  *   and route and the first N messages.
  * - The send window is read as the runner reads it (policy/SendWindow.ts: the country's zones, the next opening).
+ * - Contacts are trusted as the lists' store wrote them (valid numbers, the country their numbering plan gives): the
+ *   runner parses each number again before it submits, which would cost ~30 µs a contact here (measured: 4x the whole
+ *   dry run) and change nothing.
  */
 import { Context, Effect, Layer, Result, Stream } from "effect"
 import type { AppLimits } from "../domain/Account.ts"
@@ -246,6 +249,7 @@ const make = (limits: InsightLimits) =>
           appId: campaign.appId,
           messageClass: campaign.messageClass,
           to: contact.msisdn,
+          // The lists' store keeps the country parseRecipient found for the number: what the runner passes on.
           country: contact.country,
           from: campaign.sender,
           text: rendered.text
