@@ -1,7 +1,7 @@
 /**
  * The arithmetic of a campaign's preview and dry run, pure (time is a parameter): parts tallied by encoding, the dry
- * run's counters per rule and route, how long the limits make a campaign take, and when a send window opens in a
- * recipient's time zone.
+ * run's counters per rule and route and how long the limits make a campaign take. (When a send window opens is
+ * policy/SendWindow.ts's, shared with the runner.)
  *
  * The duration model: each limit alone would take `messages / rate` (or, for a per-minute or per-day quota, the
  * messages beyond its first quota at the quota's rate: the limiter's buckets start full); a link or pool counts parts
@@ -19,10 +19,6 @@ import type {
   SendTimeRule,
   Unsendable
 } from "../domain/CampaignInsight.ts"
-import type { SendWindow } from "../domain/Campaign.ts"
-import { localMinutes } from "../policy/PolicyEngine.ts"
-
-const MINUTE = 60_000
 
 /** A running tally of messages and parts by encoding (mutable: one per stream, millions of adds). */
 export interface PartsCounter {
@@ -100,60 +96,6 @@ export const pace = (input: PaceInput): Pace => {
   let slowest = limits[0]
   for (const limit of limits) if (slowest === undefined || limit.seconds > slowest.seconds) slowest = limit
   return { seconds: slowest?.seconds ?? 0, bottleneck: slowest?.name ?? "campaign throttle", limits }
-}
-
-const minutesOf = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5))
-
-/**
- * When the send window is next open in `zone` at or after `at`: `at` itself when it is open, otherwise the start of
- * the next opening (to the minute). `from` after `to` crosses midnight; `from` equal to `to` is always open.
- */
-export const windowOpening = (window: SendWindow, zone: string, at: number): number => {
-  const from = minutesOf(window.from)
-  const to = minutesOf(window.to)
-  if (from === to) return at
-  const minutes = localMinutes(zone, at)
-  const open = from < to ? minutes >= from && minutes < to : minutes >= from || minutes < to
-  if (open) return at
-  const wait = (((from - minutes) % 1440) + 1440) % 1440
-  const opening = at - (at % MINUTE) + wait * MINUTE
-  // An offset change (daylight saving) between now and then moves local time: check once and correct.
-  const drift = ((((localMinutes(zone, opening) - from + 720) % 1440) + 1440) % 1440) - 720
-  return drift === 0 ? opening : opening - drift * MINUTE
-}
-
-const wallFormats = new Map<string, Intl.DateTimeFormat>()
-
-/** How far `zone`'s wall clock is ahead of UTC at `epoch`, in ms. */
-const offsetAt = (zone: string, epoch: number): number => {
-  let format = wallFormats.get(zone)
-  if (format === undefined) {
-    format = new Intl.DateTimeFormat("en-GB", {
-      timeZone: zone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric"
-    })
-    wallFormats.set(zone, format)
-  }
-  const p: Record<string, number> = {}
-  for (const part of format.formatToParts(epoch)) if (part.type !== "literal") p[part.type] = Number(part.value)
-  const wall = Date.UTC(p.year ?? 1970, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
-  return wall - (epoch - (epoch % 1000))
-}
-
-/** The instant a local date-time ("2026-12-24T09:00") names in an IANA zone (in a gap of a clock change: just after). */
-export const instantOf = (local: string, zone: string): number => {
-  const [date = "", time = ""] = local.split("T")
-  const [y = 1970, mo = 1, d = 1] = date.split("-").map(Number)
-  const [h = 0, mi = 0, s = 0] = time.split(":").map(Number)
-  const wall = Date.UTC(y, mo - 1, d, h, mi, s)
-  const first = wall - offsetAt(zone, wall)
-  return wall - offsetAt(zone, first)
 }
 
 /** Why a recipient waits: the campaign's send window, or a quiet-hours rule. */

@@ -46,14 +46,16 @@ const insertCampaign = (
     readonly lists: ReadonlyArray<string>
     readonly throttle: number
     readonly sendWindow?: { from: string; to: string }
-    readonly startAt?: { at: string; timeZone: string }
+    /** The local start and the instant it names (the campaigns API stores both). */
+    readonly startAt?: { at: string; timeZone: string; epoch: number }
   }
 ) =>
   withDb(gw, (db) => {
     const id = `cmp_${crypto.randomUUID().slice(0, 12)}`
     const now = Date.now()
     db.prepare(`INSERT INTO campaigns (id, org_id, name, app_id, sender, template, lists, message_class, encoding, send_window,
-      throttle, state, flags, created_by, created_at, updated_at, start_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      throttle, state, flags, created_by, created_at, updated_at, start_at, start_time)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(
         id,
         tenant.orgId,
@@ -71,7 +73,8 @@ const insertCampaign = (
         "usr_test",
         now,
         now,
-        fields.startAt === undefined ? null : JSON.stringify(fields.startAt)
+        fields.startAt === undefined ? null : JSON.stringify({ at: fields.startAt.at, timeZone: fields.startAt.timeZone }),
+        fields.startAt?.epoch ?? null
       )
     return id
   })
@@ -256,7 +259,7 @@ describe("campaign preview and dry run", () => {
         lists: ["lst_main"],
         throttle: 1,
         sendWindow: { from: "09:00", to: "12:30" },
-        startAt: { at: "2026-12-24T10:00", timeZone: "Europe/Berlin" }
+        startAt: { at: "2026-12-24T10:00", timeZone: "Europe/Berlin", epoch: Date.UTC(2026, 11, 24, 9, 0) }
       })
       const later = yield* get(`${gw.baseUrl}/v1/campaigns/${tomorrow}/dry-run`, a.userAuth)
       expect(later.json).toMatchObject({

@@ -1,6 +1,6 @@
-/** The arithmetic of preview and dry run: parts by encoding, the pace under every limit, send windows, local start times. */
+/** The arithmetic of preview and dry run: parts by encoding, the pace under every limit, the dry run's tally. */
 import { describe, expect, it } from "vitest"
-import { dryRunTally, instantOf, pace, partsCounter, windowOpening } from "../../src/pipeline/CampaignEstimate.ts"
+import { dryRunTally, pace, partsCounter } from "../../src/pipeline/CampaignEstimate.ts"
 
 const at = (iso: string) => Date.parse(iso)
 
@@ -44,39 +44,6 @@ describe("pace", () => {
       { name: "app per second", detail: "20 messages/s", seconds: 5 },
       { name: "pool:eu", detail: "300 parts/s", seconds: 0.5 }
     ])
-  })
-})
-
-describe("windowOpening", () => {
-  it("is the instant itself inside the window, else the next opening in the zone's local time", () => {
-    const window = { from: "09:00", to: "20:00" }
-    expect(windowOpening(window, "Europe/Berlin", at("2026-12-23T10:00:00Z"))).toBe(at("2026-12-23T10:00:00Z"))
-    // 21:00 in Berlin: tomorrow 09:00 CET.
-    expect(windowOpening(window, "Europe/Berlin", at("2026-12-23T20:00:00Z"))).toBe(at("2026-12-24T08:00:00Z"))
-    // 06:30 in New York: 09:00 EST the same day.
-    expect(windowOpening(window, "America/New_York", at("2026-12-23T11:30:00Z"))).toBe(at("2026-12-23T14:00:00Z"))
-  })
-
-  it("crosses midnight when from is after to, and is always open when they are equal", () => {
-    const night = { from: "22:00", to: "02:00" }
-    expect(windowOpening(night, "UTC", at("2026-12-23T23:30:00Z"))).toBe(at("2026-12-23T23:30:00Z"))
-    expect(windowOpening(night, "UTC", at("2026-12-24T01:59:00Z"))).toBe(at("2026-12-24T01:59:00Z"))
-    expect(windowOpening(night, "UTC", at("2026-12-24T02:00:00Z"))).toBe(at("2026-12-24T22:00:00Z"))
-    expect(windowOpening({ from: "08:00", to: "08:00" }, "UTC", at("2026-12-24T03:00:00Z"))).toBe(at("2026-12-24T03:00:00Z"))
-  })
-
-  it("opens at local 09:00 across a daylight-saving change", () => {
-    // Berlin moves to summer time on 2026-03-29 at 01:00 UTC: 09:00 that day is 07:00 UTC, the day before 08:00 UTC.
-    expect(windowOpening({ from: "09:00", to: "17:00" }, "Europe/Berlin", at("2026-03-28T18:00:00Z"))).toBe(at("2026-03-29T07:00:00Z"))
-  })
-})
-
-describe("instantOf", () => {
-  it("reads a local date-time in its zone, summer and winter", () => {
-    expect(instantOf("2026-12-24T09:00", "Europe/Berlin")).toBe(at("2026-12-24T08:00:00Z"))
-    expect(instantOf("2026-07-01T09:00", "Europe/Berlin")).toBe(at("2026-07-01T07:00:00Z"))
-    expect(instantOf("2026-07-01T09:00:30", "America/New_York")).toBe(at("2026-07-01T13:00:30Z"))
-    expect(instantOf("2026-07-01T09:00", "UTC")).toBe(at("2026-07-01T09:00:00Z"))
   })
 })
 
