@@ -6,6 +6,8 @@ import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware
 import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
 import { AdminGroup } from "./AdminApi.ts"
+import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
+import { ListsGroup } from "./ListsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import {
   ForbiddenProblem,
@@ -69,6 +71,8 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(AuditGroup)
   .add(AdminGroup)
   .add(PoliciesGroup)
+  .add(CampaignInsightGroup)
+  .add(ListsGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first; a key the endpoint does not know is an

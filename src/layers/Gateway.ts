@@ -14,6 +14,8 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
+import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
+import { Audience } from "../storage/Audience.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as CampaignRunner from "../pipeline/CampaignRunner.ts"
@@ -24,6 +26,7 @@ import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
+import { ContactStore } from "../storage/ContactStore.ts"
 import { decodeConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import type { EffectiveConfig } from "./Config.ts"
@@ -137,7 +140,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
   const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
-  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
@@ -159,6 +162,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
   const App = Layer.mergeAll(
     Campaigns,
+    CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,
@@ -183,6 +187,8 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     keepAliveSeconds: http.keepAliveSeconds,
     headersTimeoutSeconds: http.headersTimeoutSeconds,
     requestTimeoutSeconds: http.requestTimeoutSeconds,
+    maxUploadBytes: http.maxUploadBytes,
+    uploadTimeoutSeconds: http.uploadTimeoutSeconds,
     metrics: config.metrics,
     adminRpc: { buckets: config.policy.buckets }
   })
