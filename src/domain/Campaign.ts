@@ -32,6 +32,8 @@ export type CampaignAction =
   | "cancel"
   | "complete"
   | "test"
+  /** The system's: a scheduled campaign whose start time has come begins to send. */
+  | "run"
 
 /** Where each action may start. `start` and `resume` end in `scheduled` or `running` depending on the start time. */
 export const allowedFrom: Record<CampaignAction, ReadonlyArray<CampaignState>> = {
@@ -44,6 +46,7 @@ export const allowedFrom: Record<CampaignAction, ReadonlyArray<CampaignState>> =
   resume: ["paused"],
   cancel: ["draft", "pending_approval", "approved", "rejected", "scheduled", "running", "paused"],
   complete: ["running"],
+  run: ["scheduled"],
   test: ["draft", "rejected", "pending_approval", "approved"]
 }
 

@@ -2,9 +2,11 @@
  * The HTTP edge: the API's routes, the admin RPC and /metrics on one listener (or /metrics on its own), and the
  * middleware every request passes — body refusals (size, media type), unknown routes as problems, request metrics
  * labelled by route template (a bounded label set whatever paths clients send) and the status actually sent.
+ * Bodies are small JSON within `maxBodyBytes` and `requestTimeoutSeconds`, except on the endpoints annotated with
+ * `LargeBody` (src/http/BodyLimits.ts): a larger JSON limit, or an upload with its own limit and timeout.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Effect, Layer } from "effect"
+import { ByteSize, Context, Effect, Layer } from "effect"
 import type { Cause } from "effect"
 import {
   FindMyWay,
@@ -18,7 +20,10 @@ import {
 import { HttpApi, HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpMetrics } from "../observability/Metrics.ts"
+import { LargeBody } from "./BodyLimits.ts"
+import type { LargeBodyKind } from "./BodyLimits.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
 import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
@@ -40,6 +45,10 @@ export interface HttpOptions {
   readonly headersTimeoutSeconds: number
   /** Time to receive a whole request, body included. */
   readonly requestTimeoutSeconds: number
+  /** The body limit of upload routes (streamed to their handler, never buffered). */
+  readonly maxUploadBytes: number
+  /** Time to receive a whole upload. */
+  readonly uploadTimeoutSeconds: number
   /** A listener of its own for /metrics, which the public port then no longer serves. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined
   readonly adminRpc: AdminRpcServer.AdminRpcOptions
@@ -66,18 +75,32 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
 const tooLarge = (maxBytes: number) =>
   problem(413, "payload-too-large", "The request body is too large", `the body exceeds ${maxBytes} bytes`, { maxBytes })
 
+const json = /^application\/(problem\+)?json\b/i
+
+/** The body limit of a route: `maxBodyBytes`, unless the endpoint declares a larger body. */
+const bodyLimit = (options: HttpOptions, body: LargeBodyKind | undefined): number =>
+  body === undefined
+    ? options.maxBodyBytes
+    : body._tag === "Upload"
+    ? options.maxUploadBytes
+    : Math.max(options.maxBodyBytes, body.bytes)
+
 /**
- * Body too large (declared length) or not JSON: answered before any byte of the body is read. A body with no
- * Content-Type is refused too (guessing JSON hides a client's mistake); a POST without a body needs none.
+ * Body too large (declared length) or of the wrong media type: answered before any byte of the body is read. A body
+ * with no Content-Type is refused too (guessing hides a client's mistake); a POST without a body needs none.
  */
-const refuseBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
+const refuseBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number, body: LargeBodyKind | undefined) => {
   if (request.method !== "POST" && request.method !== "PUT" && request.method !== "PATCH") return undefined
   const declared = Number(request.headers["content-length"] ?? 0)
   if (declared > maxBytes) return tooLarge(maxBytes)
   const hasBody = declared > 0 || request.headers["transfer-encoding"] !== undefined
   const contentType = request.headers["content-type"]
-  if (contentType === undefined ? hasBody : !/^application\/(problem\+)?json\b/i.test(contentType)) {
-    return problem(415, "unsupported-media-type", "Unsupported media type", "send the body as application/json")
+  const accepted = body?._tag === "Upload"
+    ? contentType !== undefined && body.contentTypes.includes(contentType.split(";", 1)[0]?.trim().toLowerCase() ?? "")
+    : contentType !== undefined && json.test(contentType)
+  if (contentType === undefined ? hasBody : !accepted) {
+    const wanted = body?._tag === "Upload" ? body.contentTypes.join(" or ") : "application/json"
+    return problem(415, "unsupported-media-type", "Unsupported media type", `send the body as ${wanted}`)
   }
   return undefined
 }
@@ -97,19 +120,30 @@ const isRouteNotFound = (cause: Cause.Cause<unknown>): boolean =>
 /** The label for a path nothing serves: one series for all of them, however many paths a scanner tries. */
 export const unmatchedRoute = "unmatched"
 
+export interface RouteInfo {
+  readonly route: string
+  /** The endpoint's own kind of body, when it declares one (`LargeBody`). */
+  readonly body: LargeBodyKind | undefined
+}
+
 /**
  * The route template of a request (`/v1/apps/:appId`), from the API's own endpoint list plus the routes served
- * beside it: metric labels never carry ids or whatever path a client sent.
+ * beside it: metric labels never carry ids or whatever path a client sent. With it, the body the endpoint declares.
  */
 export const routeTemplates = (extra: ReadonlyArray<readonly [method: string, path: `/${string}`]>) => {
-  const router = FindMyWay.make<string>()
+  const router = FindMyWay.make<RouteInfo>()
   HttpApi.reflect(GatewayApi, {
     onGroup: () => undefined,
-    onEndpoint: ({ endpoint }) => router.on(endpoint.method, endpoint.path as `/${string}`, endpoint.path)
+    onEndpoint: ({ endpoint }) =>
+      router.on(endpoint.method, endpoint.path as `/${string}`, {
+        route: endpoint.path,
+        body: Context.getOrUndefined(endpoint.annotations, LargeBody)
+      })
   })
-  for (const [method, path] of extra) router.on(method, path, path)
-  return (method: string, url: string): string =>
-    (router.find(method, url) ?? (method === "HEAD" ? router.find("GET", url) : undefined))?.handler ?? unmatchedRoute
+  for (const [method, path] of extra) router.on(method, path, { route: path, body: undefined })
+  const unmatched: RouteInfo = { route: unmatchedRoute, body: undefined }
+  return (method: string, url: string): RouteInfo =>
+    (router.find(method, url) ?? (method === "HEAD" ? router.find("GET", url) : undefined))?.handler ?? unmatched
 }
 
 /**
@@ -117,24 +151,24 @@ export const routeTemplates = (extra: ReadonlyArray<readonly [method: string, pa
  * as problems, request metrics with the status actually sent. A router middleware, since only those can change the
  * response that is sent.
  */
-const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: string) => string) =>
+const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: string) => RouteInfo) =>
   Layer.unwrap(Effect.gen(function*() {
     const metrics = yield* HttpMetrics
-    const maxBody = ByteSize.bytes(options.maxBodyBytes)
     return HttpRouter.middleware((app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const started = performance.now()
-        const route = routeOf(request.method, request.url)
+        const { route, body } = routeOf(request.method, request.url)
         const record = (status: number) => metrics.request(route, status, (performance.now() - started) / 1000)
-        const refusal = refuseBody(request, options.maxBodyBytes)
+        const maxBytes = bodyLimit(options, body)
+        const refusal = refuseBody(request, maxBytes, body)
         const extra = new Map<string, string>()
         const produced = refusal ?? (yield* app.pipe(
-          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBytes)),
           Effect.provideService(ResponseHeaders, extra),
           Effect.catchCause((cause) =>
             isBodyTooLarge(cause)
-              ? Effect.succeed(tooLarge(options.maxBodyBytes))
+              ? Effect.succeed(tooLarge(maxBytes))
               : isRouteNotFound(cause)
               ? Effect.succeed(notFound(request))
               : HttpServerError.causeResponse(cause).pipe(
@@ -154,15 +188,45 @@ const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: str
       }), { global: true })
   }))
 
-const nodeServer = (options: HttpOptions, address: { readonly port: number; readonly host: string }) =>
+const requestTimeoutResponse = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+/**
+ * Node has one request timeout per server; uploads need a longer one. So Node's is the longer of the two, and every
+ * other request whose body is still arriving after `requestTimeoutSeconds` is cut here as Node would cut it (408 if
+ * nothing was answered yet, and the connection closed).
+ */
+const shortRequestTimeout = (timeoutMs: number, isUpload: (method: string, url: string) => boolean) =>
+(request: IncomingMessage, response: ServerResponse) => {
+  if (request.complete || isUpload(request.method ?? "", request.url ?? "")) return
+  const timer = setTimeout(() => {
+    if (request.complete) return
+    const socket = request.socket
+    if (socket.writable && socket.bytesWritten === 0 && !response.headersSent) socket.end(requestTimeoutResponse)
+    socket.destroySoon()
+  }, timeoutMs)
+  timer.unref()
+  const clear = () => clearTimeout(timer)
+  request.once("end", clear)
+  response.once("close", clear)
+}
+
+const nodeServer = (
+  options: HttpOptions,
+  address: { readonly port: number; readonly host: string },
+  isUpload: (method: string, url: string) => boolean = () => false
+) =>
   NodeHttpServer.layer(() => {
+    const requestTimeoutSeconds = Math.max(options.requestTimeoutSeconds, options.uploadTimeoutSeconds)
     const server = createServer({
       // Node refuses a header timeout above the request timeout.
       headersTimeout: Math.min(options.headersTimeoutSeconds, options.requestTimeoutSeconds) * 1000,
-      requestTimeout: options.requestTimeoutSeconds * 1000,
+      requestTimeout: requestTimeoutSeconds * 1000,
       // How often Node looks for connections past those timeouts (30 s by default, which would stretch them).
       connectionsCheckingInterval: Math.min(1_000, options.headersTimeoutSeconds * 500)
     })
+    if (requestTimeoutSeconds > options.requestTimeoutSeconds) {
+      server.on("request", shortRequestTimeout(options.requestTimeoutSeconds * 1000, isUpload))
+    }
     // Idle time between requests of a kept connection counts toward neither timeout (Node starts them at a request's first byte).
     server.keepAliveTimeout = options.keepAliveSeconds * 1000
     return server
@@ -193,7 +257,8 @@ export const layer = (options: HttpOptions) => {
   )
   const Public = HttpRouter.serve(Routes, { disableLogger: true }).pipe(
     Layer.provide(RequestValidationLive),
-    Layer.provideMerge(nodeServer(options, { port: options.port, host: options.host }))
+    Layer.provideMerge(nodeServer(options, { port: options.port, host: options.host }, (method, url) =>
+      routeOf(method, url.split("?", 1)[0] ?? url).body?._tag === "Upload"))
   )
   return options.metrics === undefined ? Public : Layer.merge(Public, metricsListener(options, options.metrics))
 }

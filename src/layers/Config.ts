@@ -60,6 +60,10 @@ export const GatewayConfig = Schema.Struct({
     keepAliveSeconds: withDefault(Positive, 75),
     headersTimeoutSeconds: withDefault(Positive, 10),
     requestTimeoutSeconds: withDefault(Positive, 30),
+    /** The body limit of file uploads (contact lists' CSV), which are streamed, never held in memory. */
+    maxUploadBytes: withDefault(Positive, 256 * 1024 * 1024),
+    /** Time to receive a whole upload: a large file on a slow line takes minutes. */
+    uploadTimeoutSeconds: withDefault(Positive, 3600),
     /** Peers whose X-Forwarded-For is believed: load balancers, reverse proxies (CIDRs). */
     trustedProxies: withDefault(Schema.Array(Schema.String), [])
   }), {}),

@@ -14,17 +14,22 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
-import { Campaigns } from "../pipeline/Campaigns.ts"
+import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
+import { Campaigns as CampaignUseCases } from "../pipeline/Campaigns.ts"
 import { Audience } from "../storage/Audience.ts"
-import { SenderUse } from "../storage/SenderUse.ts"
 import { CampaignStats } from "../storage/CampaignStats.ts"
-import { CampaignStore } from "../storage/CampaignStore.ts"
+import { SenderUse } from "../storage/SenderUse.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
+import * as CampaignRunner from "../pipeline/CampaignRunner.ts"
+import { CampaignControl } from "../pipeline/CampaignControl.ts"
+import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
+import { CampaignStore } from "../storage/CampaignStore.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
+import { ContactStore } from "../storage/ContactStore.ts"
 import { decodeConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
 import type { EffectiveConfig } from "./Config.ts"
@@ -138,7 +143,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
   const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
-  const Core = Layer.mergeAll(Store, AccountStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
@@ -152,13 +157,17 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery
-  const Pipeline = Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })
+  // Campaigns submit through the pipeline: their actor, the supervisor that keeps it going, and the control service.
+  const Campaigns = Layer.mergeAll(
+    CampaignRunner.layer(),
+    CampaignRunner.supervisorLayer({ intervalMs: 1000 }),
+    CampaignControl.layer
+  ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
   const App = Layer.mergeAll(
-    Pipeline,
-    Campaigns.layer.pipe(
-      Layer.provide(Layer.mergeAll(CampaignStore.layer, Audience.layer, SenderUse.layer, CampaignStats.layer)),
-      Layer.provide(Pipeline)
-    ),
+    Campaigns,
+    CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
+    // The campaigns API: its use cases over the store, the audience, the statistics and the control service.
+    CampaignUseCases.layer.pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,
@@ -183,6 +192,8 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     keepAliveSeconds: http.keepAliveSeconds,
     headersTimeoutSeconds: http.headersTimeoutSeconds,
     requestTimeoutSeconds: http.requestTimeoutSeconds,
+    maxUploadBytes: http.maxUploadBytes,
+    uploadTimeoutSeconds: http.uploadTimeoutSeconds,
     metrics: config.metrics,
     adminRpc: { buckets: config.policy.buckets }
   })

@@ -47,6 +47,7 @@ import type { CampaignFields } from "../storage/CampaignStore.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
 import { SenderUse } from "../storage/SenderUse.ts"
 import type { SubmitError } from "./Gateway.ts"
+import { CampaignControl } from "./CampaignControl.ts"
 import { Gateway } from "./Gateway.ts"
 
 /** 400: contacts of the audience lack a variable the template requires (the first few, named). */
@@ -163,32 +164,15 @@ export const needsApproval = (
   }
 }
 
-/** Start, pause, resume and cancel: the shape of the runner's CampaignControl (h-runner, src/pipeline/CampaignControl.ts). */
+/**
+ * Start, pause, resume and cancel as the use cases need them: CampaignControl moves the stored state and tells the
+ * campaign's actor (pause and cancel answer once nothing more is submitted).
+ */
 interface Control {
   readonly start: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
   readonly pause: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
   readonly resume: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
   readonly cancel: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
-}
-
-/**
- * Until CampaignControl is merged: the state moves in the store only (no actor is told). Wiring it is replacing
- * `storeControl(store)` in `make` by `yield* CampaignControl`.
- */
-const storeControl = (store: CampaignStore["Service"]): Control => {
-  const target = (id: string, orgId: string) =>
-    Effect.map(store.get(orgId, id), (c) => {
-      const startTime = c.startAt === undefined ? undefined : zonedToEpoch(c.startAt.at, c.startAt.timeZone)
-      return startTime !== undefined && startTime > Date.now() ? "scheduled" as const : "running" as const
-    })
-  return {
-    start: (id, { orgId }) =>
-      Effect.flatMap(target(id, orgId), (to) => store.transition(id, "start", to, { orgId, patch: to === "running" ? { startedAt: Date.now() } : {} })),
-    pause: (id, { orgId }) =>
-      store.transition(id, "pause", "paused", { orgId, patch: { pauseReason: { kind: "user", detail: "paused by a user" } } }),
-    resume: (id, { orgId }) => Effect.flatMap(target(id, orgId), (to) => store.transition(id, "resume", to, { orgId, patch: { pauseReason: null } })),
-    cancel: (id, { orgId }) => store.transition(id, "cancel", "cancelled", { orgId, patch: { finishedAt: Date.now() } })
-  }
 }
 
 /** What the stored campaign's user fields are, as an edit starts from them. */
@@ -452,7 +436,7 @@ const make = Effect.gen(function*() {
     return rejected
   })
 
-  const control: Control = storeControl(store)
+  const control: Control = yield* CampaignControl
 
   const controlled = (action: "start" | "pause" | "resume" | "cancel") =>
     Effect.fn(`Campaigns.${action}`)(function*(p: Principal, id: string, ip: string) {

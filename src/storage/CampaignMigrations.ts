@@ -1,5 +1,5 @@
 /**
- * Tables of audiences and campaigns: contact lists and their contacts, campaigns, each started campaign's recipients
+ * Tables of audiences and campaigns: contact lists and their contacts (and imports being staged), campaigns, each started campaign's recipients
  * (its persisted cursor and every recipient's outcome with the rule that decided it), moderation settings per
  * organisation, and the campaign a message belongs to. Ids are part of the one ordered list in layers/Migrations.ts.
  */
@@ -34,6 +34,22 @@ const contactLists = Effect.gen(function*() {
     PRIMARY KEY (list_id, msisdn)
   )`
   yield* sql`CREATE INDEX IF NOT EXISTS contacts_pos ON contacts (list_id, pos)`
+  // An import in progress: its rows are staged here (deduplicated within the upload by the key) and moved into
+  // `contacts` in one transaction at the end, so a failed upload leaves the list as it was (storage/ContactStore.ts).
+  yield* sql`CREATE TABLE IF NOT EXISTS contact_imports (
+    id TEXT PRIMARY KEY,
+    list_id TEXT NOT NULL REFERENCES contact_lists (id) ON DELETE CASCADE,
+    started_at ${big} NOT NULL
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS contact_imports_list ON contact_imports (list_id)`
+  yield* sql`CREATE TABLE IF NOT EXISTS contact_import_rows (
+    import_id TEXT NOT NULL REFERENCES contact_imports (id) ON DELETE CASCADE,
+    line ${big} NOT NULL,
+    msisdn TEXT NOT NULL,
+    country TEXT,
+    vars TEXT NOT NULL,
+    PRIMARY KEY (import_id, msisdn)
+  )`
 })
 
 /**

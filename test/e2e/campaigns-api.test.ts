@@ -1,9 +1,9 @@
 /**
  * The campaigns and moderation API through the embedded gateway (issue 13): approval rules for every role and setting,
  * self-approval refused, rejection with its reason, resubmission, impossible transitions, tenant isolation, the
- * creation checks, the test send to the simulator, and statistics / messages / recipients / export / SSE.
- * Contact lists are written by SQL in the table layout of migration 0012, numbers E.164 without "+" as the lists'
- * store writes them (the lists API is another helper's).
+ * creation checks, the test send to the simulator, statistics / messages / recipients / export / SSE, and a small
+ * campaign run by its actor. Contact lists are written by SQL as the lists' store writes them (migration 0012,
+ * numbers E.164 without "+"): the lists API has its own tests.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -478,5 +478,37 @@ describe("campaigns API: test send and statistics", () => {
       expect(tests).toHaveLength(3)
       expect(tests).toEqual(expect.arrayContaining([`message=${String(sent.json.messageId)}`, `message=${String(withVars.json.messageId)}`]))
       expect(audit.some((e) => e.target === id && e.action === "campaign.exported")).toBe(true)
+    }).pipe(Effect.scoped), 90_000)
+})
+
+describe("campaigns API: a small campaign run by its actor", () => {
+  it.live("created, approved and started through the API, it completes; stats, messages and SSE show exact figures", () =>
+    Effect.gen(function*() {
+      const { gw, t, db } = yield* withTeam
+      const base = gw.baseUrl
+      const list = addList(db, t.tenant.orgId, Array.from({ length: 5 }, (_, i) => ({ msisdn: `+49151123457${String(i).padStart(2, "0")}`, vars: { firstname: `P${i}` } })))
+      const created = yield* post(`${base}/v1/campaigns`, spec(t.tenant, [list], { template: "Run {{firstname}}", throttle: 5 }), t.member.auth)
+      const id = String(created.json.id)
+      expect((yield* post(`${base}/v1/campaigns/${id}/submit`, {}, t.member.auth)).json.state).toBe("pending_approval")
+      expect((yield* post(`${base}/v1/campaigns/${id}/approve`, {}, t.moderator.auth)).json.state).toBe("approved")
+      expect((yield* post(`${base}/v1/campaigns/${id}/start`, {}, t.member.auth)).json.state).toBe("running")
+      const stream = yield* readEvents(`${base}/v1/campaigns/${id}/stats/stream`, t.viewer.auth, () => undefined, 120)
+      expect(stream.ended).toBe(true)
+      expect(stream.events.at(-1)?.state).toBe("completed")
+      const stats = yield* eventually("all five delivered", Effect.map(get(`${base}/v1/campaigns/${id}/stats`, t.viewer.auth), (r) => r.json), {
+        until: (s) => (s.messages as { delivered: number }).delivered === 5
+      })
+      expect(stats).toMatchObject({
+        state: "completed",
+        audience: 5,
+        recipients: { pending: 0, deferred: 0, excluded: 0, refused: 0, failed: 0, submitted: 5 },
+        messages: { inFlight: 0, delivered: 5, undelivered: 0, expired: 0, failed: 0, rejected: 0 },
+        submitted: 5,
+        deliveryRate: 1,
+        parts: 5,
+        receipt: { count: 5 }
+      })
+      const texts = (yield* get(`${base}/v1/campaigns/${id}/messages?status=delivered`, t.viewer.auth)).json.items as Array<{ msisdn: string }>
+      expect(texts.map((m) => m.msisdn)).toEqual(Array.from({ length: 5 }, (_, i) => `+49151123457${String(i).padStart(2, "0")}`))
     }).pipe(Effect.scoped), 90_000)
 })

@@ -19,7 +19,9 @@ describe("one home for each fact", () => {
       [8, "orphan_receipt_ref"],
       [9, "handed_parts"],
       [10, "parts_awaiting_receipt"],
-      [11, "invitation_tokens"]
+      [11, "invitation_tokens"],
+      [12, "contact_lists"],
+      [13, "campaigns"]
     ])
   })
 

@@ -1,0 +1,453 @@
+/**
+ * Contact lists of an organisation and their contacts (the audiences of campaigns), on SQLite or PostgreSQL.
+ *
+ * Invariants:
+ * - Every operation is scoped by organisation: another organisation's list id is `ListNotFound`, as is a missing one.
+ * - A list's numbers are unique (E.164 without "+"); a number seen again, in the same upload or already in the list,
+ *   collapses into the first (its position and variables are kept). `pos` increases in upload order.
+ * - An import is all or nothing: rows are validated as they stream in and staged in `contact_import_rows` in
+ *   batches (each its own short statement, so a large upload never holds the database for its whole duration),
+ *   then moved into `contacts` in one transaction. A failure at any point (malformed file, body over the limit,
+ *   storage error, client gone) discards the stage and leaves the list exactly as it was.
+ * - Memory stays bounded whatever the upload's size: one batch of rows, the first `maxListedInvalid` invalid rows;
+ *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set.
+ */
+import { Array as Arr, Context, Effect, Layer, Schema, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
+import { randomBytes } from "node:crypto"
+import { InvalidField, messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
+import { isCountry, parseRecipientIn } from "../domain/Msisdn.ts"
+import type { RecipientRefusal } from "../domain/Msisdn.ts"
+import { normaliseVariable } from "../domain/Template.ts"
+import { contactHeader, contactOf, csvRecords } from "./ContactCsv.ts"
+import type { ContactHeader, CsvDelimiter, CsvMalformed, CsvRecord, RawContact } from "./ContactCsv.ts"
+
+export interface ContactList {
+  readonly id: string
+  readonly orgId: string
+  readonly name: string
+  /** ISO 3166 alpha-2: national numbers in uploads are completed with it. */
+  readonly defaultCountry: string | null
+  readonly contacts: number
+  /** Every column uploads brought, in the order first seen: the template variables its contacts may have. */
+  readonly columns: ReadonlyArray<string>
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface Contact {
+  readonly pos: number
+  readonly msisdn: string
+  readonly country: string | null
+  readonly vars: Readonly<Record<string, string>>
+  readonly createdAt: number
+}
+
+export interface InvalidRow {
+  /** The file's line (1 is the header), or the contact's 1-based position in a JSON request. */
+  readonly line: number
+  readonly value: string
+  readonly reason: string
+}
+
+/** What an import did, row by row in counts; `invalidRows` lists the first `maxListedInvalid` invalid ones. */
+export interface ImportReport {
+  readonly rowsRead: number
+  readonly added: number
+  /** Valid rows whose number was already in the list or earlier in the upload: collapsed into the first. */
+  readonly duplicates: number
+  /** National numbers completed with the list's default country. */
+  readonly completed: number
+  readonly invalid: number
+  readonly invalidRows: ReadonlyArray<InvalidRow>
+  readonly columns: ReadonlyArray<string>
+  readonly phoneColumn?: string
+}
+
+export class ListNotFound extends Schema.TaggedError<ListNotFound>()("ListNotFound", { id: Schema.String }) {}
+
+export class ContactNotFound extends Schema.TaggedError<ContactNotFound>()("ContactNotFound", {
+  listId: Schema.String,
+  msisdn: Schema.String
+}) {}
+
+export const maxListedInvalid = 1_000
+/** Contacts per JSON call (`addContacts`); files have no row limit. */
+export const maxContactsPerCall = 10_000
+/** Rows per staging statement: 5 parameters each, far below both databases' limits. */
+const batchSize = 500
+/** An import's stage left behind by a process that died mid-upload is removed by the next import after this. */
+const staleImportMs = 24 * 3_600_000
+
+type Int = number | string | bigint
+
+interface ListRow {
+  readonly id: string
+  readonly org_id: string
+  readonly name: string
+  readonly default_country: string | null
+  readonly contacts: Int
+  readonly columns: string
+  readonly created_at: Int
+  readonly updated_at: Int
+}
+
+interface ContactRow {
+  readonly pos: Int
+  readonly msisdn: string
+  readonly country: string | null
+  readonly vars: string
+  readonly created_at: Int
+}
+
+const ColumnsJson = Schema.fromJsonString(Schema.Array(Schema.String))
+const VarsJson = Schema.fromJsonString(Schema.Record(Schema.String, Schema.String))
+const decodeColumns = Schema.decodeUnknownSync(ColumnsJson)
+const decodeVars = Schema.decodeUnknownSync(VarsJson)
+
+const toList = (row: ListRow): ContactList => ({
+  id: row.id,
+  orgId: row.org_id,
+  name: row.name,
+  defaultCountry: row.default_country,
+  contacts: Number(row.contacts),
+  columns: decodeColumns(row.columns),
+  createdAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at)
+})
+
+const toContact = (row: ContactRow): Contact => ({
+  pos: Number(row.pos),
+  msisdn: row.msisdn,
+  country: row.country,
+  vars: decodeVars(row.vars),
+  createdAt: Number(row.created_at)
+})
+
+const refusalReasons: Record<RecipientRefusal, string> = {
+  empty: "no number",
+  invalid: "not a valid phone number",
+  "national-without-country": "a national number, and the list has no default country to complete it",
+  "invalid-country": "the list's default country is not one libphonenumber knows"
+}
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString("hex")}`
+
+const storeFailure = (error: SqlError.SqlError) =>
+  new StoreUnavailable({ message: messageWithCauses(error), cause: error })
+
+const checkCountry = (country: string | null | undefined): Effect.Effect<string | null, InvalidField> => {
+  if (country === undefined || country === null) return Effect.succeed(null)
+  const code = country.trim().toUpperCase()
+  return isCountry(code)
+    ? Effect.succeed(code)
+    : Effect.fail(new InvalidField({ field: "defaultCountry", message: `"${country}" is not an ISO 3166 alpha-2 country code with a numbering plan` }))
+}
+
+/** What an import counts while rows stream through; one per import, never shared. */
+interface Tally {
+  rowsRead: number
+  valid: number
+  completed: number
+  invalid: number
+  readonly invalidRows: Array<InvalidRow>
+}
+
+const refuse = (tally: Tally, row: InvalidRow) => {
+  tally.invalid++
+  if (tally.invalidRows.length < maxListedInvalid) tally.invalidRows.push(row)
+}
+
+type ImportRow = RawContact | InvalidRow
+
+export class ContactStore extends Context.Service<ContactStore, {
+  readonly createList: (orgId: string, input: { readonly name: string; readonly defaultCountry?: string | null | undefined }) =>
+    Effect.Effect<ContactList, InvalidField | StoreUnavailable>
+  /** Renames and / or sets (null: clears) the default country; contacts already stored stay as they are. */
+  readonly updateList: (
+    orgId: string,
+    id: string,
+    change: { readonly name?: string | undefined; readonly defaultCountry?: string | null | undefined }
+  ) => Effect.Effect<ContactList, ListNotFound | InvalidField | StoreUnavailable>
+  /** Deletes the list and its contacts. */
+  readonly deleteList: (orgId: string, id: string) => Effect.Effect<void, ListNotFound | StoreUnavailable>
+  readonly listLists: (orgId: string) => Effect.Effect<ReadonlyArray<ContactList>, StoreUnavailable>
+  readonly getList: (orgId: string, id: string) => Effect.Effect<ContactList, ListNotFound | StoreUnavailable>
+  /** Up to `maxContactsPerCall` contacts; `vars` keys are trimmed and lower-cased like CSV headers. */
+  readonly addContacts: (
+    orgId: string,
+    id: string,
+    contacts: ReadonlyArray<{ readonly phone: string; readonly vars?: Readonly<Record<string, string>> | undefined }>
+  ) => Effect.Effect<ImportReport, ListNotFound | InvalidField | StoreUnavailable>
+  /** A CSV file as it arrives: the header names the phone column (or `phoneColumn` does); other columns are variables. */
+  readonly importCsv: <E, R>(
+    orgId: string,
+    id: string,
+    body: Stream.Stream<Uint8Array, E, R>,
+    options?: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined }
+  ) => Effect.Effect<ImportReport, E | ListNotFound | InvalidField | CsvMalformed | StoreUnavailable, R>
+  /** Contacts in upload order after position `after` (exclusive), at most `limit`. */
+  readonly listContacts: (
+    orgId: string,
+    id: string,
+    page: { readonly after?: number | undefined; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<Contact>, ListNotFound | StoreUnavailable>
+  /** `msisdn` with or without its "+". */
+  readonly removeContact: (orgId: string, id: string, msisdn: string) =>
+    Effect.Effect<void, ListNotFound | ContactNotFound | StoreUnavailable>
+}>()("smsgw/storage/ContactStore") {
+  static readonly layer = Layer.effect(ContactStore, Effect.suspend(() => make))
+}
+
+const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const findList = (orgId: string, id: string) =>
+    sql<ListRow>`SELECT * FROM contact_lists WHERE id = ${id} AND org_id = ${orgId}`.pipe(
+      Effect.mapError(storeFailure),
+      Effect.flatMap((rows) => rows[0] === undefined ? Effect.fail(new ListNotFound({ id })) : Effect.succeed(toList(rows[0])))
+    )
+
+  const createList = Effect.fn("ContactStore.createList")(function*(
+    orgId: string,
+    input: { readonly name: string; readonly defaultCountry?: string | null | undefined }
+  ) {
+    const defaultCountry = yield* checkCountry(input.defaultCountry)
+    const now = Date.now()
+    const list: ContactList = {
+      id: newId("lst"),
+      orgId,
+      name: input.name,
+      defaultCountry,
+      contacts: 0,
+      columns: [],
+      createdAt: now,
+      updatedAt: now
+    }
+    yield* sql`INSERT INTO contact_lists ${
+      sql.insert({
+        id: list.id,
+        org_id: orgId,
+        name: list.name,
+        default_country: defaultCountry,
+        contacts: 0,
+        columns: "[]",
+        created_at: now,
+        updated_at: now
+      })
+    }`.pipe(Effect.mapError(storeFailure))
+    return list
+  })
+
+  const updateList = Effect.fn("ContactStore.updateList")(function*(
+    orgId: string,
+    id: string,
+    change: { readonly name?: string | undefined; readonly defaultCountry?: string | null | undefined }
+  ) {
+    const current = yield* findList(orgId, id)
+    const defaultCountry = change.defaultCountry === undefined ? current.defaultCountry : yield* checkCountry(change.defaultCountry)
+    const name = change.name ?? current.name
+    const now = Date.now()
+    yield* sql`UPDATE contact_lists SET name = ${name}, default_country = ${defaultCountry}, updated_at = ${now}
+      WHERE id = ${id} AND org_id = ${orgId}`.pipe(Effect.mapError(storeFailure))
+    return { ...current, name, defaultCountry, updatedAt: now }
+  })
+
+  const deleteList = Effect.fn("ContactStore.deleteList")(function*(orgId: string, id: string) {
+    const deleted = yield* sql<{ readonly id: string }>`DELETE FROM contact_lists WHERE id = ${id} AND org_id = ${orgId} RETURNING id`
+      .pipe(Effect.mapError(storeFailure))
+    if (deleted.length === 0) return yield* new ListNotFound({ id })
+  })
+
+  const listLists = Effect.fn("ContactStore.listLists")(function*(orgId: string) {
+    const rows = yield* sql<ListRow>`SELECT * FROM contact_lists WHERE org_id = ${orgId} ORDER BY created_at, id`
+      .pipe(Effect.mapError(storeFailure))
+    return rows.map(toList)
+  })
+
+  /** Validates a batch and stages its valid rows; the key drops numbers staged before (first wins). */
+  const stage = (importId: string, defaultCountry: string | undefined, tally: Tally, batch: ReadonlyArray<ImportRow>) => {
+    const rows: Array<{ import_id: string; line: number; msisdn: string; country: string | null; vars: string }> = []
+    for (const row of batch) {
+      tally.rowsRead++
+      if ("reason" in row) {
+        refuse(tally, row)
+        continue
+      }
+      const parsed = parseRecipientIn(row.phone, defaultCountry)
+      if ("refusal" in parsed) {
+        refuse(tally, { line: row.line, value: row.phone, reason: refusalReasons[parsed.refusal] })
+        continue
+      }
+      tally.valid++
+      if (parsed.completed) tally.completed++
+      rows.push({
+        import_id: importId,
+        line: row.line,
+        msisdn: parsed.recipient.msisdn,
+        country: parsed.recipient.country ?? null,
+        vars: JSON.stringify(row.vars)
+      })
+    }
+    return Arr.isArrayNonEmpty(rows)
+      ? sql`INSERT INTO contact_import_rows ${sql.insert(rows)} ON CONFLICT DO NOTHING`.pipe(Effect.mapError(storeFailure))
+      : Effect.void
+  }
+
+  /**
+   * The stage into the list, in one transaction: positions continue after the list's last, numbers already in the
+   * list are kept as they are. Locking the list's row first serialises two imports into the same list.
+   */
+  const merge = (orgId: string, listId: string, importId: string, columns: ReadonlyArray<string>) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const now = Date.now()
+      const locked = yield* sql<{ readonly columns: string }>`UPDATE contact_lists SET updated_at = ${now}
+        WHERE id = ${listId} AND org_id = ${orgId} RETURNING columns`
+      if (locked[0] === undefined) return yield* new ListNotFound({ id: listId })
+      const [before] = yield* sql<{ readonly base: Int; readonly n: Int }>`
+        SELECT COALESCE(MAX(pos), 0) AS base, COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
+      const base = Number(before?.base ?? 0)
+      yield* sql`INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at)
+        SELECT ${listId}, line + ${base}, msisdn, country, vars, ${now} FROM contact_import_rows WHERE import_id = ${importId}
+        ON CONFLICT (list_id, msisdn) DO NOTHING`
+      const [after] = yield* sql<{ readonly n: Int }>`SELECT COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
+      const count = Number(after?.n ?? 0)
+      const known = decodeColumns(locked[0].columns)
+      const merged = [...known, ...columns.filter((c) => !known.includes(c))]
+      yield* sql`UPDATE contact_lists SET contacts = ${count}, columns = ${JSON.stringify(merged)} WHERE id = ${listId}`
+      return count - Number(before?.n ?? 0)
+    })).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  /**
+   * Streams items through validation (`rowsOf`, per batch) into a stage of their own, then merges; the stage is
+   * removed whatever happens. `finish` is asked once the stream has ended (a file's header is known only once read).
+   */
+  const importRows = <In, E, R, E2>(
+    orgId: string,
+    listId: string,
+    items: Stream.Stream<In, E, R>,
+    rowsOf: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<ImportRow>, E2>,
+    finish: Effect.Effect<{ readonly columns: ReadonlyArray<string>; readonly phoneColumn?: string }, InvalidField>
+  ) =>
+    Effect.gen(function*() {
+      const list = yield* findList(orgId, listId)
+      const importId = newId("imp")
+      const now = Date.now()
+      yield* sql`DELETE FROM contact_imports WHERE started_at < ${now - staleImportMs}`.pipe(Effect.mapError(storeFailure))
+      yield* sql`INSERT INTO contact_imports ${sql.insert({ id: importId, list_id: listId, started_at: now })}`.pipe(
+        Effect.mapError(storeFailure)
+      )
+      const discard = sql`DELETE FROM contact_imports WHERE id = ${importId}`.pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("contact import stage not removed; the next import removes it once stale", cause).pipe(
+            Effect.annotateLogs({ importId })
+          )
+        )
+      )
+      return yield* Effect.gen(function*() {
+        const tally: Tally = { rowsRead: 0, valid: 0, completed: 0, invalid: 0, invalidRows: [] }
+        const defaultCountry = list.defaultCountry ?? undefined
+        yield* items.pipe(
+          Stream.grouped(batchSize),
+          Stream.runForEach((batch) => Effect.flatMap(rowsOf(batch), (rows) => stage(importId, defaultCountry, tally, rows)))
+        )
+        const { columns, phoneColumn } = yield* finish
+        const added = yield* merge(orgId, listId, importId, columns)
+        const report: ImportReport = {
+          rowsRead: tally.rowsRead,
+          added,
+          duplicates: tally.valid - added,
+          completed: tally.completed,
+          invalid: tally.invalid,
+          invalidRows: tally.invalidRows,
+          columns,
+          ...(phoneColumn !== undefined ? { phoneColumn } : {})
+        }
+        return report
+      }).pipe(Effect.ensuring(discard))
+    })
+
+  const addContacts = Effect.fn("ContactStore.addContacts")(function*(
+    orgId: string,
+    id: string,
+    contacts: ReadonlyArray<{ readonly phone: string; readonly vars?: Readonly<Record<string, string>> | undefined }>
+  ) {
+    if (contacts.length > maxContactsPerCall) {
+      return yield* new InvalidField({ field: "contacts", message: `at most ${maxContactsPerCall} contacts per call; upload a CSV file for more` })
+    }
+    const columns: Array<string> = []
+    const rows = contacts.map((contact, i): RawContact => {
+      const vars: Record<string, string> = {}
+      for (const [key, value] of Object.entries(contact.vars ?? {})) {
+        const name = normaliseVariable(key)
+        if (name === "" || name in vars) continue
+        vars[name] = value
+        if (!columns.includes(name)) columns.push(name)
+      }
+      return { line: i + 1, phone: contact.phone, vars }
+    })
+    return yield* importRows(orgId, id, Stream.fromIterable(rows), Effect.succeed, Effect.succeed({ columns }))
+  })
+
+  const importCsv = <E, R>(
+    orgId: string,
+    id: string,
+    body: Stream.Stream<Uint8Array, E, R>,
+    options: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
+  ) =>
+    Effect.suspend(() => {
+      let header: ContactHeader | undefined
+      const rowsOf = (records: ReadonlyArray<CsvRecord>) =>
+        Effect.gen(function*() {
+          const rows: Array<ImportRow> = []
+          for (const record of records) {
+            if (header === undefined) header = yield* contactHeader(record.fields, options.phoneColumn)
+            else rows.push(contactOf(header, record))
+          }
+          return rows
+        })
+      const finish = Effect.suspend(() =>
+        header === undefined
+          ? Effect.fail(new InvalidField({ field: "body", message: "the file is empty: a header row naming the columns is required" }))
+          : Effect.succeed({ columns: header.columns, phoneColumn: header.phoneColumn })
+      )
+      return importRows(orgId, id, csvRecords(body, { delimiter: options.delimiter }), rowsOf, finish)
+    }).pipe(Effect.withSpan("ContactStore.importCsv"))
+
+  const listContacts = Effect.fn("ContactStore.listContacts")(function*(
+    orgId: string,
+    id: string,
+    page: { readonly after?: number | undefined; readonly limit: number }
+  ) {
+    yield* findList(orgId, id)
+    const rows = yield* sql<ContactRow>`SELECT pos, msisdn, country, vars, created_at FROM contacts
+      WHERE list_id = ${id} AND pos > ${page.after ?? 0} ORDER BY pos LIMIT ${page.limit}`.pipe(Effect.mapError(storeFailure))
+    return rows.map(toContact)
+  })
+
+  const removeContact = Effect.fn("ContactStore.removeContact")(function*(orgId: string, id: string, msisdn: string) {
+    yield* findList(orgId, id)
+    const number = msisdn.startsWith("+") ? msisdn.slice(1) : msisdn
+    const removed = yield* sql.withTransaction(Effect.gen(function*() {
+      const deleted = yield* sql`DELETE FROM contacts WHERE list_id = ${id} AND msisdn = ${number} RETURNING pos`
+      if (deleted.length > 0) {
+        yield* sql`UPDATE contact_lists SET contacts = contacts - 1, updated_at = ${Date.now()} WHERE id = ${id}`
+      }
+      return deleted.length > 0
+    })).pipe(Effect.mapError(storeFailure))
+    if (!removed) return yield* new ContactNotFound({ listId: id, msisdn: number })
+  })
+
+  return ContactStore.of({
+    createList,
+    updateList,
+    deleteList,
+    listLists,
+    getList: (orgId, id) => findList(orgId, id).pipe(Effect.withSpan("ContactStore.getList")),
+    addContacts,
+    importCsv,
+    listContacts,
+    removeContact
+  })
+})
