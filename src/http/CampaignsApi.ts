@@ -33,7 +33,10 @@ const exampleSpec = {
   throttle: 50
 } as const
 
-/** What a user writes to create a campaign. */
+/**
+ * What a user writes to create a campaign. The example sits in the description: an `examples` annotation holds decoded
+ * values, and the decoded sender is an object, not the string a client sends.
+ */
 export const CampaignCreate = Schema.Struct(f).annotate({
   description: "A campaign: who sends (appId, sender), what (template), to whom (lists), when and how fast. Example: " +
     JSON.stringify(exampleSpec)
@@ -155,7 +158,7 @@ export const TestSendRequest = Schema.Struct({
   vars: Schema.optionalKey(Schema.Record(Schema.String.check(Schema.isMaxLength(64)), Schema.String.check(Schema.isMaxLength(1000))).annotate({
     description: "Template variables; absent: the first contact's"
   }))
-})
+}).annotate({ examples: [{ to: "+4915112345678", vars: { firstname: "Ada" } }, { to: "+4915112345678" }] })
 
 export const TestSendView = Schema.Struct({
   messageId: Schema.String,
@@ -175,7 +178,7 @@ export const ModerationSettingsView = Schema.Struct({
   urls: Schema.Array(Schema.String.check(Schema.isMaxLength(200))).check(Schema.isMaxLength(200)).annotate({
     description: "Domains (with their subdomains) or URL prefixes the content check flags when the text links to them"
   })
-}).annotate({ description: "Example: {\"approval\":\"all\",\"keywords\":[\"free\",\"winner\"],\"urls\":[\"bit.ly\"]}" })
+}).annotate({ examples: [{ approval: "all", keywords: ["free", "winner"], urls: ["bit.ly"] }] })
 
 const campaignErrors = [ValidationProblem, UnauthorizedProblem, ForbiddenProblem, NotFoundProblem, ConflictProblem, UnavailableProblem]
 
@@ -217,10 +220,11 @@ export class CampaignsGroup extends HttpApiGroup.make("campaigns")
     action("approve", "approve", "Approve a pending campaign (moderators, admins, owners; never one's own: 403)."),
     HttpApiEndpoint.post("reject", "/v1/campaigns/:id/reject", {
       params: Id,
-      payload: Schema.Struct({ reason: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1000)) }),
+      payload: Schema.Struct({ reason: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1000)) })
+        .annotate({ examples: [{ reason: "The link goes to a domain we do not know; use the shop's own" }] }),
       success: CampaignView,
       error: campaignErrors
-    }).annotate(OpenApi.Description, "Reject a pending campaign with a reason its creator sees; they may edit and submit again. Example: {\"reason\":\"Link to an unknown domain\"}"),
+    }).annotate(OpenApi.Description, "Reject a pending campaign with a reason its creator sees; they may edit and submit again."),
     action("start", "start", "Start an approved campaign: scheduled until its startAt, else running."),
     action("pause", "pause", "Pause a scheduled or running campaign."),
     action("resume", "resume", "Resume a paused campaign."),
@@ -233,7 +237,7 @@ export class CampaignsGroup extends HttpApiGroup.make("campaigns")
     }).annotate(
       OpenApi.Description,
       "Send one message of the campaign to one number, before it starts: rendered with `vars` or the first contact's, from the " +
-        "campaign's app and sender, through the whole pipeline (limits, policy, routing). Example: {\"to\":\"+4915112345678\",\"vars\":{\"firstname\":\"Ada\"}}"
+        "campaign's app and sender, through the whole pipeline (limits, policy, routing)."
     ),
     HttpApiEndpoint.get("stats", "/v1/campaigns/:id/stats", { params: Id, success: StatsView, error: campaignErrors })
       .annotate(OpenApi.Description, "The campaign's figures now (every role)."),

@@ -318,6 +318,7 @@ describe("campaigns API: creation checks", () => {
       expect(Object.keys(openapi.paths["/v1/campaigns/{id}/stats/stream"]?.get?.responses["200"]?.content ?? {})).toEqual(["text/event-stream"])
       expect(Object.keys(openapi.paths["/v1/campaigns/{id}/export"]?.get?.responses["200"]?.content ?? {})).toEqual(["text/csv"])
       expect(openapi.paths["/v1/campaigns/{id}/approve"]?.post?.description).toContain("never one's own")
+      expect(JSON.stringify(openapi.paths["/v1/moderation/settings"]?.put)).toContain("\"examples\":[{\"approval\":\"all\"")
     }).pipe(Effect.scoped), 60_000)
 })
 
