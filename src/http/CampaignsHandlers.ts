@@ -212,7 +212,11 @@ export const CampaignsHandlers = HttpApiBuilder.group(
             stream.pipe(
               Stream.map(statsView),
               // A storage failure mid-stream ends it; the client reconnects.
-              Stream.catch(() => Stream.empty)
+              Stream.catch((e) =>
+                Stream.fromEffect(Effect.logWarning("campaign statistics stream ended by a storage failure").pipe(
+                  Effect.annotateLogs({ campaignId: params.id, error: e.message })
+                )).pipe(Stream.drain)
+              )
             )
           ),
           problems
@@ -235,7 +239,12 @@ export const CampaignsHandlers = HttpApiBuilder.group(
           yield* setResponseHeader("content-disposition", `attachment; filename="${params.id}.csv"`)
           return csv.pipe(
             Stream.map((text) => encoder.encode(text)),
-            Stream.catch(() => Stream.fail(new Error("campaign storage failed during the export")))
+            // Headers are sent: a failure can only cut the body short, which the client sees as an incomplete download.
+            Stream.catch((e) =>
+              Stream.fromEffect(Effect.logError("campaign export cut short by a storage failure").pipe(
+                Effect.annotateLogs({ campaignId: params.id, error: e.message })
+              )).pipe(Stream.flatMap(() => Stream.fail(new Error("campaign storage failed during the export"))))
+            )
           )
         }).pipe(problems))
   })
