@@ -32,6 +32,8 @@ export type CampaignAction =
   | "cancel"
   | "complete"
   | "test"
+  /** The system's: a scheduled campaign whose start time has come begins to send. */
+  | "run"
 
 /** Where each action may start. `start` and `resume` end in `scheduled` or `running` depending on the start time. */
 export const allowedFrom: Record<CampaignAction, ReadonlyArray<CampaignState>> = {
@@ -44,6 +46,7 @@ export const allowedFrom: Record<CampaignAction, ReadonlyArray<CampaignState>> =
   resume: ["paused"],
   cancel: ["draft", "pending_approval", "approved", "rejected", "scheduled", "running", "paused"],
   complete: ["running"],
+  run: ["scheduled"],
   test: ["draft", "rejected", "pending_approval", "approved"]
 }
 
@@ -168,3 +171,25 @@ export type ApprovalRule = typeof ApprovalRule.Type
 
 /** The default: campaigns created by a `member` need approval; moderators, admins and owners start their own. */
 export const defaultApprovalRule: ApprovalRule = "members"
+
+/** Moderation settings of an organisation: which campaigns need approval, and what the content check flags. */
+export interface ModerationSettings {
+  readonly approval: ApprovalRule
+  /** Words and phrases a moderator wants to see flagged (case-insensitive). */
+  readonly keywords: ReadonlyArray<string>
+  /** Domains (or URL prefixes) flagged when a campaign's text links to them. */
+  readonly urls: ReadonlyArray<string>
+}
+
+export const defaultModerationSettings: ModerationSettings = { approval: defaultApprovalRule, keywords: [], urls: [] }
+
+export class CampaignNotFound extends Schema.TaggedError<CampaignNotFound>()("CampaignNotFound", {
+  id: Schema.String
+}) {}
+
+/** The action is not possible in the campaign's current state (HTTP 409). */
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
+  id: Schema.String,
+  action: Schema.String,
+  state: CampaignState
+}) {}

@@ -6,6 +6,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware
 import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
 import { AdminGroup } from "./AdminApi.ts"
+import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
 import { ListsGroup } from "./ListsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import {
@@ -70,6 +71,7 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(AuditGroup)
   .add(AdminGroup)
   .add(PoliciesGroup)
+  .add(CampaignInsightGroup)
   .add(ListsGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)

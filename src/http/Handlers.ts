@@ -7,6 +7,7 @@ import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
 import { AdminHandlers } from "./AdminHandlers.ts"
+import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
@@ -130,6 +131,7 @@ export const HandlersLive = Layer.mergeAll(
   AccountsHandlersLive,
   AdminHandlers,
   PoliciesHandlers,
+  CampaignInsightHandlers,
   ListsHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

@@ -14,8 +14,14 @@ import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
+import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
+import { Audience } from "../storage/Audience.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
+import * as CampaignRunner from "../pipeline/CampaignRunner.ts"
+import { CampaignControl } from "../pipeline/CampaignControl.ts"
+import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
+import { CampaignStore } from "../storage/CampaignStore.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
@@ -134,7 +140,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
   const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
-  const Core = Layer.mergeAll(Store, AccountStore.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
@@ -148,8 +154,15 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery
+  // Campaigns submit through the pipeline: their actor, the supervisor that keeps it going, and the control service.
+  const Campaigns = Layer.mergeAll(
+    CampaignRunner.layer(),
+    CampaignRunner.supervisorLayer({ intervalMs: 1000 }),
+    CampaignControl.layer
+  ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
   const App = Layer.mergeAll(
-    Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true }),
+    Campaigns,
+    CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,

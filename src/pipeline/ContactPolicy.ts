@@ -10,7 +10,7 @@ import { PolicyClock } from "../policy/PolicyClock.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
 import type { PolicyVersion } from "../policy/PolicyConfig.ts"
 import { bucketOf, compilePolicy } from "../policy/PolicyEngine.ts"
-import type { CompiledPolicy, PolicySubject } from "../policy/PolicyEngine.ts"
+import type { CompiledPolicy, PolicySubject, Screen } from "../policy/PolicyEngine.ts"
 import { PolicyDispatcher } from "./PolicyDispatcher.ts"
 import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 
@@ -33,6 +33,11 @@ const undoTimeout = Duration.seconds(5)
 export class ContactPolicy extends Context.Service<ContactPolicy, {
   readonly check: (subject: PolicySubject, messageId: string) => Effect.Effect<PolicyVerdict, PolicyUnavailable>
   readonly version: () => number
+  /**
+   * The stateless part of `check` at `at` (epoch ms), with nothing counted, recorded or measured: blacklists and quiet
+   * hours decided, the stateful checks (caps, dedup) only named. For dry runs.
+   */
+  readonly screen: (subject: PolicySubject, at: number) => Screen
 }>()("smsgw/pipeline/ContactPolicy") {
   static readonly layer = (options: { readonly buckets: number }) =>
     Layer.effect(
@@ -103,7 +108,7 @@ export class ContactPolicy extends Context.Service<ContactPolicy, {
           )
         }
 
-        return ContactPolicy.of({ check, version: () => compiled.version })
+        return ContactPolicy.of({ check, version: () => compiled.version, screen: (subject, at) => compiled.screen(subject, at) })
       })
     )
 }

@@ -1,0 +1,452 @@
+/**
+ * The Campaign entity (protocol in src/actors/CampaignProtocol.ts; here because it submits through `Gateway`): one
+ * per started campaign, kept alive while it sends. It waits for the start time, copies the audience once, then sends
+ * pages from the persisted cursor in batches at the campaign's throttle, and completes when nothing is left.
+ *
+ * Invariants:
+ * - A batch (read, submit, record) runs holding the actor's lock and after reading the stored state: Pause and Cancel
+ *   take the lock before answering, and the state was stored before them, so nothing is submitted after their answer,
+ *   on this node or on one that takes the campaign over.
+ * - A recipient's message id is derived from (campaign, position, attempt) and its attempt count is written with its
+ *   outcome: after a crash the new actor finds the ids of its page already stored and marks those recipients
+ *   submitted instead of sending them again. Only an SMPP outcome left unknown by the crash may reach the SMSC twice
+ *   (recovery decides and counts that).
+ * - A rate-limited submission is not a refusal: the recipient stays where it is and is tried again after the wait.
+ *   A transient failure (store, limiter, policy unavailable) is the same.
+ * - Time decisions (start time, send window, deferrals) read the policy clock, so tests move it instead of waiting.
+ */
+import { createHash } from "node:crypto"
+import { Duration, Effect, Fiber, Layer, Option, Schedule, Semaphore } from "effect"
+import { Entity, Singleton } from "effect/cluster"
+import type { Sharding } from "effect/cluster"
+import { Rpc } from "effect/rpc"
+import { SqlClient } from "effect/sql"
+import { Campaign as CampaignEntity } from "../actors/CampaignProtocol.ts"
+import type { CampaignView } from "../actors/CampaignProtocol.ts"
+import { ActorRegistry } from "../actors/ActorRegistry.ts"
+import { AccountStore } from "../auth/AccountStore.ts"
+import type { Submitter } from "../domain/Account.ts"
+import type { Campaign, PauseReason } from "../domain/Campaign.ts"
+import { activeStates } from "../domain/Campaign.ts"
+import type { SubmitMessage } from "../domain/Message.ts"
+import { parseRecipient, parseSender } from "../domain/Msisdn.ts"
+import type { Sender } from "../domain/Msisdn.ts"
+import { parseTemplate, renderTemplate } from "../domain/Template.ts"
+import type { Template } from "../domain/Template.ts"
+import { PolicyClock } from "../policy/PolicyClock.ts"
+import { PolicyConfig } from "../policy/PolicyConfig.ts"
+import { countryZones, nextOpening, windowMinutes } from "../policy/SendWindow.ts"
+import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
+import type { Recipient, RecipientOutcome } from "../storage/CampaignRecipients.ts"
+import { CampaignStore } from "../storage/CampaignStore.ts"
+import { Gateway } from "./Gateway.ts"
+import type { SubmitError, SubmitOutcome } from "./Gateway.ts"
+
+/** A recipient's message id: a UUID (version 8) from a hash of the campaign, the position and the attempt. */
+export const campaignMessageId = (campaignId: string, pos: number, attempt: number): string => {
+  const h = createHash("sha256").update(`${campaignId}\u0000${pos}\u0000${attempt}`).digest("hex")
+  const variant = ((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16)
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+export interface CampaignRunnerOptions {
+  /** A batch is sent every tick (throttle × tick messages); pause and the stored state are seen within one tick. */
+  readonly tickMs?: number
+  /** How often an idle loop (waiting for its start, a window, deferred recipients) looks again. */
+  readonly idleMs?: number
+}
+
+/** What one recipient's turn came to; `retry` leaves it where it is (rate limited, something unavailable). */
+type Turn =
+  | { readonly _tag: "Done"; readonly outcome: RecipientOutcome; readonly recovered?: boolean }
+  | { readonly _tag: "Retry"; readonly afterMs: number; readonly rateLimited: boolean; readonly error?: string }
+
+/** The counts of the last minute the automatic pause judges. */
+interface Attempt {
+  readonly at: number
+  readonly kind: "submitted" | "failed" | "refused"
+}
+
+const MINUTE = 60_000
+
+/** The automatic pause's verdict on the last minute, or undefined. */
+export const autoPauseReason = (
+  rules: Campaign["autoPause"],
+  attempts: ReadonlyArray<{ readonly kind: "submitted" | "failed" | "refused" }>
+): PauseReason | undefined => {
+  if (rules === undefined) return undefined
+  const total = attempts.length
+  if (total === 0 || total < (rules.minAttempts ?? 20)) return undefined
+  const failed = attempts.filter((a) => a.kind === "failed").length
+  const refused = attempts.filter((a) => a.kind === "refused").length
+  const pct = (n: number) => `${Math.round(n * 1000) / 10} %`
+  if (rules.failureRatio !== undefined && failed / total > rules.failureRatio) {
+    return { kind: "auto", detail: `failure ratio ${pct(failed / total)} (${failed} of ${total} in the last minute) above ${pct(rules.failureRatio)}` }
+  }
+  if (rules.refusalRatio !== undefined && refused / total > rules.refusalRatio) {
+    return { kind: "auto", detail: `refusal ratio ${pct(refused / total)} (${refused} of ${total} in the last minute) above ${pct(rules.refusalRatio)}` }
+  }
+  return undefined
+}
+
+/** How many messages the canary lets through before holding (undefined: no canary). */
+export const canaryLimit = (canary: Campaign["canary"], audience: number): number | undefined => {
+  if (canary === undefined) return undefined
+  if (canary.count !== undefined) return canary.count
+  if (canary.percent !== undefined) return Math.max(1, Math.ceil((canary.percent / 100) * audience))
+  return undefined
+}
+
+const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() {
+  const address = yield* Entity.CurrentAddress
+  const campaignId = address.entityId
+  const store = yield* CampaignStore
+  const recipients = yield* CampaignRecipients
+  const gateway = yield* Gateway
+  const accounts = yield* AccountStore
+  const policy = yield* PolicyConfig
+  const clock = yield* PolicyClock
+  const sql = yield* SqlClient.SqlClient
+  const entityScope = yield* Effect.scope
+  const entityContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
+  const tickMs = options.tickMs ?? 200
+  const idleMs = options.idleMs ?? 1000
+
+  const lock = yield* Semaphore.make(1)
+  const wakeLock = yield* Semaphore.make(1)
+  let loop: Fiber.Fiber<void> | undefined
+  let halted = false
+  let lastState = "unknown"
+  let lastError: string | undefined
+  let recoveredSubmitted = 0
+  let rateLimitedWaits = 0
+
+  /** What a loop prepares once: the copied audience, the parsed template and sender, what it has sent so far. */
+  interface Prepared {
+    readonly audience: number
+    readonly template: Template
+    readonly sender: Sender
+    submitted: number
+    cursor: number
+    submitter: Submitter
+    submitterAt: number
+  }
+  let prepared: Prepared | undefined
+  let recent: Array<Attempt> = []
+
+  const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(entityContext))
+
+  const pause = (reason: PauseReason) =>
+    store.transition(campaignId, "pause", "paused", { patch: { pauseReason: reason } }).pipe(
+      Effect.tap(() => Effect.logWarning("campaign paused itself").pipe(Effect.annotateLogs({ campaignId, kind: reason.kind, detail: reason.detail }))),
+      Effect.asVoid
+    )
+
+  /** The sending app as a submitter; undefined (and the campaign paused) when it is gone or disabled. */
+  const submitterOf = (campaign: Campaign) =>
+    Effect.gen(function*() {
+      const app = yield* accounts.findAppById(campaign.appId).pipe(Effect.mapError((e) => new Error(String(e))), Effect.orDie)
+      if (Option.isNone(app) || app.value.orgId !== campaign.orgId || !app.value.active) {
+        yield* pause({ kind: "auto", detail: `app ${campaign.appId} is ${Option.isNone(app) ? "deleted" : "disabled"}` })
+        return undefined
+      }
+      const a = app.value
+      const submitter: Submitter = { orgId: a.orgId, appId: a.id, appLimits: a.limits, messageClass: a.messageClass }
+      return submitter
+    })
+
+  const prepare = (campaign: Campaign) =>
+    Effect.gen(function*() {
+      const parsed = parseTemplate(campaign.template)
+      const sender = parseSender(campaign.sender)
+      if ("error" in parsed || sender === undefined) {
+        yield* pause({ kind: "auto", detail: "error" in parsed ? `template: ${parsed.error.message}` : `sender ${campaign.sender} is not valid` })
+        return undefined
+      }
+      const submitter = yield* submitterOf(campaign)
+      if (submitter === undefined) return undefined
+      const audience = yield* recipients.materialise(campaign)
+      const counts = yield* recipients.counts(campaignId)
+      const cursor = yield* recipients.cursor(campaignId)
+      const p: Prepared = {
+        audience,
+        template: parsed.template,
+        sender,
+        submitted: counts.filter((c) => c.state === "submitted").reduce((n, c) => n + c.count, 0),
+        cursor,
+        submitter,
+        submitterAt: Date.now()
+      }
+      return p
+    })
+
+  const outcomeOfError = (r: Recipient, attempts: number, error: SubmitError, now: number): Turn => {
+    switch (error._tag) {
+      case "RateLimited":
+        return { _tag: "Retry", afterMs: error.retryAfterSeconds * 1000, rateLimited: true }
+      case "LimiterUnavailable":
+        return { _tag: "Retry", afterMs: error.retryAfterSeconds * 1000, rateLimited: false, error: "rate limiter unavailable" }
+      case "StoreUnavailable":
+      case "PolicyUnavailable":
+        return { _tag: "Retry", afterMs: idleMs, rateLimited: false, error: error.message }
+      case "NoRoute":
+        return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts, reason: "no_route" } }
+      case "InvalidField":
+        return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts, reason: `invalid_${error.field}` } }
+      case "PolicyRejected": {
+        if (error.reason === "quiet_hours" && error.retryAfterSeconds !== undefined) {
+          return {
+            _tag: "Done",
+            outcome: { pos: r.pos, state: "deferred", attempts, reason: "quiet_hours", ruleId: error.ruleId, nextAt: now + error.retryAfterSeconds * 1000 }
+          }
+        }
+        const state = error.reason === "blacklisted" ? "excluded" : "refused"
+        return { _tag: "Done", outcome: { pos: r.pos, state, attempts, reason: error.reason, ruleId: error.ruleId } }
+      }
+    }
+  }
+
+  /** One recipient's turn: the window, then the pipeline. */
+  const turn = (campaign: Campaign, p: Prepared, r: Recipient, stored: ReadonlySet<string>, window: (country: string | undefined) => number) =>
+    Effect.gen(function*() {
+      const messageId = campaignMessageId(campaignId, r.pos, r.attempts)
+      const attempts = r.attempts + 1
+      if (stored.has(messageId)) {
+        return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId }, recovered: true } satisfies Turn
+      }
+      const to = parseRecipient(`+${r.msisdn}`)
+      if (to === undefined) {
+        return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts: r.attempts, reason: "invalid_number" } } satisfies Turn
+      }
+      const now = clock.now()
+      // The number's own country, as quiet hours read it; the list's when the numbering plan does not tell.
+      const opens = window(to.country ?? r.country)
+      if (opens > now) {
+        return { _tag: "Done", outcome: { pos: r.pos, state: "deferred", attempts: r.attempts, reason: "send_window", nextAt: opens } } satisfies Turn
+      }
+      const message: SubmitMessage = {
+        to,
+        from: p.sender,
+        text: renderTemplate(p.template, r.vars),
+        encoding: campaign.encoding,
+        messageClass: campaign.messageClass,
+        ...(campaign.validitySeconds !== undefined ? { validitySeconds: campaign.validitySeconds } : {})
+      }
+      const result = yield* gateway.submit(message, p.submitter, { messageId, campaignId, recordRefusals: false }).pipe(Effect.result)
+      if (result._tag === "Failure") return outcomeOfError(r, attempts, result.failure, now)
+      const accepted: SubmitOutcome = result.success
+      if (accepted.accepted.duplicate === true) {
+        // Dedup answered with an earlier message: nothing was sent for this recipient.
+        return { _tag: "Done", outcome: { pos: r.pos, state: "refused", attempts, reason: "duplicate", messageId: accepted.accepted.id } } satisfies Turn
+      }
+      return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId } } satisfies Turn
+    })
+
+  /** One batch under the lock; answers how long to wait before the next, or undefined when the loop ends. */
+  const tick: Effect.Effect<number | undefined, unknown> = Effect.gen(function*() {
+    if (halted) return undefined
+    const found = yield* store.find(campaignId)
+    if (Option.isNone(found)) return undefined
+    const campaign = found.value
+    lastState = campaign.state
+    if (campaign.state === "scheduled") {
+      const startTime = yield* recipients.startTime(campaignId)
+      const now = clock.now()
+      if (startTime !== undefined && startTime > now) return Math.min(idleMs, startTime - now)
+      yield* store.transition(campaignId, "run", "running", { patch: { startedAt: Date.now() } })
+      return 0
+    }
+    if (campaign.state !== "running") return undefined
+    if (prepared === undefined) {
+      prepared = yield* prepare(campaign)
+      if (prepared === undefined) return undefined
+    }
+    const p = prepared
+    if (Date.now() - p.submitterAt > 5_000) {
+      const submitter = yield* submitterOf(campaign)
+      if (submitter === undefined) return undefined
+      p.submitter = submitter
+      p.submitterAt = Date.now()
+    }
+    const perSecond = Math.max(1, Math.min(campaign.throttle, p.submitter.appLimits.perSecond ?? Number.POSITIVE_INFINITY))
+    let size = Math.max(1, Math.round((perSecond * tickMs) / 1000))
+    const canary = canaryLimit(campaign.canary, p.audience)
+    const canaryOpen = canary !== undefined && p.submitted < canary
+    if (canaryOpen) size = Math.min(size, canary - p.submitted)
+
+    const now = clock.now()
+    const due = yield* recipients.due(campaignId, now, size)
+    const page = due.length < size ? yield* recipients.page(campaignId, p.cursor, size - due.length) : []
+    if (due.length === 0 && page.length === 0) {
+      const left = yield* recipients.deferred(campaignId)
+      if (left.count > 0) return idleMs
+      yield* store.transition(campaignId, "complete", "completed", { patch: { finishedAt: Date.now() } })
+      yield* Effect.logInfo("campaign completed").pipe(Effect.annotateLogs({ campaignId, audience: p.audience }))
+      return undefined
+    }
+
+    const batch = [...due, ...page]
+    const stored = yield* recipients.existing(batch.map((r) => campaignMessageId(campaignId, r.pos, r.attempts)))
+    const document = policy.current().document
+    const sendWindow = campaign.sendWindow === undefined ? undefined : windowMinutes(campaign.sendWindow)
+    const openings = new Map<string, number>()
+    const window = (country: string | undefined): number => {
+      if (sendWindow === undefined) return now
+      const key = country ?? ""
+      const known = openings.get(key)
+      if (known !== undefined) return known
+      const opens = nextOpening(sendWindow, countryZones(country, document), now)
+      openings.set(key, opens)
+      return opens
+    }
+    const turns = yield* Effect.forEach(batch, (r) => Effect.map(turn(campaign, p, r, stored, window), (t) => ({ r, t })), {
+      concurrency: "unbounded"
+    })
+
+    const outcomes: Array<RecipientOutcome> = []
+    let waitMs = 0
+    let cursor = p.cursor
+    let blocked = false
+    const at = Date.now()
+    for (const [i, { r, t }] of turns.entries()) {
+      const fromPage = i >= due.length
+      if (t._tag === "Retry") {
+        waitMs = Math.max(waitMs, t.afterMs)
+        if (t.rateLimited) rateLimitedWaits++
+        if (t.error !== undefined) lastError = t.error
+        // The cursor stops at the first page recipient left for later.
+        if (fromPage) blocked = true
+        continue
+      }
+      outcomes.push(t.outcome)
+      if (t.recovered === true) recoveredSubmitted++
+      if (fromPage && !blocked) cursor = r.pos + 1
+      const state = t.outcome.state
+      if (state === "submitted") p.submitted++
+      if (state === "submitted" || state === "failed") recent.push({ at, kind: state })
+      if (state === "refused" || state === "excluded") recent.push({ at, kind: "refused" })
+    }
+    recent = recent.filter((a) => a.at > at - MINUTE)
+    const hold: PauseReason | undefined = canaryOpen && p.submitted >= canary
+      ? { kind: "canary", detail: `canary of ${canary} messages sent; resume to send the rest` }
+      : autoPauseReason(campaign.autoPause, recent)
+    const write = recipients.record(campaignId, outcomes, cursor > p.cursor ? cursor : undefined)
+    if (hold === undefined) {
+      yield* write
+    } else {
+      // The outcomes and the pause in one transaction: a crash between them would lose the hold.
+      yield* sql.withTransaction(Effect.andThen(write, pause(hold)))
+      halted = true
+    }
+    p.cursor = Math.max(p.cursor, cursor)
+    if (hold !== undefined) {
+      recent = []
+      return undefined
+    }
+    return Math.max(waitMs, tickMs)
+  })
+
+  const run = Effect.gen(function*() {
+    for (;;) {
+      const started = Date.now()
+      const next = yield* lock.withPermit(tick).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("campaign batch failed; trying again").pipe(
+            Effect.annotateLogs({ campaignId, cause: String(cause) }),
+            Effect.tap(() => Effect.sync(() => { lastError = String(cause).slice(0, 500) })),
+            Effect.as(idleMs)
+          )
+        )
+      )
+      if (next === undefined) return
+      // The next batch is due a tick after this one started: the throttle counts the batch's own time.
+      const wait = next === tickMs ? Math.max(0, tickMs - (Date.now() - started)) : next
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+    }
+  })
+
+  const wake = wakeLock.withPermit(Effect.gen(function*() {
+    if (loop !== undefined) return
+    const found = yield* store.find(campaignId)
+    if (Option.isNone(found) || !activeStates.includes(found.value.state)) return
+    lastState = found.value.state
+    halted = false
+    prepared = undefined
+    yield* keepAlive(true)
+    loop = yield* run.pipe(
+      Effect.ensuring(Effect.suspend(() => {
+        loop = undefined
+        return keepAlive(false)
+      })),
+      Effect.forkIn(entityScope)
+    )
+  })).pipe(
+    Effect.catchCause((cause) => Effect.logWarning("campaign wake failed").pipe(Effect.annotateLogs({ campaignId, cause: String(cause) })))
+  )
+
+  const halt = lock.withPermit(Effect.gen(function*() {
+    halted = true
+    const running = loop
+    if (running !== undefined) yield* Fiber.interrupt(running)
+  }))
+
+  const inspect = Effect.gen(function*() {
+    const counts = yield* recipients.counts(campaignId).pipe(Effect.orElseSucceed(() => []))
+    const byKey: Record<string, number> = {}
+    for (const c of counts) {
+      byKey[c.state] = (byKey[c.state] ?? 0) + c.count
+      if (c.reason !== "") byKey[`${c.state}:${c.reason}`] = (byKey[`${c.state}:${c.reason}`] ?? 0) + c.count
+    }
+    const cursor = yield* recipients.cursor(campaignId).pipe(Effect.orElseSucceed(() => 0))
+    const view: CampaignView = {
+      campaignId,
+      state: lastState,
+      sending: loop !== undefined,
+      cursor,
+      audience: prepared?.audience ?? counts.reduce((n, c) => n + c.count, 0),
+      counts: byKey,
+      recoveredSubmitted,
+      rateLimitedWaits,
+      ...(lastError !== undefined ? { lastError } : {})
+    }
+    return view
+  })
+
+  yield* (yield* ActorRegistry).register("Campaign", campaignId)
+
+  return CampaignEntity.of({
+    Wake: () => wake,
+    Pause: () => halt,
+    Cancel: () => halt,
+    Inspect: () => inspect.pipe(Rpc.fork)
+  })
+})
+
+/** The Campaign entity's handlers; concurrent, so Pause is never queued behind anything but the batch in flight. */
+export const layer = (options: CampaignRunnerOptions = {}) =>
+  CampaignEntity.toLayer(makeCampaign(options), { concurrency: "unbounded" })
+
+export interface SupervisorOptions {
+  readonly intervalMs: number
+}
+
+/**
+ * Keeps every started campaign's actor going (a cluster singleton): wakes the actor of each scheduled or running
+ * campaign every interval, so one whose node died resumes on another from its cursor and a scheduled one starts.
+ */
+export const supervisorLayer = (options: SupervisorOptions) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const store = yield* CampaignStore
+    const clientFor = yield* CampaignEntity.client
+    const tick = store.active.pipe(
+      Effect.flatMap((active) =>
+        Effect.forEach(active, (c) =>
+          clientFor(c.id).Wake().pipe(
+            Effect.timeout(Duration.seconds(10)),
+            Effect.catchCause((cause) => Effect.logDebug("campaign wake not answered").pipe(Effect.annotateLogs({ campaignId: c.id, cause: String(cause) })))
+          ), { concurrency: 16, discard: true })
+      ),
+      Effect.catchCause((cause) => Effect.logWarning("campaign supervisor tick failed").pipe(Effect.annotateLogs({ cause: String(cause) })))
+    )
+    return Singleton.make("smsgw/campaign-supervisor", tick.pipe(Effect.repeat(Schedule.spaced(options.intervalMs))))
+  }))
