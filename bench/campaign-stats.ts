@@ -120,9 +120,10 @@ const command = "node --expose-gc --disable-warning=ExperimentalWarning bench/ca
 const table = [
   `### ${new Date().toISOString()} — campaign statistics and export (issue 13), ${count.toLocaleString("en")} delivered recipients`,
   "",
-  `\`${command}\` (bench/campaign-stats.ts), tables analysed after seeding: CampaignStats.figures (what \`/stats\` answers),`,
-  "its two parts (the counts `/stats/stream` sends every second; the median and p95 time to receipt, every tenth event),",
-  "median of 5 each; the CSV export paged by position, streamed.",
+  `\`${command}\` (bench/campaign-stats.ts), tables`,
+  "analysed after seeding: CampaignStats.figures (what `/stats` answers), its two parts (the counts `/stats/stream` sends",
+  "every second; the median and p95 time to receipt, every tenth event), median of 5 each; the CSV export paged by",
+  "position, streamed.",
   "",
   "| database | figures | counts | receipt percentiles | export | export size | export peak RSS growth |",
   "|---|---|---|---|---|---|---|",

@@ -353,7 +353,17 @@ const make = Effect.gen(function*() {
           Stream.runForEach((batch) => Effect.flatMap(rowsOf(batch), (rows) => stage(importId, defaultCountry, tally, rows)))
         )
         const { columns, phoneColumn } = yield* finish
+        const merging = Date.now()
         const added = yield* merge(orgId, listId, importId, columns)
+        // Counts and durations only, never numbers: the merge is the one transaction that holds the database.
+        yield* Effect.logInfo("contacts imported").pipe(Effect.annotateLogs({
+          listId,
+          rows: tally.rowsRead,
+          added,
+          invalid: tally.invalid,
+          stageMs: merging - now,
+          mergeMs: Date.now() - merging
+        }))
         const report: ImportReport = {
           rowsRead: tally.rowsRead,
           added,

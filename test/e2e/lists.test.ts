@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as net from "node:net"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { get, post, send, signUp, startGateway } from "../fixtures/Gateway.ts"
 import { startMailbox, tokenIn } from "../fixtures/Mailbox.ts"
+import { eventually } from "../fixtures/Eventually.ts"
 import { expectProblem, fieldErrors, fieldsOf } from "../fixtures/Problems.ts"
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
@@ -226,6 +229,39 @@ describe("audiences over HTTP: lists, contacts, CSV uploads", () => {
       }, owner.userAuth)
       expectProblem(tooMany, 400, "validation")
       expect(fieldsOf(tooMany)).toEqual(["contacts"])
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a client that goes away mid-upload leaves the list as it was and nothing staged", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const owner = yield* signUp(gw.baseUrl)
+      const base = `${gw.baseUrl}/v1/lists`
+      const id = String((yield* post(base, { name: "Aborted" }, owner.userAuth)).json.id)
+      yield* upload(`${base}/${id}/contacts/upload`, "phone\n+4915112345678\n", owner.userAuth)
+      const db = new DatabaseSync(join(gw.dataDir, "gateway.db"), { readOnly: true })
+      yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+      const count = (table: string) => Number((db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n)
+
+      const encoder = new TextEncoder()
+      const controller = new AbortController()
+      const rows = Array.from({ length: 3_000 }, (_, i) => `+4917${String(600000000 + i)}\n`).join("")
+      // The file's first 3,000 rows, then nothing more until the client gives up.
+      const body = new ReadableStream<Uint8Array>({ start: (stream) => stream.enqueue(encoder.encode(`phone\n${rows}`)) })
+      const answer = fetch(`${base}/${id}/contacts/upload`, {
+        method: "POST",
+        headers: { "content-type": "text/csv", ...owner.userAuth },
+        body,
+        duplex: "half",
+        signal: controller.signal
+      } as RequestInit).then(() => "answered", (e: unknown) => (e as Error).name)
+      yield* eventually("rows staged by the upload", Effect.sync(() => count("contact_import_rows") >= 1_000))
+      controller.abort()
+      expect(yield* Effect.promise(() => answer)).toBe("AbortError")
+
+      yield* eventually("the stage dropped", Effect.sync(() => count("contact_imports") === 0 && count("contact_import_rows") === 0))
+      const after = yield* get(`${base}/${id}/contacts?limit=1000`, owner.userAuth)
+      expect((after.json.contacts as ReadonlyArray<{ msisdn: string }>).map((c) => c.msisdn)).toEqual(["+4915112345678"])
+      expect((yield* get(`${base}/${id}`, owner.userAuth)).json).toMatchObject({ contacts: 1 })
     }).pipe(Effect.scoped), 30_000)
 
   it.live("the request timeout: an upload may take longer; any other body still arriving after it is cut with 408", () =>
