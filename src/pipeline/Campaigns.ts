@@ -164,17 +164,6 @@ export const needsApproval = (
   }
 }
 
-/**
- * Start, pause, resume and cancel as the use cases need them: CampaignControl moves the stored state and tells the
- * campaign's actor (pause and cancel answer once nothing more is submitted).
- */
-interface Control {
-  readonly start: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
-  readonly pause: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
-  readonly resume: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
-  readonly cancel: (id: string, actor: { readonly orgId: string }) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
-}
-
 /** What the stored campaign's user fields are, as an edit starts from them. */
 const fieldsOf = (c: Campaign) => ({
   name: c.name,
@@ -196,6 +185,8 @@ type Draft = ReturnType<typeof fieldsOf>
 
 const orUndefined = <A>(v: A | null | undefined, current: A | undefined): A | undefined => v === null ? undefined : v === undefined ? current : v
 
+const controlAudit = { start: "started", pause: "paused", resume: "resumed", cancel: "cancelled" } as const
+
 const invalid = (field: string, message: string) => Effect.fail(new InvalidField({ field, message }))
 
 const make = Effect.gen(function*() {
@@ -205,6 +196,9 @@ const make = Effect.gen(function*() {
   const senders = yield* SenderUse
   const stats = yield* CampaignStats
   const gateway = yield* Gateway
+  // Start, pause, resume, cancel: the stored state moves, then the campaign's actor is told (pause and cancel answer
+  // once nothing more is submitted).
+  const control = yield* CampaignControl
 
   const infraAccounts = <A, E>(effect: Effect.Effect<A, E | StoreFailure>): Effect.Effect<A, Exclude<E, StoreFailure> | StoreUnavailable> =>
     Effect.catchIf(
@@ -436,14 +430,12 @@ const make = Effect.gen(function*() {
     return rejected
   })
 
-  const control: Control = yield* CampaignControl
-
   const controlled = (action: "start" | "pause" | "resume" | "cancel") =>
     Effect.fn(`Campaigns.${action}`)(function*(p: Principal, id: string, ip: string) {
       const { campaign } = yield* owned(p, id)
       yield* requireState(campaign, action)
       const changed = yield* control[action](campaign.id, { orgId: p.orgId })
-      yield* audit(p, `campaign.${action === "start" ? "started" : action === "pause" ? "paused" : action === "resume" ? "resumed" : "cancelled"}`, id, ip, `${campaign.state}->${changed.state}`)
+      yield* audit(p, `campaign.${controlAudit[action]}`, id, ip, `${campaign.state}->${changed.state}`)
       return changed
     })
 
@@ -458,7 +450,7 @@ const make = Effect.gen(function*() {
     const vars = input.vars !== undefined
       ? Object.fromEntries(Object.entries(input.vars).map(([k, v]) => [k.trim().toLowerCase(), v]))
       : (yield* firstContact(p.orgId, campaign.lists))?.vars ?? {}
-    const lacking = template.required.find((name) => vars[name] === undefined || vars[name] === "")
+    const lacking = missingVariable(template, vars)
     if (lacking !== undefined) {
       return yield* invalid(input.vars !== undefined ? "vars" : "template", `no value for {{${lacking}}}${input.vars !== undefined ? "" : " in the first contact"}`)
     }
