@@ -1,25 +1,39 @@
 /**
  * Local wall-clock times read in an IANA time zone (a campaign's `startAt`): the epoch milliseconds they stand for,
- * with the zone's offset at that moment (summer time included). No library: Intl knows every zone Node ships.
+ * with the zone's offset at that moment (summer time included). No library: Intl knows every zone Node ships. The one
+ * home of time-zone arithmetic: the contact policy's clocks (quiet hours, send windows) read offsets from here too.
  */
 
-/** The zone's offset from UTC in ms at instant `epochMs`; throws RangeError for an unknown zone. */
-const offsetAt = (epochMs: number, zone: string): number => {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit"
-  }).formatToParts(new Date(epochMs))
+/** One formatter per zone: building one costs far more than formatting with it (the policy reads clocks per message). */
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+const formatterOf = (zone: string): Intl.DateTimeFormat => {
+  let format = formatters.get(zone)
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit"
+    })
+    formatters.set(zone, format)
+  }
+  return format
+}
+
+/** The zone's offset from UTC in ms at instant `epochMs` (to the second); throws RangeError for an unknown zone. */
+export const offsetAt = (epochMs: number, zone: string): number => {
+  const parts = formatterOf(zone).formatToParts(new Date(epochMs))
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? "0")
   const asUtc = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second"))
   return asUtc - Math.floor(epochMs / 1000) * 1000
 }
 
+/** Whether Intl knows the IANA zone (the one check for every zone a user or the configuration names). */
 export const isTimeZone = (zone: string): boolean => {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone })

@@ -9,30 +9,13 @@ import { migrate } from "../../src/layers/Migrations.ts"
 import { CampaignStats, exportColumns } from "../../src/storage/CampaignStats.ts"
 import { CampaignStore } from "../../src/storage/CampaignStore.ts"
 import { SenderUse } from "../../src/storage/SenderUse.ts"
+import { newCampaign } from "../fixtures/Campaigns.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
 const t0 = Date.UTC(2026, 11, 1, 9)
 
-const newCampaign = (orgId: string, sender = "ACME") => ({
-  id: `cmp_${crypto.randomUUID().slice(0, 12)}`,
-  orgId,
-  createdBy: "usr_creator",
-  name: "Stats",
-  appId: "app_1",
-  sender,
-  template: "Hi {{name|there}}",
-  lists: ["lst_a"],
-  messageClass: "promotional" as const,
-  encoding: "auto" as const,
-  startAt: undefined,
-  startTime: undefined,
-  sendWindow: undefined,
-  throttle: 100,
-  validitySeconds: undefined,
-  canary: undefined,
-  autoPause: undefined,
-  flags: []
-})
+const statsCampaign = (orgId: string, sender = "ACME") =>
+  newCampaign(orgId, { name: "Stats", sender, template: "Hi {{name|there}}", lists: ["lst_a"] })
 
 interface Msg {
   readonly status: string
@@ -112,7 +95,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const store = yield* CampaignStore
           const stats = yield* CampaignStats
           const org = `org_${crypto.randomUUID().slice(0, 6)}`
-          const c = yield* store.create(newCampaign(org))
+          const c = yield* store.create(statsCampaign(org))
           const messages: Array<Msg> = [
             // Ten delivered, receipts after 100..1000 ms; the first has two parts (the later receipt counts).
             { status: "delivered", segments: 2, doneAfter: [50, 100] },
@@ -136,7 +119,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           yield* insertRecipient(c.id, ++pos, "pending")
           yield* insertRecipient(c.id, ++pos, "pending")
           // Another campaign's rows change nothing.
-          const other = yield* store.create(newCampaign(org))
+          const other = yield* store.create(statsCampaign(org))
           yield* insertRecipient(other.id, 1, "excluded", { reason: "blacklisted", ruleId: "dnc" })
           yield* insertMessage(other.id, org, 99, { status: "delivered", doneAfter: [1] })
 
@@ -175,7 +158,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const store = yield* CampaignStore
           const stats = yield* CampaignStats
           const sql = yield* SqlClient.SqlClient
-          const c = yield* store.create(newCampaign("org_export"))
+          const c = yield* store.create(statsCampaign("org_export"))
           const rows = Arr.range(1, 2_500).map((pos) => ({
             campaign_id: c.id,
             pos,
@@ -202,7 +185,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const store = yield* CampaignStore
           const senders = yield* SenderUse
           const org = `org_${crypto.randomUUID().slice(0, 6)}`
-          const draft = yield* store.create(newCampaign(org, "NEWS"))
+          const draft = yield* store.create(statsCampaign(org, "NEWS"))
           expect(yield* senders.usedBefore(org, "NEWS", "cmp_x")).toBe(false)
           yield* store.transition(draft.id, "submit", "approved")
           expect(yield* senders.usedBefore(org, "NEWS", "cmp_x")).toBe(true)
