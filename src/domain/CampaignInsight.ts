@@ -83,13 +83,17 @@ export const RouteLoad = Schema.Struct({
 export type RouteLoad = typeof RouteLoad.Type
 
 /** A limit and how long it alone would take to send the campaign. */
-export const LimitTime = Schema.Struct({ name: Schema.String, detail: Schema.String, seconds: Schema.Number })
+export const LimitTime = Schema.Struct({
+  name: Schema.String,
+  detail: Schema.String,
+  seconds: Schema.optionalKey(Schema.Number.annotate({ description: "Absent: this limit sends nothing (a pool with no enabled link)" }))
+})
 export type LimitTime = typeof LimitTime.Type
 
 export const Estimate = Schema.Struct({
   startAt: Iso,
-  finishAt: Iso,
-  durationSeconds: Schema.Number,
+  finishAt: Schema.optionalKey(Iso.annotate({ description: "Absent when a route has no capacity (see bottleneck)" })),
+  durationSeconds: Schema.optionalKey(Schema.Number),
   bottleneck: Schema.String.annotate({ description: "The limit that sets the pace (or the send window's last opening)" }),
   limits: Schema.Array(LimitTime)
 })

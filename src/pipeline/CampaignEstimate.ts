@@ -57,13 +57,17 @@ export interface PaceInput {
 }
 
 export interface Pace {
-  readonly seconds: number
+  /** Undefined when a route the messages need sends nothing (no capacity): no finish can be given. */
+  readonly seconds: number | undefined
   /** The name of the slowest limit. */
   readonly bottleneck: string
   readonly limits: ReadonlyArray<LimitTime>
 }
 
 const round = (seconds: number) => Math.round(seconds * 100) / 100
+
+/** A route whose capacity is 0 (a pool with every link disabled): it sends nothing until a link is enabled. */
+const noCapacity = "no enabled link: nothing is sent through it"
 
 const quotaLimits = (scope: string, limits: AppLimits, messages: number): Array<LimitTime> => {
   const out: Array<LimitTime> = []
@@ -87,15 +91,17 @@ export const pace = (input: PaceInput): Pace => {
     { name: "campaign throttle", detail: `${input.throttle} messages/s`, seconds: round(input.messages / Math.max(1, input.throttle)) },
     ...quotaLimits("app", input.app, input.messages),
     ...quotaLimits("organisation", input.organisation, input.messages),
-    ...input.routes.map((r): LimitTime => ({
-      name: r.target,
-      detail: `${r.capacityTps} parts/s`,
-      seconds: r.capacityTps > 0 ? round(r.segments / r.capacityTps) : Number.POSITIVE_INFINITY
-    }))
+    ...input.routes.map((r): LimitTime =>
+      r.capacityTps > 0
+        ? { name: r.target, detail: `${r.capacityTps} parts/s`, seconds: round(r.segments / r.capacityTps) }
+        : { name: r.target, detail: noCapacity }
+    )
   ]
+  // A limit without seconds (a route that sends nothing) is slower than any other.
+  const slowness = (limit: LimitTime) => limit.seconds ?? Number.POSITIVE_INFINITY
   let slowest = limits[0]
-  for (const limit of limits) if (slowest === undefined || limit.seconds > slowest.seconds) slowest = limit
-  return { seconds: slowest?.seconds ?? 0, bottleneck: slowest?.name ?? "campaign throttle", limits }
+  for (const limit of limits) if (slowest === undefined || slowness(limit) > slowness(slowest)) slowest = limit
+  return { seconds: slowest === undefined ? 0 : slowest.seconds, bottleneck: slowest?.name ?? "campaign throttle", limits }
 }
 
 /** Why a recipient waits: the campaign's send window, or a quiet-hours rule. */
@@ -196,8 +202,9 @@ export const dryRunTally = (start: number) => {
         messages: deferredTotal,
         routes: routeLoads.map((r) => ({ ...r, segments: Math.round(r.segments * share) }))
       })
-      const finishWhole = start + whole.seconds * 1000
-      const finishTail = lastOpening + tail.seconds * 1000
+      const stalled = whole.seconds === undefined || tail.seconds === undefined
+      const finishWhole = start + (whole.seconds ?? 0) * 1000
+      const finishTail = lastOpening + (tail.seconds ?? 0) * 1000
       const byDeferral = deferredTotal > 0 && finishTail > finishWhole
       const finish = byDeferral ? finishTail : finishWhole
       const sum = (values: Iterable<number>) => Array.from(values).reduce((a, b) => a + b, 0)
@@ -223,13 +230,15 @@ export const dryRunTally = (start: number) => {
         decidedAtSendTime: Array.from(stateful, ([ruleId, s]): SendTimeRule => ({ ruleId, kind: s.kind, recipients: s.recipients })),
         parts: parts.summary(),
         routes: routeLoads,
-        estimate: {
-          startAt: iso(start),
-          finishAt: iso(finish),
-          durationSeconds: Math.round((finish - start) / 10) / 100,
-          bottleneck: byDeferral ? `deferred until ${iso(lastOpening)} (${lastCause})` : whole.bottleneck,
-          limits: whole.limits
-        },
+        estimate: stalled
+          ? { startAt: iso(start), bottleneck: `${whole.bottleneck}: no enabled link, nothing is sent through it`, limits: whole.limits }
+          : {
+            startAt: iso(start),
+            finishAt: iso(finish),
+            durationSeconds: Math.round((finish - start) / 10) / 100,
+            bottleneck: byDeferral ? `deferred until ${iso(lastOpening)} (${lastCause})` : whole.bottleneck,
+            limits: whole.limits
+          },
         missingLists: context.missingLists
       }
     }

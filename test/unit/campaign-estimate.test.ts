@@ -111,3 +111,22 @@ describe("dryRunTally", () => {
     expect(result.estimate.limits[0]).toEqual({ name: "campaign throttle", detail: "2 messages/s", seconds: 10 })
   })
 })
+
+describe("a route with no capacity (a pool whose links are all disabled)", () => {
+  const start = at("2026-12-23T12:00:00Z")
+  const context = { campaignId: "cmp_1", policyVersion: 3, missingLists: [], throttle: 2, app: {}, organisation: {} }
+
+  it("is the bottleneck with no time and no finish, not an infinite number of seconds (which no JSON or date carries)", () => {
+    const result = pace({ throttle: 10, app: {}, organisation: {}, messages: 10, routes: [{ target: "pool:eu", segments: 10, capacityTps: 0 }] })
+    expect(result.seconds).toBeUndefined()
+    expect(result.bottleneck).toBe("pool:eu")
+    expect(result.limits).toContainEqual({ name: "pool:eu", detail: "no enabled link: nothing is sent through it" })
+    const tally = dryRunTally(start)
+    tally.send({ encoding: "gsm7", segments: 1, target: "pool:eu", capacityTps: 0, checks: [], at: start, deferral: undefined })
+    const estimate = tally.result(context).estimate
+    expect(estimate.finishAt).toBeUndefined()
+    expect(estimate.durationSeconds).toBeUndefined()
+    expect(estimate.bottleneck).toBe("pool:eu: no enabled link, nothing is sent through it")
+    expect(JSON.parse(JSON.stringify(estimate)).startAt).toBe("2026-12-23T12:00:00.000Z")
+  })
+})
