@@ -159,7 +159,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   const recovery = config.recovery
   // Campaigns submit through the pipeline: their actor, the supervisor that keeps it going, and the control service.
   const Campaigns = Layer.mergeAll(
-    CampaignRunner.layer(),
+    CampaignRunner.layer().pipe(Layer.provide(Audience.layer)),
     CampaignRunner.supervisorLayer({ intervalMs: 1000 }),
     CampaignControl.layer
   ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))

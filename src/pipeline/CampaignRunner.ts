@@ -31,11 +31,12 @@ import { activeStates } from "../domain/Campaign.ts"
 import type { SubmitMessage } from "../domain/Message.ts"
 import { parseRecipient, parseSender } from "../domain/Msisdn.ts"
 import type { Sender } from "../domain/Msisdn.ts"
-import { parseTemplate, renderTemplate } from "../domain/Template.ts"
+import { missingVariable, parseTemplate, renderTemplate } from "../domain/Template.ts"
 import type { Template } from "../domain/Template.ts"
 import { PolicyClock } from "../policy/PolicyClock.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
 import { countryZones, nextOpening, windowMinutes } from "../policy/SendWindow.ts"
+import { Audience } from "../storage/Audience.ts"
 import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
 import type { Recipient, RecipientOutcome } from "../storage/CampaignRecipients.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
@@ -97,6 +98,16 @@ export const canaryLimit = (canary: Campaign["canary"], audience: number): numbe
   return undefined
 }
 
+/**
+ * How many recipients a batch takes and how often batches go, so that the rate is the throttle exactly: about one
+ * tick's worth a batch (at least one), a batch every `size / perSecond` seconds. A throttle below one message a
+ * tick (5/s at 200 ms) spaces single messages out instead of sending one every tick.
+ */
+export const pacing = (perSecond: number, tickMs: number): { readonly size: number; readonly intervalMs: number } => {
+  const size = Math.max(1, Math.round((perSecond * tickMs) / 1000))
+  return { size, intervalMs: (size * 1000) / perSecond }
+}
+
 /** What a batch's turns come to: the outcomes to write, how far the cursor may move, what the last minute gains. */
 export interface Settled {
   readonly outcomes: ReadonlyArray<RecipientOutcome>
@@ -147,11 +158,21 @@ export const settle = (
   return { outcomes, attempted, cursor, submitted, recovered, waitMs, rateLimited, error }
 }
 
+/** How long a loop waits before its next step; `paced`: counted from the start of the batch just sent. */
+interface Wait {
+  readonly ms: number
+  readonly paced: boolean
+}
+
+const waitFor = (ms: number): Wait => ({ ms, paced: false })
+const paced = (ms: number): Wait => ({ ms, paced: true })
+
 const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() {
   const address = yield* Entity.CurrentAddress
   const campaignId = address.entityId
   const store = yield* CampaignStore
   const recipients = yield* CampaignRecipients
+  const audiences = yield* Audience
   const gateway = yield* Gateway
   const accounts = yield* AccountStore
   const policy = yield* PolicyConfig
@@ -228,6 +249,20 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       }
       const submitter = yield* submitterOf(campaign)
       if (submitter === undefined) return undefined
+      // Before the audience is copied: a list deleted since approval leaves the audience the moderator approved
+      // gone (all of it, or a part). Hold with the reason rather than send to what is left, or complete on nothing.
+      if (campaign.audience === 0) {
+        const { missing } = yield* audiences.resolve(campaign.orgId, campaign.lists)
+        if (missing.length > 0) {
+          const reason: PauseReason = {
+            kind: "auto",
+            detail: `list ${missing.join(", ")} was deleted before the campaign started; cancel it and create it again`
+          }
+          yield* pause(reason)
+          yield* auditSystem(campaign, "campaign.paused", `${reason.kind}: ${reason.detail}`)
+          return undefined
+        }
+      }
       const audience = yield* recipients.materialise(campaign)
       const counts = yield* recipients.counts(campaignId)
       const cursor = yield* recipients.cursor(campaignId)
@@ -281,6 +316,11 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       if (to === undefined) {
         return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts: r.attempts, reason: "invalid_number" } } satisfies Turn
       }
+      // Checked at submission, but a contact added to a list since then may lack a variable the template requires:
+      // not sent with a hole in its text (the dry run counts it unsendable too).
+      if (missingVariable(p.template, r.vars) !== undefined) {
+        return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts: r.attempts, reason: "missing_variable" } } satisfies Turn
+      }
       const now = clock.now()
       // The number's own country, as quiet hours read it; the list's when the numbering plan does not tell.
       const opens = window(to.country ?? r.country)
@@ -309,10 +349,10 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
   const startWhenDue = (campaign: Campaign) => Effect.gen(function*() {
     const startTime = yield* recipients.startTime(campaignId)
     const now = clock.now()
-    if (startTime !== undefined && startTime > now) return Math.min(idleMs, startTime - now)
+    if (startTime !== undefined && startTime > now) return waitFor(Math.min(idleMs, startTime - now))
     yield* store.transition(campaignId, "run", "running", { patch: { startedAt: Date.now() } })
     yield* auditSystem(campaign, "campaign.running", "its start time came")
-    return 0
+    return waitFor(0)
   })
 
   /** The recipients' send window as a function of their country: when it opens (memoised for one batch). */
@@ -334,7 +374,8 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
   /** One batch of a running campaign: answers how long to wait before the next, or undefined when the loop ends. */
   const sendBatch = (campaign: Campaign, p: Prepared) => Effect.gen(function*() {
     const perSecond = Math.max(1, Math.min(campaign.throttle, p.submitter.appLimits.perSecond ?? Number.POSITIVE_INFINITY))
-    let size = Math.max(1, Math.round((perSecond * tickMs) / 1000))
+    const pace = pacing(perSecond, tickMs)
+    let size = pace.size
     const canary = canaryLimit(campaign.canary, p.audience)
     const canaryOpen = canary !== undefined && p.submitted < canary
     if (canaryOpen) size = Math.min(size, canary - p.submitted)
@@ -344,7 +385,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     const page = due.length < size ? yield* recipients.page(campaignId, p.cursor, size - due.length) : []
     if (due.length === 0 && page.length === 0) {
       const left = yield* recipients.deferred(campaignId)
-      if (left.count > 0) return idleMs
+      if (left.count > 0) return waitFor(idleMs)
       yield* store.transition(campaignId, "complete", "completed", { patch: { finishedAt: Date.now() } })
       yield* auditSystem(campaign, "campaign.completed", `audience=${p.audience}`)
       yield* Effect.logInfo("campaign completed").pipe(Effect.annotateLogs({ campaignId, audience: p.audience }))
@@ -378,11 +419,11 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       halted = true
       return undefined
     }
-    return Math.max(settled.waitMs, tickMs)
+    return settled.waitMs > pace.intervalMs ? waitFor(settled.waitMs) : paced(pace.intervalMs)
   })
 
   /** One step under the lock, after reading the stored state: answers the wait before the next, undefined to stop. */
-  const tick: Effect.Effect<number | undefined, unknown> = Effect.gen(function*() {
+  const tick: Effect.Effect<Wait | undefined, unknown> = Effect.gen(function*() {
     if (halted) return undefined
     const found = yield* store.find(campaignId)
     if (Option.isNone(found)) return undefined
@@ -412,13 +453,13 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
           Effect.logWarning("campaign batch failed; trying again").pipe(
             Effect.annotateLogs({ campaignId, cause: String(cause) }),
             Effect.tap(() => Effect.sync(() => { lastError = String(cause).slice(0, 500) })),
-            Effect.as(idleMs)
+            Effect.as(waitFor(idleMs))
           )
         )
       )
       if (next === undefined) return
-      // The next batch is due a tick after this one started: the throttle counts the batch's own time.
-      const wait = next === tickMs ? Math.max(0, tickMs - (Date.now() - started)) : next
+      // A paced batch: the next is due its interval after this one started (the throttle counts the batch's own time).
+      const wait = next.paced ? Math.max(0, next.ms - (Date.now() - started)) : next.ms
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
     }
   })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { autoPauseReason, campaignMessageId, canaryLimit, settle } from "../../src/pipeline/CampaignRunner.ts"
+import { autoPauseReason, campaignMessageId, canaryLimit, pacing, settle } from "../../src/pipeline/CampaignRunner.ts"
 import type { Turn } from "../../src/pipeline/CampaignRunner.ts"
 
 const attempts = (submitted: number, failed: number, refused: number) => [
@@ -53,5 +53,19 @@ describe("campaign runner decisions", () => {
     expect(cut.waitMs).toBe(1000)
     expect(cut.rateLimited).toBe(1)
     expect(settle([limited(10)], 0, 10, 0).cursor).toBe(10)
+  })
+})
+
+describe("campaign pacing", () => {
+  it("sends at the throttle exactly, below one message a tick too (1/s is one message a second, not one a tick)", () => {
+    for (const perSecond of [1, 2, 3, 4, 7, 8, 13, 50, 200, 999, 10_000]) {
+      const { size, intervalMs } = pacing(perSecond, 200)
+      expect(size).toBeGreaterThanOrEqual(1)
+      expect((size * 1000) / intervalMs).toBeCloseTo(perSecond, 9)
+    }
+    expect(pacing(1, 200)).toEqual({ size: 1, intervalMs: 1000 })
+    expect(pacing(200, 200)).toEqual({ size: 40, intervalMs: 200 })
+    // 8/s: two every 250 ms (rounding to one a tick would be 5/s, to two a tick 10/s).
+    expect(pacing(8, 200)).toEqual({ size: 2, intervalMs: 250 })
   })
 })
