@@ -75,11 +75,13 @@ export const StartAt = Schema.Struct({
 })
 export type StartAt = typeof StartAt.Type
 
-/** Send the first `count` messages (or `percent` of the audience), then hold until someone resumes. */
+/** Send the first `count` messages (or `percent` of the audience), then hold until someone resumes. One of the two. */
 export const Canary = Schema.Struct({
   count: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
   percent: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0.01, maximum: 99 })))
-})
+}).check(Schema.makeFilter((c: { readonly count?: number; readonly percent?: number }) =>
+  (c.count === undefined) !== (c.percent === undefined) || "give count or percent (one of them)"
+))
 export type Canary = typeof Canary.Type
 
 /** Pause by itself when, over the last minute, failures or refusals exceed a share of what was attempted. */

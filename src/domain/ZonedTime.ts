@@ -51,6 +51,8 @@ export const zonedToEpoch = (at: string, zone: string): number | undefined => {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(at)
   if (m === null || !isTimeZone(zone)) return undefined
   const [year, month, day, hour, minute, second] = m.slice(1).map((v) => Number(v ?? "0")) as [number, number, number, number, number, number]
+  // Date.UTC carries 09:60 over to 10:00: a reading past its range is not a time.
+  if (hour > 23 || minute > 59 || second > 59) return undefined
   const wall = Date.UTC(year, month - 1, day, hour, minute, second)
   const check = new Date(wall)
   if (check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return undefined

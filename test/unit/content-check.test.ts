@@ -68,6 +68,13 @@ describe("start times in a time zone", () => {
     expect(zonedToEpoch("2026-07-01T09:00", "Mars/Olympus")).toBeUndefined()
     expect(zonedToEpoch("2026-02-30T09:00", "UTC")).toBeUndefined()
   })
+
+  it("a clock reading past its range is not a time (09:60 is not 10:00)", () => {
+    expect(zonedToEpoch("2026-07-01T09:60", "UTC")).toBeUndefined()
+    expect(zonedToEpoch("2026-07-01T09:00:60", "UTC")).toBeUndefined()
+    expect(zonedToEpoch("2026-07-01T24:00", "UTC")).toBeUndefined()
+    expect(zonedToEpoch("2026-07-01T23:59:59", "UTC")).toBe(Date.UTC(2026, 6, 1, 23, 59, 59))
+  })
 })
 
 describe("which submitted campaigns wait for a moderator", () => {
