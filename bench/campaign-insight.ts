@@ -108,6 +108,8 @@ const program = Effect.gen(function*() {
       rejectionReason: undefined,
       flags: [],
       createdBy: "bench",
+      editors: [],
+      submittedBy: undefined,
       approvedBy: undefined,
       createdAt: 0,
       updatedAt: 0,

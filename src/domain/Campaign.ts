@@ -149,6 +149,9 @@ export interface Campaign {
   /** Content check findings shown to the moderator. */
   readonly flags: ReadonlyArray<string>
   readonly createdBy: string
+  /** Who else changed its fields since it was created: none of them approves it (nor its creator, nor its submitter). */
+  readonly editors: ReadonlyArray<string>
+  readonly submittedBy: string | undefined
   readonly approvedBy: string | undefined
   readonly createdAt: number
   readonly updatedAt: number

@@ -217,7 +217,7 @@ export class CampaignsGroup extends HttpApiGroup.make("campaigns")
     HttpApiEndpoint.patch("edit", "/v1/campaigns/:id", { params: Id, payload: CampaignEdit, success: CampaignView, error: campaignErrors })
       .annotate(OpenApi.Description, "Edit a draft or a rejected campaign (its creator, or a moderator and above); checked as at creation."),
     action("submit", "submit", "Submit for moderation: pending_approval when the organisation's rule asks for approval, else approved. The content check's flags are stored for the moderator."),
-    action("approve", "approve", "Approve a pending campaign (moderators, admins, owners; never one's own: 403)."),
+    action("approve", "approve", "Approve a pending campaign (moderators, admins, owners; never one's own, nor one they edited or submitted: 403)."),
     HttpApiEndpoint.post("reject", "/v1/campaigns/:id/reject", {
       params: Id,
       payload: Schema.Struct({ reason: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1000)) })

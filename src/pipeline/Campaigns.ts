@@ -357,7 +357,7 @@ const make = Effect.gen(function*() {
   })
 
   const edit = Effect.fn("Campaigns.edit")(function*(p: Principal, id: string, patch: CampaignPatch, ip: string) {
-    const { campaign } = yield* owned(p, id)
+    const { campaign, user } = yield* owned(p, id)
     yield* requireState(campaign, "edit")
     const current = fieldsOf(campaign)
     const fields = yield* validate(p, {
@@ -375,7 +375,11 @@ const make = Effect.gen(function*() {
       canary: orUndefined(patch.canary, current.canary),
       autoPause: orUndefined(patch.autoPause, current.autoPause)
     }, Date.now())
-    const updated = yield* store.update(p.orgId, id, fields)
+    // Whoever changed it is one of its authors: they do not approve it (see approve).
+    const editors = campaign.createdBy === user.userId || campaign.editors.includes(user.userId)
+      ? undefined
+      : [...campaign.editors, user.userId]
+    const updated = yield* store.update(p.orgId, id, fields, { editors })
     yield* audit(p, "campaign.edited", id, ip, Object.keys(patch).sort().join(","))
     return updated
   })
@@ -396,7 +400,7 @@ const make = Effect.gen(function*() {
     const now = Date.now()
     const submitted = yield* store.transition(id, "submit", waits ? "pending_approval" : "approved", {
       orgId: p.orgId,
-      patch: { submittedAt: now, rejectionReason: null, approvedBy: waits ? null : user.userId }
+      patch: { submittedAt: now, submittedBy: user.userId, rejectionReason: null, approvedBy: waits ? null : user.userId }
     })
     const flagged = flags.length === 0 ? "" : ` flags=${flags.length}`
     yield* audit(p, "campaign.submitted", id, ip, `rule=${settings.approval}${flagged}`)
@@ -415,7 +419,12 @@ const make = Effect.gen(function*() {
     })
 
   const approve = Effect.fn("Campaigns.approve")(function*(p: Principal, id: string, ip: string) {
-    const { user } = yield* decide(p, id)
+    const { campaign, user } = yield* decide(p, id)
+    // A moderator who rewrote or submitted someone's campaign would otherwise approve their own text: under the "all"
+    // rule, the second pair of eyes would be the same pair.
+    if (campaign.editors.includes(user.userId) || campaign.submittedBy === user.userId) {
+      return yield* new Forbidden({ message: "nobody approves a campaign they edited or submitted" })
+    }
     const approved = yield* store.transition(id, "approve", "approved", { orgId: p.orgId, patch: { approvedBy: user.userId } })
     yield* audit(p, "campaign.approved", id, ip)
     return approved

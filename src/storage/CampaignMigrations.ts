@@ -81,6 +81,8 @@ const campaigns = Effect.gen(function*() {
     rejection_reason TEXT,
     flags TEXT NOT NULL DEFAULT '[]',
     created_by TEXT NOT NULL,
+    editors TEXT NOT NULL DEFAULT '[]',
+    submitted_by TEXT,
     approved_by TEXT,
     audience ${big} NOT NULL DEFAULT 0,
     cursor_pos ${big} NOT NULL DEFAULT 0,

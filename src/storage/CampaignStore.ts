@@ -58,6 +58,7 @@ export interface TransitionPatch {
   readonly pauseReason?: PauseReason | null
   readonly rejectionReason?: string | null
   readonly approvedBy?: string | null
+  readonly submittedBy?: string | null
   readonly submittedAt?: number
   readonly startedAt?: number
   readonly finishedAt?: number
@@ -82,11 +83,12 @@ export class CampaignStore extends Context.Service<CampaignStore, {
     orgId: string,
     options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<Campaign>, StoreUnavailable>
-  /** Replaces the user's fields, only in a state that allows `edit`. */
+  /** Replaces the user's fields, only in a state that allows `edit`; `editors` replaces the list of editors when given. */
   readonly update: (
     orgId: string,
     id: string,
-    fields: CampaignFields
+    fields: CampaignFields,
+    options?: { readonly editors?: ReadonlyArray<string> | undefined }
   ) => Effect.Effect<Campaign, CampaignNotFound | InvalidTransition | StoreUnavailable>
   /**
    * Moves a campaign to `to` if its state allows `action` (domain/Campaign.ts allowedFrom), atomically. `orgId`
@@ -132,6 +134,8 @@ interface Row {
   readonly rejection_reason: string | null
   readonly flags: string
   readonly created_by: string
+  readonly editors: string
+  readonly submitted_by: string | null
   readonly approved_by: string | null
   readonly audience: Int
   readonly created_at: Int
@@ -168,6 +172,8 @@ export const campaignOf = (r: Row): Campaign => ({
   rejectionReason: r.rejection_reason ?? undefined,
   flags: JSON.parse(r.flags) as ReadonlyArray<string>,
   createdBy: r.created_by,
+  editors: JSON.parse(r.editors) as ReadonlyArray<string>,
+  submittedBy: r.submitted_by ?? undefined,
   approvedBy: r.approved_by ?? undefined,
   createdAt: num(r.created_at),
   updatedAt: num(r.updated_at),
@@ -253,9 +259,10 @@ const make = Effect.gen(function*() {
       )
     )
 
-  const update = (orgId: string, id: string, fields: CampaignFields) =>
+  const update = (orgId: string, id: string, fields: CampaignFields, options: { readonly editors?: ReadonlyArray<string> | undefined } = {}) =>
     Effect.gen(function*() {
-      const rows = yield* sql`UPDATE campaigns SET ${sql.update({ ...fieldColumns(fields), updated_at: Date.now() })},
+      const editors = options.editors !== undefined ? { editors: JSON.stringify(options.editors) } : {}
+      const rows = yield* sql`UPDATE campaigns SET ${sql.update({ ...fieldColumns(fields), ...editors, updated_at: Date.now() })},
         version = version + 1
         WHERE id = ${id} AND org_id = ${orgId} AND state IN ${sql.in(allowedFrom.edit)} RETURNING id`.pipe(Effect.mapError(failed))
       if (rows.length === 0) return yield* refused(id, "edit", orgId)
@@ -274,6 +281,7 @@ const make = Effect.gen(function*() {
       if (patch.pauseReason !== undefined) set.pause_reason = toJson(patch.pauseReason)
       if (patch.rejectionReason !== undefined) set.rejection_reason = patch.rejectionReason
       if (patch.approvedBy !== undefined) set.approved_by = patch.approvedBy
+      if (patch.submittedBy !== undefined) set.submitted_by = patch.submittedBy
       if (patch.submittedAt !== undefined) set.submitted_at = patch.submittedAt
       if (patch.startedAt !== undefined) set.started_at = patch.startedAt
       if (patch.finishedAt !== undefined) set.finished_at = patch.finishedAt

@@ -247,6 +247,31 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
         "approval=all keywords=1 urls=0"
       ])
     }).pipe(Effect.scoped), 90_000)
+
+  it.live("a moderator who rewrote or submitted someone's campaign does not approve it (403); another moderator does", () =>
+    Effect.gen(function*() {
+      const { gw, t, db } = yield* withTeam
+      const base = gw.baseUrl
+      const list = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada" } }])
+      expectStatus(yield* send("PUT", `${base}/v1/moderation/settings`, { approval: "all", keywords: [], urls: [] }, t.admin.auth), 200)
+      const act = (who: Person, id: string, action: string) => post(`${base}/v1/campaigns/${id}/${action}`, {}, who.auth)
+      const draft = () => Effect.map(post(`${base}/v1/campaigns`, spec(t.tenant, [list]), t.member.auth), (r) => String(r.json.id))
+
+      // Rewritten by a moderator, submitted by its member creator: that moderator is one of its authors.
+      const rewritten = yield* draft()
+      expectStatus(yield* send("PATCH", `${base}/v1/campaigns/${rewritten}`, { template: "Hi {{firstname|there}}, click here" }, t.moderator.auth), 200)
+      expect((yield* act(t.member, rewritten, "submit")).json.state).toBe("pending_approval")
+      const refused = yield* act(t.moderator, rewritten, "approve")
+      expectProblem(refused, 403, "forbidden")
+      expect(refused.json.detail).toBe("nobody approves a campaign they edited or submitted")
+      expect((yield* act(t.moderator2, rewritten, "approve")).json.state).toBe("approved")
+
+      // Submitted by a moderator on a member's behalf: not approved by the same moderator.
+      const submitted = yield* draft()
+      expect((yield* act(t.moderator, submitted, "submit")).json.state).toBe("pending_approval")
+      expectProblem(yield* act(t.moderator, submitted, "approve"), 403, "forbidden")
+      expect((yield* act(t.admin, submitted, "approve")).json.state).toBe("approved")
+    }).pipe(Effect.scoped), 90_000)
 })
 
 describe("campaigns API: creation checks", () => {
