@@ -122,6 +122,8 @@ export const defaultThrottle = 10
 export interface PauseReason {
   readonly kind: "user" | "canary" | "auto"
   readonly detail: string
+  /** A person's pause: who paused it (a member does not resume what a moderator paused). */
+  readonly by?: string
 }
 
 /** A stored campaign. Times are epoch milliseconds. */

@@ -53,7 +53,7 @@ export const campaignView = (c: Campaign) => ({
     validitySeconds: c.validitySeconds,
     canary: c.canary,
     autoPause: c.autoPause,
-    pauseReason: c.pauseReason,
+    pauseReason: c.pauseReason === undefined ? undefined : { kind: c.pauseReason.kind, detail: c.pauseReason.detail },
     rejectionReason: c.rejectionReason,
     approvedBy: c.approvedBy,
     submittedAt: iso(c.submittedAt),

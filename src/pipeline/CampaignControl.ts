@@ -25,8 +25,8 @@ const confirmTimeout = Duration.seconds(20)
 export class CampaignControl extends Context.Service<CampaignControl, {
   /** approved → running (or scheduled, when its start time is ahead). */
   readonly start: (id: string, actor?: Actor) => Effect.Effect<Campaign, ControlError>
-  /** scheduled | running → paused; answers once nothing more is submitted. */
-  readonly pause: (id: string, actor?: Actor & { readonly detail?: string }) => Effect.Effect<Campaign, ControlError>
+  /** scheduled | running → paused; answers once nothing more is submitted. `userId`: the person who paused it. */
+  readonly pause: (id: string, actor?: Actor & { readonly detail?: string; readonly userId?: string }) => Effect.Effect<Campaign, ControlError>
   /** paused → running (or scheduled); clears the pause reason. */
   readonly resume: (id: string, actor?: Actor) => Effect.Effect<Campaign, ControlError>
   /** any state but completed/cancelled → cancelled; answers once nothing more is submitted. */
@@ -74,11 +74,13 @@ const make = Effect.gen(function*() {
       return campaign
     })
 
-  const pause = (id: string, actor: Actor & { readonly detail?: string } = {}) =>
+  const pause = (id: string, actor: Actor & { readonly detail?: string; readonly userId?: string } = {}) =>
     Effect.gen(function*() {
       const campaign = yield* store.transition(id, "pause", "paused", {
         orgId: actor.orgId,
-        patch: { pauseReason: { kind: "user", detail: actor.detail ?? "paused by a user" } }
+        patch: {
+          pauseReason: { kind: "user", detail: actor.detail ?? "paused by a user", ...(actor.userId !== undefined ? { by: actor.userId } : {}) }
+        }
       })
       yield* confirm(id, "Pause")
       return campaign

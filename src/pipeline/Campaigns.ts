@@ -441,9 +441,21 @@ const make = Effect.gen(function*() {
 
   const controlled = (action: "start" | "pause" | "resume" | "cancel") =>
     Effect.fn(`Campaigns.${action}`)(function*(p: Principal, id: string, ip: string) {
-      const { campaign } = yield* owned(p, id)
+      const { campaign, user } = yield* owned(p, id)
       yield* requireState(campaign, action)
-      const changed = yield* control[action](campaign.id, { orgId: p.orgId })
+      const moderator = atLeast(user.role, "moderator")
+      // A moderator's pause of someone's campaign is a moderation decision: its member does not undo it.
+      const pausedBy = campaign.pauseReason?.kind === "user" ? campaign.pauseReason.by : undefined
+      if (action === "resume" && !moderator && pausedBy !== undefined && pausedBy !== user.userId) {
+        return yield* new Forbidden({ message: "a moderator paused this campaign; a moderator, admin or owner resumes it" })
+      }
+      const changed = action === "pause"
+        ? yield* control.pause(campaign.id, {
+          orgId: p.orgId,
+          userId: user.userId,
+          detail: moderator && campaign.createdBy !== user.userId ? `paused by a ${user.role}` : "paused by a user"
+        })
+        : yield* control[action](campaign.id, { orgId: p.orgId })
       yield* audit(p, `campaign.${controlAudit[action]}`, id, ip, `${campaign.state}->${changed.state}`)
       return changed
     })

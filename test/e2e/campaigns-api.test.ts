@@ -272,6 +272,29 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
       expectProblem(yield* act(t.moderator, submitted, "approve"), 403, "forbidden")
       expect((yield* act(t.admin, submitted, "approve")).json.state).toBe("approved")
     }).pipe(Effect.scoped), 90_000)
+
+  it.live("a member does not resume what a moderator paused; what the member paused, the member resumes", () =>
+    Effect.gen(function*() {
+      const { gw, t, db } = yield* withTeam
+      const base = gw.baseUrl
+      const list = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada" } }])
+      const act = (who: Person, id: string, action: string) => post(`${base}/v1/campaigns/${id}/${action}`, {}, who.auth)
+      // Scheduled for 2031: nothing is sent while it is paused and resumed.
+      const created = yield* post(`${base}/v1/campaigns`, spec(t.tenant, [list], { startAt: { at: "2031-06-01T09:00", timeZone: "Europe/Berlin" } }), t.member.auth)
+      const id = String(created.json.id)
+      expect((yield* act(t.member, id, "submit")).json.state).toBe("pending_approval")
+      expect((yield* act(t.moderator, id, "approve")).json.state).toBe("approved")
+      expect((yield* act(t.member, id, "start")).json.state).toBe("scheduled")
+
+      const paused = yield* act(t.moderator2, id, "pause")
+      expect([paused.json.state, paused.json.pauseReason]).toEqual(["paused", { kind: "user", detail: "paused by a moderator" }])
+      expectProblem(yield* act(t.member, id, "resume"), 403, "forbidden")
+      expect((yield* act(t.moderator, id, "resume")).json.state).toBe("scheduled")
+
+      expect((yield* act(t.member, id, "pause")).json.pauseReason).toEqual({ kind: "user", detail: "paused by a user" })
+      expect((yield* act(t.member, id, "resume")).json.state).toBe("scheduled")
+      expect((yield* act(t.member, id, "cancel")).json.state).toBe("cancelled")
+    }).pipe(Effect.scoped), 90_000)
 })
 
 describe("campaigns API: creation checks", () => {
