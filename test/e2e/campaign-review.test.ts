@@ -1,12 +1,17 @@
 /**
  * What the review of the campaign runner found, each against the embedded gateway and the SMSC simulator: the throttle
  * held below one message a tick, contacts added after approval without a required variable, lists deleted before the
- * campaign started.
+ * campaign started; and statistics streams sharing their campaign's counts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
+import type { Principal } from "../../src/auth/Access.ts"
 import { CampaignControl } from "../../src/pipeline/CampaignControl.ts"
+import { Campaigns } from "../../src/pipeline/Campaigns.ts"
+import { Audience } from "../../src/storage/Audience.ts"
+import { CampaignStats } from "../../src/storage/CampaignStats.ts"
+import { SenderUse } from "../../src/storage/SenderUse.ts"
 import { approvedCampaign, campaignOf, germanContacts, receivedTexts, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { startGateway, signUp } from "../fixtures/Gateway.ts"
@@ -68,5 +73,33 @@ describe("campaign runner (review)", () => {
       expect(held.pauseReason?.detail).toContain(deleted)
       expect(held.audience).toBe(0)
       expect((yield* receivedTexts(gw.sim, id)).size).toBe(0)
+    }).pipe(Effect.scoped), 40_000)
+})
+
+describe("campaign statistics streams (review)", () => {
+  it.live("five dashboards on one campaign share its counts: the database counts about once a second, not once per stream", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
+      const run = within(gw)
+      const list = yield* run(seedList(t.orgId, germanContacts(3)))
+      const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list] }))
+      // The real statistics, counted where the campaigns service calls them.
+      const real = yield* run(Effect.service(CampaignStats).pipe(Effect.provide(CampaignStats.layer)))
+      let counted = 0
+      const counting = CampaignStats.of({ ...real, counts: (campaignId, receipt) => Effect.suspend(() => {
+        counted++
+        return real.counts(campaignId, receipt)
+      }) })
+      const campaigns = yield* run(Effect.service(Campaigns).pipe(
+        Effect.provide(Layer.fresh(Campaigns.layer).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, Layer.succeed(CampaignStats, counting)))))
+      ))
+      const owner: Principal = { kind: "user", orgId: t.orgId, userId: "usr_dashboard", role: "owner", superadmin: false, appId: null, apiKeyId: null }
+      const watch = Effect.flatMap(campaigns.statisticsStream(owner, id), (stream) => Stream.runCollect(Stream.take(stream, 3)))
+      const seen = yield* Effect.all(Array.from({ length: 5 }, () => watch), { concurrency: "unbounded" })
+      expect(seen.map((events) => events.length)).toEqual([5, 5, 5, 5, 5].map(() => 3))
+      expect(seen[0]?.[0]?.figures.audience).toBe(0)
+      // Three events each, a second apart: about three counts shared, not fifteen.
+      expect(counted).toBeLessThanOrEqual(6)
     }).pipe(Effect.scoped), 40_000)
 })
