@@ -112,6 +112,9 @@ const campaigns = Effect.gen(function*() {
   )`
   yield* sql`CREATE UNIQUE INDEX IF NOT EXISTS campaign_recipients_msisdn ON campaign_recipients (campaign_id, msisdn)`
   yield* sql`CREATE INDEX IF NOT EXISTS campaign_recipients_state ON campaign_recipients (campaign_id, state, next_at)`
+  // Recipients of one state in position order (/recipients?state=excluded pages by position): without it a page of a
+  // rare state scans the campaign's rows from the cursor on.
+  yield* sql`CREATE INDEX IF NOT EXISTS campaign_recipients_state_pos ON campaign_recipients (campaign_id, state, pos)`
   yield* sql`ALTER TABLE messages ADD COLUMN campaign_id TEXT`
   yield* sql`CREATE INDEX IF NOT EXISTS messages_campaign ON messages (campaign_id) WHERE campaign_id IS NOT NULL`
   yield* sql`CREATE TABLE IF NOT EXISTS moderation_settings (
