@@ -191,6 +191,8 @@ export const ListsHandlers = HttpApiBuilder.group(
         Effect.gen(function*() {
           const principal = yield* requireRole("member")
           yield* store.removeContact(principal.orgId, params.id, params.msisdn).pipe(Effect.catch(toProblem))
+          // The audience changed (an opt-out honoured, or a number taken out): who did it, never the number.
+          yield* audit(principal, "list.contact.removed", params.id)
         }))
   })
 )

@@ -117,7 +117,10 @@ describe("audiences over HTTP: lists, contacts, CSV uploads", () => {
 
       const audit = yield* get(`${gw.baseUrl}/v1/audit`, owner.userAuth)
       const actions = (audit.json as unknown as ReadonlyArray<{ action: string }>).map((e) => e.action)
-      expect(actions).toEqual(expect.arrayContaining(["list.created", "list.contacts.uploaded", "list.contacts.added", "list.updated"]))
+      expect(actions).toEqual(expect.arrayContaining(["list.created", "list.contacts.uploaded", "list.contacts.added", "list.updated", "list.contact.removed"]))
+      // Who removed a contact is in the log; the number is not.
+      const removal = (audit.json as unknown as ReadonlyArray<{ action: string; detail?: string; target?: string }>).find((e) => e.action === "list.contact.removed")
+      expect([removal?.target, removal?.detail]).toEqual([id, undefined])
 
       expect((yield* send("DELETE", `${base}/${id}`, undefined, owner.userAuth)).status).toBe(204)
       expectProblem(yield* get(`${base}/${id}`, owner.userAuth), 404, "not-found")
