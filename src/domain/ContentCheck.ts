@@ -51,6 +51,18 @@ const containsKeyword = (text: string, keyword: string): boolean => {
   return new RegExp(`(^|[^\\p{L}\\p{N}])${escapeRegExp(k)}($|[^\\p{L}\\p{N}])`, "iu").test(text)
 }
 
+/**
+ * A listed domain written bare ("claim it at evil.example"): no scheme, `www.` or path makes it a link to `linksIn`,
+ * but a phone shows it as one. Matched with its subdomains, not inside a longer name (notevil.example,
+ * evil.example.com).
+ */
+const bareMention = (text: string, entry: string): string | undefined => {
+  const listed = entry.trim().toLowerCase().replace(/^www\./, "")
+  if (listed === "" || /^https?:\/\//.test(listed) || listed.includes("/")) return undefined
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}.-])(?:[\\p{L}\\p{N}-]+\\.)*${escapeRegExp(listed)}(?![\\p{L}\\p{N}-]|\\.[\\p{L}\\p{N}])`, "iu")
+  return pattern.exec(text)?.[0]
+}
+
 /** The links of a text, in order of appearance (trailing punctuation dropped). */
 export const linksIn = (text: string): ReadonlyArray<string> =>
   Array.from(text.matchAll(linkPattern), (m) => m[0].replace(/[.,;:!?)\]]+$/, ""))
@@ -75,7 +87,7 @@ export const contentFlags = (input: ContentInput, settings: Pick<ModerationSetti
   }
   const links = linksIn(text)
   for (const entry of settings.urls) {
-    const hit = links.find((link) => matchesListed(link, entry))
+    const hit = links.find((link) => matchesListed(link, entry)) ?? bareMention(text, entry)
     if (hit !== undefined) flags.push(`listed link: ${hit} (${entry.trim()})`)
   }
   if (links.length > 0) flags.push(`link in text: ${links.join(", ")}`)

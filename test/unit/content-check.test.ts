@@ -37,6 +37,15 @@ describe("content check", () => {
       .toEqual(["link in text: https://evil.example/other"])
   })
 
+  it("a listed domain written bare (no scheme, no www., no path) is still flagged; a look-alike is not", () => {
+    const listed = { keywords: [], urls: ["evil.example"] }
+    expect(contentFlags({ template: "Claim your prize at evil.example today", sender: "A", senderUsed: true }, listed))
+      .toEqual(["listed link: evil.example (evil.example)"])
+    expect(contentFlags({ template: "Claim it at WIN.Evil.Example.", sender: "A", senderUsed: true }, listed))
+      .toEqual(["listed link: WIN.Evil.Example (evil.example)"])
+    expect(contentFlags({ template: "Claim it at notevil.example or evil.examples", sender: "A", senderUsed: true }, listed)).toEqual([])
+  })
+
   it("all capitals is shouting only with enough letters", () => {
     expect(isAllCaps("LAST CHANCE: 50% OFF EVERYTHING")).toBe(true)
     expect(isAllCaps("Reply STOP to opt out")).toBe(false)
