@@ -12,16 +12,20 @@
  * - Memory stays bounded whatever the upload's size: one batch of rows, the first `maxListedInvalid` invalid rows;
  *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set.
  */
-import { Array as Arr, Context, Effect, Layer, Schema, Stream } from "effect"
+import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
+import type { Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import { InvalidField, messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
-import { isCountry, parseRecipientIn } from "../domain/Msisdn.ts"
-import type { RecipientRefusal } from "../domain/Msisdn.ts"
+import { isCountry } from "../domain/Msisdn.ts"
 import { normaliseVariable } from "../domain/Template.ts"
-import { contactHeader, contactOf, csvRecords } from "./ContactCsv.ts"
-import type { ContactHeader, CsvDelimiter, CsvMalformed, CsvRecord, RawContact } from "./ContactCsv.ts"
+import { csvContacts } from "./ContactCsv.ts"
+import type { ContactParseFailed, CsvDelimiter, CsvMalformed } from "./ContactCsv.ts"
+import { checkContact } from "./ContactRows.ts"
+import type { CheckedRow, InvalidRow, RawContact } from "./ContactRows.ts"
+
+export type { InvalidRow } from "./ContactRows.ts"
 
 export interface ContactList {
   readonly id: string
@@ -42,13 +46,6 @@ export interface Contact {
   readonly country: string | null
   readonly vars: Readonly<Record<string, string>>
   readonly createdAt: number
-}
-
-export interface InvalidRow {
-  /** The file's line (1 is the header), or the contact's 1-based position in a JSON request. */
-  readonly line: number
-  readonly value: string
-  readonly reason: string
 }
 
 /** What an import did, row by row in counts; `invalidRows` lists the first `maxListedInvalid` invalid ones. */
@@ -125,13 +122,6 @@ const toContact = (row: ContactRow): Contact => ({
   createdAt: Number(row.created_at)
 })
 
-const refusalReasons: Record<RecipientRefusal, string> = {
-  empty: "no number",
-  invalid: "not a valid phone number",
-  "national-without-country": "a national number, and the list has no default country to complete it",
-  "invalid-country": "the list's default country is not one libphonenumber knows"
-}
-
 const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString("hex")}`
 
 const storeFailure = (error: SqlError.SqlError) =>
@@ -159,8 +149,6 @@ const refuse = (tally: Tally, row: InvalidRow) => {
   if (tally.invalidRows.length < maxListedInvalid) tally.invalidRows.push(row)
 }
 
-type ImportRow = RawContact | InvalidRow
-
 export class ContactStore extends Context.Service<ContactStore, {
   readonly createList: (orgId: string, input: { readonly name: string; readonly defaultCountry?: string | null | undefined }) =>
     Effect.Effect<ContactList, InvalidField | StoreUnavailable>
@@ -186,7 +174,7 @@ export class ContactStore extends Context.Service<ContactStore, {
     id: string,
     body: Stream.Stream<Uint8Array, E, R>,
     options?: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined }
-  ) => Effect.Effect<ImportReport, E | ListNotFound | InvalidField | CsvMalformed | StoreUnavailable, R>
+  ) => Effect.Effect<ImportReport, E | ListNotFound | InvalidField | CsvMalformed | ContactParseFailed | StoreUnavailable, R>
   /** Contacts in upload order after position `after` (exclusive), at most `limit`. */
   readonly listContacts: (
     orgId: string,
@@ -266,8 +254,8 @@ const make = Effect.gen(function*() {
     return rows.map(toList)
   })
 
-  /** Validates a batch and stages its valid rows; the key drops numbers staged before (first wins). */
-  const stage = (importId: string, defaultCountry: string | undefined, tally: Tally, batch: ReadonlyArray<ImportRow>) => {
+  /** Counts a batch of checked rows and stages the valid ones; the key drops numbers staged before (first wins). */
+  const stage = (importId: string, tally: Tally, batch: ReadonlyArray<CheckedRow>) => {
     const rows: Array<{ import_id: string; line: number; msisdn: string; country: string | null; vars: string }> = []
     for (const row of batch) {
       tally.rowsRead++
@@ -275,20 +263,9 @@ const make = Effect.gen(function*() {
         refuse(tally, row)
         continue
       }
-      const parsed = parseRecipientIn(row.phone, defaultCountry)
-      if ("refusal" in parsed) {
-        refuse(tally, { line: row.line, value: row.phone, reason: refusalReasons[parsed.refusal] })
-        continue
-      }
       tally.valid++
-      if (parsed.completed) tally.completed++
-      rows.push({
-        import_id: importId,
-        line: row.line,
-        msisdn: parsed.recipient.msisdn,
-        country: parsed.recipient.country ?? null,
-        vars: JSON.stringify(row.vars)
-      })
+      if (row.completed) tally.completed++
+      rows.push({ import_id: importId, line: row.line, msisdn: row.msisdn, country: row.country, vars: row.vars })
     }
     return Arr.isArrayNonEmpty(rows)
       ? sql`INSERT INTO contact_import_rows ${sql.insert(rows)} ON CONFLICT DO NOTHING`.pipe(Effect.mapError(storeFailure))
@@ -320,15 +297,17 @@ const make = Effect.gen(function*() {
     })).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
   /**
-   * Streams items through validation (`rowsOf`, per batch) into a stage of their own, then merges; the stage is
-   * removed whatever happens. `finish` is asked once the stream has ended (a file's header is known only once read).
+   * Runs `feed`, which hands the checked rows to its argument batch by batch (at most `batchSize`) and answers the
+   * columns once the input has ended, into a stage of the import's own, then merges; the stage is removed whatever
+   * happens.
    */
-  const importRows = <In, E, R, E2>(
+  const importRows = <E, R>(
     orgId: string,
     listId: string,
-    items: Stream.Stream<In, E, R>,
-    rowsOf: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<ImportRow>, E2>,
-    finish: Effect.Effect<{ readonly columns: ReadonlyArray<string>; readonly phoneColumn?: string }, InvalidField>
+    feed: (
+      defaultCountry: string | undefined,
+      stage: (rows: ReadonlyArray<CheckedRow>) => Effect.Effect<void, StoreUnavailable>
+    ) => Effect.Effect<{ readonly columns: ReadonlyArray<string>; readonly phoneColumn?: string }, E, R>
   ) =>
     Effect.gen(function*() {
       const list = yield* findList(orgId, listId)
@@ -347,12 +326,7 @@ const make = Effect.gen(function*() {
       )
       return yield* Effect.gen(function*() {
         const tally: Tally = { rowsRead: 0, valid: 0, completed: 0, invalid: 0, invalidRows: [] }
-        const defaultCountry = list.defaultCountry ?? undefined
-        yield* items.pipe(
-          Stream.grouped(batchSize),
-          Stream.runForEach((batch) => Effect.flatMap(rowsOf(batch), (rows) => stage(importId, defaultCountry, tally, rows)))
-        )
-        const { columns, phoneColumn } = yield* finish
+        const { columns, phoneColumn } = yield* feed(list.defaultCountry ?? undefined, (rows) => stage(importId, tally, rows))
         const merging = Date.now()
         const added = yield* merge(orgId, listId, importId, columns)
         // Counts and durations only, never numbers: the merge is the one transaction that holds the database.
@@ -397,7 +371,11 @@ const make = Effect.gen(function*() {
       }
       return { line: i + 1, phone: contact.phone, vars }
     })
-    return yield* importRows(orgId, id, Stream.fromIterable(rows), Effect.succeed, Effect.succeed({ columns }))
+    return yield* importRows(orgId, id, (defaultCountry, stage) =>
+      Effect.as(
+        Effect.forEach(Arr.chunksOf(rows, batchSize), (batch) => stage(batch.map((row) => checkContact(row, defaultCountry))), { discard: true }),
+        { columns }
+      ))
   })
 
   const importCsv = <E, R>(
@@ -406,24 +384,8 @@ const make = Effect.gen(function*() {
     body: Stream.Stream<Uint8Array, E, R>,
     options: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
   ) =>
-    Effect.suspend(() => {
-      let header: ContactHeader | undefined
-      const rowsOf = (records: ReadonlyArray<CsvRecord>) =>
-        Effect.gen(function*() {
-          const rows: Array<ImportRow> = []
-          for (const record of records) {
-            if (header === undefined) header = yield* contactHeader(record.fields, options.phoneColumn)
-            else rows.push(contactOf(header, record))
-          }
-          return rows
-        })
-      const finish = Effect.suspend(() =>
-        header === undefined
-          ? Effect.fail(new InvalidField({ field: "body", message: "the file is empty: a header row naming the columns is required" }))
-          : Effect.succeed({ columns: header.columns, phoneColumn: header.phoneColumn })
-      )
-      return importRows(orgId, id, csvRecords(body, { delimiter: options.delimiter }), rowsOf, finish)
-    }).pipe(Effect.withSpan("ContactStore.importCsv"))
+    importRows(orgId, id, (defaultCountry, stage) => csvContacts(body, { ...options, defaultCountry, batchSize }, stage))
+      .pipe(Effect.withSpan("ContactStore.importCsv"))
 
   const listContacts = Effect.fn("ContactStore.listContacts")(function*(
     orgId: string,
