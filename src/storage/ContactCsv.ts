@@ -5,7 +5,7 @@
  * Why a thread: checking a number with libphonenumber leaves ~10 KB of garbage (it builds RegExps per match), and at
  * 50,000 rows a second that garbage, on this thread, grew the process's RSS by ~280 MB during a 1,000,000-row upload
  * (V8 grows the young generation to its maximum and promotes part of every scavenge). In the worker it stays in a
- * heap capped by `resourceLimits`; this thread receives only the rows to stage, ~100 bytes each.
+ * heap capped by `resourceLimits`; this thread receives the rows to stage packed, one string per batch.
  *
  * Invariants:
  * - Memory is bounded whatever the file's size: at most `maxInFlightBytes` of the file are with the worker and not
@@ -19,7 +19,7 @@ import { Duration, Effect, Option, Queue, Schema, Semaphore, Stream } from "effe
 import type { Cause } from "effect"
 import { Worker } from "node:worker_threads"
 import { InvalidField } from "../domain/Errors.ts"
-import type { CheckedRow } from "./ContactRows.ts"
+import type { PackedBatch } from "./ContactRows.ts"
 
 export { maxColumns, maxRecordBytes, phoneColumnNames } from "./ContactRows.ts"
 
@@ -57,6 +57,8 @@ export interface WorkerSettings {
   readonly phoneColumn: string | undefined
   readonly defaultCountry: string | undefined
   readonly batchSize: number
+  /** Invalid rows the batches list, over the whole file (the rest are counted). */
+  readonly listInvalid: number
 }
 
 /** This thread to the worker: a chunk of the file (its buffer transferred) and the credits it took, or the end. */
@@ -66,7 +68,7 @@ export type ToWorker =
 
 /** The worker to this thread, in order: rows, a chunk's acknowledgement, and last the header or why the file failed. */
 export type FromWorker =
-  | { readonly _tag: "Rows"; readonly rows: ReadonlyArray<CheckedRow> }
+  | { readonly _tag: "Rows"; readonly batch: PackedBatch }
   | { readonly _tag: "Ack"; readonly credits: number }
   | { readonly _tag: "Done"; readonly columns: ReadonlyArray<string>; readonly phoneColumn: string }
   | { readonly _tag: "Malformed"; readonly message: string; readonly line?: number }
@@ -80,6 +82,7 @@ export interface CsvContactsOptions {
   /** National numbers are completed with it; without it they are invalid rows. */
   readonly defaultCountry?: string | undefined
   readonly batchSize: number
+  readonly listInvalid: number
 }
 
 export interface CsvWorkerOptions {
@@ -112,7 +115,7 @@ const start = <E>(settings: WorkerSettings, script: URL, events: Queue.Queue<Eve
 export const csvContacts = <E, R, E2, R2>(
   body: Stream.Stream<Uint8Array, E, R>,
   options: CsvContactsOptions,
-  onRows: (rows: ReadonlyArray<CheckedRow>) => Effect.Effect<void, E2, R2>,
+  onRows: (batch: PackedBatch) => Effect.Effect<void, E2, R2>,
   workerOptions: CsvWorkerOptions = {}
 ): Effect.Effect<
   { readonly columns: ReadonlyArray<string>; readonly phoneColumn: string },
@@ -125,7 +128,8 @@ export const csvContacts = <E, R, E2, R2>(
       delimiter: options.delimiter ?? ",",
       phoneColumn: options.phoneColumn,
       defaultCountry: options.defaultCountry,
-      batchSize: options.batchSize
+      batchSize: options.batchSize,
+      listInvalid: options.listInvalid
     }
     // Stops the thread whatever it is doing; at once when it has already ended.
     const worker = yield* Effect.acquireRelease(
@@ -171,7 +175,7 @@ export const csvContacts = <E, R, E2, R2>(
       const event: Event = yield* nextEvent
       switch (event._tag) {
         case "Rows":
-          yield* onRows(event.rows)
+          yield* onRows(event.batch)
           break
         case "Ack":
           owed -= event.credits

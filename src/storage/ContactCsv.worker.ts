@@ -1,7 +1,7 @@
 /**
  * The worker thread of `csvContacts` (ContactCsv.ts): parses the contact file's chunks as they arrive (csv-parse),
- * reads the header, checks each row's number and posts the rows back in batches, acknowledging each chunk once its
- * rows are posted (the main thread sends more only then). It imports csv-parse and the Effect-free ContactRows.ts
+ * reads the header, checks each row's number and posts the rows back in batches (packed: one string each),
+ * acknowledging each chunk once its rows are posted (the main thread sends more only then). It imports csv-parse and the Effect-free ContactRows.ts
  * alone, so the thread is up in tens of milliseconds and its heap holds the parser, libphonenumber's metadata and
  * one batch, within the `resourceLimits` it is started with.
  *
@@ -10,7 +10,7 @@
 import { CsvError, parse } from "csv-parse"
 import { parentPort, workerData } from "node:worker_threads"
 import type { FromWorker, ToWorker, WorkerSettings } from "./ContactCsv.ts"
-import { breaksIn, checkContact, contactOf, maxRecordBytes, readHeader } from "./ContactRows.ts"
+import { breaksIn, checkContact, contactOf, maxRecordBytes, packBatch, readHeader } from "./ContactRows.ts"
 import type { CheckedRow, ContactHeader } from "./ContactRows.ts"
 
 const port = parentPort
@@ -24,6 +24,8 @@ let header: ContactHeader | undefined
 let next = 1
 let batch: Array<CheckedRow> = []
 let stopped = false
+/** Invalid rows still to list: the report lists the first `settings.listInvalid` of the whole file. */
+let listInvalid = settings.listInvalid
 
 const stop = (message: FromWorker) => {
   stopped = true
@@ -32,7 +34,9 @@ const stop = (message: FromWorker) => {
 
 const flush = () => {
   if (batch.length === 0) return
-  post({ _tag: "Rows", rows: batch })
+  const packed = packBatch(batch, listInvalid)
+  listInvalid -= packed.invalidRows.length
+  post({ _tag: "Rows", batch: packed })
   batch = []
 }
 

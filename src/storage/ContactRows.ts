@@ -145,6 +145,38 @@ export const checkContact = (row: RawContact | InvalidRow, defaultCountry: strin
   }
 }
 
+/**
+ * A batch of checked rows as it is staged: the valid ones packed into one JSON text, `[[line, msisdn, country, vars],
+ * ...]`, that the database unpacks in the INSERT (one parameter, not five per row: the thread staging it allocates a
+ * string per batch, not objects per row), with the batch's counts and its invalid rows (at most `listInvalid`).
+ */
+export interface PackedBatch {
+  readonly rows: number
+  readonly valid: number
+  readonly completed: number
+  readonly invalid: number
+  readonly invalidRows: ReadonlyArray<InvalidRow>
+  /** The valid rows' JSON, in their order; "[]" when none. */
+  readonly packed: string
+}
+
+export const packBatch = (rows: ReadonlyArray<CheckedRow>, listInvalid: number): PackedBatch => {
+  const valid: Array<readonly [number, string, string | null, string]> = []
+  const invalidRows: Array<InvalidRow> = []
+  let completed = 0
+  let invalid = 0
+  for (const row of rows) {
+    if ("reason" in row) {
+      invalid++
+      if (invalidRows.length < listInvalid) invalidRows.push(row)
+      continue
+    }
+    if (row.completed) completed++
+    valid.push([row.line, row.msisdn, row.country, row.vars])
+  }
+  return { rows: rows.length, valid: valid.length, completed, invalid, invalidRows, packed: JSON.stringify(valid) }
+}
+
 const lineBreaks = /\r\n|\r|\n/g
 
 /**

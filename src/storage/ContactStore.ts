@@ -22,8 +22,8 @@ import { isCountry } from "../domain/Msisdn.ts"
 import { normaliseVariable } from "../domain/Template.ts"
 import { csvContacts } from "./ContactCsv.ts"
 import type { ContactParseFailed, CsvDelimiter, CsvMalformed } from "./ContactCsv.ts"
-import { checkContact } from "./ContactRows.ts"
-import type { CheckedRow, InvalidRow, RawContact } from "./ContactRows.ts"
+import { checkContact, packBatch } from "./ContactRows.ts"
+import type { InvalidRow, PackedBatch, RawContact } from "./ContactRows.ts"
 
 export type { InvalidRow } from "./ContactRows.ts"
 
@@ -72,7 +72,7 @@ export class ContactNotFound extends Schema.TaggedError<ContactNotFound>()("Cont
 export const maxListedInvalid = 1_000
 /** Contacts per JSON call (`addContacts`); files have no row limit. */
 export const maxContactsPerCall = 10_000
-/** Rows per staging statement: 5 parameters each, far below both databases' limits. */
+/** Rows per staging statement (packed into one JSON parameter, see ContactRows.packBatch). */
 const batchSize = 500
 /** An import's stage left behind by a process that died mid-upload is removed by the next import after this. */
 const staleImportMs = 24 * 3_600_000
@@ -142,11 +142,6 @@ interface Tally {
   completed: number
   invalid: number
   readonly invalidRows: Array<InvalidRow>
-}
-
-const refuse = (tally: Tally, row: InvalidRow) => {
-  tally.invalid++
-  if (tally.invalidRows.length < maxListedInvalid) tally.invalidRows.push(row)
 }
 
 export class ContactStore extends Context.Service<ContactStore, {
@@ -254,22 +249,26 @@ const make = Effect.gen(function*() {
     return rows.map(toList)
   })
 
-  /** Counts a batch of checked rows and stages the valid ones; the key drops numbers staged before (first wins). */
-  const stage = (importId: string, tally: Tally, batch: ReadonlyArray<CheckedRow>) => {
-    const rows: Array<{ import_id: string; line: number; msisdn: string; country: string | null; vars: string }> = []
-    for (const row of batch) {
-      tally.rowsRead++
-      if ("reason" in row) {
-        refuse(tally, row)
-        continue
-      }
-      tally.valid++
-      if (row.completed) tally.completed++
-      rows.push({ import_id: importId, line: row.line, msisdn: row.msisdn, country: row.country, vars: row.vars })
-    }
-    return Arr.isArrayNonEmpty(rows)
-      ? sql`INSERT INTO contact_import_rows ${sql.insert(rows)} ON CONFLICT DO NOTHING`.pipe(Effect.mapError(storeFailure))
-      : Effect.void
+  /** Counts a batch and stages its valid rows in one statement; the key drops numbers staged before (first wins). */
+  const stage = (importId: string, tally: Tally, batch: PackedBatch) => {
+    tally.rowsRead += batch.rows
+    tally.valid += batch.valid
+    tally.completed += batch.completed
+    tally.invalid += batch.invalid
+    for (const row of batch.invalidRows) if (tally.invalidRows.length < maxListedInvalid) tally.invalidRows.push(row)
+    if (batch.valid === 0) return Effect.void
+    // The rows unpacked in array order, so the first of a number in the batch is the one kept.
+    return sql.onDialectOrElse({
+      pg: () =>
+        sql`INSERT INTO contact_import_rows (import_id, line, msisdn, country, vars)
+          SELECT ${importId}, (r ->> 0)::bigint, r ->> 1, r ->> 2, r ->> 3 FROM json_array_elements(${batch.packed}::json) AS r
+          ON CONFLICT DO NOTHING`,
+      // "WHERE true": SQLite's grammar needs it before an upsert clause on INSERT ... SELECT.
+      orElse: () =>
+        sql`INSERT INTO contact_import_rows (import_id, line, msisdn, country, vars)
+          SELECT ${importId}, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(${batch.packed}) WHERE true
+          ON CONFLICT DO NOTHING`
+    }).pipe(Effect.mapError(storeFailure))
   }
 
   /**
@@ -306,7 +305,7 @@ const make = Effect.gen(function*() {
     listId: string,
     feed: (
       defaultCountry: string | undefined,
-      stage: (rows: ReadonlyArray<CheckedRow>) => Effect.Effect<void, StoreUnavailable>
+      stage: (batch: PackedBatch) => Effect.Effect<void, StoreUnavailable>
     ) => Effect.Effect<{ readonly columns: ReadonlyArray<string>; readonly phoneColumn?: string }, E, R>
   ) =>
     Effect.gen(function*() {
@@ -373,7 +372,7 @@ const make = Effect.gen(function*() {
     })
     return yield* importRows(orgId, id, (defaultCountry, stage) =>
       Effect.as(
-        Effect.forEach(Arr.chunksOf(rows, batchSize), (batch) => stage(batch.map((row) => checkContact(row, defaultCountry))), { discard: true }),
+        Effect.forEach(Arr.chunksOf(rows, batchSize), (batch) => stage(packBatch(batch.map((row) => checkContact(row, defaultCountry)), maxListedInvalid)), { discard: true }),
         { columns }
       ))
   })
@@ -384,7 +383,7 @@ const make = Effect.gen(function*() {
     body: Stream.Stream<Uint8Array, E, R>,
     options: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
   ) =>
-    importRows(orgId, id, (defaultCountry, stage) => csvContacts(body, { ...options, defaultCountry, batchSize }, stage))
+    importRows(orgId, id, (defaultCountry, stage) => csvContacts(body, { ...options, defaultCountry, batchSize, listInvalid: maxListedInvalid }, stage))
       .pipe(Effect.withSpan("ContactStore.importCsv"))
 
   const listContacts = Effect.fn("ContactStore.listContacts")(function*(
