@@ -21,7 +21,7 @@ import { InvalidField, messageWithCauses, StoreUnavailable } from "../domain/Err
 import { isCountry } from "../domain/Msisdn.ts"
 import { normaliseVariable } from "../domain/Template.ts"
 import { csvContacts } from "./ContactCsv.ts"
-import type { ContactParseFailed, CsvDelimiter, CsvMalformed } from "./ContactCsv.ts"
+import type { ContactParseFailed, CsvDelimiter, CsvMalformed, CsvWorkerOptions } from "./ContactCsv.ts"
 import { checkContact, packBatch } from "./ContactRows.ts"
 import type { InvalidRow, PackedBatch, RawContact } from "./ContactRows.ts"
 
@@ -180,10 +180,16 @@ export class ContactStore extends Context.Service<ContactStore, {
   readonly removeContact: (orgId: string, id: string, msisdn: string) =>
     Effect.Effect<void, ListNotFound | ContactNotFound | StoreUnavailable>
 }>()("smsgw/storage/ContactStore") {
-  static readonly layer = Layer.effect(ContactStore, Effect.suspend(() => make))
+  static readonly layerWith = (options: ContactStoreOptions) => Layer.effect(ContactStore, Effect.suspend(() => make(options)))
+  static readonly layer = ContactStore.layerWith({})
 }
 
-const make = Effect.gen(function*() {
+export interface ContactStoreOptions {
+  /** How CSV files' worker thread is run (tests start misbehaving ones). */
+  readonly csvWorker?: CsvWorkerOptions
+}
+
+const make = (options: ContactStoreOptions) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
   const findList = (orgId: string, id: string) =>
@@ -381,9 +387,10 @@ const make = Effect.gen(function*() {
     orgId: string,
     id: string,
     body: Stream.Stream<Uint8Array, E, R>,
-    options: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
+    file: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
   ) =>
-    importRows(orgId, id, (defaultCountry, stage) => csvContacts(body, { ...options, defaultCountry, batchSize, listInvalid: maxListedInvalid }, stage))
+    importRows(orgId, id, (defaultCountry, stage) =>
+      csvContacts(body, { ...file, defaultCountry, batchSize, listInvalid: maxListedInvalid }, stage, options.csvWorker))
       .pipe(Effect.withSpan("ContactStore.importCsv"))
 
   const listContacts = Effect.fn("ContactStore.listContacts")(function*(
