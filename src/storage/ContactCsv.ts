@@ -8,8 +8,8 @@
  * heap capped by `resourceLimits`; this thread receives the rows to stage packed, one string per batch.
  *
  * Invariants:
- * - Memory is bounded whatever the file's size: at most `maxInFlightBytes` of the file are with the worker and not
- *   yet acknowledged, a chunk is acknowledged once its rows were posted, and rows are staged (`onRows`) in the order
+ * - Memory is bounded whatever the file's size: at most `maxInFlightBytes` (and one chunk) of the file are with the
+ *   worker and not yet acknowledged, a chunk is acknowledged once its rows were posted, and rows are staged (`onRows`) in the order
  *   they arrive before the next message is read; a record is at most `maxRecordBytes`.
  * - One worker per file, terminated however the import ends (done, malformed file, body failed, interrupted). A
  *   worker that fails, exits, runs out of its heap or answers nothing for `stallTimeout` while it has work fails the
@@ -43,11 +43,15 @@ export const maxInFlightBytes = 256 * 1024
 /** A worker with work that answers nothing this long is stuck (a 64 KB chunk takes ~30 ms). */
 export const STALL_TIMEOUT: Duration.Duration = Duration.seconds(30)
 
+/** A batch is posted once its rows' fields reach this many characters, if it has not reached `batchSize` rows before. */
+export const maxBatchChars = 1024 * 1024
+
 /**
- * The worker's heap. Its live data is libphonenumber's metadata, the parser and one batch (~15 MB); a young
- * generation this small is scavenged often and cheaply, and whatever it promotes is collected within the old cap.
+ * The worker's heap. Its live data is libphonenumber's metadata, the parser and one batch (~12 MB after a full GC,
+ * a batch at most ~`maxBatchChars` twice over as rows and as JSON); a young generation this small is scavenged
+ * often and cheaply, and the old cap makes V8 collect what it promotes early instead of growing the heap.
  */
-export const workerLimits = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 } as const
+export const workerLimits = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } as const
 
 const WORKER = new URL("./ContactCsv.worker.ts", import.meta.url)
 
@@ -57,6 +61,7 @@ export interface WorkerSettings {
   readonly phoneColumn: string | undefined
   readonly defaultCountry: string | undefined
   readonly batchSize: number
+  readonly batchChars: number
   /** Invalid rows the batches list, over the whole file (the rest are counted). */
   readonly listInvalid: number
 }
@@ -129,6 +134,7 @@ export const csvContacts = <E, R, E2, R2>(
       phoneColumn: options.phoneColumn,
       defaultCountry: options.defaultCountry,
       batchSize: options.batchSize,
+      batchChars: maxBatchChars,
       listInvalid: options.listInvalid
     }
     // Stops the thread whatever it is doing; at once when it has already ended.
@@ -139,15 +145,16 @@ export const csvContacts = <E, R, E2, R2>(
     const credits = yield* Semaphore.make(maxInFlightBytes)
     /** Bytes with the worker, plus one once the end is sent, until it answers them: while positive it owes an answer. */
     let owed = 0
-    const send = (chunk: Uint8Array) =>
-      Effect.gen(function*() {
-        const n = Math.min(chunk.byteLength, maxInFlightBytes)
-        yield* credits.take(n)
-        // A copy of its own to transfer: the body's chunk may be a view into a buffer others use (Node's pool).
-        const bytes = new Uint8Array(chunk)
-        owed += n
-        worker.postMessage({ _tag: "Chunk", bytes, credits: n } satisfies ToWorker, [bytes.buffer])
-      })
+    // Sent at once, then the credits are waited for: the body's chunk is never held while the worker catches up (held,
+    // it would outlive a few scavenges and wait in the old generation, its bytes with it, for a full GC).
+    const send = (chunk: Uint8Array) => {
+      const n = Math.min(chunk.byteLength, maxInFlightBytes)
+      // A copy of its own to transfer: the body's chunk may be a view into a buffer others use (Node's pool).
+      const bytes = new Uint8Array(chunk)
+      owed += n
+      worker.postMessage({ _tag: "Chunk", bytes, credits: n } satisfies ToWorker, [bytes.buffer])
+      return credits.take(n)
+    }
     yield* body.pipe(
       Stream.runForEach(send),
       Effect.andThen(Effect.sync(() => {

@@ -23,6 +23,8 @@ const post = (message: FromWorker) => port.postMessage(message)
 let header: ContactHeader | undefined
 let next = 1
 let batch: Array<CheckedRow> = []
+/** The batch's record lengths in characters: wide rows flush it early, so a batch stays small whatever the file. */
+let batchChars = 0
 let stopped = false
 /** Invalid rows still to list: the report lists the first `settings.listInvalid` of the whole file. */
 let listInvalid = settings.listInvalid
@@ -38,6 +40,7 @@ const flush = () => {
   listInvalid -= packed.invalidRows.length
   post({ _tag: "Rows", batch: packed })
   batch = []
+  batchChars = 0
 }
 
 const parser = parse({
@@ -60,7 +63,8 @@ parser.on("data", (fields: Array<string>) => {
     return
   }
   batch.push(checkContact(contactOf(header, { line, fields }), settings.defaultCountry))
-  if (batch.length >= settings.batchSize) flush()
+  for (const field of fields) batchChars += field.length
+  if (batch.length >= settings.batchSize || batchChars >= settings.batchChars) flush()
 })
 
 parser.on("error", (error) => {
