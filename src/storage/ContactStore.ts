@@ -15,7 +15,7 @@
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import type { Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import type { SqlError } from "effect/sql"
+import type { SqlError, Statement } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import { InvalidField, messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import { isCountry } from "../domain/Msisdn.ts"
@@ -74,6 +74,8 @@ export const maxListedInvalid = 1_000
 export const maxContactsPerCall = 10_000
 /** Rows per staging statement (packed into one JSON parameter, see ContactRows.packBatch). */
 const batchSize = 500
+/** Staged rows per statement when SQLite moves or drops a stage (~40 ms each; see `inSlices`). */
+const sqliteSlice = 20_000
 /** An import's stage left behind by a process that died mid-upload is removed by the next import after this. */
 const staleImportMs = 24 * 3_600_000
 
@@ -278,6 +280,22 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
   }
 
   /**
+   * `statement` over the import's staged rows on SQLite, a slice of `sqliteSlice` rowids at a time (its argument is
+   * the slice's condition), yielding to the event loop between slices: node:sqlite runs a statement on this thread,
+   * so moving or dropping a million rows at once would stop HTTP and SMPP for seconds.
+   */
+  const inSlices = <A>(importId: string, statement: (slice: Statement.Fragment) => Effect.Effect<A, SqlError.SqlError>) =>
+    Effect.gen(function*() {
+      const [range] = yield* sql<{ readonly lo: Int | null; readonly hi: Int | null }>`
+        SELECT MIN(rowid) AS lo, MAX(rowid) AS hi FROM contact_import_rows WHERE import_id = ${importId}`
+      if (range?.lo === null || range?.lo === undefined || range.hi === null) return
+      for (let from = Number(range.lo); from <= Number(range.hi); from += sqliteSlice) {
+        yield* statement(sql`AND rowid >= ${from} AND rowid < ${from + sqliteSlice}`)
+        yield* Effect.yieldNow
+      }
+    })
+
+  /**
    * The stage into the list, in one transaction: positions continue after the list's last, numbers already in the
    * list are kept as they are. Locking the list's row first serialises two imports into the same list.
    */
@@ -290,9 +308,11 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
       const [before] = yield* sql<{ readonly base: Int; readonly n: Int }>`
         SELECT COALESCE(MAX(pos), 0) AS base, COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
       const base = Number(before?.base ?? 0)
-      yield* sql`INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at)
-        SELECT ${listId}, line + ${base}, msisdn, country, vars, ${now} FROM contact_import_rows WHERE import_id = ${importId}
-        ON CONFLICT (list_id, msisdn) DO NOTHING`
+      const move = (slice: Statement.Fragment) =>
+        sql`INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at)
+          SELECT ${listId}, line + ${base}, msisdn, country, vars, ${now} FROM contact_import_rows
+          WHERE import_id = ${importId} ${slice} ON CONFLICT (list_id, msisdn) DO NOTHING`
+      yield* sql.onDialectOrElse({ pg: () => move(sql.literal("")), orElse: () => inSlices(importId, move) })
       const [after] = yield* sql<{ readonly n: Int }>`SELECT COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
       const count = Number(after?.n ?? 0)
       const known = decodeColumns(locked[0].columns)
@@ -322,7 +342,9 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
       yield* sql`INSERT INTO contact_imports ${sql.insert({ id: importId, list_id: listId, started_at: now })}`.pipe(
         Effect.mapError(storeFailure)
       )
-      const discard = sql`DELETE FROM contact_imports WHERE id = ${importId}`.pipe(
+      const dropRows = (slice: Statement.Fragment) => sql`DELETE FROM contact_import_rows WHERE import_id = ${importId} ${slice}`
+      const discard = sql.onDialectOrElse({ pg: () => Effect.void, orElse: () => inSlices(importId, dropRows) }).pipe(
+        Effect.andThen(sql`DELETE FROM contact_imports WHERE id = ${importId}`),
         Effect.catchCause((cause) =>
           Effect.logWarning("contact import stage not removed; the next import removes it once stale", cause).pipe(
             Effect.annotateLogs({ importId })

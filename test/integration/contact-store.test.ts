@@ -221,6 +221,22 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect(yield* snapshot(orgId, list.id)).toEqual(before)
         }), { timeout: 30_000 })
 
+      it.effect("a file larger than SQLite's merge slice (20,000 staged rows) is moved and its stage dropped whole", () =>
+        Effect.gen(function*() {
+          const store = yield* ContactStore
+          const orgId = org()
+          const list = yield* store.createList(orgId, { name: "Large" })
+          yield* store.addContacts(orgId, list.id, [{ phone: "+4915112345678", vars: { n: "kept" } }])
+          const rows = Array.from({ length: 45_000 }, (_, i) => `+4917${String(600000000 + i)},${i}\n`).join("")
+          const report = yield* store.importCsv(orgId, list.id, bytes("phone,n\n", rows, "+4915112345678,again\n"))
+          expect([report.rowsRead, report.added, report.duplicates]).toEqual([45_001, 45_000, 1])
+          expect((yield* store.getList(orgId, list.id)).contacts).toBe(45_001)
+          // Positions continue after the list's last (1): the file's line 45,001 is position 45,002.
+          const last = yield* store.listContacts(orgId, list.id, { after: 45_001, limit: 10 })
+          expect(last.map((c) => [c.pos, c.msisdn, c.vars.n])).toEqual([[45_002, "4917600044999", "44999"]])
+          expect([yield* stages, yield* stagedRows]).toEqual([0, 0])
+        }), { timeout: 30_000 })
+
       it.effect("the parser thread dying, out of heap or stuck fails the import: nothing imported, nothing staged, no thread left", () =>
         Effect.gen(function*() {
           const orgId = org()
