@@ -281,16 +281,17 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
 
   /**
    * `statement` over the import's staged rows on SQLite, a slice of `sqliteSlice` rowids at a time (its argument is
-   * the slice's condition), yielding to the event loop between slices: node:sqlite runs a statement on this thread,
+   * the condition selecting the slice's rows of the import), yielding to the event loop between slices: node:sqlite runs a statement on this thread,
    * so moving or dropping a million rows at once would stop HTTP and SMPP for seconds.
    */
-  const inSlices = <A>(importId: string, statement: (slice: Statement.Fragment) => Effect.Effect<A, SqlError.SqlError>) =>
+  const inSlices = <A>(importId: string, statement: (rows: Statement.Fragment) => Effect.Effect<A, SqlError.SqlError>) =>
     Effect.gen(function*() {
       const [range] = yield* sql<{ readonly lo: Int | null; readonly hi: Int | null }>`
         SELECT MIN(rowid) AS lo, MAX(rowid) AS hi FROM contact_import_rows WHERE import_id = ${importId}`
       if (range?.lo === null || range?.lo === undefined || range.hi === null) return
       for (let from = Number(range.lo); from <= Number(range.hi); from += sqliteSlice) {
-        yield* statement(sql`AND rowid >= ${from} AND rowid < ${from + sqliteSlice}`)
+        // "+import_id": found by rowid, not by the (import_id, msisdn) key, which would scan the whole stage per slice.
+        yield* statement(sql`+import_id = ${importId} AND rowid >= ${from} AND rowid < ${from + sqliteSlice}`)
         yield* Effect.yieldNow
       }
     })
@@ -308,11 +309,11 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
       const [before] = yield* sql<{ readonly base: Int; readonly n: Int }>`
         SELECT COALESCE(MAX(pos), 0) AS base, COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
       const base = Number(before?.base ?? 0)
-      const move = (slice: Statement.Fragment) =>
+      const move = (rows: Statement.Fragment) =>
         sql`INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at)
           SELECT ${listId}, line + ${base}, msisdn, country, vars, ${now} FROM contact_import_rows
-          WHERE import_id = ${importId} ${slice} ON CONFLICT (list_id, msisdn) DO NOTHING`
-      yield* sql.onDialectOrElse({ pg: () => move(sql.literal("")), orElse: () => inSlices(importId, move) })
+          WHERE ${rows} ON CONFLICT (list_id, msisdn) DO NOTHING`
+      yield* sql.onDialectOrElse({ pg: () => move(sql`import_id = ${importId}`), orElse: () => inSlices(importId, move) })
       const [after] = yield* sql<{ readonly n: Int }>`SELECT COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
       const count = Number(after?.n ?? 0)
       const known = decodeColumns(locked[0].columns)
@@ -342,7 +343,7 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
       yield* sql`INSERT INTO contact_imports ${sql.insert({ id: importId, list_id: listId, started_at: now })}`.pipe(
         Effect.mapError(storeFailure)
       )
-      const dropRows = (slice: Statement.Fragment) => sql`DELETE FROM contact_import_rows WHERE import_id = ${importId} ${slice}`
+      const dropRows = (rows: Statement.Fragment) => sql`DELETE FROM contact_import_rows WHERE ${rows}`
       const discard = sql.onDialectOrElse({ pg: () => Effect.void, orElse: () => inSlices(importId, dropRows) }).pipe(
         Effect.andThen(sql`DELETE FROM contact_imports WHERE id = ${importId}`),
         Effect.catchCause((cause) =>
