@@ -97,13 +97,22 @@ export interface CsvWorkerOptions {
   readonly stallTimeout?: Duration.Input
 }
 
+const tags: ReadonlySet<unknown> = new Set<FromWorker["_tag"]>(["Rows", "Ack", "Done", "Malformed", "Invalid"])
+
+/** The worker's messages are its own protocol; only their tag is checked (a wrong script is found out, not trusted). */
+const isFromWorker = (message: unknown): message is FromWorker =>
+  typeof message === "object" && message !== null && tags.has((message as { readonly _tag?: unknown })._tag)
+
 const start = <E>(settings: WorkerSettings, script: URL, events: Queue.Queue<Event, E>) =>
   Effect.try({
     try: () => {
       const worker = new Worker(script, { name: "contact-csv", workerData: settings, resourceLimits: workerLimits })
       const crashed = (message: string) => Queue.offerUnsafe(events, { _tag: "Crashed", message })
       // Listened to at once, in the same tick: an 'error' event without a listener would be thrown on this thread.
-      worker.on("message", (message: FromWorker) => Queue.offerUnsafe(events, message))
+      worker.on("message", (message: unknown) =>
+        isFromWorker(message)
+          ? Queue.offerUnsafe(events, message)
+          : crashed("the CSV parser thread answered nothing usable"))
       worker.on("error", (error) => crashed(`the CSV parser thread failed: ${error.message}`))
       worker.on("messageerror", (error) => crashed(`the CSV parser thread's answer could not be read: ${error.message}`))
       worker.on("exit", (code) => crashed(`the CSV parser thread exited (code ${code}) before the file's end`))

@@ -10,7 +10,9 @@
  *   then moved into `contacts` in one transaction. A failure at any point (malformed file, body over the limit,
  *   storage error, client gone) discards the stage and leaves the list exactly as it was.
  * - Memory stays bounded whatever the upload's size: one batch of rows, the first `maxListedInvalid` invalid rows;
- *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set.
+ *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set. A file is parsed and
+ *   its numbers checked on a worker thread (ContactCsv.ts), whose garbage stays in its own capped heap.
+ * - On SQLite, whose statements run on the event loop, a stage is moved and dropped in slices (`inSlices`).
  */
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
 import type { Stream } from "effect"

@@ -54,6 +54,9 @@ const failingWorkers = Effect.acquireRelease(
         import { parentPort } from "node:worker_threads"
         const kept = []
         parentPort.on("message", () => { for (;;) kept.push(new Array(100_000).fill(kept.length)) })`),
+      answersGarbage: await script("answers-garbage.mjs", `
+        import { parentPort } from "node:worker_threads"
+        parentPort.on("message", () => parentPort.postMessage({ _tag: "Rows", batch: 42 }.batch))`),
       stuck: await script("stuck.mjs", `
         import { parentPort } from "node:worker_threads"
         parentPort.on("message", () => {})`)
@@ -237,7 +240,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect([yield* stages, yield* stagedRows]).toEqual([0, 0])
         }), { timeout: 30_000 })
 
-      it.effect("the parser thread dying, out of heap or stuck fails the import: nothing imported, nothing staged, no thread left", () =>
+      it.effect("the parser thread dying, out of heap, answering garbage or stuck fails the import: nothing imported, nothing staged, no thread left", () =>
         Effect.gen(function*() {
           const orgId = org()
           const list = yield* ContactStore.use((store) => store.createList(orgId, { name: "Worker" }))
@@ -261,6 +264,9 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const oom = yield* importWith(workers.outOfHeap, bytes("phone\n", rows(0)))
           expect(oom._tag).toBe("ContactParseFailed")
           expect(oom.message).toContain("memory limit")
+
+          const garbage = yield* importWith(workers.answersGarbage, bytes("phone\n", rows(0)))
+          expect(garbage).toMatchObject({ _tag: "ContactParseFailed", message: "the CSV parser thread answered nothing usable" })
 
           const stuck = yield* importWith(workers.stuck, bytes("phone\n", rows(0)), "300 millis")
           expect(stuck).toMatchObject({ _tag: "ContactParseFailed", message: "the CSV parser thread answered nothing for 300ms" })
