@@ -4,6 +4,7 @@
  * and through `PUT /v1/policies`.
  */
 import { Schema } from "effect"
+import { isTimeZone } from "./ZonedTime.ts"
 
 export const MessageClass = Schema.Literals(["transactional", "promotional"])
 export type MessageClass = typeof MessageClass.Type
@@ -109,15 +110,6 @@ export interface PolicyProblem {
   readonly message: string
 }
 
-const validTimeZone = (zone: string): boolean => {
-  try {
-    new Intl.DateTimeFormat("en-GB", { timeZone: zone })
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
  * What the schema cannot say: unique ids, lists that exist, time zones that exist, windows that need seconds, and an
  * organisation's list used only by that organisation's rules (another tenant's list would leak its entries).
@@ -159,7 +151,7 @@ export const checkPolicy = (document: PolicyDocument): ReadonlyArray<PolicyProbl
       case "quiet_hours":
         if (rule.from === rule.to) problems.push({ field: `${at}.to`, message: "must differ from from" })
         for (const [country, zone] of Object.entries(rule.countries)) {
-          if (!validTimeZone(zone)) problems.push({ field: `${at}.countries.${country}`, message: `unknown time zone "${zone}"` })
+          if (!isTimeZone(zone)) problems.push({ field: `${at}.countries.${country}`, message: `unknown time zone "${zone}"` })
         }
         break
       case "dedup":

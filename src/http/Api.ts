@@ -8,6 +8,7 @@ import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts
 import { AdminGroup } from "./AdminApi.ts"
 import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
 import { ListsGroup } from "./ListsApi.ts"
+import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import {
   ForbiddenProblem,
@@ -73,6 +74,8 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(PoliciesGroup)
   .add(CampaignInsightGroup)
   .add(ListsGroup)
+  .add(CampaignsGroup)
+  .add(ModerationGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first; a key the endpoint does not know is an

@@ -9,6 +9,7 @@ import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./Accou
 import { AdminHandlers } from "./AdminHandlers.ts"
 import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
+import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
@@ -133,5 +134,6 @@ export const HandlersLive = Layer.mergeAll(
   PoliciesHandlers,
   CampaignInsightHandlers,
   ListsHandlers,
+  CampaignsHandlersLive,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

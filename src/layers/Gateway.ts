@@ -15,7 +15,10 @@ import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
+import { Campaigns as CampaignUseCases } from "../pipeline/Campaigns.ts"
 import { Audience } from "../storage/Audience.ts"
+import { CampaignStats } from "../storage/CampaignStats.ts"
+import { SenderUse } from "../storage/SenderUse.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import * as ReceiptSweeper from "../pipeline/ReceiptSweeper.ts"
 import * as CampaignRunner from "../pipeline/CampaignRunner.ts"
@@ -163,6 +166,8 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   const App = Layer.mergeAll(
     Campaigns,
     CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
+    // The campaigns API: its use cases over the store, the audience, the statistics and the control service.
+    CampaignUseCases.layer.pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,

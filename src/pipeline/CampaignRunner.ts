@@ -186,6 +186,15 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
 
   const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(entityContext))
 
+  /**
+   * What the campaign did by itself lands in the organisation's audit log beside what people did (no actor: the
+   * system). Best effort: the transition is stored already, and an audit write that fails is logged, not retried.
+   */
+  const auditSystem = (campaign: Campaign, action: string, detail: string) =>
+    accounts.audit({ orgId: campaign.orgId, actorUserId: null, actorAppId: null, action, target: campaignId, ip: null, detail }).pipe(
+      Effect.catchCause((cause) => Effect.logWarning("campaign audit entry not written").pipe(Effect.annotateLogs({ campaignId, action, cause: String(cause) })))
+    )
+
   const pause = (reason: PauseReason) =>
     store.transition(campaignId, "pause", "paused", { patch: { pauseReason: reason } }).pipe(
       Effect.tap(() => Effect.logWarning("campaign paused itself").pipe(Effect.annotateLogs({ campaignId, kind: reason.kind, detail: reason.detail }))),
@@ -197,7 +206,9 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     Effect.gen(function*() {
       const app = yield* accounts.findAppById(campaign.appId).pipe(Effect.mapError((e) => new Error(String(e))), Effect.orDie)
       if (Option.isNone(app) || app.value.orgId !== campaign.orgId || !app.value.active) {
-        yield* pause({ kind: "auto", detail: `app ${campaign.appId} is ${Option.isNone(app) ? "deleted" : "disabled"}` })
+        const reason: PauseReason = { kind: "auto", detail: `app ${campaign.appId} is ${Option.isNone(app) ? "deleted" : "disabled"}` }
+        yield* pause(reason)
+        yield* auditSystem(campaign, "campaign.paused", `${reason.kind}: ${reason.detail}`)
         return undefined
       }
       const a = app.value
@@ -210,7 +221,9 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       const parsed = parseTemplate(campaign.template)
       const sender = parseSender(campaign.sender)
       if ("error" in parsed || sender === undefined) {
-        yield* pause({ kind: "auto", detail: "error" in parsed ? `template: ${parsed.error.message}` : `sender ${campaign.sender} is not valid` })
+        const reason: PauseReason = { kind: "auto", detail: "error" in parsed ? `template: ${parsed.error.message}` : `sender ${campaign.sender} is not valid` }
+        yield* pause(reason)
+        yield* auditSystem(campaign, "campaign.paused", `${reason.kind}: ${reason.detail}`)
         return undefined
       }
       const submitter = yield* submitterOf(campaign)
@@ -293,11 +306,12 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     })
 
   /** A scheduled campaign: running once its start time has come (policy clock); answers the wait. */
-  const startWhenDue = Effect.gen(function*() {
+  const startWhenDue = (campaign: Campaign) => Effect.gen(function*() {
     const startTime = yield* recipients.startTime(campaignId)
     const now = clock.now()
     if (startTime !== undefined && startTime > now) return Math.min(idleMs, startTime - now)
     yield* store.transition(campaignId, "run", "running", { patch: { startedAt: Date.now() } })
+    yield* auditSystem(campaign, "campaign.running", "its start time came")
     return 0
   })
 
@@ -332,6 +346,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       const left = yield* recipients.deferred(campaignId)
       if (left.count > 0) return idleMs
       yield* store.transition(campaignId, "complete", "completed", { patch: { finishedAt: Date.now() } })
+      yield* auditSystem(campaign, "campaign.completed", `audience=${p.audience}`)
       yield* Effect.logInfo("campaign completed").pipe(Effect.annotateLogs({ campaignId, audience: p.audience }))
       return undefined
     }
@@ -352,6 +367,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     // The outcomes and a pause in one transaction: a crash between them would lose the hold. Memory follows the
     // database: a failed write leaves the batch to be found again (its stored messages marked, not re-sent).
     yield* hold === undefined ? write : sql.withTransaction(Effect.andThen(write, pause(hold)))
+    if (hold !== undefined) yield* auditSystem(campaign, "campaign.paused", `${hold.kind}: ${hold.detail}`)
     p.cursor = Math.max(p.cursor, settled.cursor)
     p.submitted += settled.submitted
     recoveredSubmitted += settled.recovered
@@ -372,7 +388,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     if (Option.isNone(found)) return undefined
     const campaign = found.value
     lastState = campaign.state
-    if (campaign.state === "scheduled") return yield* startWhenDue
+    if (campaign.state === "scheduled") return yield* startWhenDue(campaign)
     if (campaign.state !== "running") return undefined
     if (prepared === undefined) {
       prepared = yield* prepare(campaign)

@@ -7,6 +7,7 @@
 import type { BlacklistRule, FrequencyCapRule, MessageClass, PolicyDocument, PolicyRule, PolicyScope, QuietHoursRule, RejectionReason } from "../domain/Policy.ts"
 import type { Msisdn } from "../domain/Msisdn.ts"
 import type { PolicyCheck, Window } from "./RecipientState.ts"
+import { offsetAt } from "../domain/ZonedTime.ts"
 
 export interface PolicySubject {
   readonly orgId: string
@@ -95,30 +96,13 @@ export const bucketOf = (msisdn: string, buckets: number): number => {
  * quarter hour, so a cached offset is exact until the next boundary, and formatting runs a few times an hour per zone.
  */
 const offsets = new Map<string, { readonly until: number; readonly offsetMinutes: number }>()
-const formatters = new Map<string, Intl.DateTimeFormat>()
 const QUARTER = 15 * MINUTE
 
 const offsetMinutes = (zone: string, now: number): number => {
   const cached = offsets.get(zone)
   if (cached !== undefined && now < cached.until && now >= cached.until - QUARTER) return cached.offsetMinutes
-  let format = formatters.get(zone)
-  if (format === undefined) {
-    format = new Intl.DateTimeFormat("en-GB", {
-      timeZone: zone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric"
-    })
-    formatters.set(zone, format)
-  }
   const start = now - (now % QUARTER)
-  const parts: Record<string, number> = {}
-  for (const p of format.formatToParts(start)) if (p.type !== "literal") parts[p.type] = Number(p.value)
-  const local = Date.UTC(parts.year ?? 1970, (parts.month ?? 1) - 1, parts.day ?? 1, parts.hour ?? 0, parts.minute ?? 0)
-  const offset = Math.round((local - start) / MINUTE)
+  const offset = Math.round(offsetAt(start, zone) / MINUTE)
   offsets.set(zone, { until: start + QUARTER, offsetMinutes: offset })
   return offset
 }

@@ -23,24 +23,28 @@ import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import type { RequestedEncoding } from "../domain/Message.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 
-/** The fields a user sets (resolved: defaults applied, start time computed from `startAt`). */
-export interface CampaignFields {
-  readonly name: string
-  readonly appId: string
-  readonly sender: string
-  readonly template: string
-  readonly lists: ReadonlyArray<string>
-  readonly messageClass: MessageClass
-  readonly encoding: RequestedEncoding
-  readonly startAt: StartAt | undefined
+/** The fields a user sets (resolved: defaults applied), the content check's flags, and `startAt` as epoch ms. */
+export interface CampaignFields extends
+  Pick<
+    Campaign,
+    | "name"
+    | "appId"
+    | "sender"
+    | "template"
+    | "lists"
+    | "messageClass"
+    | "encoding"
+    | "startAt"
+    | "sendWindow"
+    | "throttle"
+    | "validitySeconds"
+    | "canary"
+    | "autoPause"
+    | "flags"
+  >
+{
   /** `startAt` as epoch ms (undefined: when started). */
   readonly startTime: number | undefined
-  readonly sendWindow: SendWindow | undefined
-  readonly throttle: number
-  readonly validitySeconds: number | undefined
-  readonly canary: Canary | undefined
-  readonly autoPause: AutoPause | undefined
-  readonly flags: ReadonlyArray<string>
 }
 
 export interface NewCampaign extends CampaignFields {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { AccountStore } from "../../src/auth/AccountStore.ts"
 import { CampaignControl } from "../../src/pipeline/CampaignControl.ts"
 import { campaignMessageId } from "../../src/pipeline/CampaignRunner.ts"
 import { approvedCampaign, campaignMessages, campaignOf, germanContacts, receivedTexts, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
@@ -119,11 +120,19 @@ describe("running campaigns", () => {
       const held = yield* waitState(gw, id, "paused", 30_000)
       expect(held.pauseReason?.kind).toBe("canary")
       expect((yield* run(recipientCounts(id))).submitted).toBe(50)
+      // What the campaign did by itself is in the organisation's audit log, with no person as its actor.
+      const audit = yield* run(Effect.flatMap(Effect.service(AccountStore), (s) => s.listAudit(t.orgId, { limit: 50 })))
+      expect(audit.filter((e) => e.target === id).map((e) => [e.action, e.actorUserId, e.detail])).toContainEqual(
+        ["campaign.paused", null, "canary: canary of 50 messages sent; resume to send the rest"]
+      )
       expect(yield* run(campaignMessages(id))).toBe(50)
       yield* eventually("50 at the SMSC", receivedTexts(gw.sim, id), { until: (m) => m.size === 50 })
       yield* run(control.resume(id))
       yield* waitState(gw, id, "completed", 30_000)
       expect(yield* run(recipientCounts(id))).toEqual({ submitted: 300 })
+      const actions = (yield* run(Effect.flatMap(Effect.service(AccountStore), (s) => s.listAudit(t.orgId, { limit: 50 }))))
+        .filter((e) => e.target === id).map((e) => e.action)
+      expect(actions).toContain("campaign.completed")
       expectEachOnce(yield* eventually("300 texts", receivedTexts(gw.sim, id), { until: (m) => m.size >= 300 }), id, 300)
     }).pipe(Effect.scoped), 60_000)
 

@@ -5,29 +5,26 @@ import type { SqlClient } from "effect/sql"
 import { migrate } from "../../src/layers/Migrations.ts"
 import type { NewCampaign } from "../../src/storage/CampaignStore.ts"
 import { CampaignStore } from "../../src/storage/CampaignStore.ts"
+import { newCampaign } from "../fixtures/Campaigns.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
-const newCampaign = (orgId: string, overrides: Partial<NewCampaign> = {}): NewCampaign => ({
-  id: `cmp_${crypto.randomUUID().slice(0, 12)}`,
-  orgId,
-  createdBy: "usr_creator",
-  name: "Winter sale",
-  appId: "app_1",
-  sender: "ACME",
-  template: "Hi {{name|there}}, 20% off today",
-  lists: ["lst_a", "lst_b"],
-  messageClass: "promotional",
-  encoding: "auto",
-  startAt: { at: "2026-12-24T09:00", timeZone: "Europe/Berlin" },
-  startTime: Date.UTC(2026, 11, 24, 8),
-  sendWindow: { from: "21:00", to: "06:00" },
-  throttle: 200,
-  validitySeconds: 3600,
-  canary: { percent: 5 },
-  autoPause: { failureRatio: 0.2 },
-  flags: ["link in text"],
-  ...overrides
-})
+/** Every optional field set, so the round trip covers the JSON columns. */
+const fullCampaign = (orgId: string, overrides: Partial<NewCampaign> = {}): NewCampaign =>
+  newCampaign(orgId, {
+    createdBy: "usr_creator",
+    name: "Winter sale",
+    template: "Hi {{name|there}}, 20% off today",
+    lists: ["lst_a", "lst_b"],
+    startAt: { at: "2026-12-24T09:00", timeZone: "Europe/Berlin" },
+    startTime: Date.UTC(2026, 11, 24, 8),
+    sendWindow: { from: "21:00", to: "06:00" },
+    throttle: 200,
+    validitySeconds: 3600,
+    canary: { percent: 5 },
+    autoPause: { failureRatio: 0.2 },
+    flags: ["link in text"],
+    ...overrides
+  })
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`CampaignStore on ${name}`, () => {
@@ -39,7 +36,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
       it.effect("a created campaign reads back as written, in draft, and only in its organisation", () =>
         Effect.gen(function*() {
           const store = yield* CampaignStore
-          const input = newCampaign("org_a")
+          const input = fullCampaign("org_a")
           const created = yield* store.create(input)
           expect(created).toMatchObject({
             id: input.id,
@@ -63,12 +60,12 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
       it.effect("a transition happens only from a state that allows it; the refusal names the current state", () =>
         Effect.gen(function*() {
           const store = yield* CampaignStore
-          const { id } = yield* store.create(newCampaign("org_t"))
+          const { id } = yield* store.create(fullCampaign("org_t"))
           const refused = yield* store.transition(id, "approve", "approved", { orgId: "org_t" }).pipe(Effect.flip)
           expect(refused).toMatchObject({ _tag: "InvalidTransition", action: "approve", state: "draft" })
           const pending = yield* store.transition(id, "submit", "pending_approval", { orgId: "org_t", patch: { submittedAt: 5 } })
           expect([pending.state, pending.submittedAt]).toEqual(["pending_approval", 5])
-          const edit = yield* store.update("org_t", id, newCampaign("org_t", { name: "changed" })).pipe(Effect.flip)
+          const edit = yield* store.update("org_t", id, fullCampaign("org_t", { name: "changed" })).pipe(Effect.flip)
           expect(edit).toMatchObject({ _tag: "InvalidTransition", state: "pending_approval" })
           const wrongOrg = yield* store.transition(id, "approve", "approved", { orgId: "org_x" }).pipe(Effect.flip)
           expect(wrongOrg._tag).toBe("CampaignNotFound")
@@ -86,7 +83,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
       it.effect("two racing transitions from one state: exactly one wins", () =>
         Effect.gen(function*() {
           const store = yield* CampaignStore
-          const { id } = yield* store.create(newCampaign("org_r"))
+          const { id } = yield* store.create(fullCampaign("org_r"))
           yield* store.transition(id, "submit", "pending_approval")
           const results = yield* Effect.all([
             store.transition(id, "approve", "approved").pipe(Effect.result),
@@ -99,9 +96,9 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
         Effect.gen(function*() {
           const store = yield* CampaignStore
           const org = `org_q${crypto.randomUUID().slice(0, 6)}`
-          const a = yield* store.create(newCampaign(org, { name: "a" }))
-          const b = yield* store.create(newCampaign(org, { name: "b" }))
-          yield* store.create(newCampaign(org, { name: "draft stays out" }))
+          const a = yield* store.create(fullCampaign(org, { name: "a" }))
+          const b = yield* store.create(fullCampaign(org, { name: "b" }))
+          yield* store.create(fullCampaign(org, { name: "draft stays out" }))
           yield* store.transition(b.id, "submit", "pending_approval", { patch: { submittedAt: 1 } })
           yield* store.transition(a.id, "submit", "pending_approval", { patch: { submittedAt: 2 } })
           expect((yield* store.moderationQueue(org, 10)).map((c) => c.name)).toEqual(["b", "a"])

@@ -1,0 +1,551 @@
+/**
+ * The campaign use cases behind the REST API: create and edit (every check a campaign must pass before it is stored),
+ * the moderation workflow (submit, approve, reject, the queue, the organisation's settings), start, pause, resume and
+ * cancel, the test send, and the campaign's figures and outcomes. Each use case checks the caller's role and
+ * organisation (another organisation's campaign is a 404) and writes every state change to the audit log.
+ *
+ * Roles: a `viewer` reads; a `member` creates campaigns and edits, submits, tests, starts, pauses, resumes and cancels
+ * its own; a `moderator`, `admin` or `owner` does all of that on any campaign of the organisation and approves or
+ * rejects, never a campaign it created; an `admin` or `owner` changes the moderation settings. App tokens are for
+ * sending: campaigns need a user.
+ */
+import { Context, Effect, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
+import type { Principal } from "../auth/Access.ts"
+import { AccountStore, StoreFailure } from "../auth/AccountStore.ts"
+import { Forbidden } from "../auth/Errors.ts"
+import type { App, Role, Submitter } from "../domain/Account.ts"
+import { atLeast } from "../domain/Account.ts"
+import type {
+  ApprovalRule,
+  AutoPause,
+  Campaign,
+  CampaignAction,
+  CampaignSpec,
+  CampaignState,
+  Canary,
+  ModerationSettings,
+  SendWindow,
+  StartAt
+} from "../domain/Campaign.ts"
+import type { CampaignNotFound } from "../domain/Campaign.ts"
+import { canDo, defaultThrottle, InvalidTransition, isFinalState } from "../domain/Campaign.ts"
+import { contentFlags } from "../domain/ContentCheck.ts"
+import { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
+import { fieldIssues } from "../domain/FieldIssues.ts"
+import type { RequestedEncoding } from "../domain/Message.ts"
+import { SubmitMessage } from "../domain/Message.ts"
+import type { Sender } from "../domain/Msisdn.ts"
+import type { MessageClass } from "../domain/Policy.ts"
+import type { Template } from "../domain/Template.ts"
+import { missingVariable, parseTemplate, renderTemplate } from "../domain/Template.ts"
+import { isTimeZone, zonedToEpoch } from "../domain/ZonedTime.ts"
+import { chooseEncoding } from "../smpp/Encoding.ts"
+import { Audience } from "../storage/Audience.ts"
+import type { CampaignFigures, OutcomeQuery, RecipientOutcome } from "../storage/CampaignStats.ts"
+import { CampaignStats } from "../storage/CampaignStats.ts"
+import type { CampaignFields } from "../storage/CampaignStore.ts"
+import { CampaignStore } from "../storage/CampaignStore.ts"
+import { SenderUse } from "../storage/SenderUse.ts"
+import type { SubmitError } from "./Gateway.ts"
+import { CampaignControl } from "./CampaignControl.ts"
+import { Gateway } from "./Gateway.ts"
+
+/** 400: contacts of the audience lack a variable the template requires (the first few, named). */
+export class TemplateVariablesMissing extends Schema.TaggedError<TemplateVariablesMissing>()("TemplateVariablesMissing", {
+  rows: Schema.Array(Schema.Struct({
+    listId: Schema.String,
+    position: Schema.Number,
+    msisdn: Schema.String,
+    variable: Schema.String
+  }))
+}) {}
+
+export type CampaignError =
+  | InvalidField
+  | TemplateVariablesMissing
+  | Forbidden
+  | CampaignNotFound
+  | InvalidTransition
+  | StoreUnavailable
+
+/** An edit: the fields given replace the campaign's; `null` clears an optional one. */
+export interface CampaignPatch {
+  readonly name?: string | undefined
+  readonly appId?: string | undefined
+  readonly sender?: Sender | undefined
+  readonly template?: string | undefined
+  readonly lists?: ReadonlyArray<string> | undefined
+  readonly messageClass?: MessageClass | undefined
+  readonly encoding?: RequestedEncoding | undefined
+  readonly startAt?: StartAt | null | undefined
+  readonly sendWindow?: SendWindow | null | undefined
+  readonly throttle?: number | undefined
+  readonly validitySeconds?: number | null | undefined
+  readonly canary?: Canary | null | undefined
+  readonly autoPause?: AutoPause | null | undefined
+}
+
+export interface TestSend {
+  readonly to: string
+  /** The variables to render with; absent: the first contact's. */
+  readonly vars?: Readonly<Record<string, string>> | undefined
+}
+
+export interface TestSent {
+  readonly messageId: string
+  readonly to: string
+  readonly text: string
+  readonly segments: number
+  readonly encoding: "gsm7" | "ucs2"
+}
+
+/** A campaign and its figures, as statistics answer. */
+export interface CampaignStatistics {
+  readonly campaign: Campaign
+  readonly figures: CampaignFigures
+  readonly at: number
+}
+
+/** How many contacts lacking a variable a refused creation names. */
+const missingRowsShown = 5
+
+/** A statistics stream recomputes the receipt percentiles every this many events. */
+const receiptEvery = 10
+
+/** How long one statistics stream lasts at most; a client (EventSource) reconnects for more. */
+const streamLifetime = "1 hour"
+
+export class Campaigns extends Context.Service<Campaigns, {
+  readonly create: (p: Principal, spec: CampaignSpec, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly list: (
+    p: Principal,
+    options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<Campaign>, CampaignError>
+  readonly get: (p: Principal, id: string) => Effect.Effect<Campaign, CampaignError>
+  readonly edit: (p: Principal, id: string, patch: CampaignPatch, ip: string) => Effect.Effect<Campaign, CampaignError>
+  /** To `pending_approval` when the organisation's rule asks for approval, else straight to `approved`. */
+  readonly submit: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly approve: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly reject: (p: Principal, id: string, reason: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly start: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly pause: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly resume: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly cancel: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
+  readonly test: (p: Principal, id: string, input: TestSend, ip: string) => Effect.Effect<TestSent, CampaignError | SubmitError>
+  readonly statistics: (p: Principal, id: string) => Effect.Effect<CampaignStatistics, CampaignError>
+  /** Statistics every second until the campaign is final (then one last time), at most an hour. */
+  readonly statisticsStream: (p: Principal, id: string) => Effect.Effect<Stream.Stream<CampaignStatistics, StoreUnavailable>, CampaignError>
+  readonly outcomes: (p: Principal, id: string, query: OutcomeQuery) => Effect.Effect<ReadonlyArray<RecipientOutcome>, CampaignError>
+  readonly exportCsv: (p: Principal, id: string, ip: string) => Effect.Effect<Stream.Stream<string, StoreUnavailable>, CampaignError>
+  /** Campaigns waiting for approval, oldest submission first (moderators, admins, owners). */
+  readonly queue: (p: Principal, limit: number) => Effect.Effect<ReadonlyArray<Campaign>, CampaignError>
+  readonly settings: (p: Principal) => Effect.Effect<ModerationSettings, CampaignError>
+  readonly setSettings: (p: Principal, settings: ModerationSettings, ip: string) => Effect.Effect<ModerationSettings, CampaignError>
+}>()("smsgw/pipeline/Campaigns") {
+  static readonly layer = Layer.effect(Campaigns, Effect.suspend(() => make))
+}
+
+/** Whether a submitted campaign waits for a moderator, by the organisation's rule. */
+export const needsApproval = (
+  rule: ApprovalRule,
+  campaign: { readonly messageClass: MessageClass },
+  roles: { readonly creator: Role | undefined; readonly submitter: Role }
+): boolean => {
+  switch (rule) {
+    case "all":
+      return true
+    case "none":
+      return false
+    case "promotional":
+      return campaign.messageClass === "promotional"
+    case "members":
+      // A campaign created or submitted by a member (or by someone no longer in the organisation) waits.
+      return roles.creator === undefined || !atLeast(roles.creator, "moderator") || !atLeast(roles.submitter, "moderator")
+  }
+}
+
+/** What the stored campaign's user fields are, as an edit starts from them. */
+const fieldsOf = (c: Campaign) => ({
+  name: c.name,
+  appId: c.appId,
+  sender: c.sender,
+  template: c.template,
+  lists: c.lists,
+  messageClass: c.messageClass,
+  encoding: c.encoding,
+  startAt: c.startAt,
+  sendWindow: c.sendWindow,
+  throttle: c.throttle as number | undefined,
+  validitySeconds: c.validitySeconds,
+  canary: c.canary,
+  autoPause: c.autoPause
+})
+
+type Draft = ReturnType<typeof fieldsOf>
+
+const orUndefined = <A>(v: A | null | undefined, current: A | undefined): A | undefined => v === null ? undefined : v === undefined ? current : v
+
+const controlAudit = { start: "started", pause: "paused", resume: "resumed", cancel: "cancelled" } as const
+
+const invalid = (field: string, message: string) => Effect.fail(new InvalidField({ field, message }))
+
+const make = Effect.gen(function*() {
+  const store = yield* CampaignStore
+  const accounts = yield* AccountStore
+  const audience = yield* Audience
+  const senders = yield* SenderUse
+  const stats = yield* CampaignStats
+  const gateway = yield* Gateway
+  // Start, pause, resume, cancel: the stored state moves, then the campaign's actor is told (pause and cancel answer
+  // once nothing more is submitted).
+  const control = yield* CampaignControl
+
+  const infraAccounts = <A, E>(effect: Effect.Effect<A, E | StoreFailure>): Effect.Effect<A, Exclude<E, StoreFailure> | StoreUnavailable> =>
+    Effect.catchIf(
+      effect,
+      (e): e is StoreFailure => e instanceof StoreFailure,
+      (e) => Effect.fail(new StoreUnavailable({ message: `account storage is unavailable: ${e.message}` }))
+    ) as Effect.Effect<A, Exclude<E, StoreFailure> | StoreUnavailable>
+
+  const audit = (p: Principal, action: string, target: string, ip: string, detail?: string) =>
+    accounts.audit({
+      orgId: p.orgId,
+      actorUserId: p.userId,
+      actorAppId: p.appId,
+      action,
+      target,
+      ip,
+      detail: detail ?? null
+    }).pipe(
+      Effect.catch((e) => Effect.logError("audit entry not written").pipe(Effect.annotateLogs({ action, target, error: e.message })))
+    )
+
+  /** The signed-in user's id and role, if the role is at least `minimum`. */
+  const requireUser = (p: Principal, minimum: Role) =>
+    p.kind !== "user" || p.userId === null || p.role === null
+      ? Effect.fail(new Forbidden({ message: "campaigns need a user token, not an app token" }))
+      : !atLeast(p.role, minimum)
+      ? Effect.fail(new Forbidden({ message: `this needs the ${minimum} role or higher` }))
+      : Effect.succeed({ userId: p.userId, role: p.role })
+
+  /** A campaign the caller may change: a member's own, or any for moderators and above. */
+  const owned = (p: Principal, id: string) =>
+    Effect.gen(function*() {
+      const user = yield* requireUser(p, "member")
+      const campaign = yield* store.get(p.orgId, id)
+      if (!atLeast(user.role, "moderator") && campaign.createdBy !== user.userId) {
+        return yield* new Forbidden({ message: "members act on the campaigns they created only" })
+      }
+      return { user, campaign }
+    })
+
+  const requireState = (c: Campaign, action: CampaignAction) =>
+    canDo(action, c.state) ? Effect.void : Effect.fail(new InvalidTransition({ id: c.id, action, state: c.state }))
+
+  const activeApp = (orgId: string, appId: string) =>
+    infraAccounts(accounts.getApp(orgId, appId)).pipe(
+      Effect.catchTag("NotFound", () => invalid("appId", `${appId} is not an app of your organisation`)),
+      Effect.flatMap((app) => app.active ? Effect.succeed(app) : invalid("appId", `app ${appId} is disabled`))
+    )
+
+  const parsed = (source: string): Effect.Effect<Template, InvalidField> => {
+    const result = parseTemplate(source)
+    return "error" in result
+      ? invalid("template", `at offset ${result.error.index}: ${result.error.message}`)
+      : Effect.succeed(result.template)
+  }
+
+  /** The first contacts of the audience (as the campaign will send: each number once) that lack a required variable. */
+  const missingVariables = (orgId: string, lists: ReadonlyArray<string>, template: Template) =>
+    template.required.length === 0
+      ? Effect.succeed([])
+      : audience.contacts(orgId, lists).pipe(
+        Stream.map((c) => ({ contact: c, variable: missingVariable(template, c.vars) })),
+        Stream.filter((m) => m.variable !== undefined),
+        Stream.take(missingRowsShown),
+        Stream.runCollect,
+        Effect.map((rows) =>
+          rows.map(({ contact, variable }) => ({ listId: contact.listId, position: contact.pos, msisdn: contact.msisdn, variable: variable ?? "" }))
+        )
+      )
+
+  /** With `encoding: "gsm7"`, the template's own characters (text and defaults; not the contacts') must be GSM 03.38. */
+  const gsm7Only = (source: string, template: Template) => {
+    const refuse = (where: string, character: string) =>
+      invalid("template", `character ${JSON.stringify(character)} ${where} is not in GSM 03.38; use encoding "ucs2" or "auto"`)
+    // Placeholders masked with spaces, so an offset in the masked text is an offset in the source.
+    const text = chooseEncoding(source.replace(/\{\{[^}]*\}\}/g, (m) => " ".repeat(m.length)), "gsm7")
+    if (Result.isFailure(text)) return refuse(`at offset ${text.failure.index}`, text.failure.character)
+    for (const part of template.parts) {
+      if (part._tag !== "Var" || part.fallback === undefined) continue
+      const fallback = chooseEncoding(part.fallback, "gsm7")
+      if (Result.isFailure(fallback)) return refuse(`in the default of {{${part.name}}}`, fallback.failure.character)
+    }
+    return Effect.void
+  }
+
+  /** Every check of a campaign's fields, in the order a user fixes them; the fields as stored. */
+  const validate = (p: Principal, d: Draft, now: number) =>
+    Effect.gen(function*() {
+      const app: App = yield* activeApp(p.orgId, d.appId)
+      const messageClass = d.messageClass
+      if (app.messageClass === "promotional" && messageClass === "transactional") {
+        yield* invalid("messageClass", "the app sends promotional messages; an organisation admin can change the app's messageClass")
+      }
+      const perSecond = app.limits.perSecond
+      if (d.throttle !== undefined && perSecond !== undefined && d.throttle > perSecond) {
+        yield* invalid("throttle", `${d.throttle} messages per second is above the app's limit of ${perSecond}`)
+      }
+      const throttle = d.throttle ?? Math.min(defaultThrottle, perSecond ?? defaultThrottle)
+      const template = yield* parsed(d.template)
+      if (d.encoding === "gsm7") yield* gsm7Only(d.template, template)
+      const resolved = yield* audience.resolve(p.orgId, d.lists)
+      const unknown = d.lists.findIndex((id) => resolved.missing.includes(id))
+      if (unknown !== -1) yield* invalid(`lists[${unknown}]`, `no list ${d.lists[unknown]} in your organisation`)
+      const lists = resolved.found
+      let startTime: number | undefined
+      if (d.startAt !== undefined) {
+        if (!isTimeZone(d.startAt.timeZone)) yield* invalid("startAt.timeZone", `${d.startAt.timeZone} is not an IANA time zone`)
+        startTime = zonedToEpoch(d.startAt.at, d.startAt.timeZone)
+        if (startTime === undefined) return yield* invalid("startAt.at", `${d.startAt.at} is not a date and time`)
+        if (startTime <= now) yield* invalid("startAt.at", `${d.startAt.at} in ${d.startAt.timeZone} is in the past`)
+      }
+      const missing = yield* missingVariables(p.orgId, lists, template)
+      if (missing.length > 0) return yield* new TemplateVariablesMissing({ rows: missing })
+      const fields: CampaignFields = {
+        name: d.name.trim(),
+        appId: d.appId,
+        sender: d.sender,
+        template: d.template,
+        lists,
+        messageClass,
+        encoding: d.encoding,
+        startAt: d.startAt,
+        startTime,
+        sendWindow: d.sendWindow,
+        throttle,
+        validitySeconds: d.validitySeconds,
+        canary: d.canary,
+        autoPause: d.autoPause,
+        flags: []
+      }
+      if (fields.name === "") yield* invalid("name", "must not be empty")
+      return fields
+    })
+
+  const create = Effect.fn("Campaigns.create")(function*(p: Principal, spec: CampaignSpec, ip: string) {
+    const user = yield* requireUser(p, "member")
+    const fields = yield* validate(p, {
+      name: spec.name,
+      appId: spec.appId,
+      sender: spec.sender.given,
+      template: spec.template,
+      lists: spec.lists,
+      // Bulk sends are promotional unless they say otherwise (quiet hours and promotional caps apply).
+      messageClass: spec.messageClass ?? "promotional",
+      encoding: spec.encoding ?? "auto",
+      startAt: spec.startAt,
+      sendWindow: spec.sendWindow,
+      throttle: spec.throttle,
+      validitySeconds: spec.validitySeconds,
+      canary: spec.canary,
+      autoPause: spec.autoPause
+    }, Date.now())
+    const campaign = yield* store.create({ ...fields, id: `cmp_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`, orgId: p.orgId, createdBy: user.userId })
+    yield* audit(p, "campaign.created", campaign.id, ip, `name=${campaign.name}`)
+    return campaign
+  })
+
+  const edit = Effect.fn("Campaigns.edit")(function*(p: Principal, id: string, patch: CampaignPatch, ip: string) {
+    const { campaign } = yield* owned(p, id)
+    yield* requireState(campaign, "edit")
+    const current = fieldsOf(campaign)
+    const fields = yield* validate(p, {
+      name: patch.name ?? current.name,
+      appId: patch.appId ?? current.appId,
+      sender: patch.sender?.given ?? current.sender,
+      template: patch.template ?? current.template,
+      lists: patch.lists ?? current.lists,
+      messageClass: patch.messageClass ?? current.messageClass,
+      encoding: patch.encoding ?? current.encoding,
+      startAt: orUndefined(patch.startAt, current.startAt),
+      sendWindow: orUndefined(patch.sendWindow, current.sendWindow),
+      throttle: patch.throttle ?? current.throttle,
+      validitySeconds: orUndefined(patch.validitySeconds, current.validitySeconds),
+      canary: orUndefined(patch.canary, current.canary),
+      autoPause: orUndefined(patch.autoPause, current.autoPause)
+    }, Date.now())
+    const updated = yield* store.update(p.orgId, id, fields)
+    yield* audit(p, "campaign.edited", id, ip, Object.keys(patch).sort().join(","))
+    return updated
+  })
+
+  const submit = Effect.fn("Campaigns.submit")(function*(p: Principal, id: string, ip: string) {
+    const { user, campaign } = yield* owned(p, id)
+    yield* requireState(campaign, "submit")
+    // The checks again: lists and contacts may have changed since the campaign was written.
+    const fields = yield* validate(p, fieldsOf(campaign), Date.now())
+    const settings = yield* store.settings(p.orgId)
+    const senderUsed = yield* senders.usedBefore(p.orgId, campaign.sender, campaign.id)
+    const flags = contentFlags({ template: campaign.template, sender: campaign.sender, senderUsed }, settings)
+    yield* store.update(p.orgId, id, { ...fields, flags })
+    const creator = campaign.createdBy === user.userId
+      ? Option.some(user.role)
+      : yield* infraAccounts(accounts.getMember(p.orgId, campaign.createdBy)).pipe(Effect.map(Option.map((m) => m.role)))
+    const waits = needsApproval(settings.approval, campaign, { creator: Option.getOrUndefined(creator), submitter: user.role })
+    const now = Date.now()
+    const submitted = yield* store.transition(id, "submit", waits ? "pending_approval" : "approved", {
+      orgId: p.orgId,
+      patch: { submittedAt: now, rejectionReason: null, approvedBy: waits ? null : user.userId }
+    })
+    const flagged = flags.length === 0 ? "" : ` flags=${flags.length}`
+    yield* audit(p, "campaign.submitted", id, ip, `rule=${settings.approval}${flagged}`)
+    if (!waits) yield* audit(p, "campaign.auto_approved", id, ip, `rule=${settings.approval}: no approval needed`)
+    return submitted
+  })
+
+  const decide = (p: Principal, id: string) =>
+    Effect.gen(function*() {
+      const user = yield* requireUser(p, "moderator")
+      const campaign = yield* store.get(p.orgId, id)
+      if (campaign.createdBy === user.userId) {
+        return yield* new Forbidden({ message: "nobody approves or rejects a campaign they created" })
+      }
+      return { user, campaign }
+    })
+
+  const approve = Effect.fn("Campaigns.approve")(function*(p: Principal, id: string, ip: string) {
+    const { user } = yield* decide(p, id)
+    const approved = yield* store.transition(id, "approve", "approved", { orgId: p.orgId, patch: { approvedBy: user.userId } })
+    yield* audit(p, "campaign.approved", id, ip)
+    return approved
+  })
+
+  const reject = Effect.fn("Campaigns.reject")(function*(p: Principal, id: string, reason: string, ip: string) {
+    const trimmed = reason.trim()
+    if (trimmed === "") return yield* invalid("reason", "say why, for the campaign's creator")
+    yield* decide(p, id)
+    const rejected = yield* store.transition(id, "reject", "rejected", { orgId: p.orgId, patch: { rejectionReason: trimmed, approvedBy: null } })
+    yield* audit(p, "campaign.rejected", id, ip, trimmed.slice(0, 500))
+    return rejected
+  })
+
+  const controlled = (action: "start" | "pause" | "resume" | "cancel") =>
+    Effect.fn(`Campaigns.${action}`)(function*(p: Principal, id: string, ip: string) {
+      const { campaign } = yield* owned(p, id)
+      yield* requireState(campaign, action)
+      const changed = yield* control[action](campaign.id, { orgId: p.orgId })
+      yield* audit(p, `campaign.${controlAudit[action]}`, id, ip, `${campaign.state}->${changed.state}`)
+      return changed
+    })
+
+  const firstContact = (orgId: string, lists: ReadonlyArray<string>) =>
+    audience.contacts(orgId, lists, { pageSize: 1 }).pipe(Stream.take(1), Stream.runHead, Effect.map(Option.getOrUndefined))
+
+  const test = Effect.fn("Campaigns.test")(function*(p: Principal, id: string, input: TestSend, ip: string) {
+    const { campaign } = yield* owned(p, id)
+    yield* requireState(campaign, "test")
+    const app = yield* activeApp(p.orgId, campaign.appId)
+    const template = yield* parsed(campaign.template)
+    const vars = input.vars !== undefined
+      ? Object.fromEntries(Object.entries(input.vars).map(([k, v]) => [k.trim().toLowerCase(), v]))
+      : (yield* firstContact(p.orgId, campaign.lists))?.vars ?? {}
+    const lacking = missingVariable(template, vars)
+    if (lacking !== undefined) {
+      return yield* invalid(input.vars !== undefined ? "vars" : "template", `no value for {{${lacking}}}${input.vars !== undefined ? "" : " in the first contact"}`)
+    }
+    const text = renderTemplate(template, vars)
+    const message = yield* Schema.decodeUnknownEffect(SubmitMessage)({
+      to: input.to,
+      from: campaign.sender,
+      text,
+      encoding: campaign.encoding,
+      messageClass: campaign.messageClass,
+      ...(campaign.validitySeconds !== undefined ? { validitySeconds: campaign.validitySeconds } : {})
+    }).pipe(Effect.mapError((e) => {
+      const issue = fieldIssues(e.issue)[0]
+      return new InvalidField({ field: issue?.field ?? "to", message: issue?.message ?? "is not valid" })
+    }))
+    const submitter: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits, messageClass: app.messageClass }
+    const outcome = yield* gateway.submit(message, submitter)
+    yield* audit(p, "campaign.test_sent", id, ip, `message=${outcome.accepted.id}`)
+    const sent: TestSent = {
+      messageId: outcome.accepted.id,
+      to: `+${message.to.msisdn.replace(/^\+/, "")}`,
+      text,
+      segments: outcome.accepted.segments,
+      encoding: outcome.accepted.encoding
+    }
+    return sent
+  })
+
+  const readable = (p: Principal, id: string) => requireUser(p, "viewer").pipe(Effect.andThen(store.get(p.orgId, id)))
+
+  const statisticsOf = (campaign: Campaign) =>
+    stats.figures(campaign.id).pipe(Effect.map((figures): CampaignStatistics => ({ campaign, figures, at: Date.now() })))
+
+  const statistics = (p: Principal, id: string) => Effect.flatMap(readable(p, id), statisticsOf)
+
+  // Counts every second; the receipt percentiles (a sort of every delivered message) every tenth event and the last.
+  const statisticsStream = (p: Principal, id: string) =>
+    Effect.map(readable(p, id), (first) =>
+      Stream.unwrap(Effect.sync(() => {
+        let tick = 0
+        let receipt: CampaignFigures["receipt"] | undefined
+        const current = Effect.gen(function*() {
+          const campaign = Option.getOrElse(yield* store.find(first.id), () => first)
+          if (receipt === undefined || tick % receiptEvery === 0 || isFinalState(campaign.state)) receipt = yield* stats.receiptTimes(campaign.id)
+          tick++
+          const figures = yield* stats.counts(campaign.id, receipt)
+          return { campaign, figures, at: Date.now() } satisfies CampaignStatistics
+        })
+        // One event a second; the one that shows a final state is the last.
+        return Stream.fromEffectSchedule(current, Schedule.spaced("1 second")).pipe(
+          Stream.takeUntil((s) => isFinalState(s.campaign.state)),
+          Stream.interruptWhen(Effect.sleep(streamLifetime))
+        )
+      })))
+
+  const outcomes = (p: Principal, id: string, query: OutcomeQuery) =>
+    Effect.flatMap(readable(p, id), (c) => stats.outcomes(c.id, query))
+
+  // Numbers leave the gateway: who took them is in the audit log.
+  const exportCsv = (p: Principal, id: string, ip: string) =>
+    Effect.flatMap(readable(p, id), (c) => audit(p, "campaign.exported", c.id, ip).pipe(Effect.as(stats.exportCsv(c.id))))
+
+  const queue = (p: Principal, limit: number) => requireUser(p, "moderator").pipe(Effect.andThen(store.moderationQueue(p.orgId, limit)))
+
+  const setSettings = Effect.fn("Campaigns.setSettings")(function*(p: Principal, settings: ModerationSettings, ip: string) {
+    yield* requireUser(p, "admin")
+    const clean: ModerationSettings = {
+      approval: settings.approval,
+      keywords: Array.from(new Set(settings.keywords.map((k) => k.trim()).filter((k) => k !== ""))),
+      urls: Array.from(new Set(settings.urls.map((u) => u.trim()).filter((u) => u !== "")))
+    }
+    const saved = yield* store.setSettings(p.orgId, clean)
+    yield* audit(p, "moderation.settings_changed", p.orgId, ip, `approval=${clean.approval} keywords=${clean.keywords.length} urls=${clean.urls.length}`)
+    return saved
+  })
+
+  return Campaigns.of({
+    create,
+    list: (p, options) => requireUser(p, "viewer").pipe(Effect.andThen(store.list(p.orgId, options))),
+    get: readable,
+    edit,
+    submit,
+    approve,
+    reject,
+    start: controlled("start"),
+    pause: controlled("pause"),
+    resume: controlled("resume"),
+    cancel: controlled("cancel"),
+    test,
+    statistics,
+    statisticsStream,
+    outcomes,
+    exportCsv,
+    queue,
+    settings: (p) => requireUser(p, "viewer").pipe(Effect.andThen(store.settings(p.orgId))),
+    setSettings
+  })
+})
