@@ -3,7 +3,7 @@
  * through the real HTTP endpoint (POST /v1/lists/{id}/contacts/upload) of an embedded gateway in this process, on
  * SQLite (default) or PostgreSQL (`BENCH_STORAGE=postgres`, a fresh database on 127.0.0.1:5432 dropped afterwards).
  * Samples the process's RSS every 20 ms during the upload and prints the peak growth over the RSS before it, the time,
- * rows per second and the import report. `BENCH_ROWS` changes the row count. The client (generator and HTTP upload)
+ * rows per second, the event loop's delay (p99 and max: whether HTTP and SMPP would have waited) and the import report. `BENCH_ROWS` changes the row count. The client (generator and HTTP upload)
  * runs in a child process, so only the gateway's memory is measured. `BENCH_GC_PROBE=1` with `node --expose-gc`
  * forces a full GC every second and prints the heap then: what the import retains, apart from V8's lazily collected
  * garbage.
@@ -20,6 +20,7 @@ import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fork } from "node:child_process"
 import { Readable } from "node:stream"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { GatewayConfig } from "../src/layers/Config.ts"
 import { embeddedLayer } from "../src/layers/Gateway.ts"
 
@@ -138,6 +139,8 @@ const program = Effect.gen(function*() {
       const m = process.memoryUsage()
       console.error(`after gc: heap ${(m.heapUsed / 2 ** 20).toFixed(0)} MB, rss ${(m.rss / 2 ** 20).toFixed(0)} MB, external ${(m.external / 2 ** 20).toFixed(0)} MB, arrayBuffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)} MB`)
     }, 1000) : undefined
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
     const started = performance.now()
     const cpu = process.cpuUsage()
     // The client (file generator and HTTP upload) runs in a process of its own: only the gateway's memory is measured.
@@ -145,6 +148,7 @@ const program = Effect.gen(function*() {
     const ms = performance.now() - started
     const used = process.cpuUsage(cpu)
     clearInterval(sampler)
+    loopDelay.disable()
     if (probe !== undefined) clearInterval(probe)
     const after = await json(await fetch(`${base}/v1/lists/${String(list.id)}`, { headers: { authorization: `Bearer ${token}` } }))
     return {
@@ -157,6 +161,7 @@ const program = Effect.gen(function*() {
       baselineRssMB: +(baseline.rss / 2 ** 20).toFixed(0),
       peakRssGrowthMB: +((peakRss - baseline.rss) / 2 ** 20).toFixed(1),
       peakHeapGrowthMB: +((peakHeap - baseline.heapUsed) / 2 ** 20).toFixed(1),
+      eventLoopDelayMs: { p99: +(loopDelay.percentile(99) / 1e6).toFixed(1), max: +(loopDelay.max / 1e6).toFixed(1) },
       report: { ...report, invalidRows: `${(report.invalidRows as ReadonlyArray<unknown> | undefined)?.length ?? 0} listed` },
       listContacts: after.contacts,
       machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`

@@ -4,8 +4,7 @@
  * every front (REST now, gRPC, campaigns and batches later) decodes through the same two schemas.
  */
 import { Effect, Schema, SchemaGetter, SchemaIssue } from "effect"
-import { isSupportedCountry, parsePhoneNumberFromString } from "libphonenumber-js/max"
-import type { CountryCode } from "libphonenumber-js/max"
+import { parseRecipient } from "./RecipientParse.ts"
 
 /** An E.164 number without the leading "+", as SMPP destination_addr carries it. */
 export const Msisdn = Schema.String.pipe(Schema.brand("Msisdn"))
@@ -21,44 +20,9 @@ export const Recipient = Schema.Struct({
 }).pipe(Schema.brand("Recipient"))
 export type Recipient = typeof Recipient.Type
 
-/** "+4915112345678" (or "004915112345678") → its number and country; undefined when not a valid number. */
-export const parseRecipient = (input: string): Recipient | undefined => {
-  const international = input.startsWith("00") ? `+${input.slice(2)}` : input
-  if (!international.startsWith("+")) return undefined
-  const parsed = parsePhoneNumberFromString(international)
-  if (parsed === undefined || !parsed.isValid()) return undefined
-  return { msisdn: parsed.number.slice(1), country: parsed.country } as Recipient
-}
-
-/** Why an address list's entry is not a recipient (contact imports report it per row). */
-export type RecipientRefusal = "empty" | "invalid" | "national-without-country" | "invalid-country"
-
-/**
- * An entry of an address list: international ("+…" or "00…") as `parseRecipient` takes it, or national ("0151 1234567")
- * completed with `defaultCountry` (ISO 3166 alpha-2). `completed` says the country was supplied by the default.
- */
-export const parseRecipientIn = (
-  input: string,
-  defaultCountry: string | undefined
-):
-  | { readonly recipient: Recipient; readonly completed: boolean }
-  | { readonly refusal: RecipientRefusal } =>
-{
-  const trimmed = input.trim()
-  if (trimmed === "") return { refusal: "empty" }
-  if (trimmed.startsWith("+") || trimmed.startsWith("00")) {
-    const recipient = parseRecipient(trimmed)
-    return recipient === undefined ? { refusal: "invalid" } : { recipient, completed: false }
-  }
-  if (defaultCountry === undefined) return { refusal: "national-without-country" }
-  if (!isCountry(defaultCountry)) return { refusal: "invalid-country" }
-  const parsed = parsePhoneNumberFromString(trimmed, defaultCountry)
-  if (parsed === undefined || !parsed.isValid()) return { refusal: "invalid" }
-  return { recipient: { msisdn: parsed.number.slice(1), country: parsed.country } as Recipient, completed: true }
-}
-
-/** An ISO 3166 alpha-2 code libphonenumber knows a numbering plan for ("DE", "GB"...). */
-export const isCountry = (code: string): code is CountryCode => isSupportedCountry(code)
+// Parsing lives in RecipientParse.ts (no Effect there, so a worker thread loads it in milliseconds).
+export { isCountry, parseRecipient, parseRecipientIn } from "./RecipientParse.ts"
+export type { RecipientRefusal } from "./RecipientParse.ts"
 
 /** "+4915112345678" (or "004915112345678") → "4915112345678"; undefined when not a valid number. */
 export const parseMsisdn = (input: string): Msisdn | undefined => parseRecipient(input)?.msisdn

@@ -12,7 +12,7 @@ import { AccountStore } from "../auth/AccountStore.ts"
 import { atLeast } from "../domain/Account.ts"
 import type { Role } from "../domain/Account.ts"
 import type { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
-import type { CsvMalformed } from "../storage/ContactCsv.ts"
+import type { ContactParseFailed, CsvMalformed } from "../storage/ContactCsv.ts"
 import { ContactStore } from "../storage/ContactStore.ts"
 import type { Contact, ContactList, ContactNotFound, ImportReport, ListNotFound } from "../storage/ContactStore.ts"
 import { requestOrigin } from "./AccountsHandlers.ts"
@@ -49,7 +49,7 @@ const contactView = (contact: Contact) => ({
   createdAt: iso(contact.createdAt)
 })
 
-type StoreError = ListNotFound | ContactNotFound | InvalidField | CsvMalformed | StoreUnavailable | UploadTooLarge
+type StoreError = ListNotFound | ContactNotFound | InvalidField | CsvMalformed | ContactParseFailed | StoreUnavailable | UploadTooLarge
 
 type ListProblem = ValidationProblem | NotFoundProblem | PayloadTooLargeProblem | UnavailableProblem
 
@@ -69,6 +69,11 @@ const toProblem = (error: StoreError): Effect.Effect<never, ListProblem> => {
       // The rest of the body is not read: the connection cannot carry another request.
       return setResponseHeader("connection", "close").pipe(
         Effect.andThen(Effect.fail(new PayloadTooLargeProblem({ detail: `the body exceeds ${error.maxBytes} bytes`, maxBytes: error.maxBytes })))
+      )
+    case "ContactParseFailed":
+      return Effect.logError("contact file not imported: its parser thread failed").pipe(
+        Effect.annotateLogs({ error: error.message }),
+        Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "the file could not be processed and nothing was imported; retry later" })))
       )
     case "StoreUnavailable":
       return Effect.logError("contact storage unavailable").pipe(

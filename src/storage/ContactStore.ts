@@ -10,18 +10,24 @@
  *   then moved into `contacts` in one transaction. A failure at any point (malformed file, body over the limit,
  *   storage error, client gone) discards the stage and leaves the list exactly as it was.
  * - Memory stays bounded whatever the upload's size: one batch of rows, the first `maxListedInvalid` invalid rows;
- *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set.
+ *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set. A file is parsed and
+ *   its numbers checked on a worker thread (ContactCsv.ts), whose garbage stays in its own capped heap.
+ * - On SQLite, whose statements run on the event loop, a stage is moved and dropped in slices (`inSlices`).
  */
-import { Array as Arr, Context, Effect, Layer, Schema, Stream } from "effect"
+import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
+import type { Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import type { SqlError } from "effect/sql"
+import type { SqlError, Statement } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import { InvalidField, messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
-import { isCountry, parseRecipientIn } from "../domain/Msisdn.ts"
-import type { RecipientRefusal } from "../domain/Msisdn.ts"
+import { isCountry } from "../domain/Msisdn.ts"
 import { normaliseVariable } from "../domain/Template.ts"
-import { contactHeader, contactOf, csvRecords } from "./ContactCsv.ts"
-import type { ContactHeader, CsvDelimiter, CsvMalformed, CsvRecord, RawContact } from "./ContactCsv.ts"
+import { csvContacts } from "./ContactCsv.ts"
+import type { ContactParseFailed, CsvDelimiter, CsvMalformed, CsvWorkerOptions } from "./ContactCsv.ts"
+import { checkContact, packBatch } from "./ContactRows.ts"
+import type { InvalidRow, PackedBatch, RawContact } from "./ContactRows.ts"
+
+export type { InvalidRow } from "./ContactRows.ts"
 
 export interface ContactList {
   readonly id: string
@@ -42,13 +48,6 @@ export interface Contact {
   readonly country: string | null
   readonly vars: Readonly<Record<string, string>>
   readonly createdAt: number
-}
-
-export interface InvalidRow {
-  /** The file's line (1 is the header), or the contact's 1-based position in a JSON request. */
-  readonly line: number
-  readonly value: string
-  readonly reason: string
 }
 
 /** What an import did, row by row in counts; `invalidRows` lists the first `maxListedInvalid` invalid ones. */
@@ -75,8 +74,10 @@ export class ContactNotFound extends Schema.TaggedError<ContactNotFound>()("Cont
 export const maxListedInvalid = 1_000
 /** Contacts per JSON call (`addContacts`); files have no row limit. */
 export const maxContactsPerCall = 10_000
-/** Rows per staging statement: 5 parameters each, far below both databases' limits. */
+/** Rows per staging statement (packed into one JSON parameter, see ContactRows.packBatch). */
 const batchSize = 500
+/** Staged rows per statement when SQLite moves or drops a stage (~40 ms each; see `inSlices`). */
+const sqliteSlice = 20_000
 /** An import's stage left behind by a process that died mid-upload is removed by the next import after this. */
 const staleImportMs = 24 * 3_600_000
 
@@ -125,13 +126,6 @@ const toContact = (row: ContactRow): Contact => ({
   createdAt: Number(row.created_at)
 })
 
-const refusalReasons: Record<RecipientRefusal, string> = {
-  empty: "no number",
-  invalid: "not a valid phone number",
-  "national-without-country": "a national number, and the list has no default country to complete it",
-  "invalid-country": "the list's default country is not one libphonenumber knows"
-}
-
 const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString("hex")}`
 
 const storeFailure = (error: SqlError.SqlError) =>
@@ -153,13 +147,6 @@ interface Tally {
   invalid: number
   readonly invalidRows: Array<InvalidRow>
 }
-
-const refuse = (tally: Tally, row: InvalidRow) => {
-  tally.invalid++
-  if (tally.invalidRows.length < maxListedInvalid) tally.invalidRows.push(row)
-}
-
-type ImportRow = RawContact | InvalidRow
 
 export class ContactStore extends Context.Service<ContactStore, {
   readonly createList: (orgId: string, input: { readonly name: string; readonly defaultCountry?: string | null | undefined }) =>
@@ -186,7 +173,7 @@ export class ContactStore extends Context.Service<ContactStore, {
     id: string,
     body: Stream.Stream<Uint8Array, E, R>,
     options?: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined }
-  ) => Effect.Effect<ImportReport, E | ListNotFound | InvalidField | CsvMalformed | StoreUnavailable, R>
+  ) => Effect.Effect<ImportReport, E | ListNotFound | InvalidField | CsvMalformed | ContactParseFailed | StoreUnavailable, R>
   /** Contacts in upload order after position `after` (exclusive), at most `limit`. */
   readonly listContacts: (
     orgId: string,
@@ -197,10 +184,16 @@ export class ContactStore extends Context.Service<ContactStore, {
   readonly removeContact: (orgId: string, id: string, msisdn: string) =>
     Effect.Effect<void, ListNotFound | ContactNotFound | StoreUnavailable>
 }>()("smsgw/storage/ContactStore") {
-  static readonly layer = Layer.effect(ContactStore, Effect.suspend(() => make))
+  static readonly layerWith = (options: ContactStoreOptions) => Layer.effect(ContactStore, Effect.suspend(() => make(options)))
+  static readonly layer = ContactStore.layerWith({})
 }
 
-const make = Effect.gen(function*() {
+export interface ContactStoreOptions {
+  /** How CSV files' worker thread is run (tests start misbehaving ones). */
+  readonly csvWorker?: CsvWorkerOptions
+}
+
+const make = (options: ContactStoreOptions) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
   const findList = (orgId: string, id: string) =>
@@ -266,34 +259,44 @@ const make = Effect.gen(function*() {
     return rows.map(toList)
   })
 
-  /** Validates a batch and stages its valid rows; the key drops numbers staged before (first wins). */
-  const stage = (importId: string, defaultCountry: string | undefined, tally: Tally, batch: ReadonlyArray<ImportRow>) => {
-    const rows: Array<{ import_id: string; line: number; msisdn: string; country: string | null; vars: string }> = []
-    for (const row of batch) {
-      tally.rowsRead++
-      if ("reason" in row) {
-        refuse(tally, row)
-        continue
-      }
-      const parsed = parseRecipientIn(row.phone, defaultCountry)
-      if ("refusal" in parsed) {
-        refuse(tally, { line: row.line, value: row.phone, reason: refusalReasons[parsed.refusal] })
-        continue
-      }
-      tally.valid++
-      if (parsed.completed) tally.completed++
-      rows.push({
-        import_id: importId,
-        line: row.line,
-        msisdn: parsed.recipient.msisdn,
-        country: parsed.recipient.country ?? null,
-        vars: JSON.stringify(row.vars)
-      })
-    }
-    return Arr.isArrayNonEmpty(rows)
-      ? sql`INSERT INTO contact_import_rows ${sql.insert(rows)} ON CONFLICT DO NOTHING`.pipe(Effect.mapError(storeFailure))
-      : Effect.void
+  /** Counts a batch and stages its valid rows in one statement; the key drops numbers staged before (first wins). */
+  const stage = (importId: string, tally: Tally, batch: PackedBatch) => {
+    tally.rowsRead += batch.rows
+    tally.valid += batch.valid
+    tally.completed += batch.completed
+    tally.invalid += batch.invalid
+    for (const row of batch.invalidRows) if (tally.invalidRows.length < maxListedInvalid) tally.invalidRows.push(row)
+    if (batch.valid === 0) return Effect.void
+    // The rows unpacked in array order, so the first of a number in the batch is the one kept.
+    return sql.onDialectOrElse({
+      pg: () =>
+        sql`INSERT INTO contact_import_rows (import_id, line, msisdn, country, vars)
+          SELECT ${importId}, (r ->> 0)::bigint, r ->> 1, r ->> 2, r ->> 3 FROM json_array_elements(${batch.packed}::json) AS r
+          ON CONFLICT DO NOTHING`,
+      // "WHERE true": SQLite's grammar needs it before an upsert clause on INSERT ... SELECT.
+      orElse: () =>
+        sql`INSERT INTO contact_import_rows (import_id, line, msisdn, country, vars)
+          SELECT ${importId}, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(${batch.packed}) WHERE true
+          ON CONFLICT DO NOTHING`
+    }).pipe(Effect.mapError(storeFailure))
   }
+
+  /**
+   * `statement` over the import's staged rows on SQLite, a slice of `sqliteSlice` rowids at a time (its argument is
+   * the condition selecting the slice's rows of the import), yielding to the event loop between slices: node:sqlite runs a statement on this thread,
+   * so moving or dropping a million rows at once would stop HTTP and SMPP for seconds.
+   */
+  const inSlices = <A>(importId: string, statement: (rows: Statement.Fragment) => Effect.Effect<A, SqlError.SqlError>) =>
+    Effect.gen(function*() {
+      const [range] = yield* sql<{ readonly lo: Int | null; readonly hi: Int | null }>`
+        SELECT MIN(rowid) AS lo, MAX(rowid) AS hi FROM contact_import_rows WHERE import_id = ${importId}`
+      if (range?.lo === null || range?.lo === undefined || range.hi === null) return
+      for (let from = Number(range.lo); from <= Number(range.hi); from += sqliteSlice) {
+        // "+import_id": found by rowid, not by the (import_id, msisdn) key, which would scan the whole stage per slice.
+        yield* statement(sql`+import_id = ${importId} AND rowid >= ${from} AND rowid < ${from + sqliteSlice}`)
+        yield* Effect.yieldNow
+      }
+    })
 
   /**
    * The stage into the list, in one transaction: positions continue after the list's last, numbers already in the
@@ -308,9 +311,11 @@ const make = Effect.gen(function*() {
       const [before] = yield* sql<{ readonly base: Int; readonly n: Int }>`
         SELECT COALESCE(MAX(pos), 0) AS base, COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
       const base = Number(before?.base ?? 0)
-      yield* sql`INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at)
-        SELECT ${listId}, line + ${base}, msisdn, country, vars, ${now} FROM contact_import_rows WHERE import_id = ${importId}
-        ON CONFLICT (list_id, msisdn) DO NOTHING`
+      const move = (rows: Statement.Fragment) =>
+        sql`INSERT INTO contacts (list_id, pos, msisdn, country, vars, created_at)
+          SELECT ${listId}, line + ${base}, msisdn, country, vars, ${now} FROM contact_import_rows
+          WHERE ${rows} ON CONFLICT (list_id, msisdn) DO NOTHING`
+      yield* sql.onDialectOrElse({ pg: () => move(sql`import_id = ${importId}`), orElse: () => inSlices(importId, move) })
       const [after] = yield* sql<{ readonly n: Int }>`SELECT COUNT(*) AS n FROM contacts WHERE list_id = ${listId}`
       const count = Number(after?.n ?? 0)
       const known = decodeColumns(locked[0].columns)
@@ -320,15 +325,17 @@ const make = Effect.gen(function*() {
     })).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
   /**
-   * Streams items through validation (`rowsOf`, per batch) into a stage of their own, then merges; the stage is
-   * removed whatever happens. `finish` is asked once the stream has ended (a file's header is known only once read).
+   * Runs `feed`, which hands the checked rows to its argument batch by batch (at most `batchSize`) and answers the
+   * columns once the input has ended, into a stage of the import's own, then merges; the stage is removed whatever
+   * happens.
    */
-  const importRows = <In, E, R, E2>(
+  const importRows = <E, R>(
     orgId: string,
     listId: string,
-    items: Stream.Stream<In, E, R>,
-    rowsOf: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<ImportRow>, E2>,
-    finish: Effect.Effect<{ readonly columns: ReadonlyArray<string>; readonly phoneColumn?: string }, InvalidField>
+    feed: (
+      defaultCountry: string | undefined,
+      stage: (batch: PackedBatch) => Effect.Effect<void, StoreUnavailable>
+    ) => Effect.Effect<{ readonly columns: ReadonlyArray<string>; readonly phoneColumn?: string }, E, R>
   ) =>
     Effect.gen(function*() {
       const list = yield* findList(orgId, listId)
@@ -338,7 +345,9 @@ const make = Effect.gen(function*() {
       yield* sql`INSERT INTO contact_imports ${sql.insert({ id: importId, list_id: listId, started_at: now })}`.pipe(
         Effect.mapError(storeFailure)
       )
-      const discard = sql`DELETE FROM contact_imports WHERE id = ${importId}`.pipe(
+      const dropRows = (rows: Statement.Fragment) => sql`DELETE FROM contact_import_rows WHERE ${rows}`
+      const discard = sql.onDialectOrElse({ pg: () => Effect.void, orElse: () => inSlices(importId, dropRows) }).pipe(
+        Effect.andThen(sql`DELETE FROM contact_imports WHERE id = ${importId}`),
         Effect.catchCause((cause) =>
           Effect.logWarning("contact import stage not removed; the next import removes it once stale", cause).pipe(
             Effect.annotateLogs({ importId })
@@ -347,12 +356,7 @@ const make = Effect.gen(function*() {
       )
       return yield* Effect.gen(function*() {
         const tally: Tally = { rowsRead: 0, valid: 0, completed: 0, invalid: 0, invalidRows: [] }
-        const defaultCountry = list.defaultCountry ?? undefined
-        yield* items.pipe(
-          Stream.grouped(batchSize),
-          Stream.runForEach((batch) => Effect.flatMap(rowsOf(batch), (rows) => stage(importId, defaultCountry, tally, rows)))
-        )
-        const { columns, phoneColumn } = yield* finish
+        const { columns, phoneColumn } = yield* feed(list.defaultCountry ?? undefined, (rows) => stage(importId, tally, rows))
         const merging = Date.now()
         const added = yield* merge(orgId, listId, importId, columns)
         // Counts and durations only, never numbers: the merge is the one transaction that holds the database.
@@ -397,33 +401,22 @@ const make = Effect.gen(function*() {
       }
       return { line: i + 1, phone: contact.phone, vars }
     })
-    return yield* importRows(orgId, id, Stream.fromIterable(rows), Effect.succeed, Effect.succeed({ columns }))
+    return yield* importRows(orgId, id, (defaultCountry, stage) =>
+      Effect.as(
+        Effect.forEach(Arr.chunksOf(rows, batchSize), (batch) => stage(packBatch(batch.map((row) => checkContact(row, defaultCountry)), maxListedInvalid)), { discard: true }),
+        { columns }
+      ))
   })
 
   const importCsv = <E, R>(
     orgId: string,
     id: string,
     body: Stream.Stream<Uint8Array, E, R>,
-    options: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
+    file: { readonly phoneColumn?: string | undefined; readonly delimiter?: CsvDelimiter | undefined } = {}
   ) =>
-    Effect.suspend(() => {
-      let header: ContactHeader | undefined
-      const rowsOf = (records: ReadonlyArray<CsvRecord>) =>
-        Effect.gen(function*() {
-          const rows: Array<ImportRow> = []
-          for (const record of records) {
-            if (header === undefined) header = yield* contactHeader(record.fields, options.phoneColumn)
-            else rows.push(contactOf(header, record))
-          }
-          return rows
-        })
-      const finish = Effect.suspend(() =>
-        header === undefined
-          ? Effect.fail(new InvalidField({ field: "body", message: "the file is empty: a header row naming the columns is required" }))
-          : Effect.succeed({ columns: header.columns, phoneColumn: header.phoneColumn })
-      )
-      return importRows(orgId, id, csvRecords(body, { delimiter: options.delimiter }), rowsOf, finish)
-    }).pipe(Effect.withSpan("ContactStore.importCsv"))
+    importRows(orgId, id, (defaultCountry, stage) =>
+      csvContacts(body, { ...file, defaultCountry, batchSize, listInvalid: maxListedInvalid }, stage, options.csvWorker))
+      .pipe(Effect.withSpan("ContactStore.importCsv"))
 
   const listContacts = Effect.fn("ContactStore.listContacts")(function*(
     orgId: string,

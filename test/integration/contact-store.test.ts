@@ -1,6 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
+import type { Duration } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import { migrate } from "../../src/layers/Migrations.ts"
 import { ContactStore } from "../../src/storage/ContactStore.ts"
 import { eventually } from "../fixtures/Eventually.ts"
@@ -23,6 +28,42 @@ const snapshot = (orgId: string, id: string) =>
     const contacts = yield* store.listContacts(orgId, id, { limit: 1000 })
     return { list, contacts }
   })
+
+const runningWorkers = () => (process.report.getReport() as { readonly workers: ReadonlyArray<unknown> }).workers.length
+
+const realWorker = new URL("../../src/storage/ContactCsv.worker.ts", import.meta.url).href
+
+/** CSV parser threads that fail, each a temporary .mjs file: the real worker dying mid-file, one out of heap, one stuck. */
+const failingWorkers = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "smsgw-contact-csv-"))
+    const script = async (name: string, code: string) => {
+      const file = Path.join(dir, name)
+      await Fs.writeFile(file, code)
+      return pathToFileURL(file)
+    }
+    return {
+      dir,
+      // The real parser, killed as the third chunk of the file reaches it.
+      diesAtThirdChunk: await script("dies.mjs", `
+        import { parentPort } from "node:worker_threads"
+        let chunks = 0
+        parentPort.on("message", (m) => { if (m._tag === "Chunk" && ++chunks === 3) process.exit(7) })
+        await import(${JSON.stringify(realWorker)})`),
+      outOfHeap: await script("out-of-heap.mjs", `
+        import { parentPort } from "node:worker_threads"
+        const kept = []
+        parentPort.on("message", () => { for (;;) kept.push(new Array(100_000).fill(kept.length)) })`),
+      answersGarbage: await script("answers-garbage.mjs", `
+        import { parentPort } from "node:worker_threads"
+        parentPort.on("message", () => parentPort.postMessage({ _tag: "Rows", batch: 42 }.batch))`),
+      stuck: await script("stuck.mjs", `
+        import { parentPort } from "node:worker_threads"
+        parentPort.on("message", () => {})`)
+    }
+  }),
+  ({ dir }) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+)
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`ContactStore on ${name}`, () => {
@@ -181,6 +222,61 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           yield* Fiber.interrupt(fiber)
           expect([yield* stages, yield* stagedRows]).toEqual([0, 0])
           expect(yield* snapshot(orgId, list.id)).toEqual(before)
+        }), { timeout: 30_000 })
+
+      it.effect("a file larger than SQLite's merge slice (20,000 staged rows) is moved and its stage dropped whole", () =>
+        Effect.gen(function*() {
+          const store = yield* ContactStore
+          const orgId = org()
+          const list = yield* store.createList(orgId, { name: "Large" })
+          yield* store.addContacts(orgId, list.id, [{ phone: "+4915112345678", vars: { n: "kept" } }])
+          const rows = Array.from({ length: 45_000 }, (_, i) => `+4917${String(600000000 + i)},${i}\n`).join("")
+          const report = yield* store.importCsv(orgId, list.id, bytes("phone,n\n", rows, "+4915112345678,again\n"))
+          expect([report.rowsRead, report.added, report.duplicates]).toEqual([45_001, 45_000, 1])
+          expect((yield* store.getList(orgId, list.id)).contacts).toBe(45_001)
+          // Positions continue after the list's last (1): the file's line 45,001 is position 45,002.
+          const last = yield* store.listContacts(orgId, list.id, { after: 45_001, limit: 10 })
+          expect(last.map((c) => [c.pos, c.msisdn, c.vars.n])).toEqual([[45_002, "4917600044999", "44999"]])
+          expect([yield* stages, yield* stagedRows]).toEqual([0, 0])
+        }), { timeout: 30_000 })
+
+      it.effect("the parser thread dying, out of heap, answering garbage or stuck fails the import: nothing imported, nothing staged, no thread left", () =>
+        Effect.gen(function*() {
+          const orgId = org()
+          const list = yield* ContactStore.use((store) => store.createList(orgId, { name: "Worker" }))
+          yield* ContactStore.use((store) => store.addContacts(orgId, list.id, [{ phone: "+4915112345678" }]))
+          const before = yield* snapshot(orgId, list.id)
+          const workers = yield* failingWorkers
+          const threads = runningWorkers()
+          const rows = (from: number) => Array.from({ length: 600 }, (_, i) => `+4917${String(600000000 + from + i)}\n`).join("")
+          const importWith = (worker: URL, body: Stream.Stream<Uint8Array, never, SqlClient.SqlClient>, stallTimeout?: Duration.Input) =>
+            Effect.flip(ContactStore.use((store) => store.importCsv(orgId, list.id, body)).pipe(
+              Effect.provide(ContactStore.layerWith({ csvWorker: { worker, ...(stallTimeout !== undefined ? { stallTimeout } : {}) } }))
+            ))
+
+          // The third chunk is sent only once the first two chunks' rows are staged: the worker dies mid-import.
+          const third = Stream.fromEffect(Effect.as(eventually("rows staged", Effect.map(stagedRows, (n) => n >= 1_000)), encoder.encode(rows(2_000))))
+          const died = yield* importWith(workers.diesAtThirdChunk, bytes("phone\n", rows(0), rows(1_000)).pipe(Stream.concat(third)))
+          expect(died).toMatchObject({ _tag: "ContactParseFailed", message: "the CSV parser thread exited (code 7) before the file's end" })
+          expect(yield* snapshot(orgId, list.id)).toEqual(before)
+          expect([yield* stages, yield* stagedRows]).toEqual([0, 0])
+
+          const oom = yield* importWith(workers.outOfHeap, bytes("phone\n", rows(0)))
+          expect(oom._tag).toBe("ContactParseFailed")
+          expect(oom.message).toContain("memory limit")
+
+          const garbage = yield* importWith(workers.answersGarbage, bytes("phone\n", rows(0)))
+          expect(garbage).toMatchObject({ _tag: "ContactParseFailed", message: "the CSV parser thread answered nothing usable" })
+
+          const stuck = yield* importWith(workers.stuck, bytes("phone\n", rows(0)), "300 millis")
+          expect(stuck).toMatchObject({ _tag: "ContactParseFailed", message: "the CSV parser thread answered nothing for 300ms" })
+
+          expect(yield* snapshot(orgId, list.id)).toEqual(before)
+          expect([yield* stages, yield* stagedRows]).toEqual([0, 0])
+          expect(runningWorkers()).toBe(threads)
+          // The real worker imports again afterwards.
+          const after = yield* ContactStore.use((store) => store.importCsv(orgId, list.id, bytes("phone\n", rows(0))))
+          expect(after.added).toBe(600)
         }), { timeout: 30_000 })
 
       it.effect("other organisations' lists are not found, for every operation", () =>
