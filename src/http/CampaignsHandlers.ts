@@ -124,7 +124,16 @@ export const toProblem = (error: CampaignError) => {
   }
 }
 
-const problems = <A, R>(effect: Effect.Effect<A, CampaignError, R>) => Effect.mapError(effect, toProblem)
+/** A storage failure is logged with what the database said (the client only learns to retry). */
+const problems = <A, R>(effect: Effect.Effect<A, CampaignError, R>) =>
+  effect.pipe(
+    Effect.tapError((e) =>
+      e._tag === "StoreUnavailable"
+        ? Effect.logError("campaign storage unavailable").pipe(Effect.annotateLogs({ error: e.message }))
+        : Effect.void
+    ),
+    Effect.mapError(toProblem)
+  )
 
 /** The pipeline's refusals of a test send, as POST /v1/messages answers them. */
 const submitProblem = (

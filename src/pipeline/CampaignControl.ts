@@ -97,7 +97,9 @@ const make = Effect.gen(function*() {
   const cancel = (id: string, actor: Actor = {}) =>
     Effect.gen(function*() {
       const campaign = yield* store.transition(id, "cancel", "cancelled", { orgId: actor.orgId, patch: { finishedAt: Date.now() } })
-      yield* confirm(id, "Cancel")
+      // A campaign never started has no actor to stop: confirming would start one only to answer. The start transition
+      // sets startedAt (running) in its own UPDATE, and a scheduled one has its startAt, so a started one always confirms.
+      if (campaign.startedAt !== undefined || campaign.startAt !== undefined || campaign.audience > 0) yield* confirm(id, "Cancel")
       return campaign
     })
 

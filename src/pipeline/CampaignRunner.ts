@@ -62,10 +62,13 @@ export type Turn =
   | { readonly _tag: "Done"; readonly outcome: RecipientOutcome; readonly recovered?: boolean }
   | { readonly _tag: "Retry"; readonly afterMs: number; readonly rateLimited: boolean; readonly error?: string }
 
-/** The counts of the last minute the automatic pause judges. */
-export interface Attempt {
+/** What one batch attempted, as the automatic pause judges the last minute: one tally per batch, not per recipient. */
+export interface Attempts {
   readonly at: number
-  readonly kind: "submitted" | "failed" | "refused"
+  readonly submitted: number
+  readonly failed: number
+  /** Refused or excluded by the contact policy. */
+  readonly refused: number
 }
 
 const MINUTE = 60_000
@@ -73,13 +76,18 @@ const MINUTE = 60_000
 /** The automatic pause's verdict on the last minute, or undefined. */
 export const autoPauseReason = (
   rules: Campaign["autoPause"],
-  attempts: ReadonlyArray<{ readonly kind: "submitted" | "failed" | "refused" }>
+  batches: ReadonlyArray<Omit<Attempts, "at">>
 ): PauseReason | undefined => {
   if (rules === undefined) return undefined
-  const total = attempts.length
+  let failed = 0
+  let refused = 0
+  let total = 0
+  for (const b of batches) {
+    failed += b.failed
+    refused += b.refused
+    total += b.submitted + b.failed + b.refused
+  }
   if (total === 0 || total < (rules.minAttempts ?? 20)) return undefined
-  const failed = attempts.filter((a) => a.kind === "failed").length
-  const refused = attempts.filter((a) => a.kind === "refused").length
   const pct = (n: number) => `${Math.round(n * 1000) / 10} %`
   if (rules.failureRatio !== undefined && failed / total > rules.failureRatio) {
     return { kind: "auto", detail: `failure ratio ${pct(failed / total)} (${failed} of ${total} in the last minute) above ${pct(rules.failureRatio)}` }
@@ -111,7 +119,7 @@ export const pacing = (perSecond: number, tickMs: number): { readonly size: numb
 /** What a batch's turns come to: the outcomes to write, how far the cursor may move, what the last minute gains. */
 export interface Settled {
   readonly outcomes: ReadonlyArray<RecipientOutcome>
-  readonly attempted: ReadonlyArray<Attempt>
+  readonly attempted: Attempts
   /** The new cursor: past the last page recipient settled, stopping at the first one left for later. */
   readonly cursor: number
   readonly submitted: number
@@ -130,7 +138,7 @@ export const settle = (
   at: number
 ): Settled => {
   const outcomes: Array<RecipientOutcome> = []
-  const attempted: Array<Attempt> = []
+  const attempted = { at, submitted: 0, failed: 0, refused: 0 }
   let waitMs = 0
   let cursor = cursorBefore
   let blocked = false
@@ -152,8 +160,9 @@ export const settle = (
     if (fromPage && !blocked) cursor = r.pos + 1
     const state = t.outcome.state
     if (state === "submitted") submitted++
-    if (state === "submitted" || state === "failed") attempted.push({ at, kind: state })
-    if (state === "refused" || state === "excluded") attempted.push({ at, kind: "refused" })
+    if (state === "submitted") attempted.submitted++
+    if (state === "failed") attempted.failed++
+    if (state === "refused" || state === "excluded") attempted.refused++
   }
   return { outcomes, attempted, cursor, submitted, recovered, waitMs, rateLimited, error }
 }
@@ -203,7 +212,8 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     submitterAt: number
   }
   let prepared: Prepared | undefined
-  let recent: Array<Attempt> = []
+  /** The last minute's batches, kept only for a campaign with an automatic pause. */
+  let recent: Array<Attempts> = []
 
   const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(entityContext))
 
@@ -400,15 +410,20 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     })
     const at = Date.now()
     const settled = settle(turns, due.length, p.cursor, at)
-    const lastMinute = [...recent.filter((a) => a.at > at - MINUTE), ...settled.attempted]
+    const lastMinute = campaign.autoPause === undefined ? [] : [...recent.filter((a) => a.at > at - MINUTE), settled.attempted]
     const hold: PauseReason | undefined = canaryOpen && p.submitted + settled.submitted >= canary
       ? { kind: "canary", detail: `canary of ${canary} messages sent; resume to send the rest` }
       : autoPauseReason(campaign.autoPause, lastMinute)
     const write = recipients.record(campaignId, settled.outcomes, settled.cursor > p.cursor ? settled.cursor : undefined)
     // The outcomes and a pause in one transaction: a crash between them would lose the hold. Memory follows the
     // database: a failed write leaves the batch to be found again (its stored messages marked, not re-sent).
-    yield* hold === undefined ? write : sql.withTransaction(Effect.andThen(write, pause(hold)))
-    if (hold !== undefined) yield* auditSystem(campaign, "campaign.paused", `${hold.kind}: ${hold.detail}`)
+    // A person who paused or cancelled meanwhile stopped it already: the hold finds it not running, and the batch's
+    // outcomes are kept (rolling them back would only make the next actor find its messages again).
+    const held = hold === undefined ? yield* Effect.as(write, false) : yield* sql.withTransaction(Effect.andThen(
+      write,
+      pause(hold).pipe(Effect.as(true), Effect.catchTag("InvalidTransition", () => Effect.succeed(false)))
+    ))
+    if (hold !== undefined && held) yield* auditSystem(campaign, "campaign.paused", `${hold.kind}: ${hold.detail}`)
     p.cursor = Math.max(p.cursor, settled.cursor)
     p.submitted += settled.submitted
     recoveredSubmitted += settled.recovered

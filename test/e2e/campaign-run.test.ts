@@ -1,10 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { ActorRegistry } from "../../src/actors/ActorRegistry.ts"
 import { AccountStore } from "../../src/auth/AccountStore.ts"
+import { CampaignStore } from "../../src/storage/CampaignStore.ts"
 import { CampaignControl } from "../../src/pipeline/CampaignControl.ts"
 import { campaignMessageId } from "../../src/pipeline/CampaignRunner.ts"
-import { approvedCampaign, campaignMessages, campaignOf, germanContacts, receivedTexts, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
+import { approvedCampaign, campaignMessages, campaignOf, germanContacts, newCampaign, receivedTexts, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
 import type { Contact } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
@@ -107,6 +109,24 @@ describe("running campaigns", () => {
       expect(refused._tag).toBe("InvalidTransition")
       expect((yield* run(campaignOf(id2))).state).toBe("cancelled")
     }).pipe(Effect.scoped), 120_000)
+
+  it.live("cancelling a campaign never started answers without starting its actor; a started one is stopped by its actor", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
+      const run = within(gw)
+      const control = yield* run(Effect.service(CampaignControl))
+      const registry = yield* run(Effect.service(ActorRegistry))
+      const list = yield* run(seedList(t.orgId, germanContacts(5)))
+      const draft = yield* run(Effect.flatMap(Effect.service(CampaignStore), (s) => s.create(newCampaign(t.orgId, { appId: t.appId, lists: [list] }))))
+      expect((yield* run(control.cancel(draft.id))).state).toBe("cancelled")
+      // The actor registers itself as it starts, before it could answer: no row, no actor.
+      expect((yield* run(registry.list("Campaign"))).map((e) => e.id)).not.toContain(draft.id)
+      const started = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 1 }))
+      yield* run(control.start(started))
+      yield* run(control.cancel(started))
+      expect((yield* run(registry.list("Campaign"))).map((e) => e.id)).toContain(started)
+    }).pipe(Effect.scoped), 30_000)
 
   it.live("a canary holds after its first N messages until someone resumes", () =>
     Effect.gen(function*() {
