@@ -59,6 +59,9 @@ export const CampaignEdit = Schema.Struct({
   autoPause: Schema.optionalKey(Schema.NullOr(f.autoPause.schema))
 }).annotate({ description: "Only in draft or rejected. Example: {\"template\":\"Hi {{firstname}}, 25% off\",\"startAt\":null}" })
 
+/** Why a campaign is paused: a person, its canary, or its automatic pause (with the ratio that tripped it). */
+export const PauseReasonView = Schema.Struct({ kind: Schema.Literals(["user", "canary", "auto"]), detail: Schema.String })
+
 export const CampaignView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -76,7 +79,7 @@ export const CampaignView = Schema.Struct({
   canary: Schema.optionalKey(f.canary.schema),
   autoPause: Schema.optionalKey(f.autoPause.schema),
   state: CampaignState,
-  pauseReason: Schema.optionalKey(Schema.Struct({ kind: Schema.Literals(["user", "canary", "auto"]), detail: Schema.String })),
+  pauseReason: Schema.optionalKey(PauseReasonView),
   rejectionReason: Schema.optionalKey(Schema.String.annotate({ description: "The moderator's reason, for the creator" })),
   flags: Schema.Array(Schema.String).annotate({ description: "What the content check found at submission, for the moderator" }),
   createdBy: Schema.String,
@@ -99,6 +102,7 @@ export const ReasonView = Schema.Struct({
 export const StatsView = Schema.Struct({
   id: Schema.String,
   state: CampaignState,
+  pauseReason: Schema.optionalKey(PauseReasonView),
   at: Schema.String,
   audience: Schema.Int,
   recipients: Schema.Struct({

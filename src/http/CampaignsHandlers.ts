@@ -30,6 +30,10 @@ const iso = (ms: number | undefined) => ms === undefined ? undefined : new Date(
 const defined = <A extends Record<string, unknown>>(o: A): { [K in keyof A]: Exclude<A[K], undefined> } =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof A]: Exclude<A[K], undefined> }
 
+/** Who paused it stays in the store (the audit log names them); the view says why. */
+const pauseReasonView = (c: Campaign) =>
+  c.pauseReason === undefined ? undefined : { kind: c.pauseReason.kind, detail: c.pauseReason.detail }
+
 export const campaignView = (c: Campaign) => ({
   id: c.id,
   name: c.name,
@@ -53,7 +57,7 @@ export const campaignView = (c: Campaign) => ({
     validitySeconds: c.validitySeconds,
     canary: c.canary,
     autoPause: c.autoPause,
-    pauseReason: c.pauseReason === undefined ? undefined : { kind: c.pauseReason.kind, detail: c.pauseReason.detail },
+    pauseReason: pauseReasonView(c),
     rejectionReason: c.rejectionReason,
     approvedBy: c.approvedBy,
     submittedAt: iso(c.submittedAt),
@@ -65,6 +69,7 @@ export const campaignView = (c: Campaign) => ({
 export const statsView = (s: CampaignStatistics) => ({
   id: s.campaign.id,
   state: s.campaign.state,
+  ...defined({ pauseReason: pauseReasonView(s.campaign) }),
   at: new Date(s.at).toISOString(),
   audience: Math.max(s.figures.audience, s.campaign.audience),
   recipients: s.figures.recipients,

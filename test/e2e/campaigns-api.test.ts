@@ -444,7 +444,8 @@ describe("campaigns API: test send and statistics", () => {
       // What a run that paused leaves, written here (no actor runs a paused campaign): three recipients sent (real
       // messages, delivered by the simulator), one excluded by a blacklist, one refused by a cap, one deferred by the
       // send window.
-      db.prepare("UPDATE campaigns SET state = 'paused', started_at = ? WHERE id = ?").run(Date.now(), id)
+      db.prepare("UPDATE campaigns SET state = 'paused', started_at = ?, pause_reason = ? WHERE id = ?")
+        .run(Date.now(), JSON.stringify({ kind: "auto", detail: "refusal ratio 40 % above 30 %" }), id)
       expectProblem(yield* post(`${base}/v1/campaigns/${id}/test`, { to: "+4915112345698" }, t.member.auth), 409, "conflict")
       const ids: Array<string> = []
       for (const n of ["+4915112345611", "+4915112345612", "+4915112345613"]) {
@@ -469,6 +470,7 @@ describe("campaigns API: test send and statistics", () => {
       expect(stats.json).toMatchObject({
         id,
         state: "paused",
+        pauseReason: { kind: "auto", detail: "refusal ratio 40 % above 30 %" },
         audience: 6,
         recipients: { pending: 0, deferred: 1, excluded: 1, refused: 1, failed: 0, submitted: 3 },
         messages: { inFlight: 0, delivered: 3, undelivered: 0, expired: 0, failed: 0, rejected: 0 },
