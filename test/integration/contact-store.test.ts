@@ -2,13 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import type { Duration } from "effect"
 import { SqlClient } from "effect/sql"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
-import * as Path from "node:path"
-import { pathToFileURL } from "node:url"
 import { migrate } from "../../src/layers/Migrations.ts"
 import { ContactStore } from "../../src/storage/ContactStore.ts"
 import { eventually } from "../fixtures/Eventually.ts"
+import { runningWorkers, workerScripts } from "../fixtures/Workers.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 
 const encoder = new TextEncoder()
@@ -29,41 +26,28 @@ const snapshot = (orgId: string, id: string) =>
     return { list, contacts }
   })
 
-const runningWorkers = () => (process.report.getReport() as { readonly workers: ReadonlyArray<unknown> }).workers.length
 
 const realWorker = new URL("../../src/storage/ContactCsv.worker.ts", import.meta.url).href
 
 /** CSV parser threads that fail, each a temporary .mjs file: the real worker dying mid-file, one out of heap, one stuck. */
-const failingWorkers = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "smsgw-contact-csv-"))
-    const script = async (name: string, code: string) => {
-      const file = Path.join(dir, name)
-      await Fs.writeFile(file, code)
-      return pathToFileURL(file)
-    }
-    return {
-      dir,
-      // The real parser, killed as the third chunk of the file reaches it.
-      diesAtThirdChunk: await script("dies.mjs", `
-        import { parentPort } from "node:worker_threads"
-        let chunks = 0
-        parentPort.on("message", (m) => { if (m._tag === "Chunk" && ++chunks === 3) process.exit(7) })
-        await import(${JSON.stringify(realWorker)})`),
-      outOfHeap: await script("out-of-heap.mjs", `
-        import { parentPort } from "node:worker_threads"
-        const kept = []
-        parentPort.on("message", () => { for (;;) kept.push(new Array(100_000).fill(kept.length)) })`),
-      answersGarbage: await script("answers-garbage.mjs", `
-        import { parentPort } from "node:worker_threads"
-        parentPort.on("message", () => parentPort.postMessage({ _tag: "Rows", batch: 42 }.batch))`),
-      stuck: await script("stuck.mjs", `
-        import { parentPort } from "node:worker_threads"
-        parentPort.on("message", () => {})`)
-    }
-  }),
-  ({ dir }) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-)
+const failingWorkers = workerScripts("smsgw-contact-csv-", {
+  // The real parser, killed as the third chunk of the file reaches it.
+  diesAtThirdChunk: `
+    import { parentPort } from "node:worker_threads"
+    let chunks = 0
+    parentPort.on("message", (m) => { if (m._tag === "Chunk" && ++chunks === 3) process.exit(7) })
+    await import(${JSON.stringify(realWorker)})`,
+  outOfHeap: `
+    import { parentPort } from "node:worker_threads"
+    const kept = []
+    parentPort.on("message", () => { for (;;) kept.push(new Array(100_000).fill(kept.length)) })`,
+  answersGarbage: `
+    import { parentPort } from "node:worker_threads"
+    parentPort.on("message", () => parentPort.postMessage({ _tag: "Rows", batch: 42 }.batch))`,
+  stuck: `
+    import { parentPort } from "node:worker_threads"
+    parentPort.on("message", () => {})`
+})
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`ContactStore on ${name}`, () => {

@@ -13,6 +13,7 @@ import { Blacklists } from "../../src/policy/Blacklists.ts"
 import { ObjectStore } from "../../src/storage/ObjectStore.ts"
 import { sqliteLayer } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Eventually.ts"
+import { runningWorkers, workerScripts } from "../fixtures/Workers.ts"
 
 /** A deterministic generator (mulberry32), so a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -75,34 +76,16 @@ const expectSameParse = (actual: ParsedBlacklist, expected: ParsedBlacklist) => 
   expect(Buffer.from(actual.set.table.buffer).equals(Buffer.from(expected.set.table.buffer))).toBe(true)
 }
 
-/** Worker threads running in this process now (vitest runs this file in a forked process of its own). */
-const runningWorkers = () => (process.report.getReport() as { readonly workers: ReadonlyArray<unknown> }).workers.length
-
-/** Worker scripts that misbehave, each in a temporary .mjs file. */
-const misbehaving = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "smsgw-parser-"))
-    const script = async (name: string, code: string) => {
-      const file = Path.join(dir, name)
-      await Fs.writeFile(file, code)
-      return pathToFileURL(file)
-    }
-    return {
-      dir,
-      throws: await script("throws.mjs", `throw new Error("boom in the parser")`),
-      exits: await script("exits.mjs", `process.exit(3)`),
-      answersNothing: await script("answers-nothing.mjs", `// ends without posting`),
-      answersGarbage: await script(
-        "answers-garbage.mjs",
-        `import { parentPort } from "node:worker_threads"
-        // A full table: a lookup of a missing number would never stop.
-        parentPort.postMessage({ table: new Float64Array([1e6, 2e6]), size: 2, invalid: [], invalidCount: 0, duplicateCount: 0 })`
-      ),
-      spins: await script("spins.mjs", `for (;;) {}`)
-    }
-  }),
-  ({ dir }) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-)
+/** Worker scripts that misbehave. */
+const misbehaving = workerScripts("smsgw-parser-", {
+  throws: `throw new Error("boom in the parser")`,
+  exits: `process.exit(3)`,
+  answersNothing: `// ends without posting`,
+  answersGarbage: `import { parentPort } from "node:worker_threads"
+    // A full table: a lookup of a missing number would never stop.
+    parentPort.postMessage({ table: new Float64Array([1e6, 2e6]), size: 2, invalid: [], invalidCount: 0, duplicateCount: 0 })`,
+  spins: `for (;;) {}`
+})
 
 const small = () => new TextEncoder().encode("+4915112345678\n4915112345679\n")
 
