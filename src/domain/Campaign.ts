@@ -55,6 +55,12 @@ export const canDo = (action: CampaignAction, state: CampaignState): boolean => 
 /** States in which the campaign's actor submits or waits to (the supervisor keeps their actors alive). */
 export const activeStates: ReadonlyArray<CampaignState> = ["scheduled", "running"]
 
+/**
+ * States in which a campaign still needs its lists: deleting one of them is refused. Drafts and rejected campaigns
+ * are not among them: they are edited before anything is sent, and submitting checks their lists again.
+ */
+export const listHoldingStates: ReadonlyArray<CampaignState> = ["pending_approval", "approved", "scheduled", "running", "paused"]
+
 export const isFinalState = (state: CampaignState): boolean => state === "completed" || state === "cancelled"
 
 const ClockTime = Schema.String.check(Schema.isPattern(/^([01]\d|2[0-3]):[0-5]\d$/))

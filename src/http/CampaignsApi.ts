@@ -17,6 +17,7 @@ import {
   UnavailableProblem,
   ValidationProblem
 } from "./Problems.ts"
+import { pageQuery } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
 
 const f = CampaignSpecFields
@@ -198,14 +199,14 @@ const action = <Name extends string>(name: Name, path: string, description: stri
 export class CampaignsGroup extends HttpApiGroup.make("campaigns")
   .add(
     HttpApiEndpoint.get("list", "/v1/campaigns", {
-      query: {
-        state: Schema.optionalKey(CampaignState),
-        limit: Limit,
-        before: Schema.optionalKey(Schema.String.annotate({ description: "ISO time: campaigns created before this" }))
-      },
+      query: { state: Schema.optionalKey(CampaignState), ...pageQuery("campaigns", 1000) },
       success: Schema.Array(CampaignView),
       error: campaignErrors
-    }).annotate(OpenApi.Description, "The organisation's campaigns, newest first (every role)."),
+    }).annotate(
+      OpenApi.Description,
+      "The organisation's campaigns, newest first (every role). A full page may have more after it: ask again with the " +
+        "last campaign's createdAt as `before` and its id as `beforeId`."
+    ),
     HttpApiEndpoint.post("create", "/v1/campaigns", {
       payload: CampaignCreate,
       success: CampaignView.pipe(HttpApiSchema.status(201)),

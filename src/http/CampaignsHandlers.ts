@@ -22,6 +22,7 @@ import {
   UnavailableProblem,
   ValidationProblem
 } from "./Problems.ts"
+import { beforeOf, defaultPageSize } from "./Paging.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 
 const iso = (ms: number | undefined) => ms === undefined ? undefined : new Date(ms).toISOString()
@@ -190,9 +191,8 @@ export const CampaignsHandlers = HttpApiBuilder.group(
     return handlers
       .handle("list", ({ query }) =>
         Effect.gen(function*() {
-          const before = query.before === undefined ? undefined : Date.parse(query.before)
-          if (before !== undefined && Number.isNaN(before)) return yield* validation("query.before", "must be an ISO date-time")
-          const list = yield* campaigns.list(yield* CurrentPrincipal, { state: query.state, limit: query.limit ?? 100, before }).pipe(problems)
+          const before = yield* beforeOf(query)
+          const list = yield* campaigns.list(yield* CurrentPrincipal, { state: query.state, limit: query.limit ?? defaultPageSize, before }).pipe(problems)
           return list.map(campaignView)
         }))
       .handle("create", ({ payload }) =>

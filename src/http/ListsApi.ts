@@ -6,8 +6,10 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { CsvDelimiter, maxColumns, phoneColumnNames } from "../storage/ContactCsv.ts"
 import { maxContactsPerCall, maxListedInvalid } from "../storage/ContactStore.ts"
 import { LargeBody } from "./BodyLimits.ts"
+import { defaultPageSize, pageQuery } from "./Paging.ts"
 import {
   ForbiddenProblem,
+  ListInUseProblem,
   NotFoundProblem,
   PayloadTooLargeProblem,
   UnauthorizedProblem,
@@ -18,6 +20,9 @@ import { Authentication } from "./Security.ts"
 
 /** Room for `maxContactsPerCall` contacts with a few variables each (~800 bytes a contact). */
 export const maxContactsBodyBytes = 8 * 1024 * 1024
+
+/** Lists a page of `GET /v1/lists` holds at most. */
+export const maxListsPerPage = 500
 
 /** Media types an upload is accepted under. */
 export const csvContentTypes = ["text/csv", "application/csv"] as const
@@ -103,8 +108,13 @@ const listParams = { id: Schema.String }
 
 export class ListsGroup extends HttpApiGroup.make("lists")
   .add(
-    HttpApiEndpoint.get("list", "/v1/lists", { success: Schema.Array(ListView), error: errors })
-      .annotate(OpenApi.Description, "Your organisation's contact lists with their contact counts and columns (viewer and above)."),
+    HttpApiEndpoint.get("list", "/v1/lists", { query: pageQuery("lists", maxListsPerPage), success: Schema.Array(ListView), error: errors })
+      .annotate(
+        OpenApi.Description,
+        `Your organisation's contact lists with their contact counts and columns, newest first, ${defaultPageSize} a page ` +
+          `(\`limit\`: at most ${maxListsPerPage}); a full page may have more after it: ask again with the last list's ` +
+          "createdAt as `before` and its id as `beforeId` (viewer and above)."
+      ),
     HttpApiEndpoint.post("create", "/v1/lists", {
       payload: Schema.Struct({ name: Name, defaultCountry: Schema.optionalKey(Country) }),
       success: ListView.pipe(HttpApiSchema.status(201)),
@@ -120,8 +130,13 @@ export class ListsGroup extends HttpApiGroup.make("lists")
       OpenApi.Description,
       "Rename, or set the default country (null clears it); it applies to later uploads, not to stored contacts (member and above)."
     ),
-    HttpApiEndpoint.delete("delete", "/v1/lists/:id", { params: listParams, success: HttpApiSchema.NoContent, error: errors })
-      .annotate(OpenApi.Description, "Delete the list and its contacts (member and above)."),
+    HttpApiEndpoint.delete("delete", "/v1/lists/:id", { params: listParams, success: HttpApiSchema.NoContent, error: [...errors, ListInUseProblem] })
+      .annotate(
+        OpenApi.Description,
+        "Delete the list and its contacts (member and above). A list named by a campaign not finished yet (pending_approval, " +
+          "approved, scheduled, running, paused) is kept: 409 naming the campaigns; cancel them or let them complete first. " +
+          "Drafts and rejected campaigns do not hold a list: submitting one checks its lists again."
+      ),
     HttpApiEndpoint.get("contacts", "/v1/lists/:id/contacts", {
       params: listParams,
       query: {

@@ -14,11 +14,13 @@ import type { Role } from "../domain/Account.ts"
 import type { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
 import type { ContactParseFailed, CsvMalformed } from "../storage/ContactCsv.ts"
 import { ContactStore } from "../storage/ContactStore.ts"
-import type { Contact, ContactList, ContactNotFound, ImportReport, ListNotFound } from "../storage/ContactStore.ts"
+import type { Contact, ContactList, ContactNotFound, ImportReport, ListInUse, ListNotFound } from "../storage/ContactStore.ts"
 import { requestOrigin } from "./AccountsHandlers.ts"
 import { GatewayApi } from "./Api.ts"
+import { beforeOf, defaultPageSize } from "./Paging.ts"
 import {
   ForbiddenProblem,
+  ListInUseProblem,
   NotFoundProblem,
   PayloadTooLargeProblem,
   UnavailableProblem,
@@ -48,6 +50,16 @@ const contactView = (contact: Contact) => ({
   pos: contact.pos,
   createdAt: iso(contact.createdAt)
 })
+
+const inUseProblem = (error: ListInUse) => {
+  const more = error.count > error.campaigns.length ? ` and ${error.count - error.campaigns.length} more` : ""
+  return new ListInUseProblem({
+    detail: `list ${error.id} is used by ${error.count === 1 ? "a campaign" : `${error.count} campaigns`} not finished yet ` +
+      `(${error.campaigns.join(", ")}${more}): cancel ${error.count === 1 ? "it" : "them"} or let ${error.count === 1 ? "it" : "them"} complete, then delete the list`,
+    campaigns: error.campaigns,
+    campaignCount: error.count
+  })
+}
 
 type StoreError = ListNotFound | ContactNotFound | InvalidField | CsvMalformed | ContactParseFailed | StoreUnavailable | UploadTooLarge
 
@@ -132,10 +144,12 @@ export const ListsHandlers = HttpApiBuilder.group(
       }).pipe(Effect.ignore)
 
     return handlers
-      .handle("list", () =>
+      .handle("list", ({ query }) =>
         Effect.gen(function*() {
           const principal = yield* requireRole("viewer")
-          return (yield* store.listLists(principal.orgId).pipe(Effect.catch(toProblem))).map(listView)
+          const before = yield* beforeOf(query)
+          const page = { limit: query.limit ?? defaultPageSize, before }
+          return (yield* store.listLists(principal.orgId, page).pipe(Effect.catch(toProblem))).map(listView)
         }))
       .handle("create", ({ payload }) =>
         Effect.gen(function*() {
@@ -159,7 +173,11 @@ export const ListsHandlers = HttpApiBuilder.group(
       .handle("delete", ({ params }) =>
         Effect.gen(function*() {
           const principal = yield* requireRole("member")
-          yield* store.deleteList(principal.orgId, params.id).pipe(Effect.catch(toProblem))
+          yield* store.deleteList(principal.orgId, params.id).pipe(
+            Effect.catch((error): Effect.Effect<never, ListProblem | ListInUseProblem> =>
+              error._tag === "ListInUse" ? Effect.fail(inUseProblem(error)) : toProblem(error)
+            )
+          )
           yield* audit(principal, "list.deleted", params.id)
         }))
       .handle("contacts", ({ params, query }) =>

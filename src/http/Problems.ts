@@ -66,6 +66,15 @@ export class ConflictProblem extends HttpApiError.Problem<ConflictProblem>()("Co
   title: "Conflict"
 }) {}
 
+export class ListInUseProblem extends HttpApiError.Problem<ListInUseProblem>()("ListInUseProblem", {
+  type: "urn:smsgw:problem:list-in-use",
+  status: 409,
+  title: "The list is used by campaigns not finished yet"
+}, {
+  campaigns: Schema.Array(Schema.String).annotate({ description: "The newest few of them" }),
+  campaignCount: Schema.Int.annotate({ description: "How many there are in all" })
+}) {}
+
 export class TooManyRequestsProblem extends HttpApiError.Problem<TooManyRequestsProblem>()("TooManyRequestsProblem", {
   type: "urn:smsgw:problem:too-many-requests",
   status: 429,

@@ -45,6 +45,7 @@ import type { CampaignFigures, OutcomeQuery, RecipientOutcome } from "../storage
 import { CampaignStats } from "../storage/CampaignStats.ts"
 import type { CampaignFields } from "../storage/CampaignStore.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
+import type { Before } from "../storage/Paging.ts"
 import { SenderUse } from "../storage/SenderUse.ts"
 import type { SubmitError } from "./Gateway.ts"
 import { CampaignControl } from "./CampaignControl.ts"
@@ -120,7 +121,7 @@ export class Campaigns extends Context.Service<Campaigns, {
   readonly create: (p: Principal, spec: CampaignSpec, ip: string) => Effect.Effect<Campaign, CampaignError>
   readonly list: (
     p: Principal,
-    options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: number | undefined }
+    options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: Before | undefined }
   ) => Effect.Effect<ReadonlyArray<Campaign>, CampaignError>
   readonly get: (p: Principal, id: string) => Effect.Effect<Campaign, CampaignError>
   readonly edit: (p: Principal, id: string, patch: CampaignPatch, ip: string) => Effect.Effect<Campaign, CampaignError>

@@ -22,6 +22,8 @@ import { allowedFrom, CampaignNotFound, defaultModerationSettings, InvalidTransi
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import type { RequestedEncoding } from "../domain/Message.ts"
 import type { MessageClass } from "../domain/Policy.ts"
+import { olderThan } from "./Paging.ts"
+import type { Before } from "./Paging.ts"
 
 /** The fields a user sets (resolved: defaults applied), the content check's flags, and `startAt` as epoch ms. */
 export interface CampaignFields extends
@@ -78,10 +80,10 @@ export class CampaignStore extends Context.Service<CampaignStore, {
   readonly get: (orgId: string, id: string) => Effect.Effect<Campaign, CampaignNotFound | StoreUnavailable>
   /** Any campaign by id: for its own actor, which has no organisation to ask in. */
   readonly find: (id: string) => Effect.Effect<Option.Option<Campaign>, StoreUnavailable>
-  /** Newest first; `before` (epoch ms, exclusive) pages back. */
+  /** Newest first (by creation, then id); `before` pages back from the previous page's last campaign. */
   readonly list: (
     orgId: string,
-    options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: number | undefined }
+    options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: Before | undefined }
   ) => Effect.Effect<ReadonlyArray<Campaign>, StoreUnavailable>
   /** Replaces the user's fields, only in a state that allows `edit`; `editors` replaces the list of editors when given. */
   readonly update: (
@@ -236,10 +238,10 @@ const make = Effect.gen(function*() {
       return yield* get(c.orgId, c.id).pipe(Effect.catchTag("CampaignNotFound", Effect.die))
     })
 
-  const list = (orgId: string, options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: number | undefined }) =>
+  const list = (orgId: string, options: { readonly state?: CampaignState | undefined; readonly limit: number; readonly before?: Before | undefined }) =>
     sql<Row>`SELECT * FROM campaigns WHERE org_id = ${orgId}
       ${options.state !== undefined ? sql`AND state = ${options.state}` : sql``}
-      ${options.before !== undefined ? sql`AND created_at < ${options.before}` : sql``}
+      ${olderThan(sql, options.before)}
       ORDER BY created_at DESC, id DESC LIMIT ${options.limit}`.pipe(
       Effect.map((rows) => rows.map(campaignOf)),
       Effect.mapError(failed)

@@ -12,6 +12,8 @@
  * - Memory stays bounded whatever the upload's size: one batch of rows, the first `maxListedInvalid` invalid rows;
  *   duplicates are found by the tables' keys and counted from rows inserted, never kept in a set. A file is parsed and
  *   its numbers checked on a worker thread (ContactCsv.ts), whose garbage stays in its own capped heap.
+ * - A list named by a campaign not finished yet (domain/Campaign.ts listHoldingStates) is not deleted: the campaign
+ *   would lose the audience it was approved with.
  * - On SQLite, whose statements run on the event loop, a stage is moved and dropped in slices (`inSlices`).
  */
 import { Array as Arr, Context, Effect, Layer, Schema } from "effect"
@@ -19,6 +21,7 @@ import type { Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError, Statement } from "effect/sql"
 import { randomBytes } from "node:crypto"
+import { listHoldingStates } from "../domain/Campaign.ts"
 import { InvalidField, messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import { isCountry } from "../domain/Msisdn.ts"
 import { normaliseVariable } from "../domain/Template.ts"
@@ -26,6 +29,8 @@ import { csvContacts } from "./ContactCsv.ts"
 import type { ContactParseFailed, CsvDelimiter, CsvMalformed, CsvWorkerOptions } from "./ContactCsv.ts"
 import { checkContact, packBatch } from "./ContactRows.ts"
 import type { InvalidRow, PackedBatch, RawContact } from "./ContactRows.ts"
+import { olderThan } from "./Paging.ts"
+import type { Before } from "./Paging.ts"
 
 export type { InvalidRow } from "./ContactRows.ts"
 
@@ -65,6 +70,18 @@ export interface ImportReport {
 }
 
 export class ListNotFound extends Schema.TaggedError<ListNotFound>()("ListNotFound", { id: Schema.String }) {}
+
+/** The list is named by campaigns not finished yet (domain/Campaign.ts listHoldingStates): it is not deleted. */
+export class ListInUse extends Schema.TaggedError<ListInUse>()("ListInUse", {
+  id: Schema.String,
+  /** The newest few of them (at most `maxNamedCampaigns`). */
+  campaigns: Schema.Array(Schema.String),
+  /** How many there are in all. */
+  count: Schema.Int
+}) {}
+
+/** Campaigns a refused deletion names at most. */
+export const maxNamedCampaigns = 5
 
 export class ContactNotFound extends Schema.TaggedError<ContactNotFound>()("ContactNotFound", {
   listId: Schema.String,
@@ -157,9 +174,16 @@ export class ContactStore extends Context.Service<ContactStore, {
     id: string,
     change: { readonly name?: string | undefined; readonly defaultCountry?: string | null | undefined }
   ) => Effect.Effect<ContactList, ListNotFound | InvalidField | StoreUnavailable>
-  /** Deletes the list and its contacts. */
-  readonly deleteList: (orgId: string, id: string) => Effect.Effect<void, ListNotFound | StoreUnavailable>
-  readonly listLists: (orgId: string) => Effect.Effect<ReadonlyArray<ContactList>, StoreUnavailable>
+  /**
+   * Deletes the list and its contacts, unless a campaign of the organisation that is not finished yet names it
+   * (`ListInUse`); drafts, rejected, completed and cancelled campaigns do not hold it.
+   */
+  readonly deleteList: (orgId: string, id: string) => Effect.Effect<void, ListNotFound | ListInUse | StoreUnavailable>
+  /** Newest first (by creation, then id), at most `limit`, after the previous page's last (`before`). */
+  readonly listLists: (
+    orgId: string,
+    page: { readonly limit: number; readonly before?: Before | undefined }
+  ) => Effect.Effect<ReadonlyArray<ContactList>, StoreUnavailable>
   readonly getList: (orgId: string, id: string) => Effect.Effect<ContactList, ListNotFound | StoreUnavailable>
   /** Up to `maxContactsPerCall` contacts; `vars` keys are trimmed and lower-cased like CSV headers. */
   readonly addContacts: (
@@ -247,15 +271,37 @@ const make = (options: ContactStoreOptions) => Effect.gen(function*() {
     return { ...current, name, defaultCountry, updatedAt: now }
   })
 
+  /** The organisation's campaigns that still need the list (`listHoldingStates`), newest first, and how many in all. */
+  const holders = (orgId: string, id: string) => {
+    const names = sql.onDialectOrElse({
+      pg: () => sql`lists::jsonb @> jsonb_build_array(${id}::text)`,
+      orElse: () => sql`EXISTS (SELECT 1 FROM json_each(campaigns.lists) WHERE json_each.value = ${id})`
+    })
+    return sql<{ readonly id: string; readonly n: Int }>`SELECT id, COUNT(*) OVER () AS n FROM campaigns
+      WHERE org_id = ${orgId} AND state IN ${sql.in(listHoldingStates)} AND ${names}
+      ORDER BY created_at DESC, id DESC LIMIT ${maxNamedCampaigns}`
+  }
+
   const deleteList = Effect.fn("ContactStore.deleteList")(function*(orgId: string, id: string) {
-    const deleted = yield* sql<{ readonly id: string }>`DELETE FROM contact_lists WHERE id = ${id} AND org_id = ${orgId} RETURNING id`
-      .pipe(Effect.mapError(storeFailure))
-    if (deleted.length === 0) return yield* new ListNotFound({ id })
+    // A campaign submitted at the same moment can still miss the check: its actor then pauses naming the list.
+    const outcome = yield* sql.withTransaction(Effect.gen(function*() {
+      const found = yield* sql`SELECT id FROM contact_lists WHERE id = ${id} AND org_id = ${orgId}`
+      if (found.length === 0) return { _tag: "NotFound" as const }
+      const holding = yield* holders(orgId, id)
+      if (holding.length > 0) return { _tag: "InUse" as const, campaigns: holding.map((r) => r.id), count: Number(holding[0]?.n ?? holding.length) }
+      const deleted = yield* sql<{ readonly id: string }>`DELETE FROM contact_lists WHERE id = ${id} AND org_id = ${orgId} RETURNING id`
+      return { _tag: deleted.length === 0 ? "NotFound" as const : "Deleted" as const }
+    })).pipe(Effect.mapError(storeFailure))
+    if (outcome._tag === "InUse") return yield* new ListInUse({ id, campaigns: outcome.campaigns, count: outcome.count })
+    if (outcome._tag === "NotFound") return yield* new ListNotFound({ id })
   })
 
-  const listLists = Effect.fn("ContactStore.listLists")(function*(orgId: string) {
-    const rows = yield* sql<ListRow>`SELECT * FROM contact_lists WHERE org_id = ${orgId} ORDER BY created_at, id`
-      .pipe(Effect.mapError(storeFailure))
+  const listLists = Effect.fn("ContactStore.listLists")(function*(
+    orgId: string,
+    page: { readonly limit: number; readonly before?: Before | undefined }
+  ) {
+    const rows = yield* sql<ListRow>`SELECT * FROM contact_lists WHERE org_id = ${orgId} ${olderThan(sql, page.before)}
+      ORDER BY created_at DESC, id DESC LIMIT ${page.limit}`.pipe(Effect.mapError(storeFailure))
     return rows.map(toList)
   })
 

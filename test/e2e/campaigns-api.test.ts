@@ -297,6 +297,47 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
     }).pipe(Effect.scoped), 90_000)
 })
 
+describe("campaigns API: listing", () => {
+  it.live("the campaigns page newest first; before + beforeId skip none created in one millisecond, before alone as documented", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const owner = yield* signUp(gw.baseUrl)
+      const db = database(gw)
+      yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+      const base = `${gw.baseUrl}/v1/campaigns`
+      const list = addList(db, owner.orgId, [{ msisdn: "+4915112345601" }])
+      const ids: Array<string> = []
+      for (let i = 0; i < 5; i++) {
+        const created = yield* post(base, spec(owner, [list], { name: `c${i}` }), owner.userAuth)
+        expectStatus(created, 201)
+        ids.push(String(created.json.id))
+      }
+      // All five in one millisecond: only the id orders them, and a page of 2 ends inside the millisecond.
+      db.prepare("UPDATE campaigns SET created_at = 1000 WHERE org_id = ?").run(owner.orgId)
+      const newestFirst = [...ids].sort().reverse()
+      type Listed = { readonly id: string; readonly createdAt: string }
+      const page = (query: string) =>
+        Effect.map(get(`${base}${query}`, owner.userAuth), (r) => {
+          expectStatus(r, 200)
+          return r.json as unknown as ReadonlyArray<Listed>
+        })
+      const seen: Array<string> = []
+      let current = yield* page("?limit=2")
+      for (;;) {
+        seen.push(...current.map((c) => c.id))
+        const last = current.at(-1)
+        if (last === undefined || current.length < 2) break
+        current = yield* page(`?limit=2&before=${encodeURIComponent(last.createdAt)}&beforeId=${last.id}`)
+      }
+      expect(seen).toEqual(newestFirst)
+      // The documented `before` alone: campaigns created strictly before that time.
+      expect(yield* page(`?before=${encodeURIComponent(new Date(1000).toISOString())}`)).toEqual([])
+      expect((yield* page(`?before=${encodeURIComponent(new Date(1001).toISOString())}&state=draft`)).length).toBe(5)
+      expect(fieldsOf(yield* get(`${base}?beforeId=${ids[0]}`, owner.userAuth))).toEqual(["query.beforeId"])
+      expect(fieldsOf(yield* get(`${base}?before=soon`, owner.userAuth))).toEqual(["query.before"])
+    }).pipe(Effect.scoped), 30_000)
+})
+
 describe("campaigns API: creation checks", () => {
   it.live("a missing variable names the rows; throttle above the app's limit, unknown lists, bad templates and start times name their field", () =>
     Effect.gen(function*() {

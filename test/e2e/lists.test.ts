@@ -126,6 +126,96 @@ describe("audiences over HTTP: lists, contacts, CSV uploads", () => {
       expectProblem(yield* get(`${base}/${id}`, owner.userAuth), 404, "not-found")
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("lists page newest first, 100 unless limit says (at most 500); before + beforeId skip none created in one millisecond", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const owner = yield* signUp(gw.baseUrl)
+      const other = yield* signUp(gw.baseUrl)
+      const base = `${gw.baseUrl}/v1/lists`
+      const db = new DatabaseSync(join(gw.dataDir, "gateway.db"))
+      db.exec("PRAGMA busy_timeout = 5000")
+      yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+      // 103 lists, all created in one millisecond: only the id orders them.
+      const insert = db.prepare("INSERT INTO contact_lists (id, org_id, name, contacts, columns, created_at, updated_at) VALUES (?, ?, ?, 0, '[]', 1000, 1000)")
+      const ids = Array.from({ length: 103 }, (_, i) => `lst_${String(i).padStart(3, "0")}_${crypto.randomUUID().slice(0, 4)}`)
+      for (const id of ids) insert.run(id, owner.orgId, id)
+      insert.run("lst_theirs", other.orgId, "theirs")
+      const newestFirst = [...ids].reverse()
+      type Listed = { readonly id: string; readonly createdAt: string }
+      const page = (query: string) =>
+        Effect.map(get(`${base}${query}`, owner.userAuth), (r) => {
+          expect(r.status, JSON.stringify(r.json)).toBe(200)
+          return r.json as unknown as ReadonlyArray<Listed>
+        })
+
+      expect((yield* page("")).map((l) => l.id)).toEqual(newestFirst.slice(0, 100))
+      const seen: Array<string> = []
+      let current = yield* page("?limit=40")
+      for (;;) {
+        seen.push(...current.map((l) => l.id))
+        const last = current.at(-1)
+        if (last === undefined || current.length < 40) break
+        current = yield* page(`?limit=40&before=${encodeURIComponent(last.createdAt)}&beforeId=${last.id}`)
+      }
+      expect(seen).toEqual(newestFirst)
+      // `before` alone: strictly older than that millisecond.
+      expect(yield* page(`?before=${encodeURIComponent(new Date(1000).toISOString())}`)).toEqual([])
+
+      expect(fieldsOf(yield* get(`${base}?limit=501`, owner.userAuth))).toEqual(["query.limit"])
+      expect(fieldsOf(yield* get(`${base}?limit=0`, owner.userAuth))).toEqual(["query.limit"])
+      expect(fieldsOf(yield* get(`${base}?beforeId=${ids[0]}`, owner.userAuth))).toEqual(["query.beforeId"])
+      expect(fieldsOf(yield* get(`${base}?before=yesterday`, owner.userAuth))).toEqual(["query.before"])
+      expect((yield* page("?limit=500")).length).toBe(103)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a list a campaign not finished yet uses is not deleted (409 naming it); a draft does not hold it, its submit then names the list", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const owner = yield* signUp(gw.baseUrl)
+      const other = yield* signUp(gw.baseUrl)
+      const base = `${gw.baseUrl}/v1/lists`
+      const newList = (name: string) =>
+        Effect.gen(function*() {
+          const id = String((yield* post(base, { name }, owner.userAuth)).json.id)
+          expect((yield* post(`${base}/${id}/contacts`, { contacts: [{ phone: "+4915112345678" }] }, owner.userAuth)).status).toBe(200)
+          return id
+        })
+      const campaign = (lists: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const created = yield* post(`${gw.baseUrl}/v1/campaigns`, { name: "Sale", appId: owner.appId, sender: "ACME", template: "Hi", lists }, owner.userAuth)
+          expect(created.status, JSON.stringify(created.json)).toBe(201)
+          return String(created.json.id)
+        })
+      const held = yield* newList("Held")
+      const drafted = yield* newList("Drafted")
+
+      // The owner's campaign needs no approval (rule "members"): submitted, it is approved and holds its lists.
+      const approved = yield* campaign([drafted, held])
+      expect((yield* post(`${gw.baseUrl}/v1/campaigns/${approved}/submit`, {}, owner.userAuth)).json.state).toBe("approved")
+      const refused = yield* send("DELETE", `${base}/${held}`, undefined, owner.userAuth)
+      expectProblem(refused, 409, "list-in-use")
+      expect(refused.json).toMatchObject({ campaigns: [approved], campaignCount: 1 })
+      expect(String(refused.json.detail)).toContain(`list ${held} is used by a campaign not finished yet (${approved})`)
+      expect((yield* get(`${base}/${held}`, owner.userAuth)).json).toMatchObject({ contacts: 1 })
+      // Another organisation still gets 404.
+      expectProblem(yield* send("DELETE", `${base}/${held}`, undefined, other.userAuth), 404, "not-found")
+
+      // A draft does not hold a list; submitting it afterwards names the list that is gone.
+      const draft = yield* campaign([drafted])
+      expect((yield* post(`${gw.baseUrl}/v1/campaigns/${approved}/cancel`, {}, owner.userAuth)).json.state).toBe("cancelled")
+      expect((yield* send("DELETE", `${base}/${drafted}`, undefined, owner.userAuth)).status).toBe(204)
+      const resubmitted = yield* post(`${gw.baseUrl}/v1/campaigns/${draft}/submit`, {}, owner.userAuth)
+      expectProblem(resubmitted, 400, "validation")
+      expect(fieldsOf(resubmitted)).toEqual(["lists[0]"])
+
+      const paths = (yield* get(`${gw.baseUrl}/openapi.json`)).json.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>
+      expect(Object.keys(paths["/v1/lists/{id}"]?.delete?.responses ?? {})).toContain("409")
+
+      // Once the campaign is cancelled, the list deletes as before.
+      expect((yield* send("DELETE", `${base}/${held}`, undefined, owner.userAuth)).status).toBe(204)
+      expectProblem(yield* get(`${base}/${held}`, owner.userAuth), 404, "not-found")
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("refusals name the field: no phone column, unknown fields, bad country, wrong media type, malformed CSV", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()

@@ -1,7 +1,7 @@
 /** CampaignStore on both dialects: fields round-trip, transitions checked in the database, tenant isolation, queue. */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
-import type { SqlClient } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import { migrate } from "../../src/layers/Migrations.ts"
 import type { NewCampaign } from "../../src/storage/CampaignStore.ts"
 import { CampaignStore } from "../../src/storage/CampaignStore.ts"
@@ -30,7 +30,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`CampaignStore on ${name}`, () => {
     const TestStore = CampaignStore.layer.pipe(
       Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))),
-      Layer.provide(database)
+      Layer.provideMerge(database)
     )
     it.layer(TestStore, { timeout: 60_000 })((it) => {
       it.effect("a created campaign reads back as written, in draft, and only in its organisation", () =>
@@ -108,6 +108,30 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect(yield* store.settings(org)).toEqual({ approval: "promotional", keywords: ["free"], urls: [] })
           expect((yield* store.list(org, { limit: 10 })).length).toBe(3)
           expect((yield* store.list(org, { limit: 10, state: "pending_approval" })).length).toBe(2)
+        }))
+
+      it.effect("paging by (createdAt, id) neither skips nor repeats campaigns created in the same millisecond", () =>
+        Effect.gen(function*() {
+          const store = yield* CampaignStore
+          const sql = yield* SqlClient.SqlClient
+          const org = `org_p${crypto.randomUUID().slice(0, 6)}`
+          const ids = ["cmp_a", "cmp_b", "cmp_c", "cmp_d", "cmp_e"].map((id) => `${id}_${org}`)
+          for (const id of ids) yield* store.create(fullCampaign(org, { id }))
+          // Three in one millisecond, two in the one before: every page boundary of 2 falls inside a millisecond.
+          yield* sql`UPDATE campaigns SET created_at = 1000 WHERE id IN ${sql.in(ids.slice(0, 3))}`
+          yield* sql`UPDATE campaigns SET created_at = 999 WHERE id IN ${sql.in(ids.slice(3))}`
+          const seen: Array<string> = []
+          let page = yield* store.list(org, { limit: 2 })
+          while (page.length > 0) {
+            seen.push(...page.map((c) => c.id))
+            const last = page[page.length - 1]
+            if (last === undefined || page.length < 2) break
+            page = yield* store.list(org, { limit: 2, before: { at: last.createdAt, id: last.id } })
+          }
+          expect(seen).toEqual([ids[2], ids[1], ids[0], ids[4], ids[3]])
+          // `before` alone keeps its meaning: strictly older than that millisecond.
+          expect((yield* store.list(org, { limit: 10, before: { at: 1000 } })).map((c) => c.id)).toEqual([ids[4], ids[3]])
+          expect(yield* store.list(`${org}x`, { limit: 10 })).toEqual([])
         }))
     })
   })

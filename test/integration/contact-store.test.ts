@@ -3,7 +3,10 @@ import { Effect, Fiber, Layer, Stream } from "effect"
 import type { Duration } from "effect"
 import { SqlClient } from "effect/sql"
 import { migrate } from "../../src/layers/Migrations.ts"
+import type { CampaignAction, CampaignState } from "../../src/domain/Campaign.ts"
+import { CampaignStore } from "../../src/storage/CampaignStore.ts"
 import { ContactStore } from "../../src/storage/ContactStore.ts"
+import { newCampaign } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { runningWorkers, workerScripts } from "../fixtures/Workers.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
@@ -51,7 +54,7 @@ const failingWorkers = workerScripts("smsgw-contact-csv-", {
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`ContactStore on ${name}`, () => {
-    const TestStore = ContactStore.layer.pipe(
+    const TestStore = Layer.mergeAll(ContactStore.layer, CampaignStore.layer).pipe(
       Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))),
       Layer.provideMerge(database)
     )
@@ -282,7 +285,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           for (const attempt of attempts) {
             expect(yield* Effect.flip(attempt as Effect.Effect<unknown, { readonly _tag: string }>)).toMatchObject({ _tag: "ListNotFound" })
           }
-          expect(yield* store.listLists(other)).toEqual([])
+          expect(yield* store.listLists(other, { limit: 10 })).toEqual([])
           const mine = yield* store.getList(owner, list.id)
           expect([mine.name, mine.contacts]).toEqual(["Mine", 1])
         }))
@@ -298,11 +301,85 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect((yield* Effect.flip(store.removeContact(orgId, list.id, "4915112345678")))._tag).toBe("ContactNotFound")
           const renamed = yield* store.updateList(orgId, list.id, { name: "New" })
           expect([renamed.name, renamed.contacts]).toEqual(["New", 1])
-          expect((yield* store.listLists(orgId)).map((l) => [l.name, l.contacts])).toEqual([["New", 1]])
+          expect((yield* store.listLists(orgId, { limit: 10 })).map((l) => [l.name, l.contacts])).toEqual([["New", 1]])
           yield* store.deleteList(orgId, list.id)
           expect((yield* Effect.flip(store.getList(orgId, list.id)))._tag).toBe("ListNotFound")
           const left = yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM contacts WHERE list_id = ${list.id}`
           expect(Number(left[0]?.n)).toBe(0)
+        }))
+
+      it.effect("lists page newest first by (createdAt, id): none skipped or repeated within a millisecond", () =>
+        Effect.gen(function*() {
+          const store = yield* ContactStore
+          const sql = yield* SqlClient.SqlClient
+          const orgId = org()
+          const lists = yield* Effect.forEach(["a", "b", "c", "d", "e"], (name) => store.createList(orgId, { name }))
+          yield* store.createList(org(), { name: "another organisation's" })
+          // Three in one millisecond, two in the one before: every page boundary of 2 falls inside a millisecond.
+          yield* sql`UPDATE contact_lists SET created_at = 1000 WHERE id IN ${sql.in(lists.slice(0, 3).map((l) => l.id))}`
+          yield* sql`UPDATE contact_lists SET created_at = 999 WHERE id IN ${sql.in(lists.slice(3).map((l) => l.id))}`
+          const byId = (ids: ReadonlyArray<string>) => [...ids].sort().reverse()
+          const expected = [...byId(lists.slice(0, 3).map((l) => l.id)), ...byId(lists.slice(3).map((l) => l.id))]
+          const seen: Array<string> = []
+          let page = yield* store.listLists(orgId, { limit: 2 })
+          for (;;) {
+            seen.push(...page.map((l) => l.id))
+            const last = page.at(-1)
+            if (last === undefined || page.length < 2) break
+            page = yield* store.listLists(orgId, { limit: 2, before: { at: last.createdAt, id: last.id } })
+          }
+          expect(seen).toEqual(expected)
+          expect((yield* store.listLists(orgId, { limit: 10, before: { at: 1000 } })).map((l) => l.id)).toEqual(expected.slice(3))
+        }))
+
+      it.effect("a list named by a campaign not finished yet is not deleted; drafts, rejected, completed and cancelled ones do not hold it", () =>
+        Effect.gen(function*() {
+          const store = yield* ContactStore
+          const campaigns = yield* CampaignStore
+          const orgId = org()
+          const list = yield* store.createList(orgId, { name: "Audience" })
+          const other = yield* store.createList(orgId, { name: "Other" })
+          yield* store.addContacts(orgId, list.id, [{ phone: "+4915112345678" }])
+          /** A campaign over `lists` walked through `steps` (action, state reached). */
+          const campaign = (lists: ReadonlyArray<string>, steps: ReadonlyArray<readonly [CampaignAction, CampaignState]>) =>
+            Effect.gen(function*() {
+              const { id } = yield* campaigns.create(newCampaign(orgId, { lists }))
+              for (const [action, to] of steps) yield* campaigns.transition(id, action, to)
+              return id
+            })
+          const toApproved = [["submit", "pending_approval"], ["approve", "approved"]] as const
+          const toRunning = [...toApproved, ["start", "running"]] as const
+          // These never hold a list.
+          yield* campaign([list.id], [])
+          yield* campaign([list.id], [["submit", "pending_approval"], ["reject", "rejected"]])
+          yield* campaign([other.id, list.id], [...toRunning, ["complete", "completed"]])
+          yield* campaign([list.id], [...toApproved, ["cancel", "cancelled"]])
+          // Another organisation's campaign naming this id (it could not be created through the API) holds nothing here.
+          yield* campaigns.create(newCampaign(org(), { lists: [list.id] })).pipe(
+            Effect.tap(({ id }) => campaigns.transition(id, "submit", "pending_approval"))
+          )
+          const holding = [
+            yield* campaign([other.id, list.id], [["submit", "pending_approval"]]),
+            yield* campaign([list.id], toApproved),
+            yield* campaign([list.id], [...toApproved, ["start", "scheduled"]]),
+            yield* campaign([list.id], toRunning),
+            yield* campaign([list.id], [...toRunning, ["pause", "paused"]]),
+            yield* campaign([list.id], toRunning)
+          ]
+          const refused = yield* Effect.flip(store.deleteList(orgId, list.id))
+          expect(refused).toMatchObject({ _tag: "ListInUse", id: list.id, count: 6 })
+          // The newest five of the six, by name.
+          expect(refused._tag === "ListInUse" ? refused.campaigns.length : 0).toBe(5)
+          for (const id of refused._tag === "ListInUse" ? refused.campaigns : []) expect(holding).toContain(id)
+          expect((yield* store.getList(orgId, list.id)).contacts).toBe(1)
+          // Another organisation asking gets 404 whatever holds the list.
+          expect((yield* Effect.flip(store.deleteList(org(), list.id)))._tag).toBe("ListNotFound")
+
+          for (const id of holding) yield* campaigns.transition(id, "cancel", "cancelled")
+          yield* store.deleteList(orgId, list.id)
+          expect((yield* Effect.flip(store.getList(orgId, list.id)))._tag).toBe("ListNotFound")
+          // The list another campaign named alongside it was never held by the finished ones.
+          yield* store.deleteList(orgId, other.id)
         }))
     })
   })
