@@ -3,6 +3,7 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { listHoldingStates } from "../domain/Campaign.ts"
 import { CsvDelimiter, maxColumns, phoneColumnNames } from "../storage/ContactCsv.ts"
 import { maxContactsPerCall, maxListedInvalid } from "../storage/ContactStore.ts"
 import { LargeBody } from "./BodyLimits.ts"
@@ -133,8 +134,8 @@ export class ListsGroup extends HttpApiGroup.make("lists")
     HttpApiEndpoint.delete("delete", "/v1/lists/:id", { params: listParams, success: HttpApiSchema.NoContent, error: [...errors, ListInUseProblem] })
       .annotate(
         OpenApi.Description,
-        "Delete the list and its contacts (member and above). A list named by a campaign not finished yet (pending_approval, " +
-          "approved, scheduled, running, paused) is kept: 409 naming the campaigns; cancel them or let them complete first. " +
+        "Delete the list and its contacts (member and above). A list named by a campaign not finished yet " +
+          `(${listHoldingStates.join(", ")}) is kept: 409 naming the campaigns; cancel them or let them complete first. ` +
           "Drafts and rejected campaigns do not hold a list: submitting one checks its lists again."
       ),
     HttpApiEndpoint.get("contacts", "/v1/lists/:id/contacts", {
