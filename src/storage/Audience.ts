@@ -11,12 +11,16 @@
  *   Nothing is remembered between pages but the cursor, so a million contacts cost a page of memory.
  * - The stream reads the lists as they are while it runs (no snapshot): a campaign that needs a fixed audience copies
  *   it once (campaign_recipients) when it starts.
+ * - `missingVariables` answers what filtering the stream with `missingVariable` (domain/Template.ts) would, in SQL: the
+ *   database reads each contact's `vars` (json_extract on SQLite, `::jsonb ->>` on PostgreSQL) and only the few rows
+ *   lacking a variable leave it, so checking a million contacts moves no contact into the process.
  */
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import type { Msisdn } from "../domain/Msisdn.ts"
+import { variableName } from "../domain/Template.ts"
 
 /** One recipient of an audience, as its list holds it. */
 export interface AudienceContact {
@@ -28,6 +32,15 @@ export interface AudienceContact {
   readonly vars: Readonly<Record<string, string>>
   readonly listId: string
   readonly pos: number
+}
+
+/** A recipient of an audience lacking a template variable (absent or empty): where it is, and the first it lacks. */
+export interface MissingVariable {
+  readonly listId: string
+  readonly pos: number
+  readonly msisdn: Msisdn
+  /** The first of the variables asked about, in their order, that the contact lacks. */
+  readonly variable: string
 }
 
 /** The lists of a request that belong to the organisation (in the order given, repeats dropped) and the others. */
@@ -49,6 +62,17 @@ export class Audience extends Context.Service<Audience, {
   ) => Stream.Stream<AudienceContact, StoreUnavailable>
   /** How many distinct numbers the organisation's lists among `lists` hold: the length of `contacts`. */
   readonly count: (orgId: string, lists: ReadonlyArray<string>) => Effect.Effect<number, StoreUnavailable>
+  /**
+   * The first `limit` contacts of `contacts` (same order, each number once) whose `vars` lack one of `variables`
+   * (absent or empty): what `missingVariable` finds, for a template whose required variables are `variables`.
+   * Names are a template's (`variableName`, lower case); another name is a defect.
+   */
+  readonly missingVariables: (
+    orgId: string,
+    lists: ReadonlyArray<string>,
+    variables: ReadonlyArray<string>,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<MissingVariable>, StoreUnavailable>
 }>()("smsgw/storage/Audience") {
   static readonly layer = Layer.effect(Audience, Effect.suspend(() => make))
 }
@@ -60,6 +84,12 @@ interface ContactRow {
   readonly country: string | null
   readonly vars: string
   readonly pos: Int
+}
+
+interface MissingRow {
+  readonly msisdn: string
+  readonly pos: Int
+  readonly variable: string
 }
 
 const failed = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
@@ -144,5 +174,42 @@ const make = Effect.gen(function*() {
       return Number(rows[0]?.n ?? 0)
     })
 
-  return Audience.of({ resolve, contacts, count })
+  /**
+   * SQL true when the contact `c` lacks `name`: the key is absent, null or an empty string. A template's variable
+   * name (domain/Template.ts `variableName`) has no `"` or `\`, so on SQLite the name quoted as a path label
+   * (`$."first.name"`) is the key itself, `.` and `-` included; PostgreSQL's `->>` takes the key as it is.
+   */
+  const lacks = (name: string) =>
+    sql.onDialectOrElse({
+      pg: () => sql`COALESCE(c.vars::jsonb ->> ${name}::text, '') = ''`,
+      orElse: () => sql`COALESCE(json_extract(c.vars, ${`$."${name}"`}), '') = ''`
+    })
+
+  const missingVariables = (orgId: string, lists: ReadonlyArray<string>, variables: ReadonlyArray<string>, limit: number) =>
+    Effect.gen(function*() {
+      const bad = variables.find((name) => !variableName.test(name))
+      if (bad !== undefined) return yield* Effect.die(new Error(`not a template variable name: ${JSON.stringify(bad)}`))
+      if (variables.length === 0 || limit <= 0) return []
+      const { found } = yield* resolve(orgId, lists)
+      const anyLacking = sql.or(variables.map(lacks))
+      const firstLacking = sql`CASE ${sql.join(" ", false)(variables.map((name) => sql`WHEN ${lacks(name)} THEN ${name}`))} END`
+      const out: Array<MissingVariable> = []
+      // One list at a time, in the campaign's order, as `contacts` pages: a number already in an earlier list was
+      // checked there (with that list's variables) and is skipped here. Stops as soon as `limit` rows are found.
+      for (let i = 0; i < found.length && out.length < limit; i++) {
+        const listId = found[i] ?? ""
+        const earlier = found.slice(0, i)
+        const rows = yield* sql<MissingRow>`SELECT c.msisdn, c.pos, ${firstLacking} AS variable FROM contacts c
+          WHERE c.list_id = ${listId} AND (${anyLacking})
+          ${
+          earlier.length === 0 ? sql`` : sql`AND NOT EXISTS (SELECT 1 FROM contacts e
+            WHERE e.list_id IN ${sql.in(earlier)} AND e.msisdn = c.msisdn)`
+        }
+          ORDER BY c.pos LIMIT ${limit - out.length}`.pipe(Effect.mapError(failed))
+        for (const r of rows) out.push({ listId, pos: Number(r.pos), msisdn: r.msisdn as Msisdn, variable: r.variable })
+      }
+      return out
+    })
+
+  return Audience.of({ resolve, contacts, count, missingVariables })
 })
