@@ -13,7 +13,8 @@
  *   it once (campaign_recipients) when it starts.
  * - `missingVariables` answers what filtering the stream with `missingVariable` (domain/Template.ts) would, in SQL: the
  *   database reads each contact's `vars` (json_extract on SQLite, `::jsonb ->>` on PostgreSQL) and only the few rows
- *   lacking a variable leave it, so checking a million contacts moves no contact into the process.
+ *   lacking a variable leave it, so checking a million contacts moves no contact into the process. On SQLite, whose
+ *   statements run on the event loop, a list is checked in slices of positions, yielding between them.
  */
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import { SqlClient } from "effect/sql"
@@ -50,6 +51,12 @@ export interface ResolvedLists {
 }
 
 export const defaultPageSize = 1_000
+
+/**
+ * Positions of a list `missingVariables` checks per statement on SQLite (at most that many contacts, ~10 ms on a
+ * shared core): node:sqlite runs statements on the event loop, and a million contacts at once would hold it ~0.5 s.
+ */
+const sqliteSlice = 20_000
 
 export class Audience extends Context.Service<Audience, {
   /** Which of `lists` are the organisation's. */
@@ -193,19 +200,44 @@ const make = Effect.gen(function*() {
       const { found } = yield* resolve(orgId, lists)
       const anyLacking = sql.or(variables.map(lacks))
       const firstLacking = sql`CASE ${sql.join(" ", false)(variables.map((name) => sql`WHEN ${lacks(name)} THEN ${name}`))} END`
+      /** The contacts of list `i` (positions in `range` if given) lacking a variable, at most `n`, in `pos` order. */
+      const lacking = (i: number, n: number, range?: { readonly from: number; readonly to: number }) => {
+        const earlier = found.slice(0, i)
+        return sql<MissingRow>`SELECT c.msisdn, c.pos, ${firstLacking} AS variable FROM contacts c
+          WHERE c.list_id = ${found[i] ?? ""} ${range === undefined ? sql`` : sql`AND c.pos >= ${range.from} AND c.pos < ${range.to}`}
+          AND (${anyLacking})
+          ${
+          earlier.length === 0 ? sql`` : sql`AND NOT EXISTS (SELECT 1 FROM contacts e
+            WHERE e.list_id IN ${sql.in(earlier)} AND e.msisdn = c.msisdn)`
+        }
+          ORDER BY c.pos LIMIT ${n}`.pipe(Effect.mapError(failed))
+      }
+      /** The whole list at once on PostgreSQL; on SQLite `sqliteSlice` positions at a time, yielding between. */
+      const inList = (i: number, n: number) =>
+        sql.onDialectOrElse({
+          pg: () => lacking(i, n),
+          orElse: () =>
+            Effect.gen(function*() {
+              const listId = found[i] ?? ""
+              // Two subqueries: SQLite finds a lone MIN or MAX at one end of the index, both at once by scanning it.
+              const [bounds] = yield* sql<{ readonly lo: Int | null; readonly hi: Int | null }>`SELECT
+                (SELECT MIN(pos) FROM contacts WHERE list_id = ${listId}) AS lo,
+                (SELECT MAX(pos) FROM contacts WHERE list_id = ${listId}) AS hi`.pipe(Effect.mapError(failed))
+              const rows: Array<MissingRow> = []
+              if (bounds?.lo === null || bounds?.lo === undefined || bounds.hi === null) return rows
+              for (let from = Number(bounds.lo); from <= Number(bounds.hi) && rows.length < n; from += sqliteSlice) {
+                rows.push(...yield* lacking(i, n - rows.length, { from, to: from + sqliteSlice }))
+                yield* Effect.yieldNow
+              }
+              return rows
+            })
+        })
       const out: Array<MissingVariable> = []
       // One list at a time, in the campaign's order, as `contacts` pages: a number already in an earlier list was
       // checked there (with that list's variables) and is skipped here. Stops as soon as `limit` rows are found.
       for (let i = 0; i < found.length && out.length < limit; i++) {
         const listId = found[i] ?? ""
-        const earlier = found.slice(0, i)
-        const rows = yield* sql<MissingRow>`SELECT c.msisdn, c.pos, ${firstLacking} AS variable FROM contacts c
-          WHERE c.list_id = ${listId} AND (${anyLacking})
-          ${
-          earlier.length === 0 ? sql`` : sql`AND NOT EXISTS (SELECT 1 FROM contacts e
-            WHERE e.list_id IN ${sql.in(earlier)} AND e.msisdn = c.msisdn)`
-        }
-          ORDER BY c.pos LIMIT ${limit - out.length}`.pipe(Effect.mapError(failed))
+        const rows = yield* inList(i, limit - out.length)
         for (const r of rows) out.push({ listId, pos: Number(r.pos), msisdn: r.msisdn as Msisdn, variable: r.variable })
       }
       return out

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
-import type { SqlClient } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import { migrate } from "../../src/layers/Migrations.ts"
 import { missingVariable, parseTemplate } from "../../src/domain/Template.ts"
 import { Audience } from "../../src/storage/Audience.ts"
@@ -185,6 +185,43 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             ["lst_d2", 2, "491510000204"],
             ["lst_d2", 4, "491510000205"]
           ])
+        }))
+
+      it.effect("missing variables: positions far apart (SQLite checks a list in slices of positions) come in order", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* insertList("org_s", "lst_s1", [{ msisdn: "491510000400", vars: {} }])
+          yield* insertList("org_s", "lst_s2", [])
+          // [pos, number's last digits, vars]: 400 repeats lst_s1's contact, 402 has the code.
+          const placed: ReadonlyArray<readonly [number, string, Record<string, string>]> = [
+            [1, "401", {}],
+            [49_999, "402", { code: "x" }],
+            [50_001, "403", {}],
+            [50_002, "404", {}],
+            [180_000, "400", {}],
+            [180_001, "405", { code: "" }],
+            [1_000_000, "406", {}]
+          ]
+          for (const [pos, n, vars] of placed) {
+            const row = { list_id: "lst_s2", pos, msisdn: `491510000${n}`, country: "DE", vars: JSON.stringify(vars), created_at: 0 }
+            yield* sql`INSERT INTO contacts ${sql.insert(row)}`
+          }
+          const audience = yield* Audience
+          const found = (limit: number) =>
+            Effect.map(
+              audience.missingVariables("org_s", ["lst_s1", "lst_s2"], ["code"], limit),
+              (rows) => rows.map((r) => `${r.listId}:${r.pos}:${r.msisdn}`)
+            )
+          const all = [
+            "lst_s1:1:491510000400",
+            "lst_s2:1:491510000401",
+            "lst_s2:50001:491510000403",
+            "lst_s2:50002:491510000404",
+            "lst_s2:180001:491510000405",
+            "lst_s2:1000000:491510000406"
+          ]
+          expect(yield* found(10)).toEqual(all)
+          for (const limit of [2, 3, 4, 5]) expect(yield* found(limit)).toEqual(all.slice(0, limit))
         }))
 
       it.effect("missing variables: another organisation's list is not read", () =>
