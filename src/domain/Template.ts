@@ -25,7 +25,7 @@ export interface TemplateError {
 }
 
 /** Variable names: a letter or underscore, then letters, digits, `_`, `-` or `.` (CSV headers as users write them). */
-const variableName = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
+export const variableName = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
 
 /** Variables are matched case-insensitively against CSV columns: `{{FirstName}}` finds a `firstname` column. */
 export const normaliseVariable = (name: string): string => name.trim().toLowerCase()

@@ -257,18 +257,15 @@ const make = Effect.gen(function*() {
       : Effect.succeed(result.template)
   }
 
-  /** The first contacts of the audience (as the campaign will send: each number once) that lack a required variable. */
+  /**
+   * The first contacts of the audience (as the campaign will send: each number once) that lack a required variable,
+   * found by the database (storage/Audience.ts), the audience never read into the process.
+   */
   const missingVariables = (orgId: string, lists: ReadonlyArray<string>, template: Template) =>
     template.required.length === 0
       ? Effect.succeed([])
-      : audience.contacts(orgId, lists).pipe(
-        Stream.map((c) => ({ contact: c, variable: missingVariable(template, c.vars) })),
-        Stream.filter((m) => m.variable !== undefined),
-        Stream.take(missingRowsShown),
-        Stream.runCollect,
-        Effect.map((rows) =>
-          rows.map(({ contact, variable }) => ({ listId: contact.listId, position: contact.pos, msisdn: contact.msisdn, variable: variable ?? "" }))
-        )
+      : audience.missingVariables(orgId, lists, template.required, missingRowsShown).pipe(
+        Effect.map((rows) => rows.map((r) => ({ listId: r.listId, position: r.pos, msisdn: r.msisdn, variable: r.variable })))
       )
 
   /** With `encoding: "gsm7"`, the template's own characters (text and defaults; not the contacts') must be GSM 03.38. */
