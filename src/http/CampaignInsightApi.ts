@@ -6,10 +6,10 @@ import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { CampaignSpecFields } from "../domain/Campaign.ts"
 import { CampaignPreview, DryRun } from "../domain/CampaignInsight.ts"
-import { ForbiddenProblem, NotFoundProblem, UnauthorizedProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { ForbiddenProblem, NotFoundProblem, TooManyRequestsProblem, UnauthorizedProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
 import { Authentication } from "./Security.ts"
 
-const errors = [ValidationProblem, UnauthorizedProblem, ForbiddenProblem, NotFoundProblem, UnavailableProblem]
+const errors = [ValidationProblem, UnauthorizedProblem, ForbiddenProblem, NotFoundProblem, TooManyRequestsProblem, UnavailableProblem]
 
 const previewQuery = {
   n: Schema.optionalKey(Schema.FiniteFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 100 })).annotate({

@@ -9,7 +9,8 @@ import { atLeast } from "../domain/Account.ts"
 import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
 import { GatewayApi } from "./Api.ts"
-import { ForbiddenProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { ForbiddenProblem, NotFoundProblem, TooManyRequestsProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { setResponseHeader } from "./ResponseHeaders.ts"
 
 const defaultPreviewMessages = 10
 
@@ -22,6 +23,13 @@ const reader = Effect.flatMap(CurrentPrincipal, (p) =>
 const problems = {
   InvalidField: (e: { readonly field: string; readonly message: string }) =>
     Effect.fail(new ValidationProblem({ detail: `${e.field}: ${e.message}`, errors: [{ field: e.field, message: e.message }] })),
+  InsightBusy: (e: { readonly retryAfterSeconds: number }) =>
+    setResponseHeader("retry-after", String(e.retryAfterSeconds)).pipe(
+      Effect.andThen(Effect.fail(new TooManyRequestsProblem({
+        detail: "a preview or dry run of your organisation is running; one at a time",
+        retryAfterSeconds: e.retryAfterSeconds
+      })))
+    ),
   StoreUnavailable: (e: { readonly message: string }) =>
     Effect.logError("campaign storage unavailable").pipe(
       Effect.annotateLogs({ error: e.message }),

@@ -16,7 +16,7 @@
  *   runner parses each number again before it submits, which would cost ~30 µs a contact here (measured: 4x the whole
  *   dry run) and change nothing.
  */
-import { Context, Effect, Layer, Result, Stream } from "effect"
+import { Context, Effect, Layer, Result, Schema, Stream } from "effect"
 import type { AppLimits } from "../domain/Account.ts"
 import type { Campaign } from "../domain/Campaign.ts"
 import type { CampaignPreview, DryRun, PreviewMessage, Unsendable } from "../domain/CampaignInsight.ts"
@@ -64,11 +64,33 @@ export interface InsightLimits {
 
 export const maxPreviewMessages = 100
 
+/**
+ * A preview or dry run of the organisation is already reading its whole audience: each routes and screens every
+ * contact (about a second per 100,000), so an organisation runs one at a time and a second is answered at once.
+ */
+export class InsightBusy extends Schema.TaggedError<InsightBusy>()("InsightBusy", {
+  retryAfterSeconds: Schema.Int
+}) {}
+
+/**
+ * Runs an effect for a key only when no other runs for it; another caller meanwhile fails with `InsightBusy` at once
+ * (nothing queues behind a long read). The key is released however the effect ends.
+ */
+export const onePerKey = () => {
+  const running = new Set<string>()
+  return <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | InsightBusy, R> =>
+    Effect.suspend((): Effect.Effect<A, E | InsightBusy, R> => {
+      if (running.has(key)) return Effect.fail(new InsightBusy({ retryAfterSeconds: 2 }))
+      running.add(key)
+      return Effect.ensuring(effect, Effect.sync(() => running.delete(key)))
+    })
+}
+
 export class CampaignInsight extends Context.Service<CampaignInsight, {
   /** The first `n` messages rendered (at most 100), and the parts of the whole audience by encoding. */
-  readonly preview: (input: PreviewInput, n: number) => Effect.Effect<CampaignPreview, InvalidField | StoreUnavailable>
+  readonly preview: (input: PreviewInput, n: number) => Effect.Effect<CampaignPreview, InvalidField | StoreUnavailable | InsightBusy>
   /** The audience through the live routing and policy with nothing sent or counted, and the estimated finish. */
-  readonly dryRun: (campaign: Campaign) => Effect.Effect<DryRun, InvalidField | StoreUnavailable>
+  readonly dryRun: (campaign: Campaign) => Effect.Effect<DryRun, InvalidField | StoreUnavailable | InsightBusy>
 }>()("smsgw/pipeline/CampaignInsight") {
   static readonly layer = (limits: InsightLimits) => Layer.effect(CampaignInsight, make(limits))
 }
@@ -287,5 +309,9 @@ const make = (limits: InsightLimits) =>
       })
     })
 
-    return CampaignInsight.of({ preview, dryRun })
+    const exclusive = onePerKey()
+    return CampaignInsight.of({
+      preview: (input, n) => exclusive(input.orgId, preview(input, n)),
+      dryRun: (campaign) => exclusive(campaign.orgId, dryRun(campaign))
+    })
   })
