@@ -9,7 +9,7 @@
  * rejects, never a campaign it created; an `admin` or `owner` changes the moderation settings. App tokens are for
  * sending: campaigns need a user.
  */
-import { Cache, Clock, Context, Effect, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
+import { Cache, Clock, Context, Effect, Layer, Option, RcMap, Result, Schedule, Schema, Semaphore, Stream } from "effect"
 import type { Principal } from "../auth/Access.ts"
 import { AccountStore, StoreFailure } from "../auth/AccountStore.ts"
 import { Forbidden } from "../auth/Errors.ts"
@@ -498,6 +498,12 @@ const make = (options: CampaignOptions) => Effect.gen(function*() {
     })
   })
 
+  // One test send of a user in an organisation at a time on this node, from the quota's check to its audit entry:
+  // requests sent together cannot all pass the check before any is counted (nodes of a cluster each still let one by).
+  const testLocks = yield* RcMap.make({ lookup: (_key: string) => Semaphore.make(1), idleTimeToLive: "1 minute" })
+  const oneTestAtATime = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
+    Effect.scoped(Effect.flatMap(RcMap.get(testLocks, key), (lock) => lock.withPermit(effect)))
+
   const test = Effect.fn("Campaigns.test")(function*(p: Principal, id: string, input: TestSend, ip: string) {
     const { campaign, user } = yield* owned(p, id)
     yield* requireState(campaign, "test")
@@ -522,10 +528,16 @@ const make = (options: CampaignOptions) => Effect.gen(function*() {
       const issue = fieldIssues(e.issue)[0]
       return new InvalidField({ field: issue?.field ?? "to", message: issue?.message ?? "is not valid" })
     }))
-    yield* withinTestQuota(p, user.userId)
     const submitter: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits, messageClass: app.messageClass }
-    const outcome = yield* gateway.submit(message, submitter)
-    yield* audit(p, "campaign.test_sent", id, ip, `message=${outcome.accepted.id}`)
+    const outcome = yield* oneTestAtATime(
+      `${p.orgId} ${user.userId}`,
+      Effect.gen(function*() {
+        yield* withinTestQuota(p, user.userId)
+        const outcome = yield* gateway.submit(message, submitter)
+        yield* audit(p, "campaign.test_sent", id, ip, `message=${outcome.accepted.id}`)
+        return outcome
+      })
+    )
     const sent: TestSent = {
       messageId: outcome.accepted.id,
       to: `+${message.to.msisdn.replace(/^\+/, "")}`,
