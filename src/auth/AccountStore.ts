@@ -197,6 +197,18 @@ export class AccountStore extends Context.Service<AccountStore, {
     orgId: string,
     options: { readonly limit: number; readonly before?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<AuditEntry>, StoreFailure>
+  /**
+   * When one user did one action in the organisation from `since` (epoch ms, inclusive): the newest `limit` times,
+   * newest first. A quota of `limit` counts with it (fewer rows: under it) and learns when the oldest entry it counted
+   * leaves its window. Walks the (org_id, at) index from `since` on, never the organisation's whole log.
+   */
+  readonly auditTimes: (query: {
+    readonly orgId: string
+    readonly actorUserId: string
+    readonly action: string
+    readonly since: number
+    readonly limit: number
+  }) => Effect.Effect<ReadonlyArray<number>, StoreFailure>
 
   /** The JWT signing key shared by every process on this database, created on first use. */
   readonly signingKey: Effect.Effect<SigningKey, StoreFailure>
@@ -986,6 +998,21 @@ export const make = Effect.gen(function*() {
     return rows.map(toAuditEntry)
   }, Effect.mapError(storeFailure))
 
+  const auditTimes = Effect.fn("AccountStore.auditTimes")(function*(query: {
+    readonly orgId: string
+    readonly actorUserId: string
+    readonly action: string
+    readonly since: number
+    readonly limit: number
+  }) {
+    const rows = yield* sql<{ at: number | string }>`
+      SELECT at FROM audit_log
+      WHERE org_id = ${query.orgId} AND at >= ${query.since}
+        AND actor_user_id = ${query.actorUserId} AND action = ${query.action}
+      ORDER BY at DESC LIMIT ${Math.max(0, Math.floor(query.limit))}`
+    return rows.map((r) => Number(r.at))
+  }, Effect.mapError(storeFailure))
+
   const oldestSigningKey = Effect.map(
     sql<{ kid: string; secret: string }>`SELECT kid, secret FROM signing_keys ORDER BY created_at, kid LIMIT 1`,
     (rows) => Option.fromNullishOr(rows[0])
@@ -1043,6 +1070,7 @@ export const make = Effect.gen(function*() {
     revokeRefreshTokensOfUser,
     audit,
     listAudit,
+    auditTimes,
     signingKey
   })
 })

@@ -242,7 +242,9 @@ export class CampaignsGroup extends HttpApiGroup.make("campaigns")
     }).annotate(
       OpenApi.Description,
       "Send one message of the campaign to one number, before it starts: rendered with `vars` or the first contact's, from the " +
-        "campaign's app and sender, through the whole pipeline (limits, policy, routing)."
+        "campaign's app and sender, through the whole pipeline (limits, policy, routing). Each user has " +
+        "`campaigns.testSendsPerDay` test sends (default 20) per rolling 24 hours in an organisation: past them 429 with " +
+        "Retry-After, when the oldest counted send leaves the window."
     ),
     HttpApiEndpoint.get("stats", "/v1/campaigns/:id/stats", { params: Id, success: StatsView, error: campaignErrors })
       .annotate(OpenApi.Description, "The campaign's figures now (every role)."),

@@ -6,7 +6,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import type { Campaign } from "../domain/Campaign.ts"
 import { zonedToEpoch } from "../domain/ZonedTime.ts"
-import type { CampaignError, CampaignStatistics } from "../pipeline/Campaigns.ts"
+import type { CampaignError, CampaignStatistics, TestSendsExhausted } from "../pipeline/Campaigns.ts"
 import { Campaigns } from "../pipeline/Campaigns.ts"
 import type { SubmitError } from "../pipeline/Gateway.ts"
 import type { RecipientOutcome } from "../storage/CampaignStats.ts"
@@ -141,9 +141,9 @@ const problems = <A, R>(effect: Effect.Effect<A, CampaignError, R>) =>
     Effect.mapError(toProblem)
   )
 
-/** The pipeline's refusals of a test send, as POST /v1/messages answers them. */
+/** The pipeline's refusals of a test send, as POST /v1/messages answers them, and the test-send quota's 429. */
 const submitProblem = (
-  error: CampaignError | SubmitError
+  error: CampaignError | TestSendsExhausted | SubmitError
 ): Effect.Effect<
   never,
   NoRouteProblem | TooManyRequestsProblem | UnavailableProblem | PolicyRejectedProblem | ReturnType<typeof toProblem>
@@ -170,6 +170,14 @@ const submitProblem = (
       }))
     case "PolicyUnavailable":
       return Effect.fail(new UnavailableProblem({ detail: "the contact policy cannot decide right now; retry later" }))
+    case "TestSendsExhausted":
+      return setResponseHeader("retry-after", String(error.retryAfterSeconds)).pipe(
+        Effect.andThen(Effect.fail(new TooManyRequestsProblem({
+          detail: `test sends are limited to ${error.limit} per user per 24 hours in an organisation (campaigns.testSendsPerDay); ` +
+            `the next one is possible in ${error.retryAfterSeconds} s`,
+          retryAfterSeconds: error.retryAfterSeconds
+        })))
+      )
     default:
       return Effect.fail(toProblem(error))
   }

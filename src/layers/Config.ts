@@ -199,6 +199,13 @@ export const GatewayConfig = Schema.Struct({
       promotional: Schema.optionalKey(UnknownOutcomeAction)
     }))
   }), {}),
+  campaigns: withDefault(Schema.Struct({
+    /**
+     * Test sends (`POST /v1/campaigns/{id}/test`) one user may make in one organisation per rolling 24 hours: they send
+     * text no moderator has approved, so they are few.
+     */
+    testSendsPerDay: withDefault(Positive, 20)
+  }), {}),
   /** How long a part waits for its receipt, and what is kept of receipts that find no message (docs/smpp.md). */
   receipts: withDefault(Schema.Struct({
     expireGraceSeconds: withDefault(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), receiptDefaults.graceMs / 1000),

@@ -167,7 +167,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Campaigns,
     CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
     // The campaigns API: its use cases over the store, the audience, the statistics and the control service.
-    CampaignUseCases.layer.pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),
+    CampaignUseCases.layer(config.campaigns).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,

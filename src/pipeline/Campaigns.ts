@@ -9,7 +9,7 @@
  * rejects, never a campaign it created; an `admin` or `owner` changes the moderation settings. App tokens are for
  * sending: campaigns need a user.
  */
-import { Cache, Context, Effect, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
+import { Cache, Clock, Context, Effect, Layer, Option, RcMap, Result, Schedule, Schema, Semaphore, Stream } from "effect"
 import type { Principal } from "../auth/Access.ts"
 import { AccountStore, StoreFailure } from "../auth/AccountStore.ts"
 import { Forbidden } from "../auth/Errors.ts"
@@ -60,6 +60,21 @@ export class TemplateVariablesMissing extends Schema.TaggedError<TemplateVariabl
     variable: Schema.String
   }))
 }) {}
+
+/** 429: the user made the test sends allowed per rolling day in this organisation; the next one passes in `retryAfterSeconds`. */
+export class TestSendsExhausted extends Schema.TaggedError<TestSendsExhausted>()("TestSendsExhausted", {
+  limit: Schema.Number,
+  retryAfterSeconds: Schema.Number
+}) {}
+
+/** What the configuration decides of the use cases (`campaigns.*`, layers/Config.ts, where the defaults are). */
+export interface CampaignOptions {
+  /** Test sends one user may make in one organisation per rolling 24 hours. */
+  readonly testSendsPerDay: number
+}
+
+/** The window of the test-send quota. */
+const testSendWindowMs = 24 * 60 * 60 * 1000
 
 export type CampaignError =
   | InvalidField
@@ -133,7 +148,8 @@ export class Campaigns extends Context.Service<Campaigns, {
   readonly pause: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
   readonly resume: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
   readonly cancel: (p: Principal, id: string, ip: string) => Effect.Effect<Campaign, CampaignError>
-  readonly test: (p: Principal, id: string, input: TestSend, ip: string) => Effect.Effect<TestSent, CampaignError | SubmitError>
+  /** One message of the campaign to one number: at most `testSendsPerDay` per user and organisation (TestSendsExhausted). */
+  readonly test: (p: Principal, id: string, input: TestSend, ip: string) => Effect.Effect<TestSent, CampaignError | TestSendsExhausted | SubmitError>
   readonly statistics: (p: Principal, id: string) => Effect.Effect<CampaignStatistics, CampaignError>
   /** Statistics every second until the campaign is final (then one last time), at most an hour. */
   readonly statisticsStream: (p: Principal, id: string) => Effect.Effect<Stream.Stream<CampaignStatistics, StoreUnavailable>, CampaignError>
@@ -144,7 +160,7 @@ export class Campaigns extends Context.Service<Campaigns, {
   readonly settings: (p: Principal) => Effect.Effect<ModerationSettings, CampaignError>
   readonly setSettings: (p: Principal, settings: ModerationSettings, ip: string) => Effect.Effect<ModerationSettings, CampaignError>
 }>()("smsgw/pipeline/Campaigns") {
-  static readonly layer = Layer.effect(Campaigns, Effect.suspend(() => make))
+  static readonly layer = (options: CampaignOptions) => Layer.effect(Campaigns, Effect.suspend(() => make(options)))
 }
 
 /** Whether a submitted campaign waits for a moderator, by the organisation's rule. */
@@ -191,7 +207,7 @@ const controlAudit = { start: "started", pause: "paused", resume: "resumed", can
 
 const invalid = (field: string, message: string) => Effect.fail(new InvalidField({ field, message }))
 
-const make = Effect.gen(function*() {
+const make = (options: CampaignOptions) => Effect.gen(function*() {
   const store = yield* CampaignStore
   const accounts = yield* AccountStore
   const audience = yield* Audience
@@ -462,8 +478,34 @@ const make = Effect.gen(function*() {
   const firstContact = (orgId: string, lists: ReadonlyArray<string>) =>
     audience.contacts(orgId, lists, { pageSize: 1 }).pipe(Stream.take(1), Stream.runHead, Effect.map(Option.getOrUndefined))
 
+  // Test sends carry text no moderator approved: each user has a few per rolling day in each organisation, counted
+  // from the audit log (an entry per send that went through; refused ones do not count).
+  const withinTestQuota = Effect.fnUntraced(function*(p: Principal, userId: string) {
+    const now = yield* Clock.currentTimeMillis
+    const times = yield* infraAccounts(accounts.auditTimes({
+      orgId: p.orgId,
+      actorUserId: userId,
+      action: "campaign.test_sent",
+      since: now - testSendWindowMs + 1,
+      limit: options.testSendsPerDay
+    }))
+    const oldest = times[options.testSendsPerDay - 1]
+    if (oldest === undefined) return
+    // The oldest of the newest `limit` sends leaves the window then, and with it fewer than `limit` remain.
+    return yield* new TestSendsExhausted({
+      limit: options.testSendsPerDay,
+      retryAfterSeconds: Math.max(1, Math.ceil((oldest + testSendWindowMs - now) / 1000))
+    })
+  })
+
+  // One test send of a user in an organisation at a time on this node, from the quota's check to its audit entry:
+  // requests sent together cannot all pass the check before any is counted (nodes of a cluster each still let one by).
+  const testLocks = yield* RcMap.make({ lookup: (_key: string) => Semaphore.make(1), idleTimeToLive: "1 minute" })
+  const oneTestAtATime = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
+    Effect.scoped(Effect.flatMap(RcMap.get(testLocks, key), (lock) => lock.withPermit(effect)))
+
   const test = Effect.fn("Campaigns.test")(function*(p: Principal, id: string, input: TestSend, ip: string) {
-    const { campaign } = yield* owned(p, id)
+    const { campaign, user } = yield* owned(p, id)
     yield* requireState(campaign, "test")
     const app = yield* activeApp(p.orgId, campaign.appId)
     const template = yield* parsed(campaign.template)
@@ -487,8 +529,15 @@ const make = Effect.gen(function*() {
       return new InvalidField({ field: issue?.field ?? "to", message: issue?.message ?? "is not valid" })
     }))
     const submitter: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits, messageClass: app.messageClass }
-    const outcome = yield* gateway.submit(message, submitter)
-    yield* audit(p, "campaign.test_sent", id, ip, `message=${outcome.accepted.id}`)
+    const outcome = yield* oneTestAtATime(
+      `${p.orgId} ${user.userId}`,
+      Effect.gen(function*() {
+        yield* withinTestQuota(p, user.userId)
+        const outcome = yield* gateway.submit(message, submitter)
+        yield* audit(p, "campaign.test_sent", id, ip, `message=${outcome.accepted.id}`)
+        return outcome
+      })
+    )
     const sent: TestSent = {
       messageId: outcome.accepted.id,
       to: `+${message.to.msisdn.replace(/^\+/, "")}`,

@@ -92,7 +92,7 @@ describe("campaign statistics streams (review)", () => {
         return real.counts(campaignId, receipt)
       }) })
       const campaigns = yield* run(Effect.service(Campaigns).pipe(
-        Effect.provide(Layer.fresh(Campaigns.layer).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, Layer.succeed(CampaignStats, counting)))))
+        Effect.provide(Layer.fresh(Campaigns.layer({ testSendsPerDay: 1 })).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, Layer.succeed(CampaignStats, counting)))))
       ))
       const owner: Principal = { kind: "user", orgId: t.orgId, userId: "usr_dashboard", role: "owner", superadmin: false, appId: null, apiKeyId: null }
       const watch = Effect.flatMap(campaigns.statisticsStream(owner, id), (stream) => Stream.runCollect(Stream.take(stream, 3)))

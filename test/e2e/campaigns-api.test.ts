@@ -9,9 +9,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { freshPgDatabase, pgUrl, tempDir } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import type { RunningGateway, Tenant } from "../fixtures/Gateway.ts"
-import { get, post, send, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
+import type { GatewayConfig } from "../../src/layers/Config.ts"
+import { get, post, send, signUp, startGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 import { startMailbox, tokenIn } from "../fixtures/Mailbox.ts"
 import type { Mailbox } from "../fixtures/Mailbox.ts"
 import { expectProblem, fieldErrors, fieldsOf } from "../fixtures/Problems.ts"
@@ -75,9 +77,9 @@ const team = (gw: RunningGateway, mailbox: Mailbox) =>
     }
   })
 
-const withTeam = Effect.gen(function*() {
+const withTeam = (config: Partial<GatewayConfig> = {}) => Effect.gen(function*() {
   const mailbox = yield* startMailbox
-  const gw = yield* startGateway({ config: { mail: { smtp: { host: "127.0.0.1", port: mailbox.port, secure: false } } } })
+  const gw = yield* startGateway({ config: { mail: { smtp: { host: "127.0.0.1", port: mailbox.port, secure: false } }, ...config } })
   const t = yield* team(gw, mailbox)
   const db = database(gw)
   yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
@@ -96,7 +98,7 @@ const spec = (tenant: Tenant, lists: ReadonlyArray<string>, extra: Record<string
 describe("campaigns API: moderation (issue 13: approval rules for every role; self-approval refused; audit entries written)", () => {
   it.live("every role and every approval setting, self-approval refused, rejection seen and resubmitted, 409 and 404, all audited", () =>
     Effect.gen(function*() {
-      const { gw, t, db } = yield* withTeam
+      const { gw, t, db } = yield* withTeam()
       const base = gw.baseUrl
       const list = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada" } }])
       const create = (who: Person, extra: Record<string, unknown> = {}) =>
@@ -250,7 +252,7 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
 
   it.live("a moderator who rewrote or submitted someone's campaign does not approve it (403); another moderator does", () =>
     Effect.gen(function*() {
-      const { gw, t, db } = yield* withTeam
+      const { gw, t, db } = yield* withTeam()
       const base = gw.baseUrl
       const list = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada" } }])
       expectStatus(yield* send("PUT", `${base}/v1/moderation/settings`, { approval: "all", keywords: [], urls: [] }, t.admin.auth), 200)
@@ -275,7 +277,7 @@ describe("campaigns API: moderation (issue 13: approval rules for every role; se
 
   it.live("a member does not resume what a moderator paused; what the member paused, the member resumes", () =>
     Effect.gen(function*() {
-      const { gw, t, db } = yield* withTeam
+      const { gw, t, db } = yield* withTeam()
       const base = gw.baseUrl
       const list = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada" } }])
       const act = (who: Person, id: string, action: string) => post(`${base}/v1/campaigns/${id}/${action}`, {}, who.auth)
@@ -341,7 +343,7 @@ describe("campaigns API: listing", () => {
 describe("campaigns API: creation checks", () => {
   it.live("a missing variable names the rows; throttle above the app's limit, unknown lists, bad templates and start times name their field", () =>
     Effect.gen(function*() {
-      const { gw, t, db } = yield* withTeam
+      const { gw, t, db } = yield* withTeam()
       const base = gw.baseUrl
       const good = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada", code: "A1" } }])
       const gaps = addList(db, t.tenant.orgId, [
@@ -443,7 +445,7 @@ const readEvents = (url: string, headers: Record<string, string>, onEvent: (n: n
 describe("campaigns API: test send and statistics", () => {
   it.live("a test send reaches the simulator rendered; stats, messages, recipients, export and SSE tell what happened", () =>
     Effect.gen(function*() {
-      const { gw, t, db } = yield* withTeam
+      const { gw, t, db } = yield* withTeam()
       const base = gw.baseUrl
       const list = addList(db, t.tenant.orgId, [
         { msisdn: "+4915112345601", vars: { firstname: "Ada" } },
@@ -573,10 +575,90 @@ describe("campaigns API: test send and statistics", () => {
     }).pipe(Effect.scoped), 90_000)
 })
 
+describe("campaigns API: the test-send quota (campaigns.testSendsPerDay) and the blacklist", () => {
+  it.live("two test sends pass, the third is 429 with Retry-After until the oldest leaves the 24 h window; another user still sends; a blacklisted number is refused and not counted", () =>
+    Effect.gen(function*() {
+      const { gw, t, db } = yield* withTeam({ campaigns: { testSendsPerDay: 2 } })
+      const base = gw.baseUrl
+      const list = addList(db, t.tenant.orgId, [{ msisdn: "+4915112345601", vars: { firstname: "Ada" } }])
+      const created = yield* post(`${base}/v1/campaigns`, spec(t.tenant, [list]), t.member.auth)
+      expectStatus(created, 201)
+      const id = String(created.json.id)
+      const testTo = (who: Person, to: string) => post(`${base}/v1/campaigns/${id}/test`, { to }, who.auth)
+
+      // The organisation's opt-out list holds one number: a test send to it is refused by the contact policy, as a
+      // message would be, and does not use up the quota.
+      const optout = {
+        blacklists: [{ name: "optout", org: t.tenant.orgId, object: null }],
+        rules: [{ id: "optout", scope: { org: t.tenant.orgId }, type: "blacklist", lists: ["optout"] }]
+      }
+      expectStatus(yield* send("PUT", `${base}/v1/policies`, optout, yield* superadmin(base)), 200)
+      expect((yield* post(`${base}/v1/blacklists/optout/entries`, { numbers: ["+4915112345690"] }, t.owner.auth)).json).toEqual({ changed: 1 })
+      const refused = yield* testTo(t.member, "+4915112345690")
+      expectProblem(refused, 422, "policy-rejected")
+      expect(refused.json).toMatchObject({ reason: "blacklisted", ruleId: "optout" })
+
+      expectStatus(yield* testTo(t.member, "+4915112345691"), 202)
+      expectStatus(yield* testTo(t.member, "+4915112345692"), 202)
+      const over = yield* testTo(t.member, "+4915112345693")
+      expectProblem(over, 429, "too-many-requests")
+      expect(over.json.detail).toContain("test sends are limited to 2 per user per 24 hours")
+      const retryAfter = Number(over.headers.get("retry-after"))
+      expect(retryAfter).toBeGreaterThan(86_400 - 120)
+      expect(retryAfter).toBeLessThanOrEqual(86_400)
+      expect(over.json.retryAfterSeconds).toBe(retryAfter)
+
+      // Another user of the organisation has a quota of their own.
+      expectStatus(yield* testTo(t.moderator, "+4915112345694"), 202)
+
+      // The oldest counted send, moved back to a minute before it leaves the window: Retry-After says that minute.
+      const sends = () =>
+        db.prepare("SELECT id, at FROM audit_log WHERE actor_user_id = ? AND action = 'campaign.test_sent' ORDER BY at")
+          .all(t.member.userId) as Array<{ id: string; at: number }>
+      expect(sends()).toHaveLength(2)
+      const oldest = sends()[0]?.id ?? ""
+      db.prepare("UPDATE audit_log SET at = ? WHERE id = ?").run(Date.now() - 86_400_000 + 60_000, oldest)
+      const soon = yield* testTo(t.member, "+4915112345693")
+      expectProblem(soon, 429, "too-many-requests")
+      const soonAfter = Number(soon.headers.get("retry-after"))
+      expect(soonAfter).toBeGreaterThanOrEqual(50)
+      expect(soonAfter).toBeLessThanOrEqual(60)
+      // Out of the window: one more passes, and the quota is full again.
+      db.prepare("UPDATE audit_log SET at = ? WHERE id = ?").run(Date.now() - 86_400_000 - 1000, oldest)
+      expectStatus(yield* testTo(t.member, "+4915112345693"), 202)
+      expectProblem(yield* testTo(t.member, "+4915112345695"), 429, "too-many-requests")
+
+    }).pipe(Effect.scoped), 90_000)
+})
+
+describe("campaigns API: the test-send quota on PostgreSQL", () => {
+  it.live("twelve test sends of one user sent together: two pass, ten are 429 (no request passes the check before another is counted)", () =>
+    Effect.gen(function*() {
+      const database = yield* freshPgDatabase
+      const runner = yield* tempDir
+      const gw = yield* startGateway({
+        config: {
+          storage: { kind: "postgres", url: pgUrl(database), runnerPath: join(runner, "runner.db") },
+          campaigns: { testSendsPerDay: 2 }
+        }
+      })
+      const owner = yield* signUp(gw.baseUrl)
+      const list = yield* post(`${gw.baseUrl}/v1/lists`, { name: "empty" }, owner.userAuth)
+      expectStatus(list, 201)
+      const created = yield* post(`${gw.baseUrl}/v1/campaigns`, spec(owner, [String(list.json.id)]), owner.userAuth)
+      expectStatus(created, 201)
+      const together = yield* Effect.all(
+        Array.from({ length: 12 }, (_, i) => post(`${gw.baseUrl}/v1/campaigns/${String(created.json.id)}/test`, { to: `+49151123456${70 + i}` }, owner.userAuth)),
+        { concurrency: "unbounded" }
+      )
+      expect(together.map((r) => r.status).sort()).toEqual([202, 202, ...Array.from({ length: 10 }, () => 429)])
+    }).pipe(Effect.scoped), 90_000)
+})
+
 describe("campaigns API: a small campaign run by its actor", () => {
   it.live("created, approved and started through the API, it completes; stats, messages and SSE show exact figures", () =>
     Effect.gen(function*() {
-      const { gw, t, db } = yield* withTeam
+      const { gw, t, db } = yield* withTeam()
       const base = gw.baseUrl
       const list = addList(db, t.tenant.orgId, Array.from({ length: 5 }, (_, i) => ({ msisdn: `+49151123457${String(i).padStart(2, "0")}`, vars: { firstname: `P${i}` } })))
       const created = yield* post(`${base}/v1/campaigns`, spec(t.tenant, [list], { template: "Run {{firstname}}", throttle: 5 }), t.member.auth)

@@ -69,6 +69,12 @@ describe("configuration", () => {
     expect(failure({ links: [link], receipts: { orphanMaxPerLink: 0 } })).toContain("receipts.orphanMaxPerLink")
   })
 
+  it("campaigns.testSendsPerDay: 20 when absent, a positive whole number when given", () => {
+    expect(Effect.runSync(decodeConfig({ links: [link] })).campaigns).toEqual({ testSendsPerDay: 20 })
+    expect(Effect.runSync(decodeConfig({ links: [link], campaigns: { testSendsPerDay: 3 } })).campaigns.testSendsPerDay).toBe(3)
+    expect(failure({ links: [link], campaigns: { testSendsPerDay: 0 } })).toContain("campaigns.testSendsPerDay")
+  })
+
   it("fills link defaults", () => {
     const d = linkDefaults(link)
     expect(d).toMatchObject({ bindMode: "transceiver", window: 10, registeredDelivery: true, udhReferenceBits: 8 })
