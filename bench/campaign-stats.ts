@@ -5,17 +5,12 @@
  * the median wall time of CampaignStats.figures (what /stats answers and /stats/stream sends every second) over 5
  * runs, and the export's wall time and peak RSS growth; appends them to bench/RESULTS.md unless BENCH_NO_RECORD=1.
  */
-import { PgClient } from "@effect/sql-pg"
-import { Array as Arr, Effect, Layer, Redacted, Stream } from "effect"
-import { Reactivity } from "effect/reactivity"
+import { Array as Arr, Effect, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { appendFileSync } from "node:fs"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import { migrate } from "../src/layers/Migrations.ts"
+import { onPostgres, onSqlite } from "./Databases.ts"
 import { CampaignStats } from "../src/storage/CampaignStats.ts"
-import { NodeSqliteClient } from "../src/storage/NodeSqliteClient.ts"
 
 const count = Number(process.env.BENCH_RECIPIENTS ?? 100_000)
 const gc = (globalThis as { gc?: () => void }).gc
@@ -94,26 +89,8 @@ const measure = (label: string) =>
     return { label, figuresMs, countsMs, receiptMs, exportMs, exportMb: bytes / 1048576, peakGrowthMb: mb(peak - rss0) }
   }).pipe(Effect.provide(CampaignStats.layer))
 
-const sqlite = Effect.gen(function*() {
-  const dir = yield* Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "stats-bench-")))
-  return yield* measure("SQLite").pipe(
-    Effect.provide(NodeSqliteClient.layer({ filename: Path.join(dir, "db.sqlite") }).pipe(Layer.orDie)),
-    Effect.ensuring(Effect.promise(() => Fs.rm(dir, { recursive: true, force: true })))
-  )
-})
-
-const pgUrl = (db: string) => `postgres://${process.env.PGUSER ?? "postgres"}@${process.env.PGHOST ?? "127.0.0.1"}:5432/${db}`
-const onAdmin = (statement: string) =>
-  Effect.gen(function*() {
-    const admin = yield* PgClient.make({ url: Redacted.make(pgUrl("test")), maxConnections: 1 })
-    yield* admin.unsafe(statement)
-  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
-
-const postgres = Effect.acquireUseRelease(
-  Effect.as(onAdmin("CREATE DATABASE smsgw_bench_stats"), "smsgw_bench_stats"),
-  (name) => measure("PostgreSQL").pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl(name)), maxConnections: 4 }).pipe(Layer.orDie))),
-  (name) => onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-)
+const sqlite = onSqlite("stats-bench-", measure("SQLite"))
+const postgres = onPostgres("smsgw_bench_stats", measure("PostgreSQL"))
 
 const results = await Effect.runPromise(Effect.all([sqlite, postgres]).pipe(Effect.scoped))
 const command = "node --expose-gc --disable-warning=ExperimentalWarning bench/campaign-stats.ts"

@@ -8,19 +8,14 @@
  * "stream" is how Campaigns checked before (Audience.contacts filtered with missingVariable in the process), "SQL" is
  * Audience.missingVariables. Median of 3 each; appends to bench/RESULTS.md unless BENCH_NO_RECORD=1.
  */
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted, Stream } from "effect"
-import { Reactivity } from "effect/reactivity"
+import { Effect, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { appendFileSync } from "node:fs"
-import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { missingVariable, parseTemplate } from "../src/domain/Template.ts"
 import { migrate } from "../src/layers/Migrations.ts"
+import { onPostgres, onSqlite } from "./Databases.ts"
 import { Audience } from "../src/storage/Audience.ts"
-import { NodeSqliteClient } from "../src/storage/NodeSqliteClient.ts"
 
 const count = Number(process.env.BENCH_CONTACTS ?? 1_000_000)
 const first = Math.round(count * 0.6)
@@ -100,26 +95,8 @@ const measure = (label: string) =>
     return { label, seedMs, before, after }
   }).pipe(Effect.provide(Audience.layer))
 
-const sqlite = Effect.gen(function*() {
-  const dir = yield* Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "variables-bench-")))
-  return yield* measure("SQLite").pipe(
-    Effect.provide(NodeSqliteClient.layer({ filename: Path.join(dir, "db.sqlite") }).pipe(Layer.orDie)),
-    Effect.ensuring(Effect.promise(() => Fs.rm(dir, { recursive: true, force: true })))
-  )
-})
-
-const pgUrl = (db: string) => `postgres://${process.env.PGUSER ?? "postgres"}@${process.env.PGHOST ?? "127.0.0.1"}:5432/${db}`
-const onAdmin = (statement: string) =>
-  Effect.gen(function*() {
-    const admin = yield* PgClient.make({ url: Redacted.make(pgUrl("test")), maxConnections: 1 })
-    yield* admin.unsafe(statement)
-  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
-
-const postgres = Effect.acquireUseRelease(
-  Effect.as(onAdmin("CREATE DATABASE smsgw_bench_variables"), "smsgw_bench_variables"),
-  (name) => measure("PostgreSQL").pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl(name)), maxConnections: 4 }).pipe(Layer.orDie))),
-  (name) => onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-)
+const sqlite = onSqlite("variables-bench-", measure("SQLite"))
+const postgres = onPostgres("smsgw_bench_variables", measure("PostgreSQL"))
 
 const only = process.env.BENCH_DIALECT
 const runs = [...(only === "pg" ? [] : [sqlite]), ...(only === "sqlite" ? [] : [postgres])]
