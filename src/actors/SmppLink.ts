@@ -253,6 +253,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       readonly _tag: "Failed" | "Requeued"
       readonly error: string
       readonly mayHaveReached?: boolean
+      readonly commandStatus?: number | undefined
     }
   ) => {
     const outcome: PartOutcome = { ...result, messageId: message.messageId, seq, segments, linkId, at: Date.now() }
@@ -353,12 +354,14 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       /** Parts whose submit timed out or lost its connection: the SMSC may have them. */
       const unknownSeqs = new Set<number>()
       let lastError = ""
+      let lastStatus: number | undefined
       for (const seq of message.seqs) {
         const part = parts[seq - 1]
         if (part === undefined) continue
         const current = session
         if (current === undefined || !config.enabled) {
           lastError = notBound
+          lastStatus = undefined
           retry.push(seq)
           continue
         }
@@ -396,7 +399,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
             break
           case "Failed":
             counters.failed++
-            record(message, seq, parts.length, { _tag: "Failed", error: decision.error })
+            record(message, seq, parts.length, { _tag: "Failed", error: decision.error, commandStatus: decision.commandStatus })
             break
           case "Retry":
             if (decision.rebind) yield* Effect.forkIn(current.rebind, entityScope)
@@ -407,6 +410,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
               unknownSeqs.add(seq)
             }
             lastError = decision.error
+            lastStatus = decision.commandStatus
             retry.push(seq)
         }
       }
@@ -416,14 +420,19 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       if (next._tag === "GiveUp") {
         for (const seq of retry) {
           counters.failed++
-          record(message, seq, parts.length, { _tag: "Failed", error: next.error })
+          record(message, seq, parts.length, { _tag: "Failed", error: next.error, commandStatus: lastStatus })
         }
         return "done" as const
       }
       counters.retries++
       poolMetrics.retry(linkId)
       for (const seq of retry) {
-        record(message, seq, parts.length, { _tag: "Requeued", error: lastError, mayHaveReached: unknownSeqs.has(seq) })
+        record(message, seq, parts.length, {
+          _tag: "Requeued",
+          error: lastError,
+          mayHaveReached: unknownSeqs.has(seq),
+          commandStatus: lastStatus
+        })
       }
       const moving: WorkItem = { message: { ...message, seqs: retry }, attempt: item.attempt + 1, tried: [...item.tried, linkId] }
       // A pool message tries another member at once; a link's own message (or one no member takes) waits here.

@@ -15,7 +15,7 @@ export type HealthSignal = LinkResult | "throttled"
 export type SubmitDecision =
   | { readonly _tag: "Submitted"; readonly smscMessageId: string; readonly health: HealthSignal }
   /** Refused for good: the part (and message) fails, naming the status. */
-  | { readonly _tag: "Failed"; readonly error: string; readonly health: HealthSignal }
+  | { readonly _tag: "Failed"; readonly error: string; readonly health: HealthSignal; readonly commandStatus?: number }
   | {
     readonly _tag: "Retry"
     /** What the part is requeued with, and what a give-up reports. */
@@ -27,6 +27,8 @@ export type SubmitDecision =
     readonly health: HealthSignal | undefined
     /** The AIMD cut asked for: ESME_RTHROTTLED halves the rate, ESME_RMSGQFUL quarters it. */
     readonly rate: "throttled" | "queueFull" | undefined
+    /** The SMSC's answer, when it gave one (the message's timeline shows it). */
+    readonly commandStatus?: number
   }
 
 /** The error a part carries when no session could take it: it waits for a bind, and never gives up for it. */
@@ -34,14 +36,15 @@ export const notBound = "NotBound"
 
 const retry = (
   error: string,
-  options: Partial<Pick<Extract<SubmitDecision, { _tag: "Retry" }>, "unknownOutcome" | "rebind" | "health" | "rate">> = {}
+  options: Partial<Pick<Extract<SubmitDecision, { _tag: "Retry" }>, "unknownOutcome" | "rebind" | "health" | "rate" | "commandStatus">> = {}
 ): SubmitDecision => ({
   _tag: "Retry",
   error,
   unknownOutcome: options.unknownOutcome ?? false,
   rebind: options.rebind ?? false,
   health: options.health,
-  rate: options.rate
+  rate: options.rate,
+  ...(options.commandStatus !== undefined ? { commandStatus: options.commandStatus } : {})
 })
 
 /** What one submit_sm's answer (or its failure to come) means for the part, the link's health and its rate. */
@@ -57,11 +60,11 @@ export const decideSubmit = (result: Result.Result<SubmitResult, SubmitError>): 
       const name = commandStatusName(status)
       // A message the SMSC refuses says nothing about the link's health.
       if (kind === "permanent") {
-        return { _tag: "Failed", error: `${name} (0x${status.toString(16).padStart(2, "0")})`, health: true }
+        return { _tag: "Failed", error: `${name} (0x${status.toString(16).padStart(2, "0")})`, health: true, commandStatus: status }
       }
-      if (kind === "throttled") return retry(name, { health: "throttled", rate: "throttled" })
-      if (status === CommandStatus.ESME_RMSGQFUL) return retry(name, { health: false, rate: "queueFull" })
-      return retry(name, { health: false, rebind: kind === "rebind" })
+      if (kind === "throttled") return retry(name, { health: "throttled", rate: "throttled", commandStatus: status })
+      if (status === CommandStatus.ESME_RMSGQFUL) return retry(name, { health: false, rate: "queueFull", commandStatus: status })
+      return retry(name, { health: false, rebind: kind === "rebind", commandStatus: status })
     }
     case "SubmitTimeout":
     case "ConnectionLost":

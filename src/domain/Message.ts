@@ -68,13 +68,41 @@ export const PartView = Schema.Struct({
   linkId: Schema.NullOr(Schema.String),
   smscMessageId: Schema.optionalKey(Schema.String),
   status: MessageStatus,
-  error: Schema.optionalKey(Schema.String)
+  error: Schema.optionalKey(Schema.String),
+  submittedAt: Schema.optionalKey(Schema.String.annotate({ description: "When the SMSC took the part (submit_sm_resp)" })),
+  doneAt: Schema.optionalKey(Schema.String.annotate({ description: "When the part reached its final status" }))
 })
+
+/**
+ * What moved a message: its acceptance or refusal (with the policy's reason and rule), a part submitted, retried or
+ * failed on a link (with the SMSC's command_status), a delivery receipt, expiry, or recovery after a stopped node.
+ */
+export const EventKind = Schema.Literals([
+  "accepted",
+  "refused",
+  "submitted",
+  "retry",
+  "failed",
+  "receipt",
+  "expired",
+  "unknown_outcome",
+  "resent",
+  "recovered"
+])
+export type EventKind = typeof EventKind.Type
 
 export const EventView = Schema.Struct({
   at: Schema.String,
   status: MessageStatus,
-  detail: Schema.optionalKey(Schema.String)
+  detail: Schema.optionalKey(Schema.String),
+  /** Absent on events recorded before kinds were (they read as their status). */
+  kind: Schema.optionalKey(EventKind),
+  part: Schema.optionalKey(Schema.Int.annotate({ description: "The part the event is about" })),
+  linkId: Schema.optionalKey(Schema.String),
+  commandStatus: Schema.optionalKey(Schema.Int.annotate({ description: "The SMSC's submit_sm_resp command_status (SMPP 5.1.3)" })),
+  commandStatusName: Schema.optionalKey(Schema.String.annotate({ description: "Its name, e.g. ESME_RTHROTTLED" })),
+  reason: Schema.optionalKey(Schema.String.annotate({ description: "Why: the policy's reason, the SMSC's error, the receipt's err code" })),
+  ruleId: Schema.optionalKey(Schema.String.annotate({ description: "The contact-policy rule that decided" }))
 })
 
 export const MessageView = Schema.Struct({
@@ -90,7 +118,29 @@ export const MessageView = Schema.Struct({
   clientRef: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String,
+  appId: Schema.optionalKey(Schema.String.annotate({ description: "The app that sent it" })),
+  campaignId: Schema.optionalKey(Schema.String.annotate({ description: "The campaign that sent it" })),
+  messageClass: Schema.optionalKey(MessageClass),
+  text: Schema.optionalKey(Schema.String),
   parts: Schema.Array(PartView),
   events: Schema.Array(EventView)
 })
 export type MessageView = typeof MessageView.Type
+
+/** A message as a search lists it: its addresses, status and origin, without text, parts or events. */
+export const MessageSummary = Schema.Struct({
+  id: Schema.String,
+  to: Schema.String,
+  from: Schema.String,
+  status: MessageStatus,
+  reason: Schema.optionalKey(Schema.String),
+  ruleId: Schema.optionalKey(Schema.String),
+  segments: Schema.Int,
+  encoding: TextEncoding,
+  clientRef: Schema.optionalKey(Schema.String),
+  appId: Schema.optionalKey(Schema.String),
+  campaignId: Schema.optionalKey(Schema.String),
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+})
+export type MessageSummary = typeof MessageSummary.Type

@@ -8,6 +8,7 @@ import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts
 import { AdminGroup } from "./AdminApi.ts"
 import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
 import { ListsGroup } from "./ListsApi.ts"
+import { MessageSearchGroup } from "./MessageSearchApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import {
@@ -40,7 +41,12 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
       params: { id: Schema.String },
       success: MessageView,
       error: [NotFoundProblem, UnavailableProblem]
-    }).annotate(OpenApi.Description, "A message with its parts and status history (messages of your organisation only).")
+    }).annotate(
+      OpenApi.Description,
+      "A message with its parts (link, SMSC id, status, error, times) and its timeline: each event's kind, status, part, " +
+        "link, the SMSC's command_status, and the reason and policy rule of a refusal. Users read their organisation's " +
+        "messages, an app token its own app's; any other id is 404. Search: GET /v1/messages."
+    )
   )
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Messages")
@@ -66,6 +72,7 @@ export class SystemGroup extends HttpApiGroup.make("system")
 
 export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
+  .add(MessageSearchGroup)
   .add(AuthGroup)
   .add(AppsGroup)
   .add(MembersGroup)

@@ -9,6 +9,7 @@ import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./Accou
 import { AdminHandlers } from "./AdminHandlers.ts"
 import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
+import { MessageSearchHandlers } from "./MessageSearchHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
@@ -128,6 +129,7 @@ export const SystemHandlers = HttpApiBuilder.group(
 
 export const HandlersLive = Layer.mergeAll(
   MessagesHandlers,
+  MessageSearchHandlers,
   SystemHandlers,
   AccountsHandlersLive,
   AdminHandlers,

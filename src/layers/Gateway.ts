@@ -29,6 +29,7 @@ import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
+import { MessageSearch } from "../storage/MessageSearch.ts"
 import { ContactStore } from "../storage/ContactStore.ts"
 import { decodeConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
@@ -143,7 +144,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
   const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
-  const Core = Layer.mergeAll(Store, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, MessageSearch.layer, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)

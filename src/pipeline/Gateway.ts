@@ -242,7 +242,10 @@ export class Gateway extends Context.Service<Gateway, {
 
       const status = Effect.fnUntraced(function*(id: string, caller: Caller) {
         const found = yield* store.get(id, caller.orgId)
-        if (Option.isNone(found)) return yield* new MessageNotFound({ id })
+        // An app reads its own messages; another app's are as unknown as a missing one (users read the organisation's).
+        if (Option.isNone(found) || (caller.appId !== null && found.value.appId !== caller.appId)) {
+          return yield* new MessageNotFound({ id })
+        }
         return found.value
       })
 

@@ -93,9 +93,36 @@ const partsAwaitingReceipt = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS message_parts_awaiting ON message_parts (submitted_at) WHERE status_rank = 2`
 })
 
+/**
+ * The Message Center's search (storage/MessageSearch.ts): every query is one organisation's messages newest first, so
+ * each filter has an index leading with it and ending in (created_at, id), the listing's order and keyset cursor — a
+ * page is an index range read, never a sort of the matches. A campaign's id is unique across organisations: its index
+ * replaces messages_campaign (a prefix of it). Events get the structured facts their `detail` text only told: what
+ * kind of step, which part on which link, the SMSC's command_status, the reason and the policy rule.
+ */
+const messageSearch = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_org_created ON messages (org_id, created_at, id)`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_org_to ON messages (org_id, to_addr, created_at, id)`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_org_status ON messages (org_id, status, created_at, id)`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_org_app ON messages (org_id, app_id, created_at, id)`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_org_ref ON messages (org_id, client_ref, created_at, id)
+    WHERE client_ref IS NOT NULL`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_campaign_created ON messages (campaign_id, created_at, id)
+    WHERE campaign_id IS NOT NULL`
+  yield* sql`DROP INDEX IF EXISTS messages_campaign`
+  yield* sql`ALTER TABLE message_events ADD COLUMN kind TEXT`
+  yield* sql`ALTER TABLE message_events ADD COLUMN seq INTEGER`
+  yield* sql`ALTER TABLE message_events ADD COLUMN link_id TEXT`
+  yield* sql`ALTER TABLE message_events ADD COLUMN command_status INTEGER`
+  yield* sql`ALTER TABLE message_events ADD COLUMN reason TEXT`
+  yield* sql`ALTER TABLE message_events ADD COLUMN rule_id TEXT`
+})
+
 export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": initMessages,
   "0008_orphan_receipt_ref": orphanReceiptRef,
   "0009_handed_parts": handedParts,
-  "0010_parts_awaiting_receipt": partsAwaitingReceipt
+  "0010_parts_awaiting_receipt": partsAwaitingReceipt,
+  "0014_message_search": messageSearch
 }

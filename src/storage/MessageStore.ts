@@ -6,7 +6,8 @@ import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import { isFinal, statusRank } from "../domain/Message.ts"
-import type { MessageStatus, MessageView } from "../domain/Message.ts"
+import type { EventKind, MessageStatus, MessageView } from "../domain/Message.ts"
+import { commandStatusName } from "../smpp/CommandStatus.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 import * as GroupCommit from "./GroupCommit.ts"
 
@@ -55,6 +56,8 @@ export type PartOutcome =
     readonly at: number
     /** Requeued after a timeout or a lost connection: the SMSC may have it, so the part stays marked as handed. */
     readonly mayHaveReached?: boolean
+    /** The SMSC's command_status when it answered with one (a refusal, a throttle), for the message's timeline. */
+    readonly commandStatus?: number | undefined
   }
 
 /** A part about to be written to a link's socket: marked (durably) before it is, see `recordHanded`. */
@@ -225,6 +228,8 @@ interface MessageRow {
   readonly validity_seconds: number | string | null
   readonly route_link_id: string | null
   readonly message_class?: string | null
+  readonly app_id?: string | null
+  readonly campaign_id?: string | null
   readonly status: string
   readonly reason: string | null
   readonly rule_id?: string | null
@@ -240,13 +245,63 @@ interface PartRow {
   readonly smsc_message_id: string | null
   readonly status: string
   readonly error: string | null
+  readonly submitted_at: number | string | bigint | null
+  readonly done_at: number | string | bigint | null
 }
 
 interface EventRow {
   readonly at: number | string | bigint
   readonly status: string
   readonly detail: string | null
+  readonly kind: string | null
+  readonly seq: number | string | null
+  readonly link_id: string | null
+  readonly command_status: number | string | null
+  readonly reason: string | null
+  readonly rule_id: string | null
 }
+
+/** The structured facts of a timeline event, stored beside its text. */
+interface EventFacts {
+  readonly kind: EventKind
+  readonly seq?: number | undefined
+  readonly linkId?: string | null | undefined
+  readonly commandStatus?: number | undefined
+  /** Why, for the timeline: the policy's reason, the SMSC's error, a receipt's err code. */
+  readonly reason?: string | undefined
+  readonly ruleId?: string | undefined
+}
+
+// A type, not an interface: sql.insert takes records.
+type EventInsert = {
+  readonly message_id: string
+  readonly at: number
+  readonly status: MessageStatus
+  readonly detail: string | null
+  readonly kind: EventKind
+  readonly seq: number | null
+  readonly link_id: string | null
+  readonly command_status: number | null
+  readonly reason: string | null
+  readonly rule_id: string | null
+}
+
+const eventInsert = (messageId: string, at: number, status: MessageStatus, detail: string | undefined, facts: EventFacts): EventInsert => ({
+  message_id: messageId,
+  at,
+  status,
+  detail: detail ?? null,
+  kind: facts.kind,
+  seq: facts.seq ?? null,
+  link_id: facts.linkId ?? null,
+  command_status: facts.commandStatus ?? null,
+  reason: facts.reason ?? null,
+  rule_id: facts.ruleId ?? null
+})
+
+const eventKinds: ReadonlySet<string> = new Set<EventKind>([
+  "accepted", "refused", "submitted", "retry", "failed", "receipt", "expired", "unknown_outcome", "resent", "recovered"
+])
 
 const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<Array<A>> => {
   const out: Array<Array<A>> = []
@@ -276,6 +331,20 @@ const acceptChunks = (messages: ReadonlyArray<NewMessage>): Array<Array<NewMessa
 }
 
 const iso = (ms: number | string | bigint) => new Date(Number(ms)).toISOString()
+
+const eventView = (e: EventRow): MessageView["events"][number] => ({
+  at: iso(e.at),
+  status: e.status as MessageStatus,
+  ...(e.detail !== null ? { detail: e.detail } : {}),
+  ...(e.kind !== null && eventKinds.has(e.kind) ? { kind: e.kind as EventKind } : {}),
+  ...(e.seq !== null ? { part: Number(e.seq) } : {}),
+  ...(e.link_id !== null ? { linkId: e.link_id } : {}),
+  ...(e.command_status !== null
+    ? { commandStatus: Number(e.command_status), commandStatusName: commandStatusName(Number(e.command_status)) }
+    : {}),
+  ...(e.reason !== null ? { reason: e.reason } : {}),
+  ...(e.rule_id !== null ? { ruleId: e.rule_id } : {})
+})
 
 /** Message status from its parts: final when every part is, `submitted` when every part reached the SMSC. */
 export const rollup = (parts: ReadonlyArray<MessageStatus>): MessageStatus => {
@@ -328,12 +397,14 @@ export const make = Effect.gen(function*() {
       status: m.rejection === undefined ? "accepted" : "rejected",
       status_rank: m.rejection === undefined ? 0 : 3
     }))
-  const eventRow = (m: NewMessage) => ({
-    message_id: m.id,
-    at: m.createdAt,
-    status: m.rejection === undefined ? "accepted" : "rejected",
-    detail: m.rejection === undefined ? null : m.ruleId === undefined ? m.rejection : `${m.rejection} (rule ${m.ruleId})`
-  })
+  const eventRow = (m: NewMessage) =>
+    m.rejection === undefined
+      ? eventInsert(m.id, m.createdAt, "accepted", undefined, { kind: "accepted" })
+      : eventInsert(m.id, m.createdAt, "rejected", m.ruleId === undefined ? m.rejection : `${m.rejection} (rule ${m.ruleId})`, {
+        kind: "refused",
+        reason: m.rejection,
+        ruleId: m.ruleId
+      })
 
   /**
    * Messages, their parts and first events. On PostgreSQL one statement per chunk (data-modifying CTEs): atomic on its
@@ -363,13 +434,9 @@ export const make = Effect.gen(function*() {
   interface Transition {
     readonly at: number
     readonly detail: string | undefined
+    /** The message's reason when this move ends it failed, undelivered or expired. */
     readonly reason?: string | undefined
-  }
-  type EventInsert = {
-    message_id: string
-    at: number
-    status: MessageStatus
-    detail: string | null
+    readonly facts: EventFacts
   }
 
   interface Move {
@@ -400,7 +467,7 @@ export const make = Effect.gen(function*() {
         const byId = new Map(batch.map((m) => [m.id, m]))
         for (const { id } of moved) {
           const m = byId.get(id)
-          if (m !== undefined) events.push({ message_id: id, at: m.info.at, status: m.status, detail: m.info.detail ?? null })
+          if (m !== undefined) events.push(eventInsert(id, m.info.at, m.status, m.info.detail, m.info.facts))
         }
       }), { discard: true })
 
@@ -444,21 +511,34 @@ export const make = Effect.gen(function*() {
         let info: Transition
         switch (o._tag) {
           case "Submitted": {
-            info = { at: o.at, detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}` }
+            info = {
+              at: o.at,
+              detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}`,
+              facts: { kind: "submitted", seq: o.seq, linkId: o.linkId }
+            }
             break
           }
           case "Failed": {
             yield* sql`UPDATE message_parts SET status = 'failed', status_rank = 3, link_id = ${o.linkId},
                 error = ${o.error}, done_at = ${o.at}
               WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 3`
-            info = { at: o.at, detail: `part ${o.seq}: ${o.error}`, reason: o.error }
+            info = {
+              at: o.at,
+              detail: `part ${o.seq}: ${o.error}`,
+              reason: o.error,
+              facts: { kind: "failed", seq: o.seq, linkId: o.linkId, commandStatus: o.commandStatus, reason: o.error }
+            }
             break
           }
           case "Requeued": {
             yield* sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
               WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
             yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}`
-            info = { at: o.at, detail: `part ${o.seq}: ${o.error}` }
+            info = {
+              at: o.at,
+              detail: `part ${o.seq}: ${o.error}`,
+              facts: { kind: "retry", seq: o.seq, linkId: o.linkId, commandStatus: o.commandStatus, reason: o.error }
+            }
             break
           }
         }
@@ -506,7 +586,8 @@ export const make = Effect.gen(function*() {
     if (ids.length === 0) return
     const events: Array<EventInsert> = []
     const at = Date.now()
-    yield* rollupMessages(new Map(ids.map((id) => [id, { at, detail: "status taken from its parts after a restart" }])), events)
+    const info: Transition = { at, detail: "status taken from its parts after a restart", facts: { kind: "recovered" } }
+    yield* rollupMessages(new Map(ids.map((id) => [id, info])), events)
     yield* insertEvents(events)
   }, Effect.mapError(storeError))
 
@@ -552,19 +633,26 @@ export const make = Effect.gen(function*() {
         yield* sql`UPDATE messages SET reason = 'unknown_outcome' WHERE status_rank < 3 AND ${sql.in("id", batch)}`
       }
       const details = new Map<string, Transition>()
-      for (const p of settled) details.set(p.messageId, { at: p.at, detail: undefined })
+      for (const p of settled) details.set(p.messageId, { at: p.at, detail: undefined, facts: { kind: "recovered" } })
       // The message's status follows its parts; the events below say why, one per part.
       yield* rollupMessages(details, [])
       for (const p of settled) {
         const on = p.linkId === null ? "" : ` on link ${p.linkId}`
-        events.push({
-          message_id: p.messageId,
-          at: p.at,
-          status: p.action === "report" ? "submitted" : "queued",
-          detail: p.action === "report"
-            ? `part ${p.seq}: outcome unknown (handed to the SMSC${on}, its answer lost with a stopped node); not resent: unknown_outcome`
-            : `part ${p.seq}: resent after unknown outcome (handed to the SMSC${on}, its answer lost with a stopped node)`
-        })
+        events.push(p.action === "report"
+          ? eventInsert(
+            p.messageId,
+            p.at,
+            "submitted",
+            `part ${p.seq}: outcome unknown (handed to the SMSC${on}, its answer lost with a stopped node); not resent: unknown_outcome`,
+            { kind: "unknown_outcome", seq: p.seq, linkId: p.linkId, reason: "unknown_outcome" }
+          )
+          : eventInsert(
+            p.messageId,
+            p.at,
+            "queued",
+            `part ${p.seq}: resent after unknown outcome (handed to the SMSC${on}, its answer lost with a stopped node)`,
+            { kind: "resent", seq: p.seq, linkId: p.linkId, reason: "unknown_outcome" }
+          ))
       }
       yield* insertEvents(events)
       return settled
@@ -697,7 +785,8 @@ export const make = Effect.gen(function*() {
         const info: Transition = {
           at: r.at,
           detail: `receipt for part ${p.seq}: ${r.status}${r.error !== undefined ? ` (err ${r.error})` : ""}`,
-          reason: r.error !== undefined ? `err ${r.error}` : undefined
+          reason: r.error !== undefined ? `err ${r.error}` : undefined,
+          facts: { kind: "receipt", seq: p.seq, linkId: r.linkId, reason: r.error !== undefined ? `err ${r.error}` : undefined }
         }
         if (p.segments === 1) moves.push({ id: p.message_id, status: r.status, info })
         else multipart.set(p.message_id, info)
@@ -790,7 +879,8 @@ export const make = Effect.gen(function*() {
     if (m === undefined) return Option.none()
     const parts = yield* sql<PartRow>`SELECT * FROM message_parts WHERE message_id = ${id} ORDER BY seq`
     const events = yield* sql<EventRow>`
-      SELECT at, status, detail FROM message_events WHERE message_id = ${id} ORDER BY at, event_id`
+      SELECT at, status, detail, kind, seq, link_id, command_status, reason, rule_id FROM message_events
+      WHERE message_id = ${id} ORDER BY at, event_id`
     const view: MessageView = {
       id: m.id,
       to: `+${m.to_addr}`,
@@ -803,18 +893,20 @@ export const make = Effect.gen(function*() {
       ...(m.client_ref !== null ? { clientRef: m.client_ref } : {}),
       createdAt: iso(m.created_at),
       updatedAt: iso(m.updated_at),
+      ...(m.app_id !== undefined && m.app_id !== null ? { appId: m.app_id } : {}),
+      ...(m.campaign_id !== undefined && m.campaign_id !== null ? { campaignId: m.campaign_id } : {}),
+      ...(m.message_class === "promotional" || m.message_class === "transactional" ? { messageClass: m.message_class } : {}),
+      text: m.text,
       parts: parts.map((p) => ({
         seq: Number(p.seq),
         linkId: p.link_id,
         ...(p.smsc_message_id !== null ? { smscMessageId: p.smsc_message_id } : {}),
         status: p.status as MessageStatus,
-        ...(p.error !== null ? { error: p.error } : {})
+        ...(p.error !== null ? { error: p.error } : {}),
+        ...(p.submitted_at !== null ? { submittedAt: iso(p.submitted_at) } : {}),
+        ...(p.done_at !== null ? { doneAt: iso(p.done_at) } : {})
       })),
-      events: events.map((e) => ({
-        at: iso(e.at),
-        status: e.status as MessageStatus,
-        ...(e.detail !== null ? { detail: e.detail } : {})
-      }))
+      events: events.map(eventView)
     }
     return Option.some(view)
   }, Effect.mapError(storeError))
@@ -884,7 +976,12 @@ export const make = Effect.gen(function*() {
       const linkOf = new Map<string, string>()
       const moves: Array<Move> = []
       const multipart = new Map<string, Transition>()
-      const info: Transition = { at: now, detail: "no receipt within validity + grace", reason: noReceipt }
+      const info: Transition = {
+        at: now,
+        detail: "no receipt within validity + grace",
+        reason: noReceipt,
+        facts: { kind: "expired", reason: noReceipt }
+      }
       for (const e of expired) {
         const row = byPart.get(`${e.message_id}:${Number(e.seq)}`)
         if (row === undefined || linkOf.has(e.message_id)) continue

@@ -30,7 +30,8 @@ describe("SmppLink decisions: a submit_sm answer", () => {
       unknownOutcome: false,
       rebind: false,
       health: "throttled",
-      rate: "throttled"
+      rate: "throttled",
+      commandStatus: 0x58
     })
   })
 
@@ -41,7 +42,8 @@ describe("SmppLink decisions: a submit_sm answer", () => {
       unknownOutcome: false,
       rebind: false,
       health: false,
-      rate: "queueFull"
+      rate: "queueFull",
+      commandStatus: 0x14
     })
   })
 
@@ -61,7 +63,8 @@ describe("SmppLink decisions: a submit_sm answer", () => {
         unknownOutcome: false,
         rebind: false,
         health: false,
-        rate: undefined
+        rate: undefined,
+        commandStatus: code
       })
     }
   })
@@ -73,17 +76,18 @@ describe("SmppLink decisions: a submit_sm answer", () => {
       unknownOutcome: false,
       rebind: true,
       health: false,
-      rate: undefined
+      rate: undefined,
+      commandStatus: 0x04
     })
   })
 
   it("permanent (0x0B, 0x01, 0x43, 0x62, 0xC4, an unknown code): the part fails naming the status; the link stays healthy", () => {
-    expect(rejected(CommandStatus.ESME_RINVDSTADR)).toEqual({ _tag: "Failed", error: "ESME_RINVDSTADR (0x0b)", health: true })
-    expect(rejected(CommandStatus.ESME_RINVMSGLEN)).toEqual({ _tag: "Failed", error: "ESME_RINVMSGLEN (0x01)", health: true })
+    expect(rejected(CommandStatus.ESME_RINVDSTADR)).toEqual({ _tag: "Failed", error: "ESME_RINVDSTADR (0x0b)", health: true, commandStatus: 0x0b })
+    expect(rejected(CommandStatus.ESME_RINVMSGLEN)).toEqual({ _tag: "Failed", error: "ESME_RINVMSGLEN (0x01)", health: true, commandStatus: 0x01 })
     expect(rejected(CommandStatus.ESME_RINVESMCLASS)).toMatchObject({ _tag: "Failed", error: "ESME_RINVESMCLASS (0x43)" })
     expect(rejected(CommandStatus.ESME_RINVEXPIRY)).toMatchObject({ _tag: "Failed", error: "ESME_RINVEXPIRY (0x62)" })
     expect(rejected(CommandStatus.ESME_RINVOPTPARAMVAL)).toMatchObject({ _tag: "Failed", error: "ESME_RINVOPTPARAMVAL (0xc4)" })
-    expect(rejected(0x9a)).toEqual({ _tag: "Failed", error: "0x9A (0x9a)", health: true })
+    expect(rejected(0x9a)).toEqual({ _tag: "Failed", error: "0x9A (0x9a)", health: true, commandStatus: 0x9a })
   })
 
   it("timeout or connection lost: retried as an unknown outcome (the SMSC may have it), a timeout for the link", () => {
