@@ -86,6 +86,38 @@ const summary = (r: Row): MessageSummary => ({
 
 const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
 
+/** The page's statement (one row more than the page: it tells whether another follows, without a count). */
+export const searchStatement = (
+  sql: SqlClient.SqlClient,
+  filter: MessageFilter,
+  page: { readonly limit: number; readonly after?: Before | undefined }
+) => {
+  const where = [
+    sql`org_id = ${filter.orgId}`,
+    filter.id !== undefined ? sql`id = ${filter.id}` : undefined,
+    filter.to !== undefined ? sql`to_addr = ${filter.to}` : undefined,
+    filter.clientRef !== undefined ? sql`client_ref = ${filter.clientRef}` : undefined,
+    filter.status !== undefined ? sql`status = ${filter.status}` : undefined,
+    filter.appId !== undefined ? sql`app_id = ${filter.appId}` : undefined,
+    filter.campaignId !== undefined ? sql`campaign_id = ${filter.campaignId}` : undefined,
+    filter.since !== undefined ? sql`created_at >= ${filter.since}` : undefined,
+    filter.until !== undefined ? sql`created_at < ${filter.until}` : undefined,
+    // A row value: both databases seek the index to the cursor instead of walking the newer rows to it.
+    page.after === undefined
+      ? undefined
+      : page.after.id === undefined
+      ? sql`created_at < ${page.after.at}`
+      : sql`(created_at, id) < (${page.after.at}, ${page.after.id})`
+  ].filter((c) => c !== undefined)
+  return sql<Row>`
+    SELECT id, to_addr, from_addr, status, reason, rule_id, segments, encoding, client_ref, app_id, campaign_id,
+      created_at, updated_at
+    FROM messages WHERE ${sql.and(where)}
+    ORDER BY created_at DESC, id DESC LIMIT ${pageSize(page.limit) + 1}`
+}
+
+const pageSize = (limit: number) => Math.max(1, Math.min(maxPageSize, Math.floor(limit)))
+
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
@@ -93,30 +125,8 @@ export const make = Effect.gen(function*() {
     filter: MessageFilter,
     page: { readonly limit: number; readonly after?: Before | undefined }
   ) {
-    const limit = Math.max(1, Math.min(maxPageSize, Math.floor(page.limit)))
-    const where = [
-      sql`org_id = ${filter.orgId}`,
-      filter.id !== undefined ? sql`id = ${filter.id}` : undefined,
-      filter.to !== undefined ? sql`to_addr = ${filter.to}` : undefined,
-      filter.clientRef !== undefined ? sql`client_ref = ${filter.clientRef}` : undefined,
-      filter.status !== undefined ? sql`status = ${filter.status}` : undefined,
-      filter.appId !== undefined ? sql`app_id = ${filter.appId}` : undefined,
-      filter.campaignId !== undefined ? sql`campaign_id = ${filter.campaignId}` : undefined,
-      filter.since !== undefined ? sql`created_at >= ${filter.since}` : undefined,
-      filter.until !== undefined ? sql`created_at < ${filter.until}` : undefined,
-      // A row value: both databases seek the index to the cursor instead of walking the newer rows to it.
-      page.after === undefined
-        ? undefined
-        : page.after.id === undefined
-        ? sql`created_at < ${page.after.at}`
-        : sql`(created_at, id) < (${page.after.at}, ${page.after.id})`
-    ].filter((c) => c !== undefined)
-    // One row more than the page tells whether another page follows, without a count.
-    const rows = yield* sql<Row>`
-      SELECT id, to_addr, from_addr, status, reason, rule_id, segments, encoding, client_ref, app_id, campaign_id,
-        created_at, updated_at
-      FROM messages WHERE ${sql.and(where)}
-      ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
+    const limit = pageSize(page.limit)
+    const rows = yield* searchStatement(sql, filter, page)
     const items = rows.slice(0, limit).map(summary)
     const last = rows.length > limit ? rows[limit - 1] : undefined
     return { items, next: last === undefined ? undefined : { at: Number(last.created_at), id: last.id } }
