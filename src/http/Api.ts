@@ -10,6 +10,7 @@ import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
 import { ListsGroup } from "./ListsApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
+import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
@@ -67,6 +68,8 @@ export class SystemGroup extends HttpApiGroup.make("system")
 export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
   .add(AuthGroup)
+  .add(SessionGroup)
+  .add(MeGroup)
   .add(AppsGroup)
   .add(MembersGroup)
   .add(AuditGroup)
