@@ -11,6 +11,7 @@ import { ListsGroup } from "./ListsApi.ts"
 import { MessageSearchGroup } from "./MessageSearchApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
+import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
@@ -74,6 +75,8 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
   .add(MessageSearchGroup)
   .add(AuthGroup)
+  .add(SessionGroup)
+  .add(MeGroup)
   .add(AppsGroup)
   .add(MembersGroup)
   .add(AuditGroup)
