@@ -129,7 +129,7 @@ const searches = Effect.gen(function*() {
     { name: "newest page (no filter)", filter: { orgId: big } },
     { name: "page 5,000 (cursor)", filter: { orgId: big }, ...(deepCursor !== undefined ? { after: deepCursor } : {}) },
     { name: "by id", filter: { orgId: big, id: mid.id } },
-    { name: "by number (~9 messages)", filter: { orgId: big, to: mid.to_addr } },
+    { name: "by number (~10 messages)", filter: { orgId: big, to: mid.to_addr } },
     { name: "by number, none", filter: { orgId: big, to: "4930000000000" } },
     { name: "by client reference", filter: { orgId: big, clientRef: mid.client_ref ?? "ref-0" } },
     { name: "status failed (1 %)", filter: { orgId: big, status: "failed" } },
