@@ -102,7 +102,7 @@ export const searchStatement = (
     filter.campaignId !== undefined ? sql`campaign_id = ${filter.campaignId}` : undefined,
     filter.since !== undefined ? sql`created_at >= ${filter.since}` : undefined,
     filter.until !== undefined ? sql`created_at < ${filter.until}` : undefined,
-    // A row value: both databases seek the index to the cursor instead of walking the newer rows to it.
+    // A row value: an index bound on both databases (PostgreSQL reads the OR form as a filter over every newer row).
     page.after === undefined
       ? undefined
       : page.after.id === undefined
