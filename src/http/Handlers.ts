@@ -10,6 +10,7 @@ import { AdminHandlers } from "./AdminHandlers.ts"
 import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
+import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
@@ -135,5 +136,6 @@ export const HandlersLive = Layer.mergeAll(
   CampaignInsightHandlers,
   ListsHandlers,
   CampaignsHandlersLive,
+  DashboardHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))
