@@ -59,7 +59,7 @@ export const rateRange = (now: number) => {
 const minuteOf = (ms: number) => ms - (ms % 60_000)
 
 /** A row's key split: in a campaign's scope the link comes first (see DashboardStats.Metrics). */
-interface Keyed {
+export interface Keyed {
   readonly metric: string
   readonly link: string
   readonly key: string
@@ -69,7 +69,7 @@ interface Keyed {
 
 const linkKeyed = new Set<string>([Metrics.submitted, Metrics.delivered, Metrics.undelivered, Metrics.expired, Metrics.failed, Metrics.error, Metrics.receipt])
 
-const keyedOf = (row: CountRow, byLink: boolean): Keyed => {
+export const keyedOf = (row: CountRow, byLink: boolean): Keyed => {
   if (!byLink || !linkKeyed.has(row.metric)) return { metric: row.metric, link: "", key: row.key, at: row.at, n: row.n }
   const bar = row.key.indexOf("|")
   return row.metric === Metrics.error || row.metric === Metrics.receipt
