@@ -148,50 +148,59 @@ export class DashboardStats extends Context.Service<DashboardStats, {
 
 const failed = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
 
-interface Pending {
-  readonly table: Table
-  readonly scope: string
-  readonly at: number
+/** One (metric, key)'s count in a second of a scope. */
+interface Cell {
   readonly metric: string
   readonly key: string
   n: number
+}
+
+/** A second's counts: scope → metric and key → count. */
+type Second = Map<string, Map<string, Cell>>
+
+/** The key a count keeps per second, or undefined when only minutes keep it (the rates need no more). */
+const secondsKey = (metric: string, key: string): string | undefined => {
+  switch (metric) {
+    case Metrics.accepted:
+    case Metrics.refused:
+      return ""
+    case Metrics.submitted:
+    case Metrics.delivered:
+      return key
+    default:
+      return undefined
+  }
 }
 
 const make = (options: DashboardStatsOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const flushIntervalMs = options.flushIntervalMs ?? 1000
-    let pending = new Map<string, Pending>()
+    // Counted per second only (a map lookup per level, the metric's own string as the key when it has none); the
+    // minutes are summed from the seconds when written, so each count costs one increment.
+    let pending = new Map<number, Second>()
 
-    const add = (table: Table, scope: string, at: number, metric: string, key: string, n: number) => {
-      const start = at - (at % bucketMs[table])
-      const id = `${table}\u0000${scope}\u0000${start}\u0000${metric}\u0000${key}`
-      const row = pending.get(id)
-      if (row === undefined) pending.set(id, { table, scope, at: start, metric, key, n })
-      else row.n += n
-    }
-    /** Per second and per minute. */
-    const both = (scope: string, at: number, metric: string, key: string) => {
-      add("seconds", scope, at, metric, key, 1)
-      add("minutes", scope, at, metric, key, 1)
+    const add = (scope: string, at: number, metric: string, key: string, n = 1) => {
+      const start = at - (at % 1000)
+      let second = pending.get(start)
+      if (second === undefined) pending.set(start, second = new Map())
+      let cells = second.get(scope)
+      if (cells === undefined) second.set(scope, cells = new Map())
+      const id = key === "" ? metric : `${metric}\u0000${key}`
+      const cell = cells.get(id)
+      if (cell === undefined) cells.set(id, { metric, key, n })
+      else cell.n += n
     }
 
     const accepted = (c: AcceptedCount) => {
-      both(orgScope(c.orgId), c.at, Metrics.accepted, "")
-      if (c.campaignId !== undefined) {
-        add("seconds", campaignScope(c.campaignId), c.at, Metrics.accepted, "", 1)
-        add("minutes", campaignScope(c.campaignId), c.at, Metrics.accepted, c.target, 1)
-      }
+      add(orgScope(c.orgId), c.at, Metrics.accepted, "")
+      if (c.campaignId !== undefined) add(campaignScope(c.campaignId), c.at, Metrics.accepted, c.target)
     }
 
     const refused = (c: RefusedCount) => {
       const key = `${c.reason}|${c.ruleId ?? ""}`
-      add("seconds", orgScope(c.orgId), c.at, Metrics.refused, "", 1)
-      add("minutes", orgScope(c.orgId), c.at, Metrics.refused, key, 1)
-      if (c.campaignId !== undefined) {
-        add("seconds", campaignScope(c.campaignId), c.at, Metrics.refused, "", 1)
-        add("minutes", campaignScope(c.campaignId), c.at, Metrics.refused, key, 1)
-      }
+      add(orgScope(c.orgId), c.at, Metrics.refused, key)
+      if (c.campaignId !== undefined) add(campaignScope(c.campaignId), c.at, Metrics.refused, key)
     }
 
     const changedOne = (c: MessageChange) => {
@@ -202,14 +211,14 @@ const make = (options: DashboardStatsOptions) =>
       switch (c.status) {
         case "submitted":
         case "delivered": {
-          both(org, c.at, c.status, "")
-          if (campaign !== undefined) both(campaign, c.at, c.status, link)
-          if (links !== undefined) both(links, c.at, c.status, "")
+          add(org, c.at, c.status, "")
+          if (campaign !== undefined) add(campaign, c.at, c.status, link)
+          if (links !== undefined) add(links, c.at, c.status, "")
           if (c.status === "delivered") {
             const bucket = String(receiptBucket(c.at - c.createdAt))
-            add("minutes", org, c.at, Metrics.receipt, bucket, 1)
-            if (campaign !== undefined) add("minutes", campaign, c.at, Metrics.receipt, `${link}|${bucket}`, 1)
-            if (links !== undefined) add("minutes", links, c.at, Metrics.receipt, bucket, 1)
+            add(org, c.at, Metrics.receipt, bucket)
+            if (campaign !== undefined) add(campaign, c.at, Metrics.receipt, `${link}|${bucket}`)
+            if (links !== undefined) add(links, c.at, Metrics.receipt, bucket)
           }
           return
         }
@@ -220,13 +229,13 @@ const make = (options: DashboardStatsOptions) =>
           const kind = errorKindOf[c.status] ?? "failed"
           const error = `${kind}|${errorStatus(c.error, fallbackStatus[kind])}`
           if (c.status !== "retried") {
-            add("minutes", org, c.at, c.status, "", 1)
-            if (campaign !== undefined) add("minutes", campaign, c.at, c.status, link, 1)
-            if (links !== undefined) add("minutes", links, c.at, c.status, "", 1)
+            add(org, c.at, c.status, "")
+            if (campaign !== undefined) add(campaign, c.at, c.status, link)
+            if (links !== undefined) add(links, c.at, c.status, "")
           }
-          add("minutes", org, c.at, Metrics.error, error, 1)
-          if (campaign !== undefined) add("minutes", campaign, c.at, Metrics.error, `${link}|${error}`, 1)
-          if (links !== undefined) add("minutes", links, c.at, Metrics.error, error, 1)
+          add(org, c.at, Metrics.error, error)
+          if (campaign !== undefined) add(campaign, c.at, Metrics.error, `${link}|${error}`)
+          if (links !== undefined) add(links, c.at, Metrics.error, error)
           return
         }
         default:
@@ -238,7 +247,7 @@ const make = (options: DashboardStatsOptions) =>
       for (const c of changes) changedOne(c)
     }
 
-    const upsert = (table: Table, rows: ReadonlyArray<Pending>) =>
+    const upsert = (table: Table, rows: ReadonlyArray<CountRow>) =>
       Effect.forEach(chunks(rows, 400), (chunk) => {
         const [first, ...rest] = chunk.map((r) => ({ scope: r.scope, at: r.at, metric: r.metric, key: r.key, n: r.n }))
         if (first === undefined) return Effect.void
@@ -252,23 +261,23 @@ const make = (options: DashboardStatsOptions) =>
       if (pending.size === 0) return
       const taken = pending
       pending = new Map()
-      const rows = [...taken.values()].sort(byKey)
-      const written = yield* sql.withTransaction(Effect.all([
-        upsert("seconds", rows.filter((r) => r.table === "seconds")),
-        upsert("minutes", rows.filter((r) => r.table === "minutes"))
-      ], { discard: true })).pipe(Effect.mapError(failed), Effect.result)
+      const { seconds, minutes } = rowsOf(taken)
+      const written = yield* sql.withTransaction(Effect.all([upsert("seconds", seconds), upsert("minutes", minutes)], { discard: true })).pipe(
+        Effect.mapError(failed),
+        Effect.result
+      )
       if (written._tag === "Success") {
         if (failing) yield* Effect.logInfo("dashboard counters written again")
         failing = false
         return
       }
       // Kept for the next write, merged with what was counted meanwhile; what is past its retention goes.
-      const now = Date.now()
-      for (const [id, row] of taken) {
-        if (row.at < now - retentionMs[row.table]) continue
-        const current = pending.get(id)
-        if (current === undefined) pending.set(id, row)
-        else current.n += row.n
+      const oldest = Date.now() - retentionMs.minutes
+      for (const [start, second] of taken) {
+        if (start < oldest) continue
+        for (const [scope, cells] of second) {
+          for (const cell of cells.values()) add(scope, start, cell.metric, cell.key, cell.n)
+        }
       }
       if (!failing) {
         yield* Effect.logWarning("dashboard counters not written; kept for the next try").pipe(
@@ -302,8 +311,33 @@ const make = (options: DashboardStatsOptions) =>
     return DashboardStats.of({ accepted, refused, changed, read, flush })
   })
 
-const byKey = (a: Pending, b: Pending) =>
-  a.table < b.table ? -1 : a.table > b.table ? 1 :
+/**
+ * The rows a write adds: per second those the rates read, per minute everything, each table's rows summed by their
+ * key and in key order (nodes that upsert the same rows lock them in the same order).
+ */
+const rowsOf = (taken: ReadonlyMap<number, Second>) => {
+  const seconds = new Map<string, CountRow & { n: number }>()
+  const minutes = new Map<string, CountRow & { n: number }>()
+  const into = (rows: Map<string, CountRow & { n: number }>, scope: string, at: number, metric: string, key: string, n: number) => {
+    const id = `${scope}\u0000${at}\u0000${metric}\u0000${key}`
+    const row = rows.get(id)
+    if (row === undefined) rows.set(id, { scope, at, metric, key, n })
+    else row.n += n
+  }
+  for (const [start, second] of taken) {
+    const minute = start - (start % bucketMs.minutes)
+    for (const [scope, cells] of second) {
+      for (const cell of cells.values()) {
+        into(minutes, scope, minute, cell.metric, cell.key, cell.n)
+        const key = secondsKey(cell.metric, cell.key)
+        if (key !== undefined) into(seconds, scope, start, cell.metric, key, cell.n)
+      }
+    }
+  }
+  return { seconds: [...seconds.values()].sort(byKey), minutes: [...minutes.values()].sort(byKey) }
+}
+
+const byKey = (a: CountRow, b: CountRow) =>
   a.scope < b.scope ? -1 : a.scope > b.scope ? 1 :
   a.at - b.at || (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 
