@@ -201,7 +201,7 @@ const table = [
   "increments per message (accept, submit, receipt); write: one second's counts to SQL at that rate, and at 3,000 msg/s",
   "over 10 organisations (median of 10). For comparison, the window's counts aggregated from `messages` (median of 5).",
   "",
-  "| database | tick | snapshot | counting per message | write per second (${perSecond} / 3,000 msg/s) | counter rows (seconds / minutes) | from messages: no index / (org_id, created_at) index |",
+  `| database | tick | snapshot | counting per message | write per second (${perSecond} / 3,000 msg/s) | counter rows (seconds / minutes) | from messages: no index / (org_id, created_at) index |`,
   "|---|---|---|---|---|---|---|",
   ...results.map((r) =>
     `| ${r.label} | ${r.tickMs.toFixed(2)} ms | ${r.snapshotMs.toFixed(2)} ms | ${r.recordUs.toFixed(2)} µs | ${r.writeMs.toFixed(2)} / ${r.busyMs.toFixed(2)} ms | ` +
