@@ -11,6 +11,7 @@ import { ListsGroup } from "./ListsApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { DashboardGroup } from "./DashboardApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
+import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
@@ -68,6 +69,8 @@ export class SystemGroup extends HttpApiGroup.make("system")
 export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
   .add(AuthGroup)
+  .add(SessionGroup)
+  .add(MeGroup)
   .add(AppsGroup)
   .add(MembersGroup)
   .add(AuditGroup)
