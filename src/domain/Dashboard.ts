@@ -16,10 +16,10 @@ export const seriesMinutes = 60
 export const rateSeconds = 5
 
 export const Rates = Schema.Struct({
-  accepted: Schema.Number,
-  submitted: Schema.Number,
-  delivered: Schema.Number,
-  refused: Schema.Number
+  accepted: Schema.Finite,
+  submitted: Schema.Finite,
+  delivered: Schema.Finite,
+  refused: Schema.Finite
 }).annotate({ description: `Messages per second, cluster-wide, averaged over the last ${rateSeconds} complete seconds` })
 export type Rates = typeof Rates.Type
 
@@ -36,8 +36,8 @@ export type Totals = typeof Totals.Type
 
 export const ReceiptTimes = Schema.Struct({
   count: Schema.Int,
-  p50Ms: Schema.optionalKey(Schema.Number),
-  p95Ms: Schema.optionalKey(Schema.Number)
+  p50Ms: Schema.optionalKey(Schema.Finite),
+  p95Ms: Schema.optionalKey(Schema.Finite)
 }).annotate({
   description: "Time from acceptance to the (last part's) delivery receipt of the messages delivered in the window; " +
     "percentiles within 9 % (counted in buckets, 4 per doubling)"
@@ -66,7 +66,7 @@ export type RefusalCount = typeof RefusalCount.Type
 export const WindowFigures = Schema.Struct({
   minutes: Schema.Int,
   totals: Totals,
-  deliveryRate: Schema.optionalKey(Schema.Number.annotate({
+  deliveryRate: Schema.optionalKey(Schema.Finite.annotate({
     description: "delivered / messages that reached a final status in the window (delivered, undelivered, expired, failed), 0..1"
   })),
   receipt: ReceiptTimes,
@@ -82,8 +82,8 @@ export const SeriesPoint = Schema.Struct({
   delivered: Schema.Int,
   failed: Schema.Int.annotate({ description: "undelivered + expired + failed" }),
   refused: Schema.Int,
-  receiptP50Ms: Schema.optionalKey(Schema.Number),
-  receiptP95Ms: Schema.optionalKey(Schema.Number)
+  receiptP50Ms: Schema.optionalKey(Schema.Finite),
+  receiptP95Ms: Schema.optionalKey(Schema.Finite)
 })
 export type SeriesPoint = typeof SeriesPoint.Type
 
@@ -94,7 +94,7 @@ export type LinkState = typeof LinkState.Type
 
 /** A link's own figures over the window. */
 export const LinkFigures = Schema.Struct({
-  rates: Schema.Struct({ submitted: Schema.Number, delivered: Schema.Number }),
+  rates: Schema.Struct({ submitted: Schema.Finite, delivered: Schema.Finite }),
   totals: Schema.Struct({
     submitted: Schema.Int,
     delivered: Schema.Int,
@@ -115,8 +115,8 @@ export const OperatorLink = Schema.Struct({
   window: Schema.Int,
   windowInUse: Schema.Int,
   queued: Schema.Int.annotate({ description: "Messages waiting on the link" }),
-  tps: Schema.Number.annotate({ description: "Configured rate" }),
-  currentTps: Schema.Number.annotate({ description: "The rate allowed now (lowered after throttling answers, recovering)" }),
+  tps: Schema.Finite.annotate({ description: "Configured rate" }),
+  currentTps: Schema.Finite.annotate({ description: "The rate allowed now (lowered after throttling answers, recovering)" }),
   throttled: Schema.Boolean,
   lastError: Schema.optionalKey(Schema.String),
   figures: LinkFigures
@@ -126,9 +126,9 @@ export type OperatorLink = typeof OperatorLink.Type
 export const PoolMemberHealth = Schema.Struct({
   linkId: Schema.String,
   state: LinkState,
-  configuredWeight: Schema.Number,
-  effectiveWeight: Schema.Number,
-  currentTps: Schema.Number
+  configuredWeight: Schema.Finite,
+  effectiveWeight: Schema.Finite,
+  currentTps: Schema.Finite
 })
 
 export const OperatorPool = Schema.Struct({
@@ -172,8 +172,8 @@ export const CampaignPool = Schema.Struct({
   members: Schema.Array(Schema.Struct({
     linkId: Schema.String,
     state: LinkState,
-    effectiveWeight: Schema.Number,
-    configuredWeight: Schema.Number,
+    effectiveWeight: Schema.Finite,
+    configuredWeight: Schema.Finite,
     submitted: Schema.Int.annotate({ description: "The campaign's messages this member submitted in the window" })
   }))
 })

@@ -20,5 +20,6 @@ export interface ScreenRoute {
 }
 
 export const routes: ReadonlyArray<ScreenRoute> = [
+  { path: "/dashboard", screen: lazy(() => import("./screens/dashboard/Dashboard.tsx")), nav: { label: "Dashboard", section: "Messaging" } },
   { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) }
 ]
