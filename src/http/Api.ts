@@ -10,6 +10,7 @@ import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
 import { ListsGroup } from "./ListsApi.ts"
 import { MessageSearchGroup } from "./MessageSearchApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
+import { DashboardGroup } from "./DashboardApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
@@ -86,6 +87,7 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(ListsGroup)
   .add(CampaignsGroup)
   .add(ModerationGroup)
+  .add(DashboardGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first; a key the endpoint does not know is an

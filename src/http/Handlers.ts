@@ -12,6 +12,7 @@ import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
 import { MessageSearchHandlers } from "./MessageSearchHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
+import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
@@ -139,5 +140,6 @@ export const HandlersLive = Layer.mergeAll(
   CampaignInsightHandlers,
   ListsHandlers,
   CampaignsHandlersLive,
+  DashboardHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

@@ -13,6 +13,7 @@ import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
+import { Dashboard } from "../pipeline/Dashboard.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { CampaignInsight } from "../pipeline/CampaignInsight.ts"
 import { Campaigns as CampaignUseCases } from "../pipeline/Campaigns.ts"
@@ -30,6 +31,7 @@ import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
 import { MessageSearch } from "../storage/MessageSearch.ts"
+import { countChanges, DashboardStats } from "../storage/DashboardStats.ts"
 import { ContactStore } from "../storage/ContactStore.ts"
 import { decodeConfig } from "./Config.ts"
 import type { GatewayConfig } from "./Config.ts"
@@ -143,7 +145,12 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   const Runners = cluster === undefined
     ? RunnerDirectory.layerSingle()
     : RunnerDirectory.layerSql({ shardLockExpirationMs: cluster.shardLockExpirationMs })
-  const Store = MessageStore.layer.pipe(Layer.provide(receiptSettingsLayer(config)))
+  // The live figures count what the store commits and what the pipeline decides: one set of counters for both.
+  const Store = MessageStore.layer.pipe(
+    Layer.provide(receiptSettingsLayer(config)),
+    Layer.provide(countChanges),
+    Layer.provideMerge(DashboardStats.layer)
+  )
   const Core = Layer.mergeAll(Store, MessageSearch.layer, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
@@ -169,6 +176,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
     // The campaigns API: its use cases over the store, the audience, the statistics and the control service.
     CampaignUseCases.layer(config.campaigns).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),
+    Dashboard.layer,
     Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,

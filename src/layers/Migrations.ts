@@ -6,6 +6,7 @@ import { Migrator } from "effect/sql"
 import { registryMigrations } from "../actors/RegistryMigrations.ts"
 import { accountMigrations } from "../auth/AccountMigrations.ts"
 import { campaignMigrations } from "../storage/CampaignMigrations.ts"
+import { dashboardMigrations } from "../storage/DashboardMigrations.ts"
 import { blacklistMigrations } from "../policy/BlacklistMigrations.ts"
 import { policyMigrations } from "../policy/PolicyMigrations.ts"
 import { routingMigrations } from "../routing/RoutingMigrations.ts"
@@ -23,7 +24,8 @@ export const migrations = Migrator.fromRecord({
   ...registryMigrations,
   ...blacklistMigrations,
   ...policyMigrations,
-  ...campaignMigrations
+  ...campaignMigrations,
+  ...dashboardMigrations
 })
 
 /** Runs what the database has not applied yet; each migration runs once per database. */

@@ -13,6 +13,7 @@ import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import type { Route } from "../routing/Router.ts"
 import { chooseEncoding, countSegments, MAX_PARTS } from "../smpp/Encoding.ts"
+import { DashboardStats } from "../storage/DashboardStats.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import type { NewMessage } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
@@ -97,7 +98,11 @@ export class Gateway extends Context.Service<Gateway, {
       const metrics = yield* LinkMetrics
       const limiter = yield* RateLimiter
       const policy = yield* ContactPolicy
+      const live = yield* DashboardStats
       const recordRejected = options.recordRejected
+      /** Every refusal is counted for the live figures, recorded as a message or not. */
+      const countRefused = (message: NewMessage, reason: string, ruleId?: string) =>
+        live.refused({ orgId: message.orgId, campaignId: message.campaignId, reason, ruleId, at: message.createdAt })
 
       /** What the message itself must be (the schema parsed its addresses): an encoding for its text, a class its app may send. */
       const validate = (input: SubmitMessage, caller: Submitter): Effect.Effect<Validated, InvalidField> => {
@@ -180,11 +185,13 @@ export class Gateway extends Context.Service<Gateway, {
         const recordRefusals = options.recordRefusals !== false
         switch (decision._tag) {
           case "NoRoute": {
+            countRefused(message, "no_route")
             // A message no link can take is still recorded, so its id answers a status query.
             if (recordRefusals) yield* store.accept([{ ...message, rejection: "no_route" }])
             return yield* new NoRoute({ message: decision.reason, messageId: message.id })
           }
           case "RateLimited": {
+            countRefused(message, `rate_limited (${decision.error.policy})`)
             if (recordRejected && recordRefusals) {
               yield* store.accept([{ ...message, rejection: `rate_limited (${decision.error.policy})` }]).pipe(Effect.ignore)
             }
@@ -195,6 +202,7 @@ export class Gateway extends Context.Service<Gateway, {
         }
         const { route, rate, verdict } = decision
         if (verdict._tag === "Duplicate") {
+          countRefused(message, "duplicate", verdict.ruleId)
           // The first message stands for this one: nothing is stored or sent again.
           const first: SubmitAccepted = {
             id: verdict.firstId,
@@ -206,6 +214,7 @@ export class Gateway extends Context.Service<Gateway, {
           return { accepted: first, rate } satisfies SubmitOutcome
         }
         if (verdict._tag === "Reject") {
+          countRefused(message, verdict.reason, verdict.ruleId)
           // Recorded, so the id in the answer answers a status query with the reason.
           if (recordRefusals) yield* store.accept([{ ...message, rejection: verdict.reason, ruleId: verdict.ruleId }])
           return yield* new PolicyRejected({
@@ -218,6 +227,7 @@ export class Gateway extends Context.Service<Gateway, {
         // Not accepted after all (the store failed): the policy gives back what it counted for this message.
         yield* store.accept([message]).pipe(Effect.tapError(() => verdict.undo()))
         metrics.accepted(1)
+        live.accepted({ orgId: message.orgId, campaignId: message.campaignId, target: targetKey(route.target), at: message.createdAt })
         yield* dispatcher.dispatch(route.target, {
           ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),
           messageId: message.id,

@@ -121,6 +121,29 @@ export const ReceiptSettings = Context.Reference<ReceiptSettings>("smsgw/storage
   defaultValue: () => receiptDefaults
 })
 
+/** A message moved on (or a part of it was retried), as committed: what the live figures count (DashboardStats). */
+export interface MessageChange {
+  readonly orgId: string
+  readonly campaignId: string | undefined
+  /** The link of the part that moved it; undefined when no link had it (failed before a link took it). */
+  readonly linkId: string | undefined
+  /** The status reached, or `retried`: a part had a transient answer (or none) and waits for another try. */
+  readonly status: MessageStatus | "retried"
+  readonly at: number
+  /** When the message was accepted (time to receipt: `at - createdAt` of a delivered one). */
+  readonly createdAt: number
+  /** The part's error (command status, receipt error, `no receipt`) of a failed, undelivered, expired or retried one. */
+  readonly error: string | undefined
+}
+
+/**
+ * Told of every message change once it is committed, on the node that wrote it; it must return at once (it runs on
+ * the writer's fiber). Nothing listens by default.
+ */
+export const MessageChanges = Context.Reference<(changes: ReadonlyArray<MessageChange>) => void>("smsgw/storage/MessageChanges", {
+  defaultValue: () => () => {}
+})
+
 /** The error and reason of a part the expiry sweep ended. */
 const noReceipt = "no receipt"
 
@@ -365,6 +388,11 @@ const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message:
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const receiptSettings = yield* ReceiptSettings
+  const onChanges = yield* MessageChanges
+  /** Tells the listener what a committed write changed. */
+  const report = (changes: ReadonlyArray<MessageChange>) => Effect.sync(() => {
+    if (changes.length > 0) onChanges(changes)
+  })
 
   const messageRow = (m: NewMessage) => ({
     id: m.id,
@@ -437,6 +465,8 @@ export const make = Effect.gen(function*() {
     /** The message's reason when this move ends it failed, undelivered or expired. */
     readonly reason?: string | undefined
     readonly facts: EventFacts
+    /** The link of the part behind the move (for the live figures). */
+    readonly linkId?: string | null | undefined
   }
 
   interface Move {
@@ -449,7 +479,7 @@ export const make = Effect.gen(function*() {
    * Moves messages forward (never back), one statement per chunk whatever the dialect (a CTE of VALUES with typed
    * columns works on SQLite and PostgreSQL alike); records an event for each message that moved.
    */
-  const moveMessages = (moves: ReadonlyArray<Move>, events: Array<EventInsert>) =>
+  const moveMessages = (moves: ReadonlyArray<Move>, events: Array<EventInsert>, changes: Array<MessageChange>) =>
     Effect.forEach(chunk(moves, 200), (batch) =>
       Effect.gen(function*() {
         const rows = batch.map((m) => {
@@ -458,21 +488,34 @@ export const make = Effect.gen(function*() {
             : m.status === "expired" ? (m.info.reason ?? null) : null
           return sql`(${m.id}, ${m.status}, CAST(${statusRank[m.status]} AS INTEGER), CAST(${m.info.at} AS BIGINT), CAST(${reason} AS TEXT))`
         })
-        const moved = yield* sql<{ id: string }>`
+        const moved = yield* sql<{ id: string; org_id: string | null; campaign_id: string | null; created_at: number | string | bigint }>`
           WITH v(id, status, status_rank, at, reason) AS (VALUES ${sql.csv(rows)})
           UPDATE messages SET status = v.status, status_rank = v.status_rank, updated_at = v.at,
             reason = COALESCE(v.reason, messages.reason)
           FROM v WHERE messages.id = v.id AND messages.status_rank < v.status_rank
-          RETURNING messages.id AS id`
+          RETURNING messages.id AS id, messages.org_id AS org_id, messages.campaign_id AS campaign_id,
+            messages.created_at AS created_at`
         const byId = new Map(batch.map((m) => [m.id, m]))
-        for (const { id } of moved) {
-          const m = byId.get(id)
-          if (m !== undefined) events.push(eventInsert(id, m.info.at, m.status, m.info.detail, m.info.facts))
+        for (const row of moved) {
+          const m = byId.get(row.id)
+          if (m === undefined) continue
+          events.push(eventInsert(row.id, m.info.at, m.status, m.info.detail, m.info.facts))
+          if (row.org_id !== null) {
+            changes.push({
+              orgId: row.org_id,
+              campaignId: row.campaign_id ?? undefined,
+              linkId: m.info.linkId ?? undefined,
+              status: m.status,
+              at: m.info.at,
+              createdAt: Number(row.created_at),
+              error: m.info.reason
+            })
+          }
         }
       }), { discard: true })
 
   /** Recomputes multipart messages from their parts. */
-  const rollupMessages = (details: Map<string, Transition>, events: Array<EventInsert>) =>
+  const rollupMessages = (details: Map<string, Transition>, events: Array<EventInsert>, changes: Array<MessageChange>) =>
     Effect.gen(function*() {
       for (const batch of chunk([...details.keys()], 500)) {
         const parts = yield* sql<{ message_id: string; status: MessageStatus }>`
@@ -488,7 +531,7 @@ export const make = Effect.gen(function*() {
           const info = details.get(id)
           if (info !== undefined) moves.push({ id, status: rollup(statuses), info })
         }
-        yield* moveMessages(moves, events)
+        yield* moveMessages(moves, events, changes)
       }
     })
 
@@ -501,7 +544,7 @@ export const make = Effect.gen(function*() {
   const partStatusOf = (o: PartOutcome): MessageStatus =>
     o._tag === "Submitted" ? "submitted" : o._tag === "Failed" ? "failed" : "queued"
 
-  const applyOutcomes = (outcomes: ReadonlyArray<PartOutcome>, events: Array<EventInsert>) =>
+  const applyOutcomes = (outcomes: ReadonlyArray<PartOutcome>, events: Array<EventInsert>, changes: Array<MessageChange>) =>
     Effect.gen(function*() {
       const multipart = new Map<string, Transition>()
       const moves: Array<Move> = []
@@ -514,7 +557,8 @@ export const make = Effect.gen(function*() {
             info = {
               at: o.at,
               detail: `part ${o.seq} on link ${o.linkId} as ${o.smscMessageId}`,
-              facts: { kind: "submitted", seq: o.seq, linkId: o.linkId }
+              facts: { kind: "submitted", seq: o.seq, linkId: o.linkId },
+              linkId: o.linkId
             }
             break
           }
@@ -526,18 +570,34 @@ export const make = Effect.gen(function*() {
               at: o.at,
               detail: `part ${o.seq}: ${o.error}`,
               reason: o.error,
-              facts: { kind: "failed", seq: o.seq, linkId: o.linkId, commandStatus: o.commandStatus, reason: o.error }
+              facts: { kind: "failed", seq: o.seq, linkId: o.linkId, commandStatus: o.commandStatus, reason: o.error },
+              linkId: o.linkId
             }
             break
           }
           case "Requeued": {
             yield* sql`UPDATE message_parts SET status = 'queued', status_rank = 1, error = ${o.error}
               WHERE message_id = ${o.messageId} AND seq = ${o.seq} AND status_rank < 2`
-            yield* sql`UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}`
+            const retried = yield* sql<{ org_id: string | null; campaign_id: string | null; created_at: number | string | bigint }>`
+              UPDATE messages SET attempts = attempts + 1 WHERE id = ${o.messageId}
+              RETURNING org_id, campaign_id, created_at`
+            for (const row of retried) {
+              if (row.org_id === null) continue
+              changes.push({
+                orgId: row.org_id,
+                campaignId: row.campaign_id ?? undefined,
+                linkId: o.linkId ?? undefined,
+                status: "retried",
+                at: o.at,
+                createdAt: Number(row.created_at),
+                error: o.error
+              })
+            }
             info = {
               at: o.at,
               detail: `part ${o.seq}: ${o.error}`,
-              facts: { kind: "retry", seq: o.seq, linkId: o.linkId, commandStatus: o.commandStatus, reason: o.error }
+              facts: { kind: "retry", seq: o.seq, linkId: o.linkId, commandStatus: o.commandStatus, reason: o.error },
+              linkId: o.linkId
             }
             break
           }
@@ -545,9 +605,9 @@ export const make = Effect.gen(function*() {
         if (o.segments === 1) moves.push({ id: o.messageId, status: partStatusOf(o), info })
         else multipart.set(o.messageId, info)
       }
-      yield* moveMessages(moves, events)
-      if (multipart.size > 0) yield* rollupMessages(multipart, events)
-      if (submittedParts.length > 0) yield* applyOrphans(submittedParts, events)
+      yield* moveMessages(moves, events, changes)
+      if (multipart.size > 0) yield* rollupMessages(multipart, events, changes)
+      if (submittedParts.length > 0) yield* applyOrphans(submittedParts, events, changes)
     })
 
   /** Part rows to `submitted` with their SMSC id; a part reported unknown (no id) takes a late result too. */
@@ -585,10 +645,12 @@ export const make = Effect.gen(function*() {
   const catchUp = Effect.fn("MessageStore.catchUp")(function*(ids: ReadonlyArray<string>) {
     if (ids.length === 0) return
     const events: Array<EventInsert> = []
+    const changes: Array<MessageChange> = []
     const at = Date.now()
     const info: Transition = { at, detail: "status taken from its parts after a restart", facts: { kind: "recovered" } }
-    yield* rollupMessages(new Map(ids.map((id) => [id, info])), events)
+    yield* rollupMessages(new Map(ids.map((id) => [id, info])), events, changes)
     yield* insertEvents(events)
+    yield* report(changes)
   }, Effect.mapError(storeError))
 
   /** One statement per 200 parts; a part already submitted or final is left alone. */
@@ -605,7 +667,8 @@ export const make = Effect.gen(function*() {
   const settleUnknown = Effect.fn("MessageStore.settleUnknown")(function*(parts: ReadonlyArray<UnknownOutcome>) {
     if (parts.length === 0) return []
     const events: Array<EventInsert> = []
-    return yield* sql.withTransaction(Effect.gen(function*() {
+    const changes: Array<MessageChange> = []
+    const settledParts = yield* sql.withTransaction(Effect.gen(function*() {
       const settled: Array<UnknownOutcome> = []
       for (const batch of chunk(parts, 200)) {
         const rows = batch.map((p) => sql`(${p.messageId}, CAST(${p.seq} AS INTEGER), ${p.action})`)
@@ -633,9 +696,9 @@ export const make = Effect.gen(function*() {
         yield* sql`UPDATE messages SET reason = 'unknown_outcome' WHERE status_rank < 3 AND ${sql.in("id", batch)}`
       }
       const details = new Map<string, Transition>()
-      for (const p of settled) details.set(p.messageId, { at: p.at, detail: undefined, facts: { kind: "recovered" } })
+      for (const p of settled) details.set(p.messageId, { at: p.at, detail: undefined, facts: { kind: "recovered" }, linkId: p.linkId })
       // The message's status follows its parts; the events below say why, one per part.
-      yield* rollupMessages(details, [])
+      yield* rollupMessages(details, [], changes)
       for (const p of settled) {
         const on = p.linkId === null ? "" : ` on link ${p.linkId}`
         events.push(p.action === "report"
@@ -657,13 +720,19 @@ export const make = Effect.gen(function*() {
       yield* insertEvents(events)
       return settled
     }))
+    yield* report(changes)
+    return settledParts
   }, Effect.mapError(storeError))
 
   /**
    * Receipts that came before their submit result was stored: apply them now that it is. One lookup per 300 submitted
    * parts (not one per part), and a match removes every candidate form the receipt was kept under.
    */
-  const applyOrphans = (submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>, events: Array<EventInsert>) =>
+  const applyOrphans = (
+    submitted: ReadonlyArray<PartOutcome & { _tag: "Submitted" }>,
+    events: Array<EventInsert>,
+    changes: Array<MessageChange>
+  ) =>
     Effect.gen(function*() {
       for (const batch of chunk(submitted, 300)) {
         const pairs = batch.map((o) => sql`(${o.linkId}, ${o.smscMessageId})`)
@@ -693,7 +762,7 @@ export const make = Effect.gen(function*() {
           status: o.status,
           error: o.error ?? undefined,
           at: Number(o.received_at)
-        })), events)
+        })), events, changes)
         const applied = orphans.map((o) => sql`(${o.link_id}, ${o.smsc_message_id})`)
         const refs = orphans.flatMap((o) => o.receipt_ref === null ? [] : [o.receipt_ref])
         yield* sql`DELETE FROM orphan_receipts WHERE (link_id, smsc_message_id) IN (VALUES ${sql.csv(applied)})`
@@ -711,7 +780,7 @@ export const make = Effect.gen(function*() {
    * with its id that still awaits a receipt (submitted, not final) within submit + validity + grace. SMSCs reuse ids
    * (after a restart, a counter wrap): an older part with the same id stays as it is, and a final one is never touched.
    */
-  const applyReceipts = (receipts: ReadonlyArray<ReceiptRecord>, events: Array<EventInsert>) =>
+  const applyReceipts = (receipts: ReadonlyArray<ReceiptRecord>, events: Array<EventInsert>, changes: Array<MessageChange>) =>
     Effect.gen(function*() {
       const matched = receipts.map(() => false)
       // (link, SMSC id) → the receipt (first wins: a duplicate receipt in one batch is applied once).
@@ -786,13 +855,14 @@ export const make = Effect.gen(function*() {
           at: r.at,
           detail: `receipt for part ${p.seq}: ${r.status}${r.error !== undefined ? ` (err ${r.error})` : ""}`,
           reason: r.error !== undefined ? `err ${r.error}` : undefined,
-          facts: { kind: "receipt", seq: p.seq, linkId: r.linkId, reason: r.error !== undefined ? `err ${r.error}` : undefined }
+          facts: { kind: "receipt", seq: p.seq, linkId: r.linkId, reason: r.error !== undefined ? `err ${r.error}` : undefined },
+          linkId: r.linkId
         }
         if (p.segments === 1) moves.push({ id: p.message_id, status: r.status, info })
         else multipart.set(p.message_id, info)
       }
-      yield* moveMessages(moves, events)
-      if (multipart.size > 0) yield* rollupMessages(multipart, events)
+      yield* moveMessages(moves, events, changes)
+      if (multipart.size > 0) yield* rollupMessages(multipart, events, changes)
       return matched
     })
 
@@ -848,21 +918,24 @@ export const make = Effect.gen(function*() {
   /** Only accepts, on PostgreSQL: each statement is atomic for the messages in it already, no transaction needed. */
   const acceptsOnly = (ops: ReadonlyArray<Op>) => isPg && ops.every((op) => op._tag === "Accept")
 
-  const runBatch = (ops: ReadonlyArray<Op>) =>
-    (acceptsOnly(ops) ? <A, E, R>(e: Effect.Effect<A, E, R>) => e : sql.withTransaction)(Effect.gen(function*() {
+  const runBatch = (ops: ReadonlyArray<Op>) => {
+    // What moved is told once the batch committed: a rolled-back batch changed nothing.
+    const changes: Array<MessageChange> = []
+    return (acceptsOnly(ops) ? <A, E, R>(e: Effect.Effect<A, E, R>) => e : sql.withTransaction)(Effect.gen(function*() {
       const accepts = ops.flatMap((op) => op._tag === "Accept" ? op.messages : [])
       if (accepts.length > 0) yield* insertAccepted(accepts)
       const events: Array<EventInsert> = []
       const outcomes = ops.flatMap((op) => op._tag === "Outcomes" ? op.outcomes : [])
-      if (outcomes.length > 0) yield* applyOutcomes(outcomes, events)
+      if (outcomes.length > 0) yield* applyOutcomes(outcomes, events, changes)
       const receipts = ops.flatMap((op) => op._tag === "Receipt" ? [op.receipt] : [])
-      const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events)
+      const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events, changes)
       yield* recordOrphans(receipts.filter((_, i) => matched[i] !== true))
       let next = 0
       const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] === true : true)
       yield* insertEvents(events)
       return results
-    })).pipe(Effect.mapError(storeError))
+    })).pipe(Effect.tap(() => report(changes)), Effect.mapError(storeError))
+  }
 
   const writer = yield* GroupCommit.make({ maxBatch: 2000, run: runBatch })
   /**
@@ -960,7 +1033,8 @@ export const make = Effect.gen(function*() {
           CAST(${receiptSettings.assumedValidityMs} AS BIGINT)) + ${receiptSettings.graceMs} < ${now}
       ORDER BY p.submitted_at LIMIT ${options.limit}`
     if (rows.length === 0) return []
-    return yield* sql.withTransaction(Effect.gen(function*() {
+    const changes: Array<MessageChange> = []
+    const perLink = yield* sql.withTransaction(Effect.gen(function*() {
       const expired: Array<{ message_id: string; seq: number | string }> = []
       for (const batch of chunk(rows, 200)) {
         const values = batch.map((p) => sql`(${p.message_id}, CAST(${Number(p.seq)} AS INTEGER))`)
@@ -976,22 +1050,23 @@ export const make = Effect.gen(function*() {
       const linkOf = new Map<string, string>()
       const moves: Array<Move> = []
       const multipart = new Map<string, Transition>()
-      const info: Transition = {
-        at: now,
-        detail: "no receipt within validity + grace",
-        reason: noReceipt,
-        facts: { kind: "expired", reason: noReceipt }
-      }
       for (const e of expired) {
         const row = byPart.get(`${e.message_id}:${Number(e.seq)}`)
         if (row === undefined || linkOf.has(e.message_id)) continue
         linkOf.set(e.message_id, row.link_id ?? "")
+        const info: Transition = {
+          at: now,
+          detail: "no receipt within validity + grace",
+          reason: noReceipt,
+          facts: { kind: "expired", reason: noReceipt },
+          linkId: row.link_id
+        }
         if (Number(row.segments) === 1) moves.push({ id: e.message_id, status: "expired", info })
         else multipart.set(e.message_id, info)
       }
       const events: Array<EventInsert> = []
-      yield* moveMessages(moves, events)
-      if (multipart.size > 0) yield* rollupMessages(multipart, events)
+      yield* moveMessages(moves, events, changes)
+      if (multipart.size > 0) yield* rollupMessages(multipart, events, changes)
       yield* insertEvents(events)
       const perLink = new Map<string, number>()
       for (const e of events) {
@@ -1000,6 +1075,8 @@ export const make = Effect.gen(function*() {
       }
       return [...perLink].map(([linkId, messages]): ExpiredByLink => ({ linkId, messages }))
     }))
+    yield* report(changes)
+    return perLink
   }, Effect.mapError(storeError))
 
   const dropOrphansBefore = Effect.fn("MessageStore.dropOrphansBefore")(function*(at: number) {

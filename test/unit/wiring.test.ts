@@ -22,7 +22,8 @@ describe("one home for each fact", () => {
       [11, "invitation_tokens"],
       [12, "contact_lists"],
       [13, "campaigns"],
-      [14, "message_search"]
+      [14, "message_search"],
+      [15, "dashboard"]
     ])
   })
 

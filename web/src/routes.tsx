@@ -20,6 +20,7 @@ export interface ScreenRoute {
 }
 
 export const routes: ReadonlyArray<ScreenRoute> = [
+  { path: "/dashboard", screen: lazy(() => import("./screens/dashboard/Dashboard.tsx")), nav: { label: "Dashboard", section: "Messaging" } },
   { path: "/messages", screen: lazy(() => import("./screens/messages/Messages.tsx")), nav: { label: "Messages", section: "Messaging" } },
   { path: "/messages/:id", screen: lazy(() => import("./screens/messages/Message.tsx")) },
   { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) }
