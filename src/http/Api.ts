@@ -10,6 +10,8 @@ import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
 import { ListsGroup } from "./ListsApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
+import { OperationsGroup } from "./OperationsApi.ts"
+import { PolicyAdminGroup } from "./PolicyAdminApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
@@ -72,6 +74,8 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(AuditGroup)
   .add(AdminGroup)
   .add(PoliciesGroup)
+  .add(PolicyAdminGroup)
+  .add(OperationsGroup)
   .add(CampaignInsightGroup)
   .add(ListsGroup)
   .add(CampaignsGroup)

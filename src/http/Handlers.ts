@@ -11,6 +11,8 @@ import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
+import { OperationsHandlers } from "./OperationsHandlers.ts"
+import { PolicyAdminHandlers } from "./PolicyAdminHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
 import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
@@ -132,6 +134,8 @@ export const HandlersLive = Layer.mergeAll(
   AccountsHandlersLive,
   AdminHandlers,
   PoliciesHandlers,
+  PolicyAdminHandlers,
+  OperationsHandlers,
   CampaignInsightHandlers,
   ListsHandlers,
   CampaignsHandlersLive,
