@@ -61,18 +61,41 @@ interface Pending {
 
 type Int = number | string | bigint
 
+type Tally = Map<number, Map<string, Map<string, number>>>
+
 const unavailable = (error: SqlError.SqlError) => new RuleCountsUnavailable({ message: messageWithCauses(error) })
 
 const make = (options: { readonly flushIntervalMs: number; readonly retentionMinutes: number }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    let pending = new Map<string, Pending>()
+    // minute → rule → result → count: three lookups and no allocation per count on the hot path.
+    let pending: Tally = new Map()
+    let size = 0
 
     const add = (minute: number, ruleId: string, result: string, n: number) => {
-      const key = `${minute}\u0000${ruleId}\u0000${result}`
-      const found = pending.get(key)
-      if (found !== undefined) found.count += n
-      else pending.set(key, { minute, ruleId, result, count: n })
+      let rules = pending.get(minute)
+      if (rules === undefined) {
+        rules = new Map()
+        pending.set(minute, rules)
+      }
+      let results = rules.get(ruleId)
+      if (results === undefined) {
+        results = new Map()
+        rules.set(ruleId, results)
+      }
+      const count = results.get(result)
+      if (count === undefined) size++
+      results.set(result, (count ?? 0) + n)
+    }
+
+    const rowsOf = (tally: Tally): Array<Pending> => {
+      const rows: Array<Pending> = []
+      for (const [minute, rules] of tally) {
+        for (const [ruleId, results] of rules) {
+          for (const [result, count] of results) rows.push({ minute, ruleId, result, count })
+        }
+      }
+      return rows
     }
 
     const admitted = (ruleIds: ReadonlyArray<string>, at: number) => {
@@ -102,10 +125,11 @@ const make = (options: { readonly flushIntervalMs: number; readonly retentionMin
     // One write at a time: when `flush` returns, everything counted before it was called is written (or kept).
     const writing = Semaphore.makeUnsafe(1)
     const flush = writing.withPermit(Effect.suspend(() => {
-      if (pending.size === 0) return Effect.void
-      const taken = pending
+      if (size === 0) return Effect.void
+      const taken = rowsOf(pending)
       pending = new Map()
-      return write([...taken.values()]).pipe(
+      size = 0
+      return write(taken).pipe(
         Effect.tap(() => {
           if (!failing) return Effect.void
           failing = false
@@ -114,16 +138,17 @@ const make = (options: { readonly flushIntervalMs: number; readonly retentionMin
         Effect.catch((error) =>
           Effect.suspend(() => {
             // Kept for the next write, added to what came meanwhile; beyond the bound the oldest minutes go.
-            for (const p of taken.values()) add(p.minute, p.ruleId, p.result, p.count)
-            if (pending.size > MAX_PENDING) {
-              const keys = [...pending.keys()]
-              for (const key of keys.slice(0, pending.size - MAX_PENDING)) pending.delete(key)
+            for (const p of taken) add(p.minute, p.ruleId, p.result, p.count)
+            for (const minute of [...pending.keys()].sort((a, b) => a - b)) {
+              if (size <= MAX_PENDING) break
+              for (const results of pending.get(minute)?.values() ?? []) size -= results.size
+              pending.delete(minute)
             }
             const first = !failing
             failing = true
             return first
               ? Effect.logWarning("policy rule counts not written; kept for the next attempt").pipe(
-                Effect.annotateLogs({ error: messageWithCauses(error), pending: pending.size })
+                Effect.annotateLogs({ error: messageWithCauses(error), pending: size })
               )
               : Effect.void
           })
