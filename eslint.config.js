@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules", "data", "coverage", ".tmp"] },
+  { ignores: ["node_modules", "data", "coverage", ".tmp", "web/dist", "web/generated", "test-results", "playwright-report"] },
   ...tseslint.configs.recommended,
   {
     rules: {

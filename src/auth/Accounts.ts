@@ -72,6 +72,13 @@ export interface Registered {
 /** Registered at once, or (auth.requireVerifiedEmail) waiting for the link mailed to the address. */
 export type Registration = Registered | { readonly _tag: "Pending"; readonly email: string; readonly expiresAt: number }
 
+export interface Me {
+  readonly user: User
+  readonly organisation: Organisation
+  readonly role: Role
+  readonly memberships: ReadonlyArray<{ readonly org: Organisation; readonly role: Role }>
+}
+
 export interface AccountsOptions {
   /** Registrations without an invitation wait for the proof of their mailbox (a mailed token). */
   readonly requireVerifiedEmail: boolean
@@ -81,7 +88,8 @@ export interface AccountsOptions {
   readonly publicUrl: string
 }
 
-const refreshTtlMs = 30 * 24 * 3600 * 1000
+/** How long a refresh token (a session) lives unused. */
+export const refreshTtlMs = 30 * 24 * 3600 * 1000
 
 /** The account use cases: each checks the caller's role and organisation, writes the audit log, and never leaks secrets. */
 export class Accounts extends Context.Service<Accounts, {
@@ -93,8 +101,13 @@ export class Accounts extends Context.Service<Accounts, {
     ip: string
   ) => Effect.Effect<TokenPair, AccountError | LoginThrottled>
   readonly loginApp: (input: { readonly appId: string; readonly apiKey: string }, ip: string) => Effect.Effect<TokenPair, AccountError | LoginThrottled>
-  readonly refresh: (refreshToken: string, ip: string) => Effect.Effect<TokenPair, AccountError>
+  /** A new pair for the token's organisation, or for `organisationId` when the user is a member of it (switching). */
+  readonly refresh: (refreshToken: string, ip: string, organisationId?: string) => Effect.Effect<TokenPair, AccountError>
   readonly logout: (refreshToken: string, ip: string) => Effect.Effect<void, AccountError>
+  /** Every refresh token of the signed-in user revoked: each session ends when its access token expires. */
+  readonly logoutEverywhere: (p: Principal, ip: string) => Effect.Effect<void, AccountError>
+  /** The signed-in user, the organisation and role of the token, and every organisation the user belongs to. */
+  readonly me: (p: Principal) => Effect.Effect<Me, AccountError>
   readonly createApp: (p: Principal, input: AppInput, ip: string) => Effect.Effect<App, AccountError>
   readonly listApps: (p: Principal) => Effect.Effect<ReadonlyArray<App>, AccountError>
   readonly getApp: (p: Principal, appId: string) => Effect.Effect<App, AccountError>
@@ -391,7 +404,7 @@ export class Accounts extends Context.Service<Accounts, {
           return found.value
         })
 
-      const refresh = Effect.fn("Accounts.refresh")(function*(refreshToken: string, ip: string) {
+      const refresh = Effect.fn("Accounts.refresh")(function*(refreshToken: string, ip: string, organisationId?: string) {
         const token = yield* findRefresh(refreshToken)
         if (token.revokedAt !== null) {
           // A revoked token used again: it was stolen or replayed. End every session of the user.
@@ -400,12 +413,18 @@ export class Accounts extends Context.Service<Accounts, {
           return yield* new Unauthenticated({ message: "refresh token already used or revoked" })
         }
         if (token.expiresAt < Date.now()) return yield* new Unauthenticated({ message: "refresh token expired" })
-        const member = yield* infra(store.getMember(token.orgId, token.userId))
+        const orgId = organisationId ?? token.orgId
+        const member = yield* infra(store.getMember(orgId, token.userId))
         const user = yield* infra(store.getUser(token.userId)).pipe(
           Effect.catchTag("NotFound", () => Effect.fail(new Unauthenticated({ message: "the account no longer exists" })))
         )
-        if (Option.isNone(member)) return yield* new Unauthenticated({ message: "no longer a member of this organisation" })
-        const pair = yield* issueForUser(user, token.orgId, member.value.role)
+        if (Option.isNone(member)) {
+          // Switching to an organisation the user is not in is refused without spending the token.
+          return yield* orgId === token.orgId
+            ? new Unauthenticated({ message: "no longer a member of this organisation" })
+            : new NotFoundInOrg({ what: "organisation", id: orgId })
+        }
+        const pair = yield* issueForUser(user, orgId, member.value.role)
         const next = pair.refreshToken === undefined ? undefined : parseRefreshToken(pair.refreshToken)?.id
         yield* infra(store.revokeRefreshToken(token.id, next))
         return pair
@@ -417,6 +436,23 @@ export class Accounts extends Context.Service<Accounts, {
           yield* infra(store.revokeRefreshToken(token.id))
           yield* audit(null, token.orgId, "logout", token.userId, ip)
         }
+      })
+
+      const logoutEverywhere = Effect.fn("Accounts.logoutEverywhere")(function*(p: Principal, ip: string) {
+        const userId = yield* requireUser(p, "viewer")
+        yield* infra(store.revokeRefreshTokensOfUser(userId))
+        yield* audit(p, p.orgId, "logout.everywhere", userId, ip)
+      })
+
+      const me = Effect.fn("Accounts.me")(function*(p: Principal) {
+        const userId = yield* requireUser(p, "viewer")
+        const gone = () => Effect.fail(new Unauthenticated({ message: "the account no longer exists" }))
+        const user = yield* infra(store.getUser(userId)).pipe(Effect.catchTag("NotFound", gone))
+        const memberships = yield* infra(store.membershipsOf(userId))
+        const current = memberships.find((m) => m.org.id === p.orgId)
+        if (current === undefined) return yield* new Unauthenticated({ message: "no longer a member of this organisation" })
+        const result: Me = { user, organisation: current.org, role: current.role, memberships }
+        return result
       })
 
       const createApp = Effect.fn("Accounts.createApp")(function*(p: Principal, input: AppInput, ip: string) {
@@ -592,6 +628,8 @@ export class Accounts extends Context.Service<Accounts, {
         loginApp,
         refresh,
         logout,
+        logoutEverywhere,
+        me,
         createApp,
         listApps: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listApps(p.orgId)))),
         getApp,

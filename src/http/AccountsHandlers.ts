@@ -66,7 +66,7 @@ export const toProblem = (error: AccountError | LoginThrottled) => {
   }
 }
 
-const problems = <A, R>(effect: Effect.Effect<A, AccountError | LoginThrottled, R>) =>
+export const problems = <A, R>(effect: Effect.Effect<A, AccountError | LoginThrottled, R>) =>
   effect.pipe(
     Effect.tapError((e) => e._tag === "LoginThrottled" ? setResponseHeader("retry-after", String(e.retryAfterSeconds)) : Effect.void),
     Effect.mapError(toProblem)

@@ -12,6 +12,7 @@ import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import { OperationsGroup } from "./OperationsApi.ts"
 import { PolicyAdminGroup } from "./PolicyAdminApi.ts"
+import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
   ForbiddenProblem,
   NoRouteProblem,
@@ -69,6 +70,8 @@ export class SystemGroup extends HttpApiGroup.make("system")
 export class GatewayApi extends HttpApi.make("smsgw")
   .add(MessagesGroup)
   .add(AuthGroup)
+  .add(SessionGroup)
+  .add(MeGroup)
   .add(AppsGroup)
   .add(MembersGroup)
   .add(AuditGroup)

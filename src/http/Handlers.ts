@@ -6,6 +6,7 @@ import { HttpApiBuilder, HttpApiError, HttpApiMiddleware } from "effect/http-api
 import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { AccountsHandlersLive, AuthenticationLive, requestOrigin } from "./AccountsHandlers.ts"
+import { SessionHandlersLive } from "./SessionHandlers.ts"
 import { AdminHandlers } from "./AdminHandlers.ts"
 import { CampaignInsightHandlers } from "./CampaignInsightHandlers.ts"
 import { ListsHandlers } from "./ListsHandlers.ts"
@@ -132,6 +133,7 @@ export const HandlersLive = Layer.mergeAll(
   MessagesHandlers,
   SystemHandlers,
   AccountsHandlersLive,
+  SessionHandlersLive,
   AdminHandlers,
   PoliciesHandlers,
   PolicyAdminHandlers,

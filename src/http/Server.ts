@@ -8,6 +8,8 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Context, Effect, Layer } from "effect"
 import type { Cause } from "effect"
+import type {
+  Cookies} from "effect/http";
 import {
   FindMyWay,
   HttpIncomingMessage,
@@ -27,7 +29,8 @@ import type { LargeBodyKind } from "./BodyLimits.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi } from "./Api.ts"
 import { HandlersLive, RequestValidationLive } from "./Handlers.ts"
-import { ResponseHeaders } from "./ResponseHeaders.ts"
+import { ResponseCookies, ResponseHeaders } from "./ResponseHeaders.ts"
+import { defaultWebRoot, isWebPath, webApp } from "./WebApp.ts"
 import { adminRpcPath } from "../rpc/AdminRpc.ts"
 import * as AdminRpcServer from "../rpc/AdminRpcServer.ts"
 
@@ -49,6 +52,8 @@ export interface HttpOptions {
   readonly maxUploadBytes: number
   /** Time to receive a whole upload. */
   readonly uploadTimeoutSeconds: number
+  /** The Message Center's built files (src/http/WebApp.ts); its default is web/dist of this installation. */
+  readonly webRoot?: string | undefined
   /** A listener of its own for /metrics, which the public port then no longer serves. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined
   readonly adminRpc: AdminRpcServer.AdminRpcOptions
@@ -163,9 +168,11 @@ const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: str
         const maxBytes = bodyLimit(options, body)
         const refusal = refuseBody(request, maxBytes, body)
         const extra = new Map<string, string>()
+        const cookies = new Map<string, readonly [string, Cookies.Cookie["options"]]>()
         const produced = refusal ?? (yield* app.pipe(
           Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBytes)),
           Effect.provideService(ResponseHeaders, extra),
+          Effect.provideService(ResponseCookies, cookies),
           Effect.catchCause((cause) =>
             isBodyTooLarge(cause)
               ? Effect.succeed(tooLarge(maxBytes))
@@ -182,7 +189,10 @@ const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: str
               )
           )
         ))
-        const response = extra.size === 0 ? produced : HttpServerResponse.setHeaders(produced, Object.fromEntries(extra))
+        const withHeaders = extra.size === 0 ? produced : HttpServerResponse.setHeaders(produced, Object.fromEntries(extra))
+        const response = cookies.size === 0
+          ? withHeaders
+          : HttpServerResponse.setCookiesUnsafe(withHeaders, [...cookies].map(([name, [value, options]]) => [name, value, options] as const))
         record(response.status)
         return response
       }), { global: true })
@@ -240,19 +250,30 @@ const metricsListener = (options: HttpOptions, address: { readonly host: string;
     return request.method === "GET" && path === metricsPath ? yield* metricsResponse : notFound(request)
   })).pipe(Layer.provide(nodeServer(options, address)))
 
+/** The label of the Message Center's pages and files: one series, whatever screen a path names. */
+export const webRoute = "web"
+
 export const layer = (options: HttpOptions) => {
   const separateMetrics = options.metrics !== undefined
-  const routeOf = routeTemplates([
+  const apiRouteOf = routeTemplates([
     ["GET", "/openapi.json"],
     ["GET", "/docs"],
     ["POST", adminRpcPath],
     ...(separateMetrics ? [] : [["GET", metricsPath] as const])
   ])
+  const web: RouteInfo = { route: webRoute, body: undefined }
+  const routeOf = (method: string, url: string): RouteInfo => {
+    const info = apiRouteOf(method, url)
+    return info.route === unmatchedRoute && (method === "GET" || method === "HEAD") && isWebPath(url) ? web : info
+  }
+  const page = webApp(options.webRoot ?? defaultWebRoot)
   const Routes = Layer.mergeAll(
     HttpApiBuilder.layer(GatewayApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(HandlersLive)),
     HttpApiScalar.layer(GatewayApi, { path: "/docs" }),
     separateMetrics ? Layer.empty : HttpRouter.add("GET", metricsPath, metricsResponse),
     AdminRpcServer.layer(options.adminRpc),
+    HttpRouter.add("GET", "/*", Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.map(page(request), (response) => response ?? notFound(request)))),
     edgeMiddleware(options, routeOf)
   )
   const Public = HttpRouter.serve(Routes, { disableLogger: true }).pipe(

@@ -65,7 +65,9 @@ export const GatewayConfig = Schema.Struct({
     /** Time to receive a whole upload: a large file on a slow line takes minutes. */
     uploadTimeoutSeconds: withDefault(Positive, 3600),
     /** Peers whose X-Forwarded-For is believed: load balancers, reverse proxies (CIDRs). */
-    trustedProxies: withDefault(Schema.Array(Schema.String), [])
+    trustedProxies: withDefault(Schema.Array(Schema.String), []),
+    /** The Message Center's built files (default: web/dist of this installation, which `npm start` builds). */
+    webRoot: Schema.optionalKey(Schema.String)
   }), {}),
   /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
   metrics: Schema.optionalKey(Schema.Struct({

@@ -196,6 +196,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     requestTimeoutSeconds: http.requestTimeoutSeconds,
     maxUploadBytes: http.maxUploadBytes,
     uploadTimeoutSeconds: http.uploadTimeoutSeconds,
+    webRoot: http.webRoot,
     metrics: config.metrics,
     adminRpc: { buckets: config.policy.buckets }
   })

@@ -39,7 +39,7 @@ describe("HTTP edge", () => {
       const scan = (from: number, to: number) =>
         Effect.gen(function*() {
           for (let i = from; i < to; i++) {
-            const r = yield* get(`${gw.baseUrl}/scan-${i}/${crypto.randomUUID()}`)
+            const r = yield* get(`${gw.baseUrl}/v1/scan-${i}/${crypto.randomUUID()}`)
             expect(r.status).toBe(404)
           }
         })
