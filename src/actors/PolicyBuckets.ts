@@ -251,16 +251,18 @@ const make = (options: PolicyBucketsOptions) =>
 
     const handleOf = (bucket: number, entry: OpenBucket): BucketHandle => {
       const { state } = entry
-      const count = (decisions: Array<Decision>) => {
-        entry.decisions += decisions.length
-        for (const d of decisions) {
+      // Dry runs (probes) decide nothing: they are not counted as decisions.
+      const count = (requests: ReadonlyArray<DecisionRequest>, decisions: Array<Decision>) => {
+        for (const [i, d] of decisions.entries()) {
+          if (requests[i]?.probe === true) continue
+          entry.decisions++
           if (d._tag === "Admit") entry.admitted++
           else if (d._tag === "Reject") entry.rejected++
           else entry.duplicatesReturned++
         }
         return decisions
       }
-      const decideNow = (requests: ReadonlyArray<DecisionRequest>) => count(state.decide(requests))
+      const decideNow = (requests: ReadonlyArray<DecisionRequest>) => count(requests, state.decide(requests))
 
       /** Decides with `unknown` recipients (their read failed) on a scratch state: from zero, never kept. */
       const decideWithout = (requests: ReadonlyArray<DecisionRequest>, unknown: ReadonlySet<string>) => {
@@ -272,7 +274,7 @@ const make = (options: PolicyBucketsOptions) =>
         const fromScratch = scratch.decide(guessed)
         let k = 0
         let g = 0
-        return count(requests.map((r) => (unknown.has(r.recipient) ? fromScratch[g++] : fromState[k++]) as Decision))
+        return count(requests, requests.map((r) => (unknown.has(r.recipient) ? fromScratch[g++] : fromState[k++]) as Decision))
       }
 
       return {

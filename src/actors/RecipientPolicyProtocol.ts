@@ -27,7 +27,8 @@ export const DecisionRequestSchema = Schema.Struct({
   now: Schema.Number,
   messageId: Schema.String,
   checks: Schema.Array(PolicyCheckSchema),
-  release: Schema.optionalKey(Schema.Boolean)
+  release: Schema.optionalKey(Schema.Boolean),
+  probe: Schema.optionalKey(Schema.Boolean)
 })
 
 export const DecisionSchema = Schema.Union([

@@ -12,6 +12,8 @@ import { MessageSearchGroup } from "./MessageSearchApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { DashboardGroup } from "./DashboardApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
+import { OperationsGroup } from "./OperationsApi.ts"
+import { PolicyAdminGroup } from "./PolicyAdminApi.ts"
 import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
   ForbiddenProblem,
@@ -83,6 +85,8 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(AuditGroup)
   .add(AdminGroup)
   .add(PoliciesGroup)
+  .add(PolicyAdminGroup)
+  .add(OperationsGroup)
   .add(CampaignInsightGroup)
   .add(ListsGroup)
   .add(CampaignsGroup)

@@ -14,6 +14,8 @@ import { MessageSearchHandlers } from "./MessageSearchHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
+import { OperationsHandlers } from "./OperationsHandlers.ts"
+import { PolicyAdminHandlers } from "./PolicyAdminHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
 import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
@@ -137,6 +139,8 @@ export const HandlersLive = Layer.mergeAll(
   SessionHandlersLive,
   AdminHandlers,
   PoliciesHandlers,
+  PolicyAdminHandlers,
+  OperationsHandlers,
   CampaignInsightHandlers,
   ListsHandlers,
   CampaignsHandlersLive,

@@ -18,6 +18,7 @@ export const PolicyView = PolicyDocument.mapFields(Struct.assign({
   version: Schema.Int.annotate({ description: "Bumped by every change; send it back as expectedVersion to update safely" }),
   createdAt: Schema.String,
   createdBy: Schema.optionalKey(Schema.String),
+  note: Schema.optionalKey(Schema.String.annotate({ description: "What the change is for, as given with the PUT" })),
   unreadableVersions: Schema.optionalKey(
     Schema.Array(Schema.Struct({ version: Schema.Int, error: Schema.String })).annotate({
       description: "Stored versions newer than this one that do not decode (a corrupt row, or a document an upgrade no " +
@@ -29,6 +30,9 @@ export const PolicyView = PolicyDocument.mapFields(Struct.assign({
 export const PolicyUpdate = PolicyDocument.mapFields(Struct.assign({
   expectedVersion: Schema.optionalKey(Schema.Int.annotate({
     description: "The version this change was made from: 409 if the policy changed since"
+  })),
+  note: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(500)).annotate({
+    description: "What the change is for (kept with the version, shown in its history)"
   }))
 }))
 
@@ -44,7 +48,13 @@ export const BlacklistView = Schema.Struct({
   removed: Schema.Int,
   loadedAt: Schema.optionalKey(Schema.String),
   loadMs: Schema.optionalKey(Schema.Number),
+  checkedAt: Schema.optionalKey(Schema.String.annotate({ description: "The last check of the file (successful or not)" })),
+  sizeBytes: Schema.optionalKey(Schema.Int.annotate({ description: "Size of the file in use" })),
+  entries: Schema.optionalKey(Schema.Int.annotate({
+    description: "About how many numbers the list holds: the file's + added − removed (a removal of a number the file does not have counts too)"
+  })),
   invalidLines: Schema.Int,
+  duplicateLines: Schema.optionalKey(Schema.Int.annotate({ description: "Lines of the file repeating an earlier number" })),
   lastError: Schema.optionalKey(Schema.String.annotate({
     description: "Superadmins only: why the last check or load of the file failed (it may name the object store)"
   })),

@@ -21,6 +21,7 @@ const policyView = (v: PolicyVersion, unreadable: ReadonlyArray<UnreadablePolicy
   version: v.version,
   createdAt: iso(v.createdAt),
   ...(v.createdBy !== null ? { createdBy: v.createdBy } : {}),
+  ...(v.note !== null ? { note: v.note } : {}),
   ...(unreadable.length > 0 ? { unreadableVersions: unreadable } : {}),
   ...v.document
 })
@@ -39,23 +40,27 @@ const blacklistView = (definition: BlacklistDefinition, status: BlacklistStatus 
   removed: status?.removed ?? 0,
   ...(status?.loadedAt != null ? { loadedAt: iso(status.loadedAt) } : {}),
   ...(status?.loadMs != null ? { loadMs: status.loadMs } : {}),
+  ...(status?.checkedAt != null ? { checkedAt: iso(status.checkedAt) } : {}),
+  ...(status?.sizeBytes != null ? { sizeBytes: status.sizeBytes } : {}),
+  ...(status !== undefined ? { entries: Math.max(0, status.baseEntries + status.added - status.removed) } : {}),
   invalidLines: status?.invalidLines ?? 0,
+  ...(status !== undefined && status.duplicateLines > 0 ? { duplicateLines: status.duplicateLines } : {}),
   ...(superadmin && status?.lastError != null ? { lastError: status.lastError } : {}),
   stale: status?.stale ?? false
 })
 
-const superadmin = Effect.flatMap(CurrentPrincipal, (principal) =>
+export const superadmin = Effect.flatMap(CurrentPrincipal, (principal) =>
   principal.superadmin
     ? Effect.succeed(principal)
     : Effect.fail(new ForbiddenProblem({ detail: "the contact policy is managed by superadmins only" })))
 
 /** A global list: superadmins. An organisation's list: also that organisation's owners and admins. */
-const mayManage = (principal: Principal, list: BlacklistDefinition): boolean =>
+export const mayManage = (principal: Principal, list: BlacklistDefinition): boolean =>
   principal.superadmin ||
   (list.org !== undefined && principal.kind === "user" && principal.orgId === list.org && principal.role !== null &&
     atLeast(principal.role, "admin"))
 
-const unavailable = (e: { readonly message: string }) =>
+export const unavailable = (e: { readonly message: string }) =>
   Effect.logError("policy storage unavailable").pipe(
     Effect.annotateLogs({ error: e.message }),
     Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "storage is unavailable; retry later" })))
@@ -112,8 +117,13 @@ export const PoliciesHandlers = HttpApiBuilder.group(
       .handle("putPolicy", ({ payload }) =>
         Effect.gen(function*() {
           const principal = yield* superadmin
-          const { expectedVersion, ...document } = payload
-          const version = yield* policies.put(document, { expectedVersion, actor: principal.userId }).pipe(
+          const { expectedVersion, note, ...document } = payload
+          const trimmed = note?.trim()
+          const version = yield* policies.put(document, {
+            expectedVersion,
+            actor: principal.userId,
+            ...(trimmed !== undefined && trimmed !== "" ? { note: trimmed } : {})
+          }).pipe(
             Effect.catchTags({
               PolicyInvalid: (e) =>
                 Effect.fail(new ValidationProblem({ detail: e.errors.map((x) => `${x.field}: ${x.message}`).join("; "), errors: e.errors })),

@@ -38,6 +38,7 @@ import type { GatewayConfig } from "./Config.ts"
 import type { EffectiveConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
+import { Operations } from "../pipeline/Operations.ts"
 import { policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
 import { redisConnections } from "./Redis.ts"
@@ -173,6 +174,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
   const App = Layer.mergeAll(
     Campaigns,
+    Operations.layer(),
     CampaignInsight.layer(config.rateLimits).pipe(Layer.provideMerge(Audience.layer)),
     // The campaigns API: its use cases over the store, the audience, the statistics and the control service.
     CampaignUseCases.layer(config.campaigns).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),

@@ -11,6 +11,7 @@ import { PolicyDispatcher } from "../pipeline/PolicyDispatcher.ts"
 import { Blacklists } from "../policy/Blacklists.ts"
 import { CounterStore } from "../policy/CounterStore.ts"
 import { PolicyConfig } from "../policy/PolicyConfig.ts"
+import { RuleCounts } from "../policy/RuleCounts.ts"
 import { ObjectStore } from "../storage/ObjectStore.ts"
 import type { EffectiveConfig } from "./Config.ts"
 import { redisConnections } from "./Redis.ts"
@@ -71,6 +72,6 @@ export const policyLayer = (config: EffectiveConfig, connections: RedisConnectio
   )
   return ContactPolicy.layer({ buckets }).pipe(
     Layer.provideMerge(Layer.mergeAll(Actors, Documents)),
-    Layer.provideMerge(PolicyMetrics.layer)
+    Layer.provideMerge(Layer.mergeAll(PolicyMetrics.layer, RuleCounts.layer({ flushIntervalMs: 1000, retentionMinutes: 8 * 24 * 60 })))
   )
 }

@@ -22,7 +22,23 @@ export interface PolicyVersion {
   readonly document: PolicyDocument
   readonly createdAt: number
   readonly createdBy: string | null
+  /** What the writer said the change is for (`note` of the PUT); null when none was given. */
+  readonly note: string | null
 }
+
+/** A stored version as the history lists it: its document, or why it does not decode. */
+export interface StoredPolicyVersion {
+  readonly version: number
+  readonly createdAt: number
+  readonly createdBy: string | null
+  readonly note: string | null
+  readonly document: PolicyDocument | undefined
+  /** Set when the stored document does not decode (see `unreadable`). */
+  readonly error: string | undefined
+}
+
+/** Versions of one page of the history: at most this many. */
+export const MAX_HISTORY_PAGE = 100
 
 export class PolicyInvalid extends Schema.TaggedError<PolicyInvalid>()("PolicyInvalid", {
   /** Every bad field, as dotted paths of the document (`rules[2].max`). */
@@ -46,6 +62,13 @@ export interface UnreadablePolicyVersion {
   readonly error: string
 }
 
+export interface PutOptions {
+  readonly expectedVersion?: number | undefined
+  readonly actor: string | null
+  /** Kept with the version: what the change is for. */
+  readonly note?: string | undefined
+}
+
 export class PolicyConfig extends Context.Service<PolicyConfig, {
   /** The version this process applies now, without waiting. */
   readonly current: () => PolicyVersion
@@ -62,10 +85,16 @@ export class PolicyConfig extends Context.Service<PolicyConfig, {
    */
   readonly put: (
     document: unknown,
-    options: { readonly expectedVersion?: number | undefined; readonly actor: string | null }
+    options: PutOptions
   ) => Effect.Effect<PolicyVersion, PolicyInvalid | PolicyConflict | PolicyStoreFailure>
   /** Catches up with the database now (admin reads: read-your-writes on any node). */
   readonly refresh: Effect.Effect<PolicyVersion, PolicyStoreFailure>
+  /** Stored versions newest first, below `before` (all when absent), at most `limit` (≤ MAX_HISTORY_PAGE). */
+  readonly history: (
+    page: { readonly before?: number | undefined; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<StoredPolicyVersion>, PolicyStoreFailure>
+  /** One stored version; undefined when there is no such version. */
+  readonly stored: (version: number) => Effect.Effect<StoredPolicyVersion | undefined, PolicyStoreFailure>
 }>()("smsgw/policy/PolicyConfig") {
   static readonly layer = (options: { readonly seed: unknown; readonly pollIntervalMs: number }) =>
     Layer.effect(PolicyConfig, make(options))
@@ -92,6 +121,7 @@ interface VersionRow {
   readonly document: string
   readonly created_at: Int
   readonly created_by: string | null
+  readonly note: string | null
 }
 
 const storeFailure = (error: SqlError.SqlError) => new PolicyStoreFailure({ message: messageWithCauses(error), cause: error })
@@ -138,7 +168,7 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
         const skipped: Array<UnreadablePolicyVersion> = []
         let below = top + 1
         for (;;) {
-          const rows = yield* sql<VersionRow>`SELECT version, document, created_at, created_by FROM policy_versions
+          const rows = yield* sql<VersionRow>`SELECT version, document, created_at, created_by, note FROM policy_versions
             WHERE version < ${below} AND version > ${floor} ORDER BY version DESC LIMIT ${SCAN_PAGE}`
           for (const row of rows) {
             const decoded = yield* Effect.result(storedDocument(row.document))
@@ -147,7 +177,8 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
                 version: Number(row.version),
                 document: decoded.success,
                 createdAt: Number(row.created_at),
-                createdBy: row.created_by
+                createdBy: row.created_by,
+                note: row.note
               }
               return { found, skipped }
             }
@@ -159,9 +190,9 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
         }
       })
 
-    const insert = (version: number, document: PolicyDocument, actor: string | null, now: number) =>
+    const insert = (version: number, document: PolicyDocument, actor: string | null, now: number, note: string | null) =>
       sql`INSERT INTO policy_versions ${
-        sql.insert({ version, document: JSON.stringify(document), created_at: now, created_by: actor })
+        sql.insert({ version, document: JSON.stringify(document), created_at: now, created_by: actor, note })
       } ON CONFLICT (version) DO NOTHING RETURNING version`
 
     /** Each unreadable version is logged once, by the scan that first finds it (versions are scanned once). */
@@ -177,13 +208,13 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
       Effect.orDie
     )
     if ((yield* latestVersion.pipe(Effect.orDie)) === 0) {
-      yield* insert(1, seedDocument, "config", Date.now()).pipe(Effect.orDie)
+      yield* insert(1, seedDocument, "config", Date.now(), "the configuration file's policy").pipe(Effect.orDie)
     }
 
     /** The highest version number examined: versions up to it are in use, older, or in `unreadable`. */
     let seen = yield* latestVersion.pipe(Effect.orDie)
     const initial = yield* scan(seen, 0).pipe(Effect.orDie)
-    const fallback: PolicyVersion = { version: 0, document: seedDocument, createdAt: 0, createdBy: "config" }
+    const fallback: PolicyVersion = { version: 0, document: seedDocument, createdAt: 0, createdBy: "config", note: null }
     let latest = initial.found ?? fallback
     let unreadable: ReadonlyArray<UnreadablePolicyVersion> = initial.skipped
     yield* reportUnreadable(initial.skipped, latest.version)
@@ -223,10 +254,7 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
     )
 
     /** One attempt at the next version number; undefined when another writer took it first. */
-    const attempt = (
-      document: PolicyDocument,
-      opts: { readonly expectedVersion?: number | undefined; readonly actor: string | null }
-    ) =>
+    const attempt = (document: PolicyDocument, opts: PutOptions) =>
       lock.withPermit(Effect.gen(function*() {
         yield* refreshUnlocked
         const current = seen
@@ -241,7 +269,7 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
         const won = yield* sql.withTransaction(Effect.gen(function*() {
           // Two writers racing for the same number: the primary key lets one win (the other's transaction changes
           // nothing and it tries again, or is told to re-read).
-          if ((yield* insert(next, document, opts.actor, now)).length === 0) return false
+          if ((yield* insert(next, document, opts.actor, now, opts.note ?? null)).length === 0) return false
           if (dropped.length > 0) {
             // The version row first, as an edit of the list takes it (same lock order), then the entries. The bump
             // makes nodes still holding the list read its (now empty) overlay again; a list created later under the
@@ -253,7 +281,7 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
         })).pipe(Effect.mapError(storeFailure))
         if (!won) return undefined
         seen = Math.max(seen, next)
-        const version: PolicyVersion = { version: next, document, createdAt: now, createdBy: opts.actor }
+        const version: PolicyVersion = { version: next, document, createdAt: now, createdBy: opts.actor, note: opts.note ?? null }
         yield* publish(version)
         if (dropped.length > 0) {
           yield* Effect.logInfo("blacklist overlay entries dropped with their list definition").pipe(
@@ -263,10 +291,7 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
         return version
       }))
 
-    const put = Effect.fnUntraced(function*(
-      input: unknown,
-      opts: { readonly expectedVersion?: number | undefined; readonly actor: string | null }
-    ) {
+    const put = Effect.fnUntraced(function*(input: unknown, opts: PutOptions) {
       const document = yield* validatePolicy(input)
       for (let i = 1;; i++) {
         const version = yield* attempt(document, opts)
@@ -285,11 +310,40 @@ const make = (options: { readonly seed: unknown; readonly pollIntervalMs: number
       }
     })
 
+    const storedOf = (row: VersionRow) =>
+      Effect.map(Effect.result(storedDocument(row.document)), (decoded): StoredPolicyVersion => ({
+        version: Number(row.version),
+        createdAt: Number(row.created_at),
+        createdBy: row.created_by,
+        note: row.note,
+        document: Result.isSuccess(decoded) ? decoded.success : undefined,
+        error: Result.isFailure(decoded) ? errorText(decoded.failure) : undefined
+      }))
+
+    const history = (page: { readonly before?: number | undefined; readonly limit: number }) => {
+      const limit = Math.max(1, Math.min(MAX_HISTORY_PAGE, page.limit))
+      const below = page.before ?? Number.MAX_SAFE_INTEGER
+      return sql<VersionRow>`SELECT version, document, created_at, created_by, note FROM policy_versions
+        WHERE version < ${below} ORDER BY version DESC LIMIT ${limit}`.pipe(
+        Effect.mapError(storeFailure),
+        Effect.flatMap((rows) => Effect.forEach(rows, storedOf))
+      )
+    }
+
+    const stored = (version: number) =>
+      sql<VersionRow>`SELECT version, document, created_at, created_by, note FROM policy_versions
+        WHERE version = ${version}`.pipe(
+        Effect.mapError(storeFailure),
+        Effect.flatMap((rows) => rows[0] === undefined ? Effect.succeed(undefined) : storedOf(rows[0]))
+      )
+
     return PolicyConfig.of({
       current: () => latest,
       unreadable: () => unreadable,
       changes: SubscriptionRef.changes(ref),
       put,
-      refresh
+      refresh,
+      history,
+      stored
     })
   })

@@ -23,7 +23,12 @@ export interface PolicySubject {
 
 export type Screen =
   | { readonly _tag: "Reject"; readonly ruleId: string; readonly reason: RejectionReason; readonly retryAt?: number }
-  | { readonly _tag: "Checks"; readonly checks: ReadonlyArray<PolicyCheck> }
+  | {
+    readonly _tag: "Checks"
+    readonly checks: ReadonlyArray<PolicyCheck>
+    /** Every rule that looked at the message (in evaluation order): each lets it pass if the checks do. */
+    readonly applied: ReadonlyArray<string>
+  }
 
 export interface CompiledPolicy {
   readonly version: number
@@ -47,6 +52,9 @@ interface Applicable {
   readonly quiet: ReadonlyArray<QuietCompiled>
   /** Dedup rules first: a duplicate is reported as such, not as a cap hit. */
   readonly stateful: ReadonlyArray<PolicyRule>
+  /** The screen when no stateful rule applies: no checks, the applied rules named. */
+  readonly passed: Screen
+  readonly applied: ReadonlyArray<string>
 }
 
 const minutesOf = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5))
@@ -54,12 +62,32 @@ const minutesOf = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Nu
 const inScope = (scope: PolicyScope | undefined, orgId: string, appId: string): boolean =>
   scope === undefined || scope === "global" || ("org" in scope ? scope.org === orgId : scope.app === appId)
 
-const appliesTo = (rule: PolicyRule, subject: { orgId: string; appId: string; messageClass: MessageClass }): boolean =>
-  rule.enabled !== false &&
-  inScope(rule.scope, subject.orgId, subject.appId) &&
-  (rule.classes === undefined || rule.classes.includes(subject.messageClass)) &&
+type Addressed = { readonly orgId: string; readonly appId: string; readonly messageClass: MessageClass }
+
+/** Why a rule does not look at a message, or undefined when it does. */
+export const notApplicable = (rule: PolicyRule, subject: Addressed): string | undefined => {
+  if (rule.enabled === false) return "disabled"
+  if (!inScope(rule.scope, subject.orgId, subject.appId)) {
+    return typeof rule.scope === "object" && "org" in rule.scope ? "another organisation's rule" : "another app's rule"
+  }
+  if (rule.classes !== undefined && !rule.classes.includes(subject.messageClass)) return `not for ${subject.messageClass} messages`
   // Quiet hours keep promotions away at night; a one-time password must still arrive.
-  (rule.type !== "quiet_hours" || subject.messageClass === "promotional")
+  if (rule.type === "quiet_hours" && subject.messageClass !== "promotional") return "quiet hours apply to promotional messages only"
+  return undefined
+}
+
+const appliesTo = (rule: PolicyRule, subject: Addressed): boolean => notApplicable(rule, subject) === undefined
+
+const stage: Record<PolicyRule["type"], number> = { blacklist: 0, quiet_hours: 1, dedup: 2, frequency_cap: 3 }
+
+/**
+ * The rules in the order a message meets them: blacklists, quiet hours, dedup, frequency caps (each kind in document
+ * order). The first refusal wins, so a rule later in this order never sees a message an earlier one refused.
+ */
+export const evaluationOrder = <R extends PolicyRule>(rules: ReadonlyArray<R>): ReadonlyArray<R> =>
+  rules.map((rule, index) => ({ rule, index }))
+    .sort((a, b) => stage[a.rule.type] - stage[b.rule.type] || a.index - b.index)
+    .map((x) => x.rule)
 
 /** A 53-bit string hash (cyrb53): dedup keys need no cryptographic strength, only few collisions, and speed. */
 const hash53 = (text: string, seed: number): number => {
@@ -147,7 +175,10 @@ export const compilePolicy = (
     const found = cache.get(key)
     if (found !== undefined) return found
     const mine = rules.filter((r) => appliesTo(r, subject))
+    const applied = evaluationOrder(mine).map((r) => r.id)
     const compiled: Applicable = {
+      applied,
+      passed: { _tag: "Checks", checks: [], applied },
       blacklists: mine.filter((r): r is BlacklistRule => r.type === "blacklist").map((r) => ({
         ruleId: r.id,
         lists: r.lists.filter((name) => {
@@ -189,7 +220,7 @@ export const compilePolicy = (
         }
       }
     }
-    if (rulesFor.stateful.length === 0) return noChecks
+    if (rulesFor.stateful.length === 0) return rulesFor.passed
     const checks: Array<PolicyCheck> = []
     let content: string | undefined
     for (const rule of rulesFor.stateful) {
@@ -209,10 +240,8 @@ export const compilePolicy = (
         checks.push({ kind: "cap", ruleId: rule.id, key, max: rule.max, window: windowOf(rule) })
       }
     }
-    return { _tag: "Checks", checks }
+    return { _tag: "Checks", checks, applied: rulesFor.applied }
   }
 
   return { version, screen, stateful }
 }
-
-const noChecks: Screen = { _tag: "Checks", checks: [] }

@@ -37,6 +37,11 @@ export interface DecisionRequest {
    * accepted after all (its store write failed), so it must not spend caps nor stand as the first of a dedup.
    */
   readonly release?: boolean
+  /**
+   * A dry run: the decision this request would get now, with nothing counted nor remembered (the operators' "test
+   * this message"); the recipient's state is read as for any request. Its messageId is never seen again.
+   */
+  readonly probe?: boolean
 }
 
 export type Decision =
@@ -390,6 +395,10 @@ export class BucketState {
         decisions[i] = this.release(request)
         continue
       }
+      if (request.probe === true) {
+        decisions[i] = this.probe(request)
+        continue
+      }
       const earlier = this.recent.get(request.messageId)
       if (earlier !== undefined) {
         decisions[i] = earlier
@@ -462,6 +471,17 @@ export class BucketState {
     const r = back ?? new Recipient(recipient)
     this.lru.set(recipient, r)
     return r
+  }
+
+  /** The first check that would refuse the request, read from the recipient's state as it is; changes nothing. */
+  private probe(request: DecisionRequest): Decision {
+    const r = this.lru.get(request.recipient) ?? this.evicted.get(request.recipient)
+    if (r === undefined) return ADMIT
+    for (const check of request.checks) {
+      const refused = refusal(r, check, request.now, request.messageId)
+      if (refused !== undefined) return refused
+    }
+    return ADMIT
   }
 
   private release(request: DecisionRequest): Decision {

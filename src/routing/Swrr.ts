@@ -96,3 +96,21 @@ export const makeSwrr = (members: ReadonlyArray<SwrrMember>): Swrr => {
   setWeights(members)
   return { pick: (eligible) => step(eligible, undefined), pickBatch, setWeights, snapshot }
 }
+
+/**
+ * The member `pick` would choose next from these entries (a pool's inspection: weights and current values), without
+ * changing anything: the same step, on a copy. Undefined when no member has a positive weight.
+ */
+export const nextPick = (entries: ReadonlyArray<SwrrEntry>): string | undefined => {
+  let best: string | undefined
+  let bestCurrent = 0
+  for (const e of entries) {
+    if (!(Number.isFinite(e.weight) && e.weight > 0)) continue
+    const c = e.current + e.weight
+    if (best === undefined || c > bestCurrent) {
+      best = e.id
+      bestCurrent = c
+    }
+  }
+  return best
+}

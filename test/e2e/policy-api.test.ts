@@ -167,7 +167,7 @@ describe("the contact-policy API", () => {
       const byName = (all: ReadonlyArray<Record<string, unknown>>, name: string) => all.find((l) => l.name === name)
       const later = (yield* get(`${gw.baseUrl}/v1/blacklists`, ops)).json as unknown as Array<Record<string, unknown>>
       expect(byName(later, "a-optout")).toEqual({
-        name: "a-optout", object: null, org: a.orgId, baseEntries: 0, added: 1, removed: 0, invalidLines: 0, stale: false
+        name: "a-optout", object: null, org: a.orgId, baseEntries: 0, added: 1, removed: 0, entries: 1, invalidLines: 0, stale: false
       })
       expect(byName(lists, "dnd")).toMatchObject({ object: "blacklists/dnd.txt", baseEntries: 1, stale: false })
       expect(byName(lists, "a-vip")).toMatchObject({ object: "blacklists/a-vip.txt", stale: true, lastError: expect.stringContaining("not found") })
@@ -181,7 +181,7 @@ describe("the contact-policy API", () => {
       const theirs = (yield* get(`${gw.baseUrl}/v1/blacklists`, a.userAuth)).json as unknown as Array<Record<string, unknown>>
       expect(theirs.map((l) => l.name)).toEqual(["a-optout", "a-vip"])
       expect(byName(theirs, "a-optout")).toEqual({
-        name: "a-optout", org: a.orgId, baseEntries: 0, added: 1, removed: 0, invalidLines: 0, stale: false
+        name: "a-optout", org: a.orgId, baseEntries: 0, added: 1, removed: 0, entries: 1, invalidLines: 0, stale: false
       })
       const vip = byName(theirs, "a-vip")
       expect(vip).toMatchObject({ name: "a-vip", stale: true })

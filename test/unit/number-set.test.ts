@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { msisdnValue, NumberSet, NumberSetBuilder } from "../../src/policy/NumberSet.ts"
+import { msisdnValue, NumberSet, NumberSetBuilder, prefixRanges } from "../../src/policy/NumberSet.ts"
 import { MAX_REPORTED_INVALID, parseBlacklist } from "../../src/policy/BlacklistFile.ts"
 
 /** A deterministic generator (mulberry32), so a failure can be replayed. */
@@ -216,5 +216,20 @@ describe("parseBlacklist", () => {
     const { set } = parseBlacklist(text)
     expect(set.size).toBe(10_000)
     expect(set.bytes).toBe(160_000)
+  })
+})
+
+describe("prefix search", () => {
+  it("finds the numbers starting with some digits, whatever their length, and nothing else", () => {
+    const set = NumberSet.fromIterable(["+4915112345678", "+491511234", "+4915200000000", "+1491511234567", "+49151999999999"])
+    const found = (prefix: string) => set.valuesIn(prefixRanges(prefix), 100).sort((a, b) => a - b)
+    expect(found("49151")).toEqual([491511234, 4915112345678, 49151999999999])
+    expect(found("4915112345678")).toEqual([4915112345678])
+    expect(found("1")).toEqual([1491511234567])
+    expect(found("49153")).toEqual([])
+    expect(found("49151").length).toBe(3)
+    expect(set.valuesIn(prefixRanges("49"), 2)).toHaveLength(2)
+    expect(prefixRanges("0")).toEqual([])
+    expect(prefixRanges("1234567890123456")).toEqual([])
   })
 })

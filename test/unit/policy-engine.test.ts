@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import type { Msisdn } from "../../src/domain/Msisdn.ts"
 import { checkPolicy } from "../../src/domain/Policy.ts"
 import type { PolicyDocument } from "../../src/domain/Policy.ts"
-import { bucketOf, compilePolicy, contentKey, localMinutes } from "../../src/policy/PolicyEngine.ts"
+import { bucketOf, compilePolicy, contentKey, evaluationOrder, localMinutes, notApplicable } from "../../src/policy/PolicyEngine.ts"
 import type { PolicySubject } from "../../src/policy/PolicyEngine.ts"
 
 const de = "4915112345678" as Msisdn
@@ -59,7 +59,8 @@ describe("policy engine", () => {
         { kind: "cap", ruleId: "all", key: "all", max: 3, window: { type: "fixed", ms: 86_400_000 } },
         { kind: "cap", ruleId: "per-org", key: "per-org|o:org_a", max: 2, window: { type: "rolling", ms: 90_000 } },
         { kind: "cap", ruleId: "per-app", key: "per-app|a:app_a", max: 1, window: { type: "fixed", ms: 60_000 } }
-      ]
+      ],
+      applied: ["otp", "all", "per-org", "per-app"]
     })
   })
 
@@ -84,7 +85,7 @@ describe("policy engine", () => {
     const policy = compilePolicy(1, doc, (list, msisdn) => listed.has(`${list}:${msisdn}`))
     expect(policy.screen(subject({ to: uk, country: "GB" }), 0)).toEqual({ _tag: "Reject", ruleId: "global-dnd", reason: "blacklisted" })
     expect(policy.screen(subject(), 0)).toEqual({ _tag: "Reject", ruleId: "a-optout", reason: "blacklisted" })
-    expect(policy.screen(subject({ orgId: "org_other" }), 0)).toEqual({ _tag: "Checks", checks: [] })
+    expect(policy.screen(subject({ orgId: "org_other" }), 0)).toEqual({ _tag: "Checks", checks: [], applied: ["global-dnd", "a-optout"] })
     expect(policy.stateful).toBe(false)
   })
 
@@ -148,5 +149,30 @@ describe("policy engine", () => {
       "rules[4].to",
       "rules[4].countries.DE"
     ])
+  })
+
+  it("orders rules as messages meet them, and says why a rule does not look at a message", () => {
+    const doc: PolicyDocument = {
+      blacklists: [{ name: "dnd" }],
+      rules: [
+        { id: "cap", type: "frequency_cap", max: 3, window: "day" },
+        { id: "night", type: "quiet_hours", from: "21:00", to: "08:00", countries: { DE: "Europe/Berlin" } },
+        { id: "otp", classes: ["transactional"], type: "dedup", windowSeconds: 60, mode: "reject" },
+        { id: "dnd", type: "blacklist", lists: ["dnd"] },
+        { id: "cap2", scope: { org: "org_b" }, type: "frequency_cap", max: 1, window: "hour" },
+        { id: "off", enabled: false, scope: { app: "app_z" }, type: "frequency_cap", max: 1, window: "hour" }
+      ]
+    }
+    expect(evaluationOrder(doc.rules).map((r) => r.id)).toEqual(["dnd", "night", "otp", "cap", "cap2", "off"])
+    const why = (id: string, over: Partial<PolicySubject> = {}) =>
+      notApplicable(doc.rules.find((r) => r.id === id)!, subject(over))
+    expect(why("cap")).toBeUndefined()
+    expect(why("otp")).toBe("not for promotional messages")
+    expect(why("night", { messageClass: "transactional" })).toBe("quiet hours apply to promotional messages only")
+    expect(why("cap2")).toBe("another organisation's rule")
+    expect(why("off")).toBe("disabled")
+    // The screen names the rules that looked at the message, in the same order.
+    const screen = compilePolicy(1, doc, noLists).screen(subject({ country: "GB", to: uk }), 0)
+    expect(screen._tag === "Checks" ? screen.applied : []).toEqual(["dnd", "night", "cap"])
   })
 })

@@ -481,3 +481,24 @@ describe("BucketState: requests out of order, delivered twice, released", () => 
     expect(state.takeDirty(T0)).toEqual([])
   })
 })
+
+describe("BucketState: probes (dry runs)", () => {
+  it("answer what a request would get now and count nothing: the cap stays whole for the real messages", () => {
+    const state = fresh()
+    const checks = [dedup("otp", MINUTE), fixed("cap", 2, HOUR)]
+    const probe = (now: number) => state.decide([{ ...request("a", now, checks), probe: true }])[0]!
+    expect(probe(T0)).toEqual({ _tag: "Admit" })
+    expect(probe(T0)).toEqual({ _tag: "Admit" })
+    expect(state.size).toBe(0)
+    expect(state.takeDirty(T0)).toEqual([])
+    // The real message is admitted, not taken for a duplicate of a probe; a probe then sees the duplicate.
+    expect(one(state, "a", T0, checks, "real-1")).toEqual({ _tag: "Admit" })
+    expect(probe(T0 + SECOND)).toEqual({ _tag: "Reject", ruleId: "rule-otp", reason: "duplicate", retryAt: T0 + MINUTE })
+    // Another text (its own dedup key): one of the two under the cap is left, and probing it does not spend it.
+    const other = [dedup("other", MINUTE), fixed("cap", 2, HOUR)]
+    expect(state.decide([{ ...request("a", T0 + 2 * SECOND, other), probe: true }])[0]).toEqual({ _tag: "Admit" })
+    expect(state.decide([{ ...request("a", T0 + 2 * SECOND, other), probe: true }])[0]).toEqual({ _tag: "Admit" })
+    expect(one(state, "a", T0 + 3 * SECOND, other)).toEqual({ _tag: "Admit" })
+    expect(state.decide([{ ...request("a", T0 + 4 * SECOND, [fixed("cap", 2, HOUR)]), probe: true }])[0]).toEqual(capped("cap", T0 + HOUR))
+  })
+})

@@ -2,6 +2,7 @@ import { Effect, Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import type { RouteRule } from "../../src/routing/Rules.ts"
 import { compileRules, countryOf, decodeRouteRules, resolveRoute, RouteRule as RouteRuleSchema } from "../../src/routing/Rules.ts"
+import { explainRoute } from "../../src/routing/RouteExplain.ts"
 
 const rule = (id: string, match: RouteRule["match"], target: RouteRule["target"] = { pool: id }): RouteRule =>
   ({ id, match, target })
@@ -143,5 +144,38 @@ describe("routing rules", () => {
     expect(Result.isSuccess(decode({ id: "x", match: { orgIds: ["o"] }, target: { link: "l" } }))).toBe(true)
     expect(Result.isFailure(decode({ id: "x", match: {}, target: { pool: "a", link: "b" } }))).toBe(true)
     expect(Result.isFailure(decode({ id: "", match: {}, target: { pool: "a" } }))).toBe(true)
+  })
+})
+
+describe("explainRoute", () => {
+  it("says which rule takes the message, why each before it did not, and agrees with the compiled lookup", () => {
+    const rules: ReadonlyArray<RouteRule> = [
+      { id: "otp", match: { appIds: ["app_otp"], messageClasses: ["transactional"] }, target: { link: "uk-1" } },
+      { id: "brand", match: { senders: ["ACME"] }, target: { link: "de-b" } },
+      { id: "uk", match: { countries: ["GB"] }, target: { link: "uk-1" } },
+      { id: "de", match: { prefixes: ["4915", "4916"] }, target: { pool: "germany" } },
+      { id: "default", match: {}, target: { pool: "germany" } }
+    ]
+    const input = { msisdn: "4915112345678", appId: "app_x", orgId: "org_a", sender: "Shop", messageClass: "promotional" as const }
+    expect(explainRoute(rules, input)).toEqual([
+      { ruleId: "otp", outcome: "no_match", detail: "message class promotional is not transactional" },
+      { ruleId: "brand", outcome: "no_match", detail: "sender Shop is not ACME" },
+      { ruleId: "uk", outcome: "no_match", detail: "country DE is not GB" },
+      { ruleId: "de", outcome: "matched" },
+      { ruleId: "default", outcome: "not_reached" }
+    ])
+    const compiled = compileRules(rules)
+    for (const msisdn of ["4915112345678", "447911123456", "33612345678"]) {
+      for (const sender of ["acme", "Shop"]) {
+        const request = { ...input, msisdn, sender }
+        const matched = explainRoute(rules, request).find((r) => r.outcome === "matched")?.ruleId
+        expect(matched).toBe(resolveRoute(compiled, request)?.ruleId)
+      }
+    }
+    expect(explainRoute(rules, { ...input, msisdn: "33612345678" })[3]).toEqual({
+      ruleId: "de",
+      outcome: "no_match",
+      detail: "+33612345678 starts with none of 4915, 4916"
+    })
   })
 })

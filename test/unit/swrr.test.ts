@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { makeSwrr } from "../../src/routing/Swrr.ts"
+import { makeSwrr, nextPick } from "../../src/routing/Swrr.ts"
 
 const picks = (n: number, pick: () => string | undefined) => Array.from({ length: n }, pick)
 
@@ -119,5 +119,16 @@ describe("Swrr", () => {
   it("an id listed twice keeps the later weight", () => {
     const swrr = makeSwrr([{ id: "a", weight: 1 }, { id: "b", weight: 1 }, { id: "a", weight: 3 }])
     expect(swrr.snapshot().map((e) => [e.id, e.weight])).toEqual([["a", 3], ["b", 1]])
+  })
+})
+
+describe("nextPick", () => {
+  it("names the member pick would choose, from an inspection, without changing anything", () => {
+    const swrr = makeSwrr([{ id: "a", weight: 5 }, { id: "b", weight: 1 }, { id: "c", weight: 1 }])
+    for (let i = 0; i < 20; i++) {
+      const predicted = nextPick(swrr.snapshot())
+      expect(swrr.pick()).toBe(predicted)
+    }
+    expect(nextPick([{ id: "a", weight: 0, current: 5 }, { id: "b", weight: -1, current: 9 }])).toBeUndefined()
   })
 })

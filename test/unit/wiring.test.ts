@@ -23,7 +23,8 @@ describe("one home for each fact", () => {
       [12, "contact_lists"],
       [13, "campaigns"],
       [14, "message_search"],
-      [15, "dashboard"]
+      [15, "dashboard"],
+      [16, "policy_versions"]
     ])
   })
 

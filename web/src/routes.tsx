@@ -23,5 +23,37 @@ export const routes: ReadonlyArray<ScreenRoute> = [
   { path: "/dashboard", screen: lazy(() => import("./screens/dashboard/Dashboard.tsx")), nav: { label: "Dashboard", section: "Messaging" } },
   { path: "/messages", screen: lazy(() => import("./screens/messages/Messages.tsx")), nav: { label: "Messages", section: "Messaging" } },
   { path: "/messages/:id", screen: lazy(() => import("./screens/messages/Message.tsx")) },
-  { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) }
+  { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) },
+  {
+    path: "/policy",
+    screen: lazy(() => import("./screens/policy/Policy.tsx")),
+    nav: { label: "Contact policy", section: "Operations" },
+    superadmin: true
+  },
+  { path: "/policy/edit", screen: lazy(() => import("./screens/policy/PolicyEdit.tsx")), superadmin: true },
+  { path: "/policy/versions", screen: lazy(() => import("./screens/policy/PolicyVersions.tsx")), superadmin: true },
+  {
+    path: "/policy/blacklists",
+    screen: lazy(() => import("./screens/policy/Blacklists.tsx")),
+    nav: { label: "Blacklists", section: "Organisation" },
+    minRole: "admin"
+  },
+  {
+    path: "/operations/links",
+    screen: lazy(() => import("./screens/operations/Links.tsx")),
+    nav: { label: "Links", section: "Operations" },
+    superadmin: true
+  },
+  {
+    path: "/operations/pools",
+    screen: lazy(() => import("./screens/operations/Pools.tsx")),
+    nav: { label: "Pools", section: "Operations" },
+    superadmin: true
+  },
+  {
+    path: "/operations/routes",
+    screen: lazy(() => import("./screens/operations/Routes.tsx")),
+    nav: { label: "Routes", section: "Operations" },
+    superadmin: true
+  }
 ]
