@@ -20,5 +20,17 @@ export interface ScreenRoute {
 }
 
 export const routes: ReadonlyArray<ScreenRoute> = [
-  { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) }
+  { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) },
+  // Messaging: campaigns, audiences, moderation. /campaigns/new before /campaigns/:id (the first match wins).
+  { path: "/campaigns", screen: lazy(() => import("./screens/campaigns/Campaigns.tsx")), nav: { label: "Campaigns", section: "Messaging" } },
+  { path: "/campaigns/new", screen: lazy(() => import("./screens/campaigns/NewCampaign.tsx")), minRole: "member" },
+  { path: "/campaigns/:id", screen: lazy(() => import("./screens/campaigns/Campaign.tsx")) },
+  { path: "/lists", screen: lazy(() => import("./screens/lists/Lists.tsx")), nav: { label: "Audiences", section: "Messaging" } },
+  { path: "/lists/:id", screen: lazy(() => import("./screens/lists/ListDetail.tsx")) },
+  {
+    path: "/moderation",
+    screen: lazy(() => import("./screens/moderation/Moderation.tsx")),
+    nav: { label: "Moderation", section: "Messaging" },
+    minRole: "moderator"
+  }
 ]
