@@ -55,7 +55,7 @@ const LiveFigures = ({ stats, name }: { readonly stats: Stats; readonly name: st
       <CampaignProgressBar stats={stats} name={name} size="xl" />
       <SimpleGrid cols={{ base: 2, sm: 3, md: 6 }} spacing="xs">
         <Figure label="Audience" value={formatNumber(stats.audience)} detail={`${formatNumber(r.pending)} pending`} />
-        <Figure label="Submitted" value={formatNumber(stats.submitted)} detail={`${formatNumber(stats.parts)} parts`} />
+        <Figure label="Submitted" value={formatNumber(stats.submitted)} detail={`${formatNumber(stats.parts)} ${stats.parts === 1 ? "part" : "parts"}`} />
         <Figure label="Delivered" value={formatNumber(m.delivered)} detail={`${formatNumber(m.inFlight)} in flight`} />
         <Figure label="Delivery rate" value={formatPercent(stats.deliveryRate)} />
         <Figure
@@ -405,9 +405,9 @@ const Campaign = () => {
               <Tabs.Panel value="recipients" pt="sm">
                 <Recipients campaign={c} live={!isFinal(c.state) && c.startedAt !== undefined} />
               </Tabs.Panel>
-              <Tabs.Panel value="preview" pt="sm"><CampaignSamples campaignId={c.id} /></Tabs.Panel>
+              <Tabs.Panel value="preview" pt="sm"><CampaignSamples campaignId={c.id} version={c.updatedAt} /></Tabs.Panel>
               <Tabs.Panel value="details" pt="sm"><Details campaign={c} /></Tabs.Panel>
-              <Tabs.Panel value="dry-run" pt="sm"><CampaignDryRun campaignId={c.id} /></Tabs.Panel>
+              <Tabs.Panel value="dry-run" pt="sm"><CampaignDryRun campaignId={c.id} version={c.updatedAt} /></Tabs.Panel>
               <Tabs.Panel value="test" pt="sm"><TestSend campaignId={c.id} /></Tabs.Panel>
             </Tabs>
           </Stack>

@@ -85,16 +85,21 @@ export const SamplesTable = ({ messages, label = "Rendered samples" }: { readonl
 )
 
 /** A saved campaign's preview: its first rows rendered and its totals. */
-export const useCampaignPreview = (campaignId: string, n = 5) =>
+/** `version` (the campaign's updatedAt) keys the answer: an edited campaign is previewed again. */
+export const useCampaignPreview = (campaignId: string, version: string, n = 5) =>
   useQuery({
-    queryKey: ["/v1/campaigns", campaignId, "preview", n],
+    queryKey: ["/v1/campaigns", campaignId, "preview", n, version],
     queryFn: () => unwrap(api.GET("/v1/campaigns/{id}/preview", { params: { path: { id: campaignId }, query: { n: String(n) } } })),
     staleTime: 60_000,
     ...insightRetry
   })
 
-export const CampaignSamples = ({ campaignId, n = 5 }: { readonly campaignId: string; readonly n?: number }) => {
-  const preview = useCampaignPreview(campaignId, n)
+export const CampaignSamples = ({ campaignId, version, n = 5 }: {
+  readonly campaignId: string
+  readonly version: string
+  readonly n?: number
+}) => {
+  const preview = useCampaignPreview(campaignId, version, n)
   return (
     <QueryState query={preview}>
       {(p) => (
@@ -216,9 +221,13 @@ export const DryRunView = ({ dryRun: d }: { readonly dryRun: DryRun }) => {
 }
 
 /** A saved campaign's dry run, loaded when shown. */
-export const CampaignDryRun = ({ campaignId, enabled = true }: { readonly campaignId: string; readonly enabled?: boolean }) => {
+export const CampaignDryRun = ({ campaignId, version, enabled = true }: {
+  readonly campaignId: string
+  readonly version: string
+  readonly enabled?: boolean
+}) => {
   const dryRun = useQuery({
-    queryKey: ["/v1/campaigns", campaignId, "dry-run"],
+    queryKey: ["/v1/campaigns", campaignId, "dry-run", version],
     queryFn: () => unwrap(api.GET("/v1/campaigns/{id}/dry-run", { params: { path: { id: campaignId } } })),
     staleTime: 30_000,
     enabled,

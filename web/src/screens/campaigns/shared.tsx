@@ -200,7 +200,7 @@ export const ConfirmButton = ({ label, title, children, confirmLabel, color = "r
       <Button variant="default" c={`${color}.9`} size={rest.size ?? "sm"} onClick={open} aria-label={rest["aria-label"]}>
         {label}
       </Button>
-      <Modal opened={opened} onClose={close} title={title} centered>
+      <Modal opened={opened} onClose={close} title={title} centered closeButtonProps={{ "aria-label": "Close" }}>
         <Stack>
           {children}
           {error !== null && error !== undefined ? <ProblemAlert error={error} /> : null}

@@ -3,7 +3,7 @@
  * order, paged, each removable, and deleting the list (refused while a campaign not finished uses it: the answer
  * names the campaigns).
  */
-import { ActionIcon, Anchor, Badge, Card, Group, List, SimpleGrid, Stack, Table, Text, Tooltip } from "@mantine/core"
+import { ActionIcon, Anchor, Card, Code, Group, List, SimpleGrid, Stack, Table, Text, Tooltip } from "@mantine/core"
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query"
 import { Link, useLocation, useParams } from "wouter"
 import { api, unwrap } from "../../api/client.ts"
@@ -167,7 +167,7 @@ const ListDetail = () => {
               <Group gap={4} mt="sm">
                 <Text size="sm">Template variables:</Text>
                 {l.columns.length === 0 ? <Text size="sm" c="dimmed">none yet</Text> : null}
-                {l.columns.map((c) => <Badge key={c} variant="outline" tt="none">{`{{${c}}}`}</Badge>)}
+                {l.columns.map((c) => <Code key={c}>{`{{${c}}}`}</Code>)}
               </Group>
             </Card>
             {canEdit

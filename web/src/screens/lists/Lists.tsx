@@ -2,7 +2,7 @@
  * Audiences: the organisation's contact lists with their contact counts and variables, newest first and paged, and
  * (members and above) a new list, opened at once for its first upload.
  */
-import { Anchor, Badge, Button, Card, Group, Stack, Table, Text, TextInput } from "@mantine/core"
+import { Anchor, Button, Card, Code, Group, Stack, Table, Text, TextInput } from "@mantine/core"
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query"
 import { useState } from "react"
 import { Link, useLocation } from "wouter"
@@ -104,7 +104,7 @@ const Lists = () => {
                           <Table.Td>
                             <Group gap={4}>
                               {l.columns.length === 0 ? <Text size="sm" c="dimmed">none</Text> : null}
-                              {l.columns.slice(0, 6).map((c) => <Badge key={c} variant="outline" tt="none" size="sm">{c}</Badge>)}
+                              {l.columns.slice(0, 6).map((c) => <Code key={c}>{c}</Code>)}
                               {l.columns.length > 6 ? <Text size="sm">+{l.columns.length - 6}</Text> : null}
                             </Group>
                           </Table.Td>

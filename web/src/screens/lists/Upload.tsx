@@ -3,7 +3,7 @@
  * numbers, and every invalid row with its line and reason. Used by a list's page and by the campaign wizard's
  * audience step. The file is sent as it is (`text/csv`), streamed by the browser; nothing is parsed here.
  */
-import { Badge, Button, Group, Input, Select, SimpleGrid, Stack, Table, Text, TextInput } from "@mantine/core"
+import { Button, Code, Group, Input, Select, SimpleGrid, Stack, Table, Text, TextInput } from "@mantine/core"
 import { useMutation, useQueryClient } from "@tanstack/react-query"
 import { useId, useState } from "react"
 import { authedFetch } from "../../api/client.ts"
@@ -135,7 +135,7 @@ export const ReportView = ({ report }: { readonly report: ImportReport }) => (
           ? (
             <>
               <Text size="sm">Variables:</Text>
-              {report.columns.map((c) => <Badge key={c} variant="outline" tt="none">{`{{${c}}}`}</Badge>)}
+              {report.columns.map((c) => <Code key={c}>{`{{${c}}}`}</Code>)}
             </>
           )
           : <Text size="sm">No variable columns.</Text>}

@@ -35,6 +35,9 @@ import { CampaignDryRun, CampaignSamples, useCampaignPreview } from "../campaign
 import { formatTime, Notice, Pager, StateBadge, Tag, useNewestFirstPages } from "../campaigns/shared.tsx"
 import type { CampaignView } from "../campaigns/shared.tsx"
 
+/** No stream announces a submission: the queue is read again on every visit and every five seconds while open. */
+const queuePolling = { staleTime: 0, refetchInterval: 5_000 } as const
+
 const useMemberNames = () => {
   const members = useQuery({ queryKey: ["/v1/members"], queryFn: () => unwrap(api.GET("/v1/members")), staleTime: 60_000 })
   return (userId: string | undefined) =>
@@ -55,7 +58,7 @@ const RejectButton = ({ campaign, onDone }: { readonly campaign: CampaignView; r
   return (
     <>
       <Button variant="default" c="red.9" onClick={open}>Reject</Button>
-      <Modal opened={opened} onClose={close} title={`Reject ${campaign.name}`} centered>
+      <Modal opened={opened} onClose={close} title={`Reject ${campaign.name}`} centered closeButtonProps={{ "aria-label": "Close" }}>
         <form
           onSubmit={(e) => {
             e.preventDefault()
@@ -89,7 +92,7 @@ const RejectButton = ({ campaign, onDone }: { readonly campaign: CampaignView; r
 const Review = ({ campaign, nameOf }: { readonly campaign: CampaignView; readonly nameOf: (id: string | undefined) => string }) => {
   const me = useMe()
   const queries = useQueryClient()
-  const samples = useCampaignPreview(campaign.id)
+  const samples = useCampaignPreview(campaign.id, campaign.updatedAt)
   const done = () => {
     void queries.invalidateQueries({ queryKey: ["/v1/moderation/queue"] })
     void queries.invalidateQueries({ queryKey: ["/v1/campaigns"] })
@@ -118,12 +121,12 @@ const Review = ({ campaign, nameOf }: { readonly campaign: CampaignView; readonl
       </Group>
       <Card withBorder>
         <Text fw={600} mb="xs" component="h3">Rendered samples</Text>
-        <CampaignSamples campaignId={campaign.id} />
+        <CampaignSamples campaignId={campaign.id} version={campaign.updatedAt} />
       </Card>
       <Card withBorder>
         <Text fw={600} mb="xs" component="h3">Dry run</Text>
         {/* One insight at a time per organisation: the dry run waits for the samples. */}
-        <CampaignDryRun campaignId={campaign.id} enabled={!samples.isPending} />
+        <CampaignDryRun campaignId={campaign.id} version={campaign.updatedAt} enabled={!samples.isPending} />
       </Card>
       {approve.isError ? <ProblemAlert error={approve.error} title="Not approved" /> : null}
       <Group>
@@ -142,7 +145,7 @@ const Queue = () => {
   const queue = useQuery({
     queryKey: ["/v1/moderation/queue"],
     queryFn: () => unwrap(api.GET("/v1/moderation/queue", { params: { query: { limit: "100" } } })),
-    refetchInterval: 15_000
+    ...queuePolling
   })
   const first = queue.data?.[0]?.id
   useEffect(() => {
@@ -314,7 +317,7 @@ const Moderation = () => {
   const queue = useQuery({
     queryKey: ["/v1/moderation/queue"],
     queryFn: () => unwrap(api.GET("/v1/moderation/queue", { params: { query: { limit: "100" } } })),
-    refetchInterval: 15_000
+    ...queuePolling
   })
   return (
     <Page title="Moderation">
