@@ -373,16 +373,34 @@ test("a rejection with its reason reaches the creator, who edits and resubmits; 
 test("the campaign screens fit a 375 px screen", async ({ page, request }) => {
   const owner = newPerson("Pia")
   await register(request, owner)
+  const auth = await tokenOf(request, owner)
+  const app = await request.post(`${baseUrl()}/v1/apps`, { headers: { authorization: auth }, data: { name: "Shop" } })
+  const appId = ((await app.json()) as { id: string }).id
+  const list = await request.post(`${baseUrl()}/v1/lists`, { headers: { authorization: auth }, data: { name: "Small screens" } })
+  const listId = ((await list.json()) as { id: string }).id
+  await request.post(`${baseUrl()}/v1/lists/${listId}/contacts`, {
+    headers: { authorization: auth },
+    data: { contacts: [{ phone: "+4915112345601", vars: { firstname: "Ada", city: "Berlin" } }] }
+  })
+  const created = await request.post(`${baseUrl()}/v1/campaigns`, {
+    headers: { authorization: auth },
+    data: { name: "A campaign with a rather long name", appId, sender: "ACME", template: "Hi {{firstname}} in {{city}}", lists: [listId] }
+  })
+  const campaignId = ((await created.json()) as { id: string }).id
+
   await page.setViewportSize({ width: 375, height: 740 })
   await signIn(page, owner)
   for (const [path, heading, name] of [
     ["/campaigns", "Campaigns", "campaigns-375px"],
+    [`/campaigns/${campaignId}`, "A campaign with a rather long name", "campaign-375px"],
     ["/campaigns/new", "New campaign", "campaign-wizard-375px"],
     ["/lists", "Audiences", "lists-375px"],
+    [`/lists/${listId}`, "Small screens", "list-375px"],
     ["/moderation", "Moderation", "moderation-375px"]
   ] as const) {
     await page.goto(`${baseUrl()}${path}`)
     await expect(page.getByRole("heading", { name: heading, level: 1 })).toBeVisible()
+    await expect(page.getByRole("status").filter({ hasText: "Loading" })).toHaveCount(0)
     expect(await page.evaluate("document.documentElement.scrollWidth"), `${path} scrolls sideways`).toBeLessThanOrEqual(375)
     await inspect(page, name)
   }

@@ -28,7 +28,25 @@ import { Page } from "../../components/Page.tsx"
 import { Empty, Loading, ProblemAlert, QueryState } from "../../components/States.tsx"
 import { CampaignDryRun, CampaignSamples } from "./Insight.tsx"
 import { CampaignProgressBar } from "./Progress.tsx"
-import { ConfirmButton, downloadExport, explainReason, finite, formatDuration, formatNumber, formatPercent, formatTime, isFinal, Notice, Pager, StateBadge, Tag, useAfterPages, useMayManage } from "./shared.tsx"
+import {
+  ConfirmButton,
+  count,
+  downloadExport,
+  explainReason,
+  finite,
+  formatDuration,
+  formatNumber,
+  formatPercent,
+  formatTime,
+  isFinal,
+  Notice,
+  Pager,
+  ScrollTable,
+  StateBadge,
+  Tag,
+  useAfterPages,
+  useMayManage
+} from "./shared.tsx"
 import type { CampaignView, Stats } from "./shared.tsx"
 import { TestSend } from "./TestSend.tsx"
 
@@ -55,7 +73,7 @@ const LiveFigures = ({ stats, name }: { readonly stats: Stats; readonly name: st
       <CampaignProgressBar stats={stats} name={name} size="xl" />
       <SimpleGrid cols={{ base: 2, sm: 3, md: 6 }} spacing="xs">
         <Figure label="Audience" value={formatNumber(stats.audience)} detail={`${formatNumber(r.pending)} pending`} />
-        <Figure label="Submitted" value={formatNumber(stats.submitted)} detail={`${formatNumber(stats.parts)} ${stats.parts === 1 ? "part" : "parts"}`} />
+        <Figure label="Submitted" value={formatNumber(stats.submitted)} detail={count(stats.parts, "part")} />
         <Figure label="Delivered" value={formatNumber(m.delivered)} detail={`${formatNumber(m.inFlight)} in flight`} />
         <Figure label="Delivery rate" value={formatPercent(stats.deliveryRate)} />
         <Figure
@@ -82,7 +100,7 @@ const Reasons = ({ stats }: { readonly stats: Stats }) =>
   stats.reasons.length === 0
     ? <Text size="sm" c="dimmed">Every recipient so far was sent, or is waiting for its turn.</Text>
     : (
-      <Table.ScrollContainer minWidth={420}>
+      <ScrollTable minWidth={420} label="Why recipients were not sent">
         <Table striped aria-label="Why recipients were not sent" verticalSpacing={4}>
           <Table.Thead>
             <Table.Tr><Table.Th>Outcome</Table.Th><Table.Th>Why</Table.Th><Table.Th>Rule</Table.Th><Table.Th ta="right">Recipients</Table.Th></Table.Tr>
@@ -98,7 +116,7 @@ const Reasons = ({ stats }: { readonly stats: Stats }) =>
             ))}
           </Table.Tbody>
         </Table>
-      </Table.ScrollContainer>
+      </ScrollTable>
     )
 
 const outcomeFilters = [
@@ -160,7 +178,7 @@ const Recipients = ({ campaign, live }: { readonly campaign: CampaignView; reado
             ? <Empty>{campaign.audience === 0 ? "Recipients are listed once the campaign starts." : "No recipient here."}</Empty>
             : (
               <Stack gap="xs">
-                <Table.ScrollContainer minWidth={640}>
+                <ScrollTable minWidth={640} label="Recipients and their outcome">
                   <Table striped aria-label="Recipients and their outcome" verticalSpacing={4}>
                     <Table.Thead>
                       <Table.Tr>
@@ -207,7 +225,7 @@ const Recipients = ({ campaign, live }: { readonly campaign: CampaignView; reado
                       ))}
                     </Table.Tbody>
                   </Table>
-                </Table.ScrollContainer>
+                </ScrollTable>
                 <Pager
                   label="Pages of recipients"
                   page={pages.page}
@@ -251,7 +269,7 @@ const Details = ({ campaign }: { readonly campaign: CampaignView }) => {
         {campaign.validitySeconds !== undefined ? ` · valid ${formatDuration(campaign.validitySeconds)}` : ""}
       </Text>
       <Text size="sm">
-        {campaign.canary !== undefined ? `Canary: ${campaign.canary.count !== undefined ? `${campaign.canary.count} messages` : `${campaign.canary.percent ?? 0} %`}` : "No canary"}
+        {campaign.canary !== undefined ? `Canary: ${campaign.canary.count !== undefined ? count(campaign.canary.count, "message") : `${campaign.canary.percent ?? 0} %`}` : "No canary"}
         {campaign.submittedAt !== undefined ? ` · submitted ${formatTime(campaign.submittedAt)}` : ""}
       </Text>
       <Stack gap={2} style={{ gridColumn: "1 / -1" }}>
@@ -379,7 +397,9 @@ const Campaign = () => {
 
             <Card withBorder>
               <Text fw={600} mb="xs" component="h2">Progress</Text>
-              {stats.data !== undefined
+              {stats.data !== undefined && c.startedAt === undefined && stats.data.audience === 0
+                ? <Text size="sm" c="dimmed">Not started: its figures appear here, live, once it runs. The samples and the dry run below say what it will send.</Text>
+                : stats.data !== undefined
                 ? <LiveFigures stats={stats.data} name={c.name} />
                 : stats.isError ? <ProblemAlert error={stats.error} /> : <Loading label="Loading the figures…" />}
             </Card>
@@ -387,10 +407,14 @@ const Campaign = () => {
             {/* SLOT (h-dash): <CampaignHealth campaignId={c.id} /> from web/src/components/CampaignHealth.tsx goes here: the
                 links and pools this campaign uses (rate, throttling, receipt latency, errors by SMPP status). */}
 
-            <Card withBorder>
-              <Text fw={600} mb="xs" component="h2">Why recipients were not sent</Text>
-              {stats.data !== undefined ? <Reasons stats={stats.data} /> : <Loading />}
-            </Card>
+            {c.startedAt !== undefined || (stats.data?.audience ?? 0) > 0
+              ? (
+                <Card withBorder>
+                  <Text fw={600} mb="xs" component="h2">Why recipients were not sent</Text>
+                  {stats.data !== undefined ? <Reasons stats={stats.data} /> : <Loading />}
+                </Card>
+              )
+              : null}
 
             <Tabs defaultValue={c.audience > 0 || c.startedAt !== undefined ? "recipients" : "preview"} keepMounted={false}>
               <Tabs.List>

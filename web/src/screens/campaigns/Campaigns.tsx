@@ -17,6 +17,7 @@ import {
   formatTime,
   isFinal,
   Pager,
+  ScrollTable,
   startedStates,
   StateBadge,
   stateLabel,
@@ -82,7 +83,7 @@ const Campaigns = () => {
             )
             : (
               <Stack gap="xs">
-                <Table.ScrollContainer minWidth={640}>
+                <ScrollTable minWidth={640} label="Campaigns">
                   <Table striped highlightOnHover aria-label="Campaigns" verticalSpacing="sm">
                     <Table.Thead>
                       <Table.Tr>
@@ -108,7 +109,7 @@ const Campaigns = () => {
                       ))}
                     </Table.Tbody>
                   </Table>
-                </Table.ScrollContainer>
+                </ScrollTable>
                 <Pager
                   label="Pages of campaigns"
                   page={pages.page}

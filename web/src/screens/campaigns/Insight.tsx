@@ -9,13 +9,24 @@ import type { ReactNode } from "react"
 import { api, unwrap } from "../../api/client.ts"
 import type { Ok } from "../../api/types.ts"
 import { QueryState } from "../../components/States.tsx"
-import { explainReason, finite, formatDuration, formatNumber, formatTime, insightRetry, Notice, Tag } from "./shared.tsx"
+import {
+  count,
+  explainReason,
+  finite,
+  formatDuration,
+  formatNumber,
+  formatTime,
+  insightRetry,
+  Notice,
+  ScrollTable,
+  Tag
+} from "./shared.tsx"
 
 export type Preview = Ok<"/v1/campaigns/{id}/preview", "get">
 export type DryRun = Ok<"/v1/campaigns/{id}/dry-run", "get">
 
-const parts = (n: number) => `${formatNumber(n)} ${n === 1 ? "part" : "parts"}`
-const messages = (n: number) => `${formatNumber(n)} ${n === 1 ? "msg" : "msgs"}`
+const parts = (n: number) => count(n, "part")
+const messages = (n: number) => count(n, "msg")
 
 export const encodingLabel = (e: string) => e === "ucs2" ? "UCS-2" : e === "gsm7" ? "GSM-7" : e
 
@@ -35,7 +46,7 @@ export const PreviewTotals = ({ preview }: { readonly preview: Preview }) => {
     <Stack gap="xs">
       <SimpleGrid cols={{ base: 2, sm: 4 }}>
         <Figure label="Recipients" value={formatNumber(preview.recipients)} />
-        <Figure label="Parts (cost)" value={formatNumber(preview.totals.segments)} detail={`${formatNumber(preview.totals.messages)} messages`} />
+        <Figure label="Parts (cost)" value={formatNumber(preview.totals.segments)} detail={count(preview.totals.messages, "message")} />
         <Figure label="GSM-7" value={messages(preview.totals.gsm7.messages)} detail={`${parts(preview.totals.gsm7.segments)}`} />
         <Figure label="UCS-2" value={messages(preview.totals.ucs2.messages)} detail={`${parts(preview.totals.ucs2.segments)}`} />
       </SimpleGrid>
@@ -57,7 +68,7 @@ export const PreviewTotals = ({ preview }: { readonly preview: Preview }) => {
 
 /** The first rendered messages, each with its number, text, encoding and parts (or why it cannot be sent). */
 export const SamplesTable = ({ messages, label = "Rendered samples" }: { readonly messages: Preview["messages"]; readonly label?: string }) => (
-  <Table.ScrollContainer minWidth={480}>
+  <ScrollTable minWidth={480} label={label}>
     <Table striped aria-label={label} verticalSpacing="xs">
       <Table.Thead>
         <Table.Tr>
@@ -81,7 +92,7 @@ export const SamplesTable = ({ messages, label = "Rendered samples" }: { readonl
         ))}
       </Table.Tbody>
     </Table>
-  </Table.ScrollContainer>
+  </ScrollTable>
 )
 
 /** A saved campaign's preview: its first rows rendered and its totals. */
@@ -117,14 +128,14 @@ const RuleTable = ({ label, headers, rows }: {
   readonly headers: ReadonlyArray<string>
   readonly rows: ReadonlyArray<ReadonlyArray<string>>
 }) => (
-  <Table.ScrollContainer minWidth={360}>
+  <ScrollTable minWidth={360} label={label}>
     <Table aria-label={label} verticalSpacing={4}>
       <Table.Thead><Table.Tr>{headers.map((h) => <Table.Th key={h}>{h}</Table.Th>)}</Table.Tr></Table.Thead>
       <Table.Tbody>
         {rows.map((r) => <Table.Tr key={r.join("|")}>{r.map((cell, i) => <Table.Td key={i}>{cell}</Table.Td>)}</Table.Tr>)}
       </Table.Tbody>
     </Table>
-  </Table.ScrollContainer>
+  </ScrollTable>
 )
 
 const Section = ({ title, children }: { readonly title: string; readonly children: ReactNode }) => (
@@ -153,7 +164,7 @@ export const DryRunView = ({ dryRun: d }: { readonly dryRun: DryRun }) => {
       </SimpleGrid>
       <Card withBorder padding="sm">
         <SimpleGrid cols={{ base: 1, sm: 3 }}>
-          <Figure label="Parts to send" value={formatNumber(d.parts.segments)} detail={`${formatNumber(d.parts.messages)} messages`} />
+          <Figure label="Parts to send" value={formatNumber(d.parts.segments)} detail={count(d.parts.messages, "message")} />
           <Figure label="GSM-7" value={`${messages(d.parts.gsm7.messages)} · ${parts(d.parts.gsm7.segments)}`} />
           <Figure label="UCS-2" value={`${messages(d.parts.ucs2.messages)} · ${parts(d.parts.ucs2.segments)}`} />
         </SimpleGrid>

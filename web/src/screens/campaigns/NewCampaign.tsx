@@ -25,7 +25,7 @@ import {
   Textarea,
   TextInput
 } from "@mantine/core"
-import { useDebouncedValue } from "@mantine/hooks"
+import { useDebouncedValue, useMediaQuery } from "@mantine/hooks"
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query"
 import { useEffect, useMemo, useState } from "react"
 import { Link, useLocation, useSearch } from "wouter"
@@ -461,6 +461,8 @@ const NewCampaign = () => {
   const [form, setForm] = useState<Form>(emptyForm)
   const [draftId, setDraftId] = useState<string | undefined>(undefined)
   const [stepError, setStepError] = useState<string | undefined>(undefined)
+  // Below 480 px the steps show their numbers only, and the current one is named above them.
+  const narrow = useMediaQuery("(max-width: 30em)") ?? false
   // Fields changed since the last save: their old problems are no longer shown.
   const [touched, setTouched] = useState<ReadonlySet<string>>(new Set())
   const set = useMemo(() => (patch: Partial<Form>) => {
@@ -552,11 +554,14 @@ const NewCampaign = () => {
   }
 
   const error = withoutTouched(save.error, touched)
+  const stepLabel = (i: number, description: string) =>
+    narrow ? { "aria-label": `${i + 1}: ${steps[i] ?? ""}` } : { label: steps[i], description }
   return (
     <Page title={draftId === undefined ? "New campaign" : `Edit ${form.name || "campaign"}`}>
       {campaign.data?.rejectionReason !== undefined
         ? <Alert color="red" variant="light" title="Rejected by a moderator">{campaign.data.rejectionReason}</Alert>
         : null}
+      {narrow ? <Text size="sm" fw={600}>Step {step + 1} of {steps.length}: {steps[step]}</Text> : null}
       <Stepper
         active={step}
         onStepClick={(s) => {
@@ -569,16 +574,16 @@ const NewCampaign = () => {
         size="sm"
         wrap
       >
-        <Stepper.Step label={steps[0]} description="Who gets it">
+        <Stepper.Step {...stepLabel(0, "Who gets it")}>
           <AudienceStep form={form} set={set} error={error} />
         </Stepper.Step>
-        <Stepper.Step label={steps[1]} description="What they read">
+        <Stepper.Step {...stepLabel(1, "What they read")}>
           <MessageStep form={form} set={set} error={error} />
         </Stepper.Step>
-        <Stepper.Step label={steps[2]} description="When and how fast">
+        <Stepper.Step {...stepLabel(2, "When and how fast")}>
           <ScheduleStep form={form} set={set} error={error} appLimit={appLimit} />
         </Stepper.Step>
-        <Stepper.Step label={steps[3]} description="Before approval">
+        <Stepper.Step {...stepLabel(3, "Before approval")}>
           <Stack>
             {campaign.data !== undefined ? <Summary campaign={campaign.data} /> : <Loading />}
             {draftId !== undefined

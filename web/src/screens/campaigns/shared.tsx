@@ -4,7 +4,7 @@
  * button, the retry rule for the preview and dry run (one at a time per organisation: a 429 is worth waiting for),
  * and the CSV export.
  */
-import { Alert, Badge, Button, Group, Modal, Stack, Text } from "@mantine/core"
+import { Alert, Badge, Button, Group, Modal, Stack, Table, Text } from "@mantine/core"
 import type { AlertProps, BadgeProps } from "@mantine/core"
 import { useDisclosure } from "@mantine/hooks"
 import { useState } from "react"
@@ -63,6 +63,16 @@ export const Notice = ({ color = "blue", ...props }: AlertProps & { readonly col
   <Alert variant="light" {...props} color={color} {...textOn(color)} />
 )
 
+/**
+ * A table that scrolls sideways on a narrow screen; the scrolling region is named and reachable with the keyboard
+ * (arrow keys scroll it), as WCAG asks of a scrollable region.
+ */
+export const ScrollTable = ({ label, minWidth, children }: { readonly label: string; readonly minWidth: number; readonly children: ReactNode }) => (
+  <Table.ScrollContainer minWidth={minWidth} scrollAreaProps={{ viewportProps: { tabIndex: 0, role: "region", "aria-label": label } }}>
+    {children}
+  </Table.ScrollContainer>
+)
+
 /** The state in words (colour is never the only signal). */
 export const StateBadge = ({ state }: { readonly state: CampaignState }) => <Tag color={stateColor[state]}>{stateLabel[state]}</Tag>
 
@@ -92,6 +102,9 @@ export const explainReason = (reason: string | undefined): string => {
 }
 
 export const formatNumber = (n: number) => n.toLocaleString("en")
+
+/** "1 message", "3 messages". */
+export const count = (n: number, one: string, many = `${one}s`) => `${formatNumber(n)} ${n === 1 ? one : many}`
 
 export const formatTime = (iso: string | undefined) => iso === undefined ? "—" : new Date(iso).toLocaleString("en-GB", {
   dateStyle: "medium",

@@ -11,7 +11,7 @@ import { asProblem } from "../../api/problem.ts"
 import { useCan } from "../../api/session.tsx"
 import { Page } from "../../components/Page.tsx"
 import { Empty, ProblemAlert, QueryState } from "../../components/States.tsx"
-import { ConfirmButton, formatNumber, formatTime, Pager, useAfterPages } from "../campaigns/shared.tsx"
+import { ConfirmButton, formatNumber, formatTime, Pager, ScrollTable, useAfterPages } from "../campaigns/shared.tsx"
 import type { ListView } from "../campaigns/shared.tsx"
 import { UploadForm } from "./Upload.tsx"
 
@@ -43,7 +43,7 @@ const Contacts = ({ list }: { readonly list: ListView }) => {
             ? <Empty>No contacts yet.{canEdit ? " Upload a CSV file above." : ""}</Empty>
             : (
               <Stack gap="xs">
-                <Table.ScrollContainer minWidth={480}>
+                <ScrollTable minWidth={480} label="Contacts">
                   <Table striped aria-label="Contacts">
                     <Table.Thead>
                       <Table.Tr>
@@ -86,7 +86,7 @@ const Contacts = ({ list }: { readonly list: ListView }) => {
                       ))}
                     </Table.Tbody>
                   </Table>
-                </Table.ScrollContainer>
+                </ScrollTable>
                 <Pager
                   label="Pages of contacts"
                   page={pages.page}

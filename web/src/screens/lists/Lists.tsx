@@ -11,7 +11,7 @@ import { useCan } from "../../api/session.tsx"
 import { fieldError } from "../../components/Forms.tsx"
 import { Page } from "../../components/Page.tsx"
 import { Empty, ProblemAlert, QueryState } from "../../components/States.tsx"
-import { formatNumber, formatTime, Pager, useNewestFirstPages } from "../campaigns/shared.tsx"
+import { formatNumber, formatTime, Pager, ScrollTable, useNewestFirstPages } from "../campaigns/shared.tsx"
 
 const pageSize = 25
 
@@ -85,7 +85,7 @@ const Lists = () => {
             ? <Empty>No contact lists yet.{canEdit ? " Create one, then upload a CSV file of numbers." : ""}</Empty>
             : (
               <Stack gap="xs">
-                <Table.ScrollContainer minWidth={560}>
+                <ScrollTable minWidth={560} label="Contact lists">
                   <Table striped highlightOnHover aria-label="Contact lists">
                     <Table.Thead>
                       <Table.Tr>
@@ -114,7 +114,7 @@ const Lists = () => {
                       ))}
                     </Table.Tbody>
                   </Table>
-                </Table.ScrollContainer>
+                </ScrollTable>
                 <Pager
                   label="Pages of lists"
                   page={pages.page}

@@ -11,7 +11,7 @@ import { toProblem } from "../../api/problem.ts"
 import type { Ok } from "../../api/types.ts"
 import { fieldError } from "../../components/Forms.tsx"
 import { ProblemAlert } from "../../components/States.tsx"
-import { formatNumber, Notice } from "../campaigns/shared.tsx"
+import { formatNumber, Notice, ScrollTable } from "../campaigns/shared.tsx"
 
 export type ImportReport = Ok<"/v1/lists/{id}/contacts/upload", "post">
 
@@ -145,7 +145,7 @@ export const ReportView = ({ report }: { readonly report: ImportReport }) => (
         : null}
       {report.invalidRows.length > 0
         ? (
-          <Table.ScrollContainer minWidth={320}>
+          <ScrollTable minWidth={320} label="Invalid rows">
             <Table striped aria-label="Invalid rows">
               <Table.Thead>
                 <Table.Tr><Table.Th>Line</Table.Th><Table.Th>Value</Table.Th><Table.Th>Reason</Table.Th></Table.Tr>
@@ -160,7 +160,7 @@ export const ReportView = ({ report }: { readonly report: ImportReport }) => (
                 ))}
               </Table.Tbody>
             </Table>
-          </Table.ScrollContainer>
+          </ScrollTable>
         )
         : null}
       {report.invalid > report.invalidRows.length

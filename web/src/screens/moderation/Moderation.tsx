@@ -32,7 +32,7 @@ import { fieldError } from "../../components/Forms.tsx"
 import { Page } from "../../components/Page.tsx"
 import { Empty, ProblemAlert, QueryState } from "../../components/States.tsx"
 import { CampaignDryRun, CampaignSamples, useCampaignPreview } from "../campaigns/Insight.tsx"
-import { formatTime, Notice, Pager, StateBadge, Tag, useNewestFirstPages } from "../campaigns/shared.tsx"
+import { formatTime, Notice, Pager, ScrollTable, StateBadge, Tag, useNewestFirstPages } from "../campaigns/shared.tsx"
 import type { CampaignView } from "../campaigns/shared.tsx"
 
 /** No stream announces a submission: the queue is read again on every visit and every five seconds while open. */
@@ -194,7 +194,7 @@ const History = () => {
             {items.length === 0
               ? <Empty>No decision yet{pages.page > 1 ? " on this page" : ""}.</Empty>
               : (
-                <Table.ScrollContainer minWidth={600}>
+                <ScrollTable minWidth={600} label="Decided campaigns">
                   <Table striped aria-label="Decided campaigns" verticalSpacing="xs">
                     <Table.Thead>
                       <Table.Tr>
@@ -226,7 +226,7 @@ const History = () => {
                       ))}
                     </Table.Tbody>
                   </Table>
-                </Table.ScrollContainer>
+                </ScrollTable>
               )}
             <Pager
               label="Pages of decided campaigns"
