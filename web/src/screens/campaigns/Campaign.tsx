@@ -344,7 +344,7 @@ const Campaign = () => {
   const { id = "" } = useParams<{ id: string }>()
   const me = useMe()
   const isModerator = useCan("moderator")
-  const isMember = useCan("member")
+  const mayManage = useMayManage()
   const queries = useQueryClient()
   const campaign = useQuery({
     queryKey: ["/v1/campaigns", id],
@@ -422,7 +422,7 @@ const Campaign = () => {
                 <Tabs.Tab value="preview">Samples</Tabs.Tab>
                 <Tabs.Tab value="details">Details</Tabs.Tab>
                 {!isFinal(c.state) && c.state !== "running" ? <Tabs.Tab value="dry-run">Dry run</Tabs.Tab> : null}
-                {isMember && ["draft", "rejected", "pending_approval", "approved"].includes(c.state)
+                {mayManage(c) && ["draft", "rejected", "pending_approval", "approved"].includes(c.state)
                   ? <Tabs.Tab value="test">Test send</Tabs.Tab>
                   : null}
               </Tabs.List>
