@@ -345,6 +345,9 @@ const Campaign = () => {
   const me = useMe()
   const isModerator = useCan("moderator")
   const mayManage = useMayManage()
+  const members = useQuery({ queryKey: ["/v1/members"], queryFn: () => unwrap(api.GET("/v1/members")), staleTime: 60_000 })
+  const nameOf = (userId: string) =>
+    members.data === undefined ? "…" : members.data.find((m) => m.userId === userId)?.name ?? "a former member"
   const queries = useQueryClient()
   const campaign = useQuery({
     queryKey: ["/v1/campaigns", id],
@@ -375,7 +378,7 @@ const Campaign = () => {
           <Stack>
             <Group gap="sm">
               <StateBadge state={c.state} />
-              <Text size="sm" c="dimmed">Created {formatTime(c.createdAt)}{c.createdBy === me.user.id ? " by you" : ""}</Text>
+              <Text size="sm" c="dimmed">Created {formatTime(c.createdAt)} by {c.createdBy === me.user.id ? "you" : nameOf(c.createdBy)}</Text>
               {isModerator && c.state === "pending_approval" && c.createdBy !== me.user.id
                 ? <Anchor component={Link} href="/moderation" size="sm">Review it in the moderation queue</Anchor>
                 : null}

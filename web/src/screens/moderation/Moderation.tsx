@@ -41,7 +41,7 @@ const queuePolling = { staleTime: 0, refetchInterval: 5_000 } as const
 const useMemberNames = () => {
   const members = useQuery({ queryKey: ["/v1/members"], queryFn: () => unwrap(api.GET("/v1/members")), staleTime: 60_000 })
   return (userId: string | undefined) =>
-    userId === undefined ? "—" : members.data?.find((m) => m.userId === userId)?.name ?? "a former member"
+    userId === undefined ? "—" : members.data === undefined ? "…" : members.data.find((m) => m.userId === userId)?.name ?? "a former member"
 }
 
 const RejectButton = ({ campaign, onDone }: { readonly campaign: CampaignView; readonly onDone: () => void }) => {
