@@ -55,5 +55,17 @@ export const routes: ReadonlyArray<ScreenRoute> = [
     screen: lazy(() => import("./screens/operations/Routes.tsx")),
     nav: { label: "Routes", section: "Operations" },
     superadmin: true
+  },
+  // Messaging: campaigns, audiences, moderation. /campaigns/new before /campaigns/:id (the first match wins).
+  { path: "/campaigns", screen: lazy(() => import("./screens/campaigns/Campaigns.tsx")), nav: { label: "Campaigns", section: "Messaging" } },
+  { path: "/campaigns/new", screen: lazy(() => import("./screens/campaigns/NewCampaign.tsx")), minRole: "member" },
+  { path: "/campaigns/:id", screen: lazy(() => import("./screens/campaigns/Campaign.tsx")) },
+  { path: "/lists", screen: lazy(() => import("./screens/lists/Lists.tsx")), nav: { label: "Audiences", section: "Messaging" } },
+  { path: "/lists/:id", screen: lazy(() => import("./screens/lists/ListDetail.tsx")) },
+  {
+    path: "/moderation",
+    screen: lazy(() => import("./screens/moderation/Moderation.tsx")),
+    nav: { label: "Moderation", section: "Messaging" },
+    minRole: "moderator"
   }
 ]
