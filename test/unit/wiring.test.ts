@@ -21,7 +21,8 @@ describe("one home for each fact", () => {
       [10, "parts_awaiting_receipt"],
       [11, "invitation_tokens"],
       [12, "contact_lists"],
-      [13, "campaigns"]
+      [13, "campaigns"],
+      [18, "audit_filters"]
     ])
   })
 
