@@ -20,5 +20,15 @@ export interface ScreenRoute {
 }
 
 export const routes: ReadonlyArray<ScreenRoute> = [
-  { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) }
+  { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) },
+  // Organisation
+  { path: "/members", screen: lazy(() => import("./screens/members/Members.tsx")), nav: { label: "Members", section: "Organisation" } },
+  { path: "/apps", screen: lazy(() => import("./screens/apps/Apps.tsx")), nav: { label: "Apps and API keys", section: "Organisation" } },
+  { path: "/apps/:appId", screen: lazy(() => import("./screens/apps/AppDetail.tsx")) },
+  {
+    path: "/audit",
+    screen: lazy(() => import("./screens/audit/Audit.tsx")),
+    nav: { label: "Audit log", section: "Organisation" },
+    minRole: "admin"
+  }
 ]
