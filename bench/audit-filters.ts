@@ -63,11 +63,11 @@ const middle = atOf(Math.floor(count / 2))
 const queries: ReadonlyArray<readonly [string, Omit<AuditQuery, "limit">]> = [
   ["newest, no filter", {}],
   ["common action (login, 1/3)", { action: "login" }],
-  ["rare action (app.deleted, 9 entries)", { action: "app.deleted" }],
+  ["rare action (app.deleted, 10 entries)", { action: "app.deleted" }],
   ["user (usr_0, 1/50)", { actorUserId: "usr_0" }],
   ["rare user (usr_rare, ~17 entries)", { actorUserId: "usr_rare" }],
   ["app (app_1)", { actorAppId: "app_1" }],
-  ["target (tgt_4242, 9 entries)", { target: "tgt_4242" }],
+  ["target (tgt_4242, 10 entries)", { target: "tgt_4242" }],
   ["one hour in the middle", { since: middle - 3_600_000, until: middle }],
   ["page in the middle (before + beforeId)", { before: { at: middle, id: "aud_0000000000500000" } }],
   ["rare action, page in the middle", { action: "member.removed", before: { at: middle, id: "aud_0000000000500000" } }],
