@@ -75,8 +75,11 @@ interface WebFile {
   readonly immutable: boolean
 }
 
+/** Dot-files and dot-folders (the build's manifest, its sources hash) are the build's own, never served. */
 const filesUnder = (dir: string): Array<string> =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)])
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.name.startsWith(".") ? [] : e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]
+  )
 
 const readOptional = (path: string) => existsSync(path) ? readFileSync(path) : undefined
 
@@ -86,7 +89,7 @@ export const loadWebFiles = (root: string): ReadonlyMap<string, WebFile> => {
   if (!existsSync(join(root, "index.html"))) return files
   for (const path of filesUnder(root)) {
     const ext = extname(path)
-    if (ext === ".br" || ext === ".gz" || path.endsWith(".sources-hash")) continue
+    if (ext === ".br" || ext === ".gz") continue
     const url = `/${relative(root, path).split(sep).join("/")}`
     files.set(url, {
       type: types[ext] ?? "application/octet-stream",
