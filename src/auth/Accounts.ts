@@ -9,6 +9,7 @@ import { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
 import type { Principal } from "./Access.ts"
 import { Access } from "./Access.ts"
 import { AccountStore, StoreFailure } from "./AccountStore.ts"
+import type { AuditQuery } from "./AccountStore.ts"
 import { Conflict, Forbidden, MailUnavailable, NotFoundInOrg, Unauthenticated } from "./Errors.ts"
 import { parseAllowList } from "./IpAllowList.ts"
 import type { Mail } from "./Mailer.ts"
@@ -88,6 +89,9 @@ export interface AccountsOptions {
   readonly publicUrl: string
 }
 
+/** The most distinct actions the audit log's action filter offers (the log has a few dozen kinds). */
+export const maxAuditActions = 500
+
 /** How long a refresh token (a session) lives unused. */
 export const refreshTtlMs = 30 * 24 * 3600 * 1000
 
@@ -125,7 +129,9 @@ export class Accounts extends Context.Service<Accounts, {
   readonly acceptInvitation: (p: Principal, token: string, ip: string) => Effect.Effect<{ readonly organisation: Organisation; readonly role: Role }, AccountError>
   readonly updateMember: (p: Principal, userId: string, role: Role, ip: string) => Effect.Effect<Member, AccountError>
   readonly removeMember: (p: Principal, userId: string, ip: string) => Effect.Effect<void, AccountError>
-  readonly listAudit: (p: Principal, options: { readonly limit: number; readonly before?: number | undefined }) => Effect.Effect<ReadonlyArray<AuditEntry>, AccountError>
+  readonly listAudit: (p: Principal, query: AuditQuery) => Effect.Effect<ReadonlyArray<AuditEntry>, AccountError>
+  /** The actions the organisation's audit log holds (owners, admins): the choices of its action filter. */
+  readonly auditActions: (p: Principal) => Effect.Effect<ReadonlyArray<string>, AccountError>
 }>()("smsgw/auth/Accounts") {
   static readonly layerWith = (options: AccountsOptions) => Layer.effect(
     Accounts,
@@ -645,8 +651,8 @@ export class Accounts extends Context.Service<Accounts, {
         acceptInvitation,
         updateMember,
         removeMember,
-        listAudit: (p, options) =>
-          requireUser(p, "admin").pipe(Effect.andThen(infra(store.listAudit(p.orgId, options))))
+        listAudit: (p, query) => requireUser(p, "admin").pipe(Effect.andThen(infra(store.listAudit(p.orgId, query)))),
+        auditActions: (p) => requireUser(p, "admin").pipe(Effect.andThen(infra(store.auditActions(p.orgId, maxAuditActions))))
       })
     })
   )

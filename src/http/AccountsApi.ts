@@ -5,6 +5,7 @@ import { MessageClass } from "../domain/Policy.ts"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { AppLimits, Role } from "../domain/Account.ts"
+import { pageQuery } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
 import {
   ConflictProblem,
@@ -250,16 +251,36 @@ export const AuditView = Schema.Struct({
   detail: Schema.optionalKey(Schema.String)
 })
 
+const auditFilter = (description: string) =>
+  Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)).annotate({ description }))
+
+const auditTime = (description: string) => Schema.optionalKey(Schema.String.annotate({ description }))
+
+/** Entries per page of the audit log at most. */
+export const maxAuditPage = 1000
+
 export class AuditGroup extends HttpApiGroup.make("audit")
   .add(
     HttpApiEndpoint.get("list", "/v1/audit", {
       query: {
-        limit: Schema.optionalKey(Schema.FiniteFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 1000 }))),
-        before: Schema.optionalKey(Schema.String.annotate({ description: "ISO time: entries older than this" }))
+        ...pageQuery("entries", maxAuditPage, "at"),
+        action: auditFilter("Only this action (exact), e.g. member.role_changed"),
+        actorUserId: auditFilter("Only what this user did"),
+        actorAppId: auditFilter("Only what this app did"),
+        target: auditFilter("Only entries about this target (exact: a user, app, campaign or invitation id; keys are appId/keyId)"),
+        since: auditTime("ISO time: entries at or after it"),
+        until: auditTime("ISO time: entries at or before it")
       },
       success: Schema.Array(AuditView),
       error: accountErrors
-    }).annotate(OpenApi.Description, "Security-relevant actions of the organisation, newest first (owners and admins).")
+    }).annotate(
+      OpenApi.Description,
+      "Security-relevant actions of the organisation, newest first (owners and admins), filtered by every filter given. " +
+        "A full page may have more after it: ask again with the same filters, the last entry's `at` as `before` and its " +
+        "id as `beforeId`."
+    ),
+    HttpApiEndpoint.get("actions", "/v1/audit/actions", { success: Schema.Array(Schema.String), error: accountErrors })
+      .annotate(OpenApi.Description, "The actions the organisation's audit log holds, sorted (owners and admins).")
   )
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Audit")

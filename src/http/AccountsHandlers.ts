@@ -21,6 +21,7 @@ import {
   UnavailableProblem,
   ValidationProblem
 } from "./Problems.ts"
+import { beforeOf, defaultPageSize, isoTime } from "./Paging.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 import { Authentication } from "./Security.ts"
 
@@ -247,17 +248,32 @@ export const AuditHandlers = HttpApiBuilder.group(
   "audit",
   Effect.fn(function*(handlers) {
     const accounts = yield* Accounts
-    return handlers.handle("list", ({ query }) =>
-      Effect.gen(function*() {
-        const before = query.before === undefined ? undefined : Date.parse(query.before)
-        if (before !== undefined && Number.isNaN(before)) {
-          return yield* new ValidationProblem({
-            detail: "query.before: must be an ISO date-time",
-            errors: [{ field: "query.before", message: "must be an ISO date-time" }]
-          })
-        }
-        const entries = yield* accounts.listAudit(yield* CurrentPrincipal, { limit: query.limit ?? 100, before }).pipe(problems)
-        return entries.map(auditView)
+    return handlers
+      .handle("list", ({ query }) =>
+        Effect.gen(function*() {
+          const before = yield* beforeOf(query)
+          const since = yield* isoTime("query.since", query.since)
+          const until = yield* isoTime("query.until", query.until)
+          if (since !== undefined && until !== undefined && since > until) {
+            return yield* new ValidationProblem({
+              detail: "query.until: must not be before since",
+              errors: [{ field: "query.until", message: "must not be before since" }]
+            })
+          }
+          const entries = yield* accounts.listAudit(yield* CurrentPrincipal, {
+            limit: query.limit ?? defaultPageSize,
+            before,
+            action: query.action,
+            actorUserId: query.actorUserId,
+            actorAppId: query.actorAppId,
+            target: query.target,
+            since,
+            until
+          }).pipe(problems)
+          return entries.map(auditView)
+        }))
+      .handle("actions", () => Effect.gen(function*() {
+        return yield* accounts.auditActions(yield* CurrentPrincipal).pipe(problems)
       }))
   })
 )

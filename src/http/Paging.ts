@@ -10,22 +10,34 @@ import { ValidationProblem } from "./Problems.ts"
 /** Items per page when `limit` is not given. */
 export const defaultPageSize = 100
 
-/** The query fields of a listing of `items` (plural, for the descriptions), at most `maxLimit` a page. */
-export const pageQuery = (items: string, maxLimit: number) => ({
+/**
+ * The query fields of a listing of `items` (plural, for the descriptions), at most `maxLimit` a page; `timeField`
+ * names the items' time field that `before` continues from.
+ */
+export const pageQuery = (items: string, maxLimit: number, timeField = "createdAt") => ({
   limit: Schema.optionalKey(
     Schema.FiniteFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: maxLimit })).annotate({
       description: `${items} per page: ${defaultPageSize} unless given, at most ${maxLimit}`
     })
   ),
   before: Schema.optionalKey(Schema.String.annotate({
-    description: `ISO time: ${items} created before it. Next page: the last item's createdAt, with its id as beforeId`
+    description: `ISO time: ${items} before it. Next page: the last item's ${timeField}, with its id as beforeId`
   })),
   beforeId: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)).annotate({
-    description: "The previous page's last id (with `before`): items created in the same millisecond are neither skipped nor repeated"
+    description: "The previous page's last id (with `before`): items of the same millisecond are neither skipped nor repeated"
   }))
 })
 
 const invalid = (field: string, message: string) => new ValidationProblem({ detail: `${field}: ${message}`, errors: [{ field, message }] })
+
+const parseTime = (field: string, value: string): Effect.Effect<number, ValidationProblem> => {
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? Effect.fail(invalid(field, "must be an ISO date-time")) : Effect.succeed(at)
+}
+
+/** An ISO time of the query (epoch ms), if given; a 400 naming `field` when it cannot be read. */
+export const isoTime = (field: string, value: string | undefined): Effect.Effect<number | undefined, ValidationProblem> =>
+  value === undefined ? Effect.succeed(undefined) : parseTime(field, value)
 
 /** The cursor the query names, if any; a 400 naming `query.before` or `query.beforeId` when it cannot be read. */
 export const beforeOf = (query: { readonly before?: string | undefined; readonly beforeId?: string | undefined }) =>
@@ -33,9 +45,7 @@ export const beforeOf = (query: { readonly before?: string | undefined; readonly
     if (query.before === undefined) {
       return query.beforeId === undefined
         ? Effect.succeed(undefined)
-        : Effect.fail(invalid("query.beforeId", "needs before: the createdAt of the same item"))
+        : Effect.fail(invalid("query.beforeId", "needs before: the time of the same item"))
     }
-    const at = Date.parse(query.before)
-    if (Number.isNaN(at)) return Effect.fail(invalid("query.before", "must be an ISO date-time"))
-    return Effect.succeed({ at, id: query.beforeId })
+    return Effect.map(parseTime("query.before", query.before), (at): Before => ({ at, id: query.beforeId }))
   })

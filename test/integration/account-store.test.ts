@@ -292,10 +292,94 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             ["third", 3000],
             ["second", 2000]
           ])
-          expect((yield* store.listAudit(a, { limit: 10, before: 2000 })).map((e) => e.action)).toEqual(["first"])
+          expect((yield* store.listAudit(a, { limit: 10, before: { at: 2000 } })).map((e) => e.action)).toEqual(["first"])
           const [other] = yield* store.listAudit(b, { limit: 10 })
           expect(other).toMatchObject({ orgId: b, action: "other", ip: "127.0.0.1", target: "t", actorUserId: null })
           expect(other?.id).toMatch(/^aud_/)
+        }))
+
+      it.effect("the audit log filters by action, actor, target and time within the organisation; pages never skip a tie", () =>
+        Effect.gen(function*() {
+          const store = yield* AccountStore
+          const a = (yield* registerOwner("filter-a")).org.id
+          const b = (yield* registerOwner("filter-b")).org.id
+          const entry = (orgId: string, action: string, at: number, who: { user?: string; app?: string }, target: string | null) =>
+            store.audit({
+              orgId,
+              actorUserId: who.user ?? null,
+              actorAppId: who.app ?? null,
+              action,
+              target,
+              ip: "127.0.0.1",
+              at,
+              detail: `${action}@${at}`
+            })
+          yield* entry(a, "app.created", 1000, { user: "usr_ann" }, "app_1")
+          yield* entry(a, "api_key.created", 2000, { user: "usr_ann" }, "app_1/key_1")
+          // Seven entries in one millisecond: a page boundary falls between them.
+          for (let i = 0; i < 7; i++) yield* entry(a, i % 2 === 0 ? "member.role_changed" : "login", 3000, { user: "usr_bob" }, `usr_${i}`)
+          yield* entry(a, "app.login.failed", 4000, { app: "app_1" }, "app_1")
+          yield* entry(a, "member.role_changed", 5000, { user: "usr_ann" }, "usr_bob")
+          // The other organisation's entries match every filter below and never show.
+          yield* entry(b, "member.role_changed", 3000, { user: "usr_bob" }, "usr_0")
+          yield* entry(b, "app.created", 1000, { user: "usr_ann" }, "app_1")
+
+          const details = (query: Parameters<typeof store.listAudit>[1]) =>
+            Effect.map(store.listAudit(a, query), (entries) => entries.map((e) => e.detail))
+          const all = yield* store.listAudit(a, { limit: 100 })
+          expect(all.length).toBe(11)
+          expect(all.map((e) => e.at)).toEqual([5000, 4000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 2000, 1000])
+
+          // Paging by (at, id) in pages of 2 reads every entry once, in the same order.
+          const paged: Array<string> = []
+          let before: { at: number; id: string } | undefined
+          for (let page = 0; page < 10; page++) {
+            const entries = yield* store.listAudit(a, { limit: 2, ...(before !== undefined ? { before } : {}) })
+            paged.push(...entries.map((e) => e.id))
+            const last = entries.at(-1)
+            if (entries.length < 2 || last === undefined) break
+            before = { at: last.at, id: last.id }
+          }
+          expect(paged).toEqual(all.map((e) => e.id))
+          // The time-only cursor skips the rest of the millisecond it stopped in (why beforeId exists).
+          expect((yield* store.listAudit(a, { limit: 100, before: { at: 3000 } })).map((e) => e.at)).toEqual([2000, 1000])
+
+          expect(yield* details({ limit: 100, action: "member.role_changed" })).toEqual([
+            "member.role_changed@5000",
+            ...all.filter((e) => e.action === "member.role_changed" && e.at === 3000).map((e) => e.detail)
+          ])
+          expect(yield* details({ limit: 100, actorUserId: "usr_ann" })).toEqual([
+            "member.role_changed@5000",
+            "api_key.created@2000",
+            "app.created@1000"
+          ])
+          expect(yield* details({ limit: 100, actorAppId: "app_1" })).toEqual(["app.login.failed@4000"])
+          expect(yield* details({ limit: 100, target: "app_1" })).toEqual(["app.login.failed@4000", "app.created@1000"])
+          // since and until are inclusive; filters combine.
+          expect(yield* details({ limit: 100, since: 2000, until: 4000, actorUserId: "usr_ann" })).toEqual(["api_key.created@2000"])
+          expect((yield* store.listAudit(a, { limit: 100, since: 3000, until: 3000 })).length).toBe(7)
+          expect(yield* details({ limit: 100, action: "member.role_changed", actorUserId: "usr_bob", target: "usr_2" }))
+            .toEqual(["member.role_changed@3000"])
+          // Filters paged: the same-millisecond entries of one action, two at a time.
+          const first = yield* store.listAudit(a, { limit: 2, action: "login" })
+          const last = first.at(-1)
+          expect(first.map((e) => e.at)).toEqual([3000, 3000])
+          const rest = last === undefined ? [] : yield* store.listAudit(a, { limit: 10, action: "login", before: { at: last.at, id: last.id } })
+          expect([...first, ...rest].map((e) => e.id)).toEqual(all.filter((e) => e.action === "login").map((e) => e.id))
+          // Values are parameters, never SQL.
+          expect(yield* details({ limit: 100, action: "x' OR '1'='1" })).toEqual([])
+          expect(yield* details({ limit: 100, target: "app_1' OR 1=1 --" })).toEqual([])
+
+          expect(yield* store.auditActions(a, 100)).toEqual([
+            "api_key.created",
+            "app.created",
+            "app.login.failed",
+            "login",
+            "member.role_changed"
+          ])
+          expect(yield* store.auditActions(a, 2)).toEqual(["api_key.created", "app.created"])
+          expect(yield* store.auditActions(b, 100)).toEqual(["app.created", "member.role_changed"])
+          expect(yield* store.auditActions("org_none", 100)).toEqual([])
         }))
 
       it.effect("the signing key is created once and then always the same", () =>

@@ -24,7 +24,8 @@ describe("one home for each fact", () => {
       [13, "campaigns"],
       [14, "message_search"],
       [15, "dashboard"],
-      [16, "policy_versions"]
+      [16, "policy_versions"],
+      [17, "audit_filters"]
     ])
   })
 

@@ -67,5 +67,15 @@ export const routes: ReadonlyArray<ScreenRoute> = [
     screen: lazy(() => import("./screens/moderation/Moderation.tsx")),
     nav: { label: "Moderation", section: "Messaging" },
     minRole: "moderator"
+  },
+  // Organisation
+  { path: "/members", screen: lazy(() => import("./screens/members/Members.tsx")), nav: { label: "Members", section: "Organisation" } },
+  { path: "/apps", screen: lazy(() => import("./screens/apps/Apps.tsx")), nav: { label: "Apps and API keys", section: "Organisation" } },
+  { path: "/apps/:appId", screen: lazy(() => import("./screens/apps/AppDetail.tsx")) },
+  {
+    path: "/audit",
+    screen: lazy(() => import("./screens/audit/Audit.tsx")),
+    nav: { label: "Audit log", section: "Organisation" },
+    minRole: "admin"
   }
 ]
