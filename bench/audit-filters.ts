@@ -2,7 +2,7 @@
  * `node --disable-warning=ExperimentalWarning bench/audit-filters.ts`: what a page of the audit log costs with each
  * filter of `GET /v1/audit` on a large log (BENCH_AUDIT_ENTRIES, default 1,000,000: nine tenths in the organisation
  * read, the rest in another), on SQLite (node:sqlite, WAL) and PostgreSQL (127.0.0.1, a database of its own).
- * "before": the indexes before migration 0018 (only (org_id, at)); "after": the same database once 0018 ran (one index
+ * "before": the indexes before migration 0017 (only (org_id, at)); "after": the same database once 0017 ran (one index
  * per filter, each ending in (at, id)). Each query is AccountStore.listAudit for a first page of 100, median of 5, and a sequential insert
  * of 2,000 entries (AccountStore.audit) shows what the indexes cost a write. node:sqlite runs on the event loop, so on
  * SQLite a query's time is also how long it holds the process. Appends to bench/RESULTS.md unless BENCH_NO_RECORD=1.
@@ -47,7 +47,7 @@ const seed = Effect.gen(function*() {
   yield* sql`ANALYZE`
 })
 
-/** The indexes of the audit log before migration 0018. */
+/** The indexes of the audit log before migration 0017. */
 const dropFilterIndexes = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const index of ["audit_log_org_action", "audit_log_org_user", "audit_log_org_app", "audit_log_org_target", "audit_log_org_at_id"]) {
@@ -57,7 +57,7 @@ const dropFilterIndexes = Effect.gen(function*() {
   yield* sql`ANALYZE`
 })
 
-const auditFiltersMigration = accountMigrations["0018_audit_filters"] ?? Effect.die("migration 0018_audit_filters is missing")
+const auditFiltersMigration = accountMigrations["0018_audit_filters"] ?? Effect.die("migration 0017_audit_filters is missing")
 
 const middle = atOf(Math.floor(count / 2))
 const queries: ReadonlyArray<readonly [string, Omit<AuditQuery, "limit">]> = [
@@ -129,7 +129,7 @@ const table = [
   `### ${new Date().toISOString()} — audit log filters (issue 14), ${count.toLocaleString("en")} entries`,
   "",
   `\`${command}\` (bench/audit-filters.ts): AccountStore.listAudit, first page of 100 (median of 5), in an organisation`,
-  `holding nine tenths of the log, tables analysed. Before: the (org_id, at) index only; after: migration 0018.`,
+  `holding nine tenths of the log, tables analysed. Before: the (org_id, at) index only; after: migration 0017.`,
   "",
   `| query | rows | ${results.map((r) => `${r.label} before | ${r.label} after`).join(" | ")} |`,
   `|---|---|${results.map(() => "---|---").join("|")}|`,
@@ -141,7 +141,7 @@ const table = [
   `| the actions (GET /v1/audit/actions) | — | ${results.map((r) => `${ms(r.before.actionsMs)} | ${ms(r.after.actionsMs)}`).join(" | ")} |`,
   `| one audit write, sequential | — | ${results.map((r) => `${r.before.writeUs.toFixed(0)} µs | ${r.after.writeUs.toFixed(0)} µs`).join(" | ")} |`,
   "",
-  `Seeding: ${results.map((r) => `${r.label} ${(r.seedMs / 1000).toFixed(1)} s`).join(", ")}; migration 0018 on the full log: ${
+  `Seeding: ${results.map((r) => `${r.label} ${(r.seedMs / 1000).toFixed(1)} s`).join(", ")}; migration 0017 on the full log: ${
     results.map((r) => `${r.label} ${(r.migrationMs / 1000).toFixed(1)} s`).join(", ")
   }.`,
   ""
