@@ -1,3 +1,4 @@
+import reactHooks from "eslint-plugin-react-hooks"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
@@ -11,6 +12,12 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       "no-console": ["error", { allow: ["error"] }]
     }
+  },
+  {
+    // The rules of hooks: a hook called conditionally crashes a screen at run time (React error #310).
+    files: ["web/src/**/*.tsx", "web/src/**/*.ts"],
+    plugins: { "react-hooks": reactHooks },
+    rules: { "react-hooks/rules-of-hooks": "error", "react-hooks/exhaustive-deps": "warn" }
   },
   {
     files: ["bench/**", "src/cli/**", "test/**"],

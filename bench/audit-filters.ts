@@ -57,7 +57,7 @@ const dropFilterIndexes = Effect.gen(function*() {
   yield* sql`ANALYZE`
 })
 
-const auditFiltersMigration = accountMigrations["0018_audit_filters"] ?? Effect.die("migration 0017_audit_filters is missing")
+const auditFiltersMigration = accountMigrations["0017_audit_filters"] ?? Effect.die("migration 0017_audit_filters is missing")
 
 const middle = atOf(Math.floor(count / 2))
 const queries: ReadonlyArray<readonly [string, Omit<AuditQuery, "limit">]> = [
@@ -108,7 +108,7 @@ const measure = (label: string) =>
     const seedMs = performance.now() - seedStart
     yield* dropFilterIndexes
     const before = yield* measureQueries
-    // Migration 0018 itself on the full log: what upgrading a database costs.
+    // Migration 0017 itself on the full log: what upgrading a database costs.
     const migrationStart = performance.now()
     yield* auditFiltersMigration
     const migrationMs = performance.now() - migrationStart

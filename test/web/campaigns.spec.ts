@@ -4,7 +4,8 @@
  * preview, a test send followed to its receipt) and submits it; a moderator in a second browser reviews it in the
  * queue (flags, rendered samples, dry run) and approves it; the owner's campaign page, never reloaded, sees the
  * approval, starts it and watches its live figures reach delivered, then exports the CSV. A viewer sees no editing
- * control and the API refuses them; another organisation's campaign is "not found"; the screens work at 375 px.
+ * control and the API refuses them; the same journey goes on to the campaign's link health, the dashboard's figures and
+ * a message's page showing it delivered; another organisation's campaign is "not found"; the screens work at 375 px.
  */
 import type { APIRequestContext, Browser, Page } from "@playwright/test"
 import { readFileSync } from "node:fs"
@@ -181,8 +182,8 @@ test("a campaign from CSV upload to delivered, approved by a moderator in anothe
   await expect(page.getByText("start it to send")).toBeVisible({ timeout: 15_000 })
   expect(page.url()).toBe(campaignUrl)
   await page.getByRole("button", { name: "Start", exact: true }).click()
-  await expect(page.getByRole("group", { name: "Delivered" }).getByText("3", { exact: true })).toBeVisible({ timeout: 30_000 })
-  await expect(page.getByRole("group", { name: "Delivery rate" })).toContainText("100.0 %")
+  await expect(page.getByRole("group", { name: "Delivered", exact: true }).getByText("3", { exact: true })).toBeVisible({ timeout: 30_000 })
+  await expect(page.getByRole("group", { name: "Delivery rate", exact: true }).first()).toContainText("100.0 %")
   await expect(page.getByText("Completed", { exact: true }).first()).toBeVisible({ timeout: 15_000 })
   await page.getByRole("tab", { name: "Recipients" }).click()
   const recipients = page.getByRole("table", { name: "Recipients and their outcome" })
@@ -203,6 +204,19 @@ test("a campaign from CSV upload to delivered, approved by a moderator in anothe
   await expect(row).toContainText("Completed")
   await expect(row).toContainText("100 % of 3 processed")
   await inspect(page, "campaigns")
+
+  // The rest of the journey: the campaign page showed its links' health beside its progress; the dashboard's figures
+  // moved (the test send and three campaign messages); a message's page shows it delivered, with its timeline.
+  await page.getByRole("link", { name: "Spring sale" }).click()
+  await expect(page.getByRole("region", { name: "Delivery health" })).toContainText("demo")
+  await openFromNav(page, "Dashboard")
+  await expect(page.getByRole("group", { name: "Delivered", exact: true }).getByText("4", { exact: true })).toBeVisible({ timeout: 20_000 })
+  await openFromNav(page, "Messages")
+  const found = page.getByRole("table", { name: "Messages found" }).getByRole("link", { name: /^Message / })
+  await expect(found).toHaveCount(4)
+  await found.first().click()
+  await expect(page.getByRole("table", { name: "Parts" }).getByRole("row").nth(1)).toContainText("delivered")
+  await expect(page.getByLabel("Timeline").getByText("Delivery receipt")).toBeVisible()
   await closeMod()
 })
 
@@ -365,7 +379,7 @@ test("a rejection with its reason reaches the creator, who edits and resubmits; 
   await inspect(page, "campaign-cancel-confirm")
   await confirm.getByRole("button", { name: "Cancel the campaign" }).click()
   await expect(page.getByText("Cancelled", { exact: true })).toBeVisible()
-  const submitted = Number(await page.getByRole("group", { name: "Submitted" }).getByText(/^\d+$/).textContent())
+  const submitted = Number(await page.getByRole("group", { name: "Submitted", exact: true }).getByText(/^\d+$/).textContent())
   expect(submitted).toBeGreaterThan(0)
   expect(submitted).toBeLessThan(20)
 })

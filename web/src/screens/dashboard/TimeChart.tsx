@@ -74,7 +74,8 @@ export const TimeChart = ({ times, lines, caption, height = 220 }: {
       chart.destroy()
       plot.current = undefined
     }
-    // Rebuilt only when the lines or the colour scheme change; new values go through setData below.
+    // Rebuilt only when the lines (their `shape`) or the colour scheme change; new values go through setData below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape, scheme, height])
 
   useEffect(() => {
