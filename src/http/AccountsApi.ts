@@ -50,7 +50,7 @@ export const TokenRequest = Schema.Union([
 ])
 
 /** Every problem an account use case can end in (src/http/AccountsHandlers.ts toProblem). */
-const accountErrors = [
+export const accountErrors = [
   ValidationProblem,
   UnauthorizedProblem,
   ForbiddenProblem,

@@ -6,16 +6,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Role } from "../domain/Account.ts"
-import { OrganisationView, UserView } from "./AccountsApi.ts"
-import {
-  ConflictProblem,
-  ForbiddenProblem,
-  NotFoundProblem,
-  TooManyRequestsProblem,
-  UnauthorizedProblem,
-  UnavailableProblem,
-  ValidationProblem
-} from "./Problems.ts"
+import { accountErrors, OrganisationView, UserView } from "./AccountsApi.ts"
 import { Authentication } from "./Security.ts"
 
 /** The refresh cookie: sent by the browser to the session endpoints only, never readable by scripts. */
@@ -27,15 +18,8 @@ export const SessionToken = Schema.Struct({
   expiresIn: Schema.Int.annotate({ description: "Seconds until the access token expires; refresh before then" })
 })
 
-const sessionErrors = [
-  ValidationProblem,
-  UnauthorizedProblem,
-  ForbiddenProblem,
-  NotFoundProblem,
-  ConflictProblem,
-  TooManyRequestsProblem,
-  UnavailableProblem
-]
+/** The session endpoints end in the account use cases' problems (sign-in, refresh and profile are account use cases). */
+const sessionErrors = accountErrors
 
 export class SessionGroup extends HttpApiGroup.make("session")
   .add(
