@@ -69,6 +69,23 @@ export const GatewayConfig = Schema.Struct({
     /** The Message Center's built files (default: web/dist of this installation, which `npm start` builds). */
     webRoot: Schema.optionalKey(Schema.String)
   }), {}),
+  /** The gRPC front (docs/grpc.md): its own HTTP/2 listener, on by default on loopback. */
+  grpc: withDefault(Schema.Struct({
+    enabled: withDefault(Schema.Boolean, true),
+    port: withDefault(Port, 9090),
+    host: withDefault(Schema.String, "127.0.0.1"),
+    /** PEM files; without them the listener speaks HTTP/2 in clear text (h2c), for loopback or a TLS proxy in front. */
+    tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String })),
+    /** The largest request message (a batch of 1,000 SMS is well below the default 4 MiB). */
+    maxMessageBytes: withDefault(Positive, 4 * 1024 * 1024),
+    /** Pings on idle connections; a peer that does not answer within the timeout is disconnected. */
+    keepalive: withDefault(Schema.Struct({
+      intervalSeconds: withDefault(Positive, 60),
+      timeoutSeconds: withDefault(Positive, 20)
+    }), {}),
+    /** At shutdown, how long calls in flight may take to finish before their connections are closed. */
+    shutdownGraceSeconds: withDefault(Positive, 10)
+  }), {}),
   /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
   metrics: Schema.optionalKey(Schema.Struct({
     host: withDefault(Schema.String, "127.0.0.1"),
@@ -284,6 +301,7 @@ const asRecord = (u: unknown): Record<string, unknown> =>
 const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> => {
   const out = { ...raw }
   if (env.SMSGW_HTTP_PORT !== undefined) out.http = { ...asRecord(out.http), port: Number(env.SMSGW_HTTP_PORT) }
+  if (env.SMSGW_GRPC_PORT !== undefined) out.grpc = { ...asRecord(out.grpc), port: Number(env.SMSGW_GRPC_PORT) }
   if (env.SMSGW_DATABASE_URL !== undefined) {
     out.storage = { ...asRecord(out.storage), kind: "postgres", url: env.SMSGW_DATABASE_URL }
   }

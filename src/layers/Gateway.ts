@@ -11,6 +11,7 @@ import { RoutingConfig } from "../routing/RoutingConfig.ts"
 import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
+import * as GrpcServer from "../grpc/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Dashboard } from "../pipeline/Dashboard.ts"
@@ -209,7 +210,18 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     metrics: config.metrics,
     adminRpc: { buckets: config.policy.buckets }
   })
-  return Http.pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
+  const grpc = config.grpc
+  const Grpc = grpc.enabled
+    ? GrpcServer.layer({
+      host: grpc.host,
+      port: grpc.port,
+      tls: grpc.tls,
+      maxMessageBytes: grpc.maxMessageBytes,
+      keepalive: { intervalMs: grpc.keepalive.intervalSeconds * 1000, timeoutMs: grpc.keepalive.timeoutSeconds * 1000 },
+      shutdownGraceMs: grpc.shutdownGraceSeconds * 1000
+    })
+    : Layer.empty
+  return Layer.merge(Http, Grpc).pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
 }
 
 /** The gateway from a configuration as written (tests, the embedded quick start): decoded first, so defaults apply. */

@@ -58,6 +58,7 @@ export default async function globalSetup() {
   const baseUrl = `http://127.0.0.1:${httpPort}`
   const config = {
     http: { port: httpPort, host: "127.0.0.1" },
+    grpc: { port: 0 },
     storage: { kind: "sqlite", path: join(dir, "gateway.db") },
     objectStore: { kind: "local", root: join(dir, "objects") },
     simulator: { enabled: true, port: smscPort, systemId: "web", password: "web", receiptDelayMs: 300, receiptState: "DELIVRD" },

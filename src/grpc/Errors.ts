@@ -1,0 +1,133 @@
+/**
+ * The one mapping of the gateway's errors to gRPC: a status code, a message, and google.rpc details (BadRequest,
+ * RetryInfo, ErrorInfo), sent in grpc-status-details-bin for a failed call, or as the google.rpc.Status of one
+ * message of a batch. It mirrors the REST problems of src/http/Handlers.ts: the same errors, the same facts.
+ */
+import { create } from "@bufbuild/protobuf"
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf"
+import { anyPack } from "@bufbuild/protobuf/wkt"
+import { Code, ConnectError } from "@connectrpc/connect"
+import { Effect, Schema } from "effect"
+import type { Forbidden, Unauthenticated } from "../auth/Errors.ts"
+import type { MessageNotFound } from "../domain/Errors.ts"
+import type { FieldIssue } from "../domain/FieldIssues.ts"
+import type { SubmitError } from "../pipeline/Gateway.ts"
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.ts"
+import { StatusSchema } from "./gen/google/rpc/status_pb.ts"
+import type { Status } from "./gen/google/rpc/status_pb.ts"
+
+/** ErrorInfo.domain of every error this gateway sends. */
+export const errorDomain = "smsgw"
+
+/** A request that does not decode: every bad field, named as the proto names it (`to`, `client_ref`, `messages[2].to`). */
+export class BadFields extends Schema.TaggedError<BadFields>()("BadFields", {
+  violations: Schema.Array(Schema.Struct({ field: Schema.String, message: Schema.String }))
+}) {}
+
+/** Everything a gRPC call of the message service can fail with. */
+export type GrpcError = SubmitError | BadFields | Unauthenticated | Forbidden | MessageNotFound
+
+interface Detail<Desc extends DescMessage = DescMessage> {
+  readonly desc: Desc
+  readonly value: MessageInitShape<Desc>
+}
+
+const detail = <Desc extends DescMessage>(desc: Desc, value: MessageInitShape<Desc>): Detail => ({ desc, value }) as Detail
+
+/** What a call answers for an error: the status code, its message, its details. */
+export interface GrpcFailure {
+  readonly code: Code
+  readonly message: string
+  readonly details: ReadonlyArray<Detail>
+}
+
+/** A request field as the proto spells it: the domain's `clientRef` is the proto's `client_ref`. */
+export const protoField = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+const badRequest = (violations: ReadonlyArray<FieldIssue>): GrpcFailure => ({
+  code: Code.InvalidArgument,
+  message: violations.map((v) => `${v.field}: ${v.message}`).join("; "),
+  details: [detail(BadRequestSchema, { fieldViolations: violations.map((v) => ({ field: v.field, description: v.message })) })]
+})
+
+const retryInfo = (seconds: number) => detail(RetryInfoSchema, { retryDelay: { seconds: BigInt(seconds) } })
+
+const errorInfo = (reason: string, metadata: Record<string, string>) =>
+  detail(ErrorInfoSchema, { reason, domain: errorDomain, metadata })
+
+const unavailable = (message: string, retryAfterSeconds?: number): GrpcFailure => ({
+  code: Code.Unavailable,
+  message,
+  details: retryAfterSeconds === undefined ? [] : [retryInfo(retryAfterSeconds)]
+})
+
+/** The code, message and details of an error; storage and policy outages say no more than REST does. */
+export const failureOf = (error: GrpcError): GrpcFailure => {
+  switch (error._tag) {
+    case "BadFields":
+      return badRequest(error.violations)
+    case "InvalidField":
+      return badRequest([{ field: protoField(error.field), message: error.message }])
+    case "Unauthenticated":
+      return { code: Code.Unauthenticated, message: error.message, details: [] }
+    case "Forbidden":
+      return { code: Code.PermissionDenied, message: error.message, details: [] }
+    case "MessageNotFound":
+      return { code: Code.NotFound, message: `no message ${error.id}`, details: [] }
+    case "RateLimited":
+      return {
+        code: Code.ResourceExhausted,
+        message: `rate limit ${error.policy} reached; retry in ${error.retryAfterSeconds} s`,
+        details: [retryInfo(error.retryAfterSeconds), errorInfo("RATE_LIMITED", { policy: error.policy })]
+      }
+    case "LimiterUnavailable":
+      return unavailable("rate limiting is unavailable; retry later", error.retryAfterSeconds)
+    case "NoRoute":
+      return {
+        code: Code.FailedPrecondition,
+        message: error.message,
+        details: [errorInfo("NO_ROUTE", error.messageId !== undefined ? { message_id: error.messageId } : {})]
+      }
+    case "PolicyRejected":
+      return {
+        code: Code.FailedPrecondition,
+        message: `${error.reason} (rule ${error.ruleId})`,
+        details: [
+          errorInfo(error.reason.toUpperCase(), { rule_id: error.ruleId, message_id: error.messageId }),
+          ...(error.retryAfterSeconds !== undefined ? [retryInfo(error.retryAfterSeconds)] : [])
+        ]
+      }
+    case "PolicyUnavailable":
+      return unavailable("the contact policy cannot decide right now; retry later", 1)
+    case "StoreUnavailable":
+      return unavailable("message storage is unavailable; retry later")
+  }
+}
+
+/** The error a failed call throws: Connect writes its details into grpc-status-details-bin. */
+export const connectErrorOf = (error: GrpcError): ConnectError => {
+  const failure = failureOf(error)
+  return new ConnectError(failure.message, failure.code, undefined, [...failure.details])
+}
+
+/** The same answer as a google.rpc.Status: one message's result in a batch. */
+export const statusOf = (error: GrpcError): Status => {
+  const failure = failureOf(error)
+  return create(StatusSchema, {
+    code: failure.code,
+    message: failure.message,
+    details: failure.details.map((d) => anyPack(d.desc, create(d.desc, d.value)))
+  })
+}
+
+/** Outages are logged here (REST logs them in its handlers); the client only learns to retry. */
+export const logOutage = (error: GrpcError): Effect.Effect<void> => {
+  switch (error._tag) {
+    case "StoreUnavailable":
+      return Effect.logError("message storage unavailable").pipe(Effect.annotateLogs({ error: error.message, front: "grpc" }))
+    case "PolicyUnavailable":
+      return Effect.logWarning("contact policy unavailable").pipe(Effect.annotateLogs({ error: error.message, front: "grpc" }))
+    default:
+      return Effect.void
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * gRPC server reflection (grpc.reflection.v1 and its predecessor v1alpha, which older grpcurl and Postman still
+ * call): the services this server offers and their file descriptors with every dependency, so tools work without
+ * the .proto files. It describes the contract only, no data, and needs no authentication.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
+import type { DescFile, DescMessage } from "@bufbuild/protobuf"
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt"
+import type { ServiceImpl } from "@connectrpc/connect"
+import { Code } from "@connectrpc/connect"
+import { file_grpc_health_v1_health, Health } from "./gen/grpc/health/v1/health_pb.ts"
+import { file_grpc_reflection_v1_reflection, ServerReflection, ServerReflectionRequestSchema, ServerReflectionResponseSchema } from "./gen/grpc/reflection/v1/reflection_pb.ts"
+import type { ServerReflectionRequest, ServerReflectionResponse } from "./gen/grpc/reflection/v1/reflection_pb.ts"
+import * as V1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.ts"
+import { file_smsgw_v1_messages, MessageService } from "./gen/smsgw/v1/messages_pb.ts"
+
+/** The services a `list_services` names. */
+export const servedServices = [MessageService, Health, ServerReflection, V1alpha.ServerReflection].map((s) => s.typeName)
+
+const roots: ReadonlyArray<DescFile> = [
+  file_smsgw_v1_messages,
+  file_grpc_health_v1_health,
+  file_grpc_reflection_v1_reflection,
+  V1alpha.file_grpc_reflection_v1alpha_reflection
+]
+
+/** Every file reachable from the roots, by name, and the file that declares each fully-qualified name. */
+const index = () => {
+  const files = new Map<string, DescFile>()
+  const symbols = new Map<string, DescFile>()
+  const addMessage = (file: DescFile, m: DescMessage) => {
+    symbols.set(m.typeName, file)
+    for (const f of m.fields) symbols.set(`${m.typeName}.${f.name}`, file)
+    for (const e of m.nestedEnums) symbols.set(e.typeName, file)
+    for (const n of m.nestedMessages) addMessage(file, n)
+  }
+  const addFile = (file: DescFile) => {
+    if (files.has(file.proto.name)) return
+    files.set(file.proto.name, file)
+    for (const m of file.messages) addMessage(file, m)
+    for (const e of file.enums) symbols.set(e.typeName, file)
+    for (const s of file.services) {
+      symbols.set(s.typeName, file)
+      for (const m of s.methods) symbols.set(`${s.typeName}.${m.name}`, file)
+    }
+    for (const d of file.dependencies) addFile(d)
+  }
+  roots.forEach(addFile)
+  return { files, symbols }
+}
+
+/** A file and, after it, every file it imports (transitively), each once, serialized. */
+const withDependencies = (file: DescFile): Array<Uint8Array> => {
+  const seen = new Set<string>()
+  const out: Array<Uint8Array> = []
+  const visit = (f: DescFile) => {
+    if (seen.has(f.proto.name)) return
+    seen.add(f.proto.name)
+    out.push(toBinary(FileDescriptorProtoSchema, f.proto))
+    f.dependencies.forEach(visit)
+  }
+  visit(file)
+  return out
+}
+
+/** One reflection request's answer (the shape is the same in v1 and v1alpha). */
+const answer = (known: ReturnType<typeof index>, request: ServerReflectionRequest): ServerReflectionResponse => {
+  const base = { validHost: request.host, originalRequest: request }
+  const notFound = (what: string) =>
+    create(ServerReflectionResponseSchema, {
+      ...base,
+      messageResponse: { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: `${what} not found` } }
+    })
+  const files = (file: DescFile | undefined, what: string) =>
+    file === undefined
+      ? notFound(what)
+      : create(ServerReflectionResponseSchema, {
+        ...base,
+        messageResponse: { case: "fileDescriptorResponse", value: { fileDescriptorProto: withDependencies(file) } }
+      })
+  const asked = request.messageRequest
+  switch (asked.case) {
+    case "listServices":
+      return create(ServerReflectionResponseSchema, {
+        ...base,
+        messageResponse: { case: "listServicesResponse", value: { service: servedServices.map((name) => ({ name })) } }
+      })
+    case "fileByFilename":
+      return files(known.files.get(asked.value), `file ${asked.value}`)
+    case "fileContainingSymbol":
+      return files(known.symbols.get(asked.value.replace(/^\./, "")), `symbol ${asked.value}`)
+    case "fileContainingExtension":
+      return notFound(`extension ${asked.value.extensionNumber} of ${asked.value.containingType}`)
+    case "allExtensionNumbersOfType":
+      return known.symbols.has(asked.value)
+        ? create(ServerReflectionResponseSchema, {
+          ...base,
+          messageResponse: { case: "allExtensionNumbersResponse", value: { baseTypeName: asked.value, extensionNumber: [] } }
+        })
+        : notFound(`type ${asked.value}`)
+    default:
+      return create(ServerReflectionResponseSchema, {
+        ...base,
+        messageResponse: { case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "empty request" } }
+      })
+  }
+}
+
+export const makeReflectionServices = () => {
+  const known = index()
+  const v1: ServiceImpl<typeof ServerReflection> = {
+    serverReflectionInfo: async function*(requests) {
+      for await (const request of requests) yield answer(known, request)
+    }
+  }
+  // v1alpha has the same messages under another package: identical on the wire, so each is re-read in the other's type.
+  const v1alpha: ServiceImpl<typeof V1alpha.ServerReflection> = {
+    serverReflectionInfo: async function*(requests) {
+      for await (const request of requests) {
+        const response = answer(known, fromBinary(ServerReflectionRequestSchema, toBinary(V1alpha.ServerReflectionRequestSchema, request)))
+        yield fromBinary(V1alpha.ServerReflectionResponseSchema, toBinary(ServerReflectionResponseSchema, response))
+      }
+    }
+  }
+  return { v1, v1alpha }
+}
