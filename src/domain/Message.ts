@@ -53,6 +53,9 @@ export const SubmitMessage = Schema.Struct({
 })
 export type SubmitMessage = typeof SubmitMessage.Type
 
+/** Messages in one batch at most, on every front (REST POST /v1/messages/batch, gRPC SendMessages). */
+export const maxBatchMessages = 1000
+
 /** A key is what clients send in `Idempotency-Key` (REST) or `idempotency_key` (gRPC): printable ASCII, 1–255 characters. */
 export const IdempotencyKey = Schema.String.check(
   Schema.isMinLength(1),

@@ -3,9 +3,9 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
-import { IdempotencyKey, MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
+import { IdempotencyKey, maxBatchMessages, MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { LargeBody } from "./BodyLimits.ts"
-import { BatchAccepted, maxBatchBodyBytes, maxBatchMessages, SubmitBatch } from "./MessageBatch.ts"
+import { BatchAccepted, maxBatchBodyBytes, SubmitBatch } from "./MessageBatch.ts"
 import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
 import { AdminGroup } from "./AdminApi.ts"
 import { CampaignInsightGroup } from "./CampaignInsightApi.ts"

@@ -5,7 +5,7 @@
 import { Result, Schema } from "effect"
 import { InvalidField } from "../domain/Errors.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
-import { IdempotencyKey, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
+import { IdempotencyKey, maxBatchMessages, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { RecipientFromString, SenderFromString } from "../domain/Msisdn.ts"
 import type { SubmitItem, SubmitResult } from "../pipeline/Gateway.ts"
 import {
@@ -18,9 +18,6 @@ import {
   ValidationProblem
 } from "./Problems.ts"
 import { submitProblem } from "./SubmitProblems.ts"
-
-/** Messages in one batch at most (the gRPC SendMessages call has the same bound). */
-export const maxBatchMessages = 1000
 
 /** A batch's body at most: 1,000 messages of a few hundred bytes each fit well; long texts need smaller batches. */
 export const maxBatchBodyBytes = 4 * 1024 * 1024
