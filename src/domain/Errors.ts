@@ -43,11 +43,24 @@ export class NoRoute extends Schema.TaggedError<NoRoute>()("NoRoute", {
   messageId: Schema.optionalKey(Schema.String)
 }) {}
 
+/** Why the contact policy refuses a message. */
+export const policyReasons = ["blacklisted", "frequency_cap", "duplicate", "quiet_hours"] as const
+
 /** The contact policy refused the message; it is recorded as `rejected` with this reason and rule. */
 export class PolicyRejected extends Schema.TaggedError<PolicyRejected>()("PolicyRejected", {
-  reason: Schema.Literals(["blacklisted", "frequency_cap", "duplicate", "quiet_hours"]),
+  reason: Schema.Literals(policyReasons),
   ruleId: Schema.String,
   messageId: Schema.String,
   /** When sending the same again would pass this rule (caps, dedup windows, quiet hours), in seconds. */
   retryAfterSeconds: Schema.optionalKey(Schema.Int)
+}) {}
+
+/** Another request with this idempotency key is still being processed: retry once it has answered (REST 409). */
+export class IdempotencyKeyInFlight extends Schema.TaggedError<IdempotencyKeyInFlight>()("IdempotencyKeyInFlight", {
+  key: Schema.String
+}) {}
+
+/** This idempotency key was used before with a different request: a key names one request only (REST 422). */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()("IdempotencyKeyReused", {
+  key: Schema.String
 }) {}

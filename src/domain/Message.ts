@@ -53,6 +53,20 @@ export const SubmitMessage = Schema.Struct({
 })
 export type SubmitMessage = typeof SubmitMessage.Type
 
+/** Messages in one batch at most, on every front (REST POST /v1/messages/batch, gRPC SendMessages). */
+export const maxBatchMessages = 1000
+
+/** A key is what clients send in `Idempotency-Key` (REST) or `idempotency_key` (gRPC): printable ASCII, 1–255 characters. */
+export const IdempotencyKey = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(255),
+  Schema.isPattern(/^[\x21-\x7e]+$/, { message: "printable ASCII without spaces, 1 to 255 characters" })
+).annotate({
+  description: "Any unique string of yours (a UUID works), 1–255 printable ASCII characters. The same key with the same " +
+    "request within 24 h answers the first result without sending again; with a different request 422; while the first " +
+    "is still in flight 409. Scoped per app."
+})
+
 export const SubmitAccepted = Schema.Struct({
   id: Schema.String,
   status: Schema.Literal("accepted"),

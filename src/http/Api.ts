@@ -3,7 +3,9 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
-import { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
+import { IdempotencyKey, maxBatchMessages, MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
+import { LargeBody } from "./BodyLimits.ts"
+import { BatchAccepted, maxBatchBodyBytes, SubmitBatch } from "./MessageBatch.ts"
 import { AppsGroup, AuditGroup, AuthGroup, MembersGroup } from "./AccountsApi.ts"
 import { AdminGroup } from "./AdminApi.ts"
 import { CampaignInsightGroup } from "./CampaignInsightApi.ts"
@@ -17,6 +19,8 @@ import { PolicyAdminGroup } from "./PolicyAdminApi.ts"
 import { MeGroup, SessionGroup } from "./SessionApi.ts"
 import {
   ForbiddenProblem,
+  IdempotencyInFlightProblem,
+  IdempotencyKeyReusedProblem,
   NoRouteProblem,
   NotFoundProblem,
   PolicyRejectedProblem,
@@ -35,11 +39,32 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
   .add(
     HttpApiEndpoint.post("submit", "/v1/messages", {
       payload: SubmitMessage,
+      headers: { "idempotency-key": Schema.optionalKey(IdempotencyKey) },
       success: SubmitAccepted.pipe(HttpApiSchema.status(202)),
-      error: [ValidationProblem, ForbiddenProblem, NoRouteProblem, PolicyRejectedProblem, TooManyRequestsProblem, UnavailableProblem]
+      error: [
+        ValidationProblem,
+        ForbiddenProblem,
+        NoRouteProblem,
+        PolicyRejectedProblem,
+        TooManyRequestsProblem,
+        UnavailableProblem,
+        IdempotencyInFlightProblem,
+        IdempotencyKeyReusedProblem
+      ]
     }).annotate(
       OpenApi.Description,
-      "Accept one SMS. 202 means the message is stored and will be sent (or, with `duplicate: true`, that a dedup rule found the same message accepted before under `id`). App tokens send as their app; user tokens name the app in X-App-Id. 422 policy-rejected: the contact policy refused it (reason and rule in the problem; the message is recorded as rejected)."
+      "Accept one SMS. 202 means the message is stored and will be sent (or, with `duplicate: true`, that a dedup rule found the same message accepted before under `id`). App tokens send as their app; user tokens name the app in X-App-Id. 422 policy-rejected: the contact policy refused it (reason and rule in the problem; the message is recorded as rejected). " +
+        "Idempotency-Key: a repeat of the request within 24 h answers the first result (header Idempotent-Replayed: true) without sending again; the same key with another request is 422, while the first is in flight 409."
+    ),
+    HttpApiEndpoint.post("submitBatch", "/v1/messages/batch", {
+      payload: SubmitBatch,
+      success: BatchAccepted.pipe(HttpApiSchema.status(202)),
+      error: [ValidationProblem, ForbiddenProblem, UnavailableProblem]
+    }).annotate(LargeBody, { _tag: "Json", bytes: maxBatchBodyBytes }).annotate(
+      OpenApi.Description,
+      `Accept up to ${maxBatchMessages} SMS in one request: 202 with a result per message, in order — its id, or its problem exactly as POST /v1/messages would answer it (a bad number, a policy refusal, a rate limit refuse that message only). ` +
+        "Every accepted message is committed in one store transaction before the answer. A body of the wrong shape (unknown key, wrong type, text too long, more than 1,000 messages) is 400 and nothing is sent; 503 when the store cannot take the batch (nothing accepted). " +
+        "Each message may carry its own idempotencyKey, with the same rules as the Idempotency-Key header."
     ),
     HttpApiEndpoint.get("status", "/v1/messages/:id", {
       params: { id: Schema.String },

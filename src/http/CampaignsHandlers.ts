@@ -15,14 +15,15 @@ import { GatewayApi } from "./Api.ts"
 import {
   ConflictProblem,
   ForbiddenProblem,
-  NoRouteProblem,
   NotFoundProblem,
-  PolicyRejectedProblem,
   TooManyRequestsProblem,
   UnavailableProblem,
   ValidationProblem
 } from "./Problems.ts"
 import { beforeOf, defaultPageSize } from "./Paging.ts"
+import { failSubmit } from "./SubmitProblems.ts"
+import type { ProblemFor } from "./SubmitProblems.ts"
+import type { IdempotencyKeyInFlight, IdempotencyKeyReused } from "../domain/Errors.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 
 const iso = (ms: number | undefined) => ms === undefined ? undefined : new Date(ms).toISOString()
@@ -146,30 +147,9 @@ const submitProblem = (
   error: CampaignError | TestSendsExhausted | SubmitError
 ): Effect.Effect<
   never,
-  NoRouteProblem | TooManyRequestsProblem | UnavailableProblem | PolicyRejectedProblem | ReturnType<typeof toProblem>
+  ProblemFor<Exclude<SubmitError, IdempotencyKeyInFlight | IdempotencyKeyReused>> | TooManyRequestsProblem | ReturnType<typeof toProblem>
 > => {
   switch (error._tag) {
-    case "NoRoute":
-      return Effect.fail(new NoRouteProblem({ detail: error.message, ...(error.messageId !== undefined ? { messageId: error.messageId } : {}) }))
-    case "RateLimited":
-      return setResponseHeader("retry-after", String(error.retryAfterSeconds)).pipe(
-        Effect.andThen(Effect.fail(new TooManyRequestsProblem({
-          detail: `rate limit ${error.policy} reached; retry in ${error.retryAfterSeconds} s`,
-          retryAfterSeconds: error.retryAfterSeconds
-        })))
-      )
-    case "LimiterUnavailable":
-      return Effect.fail(new UnavailableProblem({ detail: "rate limiting is unavailable; retry later" }))
-    case "PolicyRejected":
-      return Effect.fail(new PolicyRejectedProblem({
-        detail: `${error.reason} (rule ${error.ruleId})`,
-        reason: error.reason,
-        ruleId: error.ruleId,
-        messageId: error.messageId,
-        ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {})
-      }))
-    case "PolicyUnavailable":
-      return Effect.fail(new UnavailableProblem({ detail: "the contact policy cannot decide right now; retry later" }))
     case "TestSendsExhausted":
       return setResponseHeader("retry-after", String(error.retryAfterSeconds)).pipe(
         Effect.andThen(Effect.fail(new TooManyRequestsProblem({
@@ -178,6 +158,15 @@ const submitProblem = (
           retryAfterSeconds: error.retryAfterSeconds
         })))
       )
+    case "NoRoute":
+    case "RateLimited":
+    case "LimiterUnavailable":
+    case "PolicyRejected":
+    case "PolicyUnavailable":
+      return failSubmit(error)
+    case "IdempotencyKeyInFlight":
+    case "IdempotencyKeyReused":
+      return Effect.die(new Error("a test send carries no idempotency key"))
     default:
       return Effect.fail(toProblem(error))
   }

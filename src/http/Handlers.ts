@@ -1,7 +1,7 @@
 /**
  * Handlers of the messages and system groups, and the 400 problem made from request decoding failures.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { HttpApiBuilder, HttpApiError, HttpApiMiddleware } from "effect/http-api"
 import { Access, CurrentPrincipal } from "../auth/Access.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
@@ -18,16 +18,11 @@ import { OperationsHandlers } from "./OperationsHandlers.ts"
 import { PolicyAdminHandlers } from "./PolicyAdminHandlers.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { GatewayApi, RequestValidation } from "./Api.ts"
-import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
-import {
-  ForbiddenProblem,
-  NoRouteProblem,
-  NotFoundProblem,
-  PolicyRejectedProblem,
-  TooManyRequestsProblem,
-  UnavailableProblem,
-  ValidationProblem
-} from "./Problems.ts"
+import { rateLimitHeaders } from "../ratelimit/RateLimiter.ts"
+import { batchItem, batchResult } from "./MessageBatch.ts"
+import type { BatchMessageResult } from "./MessageBatch.ts"
+import { ForbiddenProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { failSubmit } from "./SubmitProblems.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
 
@@ -67,48 +62,38 @@ export const MessagesHandlers = HttpApiBuilder.group(
   Effect.fn(function*(handlers) {
     const gateway = yield* Gateway
     const access = yield* Access
+    const sender = Effect.flatMap(Effect.all([CurrentPrincipal, requestOrigin]), ([principal, origin]) => access.submitter(principal, origin)).pipe(
+      Effect.catchTag("Forbidden", (e) => Effect.fail(new ForbiddenProblem({ detail: e.message })))
+    )
     return handlers
-      .handle("submit", ({ payload }) =>
+      .handle("submit", ({ headers, payload }) =>
         Effect.gen(function*() {
-          const sender = yield* access.submitter(yield* CurrentPrincipal, yield* requestOrigin)
-          const outcome = yield* gateway.submit(payload, sender)
-          yield* setHeaders(rateLimitHeaders(outcome.rate))
+          const key = headers["idempotency-key"]
+          const outcome = yield* gateway.submit(payload, yield* sender, key !== undefined ? { idempotencyKey: key } : {}).pipe(
+            Effect.catch(failSubmit)
+          )
+          yield* setHeaders(outcome.replayed === true ? { "idempotent-replayed": "true" } : rateLimitHeaders(outcome.rate))
           return outcome.accepted
-        }).pipe(
-          Effect.catchTags({
-            InvalidField: (e) =>
-              Effect.fail(new ValidationProblem({ detail: `${e.field}: ${e.message}`, errors: [{ field: e.field, message: e.message }] })),
-            NoRoute: (e) =>
-              Effect.fail(new NoRouteProblem({ detail: e.message, ...(e.messageId !== undefined ? { messageId: e.messageId } : {}) })),
-            Forbidden: (e) => Effect.fail(new ForbiddenProblem({ detail: e.message })),
-            RateLimited: (e) =>
-              setHeaders({ ...rateLimitHeaders(refusalInfo(e)), "retry-after": String(e.retryAfterSeconds) }).pipe(
-                Effect.andThen(Effect.fail(new TooManyRequestsProblem({
-                  detail: `rate limit ${e.policy} reached; retry in ${e.retryAfterSeconds} s`,
-                  retryAfterSeconds: e.retryAfterSeconds
-                })))
-              ),
-            LimiterUnavailable: (e) =>
-              setHeaders({ "retry-after": String(e.retryAfterSeconds) }).pipe(
-                Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "rate limiting is unavailable; retry later" })))
-              ),
-            PolicyRejected: (e) =>
-              Effect.fail(new PolicyRejectedProblem({
-                detail: `${e.reason} (rule ${e.ruleId})`,
-                reason: e.reason,
-                ruleId: e.ruleId,
-                messageId: e.messageId,
-                ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {})
-              })),
-            PolicyUnavailable: (e) =>
-              Effect.logWarning("contact policy unavailable").pipe(
-                Effect.annotateLogs({ error: e.message }),
-                Effect.andThen(setHeaders({ "retry-after": "1" })),
-                Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "the contact policy cannot decide right now; retry later" })))
-              ),
-            StoreUnavailable: unavailable
-          })
-        ))
+        }))
+      .handle("submitBatch", ({ payload }) =>
+        Effect.gen(function*() {
+          const caller = yield* sender
+          const read = payload.messages.map(batchItem)
+          const items = read.flatMap((r) => Result.isSuccess(r) ? [r.success] : [])
+          const ran = yield* gateway.submitMany(items, caller).pipe(Effect.catchTag("StoreUnavailable", unavailable))
+          // Messages read and run, put back in the request's order next to the ones refused on reading.
+          const results: Array<BatchMessageResult> = []
+          let next = 0
+          for (const [index, r] of read.entries()) {
+            const result = Result.isSuccess(r) ? ran[next++] : Result.fail(r.failure)
+            if (result === undefined) return yield* Effect.die(new Error("the pipeline answered fewer messages than it was given"))
+            results.push(batchResult(index, result))
+          }
+          const lastRate = [...ran].reverse().find((r) => Result.isSuccess(r) && r.success.replayed !== true)
+          if (lastRate !== undefined && Result.isSuccess(lastRate)) yield* setHeaders(rateLimitHeaders(lastRate.success.rate))
+          const accepted = results.filter((r) => r.status === "accepted").length
+          return { accepted, refused: results.length - accepted, results }
+        }))
       .handle("status", ({ params }) =>
         Effect.flatMap(CurrentPrincipal, (p) => gateway.status(params.id, { orgId: p.orgId, appId: p.appId })).pipe(
           Effect.catchTags({

@@ -3,6 +3,7 @@
  */
 import { Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
+import { policyReasons } from "../domain/Errors.ts"
 
 /** RFC 9457 problems. Each `type` is a stable URN clients may switch on. */
 
@@ -88,10 +89,26 @@ export class PolicyRejectedProblem extends HttpApiError.Problem<PolicyRejectedPr
   status: 422,
   title: "The contact policy refused this message"
 }, {
-  reason: Schema.Literals(["blacklisted", "frequency_cap", "duplicate", "quiet_hours"]),
+  reason: Schema.Literals(policyReasons),
   ruleId: Schema.String,
   /** The refused message is recorded (status `rejected`, with the reason and rule) under this id. */
   messageId: Schema.String,
   /** When the same message would pass this rule (caps, dedup windows, quiet hours). */
   retryAfterSeconds: Schema.optionalKey(Schema.Int)
+}) {}
+
+export class IdempotencyInFlightProblem extends HttpApiError.Problem<IdempotencyInFlightProblem>()("IdempotencyInFlightProblem", {
+  type: "urn:smsgw:problem:idempotency-in-flight",
+  status: 409,
+  title: "A request with this idempotency key is still being processed"
+}, {
+  key: Schema.String
+}) {}
+
+export class IdempotencyKeyReusedProblem extends HttpApiError.Problem<IdempotencyKeyReusedProblem>()("IdempotencyKeyReusedProblem", {
+  type: "urn:smsgw:problem:idempotency-key-reused",
+  status: 422,
+  title: "This idempotency key was used for a different request"
+}, {
+  key: Schema.String
 }) {}

@@ -31,6 +31,7 @@ import * as Recovery from "../pipeline/Recovery.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
+import { IdempotencyStore } from "../storage/IdempotencyStore.ts"
 import { MessageSearch } from "../storage/MessageSearch.ts"
 import { countChanges, DashboardStats } from "../storage/DashboardStats.ts"
 import { ContactStore } from "../storage/ContactStore.ts"
@@ -153,7 +154,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provide(countChanges),
     Layer.provideMerge(DashboardStats.layer)
   )
-  const Core = Layer.mergeAll(Store, MessageSearch.layer, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, IdempotencyStore.layer(), MessageSearch.layer, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)

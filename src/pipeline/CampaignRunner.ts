@@ -301,6 +301,10 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
         return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts, reason: "no_route" } }
       case "InvalidField":
         return { _tag: "Done", outcome: { pos: r.pos, state: "failed", attempts, reason: `invalid_${error.field}` } }
+      case "IdempotencyKeyInFlight":
+      case "IdempotencyKeyReused":
+        // A campaign's messages carry no idempotency key (their ids are derived from the recipient instead).
+        return { _tag: "Retry", afterMs: idleMs, rateLimited: false, error: error._tag }
       case "PolicyRejected": {
         if (error.reason === "quiet_hours" && error.retryAfterSeconds !== undefined) {
           return {

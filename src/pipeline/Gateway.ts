@@ -1,8 +1,15 @@
 /**
  * The one submit pipeline every entry point calls: validate, decide (route, rate limit, contact policy), record.
  */
-import { Context, Effect, Layer, Option, Result } from "effect"
-import { InvalidField, MessageNotFound, PolicyRejected } from "../domain/Errors.ts"
+import { Context, Effect, Exit, Layer, Option, Result } from "effect"
+import {
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  InvalidField,
+  MessageNotFound,
+  PolicyRejected,
+  policyReasons
+} from "../domain/Errors.ts"
 import { ContactPolicy } from "./ContactPolicy.ts"
 import type { PolicyVerdict } from "./ContactPolicy.ts"
 import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
@@ -17,6 +24,10 @@ import { DashboardStats } from "../storage/DashboardStats.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
 import type { NewMessage } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
+import type { Outbound } from "../actors/SmppLinkProtocol.ts"
+import { IdempotencyStore } from "../storage/IdempotencyStore.ts"
+import type { ClaimRequest, KeyRef } from "../storage/IdempotencyStore.ts"
+import { answerOf, fingerprint, replay } from "./Idempotency.ts"
 import { targetKey } from "../routing/Target.ts"
 import type { Submitter } from "../domain/Account.ts"
 import type { MessageClass } from "../domain/Policy.ts"
@@ -31,8 +42,10 @@ export interface Caller {
 
 export interface SubmitOutcome {
   readonly accepted: SubmitAccepted
-  /** The limits that applied, for RateLimit headers. */
+  /** The limits that applied, for RateLimit headers (none for a replayed answer). */
   readonly rate: RateInfo
+  /** The answer of an earlier request with the same idempotency key: nothing was sent again. */
+  readonly replayed?: boolean
 }
 
 export type SubmitError =
@@ -43,6 +56,54 @@ export type SubmitError =
   | LimiterUnavailable
   | PolicyRejected
   | PolicyUnavailable
+  | IdempotencyKeyInFlight
+  | IdempotencyKeyReused
+
+/** One message of a batch, with the idempotency key the client gave it. */
+export interface SubmitItem {
+  readonly message: SubmitMessage
+  readonly idempotencyKey?: string
+}
+
+export type SubmitResult = Result.Result<SubmitOutcome, SubmitError>
+
+/**
+ * What a decided message comes to once its batch's store write is known: the row written in that one transaction,
+ * the answer it gets if the write commits, and for an admitted message its hand-off and the policy's undo.
+ */
+interface Plan {
+  readonly row: NewMessage | undefined
+  /** Its answer needs the row committed; otherwise the row is recorded if the store takes it (a rate-limited refusal). */
+  readonly required: boolean
+  readonly result: SubmitResult
+  readonly admitted: { readonly route: Route; readonly message: NewMessage; readonly undo: Effect.Effect<void> } | undefined
+}
+
+/** A refusal that records nothing. */
+const refused = (error: SubmitError): Plan => ({ row: undefined, required: false, result: Result.fail(error), admitted: undefined })
+
+/** No limits to report: the answer was replayed, nothing was checked. */
+const noRate: RateInfo = { policies: [], binding: undefined }
+
+/** Messages of one batch decided at once: their limiter and policy calls coalesce, the order of answers stays. */
+const decideConcurrency = 32
+
+/**
+ * The answer a message recorded by an earlier request stands for (its node stopped before it completed the key), or
+ * undefined when that record was a rate-limited refusal, which a retry runs again.
+ */
+const recordedAnswer = (view: MessageView): SubmitResult | undefined => {
+  if (view.status !== "rejected") {
+    const accepted: SubmitAccepted = { id: view.id, status: "accepted", segments: view.segments, encoding: view.encoding }
+    return Result.succeed({ accepted, rate: noRate, replayed: true })
+  }
+  if (view.reason === "no_route") return Result.fail(new NoRoute({ message: "no link can take this message", messageId: view.id }))
+  const reason = policyReasons.find((r) => r === view.reason)
+  if (reason !== undefined && view.ruleId !== undefined) {
+    return Result.fail(new PolicyRejected({ reason, ruleId: view.ruleId, messageId: view.id }))
+  }
+  return undefined
+}
 
 /** What validation settles beyond the schema: the encoding of the text and the message's class. */
 interface Validated {
@@ -73,6 +134,8 @@ export interface SubmitOptions {
    * records them on its recipient, and retries a deferred one under another id.
    */
   readonly recordRefusals?: boolean
+  /** The client's idempotency key (scoped to the sender's app): a repeat of the request answers the first result. */
+  readonly idempotencyKey?: string
 }
 
 /** What the pipeline takes from the process configuration. */
@@ -87,6 +150,15 @@ export interface GatewayOptions {
  */
 export class Gateway extends Context.Service<Gateway, {
   readonly submit: (message: SubmitMessage, sender: Submitter, options?: SubmitOptions) => Effect.Effect<SubmitOutcome, SubmitError>
+  /**
+   * A batch: each message decided one by one (limits and policies apply to each), every record written in one store
+   * transaction, one result per message in order. Fails whole only when the store cannot take the batch.
+   */
+  readonly submitMany: (
+    items: ReadonlyArray<SubmitItem>,
+    sender: Submitter,
+    options?: SubmitOptions
+  ) => Effect.Effect<ReadonlyArray<SubmitResult>, StoreUnavailable>
   readonly status: (id: string, caller: Caller) => Effect.Effect<MessageView, MessageNotFound | StoreUnavailable>
 }>()("smsgw/pipeline/Gateway") {
   static readonly layer = (options: GatewayOptions) => Layer.effect(
@@ -99,6 +171,7 @@ export class Gateway extends Context.Service<Gateway, {
       const limiter = yield* RateLimiter
       const policy = yield* ContactPolicy
       const live = yield* DashboardStats
+      const idempotency = yield* IdempotencyStore
       const recordRejected = options.recordRejected
       /** Every refusal is counted for the live figures, recorded as a message or not. */
       const countRefused = (message: NewMessage, reason: string, ruleId?: string) =>
@@ -179,28 +252,34 @@ export class Gateway extends Context.Service<Gateway, {
         return { _tag: "Verdict", message: routedMessage, route, rate: rate.success, verdict } satisfies Decision
       })
 
-      /** The decision carried out: a refusal recorded, or an admitted message stored (before the answer) and handed on. */
-      const record = Effect.fnUntraced(function*(decision: Decision, options: SubmitOptions) {
+      /**
+       * The decision carried out as far as it can be before the batch's one store write: a refusal counted (and its
+       * record planned), an admitted message planned for the write and the hand-off to its link.
+       */
+      const plan = (decision: Decision, options: SubmitOptions): Plan => {
         const message = decision.message
         const recordRefusals = options.recordRefusals !== false
         switch (decision._tag) {
           case "NoRoute": {
             countRefused(message, "no_route")
             // A message no link can take is still recorded, so its id answers a status query.
-            if (recordRefusals) yield* store.accept([{ ...message, rejection: "no_route" }])
-            return yield* new NoRoute({ message: decision.reason, messageId: message.id })
+            const error = new NoRoute({ message: decision.reason, ...(recordRefusals ? { messageId: message.id } : {}) })
+            return recordRefusals
+              ? { row: { ...message, rejection: "no_route" }, required: true, result: Result.fail(error), admitted: undefined }
+              : refused(error)
           }
           case "RateLimited": {
-            countRefused(message, `rate_limited (${decision.error.policy})`)
-            if (recordRejected && recordRefusals) {
-              yield* store.accept([{ ...message, rejection: `rate_limited (${decision.error.policy})` }]).pipe(Effect.ignore)
-            }
-            return yield* decision.error
+            const reason = `rate_limited (${decision.error.policy})`
+            countRefused(message, reason)
+            // Recorded if the store takes it: the answer is the 429 either way.
+            return recordRejected && recordRefusals
+              ? { row: { ...message, rejection: reason }, required: false, result: Result.fail(decision.error), admitted: undefined }
+              : refused(decision.error)
           }
           case "Verdict":
             break
         }
-        const { route, rate, verdict } = decision
+        const { rate, route, verdict } = decision
         if (verdict._tag === "Duplicate") {
           countRefused(message, "duplicate", verdict.ruleId)
           // The first message stands for this one: nothing is stored or sent again.
@@ -211,43 +290,181 @@ export class Gateway extends Context.Service<Gateway, {
             encoding: message.encoding,
             duplicate: true
           }
-          return { accepted: first, rate } satisfies SubmitOutcome
+          return { row: undefined, required: false, result: Result.succeed({ accepted: first, rate }), admitted: undefined }
         }
         if (verdict._tag === "Reject") {
           countRefused(message, verdict.reason, verdict.ruleId)
-          // Recorded, so the id in the answer answers a status query with the reason.
-          if (recordRefusals) yield* store.accept([{ ...message, rejection: verdict.reason, ruleId: verdict.ruleId }])
-          return yield* new PolicyRejected({
+          const error = new PolicyRejected({
             reason: verdict.reason,
             ruleId: verdict.ruleId,
             messageId: message.id,
             ...(verdict.retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)) } : {})
           })
+          // Recorded, so the id in the answer answers a status query with the reason.
+          return recordRefusals
+            ? { row: { ...message, rejection: verdict.reason, ruleId: verdict.ruleId }, required: true, result: Result.fail(error), admitted: undefined }
+            : refused(error)
         }
-        // Not accepted after all (the store failed): the policy gives back what it counted for this message.
-        yield* store.accept([message]).pipe(Effect.tapError(() => verdict.undo()))
-        metrics.accepted(1)
-        live.accepted({ orgId: message.orgId, campaignId: message.campaignId, target: targetKey(route.target), at: message.createdAt })
-        yield* dispatcher.dispatch(route.target, {
-          ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),
-          messageId: message.id,
-          to: message.to,
-          from: message.from,
-          text: message.text,
-          encoding: message.encoding,
-          seqs: Array.from({ length: message.segments }, (_, i) => i + 1),
-          ...(message.validitySeconds !== undefined ? { validitySeconds: message.validitySeconds } : {}),
-          acceptedAt: message.createdAt
-        })
         const accepted: SubmitAccepted = { id: message.id, status: "accepted", segments: message.segments, encoding: message.encoding }
-        const outcome: SubmitOutcome = { accepted, rate }
-        return outcome
+        return { row: message, required: true, result: Result.succeed({ accepted, rate }), admitted: { route, message, undo: verdict.undo() } }
+      }
+
+      /**
+       * The batch's plans carried out: one store write for every record (committed before any answer), then the
+       * admitted messages handed to their links. A failed write takes back what the policy counted for the admitted.
+       */
+      const commit = Effect.fnUntraced(function*(plans: ReadonlyArray<Plan>) {
+        const rows = plans.flatMap((p) => p.row === undefined ? [] : [p.row])
+        if (rows.length > 0) {
+          const stored = yield* store.accept(rows).pipe(Effect.exit)
+          if (Exit.isFailure(stored)) {
+            yield* Effect.forEach(plans, (p) => p.admitted?.undo ?? Effect.void, { discard: true })
+            // Only best-effort records (rate-limited refusals) failed: their answers stand.
+            if (plans.some((p) => p.required)) return yield* Effect.failCause(stored.cause)
+            return plans.map((p) => p.result)
+          }
+        }
+        const byTarget = new Map<string, { readonly route: Route; readonly outbound: Array<Outbound> }>()
+        let admitted = 0
+        for (const p of plans) {
+          if (p.admitted === undefined) continue
+          const { message, route } = p.admitted
+          admitted++
+          const target = targetKey(route.target)
+          live.accepted({ orgId: message.orgId, campaignId: message.campaignId, target, at: message.createdAt })
+          let group = byTarget.get(target)
+          if (group === undefined) byTarget.set(target, group = { route, outbound: [] })
+          group.outbound.push({
+            ...(route.target._tag === "Pool" ? { pool: route.target.id } : {}),
+            messageId: message.id,
+            to: message.to,
+            from: message.from,
+            text: message.text,
+            encoding: message.encoding,
+            seqs: Array.from({ length: message.segments }, (_, i) => i + 1),
+            ...(message.validitySeconds !== undefined ? { validitySeconds: message.validitySeconds } : {}),
+            acceptedAt: message.createdAt
+          })
+        }
+        if (admitted > 0) metrics.accepted(admitted)
+        for (const { outbound, route } of byTarget.values()) {
+          yield* dispatcher.dispatchAll(route.target, outbound)
+        }
+        return plans.map((p) => p.result)
       })
 
-      const submit = (input: SubmitMessage, caller: Submitter, options: SubmitOptions = {}): Effect.Effect<SubmitOutcome, SubmitError> =>
+      /** One message up to its plan; any refusal before the store (invalid, limiter or policy down) is its answer. */
+      const decideOne = (input: SubmitMessage, caller: Submitter, options: SubmitOptions): Effect.Effect<Plan> =>
         validate(input, caller).pipe(
           Effect.flatMap((valid) => decide(input, caller, valid, options)),
-          Effect.flatMap((decision) => record(decision, options))
+          Effect.map((decision) => plan(decision, options)),
+          Effect.catch((error) => Effect.succeed(refused(error)))
+        )
+
+      /** Messages without keys (or whose keys this batch holds) decided one by one, then committed together. */
+      const run = (
+        items: ReadonlyArray<{ readonly message: SubmitMessage; readonly options: SubmitOptions }>,
+        caller: Submitter
+      ): Effect.Effect<ReadonlyArray<SubmitResult>, StoreUnavailable> =>
+        items.length === 1 && items[0] !== undefined
+          ? Effect.flatMap(decideOne(items[0].message, caller, items[0].options), (p) => commit([p]))
+          : Effect.forEach(items, (item) => decideOne(item.message, caller, item.options), { concurrency: decideConcurrency }).pipe(
+            Effect.flatMap(commit)
+          )
+
+      /**
+       * The batch with its idempotency keys: keys claimed in one statement, answered keys replayed, the rest run, then
+       * each key completed with its answer — or released when a retry should run it again.
+       */
+      const submitKeyed = Effect.fnUntraced(function*(items: ReadonlyArray<SubmitItem>, caller: Submitter, options: SubmitOptions) {
+        const keyed = items.flatMap((item, index) =>
+          item.idempotencyKey === undefined ? [] : [{ index, key: item.idempotencyKey, message: item.message }]
+        )
+        const requests: Array<ClaimRequest> = keyed.map(({ key, message }) => ({
+          orgId: caller.orgId,
+          appId: caller.appId,
+          key,
+          fingerprint: fingerprint(message),
+          messageId: crypto.randomUUID()
+        }))
+        const claims = yield* idempotency.claim(requests, Date.now())
+        const claimOf = new Map(keyed.flatMap(({ index, key }, i) => {
+          const claim = claims[i]
+          return claim === undefined ? [] : [[index, { claim, key }] as const]
+        }))
+        // Keys this call holds: each is completed with its answer, or released for a retry to run anew.
+        const held: Array<{ readonly index: number; readonly key: string }> = []
+        const refOf = (key: string): KeyRef => ({ orgId: caller.orgId, appId: caller.appId, key })
+        const results = yield* Effect.gen(function*() {
+          const results: Array<SubmitResult | undefined> = items.map(() => undefined)
+          const toRun: Array<{ readonly index: number; readonly message: SubmitMessage; readonly options: SubmitOptions }> = []
+          for (const [index, item] of items.entries()) {
+            const found = claimOf.get(index)
+            if (found === undefined) {
+              toRun.push({ index, message: item.message, options })
+              continue
+            }
+            const { claim, key } = found
+            switch (claim._tag) {
+              case "Answered":
+                results[index] = Result.map(replay(claim.answer), (accepted) => ({ accepted, rate: noRate, replayed: true }))
+                break
+              case "Mismatch":
+                results[index] = Result.fail(new IdempotencyKeyReused({ key }))
+                break
+              case "InFlight":
+                results[index] = Result.fail(new IdempotencyKeyInFlight({ key }))
+                break
+              case "Claimed":
+                held.push({ index, key })
+                toRun.push({ index, message: item.message, options: { ...options, messageId: claim.messageId } })
+                break
+              case "TakenOver": {
+                held.push({ index, key })
+                // The first request may have committed its message before its node stopped: that message is the answer.
+                const stored = yield* store.get(claim.messageId, caller.orgId)
+                const earlier = Option.isSome(stored) ? recordedAnswer(stored.value) : undefined
+                if (earlier !== undefined) results[index] = earlier
+                else {
+                  const messageId = Option.isSome(stored) ? crypto.randomUUID() : claim.messageId
+                  toRun.push({ index, message: item.message, options: { ...options, messageId } })
+                }
+                break
+              }
+            }
+          }
+          const ran = yield* run(toRun, caller)
+          for (const [i, item] of toRun.entries()) results[item.index] = ran[i]
+          const answered = results.filter((r) => r !== undefined)
+          if (answered.length !== items.length) return yield* Effect.die(new Error("a batch message got no result"))
+          return answered
+        }).pipe(Effect.tapError(() => idempotency.release(held.map(({ key }) => refOf(key))).pipe(Effect.ignore)))
+        const completed: Array<KeyRef & { readonly answer: string }> = []
+        const released: Array<KeyRef> = []
+        for (const { index, key } of held) {
+          const result = results[index]
+          const answer = result === undefined ? undefined : answerOf(Result.map(result, (o) => o.accepted))
+          if (answer === undefined) released.push(refOf(key))
+          else completed.push({ ...refOf(key), answer })
+        }
+        // A key left unanswered by a failure here is taken over after its lease, and finds the committed message.
+        yield* idempotency.complete(completed).pipe(
+          Effect.andThen(idempotency.release(released)),
+          Effect.catch((e) => Effect.logWarning("idempotency keys not completed").pipe(Effect.annotateLogs({ error: e.message })))
+        )
+        return results
+      })
+
+      const submitMany = (items: ReadonlyArray<SubmitItem>, caller: Submitter, options: SubmitOptions = {}) =>
+        items.some((item) => item.idempotencyKey !== undefined)
+          ? submitKeyed(items, caller, options)
+          : run(items.map((item) => ({ message: item.message, options })), caller)
+
+      const submit = (input: SubmitMessage, caller: Submitter, options: SubmitOptions = {}): Effect.Effect<SubmitOutcome, SubmitError> =>
+        submitMany([{ message: input, ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}) }], caller, options).pipe(
+          Effect.flatMap(([result]) =>
+            result === undefined ? Effect.die(new Error("a submit got no result")) : Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure)
+          )
         )
 
       const status = Effect.fnUntraced(function*(id: string, caller: Caller) {
@@ -259,7 +476,7 @@ export class Gateway extends Context.Service<Gateway, {
         return found.value
       })
 
-      return Gateway.of({ submit, status })
+      return Gateway.of({ submit, submitMany, status })
     })
   )
 }

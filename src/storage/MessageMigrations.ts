@@ -119,10 +119,33 @@ const messageSearch = Effect.gen(function*() {
   yield* sql`ALTER TABLE message_events ADD COLUMN rule_id TEXT`
 })
 
+/**
+ * Idempotency keys (storage/IdempotencyStore.ts): one row per app and key, holding the request's fingerprint, the
+ * message id chosen for it, and the first answer once there is one (NULL while in flight, until `locked_until`).
+ * Rows expire by `created_at` (the purge walks that index).
+ */
+const idempotencyKeys = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`CREATE TABLE IF NOT EXISTS idempotency_keys (
+    org_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    answer TEXT,
+    locked_until ${big} NOT NULL,
+    created_at ${big} NOT NULL,
+    PRIMARY KEY (org_id, app_id, idem_key)
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)`
+})
+
 export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": initMessages,
   "0008_orphan_receipt_ref": orphanReceiptRef,
   "0009_handed_parts": handedParts,
   "0010_parts_awaiting_receipt": partsAwaitingReceipt,
-  "0014_message_search": messageSearch
+  "0014_message_search": messageSearch,
+  "0018_idempotency_keys": idempotencyKeys
 }

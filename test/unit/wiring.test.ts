@@ -25,7 +25,8 @@ describe("one home for each fact", () => {
       [14, "message_search"],
       [15, "dashboard"],
       [16, "policy_versions"],
-      [17, "audit_filters"]
+      [17, "audit_filters"],
+      [18, "idempotency_keys"]
     ])
   })
 

@@ -1,0 +1,194 @@
+/**
+ * Idempotency keys in the shared store (SQLite embedded, PostgreSQL in the cluster), so a key holds across restarts
+ * and nodes: claimed with the message id chosen for the request, completed with the first answer, released when the
+ * request failed in a way a retry should run again. What an answer means is the pipeline's business (an opaque text).
+ */
+import { Context, Effect, Layer, Schedule } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
+import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
+
+/** One app's key: the organisation and app scope it, so two apps may use the same key. */
+export interface KeyRef {
+  readonly orgId: string
+  readonly appId: string
+  readonly key: string
+}
+
+export interface ClaimRequest extends KeyRef {
+  /** A digest of the request: the same key with another request is refused. */
+  readonly fingerprint: string
+  /** The id the message gets if this request is the key's first. */
+  readonly messageId: string
+}
+
+/** What a claim found. */
+export type Claim =
+  /** The key is this request's: go on under `messageId`. */
+  | { readonly _tag: "Claimed"; readonly messageId: string }
+  /**
+   * The key's first request stopped answering (its node died or it outlived its lease): this request takes it over
+   * under the first one's message id, which the store may already hold.
+   */
+  | { readonly _tag: "TakenOver"; readonly messageId: string }
+  /** The key's first request has answered: this is its answer. */
+  | { readonly _tag: "Answered"; readonly answer: string }
+  /** The key's first request is still running. */
+  | { readonly _tag: "InFlight" }
+  /** The key was used for a different request. */
+  | { readonly _tag: "Mismatch" }
+
+export interface IdempotencySettings {
+  /** How long a key is remembered from its first use. */
+  readonly ttlMs: number
+  /** How long a claim holds a key before another request may take it over (longer than any submit takes). */
+  readonly leaseMs: number
+}
+
+export const idempotencyDefaults: IdempotencySettings = { ttlMs: 24 * 3_600_000, leaseMs: 60_000 }
+
+export class IdempotencyStore extends Context.Service<IdempotencyStore, {
+  /** Claims each key in one statement when all are new (the usual case); answers one claim per request, in order. */
+  readonly claim: (requests: ReadonlyArray<ClaimRequest>, now: number) => Effect.Effect<ReadonlyArray<Claim>, StoreUnavailable>
+  /** Records the first answer of each key: later requests with it get this answer. */
+  readonly complete: (answers: ReadonlyArray<KeyRef & { readonly answer: string }>) => Effect.Effect<void, StoreUnavailable>
+  /** Forgets keys whose request failed before it answered (a retry runs anew); answered keys stay. */
+  readonly release: (keys: ReadonlyArray<KeyRef>) => Effect.Effect<void, StoreUnavailable>
+  /** Deletes up to `limit` keys first used before `before`; answers how many went. */
+  readonly purge: (before: number, limit: number) => Effect.Effect<number, StoreUnavailable>
+}>()("smsgw/storage/IdempotencyStore") {
+  static readonly layer = (settings: IdempotencySettings = idempotencyDefaults) =>
+    Layer.effect(IdempotencyStore, Effect.suspend(() => make(settings)))
+}
+
+interface KeyRow {
+  readonly idem_key: string
+  readonly app_id: string
+  readonly fingerprint: string
+  readonly message_id: string
+  readonly answer: string | null
+  readonly locked_until: number | string
+  readonly created_at: number | string
+}
+
+const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
+
+/** At most this many keys per INSERT (7 parameters each; PostgreSQL takes 65,535 per statement). */
+const claimChunk = 500
+
+/** Expired keys deleted per statement. */
+const purgeBatch = 1000
+
+const make = (settings: IdempotencySettings) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    /** A key someone else holds: answered, in flight, expired (taken afresh) or abandoned (taken over). */
+    const resolveTaken = (request: ClaimRequest, now: number) =>
+      Effect.gen(function*() {
+        const rows = yield* sql<KeyRow>`SELECT idem_key, app_id, fingerprint, message_id, answer, locked_until, created_at
+          FROM idempotency_keys WHERE org_id = ${request.orgId} AND app_id = ${request.appId} AND idem_key = ${request.key}`
+        const row = rows[0]
+        if (row === undefined) {
+          // Purged or released between the insert and this read: try once more from the start.
+          const again = yield* sql<{ readonly message_id: string }>`INSERT INTO idempotency_keys
+            (org_id, app_id, idem_key, fingerprint, message_id, answer, locked_until, created_at)
+            VALUES (${request.orgId}, ${request.appId}, ${request.key}, ${request.fingerprint}, ${request.messageId}, NULL,
+              ${now + settings.leaseMs}, ${now})
+            ON CONFLICT (org_id, app_id, idem_key) DO NOTHING RETURNING message_id`
+          return again.length > 0 ? { _tag: "Claimed", messageId: request.messageId } satisfies Claim : { _tag: "InFlight" } satisfies Claim
+        }
+        const createdAt = Number(row.created_at)
+        if (createdAt <= now - settings.ttlMs) {
+          // Expired: the key starts a new life with this request (only one of two racing requests wins the update).
+          const renewed = yield* sql<{ readonly message_id: string }>`UPDATE idempotency_keys
+            SET fingerprint = ${request.fingerprint}, message_id = ${request.messageId}, answer = NULL,
+              locked_until = ${now + settings.leaseMs}, created_at = ${now}
+            WHERE org_id = ${request.orgId} AND app_id = ${request.appId} AND idem_key = ${request.key}
+              AND created_at = ${createdAt} RETURNING message_id`
+          return renewed.length > 0 ? { _tag: "Claimed", messageId: request.messageId } satisfies Claim : { _tag: "InFlight" } satisfies Claim
+        }
+        if (row.fingerprint !== request.fingerprint) return { _tag: "Mismatch" } satisfies Claim
+        if (row.answer !== null) return { _tag: "Answered", answer: row.answer } satisfies Claim
+        const lockedUntil = Number(row.locked_until)
+        if (lockedUntil > now) return { _tag: "InFlight" } satisfies Claim
+        const taken = yield* sql<{ readonly message_id: string }>`UPDATE idempotency_keys
+          SET locked_until = ${now + settings.leaseMs}
+          WHERE org_id = ${request.orgId} AND app_id = ${request.appId} AND idem_key = ${request.key}
+            AND locked_until = ${lockedUntil} AND answer IS NULL RETURNING message_id`
+        return taken.length > 0 ? { _tag: "TakenOver", messageId: row.message_id } satisfies Claim : { _tag: "InFlight" } satisfies Claim
+      })
+
+    const claimChunkOf = (requests: ReadonlyArray<ClaimRequest>, now: number) =>
+      Effect.gen(function*() {
+        // A type, not an interface: sql.insert takes records; `requests` is never empty here.
+        const rows = requests.map((r): Record<string, unknown> => ({
+          org_id: r.orgId,
+          app_id: r.appId,
+          idem_key: r.key,
+          fingerprint: r.fingerprint,
+          message_id: r.messageId,
+          answer: null,
+          locked_until: now + settings.leaseMs,
+          created_at: now
+        }))
+        const inserted = yield* sql<{ readonly app_id: string; readonly idem_key: string; readonly message_id: string }>`
+          INSERT INTO idempotency_keys ${sql.insert(rows as [Record<string, unknown>, ...Array<Record<string, unknown>>])}
+          ON CONFLICT (org_id, app_id, idem_key) DO NOTHING RETURNING app_id, idem_key, message_id`
+        const mine = new Map(inserted.map((row) => [`${row.app_id}\u0000${row.idem_key}`, row.message_id]))
+        const claims: Array<Claim> = []
+        for (const request of requests) {
+          const id = `${request.appId}\u0000${request.key}`
+          const messageId = mine.get(id)
+          if (messageId !== undefined && messageId === request.messageId) {
+            // A key twice in one call: the first occurrence holds it, the second finds it in flight.
+            mine.delete(id)
+            claims.push({ _tag: "Claimed", messageId })
+          } else {
+            claims.push(yield* resolveTaken(request, now))
+          }
+        }
+        return claims
+      })
+
+    const claim = (requests: ReadonlyArray<ClaimRequest>, now: number) =>
+      Effect.gen(function*() {
+        const claims: Array<Claim> = []
+        for (let i = 0; i < requests.length; i += claimChunk) {
+          claims.push(...yield* claimChunkOf(requests.slice(i, i + claimChunk), now))
+        }
+        return claims
+      }).pipe(Effect.mapError(storeError))
+
+    const complete = (answers: ReadonlyArray<KeyRef & { readonly answer: string }>) =>
+      answers.length === 0 ? Effect.void : sql.withTransaction(
+        Effect.forEach(answers, (a) =>
+          sql`UPDATE idempotency_keys SET answer = ${a.answer}, locked_until = 0
+            WHERE org_id = ${a.orgId} AND app_id = ${a.appId} AND idem_key = ${a.key}`, { discard: true })
+      ).pipe(Effect.mapError(storeError))
+
+    const release = (keys: ReadonlyArray<KeyRef>) =>
+      keys.length === 0 ? Effect.void : sql.withTransaction(
+        Effect.forEach(keys, (k) =>
+          sql`DELETE FROM idempotency_keys
+            WHERE org_id = ${k.orgId} AND app_id = ${k.appId} AND idem_key = ${k.key} AND answer IS NULL`, { discard: true })
+      ).pipe(Effect.mapError(storeError))
+
+    const purge = (before: number, limit: number) =>
+      sql<{ readonly idem_key: string }>`DELETE FROM idempotency_keys WHERE (org_id, app_id, idem_key) IN (
+          SELECT org_id, app_id, idem_key FROM idempotency_keys WHERE created_at < ${before} LIMIT ${limit}
+        ) RETURNING idem_key`.pipe(
+        Effect.map((rows) => rows.length),
+        Effect.mapError(storeError)
+      )
+
+    // Keys past their time go in bounded batches every few minutes, on every node (the deletes are idempotent).
+    yield* Effect.suspend(() => purge(Date.now() - settings.ttlMs, purgeBatch)).pipe(
+      Effect.repeat({ until: (deleted) => deleted < purgeBatch }),
+      Effect.catch((e) => Effect.logWarning("idempotency keys not purged").pipe(Effect.annotateLogs({ error: e.message }))),
+      Effect.repeat(Schedule.spaced("5 minutes")),
+      Effect.forkScoped
+    )
+
+    return IdempotencyStore.of({ claim, complete, release, purge })
+  })
