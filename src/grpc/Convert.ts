@@ -9,7 +9,7 @@ import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt"
 import type { Timestamp } from "@bufbuild/protobuf/wkt"
 import { Effect, Result, Schema } from "effect"
 import type { EventKind as DomainEventKind, MessageStatus as DomainStatus, MessageSummary as DomainSummary, MessageView, SubmitAccepted } from "../domain/Message.ts"
-import { SubmitMessage } from "../domain/Message.ts"
+import { IdempotencyKey, SubmitMessage } from "../domain/Message.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
 import type { FieldIssue } from "../domain/FieldIssues.ts"
 import { BadFields, protoField } from "./Errors.ts"
@@ -79,6 +79,7 @@ export const unknownFields = (message: ProtoMessage, prefix = ""): Array<FieldIs
   }))
 
 const decodeSubmit = Schema.decodeUnknownEffect(SubmitMessage)
+const decodeKey = Schema.decodeUnknownResult(IdempotencyKey)
 
 /**
  * A SendMessageRequest as the pipeline takes it, with its idempotency key; a BadFields naming every bad field
@@ -98,8 +99,8 @@ export const submitOf = (request: SendMessageRequest, prefix = "") => {
   }
   const unknown = unknownFields(request, prefix)
   const key = request.idempotencyKey
-  const keyIssues: Array<FieldIssue> = key !== undefined && (key.length < 1 || key.length > 255)
-    ? [{ field: `${prefix}idempotency_key`, message: "must be 1 to 255 characters" }]
+  const keyIssues: Array<FieldIssue> = key !== undefined && Result.isFailure(decodeKey(key))
+    ? [{ field: `${prefix}idempotency_key`, message: "printable ASCII without spaces, 1 to 255 characters" }]
     : []
   return decodeSubmit(input, { errors: "all", onExcessProperty: "error" }).pipe(
     Effect.result,

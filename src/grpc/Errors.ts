@@ -12,6 +12,7 @@ import type { Forbidden, Unauthenticated } from "../auth/Errors.ts"
 import type { MessageNotFound } from "../domain/Errors.ts"
 import type { FieldIssue } from "../domain/FieldIssues.ts"
 import type { SubmitError } from "../pipeline/Gateway.ts"
+import { retryAfterOf } from "../http/SubmitProblems.ts"
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.ts"
 import { StatusSchema } from "./gen/google/rpc/status_pb.ts"
 import type { Status } from "./gen/google/rpc/status_pb.ts"
@@ -55,11 +56,13 @@ const retryInfo = (seconds: number) => detail(RetryInfoSchema, { retryDelay: { s
 const errorInfo = (reason: string, metadata: Record<string, string>) =>
   detail(ErrorInfoSchema, { reason, domain: errorDomain, metadata })
 
-const unavailable = (message: string, retryAfterSeconds?: number): GrpcFailure => ({
-  code: Code.Unavailable,
-  message,
-  details: retryAfterSeconds === undefined ? [] : [retryInfo(retryAfterSeconds)]
-})
+/** RetryInfo when the pipeline knows when a retry may pass (the same seconds REST puts in Retry-After). */
+const retryDetails = (error: SubmitError) => {
+  const seconds = retryAfterOf(error)
+  return seconds === undefined ? [] : [retryInfo(seconds)]
+}
+
+const unavailable = (message: string, error: SubmitError): GrpcFailure => ({ code: Code.Unavailable, message, details: retryDetails(error) })
 
 /** The code, message and details of an error; storage and policy outages say no more than REST does. */
 export const failureOf = (error: GrpcError): GrpcFailure => {
@@ -78,10 +81,10 @@ export const failureOf = (error: GrpcError): GrpcFailure => {
       return {
         code: Code.ResourceExhausted,
         message: `rate limit ${error.policy} reached; retry in ${error.retryAfterSeconds} s`,
-        details: [retryInfo(error.retryAfterSeconds), errorInfo("RATE_LIMITED", { policy: error.policy })]
+        details: [...retryDetails(error), errorInfo("RATE_LIMITED", { policy: error.policy })]
       }
     case "LimiterUnavailable":
-      return unavailable("rate limiting is unavailable; retry later", error.retryAfterSeconds)
+      return unavailable("rate limiting is unavailable; retry later", error)
     case "NoRoute":
       return {
         code: Code.FailedPrecondition,
@@ -98,9 +101,17 @@ export const failureOf = (error: GrpcError): GrpcFailure => {
         ]
       }
     case "PolicyUnavailable":
-      return unavailable("the contact policy cannot decide right now; retry later", 1)
+      return unavailable("the contact policy cannot decide right now; retry later", error)
     case "StoreUnavailable":
-      return unavailable("message storage is unavailable; retry later")
+      return unavailable("message storage is unavailable; retry later", error)
+    case "IdempotencyKeyInFlight":
+      return {
+        code: Code.Aborted,
+        message: "a request with this idempotency_key is still being processed; retry once it has answered",
+        details: [...retryDetails(error), errorInfo("IDEMPOTENCY_KEY_IN_FLIGHT", { idempotency_key: error.key })]
+      }
+    case "IdempotencyKeyReused":
+      return badRequest([{ field: "idempotency_key", message: "this key was used with a different request; a key names one request only" }])
   }
 }
 

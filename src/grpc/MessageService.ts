@@ -13,13 +13,13 @@ import { Access } from "../auth/Access.ts"
 import type { Principal, RequestOrigin } from "../auth/Access.ts"
 import { Forbidden } from "../auth/Errors.ts"
 import { atLeast } from "../domain/Account.ts"
-import { isFinal } from "../domain/Message.ts"
+import { isFinal, maxBatchMessages } from "../domain/Message.ts"
+import { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView } from "../domain/Message.ts"
 import { RecipientFromString } from "../domain/Msisdn.ts"
 import type { FieldIssue } from "../domain/FieldIssues.ts"
 import { defaultPageSize } from "../http/Paging.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
-import type { SubmitError } from "../pipeline/Gateway.ts"
 import { MessageSearch, maxPageSize } from "../storage/MessageSearch.ts"
 import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
 import { BadFields, connectErrorOf, logOutage, statusOf } from "./Errors.ts"
@@ -33,8 +33,8 @@ import {
 } from "./gen/smsgw/v1/messages_pb.ts"
 import type { MessageService, SendMessagesResult, WatchMessageResponse } from "./gen/smsgw/v1/messages_pb.ts"
 
-/** The most messages one SendMessages call may carry. */
-export const maxBatch = 1000
+/** The pipeline answers one result per item; should it not, the message is reported unavailable, never dropped. */
+const missingResult = new StoreUnavailable({ message: "no result for this message; retry it" })
 
 /** How often WatchMessage looks at the message: modest, since a status moves a few times in a message's life. */
 export const watchIntervalMs = 500
@@ -109,8 +109,8 @@ export const makeMessageService = Effect.gen(function*() {
     run(ctx, Effect.gen(function*() {
       const sender = yield* senderOf(ctx)
       const item = yield* submitOf(request)
-      const outcome = yield* gateway.submit(item.message, sender)
-      return acceptedOf(outcome.accepted)
+      const outcome = yield* gateway.submit(item.message, sender, item.idempotencyKey !== undefined ? { idempotencyKey: item.idempotencyKey } : {})
+      return acceptedOf(outcome.accepted, outcome.replayed === true)
     }))
 
   /** Every message of a batch decoded; the valid ones through the pipeline, each answered in place. */
@@ -121,33 +121,25 @@ export const makeMessageService = Effect.gen(function*() {
       const batchIssues = [
         ...unknownFields(request),
         ...(count === 0 ? [{ field: "messages", message: "at least one message" }] : []),
-        ...(count > maxBatch ? [{ field: "messages", message: `at most ${maxBatch} messages per call; this one has ${count}` }] : [])
+        ...(count > maxBatchMessages ? [{ field: "messages", message: `at most ${maxBatchMessages} messages per call; this one has ${count}` }] : [])
       ]
       if (batchIssues.length > 0) return yield* new BadFields({ violations: batchIssues })
       const decoded = yield* Effect.forEach(request.messages, (m) => Effect.result(submitOf(m)))
       const valid = decoded.flatMap((d) => Result.isSuccess(d) ? [d.success] : [])
-      const outcomes = yield* submitBatch(valid, sender)
+      // One store transaction for the batch; it fails whole only when the store cannot take it.
+      const outcomes = yield* gateway.submitMany(valid, sender)
+      yield* Effect.forEach(outcomes, (r) => Result.isFailure(r) ? logOutage(r.failure) : Effect.void, { discard: true })
       let next = 0
       const results = decoded.map((d): SendMessagesResult => {
         if (Result.isFailure(d)) return create(SendMessagesResultSchema, { result: { case: "error", value: statusOf(d.failure) } })
         const outcome = outcomes[next++]
-        if (outcome === undefined || Result.isFailure(outcome)) {
-          const error: GrpcError = outcome === undefined ? new BadFields({ violations: [] }) : outcome.failure
-          return create(SendMessagesResultSchema, { result: { case: "error", value: statusOf(error) } })
-        }
-        return create(SendMessagesResultSchema, { result: { case: "accepted", value: acceptedOf(outcome.success.accepted) } })
+        if (outcome === undefined) return create(SendMessagesResultSchema, { result: { case: "error", value: statusOf(missingResult) } })
+        return Result.isFailure(outcome)
+          ? create(SendMessagesResultSchema, { result: { case: "error", value: statusOf(outcome.failure) } })
+          : create(SendMessagesResultSchema, { result: { case: "accepted", value: acceptedOf(outcome.success.accepted, outcome.success.replayed === true) } })
       })
       return create(SendMessagesResponseSchema, { results })
     }))
-
-  /** The valid messages of a batch, one result each in order (the pipeline's own batch submit lands with issue 15). */
-  const submitBatch = (
-    items: ReadonlyArray<Effect.Success<ReturnType<typeof submitOf>>>,
-    sender: Effect.Success<ReturnType<typeof senderOf>>
-  ) =>
-    Effect.forEach(items, (item) => Effect.result(gateway.submit(item.message, sender)), { concurrency: 16 }).pipe(
-      Effect.tap((results) => Effect.forEach(results, (r) => Result.isFailure(r) ? logOutage(r.failure as SubmitError) : Effect.void))
-    )
 
   const getMessage: ServiceImpl<typeof MessageService>["getMessage"] = (request, ctx) =>
     run(ctx, Effect.gen(function*() {

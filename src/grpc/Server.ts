@@ -126,7 +126,11 @@ export const layer = (options: GrpcOptions) =>
         keepAlive(session, options.keepalive)
       })
       const address = yield* Effect.acquireRelease(
-        listen(server, options).pipe(Effect.orDie),
+        listen(server, options).pipe(
+          // A port taken (another gateway, another process) stops the start-up with the key to change.
+          Effect.mapError((e) => new Error(`grpc.port: cannot listen on ${options.host}:${options.port} (${e.message})`)),
+          Effect.orDie
+        ),
         () => drain(server, sessions, draining, options.shutdownGraceMs)
       )
       yield* Effect.logInfo("gRPC listening").pipe(Effect.annotateLogs({ host: address.host, port: address.port, tls: tls !== undefined }))

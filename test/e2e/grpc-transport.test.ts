@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Scope } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Scope } from "effect"
+import { createServer } from "node:net"
+import type { AddressInfo, Server } from "node:net"
 import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { connect } from "node:http2"
@@ -98,6 +100,20 @@ describe("the gRPC transport (issue 15)", () => {
       yield* eventually("every stream closed", Effect.sync(() => server.openStreams() === 0), { timeout: 5_000 })
       const again = yield* unary(messages, "GetMessage", { id: sent.value.id }, t.auth)
       expect(again.ok).toBe(true)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a gRPC port already taken stops the start-up with an error naming grpc.port", () =>
+    Effect.gen(function*() {
+      const taken = yield* Effect.acquireRelease(
+        Effect.callback<Server>((resume) => {
+          const server = createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const port = (taken.address() as AddressInfo).port
+      const exit = yield* Effect.exit(startGateway({ config: { grpc: { port } } }))
+      expect(Exit.isFailure(exit) && String(Cause.squash(exit.cause))).toContain(`grpc.port: cannot listen on 127.0.0.1:${port}`)
     }).pipe(Effect.scoped), 30_000)
 
   it.live("TLS from certificate files: a client trusting the certificate calls; a clear-text one does not get in", () =>

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Context, Effect, Schema } from "effect"
+import { SubmitMessage } from "../../src/domain/Message.ts"
+import { fingerprint } from "../../src/pipeline/Idempotency.ts"
+import { IdempotencyStore } from "../../src/storage/IdempotencyStore.ts"
 import { SignJWT } from "jose"
 import { DatabaseSync } from "node:sqlite"
 import { join } from "node:path"
@@ -172,6 +175,46 @@ describe("the gRPC front (issue 15)", () => {
       expect(down.code).toBe(grpc.status.UNAVAILABLE)
       expect(down.message).not.toContain("injected")
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("idempotency keys: a retry answers the first result (replayed), another message under the key is INVALID_ARGUMENT, one in flight ABORTED", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ config: { auth } })
+      const t = yield* signUp(gw.baseUrl)
+      const messages = yield* client(MessageServiceClient, gw.grpcAddress)
+      const key = `k-${crypto.randomUUID()}`
+      const first = succeeded(yield* unary<Accepted>(messages, "SendMessage", { ...sms, idempotency_key: key }, t.auth))
+      expect(first.replayed).toBe(false)
+      const again = succeeded(yield* unary<Accepted>(messages, "SendMessage", { ...sms, idempotency_key: key }, t.auth))
+      expect(again).toMatchObject({ id: first.id, replayed: true })
+      // The same key across the fronts: REST's Idempotency-Key names the same request.
+      const rest = yield* post(`${gw.baseUrl}/v1/messages`, sms, { ...t.auth, "idempotency-key": key })
+      expect(rest.json.id).toBe(first.id)
+      const reused = failed(yield* unary(messages, "SendMessage", { ...sms, text: "another", idempotency_key: key }, t.auth))
+      expect(reused.code).toBe(grpc.status.INVALID_ARGUMENT)
+      expect(violations(reused).map((v) => v.field)).toEqual(["idempotency_key"])
+      const badKey = failed(yield* unary(messages, "SendMessage", { ...sms, idempotency_key: "has space" }, t.auth))
+      expect(violations(badKey).map((v) => v.field)).toEqual(["idempotency_key"])
+      // In a batch, each message has its own key: the repeated one replays, a new one is sent.
+      const batch = succeeded(yield* unary<{ results: Array<{ result: string; accepted?: Accepted }> }>(messages, "SendMessages", {
+        messages: [{ ...sms, idempotency_key: key }, { ...sms, to: "+4915112345670", idempotency_key: `${key}-2` }]
+      }, t.auth))
+      expect(batch.results.map((r) => [r.accepted?.id === first.id, r.accepted?.replayed])).toEqual([[true, true], [false, false]])
+
+      // Another request holds a key right now (on another node, say): ABORTED, with RetryInfo.
+      const idempotency = Context.get(gw.context as Context.Context<IdempotencyStore>, IdempotencyStore)
+      const held = `held-${crypto.randomUUID()}`
+      yield* idempotency.claim([{
+        orgId: t.orgId,
+        appId: t.appId,
+        key: held,
+        fingerprint: fingerprint(Schema.decodeUnknownSync(SubmitMessage)(sms)),
+        messageId: crypto.randomUUID()
+      }], Date.now())
+      const busy = failed(yield* unary(messages, "SendMessage", { ...sms, idempotency_key: held }, t.auth))
+      expect(busy.code).toBe(grpc.status.ABORTED)
+      expect(busy.status?.details["google.rpc.RetryInfo"]).toMatchObject({ retry_delay: { seconds: 1 } })
+      expect(busy.status?.details["google.rpc.ErrorInfo"]).toMatchObject({ reason: "IDEMPOTENCY_KEY_IN_FLIGHT" })
+    }).pipe(Effect.scoped), 30_000)
 
   it.live("the REST auth attacks over gRPC: missing, garbled, expired, forged tokens; wrong app; allow-list; other organisations", () =>
     Effect.gen(function*() {
