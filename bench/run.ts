@@ -8,7 +8,9 @@
  * gateway), BENCH_REDIS=1 (the embedded gateway's L2 rate limits in Redis instead of memory), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
  * V8 CPU profile of the gateway there, BENCH_BALANCE=round-robin|least-requests (how requests spread over cluster
  * nodes), BENCH_IDLE_SECONDS (default 5: the nodes' CPU with no traffic is measured that long before the load),
- * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them).
+ * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them),
+ * BENCH_API=rest|rest-batch (default rest: one message per POST /v1/messages; rest-batch: BENCH_BATCH messages, default
+ * 100, per POST /v1/messages/batch).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -35,6 +37,9 @@ const linkCount = Number(process.env.BENCH_LINKS ?? 1)
  */
 const balance = process.env.BENCH_BALANCE === "least-requests" ? "least-requests" : "round-robin"
 if (process.env.BENCH_BALANCE !== undefined && process.env.BENCH_BALANCE !== balance) throw new Error(`BENCH_BALANCE: round-robin or least-requests, not ${process.env.BENCH_BALANCE}`)
+/** Which API the load uses, and how many messages each request carries. */
+const api = process.env.BENCH_API ?? "rest"
+const batchSize = api.endsWith("-batch") ? Number(process.env.BENCH_BATCH ?? 100) : 1
 /** 0: one embedded gateway on SQLite. n ≥ 1: n cluster nodes on a fresh PostgreSQL database and Redis. */
 const clusterNodes = Number(process.env.BENCH_CLUSTER ?? 0)
 const pgBase = `postgres://${process.env.PGUSER ?? "postgres"}@${process.env.PGHOST ?? "127.0.0.1"}:${process.env.PGPORT ?? "5432"}`
@@ -82,6 +87,32 @@ const request = (agent: http.Agent, port: number, method: string, path: string, 
     if (body) req.write(body)
     req.end()
   })
+
+/** The message the load sends as number `i`. */
+const benchMessage = (i: number) => ({
+  to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`,
+  from: "BENCH",
+  text: `Bench message ${i} with a little text in it`
+})
+
+/** Sends messages `first` … `first + count - 1` in one request to a node; answers the ids accepted and the failures. */
+type Sender = (node: number, first: number, count: number) => Promise<{ readonly ids: ReadonlyArray<string>; readonly failures: number }>
+
+/** BENCH_API: how each API sends, given the nodes' HTTP ports, the keep-alive agent and the app token. */
+const senders: Record<string, (ports: ReadonlyArray<number>, agent: http.Agent, token: string) => Sender> = {
+  rest: (ports, agent, token) => async (node, first) => {
+    const r = await request(agent, ports[node] ?? 0, "POST", "/v1/messages", JSON.stringify(benchMessage(first)), token)
+    return r.status === 202 ? { ids: [(JSON.parse(r.body) as { id: string }).id], failures: 0 } : { ids: [], failures: 1 }
+  },
+  "rest-batch": (ports, agent, token) => async (node, first, count) => {
+    const body = JSON.stringify({ messages: Array.from({ length: count }, (_, k) => benchMessage(first + k)) })
+    const r = await request(agent, ports[node] ?? 0, "POST", "/v1/messages/batch", body, token)
+    if (r.status !== 202) return { ids: [], failures: count }
+    const results = (JSON.parse(r.body) as { results: ReadonlyArray<{ id?: string; status: string }> }).results
+    const ids = results.flatMap((x) => x.status === "accepted" && x.id !== undefined ? [x.id] : [])
+    return { ids, failures: count - ids.length }
+  }
+}
 
 const waitFor = (what: string, check: () => Promise<boolean>, timeoutMs: number) =>
   Effect.runPromise(eventually(what, Effect.promise(check), { timeout: timeoutMs, interval: 100 }))
@@ -197,7 +228,7 @@ const main = async () => {
     const user = await json("/v1/auth/token", { email: "bench@example.com", password: "bench password 123" })
     const app = await json("/v1/apps", { name: "bench" }, user.accessToken)
     const key = await json(`/v1/apps/${app.id}/keys`, {}, user.accessToken)
-    const token = (await json("/v1/auth/token", { appId: app.id, apiKey: key.key })).accessToken
+    const token = (await json("/v1/auth/token", { appId: app.id, apiKey: key.key })).accessToken ?? ""
     // Warm-up of every node (JIT, caches, connections), not counted: as many messages per node as one node gets.
     const warmup = 500 * nodeCount
     let nextWarm = 0
@@ -239,25 +270,30 @@ const main = async () => {
       }
       return best
     }
+    const makeSender = senders[api]
+    if (makeSender === undefined) throw new Error(`BENCH_API: one of ${Object.keys(senders).join(", ")}, not ${api}`)
+    const send = makeSender(httpPorts, agent, token)
     const worker = async () => {
       while (next < messages) {
-        const i = next++
-        const body = JSON.stringify({ to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`, from: "BENCH", text: `Bench message ${i} with a little text in it` })
+        const i = next
+        const count = Math.min(batchSize, messages - i)
+        next += count
         const t0 = performance.now()
-        const node = pickNode(i)
+        const node = pickNode(Math.floor(i / batchSize))
         inFlight[node] = (inFlight[node] ?? 0) + 1
-        const r = await request(agent, httpPorts[node] ?? httpPort, "POST", "/v1/messages", body, token)
+        const r = await send(node, i, count)
         inFlight[node] = (inFlight[node] ?? 1) - 1
-        answeredBy[node] = (answeredBy[node] ?? 0) + 1
+        answeredBy[node] = (answeredBy[node] ?? 0) + count
         const t1 = performance.now()
         latencies.push(t1 - t0)
         const second = Math.floor((t1 - started) / 1000)
-        perSecond[second] = (perSecond[second] ?? 0) + 1
-        if (r.status === 202) ids.push((JSON.parse(r.body) as { id: string }).id)
-        else failures++
+        perSecond[second] = (perSecond[second] ?? 0) + count
+        ids.push(...r.ids)
+        failures += r.failures
       }
     }
-    await Promise.all(Array.from({ length: concurrency }, worker))
+    // Batches: fewer requests in flight carry as many messages (concurrency counts messages in flight).
+    await Promise.all(Array.from({ length: Math.max(1, Math.round(concurrency / batchSize)) }, worker))
     const acceptSeconds = (performance.now() - started) / 1000
     const machineAfter = machineCpu()
     const simAfter = cpuMicros(sim.pid ?? 0)
@@ -305,6 +341,8 @@ const main = async () => {
       /** Requests each node answered. */
       perNodeRequests: answeredBy,
       mode: clusterNodes > 0 ? "cluster (PostgreSQL, Redis)" : process.env.BENCH_REDIS === "1" ? "embedded (SQLite), L2 limits in Redis" : "embedded (SQLite)",
+      api,
+      messagesPerRequest: batchSize,
       gatewayCpuMicrosPerMessage: Math.round(cpuAfter.reduce((sum, after, n) => sum + after - (cpuBefore[n] ?? 0), 0) / ids.length),
       perNodeCpuMicrosPerHandledMessage: cpuAfter.map((after, n) => Math.round((after - (cpuBefore[n] ?? 0)) / Math.max(1, answeredBy[n] ?? 0))),
       gatewayPeakRssMb: Math.round(Math.max(...pids.map(peakRssMb))),
@@ -323,8 +361,8 @@ const main = async () => {
     }
     console.log(JSON.stringify(result, null, 2))
     if (process.env.BENCH_NO_RECORD !== "1") {
-      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
-        `| accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${api !== "rest" ? `BENCH_API=${api} ${batchSize > 1 ? `BENCH_BATCH=${batchSize} ` : ""}` : ""}${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
+        `| accepted msg/s | submitted msg/s | receipts matched | ${batchSize > 1 ? `request (${batchSize} messages)` : "HTTP"} p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
         `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
         `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.` +
         (linkCount > 1 ? ` Split over the links: \`${JSON.stringify(result.split)}\`.` : "") +
