@@ -10,7 +10,7 @@
  * nodes), BENCH_IDLE_SECONDS (default 5: the nodes' CPU with no traffic is measured that long before the load),
  * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them),
  * BENCH_API=rest|rest-batch (default rest: one message per POST /v1/messages; rest-batch: BENCH_BATCH messages, default
- * 100, per POST /v1/messages/batch).
+ * 100, per POST /v1/messages/batch), or grpc|grpc-batch (the same over gRPC: SendMessage, or SendMessages of BENCH_BATCH).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -21,6 +21,10 @@ import { DatabaseSync } from "node:sqlite"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
+import { createClient } from "@connectrpc/connect"
+import type { Client } from "@connectrpc/connect"
+import { createGrpcTransport } from "@connectrpc/connect-node"
+import { MessageService } from "../src/grpc/gen/smsgw/v1/messages_pb.ts"
 import type { GatewayConfig } from "../src/layers/Config.ts"
 import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
 import { eventually } from "../test/fixtures/Eventually.ts"
@@ -98,8 +102,12 @@ const benchMessage = (i: number) => ({
 /** Sends messages `first` … `first + count - 1` in one request to a node; answers the ids accepted and the failures. */
 type Sender = (node: number, first: number, count: number) => Promise<{ readonly ids: ReadonlyArray<string>; readonly failures: number }>
 
-/** BENCH_API: how each API sends, given the nodes' HTTP ports, the keep-alive agent and the app token. */
-const senders: Record<string, (ports: ReadonlyArray<number>, agent: http.Agent, token: string) => Sender> = {
+/** One gRPC client per node, each on one HTTP/2 connection (the way gRPC clients multiplex their calls). */
+const grpcClients = (grpcPorts: ReadonlyArray<number>): ReadonlyArray<Client<typeof MessageService>> =>
+  grpcPorts.map((port) => createClient(MessageService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` })))
+
+/** BENCH_API: how each API sends, given the nodes' HTTP (and gRPC) ports, the keep-alive agent and the app token. */
+const senders: Record<string, (ports: ReadonlyArray<number>, agent: http.Agent, token: string, grpcPorts: ReadonlyArray<number>) => Sender> = {
   rest: (ports, agent, token) => async (node, first) => {
     const r = await request(agent, ports[node] ?? 0, "POST", "/v1/messages", JSON.stringify(benchMessage(first)), token)
     return r.status === 202 ? { ids: [(JSON.parse(r.body) as { id: string }).id], failures: 0 } : { ids: [], failures: 1 }
@@ -111,6 +119,34 @@ const senders: Record<string, (ports: ReadonlyArray<number>, agent: http.Agent, 
     const results = (JSON.parse(r.body) as { results: ReadonlyArray<{ id?: string; status: string }> }).results
     const ids = results.flatMap((x) => x.status === "accepted" && x.id !== undefined ? [x.id] : [])
     return { ids, failures: count - ids.length }
+  },
+  grpc: (_ports, _agent, token, grpcPorts) => {
+    const clients = grpcClients(grpcPorts)
+    const headers = { authorization: `Bearer ${token}` }
+    return async (node, first) => {
+      const client = clients[node] ?? clients[0]
+      if (client === undefined) return { ids: [], failures: 1 }
+      return client.sendMessage(benchMessage(first), { headers, timeoutMs: 30_000 }).then(
+        (r) => ({ ids: [r.id], failures: 0 }),
+        () => ({ ids: [], failures: 1 })
+      )
+    }
+  },
+  "grpc-batch": (_ports, _agent, token, grpcPorts) => {
+    const clients = grpcClients(grpcPorts)
+    const headers = { authorization: `Bearer ${token}` }
+    return async (node, first, count) => {
+      const client = clients[node] ?? clients[0]
+      if (client === undefined) return { ids: [], failures: count }
+      const messages = Array.from({ length: count }, (_, k) => benchMessage(first + k))
+      return client.sendMessages({ messages }, { headers, timeoutMs: 30_000 }).then(
+        (r) => {
+          const ids = r.results.flatMap((x) => x.result.case === "accepted" ? [x.result.value.id] : [])
+          return { ids, failures: count - ids.length }
+        },
+        () => ({ ids: [], failures: count })
+      )
+    }
   }
 }
 
@@ -140,7 +176,7 @@ const peakRssMb = (pid: number) => {
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
 /** One gateway's configuration: a cluster node on PostgreSQL and Redis, or the embedded gateway on SQLite. */
-const nodeConfig = (httpPort: number, runnerPort: number, dir: string, database: string, smppPort: number): GatewayConfig => {
+const nodeConfig = (httpPort: number, grpcPort: number, runnerPort: number, dir: string, database: string, smppPort: number): GatewayConfig => {
   const links = Array.from({ length: linkCount }, (_, i) => ({
     id: `bench${i + 1}`, host: "127.0.0.1", port: smppPort, systemId: "bench", password: "bench", window, tps: 20_000
   }))
@@ -148,6 +184,7 @@ const nodeConfig = (httpPort: number, runnerPort: number, dir: string, database:
   const handOff = process.env.BENCH_HANDOFF_MS
   return {
     http: { port: httpPort, host: "127.0.0.1" },
+    grpc: { port: grpcPort, host: "127.0.0.1" },
     ...(clusterNodes > 0
       ? {
         storage: { kind: "postgres", url: `${pgBase}/${database}` },
@@ -179,14 +216,17 @@ const main = async () => {
   if (clusterNodes > 0 && process.env.BENCH_PG_LOG === "1") await pgQuery("test", `ALTER DATABASE ${database} SET log_statement = 'all'`)
   const nodeCount = Math.max(1, clusterNodes)
   const httpPorts: Array<number> = []
+  const grpcPorts: Array<number> = []
   const configs: Array<string> = []
   for (let n = 0; n < nodeCount; n++) {
     const httpPort = await freePort()
     const runnerPort = await freePort()
+    const grpcPort = await freePort()
     httpPorts.push(httpPort)
+    grpcPorts.push(grpcPort)
     const config = join(dir, `bench-${n}.yaml`)
     configs.push(config)
-    writeNodeConfig(config, nodeConfig(httpPort, runnerPort, dir, database, smppPort))
+    writeNodeConfig(config, nodeConfig(httpPort, grpcPort, runnerPort, dir, database, smppPort))
   }
   const httpPort = httpPorts[0] ?? 0
   const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")
@@ -272,7 +312,7 @@ const main = async () => {
     }
     const makeSender = senders[api]
     if (makeSender === undefined) throw new Error(`BENCH_API: one of ${Object.keys(senders).join(", ")}, not ${api}`)
-    const send = makeSender(httpPorts, agent, token)
+    const send = makeSender(httpPorts, agent, token, grpcPorts)
     const worker = async () => {
       while (next < messages) {
         const i = next
