@@ -1,12 +1,14 @@
 /**
  * The one mapping of the gateway's errors to gRPC: a status code, a message, and google.rpc details (BadRequest,
- * RetryInfo, ErrorInfo), sent in grpc-status-details-bin for a failed call, or as the google.rpc.Status of one
+ * RetryInfo, ErrorInfo), sent in grpc-status-details-bin for a failed call (the google.rpc.Status of the error, as
+ * every gRPC implementation reads it), or as the google.rpc.Status of one
  * message of a batch. It mirrors the REST problems of src/http/Handlers.ts: the same errors, the same facts.
  */
-import { create } from "@bufbuild/protobuf"
+import { create, toBinary } from "@bufbuild/protobuf"
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf"
 import { anyPack } from "@bufbuild/protobuf/wkt"
-import { Code, ConnectError } from "@connectrpc/connect"
+import { Metadata, status as Code } from "@grpc/grpc-js"
+import type { ServerErrorResponse } from "@grpc/grpc-js"
 import { Effect, Schema } from "effect"
 import type { Forbidden, Unauthenticated } from "../auth/Errors.ts"
 import type { MessageNotFound } from "../domain/Errors.ts"
@@ -46,7 +48,7 @@ export interface GrpcFailure {
 export const protoField = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
 const badRequest = (violations: ReadonlyArray<FieldIssue>): GrpcFailure => ({
-  code: Code.InvalidArgument,
+  code: Code.INVALID_ARGUMENT,
   message: violations.map((v) => `${v.field}: ${v.message}`).join("; "),
   details: [detail(BadRequestSchema, { fieldViolations: violations.map((v) => ({ field: v.field, description: v.message })) })]
 })
@@ -62,7 +64,7 @@ const retryDetails = (error: SubmitError) => {
   return seconds === undefined ? [] : [retryInfo(seconds)]
 }
 
-const unavailable = (message: string, error: SubmitError): GrpcFailure => ({ code: Code.Unavailable, message, details: retryDetails(error) })
+const unavailable = (message: string, error: SubmitError): GrpcFailure => ({ code: Code.UNAVAILABLE, message, details: retryDetails(error) })
 
 /** The code, message and details of an error; storage and policy outages say no more than REST does. */
 export const failureOf = (error: GrpcError): GrpcFailure => {
@@ -72,14 +74,14 @@ export const failureOf = (error: GrpcError): GrpcFailure => {
     case "InvalidField":
       return badRequest([{ field: protoField(error.field), message: error.message }])
     case "Unauthenticated":
-      return { code: Code.Unauthenticated, message: error.message, details: [] }
+      return { code: Code.UNAUTHENTICATED, message: error.message, details: [] }
     case "Forbidden":
-      return { code: Code.PermissionDenied, message: error.message, details: [] }
+      return { code: Code.PERMISSION_DENIED, message: error.message, details: [] }
     case "MessageNotFound":
-      return { code: Code.NotFound, message: `no message ${error.id}`, details: [] }
+      return { code: Code.NOT_FOUND, message: `no message ${error.id}`, details: [] }
     case "RateLimited":
       return {
-        code: Code.ResourceExhausted,
+        code: Code.RESOURCE_EXHAUSTED,
         message: `rate limit ${error.policy} reached; retry in ${error.retryAfterSeconds} s`,
         details: [...retryDetails(error), errorInfo("RATE_LIMITED", { policy: error.policy })]
       }
@@ -87,13 +89,13 @@ export const failureOf = (error: GrpcError): GrpcFailure => {
       return unavailable("rate limiting is unavailable; retry later", error)
     case "NoRoute":
       return {
-        code: Code.FailedPrecondition,
+        code: Code.FAILED_PRECONDITION,
         message: error.message,
         details: [errorInfo("NO_ROUTE", error.messageId !== undefined ? { message_id: error.messageId } : {})]
       }
     case "PolicyRejected":
       return {
-        code: Code.FailedPrecondition,
+        code: Code.FAILED_PRECONDITION,
         message: `${error.reason} (rule ${error.ruleId})`,
         details: [
           errorInfo(error.reason.toUpperCase(), { rule_id: error.ruleId, message_id: error.messageId }),
@@ -106,7 +108,7 @@ export const failureOf = (error: GrpcError): GrpcFailure => {
       return unavailable("message storage is unavailable; retry later", error)
     case "IdempotencyKeyInFlight":
       return {
-        code: Code.Aborted,
+        code: Code.ABORTED,
         message: "a request with this idempotency_key is still being processed; retry once it has answered",
         details: [...retryDetails(error), errorInfo("IDEMPOTENCY_KEY_IN_FLIGHT", { idempotency_key: error.key })]
       }
@@ -115,20 +117,23 @@ export const failureOf = (error: GrpcError): GrpcFailure => {
   }
 }
 
-/** The error a failed call throws: Connect writes its details into grpc-status-details-bin. */
-export const connectErrorOf = (error: GrpcError): ConnectError => {
-  const failure = failureOf(error)
-  return new ConnectError(failure.message, failure.code, undefined, [...failure.details])
-}
-
-/** The same answer as a google.rpc.Status: one message's result in a batch. */
-export const statusOf = (error: GrpcError): Status => {
-  const failure = failureOf(error)
-  return create(StatusSchema, {
+const statusOfFailure = (failure: GrpcFailure): Status =>
+  create(StatusSchema, {
     code: failure.code,
     message: failure.message,
     details: failure.details.map((d) => anyPack(d.desc, create(d.desc, d.value)))
   })
+
+/** The same answer as a google.rpc.Status: one message's result in a batch. */
+export const statusOf = (error: GrpcError): Status => statusOfFailure(failureOf(error))
+
+/** What a failed call answers: the code, the message, and the google.rpc.Status in grpc-status-details-bin. */
+export const serviceErrorOf = (error: GrpcError): ServerErrorResponse => {
+  const failure = failureOf(error)
+  const metadata = new Metadata()
+  metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, statusOfFailure(failure))))
+  // A plain object, not an Error: no stack is captured for an answer that is data.
+  return { name: "GrpcError", message: failure.message, code: failure.code, details: failure.message, metadata }
 }
 
 /** Outages are logged here (REST logs them in its handlers); the client only learns to retry. */

@@ -5,13 +5,15 @@
  * balancers and orchestrators call it.
  */
 import { create } from "@bufbuild/protobuf"
-import { Code, ConnectError } from "@connectrpc/connect"
-import type { ServiceImpl } from "@connectrpc/connect"
+import { status as Code } from "@grpc/grpc-js"
+import type { handleServerStreamingCall, handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js"
 import { Effect } from "effect"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Readiness } from "../pipeline/Readiness.ts"
+import type { Calls } from "./Calls.ts"
+import { cancelSignal } from "./Calls.ts"
 import { HealthCheckResponse_ServingStatus as ServingStatus, HealthCheckResponseSchema, HealthListResponseSchema } from "./gen/grpc/health/v1/health_pb.ts"
-import type { Health } from "./gen/grpc/health/v1/health_pb.ts"
+import type { HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse } from "./gen/grpc/health/v1/health_pb.ts"
 import { MessageService } from "./gen/smsgw/v1/messages_pb.ts"
 
 /** How often a Watch looks at readiness again (each look asks the store and the link actors). */
@@ -26,36 +28,52 @@ export const makeHealthService = Effect.gen(function*() {
   const statusNow = (signal: AbortSignal) =>
     runPromise(Effect.map(readiness.check, (r) => r.ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING), { signal })
 
-  return (draining: AbortSignal): ServiceImpl<typeof Health> => ({
-    check: async (request, ctx) => {
-      if (!services.includes(request.service)) throw new ConnectError(`unknown service ${request.service}`, Code.NotFound)
-      return create(HealthCheckResponseSchema, { status: await statusNow(ctx.signal) })
-    },
-    list: async (_request, ctx) => {
-      const status = await statusNow(ctx.signal)
-      return create(HealthListResponseSchema, {
-        statuses: Object.fromEntries(services.map((s) => [s, create(HealthCheckResponseSchema, { status })]))
-      })
-    },
-    watch: async function*(request, ctx) {
-      const known = services.includes(request.service)
-      const signal = AbortSignal.any([ctx.signal, draining])
-      let last: ServingStatus | undefined
-      for (;;) {
-        const status = known ? await statusNow(ctx.signal) : ServingStatus.SERVICE_UNKNOWN
-        if (status !== last) {
-          last = status
-          yield create(HealthCheckResponseSchema, { status })
-        }
-        try {
-          await sleep(healthWatchIntervalMs, undefined, { signal })
-        } catch {
-          if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason)
-          // Draining: the last word is NOT_SERVING, so a balancer moves this client elsewhere.
-          yield create(HealthCheckResponseSchema, { status: ServingStatus.NOT_SERVING })
-          return
+  return (calls: Calls, draining: AbortSignal): UntypedServiceImplementation => {
+    const check: handleUnaryCall<HealthCheckRequest, HealthCheckResponse> = (call, callback) => {
+      if (!services.includes(call.request.service)) {
+        return callback({ code: Code.NOT_FOUND, details: `unknown service ${call.request.service}` })
+      }
+      const done = calls.begin()
+      statusNow(cancelSignal(call)).then(
+        (status) => callback(null, create(HealthCheckResponseSchema, { status })),
+        () => callback({ code: Code.CANCELLED, details: "cancelled" })
+      ).finally(done)
+    }
+    const list: handleUnaryCall<HealthListRequest, HealthListResponse> = (call, callback) => {
+      const done = calls.begin()
+      statusNow(cancelSignal(call)).then(
+        (status) =>
+          callback(null, create(HealthListResponseSchema, {
+            statuses: Object.fromEntries(services.map((s) => [s, create(HealthCheckResponseSchema, { status })]))
+          })),
+        () => callback({ code: Code.CANCELLED, details: "cancelled" })
+      ).finally(done)
+    }
+    const watch: handleServerStreamingCall<HealthCheckRequest, HealthCheckResponse> = (call) => {
+      const done = calls.begin()
+      const cancelled = cancelSignal(call)
+      const signal = AbortSignal.any([cancelled, draining])
+      const known = services.includes(call.request.service)
+      const loop = async () => {
+        let last: ServingStatus | undefined
+        for (;;) {
+          const status = known ? await statusNow(cancelled).catch(() => undefined) : ServingStatus.SERVICE_UNKNOWN
+          if (cancelled.aborted || status === undefined) return
+          if (status !== last) {
+            last = status
+            call.write(create(HealthCheckResponseSchema, { status }))
+          }
+          const woke = await sleep(healthWatchIntervalMs, undefined, { signal }).then(() => true, () => false)
+          if (cancelled.aborted) return
+          if (!woke) {
+            // Draining: the last word is NOT_SERVING, so a balancer moves this client elsewhere.
+            call.write(create(HealthCheckResponseSchema, { status: ServingStatus.NOT_SERVING }))
+            return void call.end()
+          }
         }
       }
+      void loop().finally(done)
     }
-  })
+    return { check, list, watch }
+  }
 })

@@ -5,8 +5,8 @@
  * GET /v1/messages, and WatchMessage polls `Gateway.status` until a final status. No stage is re-implemented here.
  */
 import { create } from "@bufbuild/protobuf"
-import { Code, ConnectError, createContextKey } from "@connectrpc/connect"
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect"
+import { status as Code } from "@grpc/grpc-js"
+import type { handleServerStreamingCall, handleUnaryCall, Metadata, ServerErrorResponse, UntypedServiceImplementation } from "@grpc/grpc-js"
 import { Cause, Context, Effect, Exit, Option, Result, Schema } from "effect"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Access } from "../auth/Access.ts"
@@ -22,7 +22,9 @@ import { defaultPageSize } from "../http/Paging.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { MessageSearch, maxPageSize } from "../storage/MessageSearch.ts"
 import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
-import { BadFields, connectErrorOf, logOutage, statusOf } from "./Errors.ts"
+import { cancelSignal, peerAddress } from "./Calls.ts"
+import type { Calls } from "./Calls.ts"
+import { BadFields, logOutage, serviceErrorOf, statusOf } from "./Errors.ts"
 import type { GrpcError } from "./Errors.ts"
 import {
   GetMessageResponseSchema,
@@ -31,7 +33,19 @@ import {
   SendMessagesResultSchema,
   WatchMessageResponseSchema
 } from "./gen/smsgw/v1/messages_pb.ts"
-import type { MessageService, SendMessagesResult, WatchMessageResponse } from "./gen/smsgw/v1/messages_pb.ts"
+import type {
+  GetMessageRequest,
+  GetMessageResponse,
+  ListMessagesRequest,
+  ListMessagesResponse,
+  SendMessageRequest,
+  SendMessageResponse,
+  SendMessagesRequest,
+  SendMessagesResponse,
+  SendMessagesResult,
+  WatchMessageRequest,
+  WatchMessageResponse
+} from "./gen/smsgw/v1/messages_pb.ts"
 
 /** The pipeline answers one result per item; should it not, the message is reported unavailable, never dropped. */
 const missingResult = new StoreUnavailable({ message: "no result for this message; retry it" })
@@ -39,18 +53,20 @@ const missingResult = new StoreUnavailable({ message: "no result for this messag
 /** How often WatchMessage looks at the message: modest, since a status moves a few times in a message's life. */
 export const watchIntervalMs = 500
 
-/** The peer's address of a call, set from the HTTP/2 stream's socket (src/grpc/Server.ts). */
-export const PeerAddress = createContextKey<string | undefined>(undefined, { description: "the HTTP/2 peer address" })
+/** The first value of a metadata key, as text. */
+const header = (metadata: Metadata, key: string): string | undefined => {
+  const value = metadata.get(key)[0]
+  return typeof value === "string" ? value : undefined
+}
 
 /** What the transport knows about the caller, as Access reads it for REST. */
-export const originOf = (ctx: HandlerContext): RequestOrigin => ({
-  remoteAddress: ctx.values.get(PeerAddress),
-  forwardedFor: ctx.requestHeader.get("x-forwarded-for") ?? undefined,
-  appIdHeader: ctx.requestHeader.get("x-app-id") ?? undefined
+export const originOf = (call: { readonly metadata: Metadata; getPeer(): string }): RequestOrigin => ({
+  remoteAddress: peerAddress(call.getPeer()),
+  forwardedFor: header(call.metadata, "x-forwarded-for"),
+  appIdHeader: header(call.metadata, "x-app-id")
 })
 
-const bearer = (ctx: HandlerContext): string =>
-  /^Bearer +(\S+) *$/i.exec(ctx.requestHeader.get("authorization") ?? "")?.[1] ?? ""
+const bearer = (metadata: Metadata): string => /^Bearer +(\S+) *$/i.exec(header(metadata, "authorization") ?? "")?.[1] ?? ""
 
 /** The app filter the caller may use: an app token is held to its own app (the REST search's rule). */
 const appScope = (p: Principal, asked: string | undefined): Effect.Effect<string | undefined, Forbidden> => {
@@ -81,6 +97,14 @@ const decodeRecipient = Schema.decodeUnknownEffect(RecipientFromString)
 /** A message's state as WatchMessage compares it: a response goes out when this changes. */
 const versionOf = (view: MessageView) => `${view.status}|${view.updatedAt}|${view.events.length}|${view.parts.map((p) => p.status).join(",")}`
 
+/** A call ended by the server's shutdown rather than by an error of its own. */
+const shuttingDown: ServerErrorResponse = {
+  name: "GrpcError",
+  message: "the server is shutting down; watch again",
+  code: Code.UNAVAILABLE,
+  details: "the server is shutting down; watch again"
+}
+
 /** The service's implementation, running each call's effect on the gateway's services. */
 export const makeMessageService = Effect.gen(function*() {
   const context = yield* Effect.context<Gateway | Access | MessageSearch>()
@@ -89,34 +113,52 @@ export const makeMessageService = Effect.gen(function*() {
   const search = Context.get(context, MessageSearch)
   const runExit = Effect.runPromiseExitWith(context)
 
-  /** Runs a call's effect: its domain error becomes the gRPC status; a deadline or a cancel stops it. */
-  const run = async <A>(ctx: HandlerContext, effect: Effect.Effect<A, GrpcError>): Promise<A> => {
-    const exit = await runExit(effect.pipe(Effect.tapError(logOutage)), { signal: ctx.signal })
-    if (Exit.isSuccess(exit)) return exit.value
+  /**
+   * Runs a call's effect until it answers, or until the client cancels or its deadline passes (`signal`: grpc-js then
+   * answers CANCELLED or DEADLINE_EXCEEDED itself). A domain error becomes its status; a defect is logged, INTERNAL.
+   */
+  const run = async <A>(method: string, signal: AbortSignal, effect: Effect.Effect<A, GrpcError>): Promise<Result.Result<A, ServerErrorResponse>> => {
+    const exit = await runExit(effect.pipe(Effect.tapError(logOutage)), { signal })
+    if (Exit.isSuccess(exit)) return Result.succeed(exit.value)
     const error = Cause.findErrorOption(exit.cause)
-    if (Option.isSome(error)) throw connectErrorOf(error.value)
-    if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason)
-    await runExit(Effect.logError("gRPC call failed", exit.cause).pipe(Effect.annotateLogs({ method: ctx.method.name })))
-    throw new ConnectError("internal error", Code.Internal)
+    if (Option.isSome(error)) return Result.fail(serviceErrorOf(error.value))
+    if (!signal.aborted) await runExit(Effect.logError("gRPC call failed", exit.cause).pipe(Effect.annotateLogs({ method })))
+    const internal: ServerErrorResponse = { name: "GrpcError", message: "internal error", code: Code.INTERNAL, details: "internal error" }
+    return Result.fail(internal)
   }
 
-  const principalOf = (ctx: HandlerContext) => access.authenticate(bearer(ctx))
+  /** A unary method: its effect run for the call, its answer or its status sent. */
+  const unary = <Req, Res>(
+    calls: Calls,
+    method: string,
+    handle: (request: Req, call: { readonly metadata: Metadata; getPeer(): string }) => Effect.Effect<Res, GrpcError>
+  ): handleUnaryCall<Req, Res> =>
+  (call, callback) => {
+    const done = calls.begin()
+    void run(method, cancelSignal(call), handle(call.request, call)).then((result) => {
+      done()
+      if (Result.isSuccess(result)) callback(null, result.success)
+      else callback(result.failure)
+    })
+  }
 
-  const senderOf = (ctx: HandlerContext) =>
-    Effect.flatMap(principalOf(ctx), (principal) => access.submitter(principal, originOf(ctx)))
+  const principalOf = (metadata: Metadata) => access.authenticate(bearer(metadata))
 
-  const sendMessage: ServiceImpl<typeof MessageService>["sendMessage"] = (request, ctx) =>
-    run(ctx, Effect.gen(function*() {
-      const sender = yield* senderOf(ctx)
+  const senderOf = (call: { readonly metadata: Metadata; getPeer(): string }) =>
+    Effect.flatMap(principalOf(call.metadata), (principal) => access.submitter(principal, originOf(call)))
+
+  const sendMessage = (request: SendMessageRequest, call: { readonly metadata: Metadata; getPeer(): string }) =>
+    Effect.gen(function*() {
+      const sender = yield* senderOf(call)
       const item = yield* submitOf(request)
       const outcome = yield* gateway.submit(item.message, sender, item.idempotencyKey !== undefined ? { idempotencyKey: item.idempotencyKey } : {})
       return acceptedOf(outcome.accepted, outcome.replayed === true)
-    }))
+    })
 
   /** Every message of a batch decoded; the valid ones through the pipeline, each answered in place. */
-  const sendMessages: ServiceImpl<typeof MessageService>["sendMessages"] = (request, ctx) =>
-    run(ctx, Effect.gen(function*() {
-      const sender = yield* senderOf(ctx)
+  const sendMessages = (request: SendMessagesRequest, call: { readonly metadata: Metadata; getPeer(): string }) =>
+    Effect.gen(function*() {
+      const sender = yield* senderOf(call)
       const count = request.messages.length
       const batchIssues = [
         ...unknownFields(request),
@@ -139,18 +181,18 @@ export const makeMessageService = Effect.gen(function*() {
           : create(SendMessagesResultSchema, { result: { case: "accepted", value: acceptedOf(outcome.success.accepted, outcome.success.replayed === true) } })
       })
       return create(SendMessagesResponseSchema, { results })
-    }))
+    })
 
-  const getMessage: ServiceImpl<typeof MessageService>["getMessage"] = (request, ctx) =>
-    run(ctx, Effect.gen(function*() {
-      const principal = yield* principalOf(ctx)
+  const getMessage = (request: GetMessageRequest, call: { readonly metadata: Metadata }) =>
+    Effect.gen(function*() {
+      const principal = yield* principalOf(call.metadata)
       const view = yield* gateway.status(request.id, { orgId: principal.orgId, appId: principal.appId })
       return create(GetMessageResponseSchema, { message: messageOf(view) })
-    }))
+    })
 
-  const listMessages: ServiceImpl<typeof MessageService>["listMessages"] = (request, ctx) =>
-    run(ctx, Effect.gen(function*() {
-      const principal = yield* principalOf(ctx)
+  const listMessages = (request: ListMessagesRequest, call: { readonly metadata: Metadata }) =>
+    Effect.gen(function*() {
+      const principal = yield* principalOf(call.metadata)
       const after = request.pageToken === "" ? undefined : cursorOfToken(request.pageToken)
       const status = request.status === 0 ? undefined : domainStatus(request.status)
       const to = request.to === undefined ? undefined : yield* Effect.option(decodeRecipient(request.to))
@@ -182,46 +224,51 @@ export const makeMessageService = Effect.gen(function*() {
         messages: page.items.map(summaryOf),
         nextPageToken: page.next === undefined ? "" : pageToken(page.next)
       })
-    }))
+    })
 
   /**
-   * The message now, then after each change, until a final status. Ends early, with an error, when the deadline
-   * passes or the client goes away (the call's signal), or with UNAVAILABLE when the server drains (`draining`).
+   * The message now, then after each change, until a final status. Stops when the client cancels or its deadline
+   * passes, and ends with UNAVAILABLE when the server drains (`draining`).
    */
-  const watchMessage = (draining: AbortSignal): ServiceImpl<typeof MessageService>["watchMessage"] =>
-    async function*(request, ctx) {
-      const principal = await run(ctx, principalOf(ctx))
-      const caller = { orgId: principal.orgId, appId: principal.appId }
-      const signal = AbortSignal.any([ctx.signal, draining])
+  const watchMessage = (calls: Calls, draining: AbortSignal): handleServerStreamingCall<WatchMessageRequest, WatchMessageResponse> =>
+  (call) => {
+    const done = calls.begin()
+    const cancelled = cancelSignal(call)
+    const signal = AbortSignal.any([cancelled, draining])
+    const fail = (error: ServerErrorResponse) => void call.emit("error", error)
+    const loop = async () => {
+      const principal = await run("WatchMessage", cancelled, principalOf(call.metadata))
+      if (Result.isFailure(principal)) return fail(principal.failure)
+      const caller = { orgId: principal.success.orgId, appId: principal.success.appId }
       let last = ""
       let seenEvents = 0
       for (;;) {
-        const view = await run(ctx, gateway.status(request.id, caller))
-        const version = versionOf(view)
+        const view = await run("WatchMessage", cancelled, gateway.status(call.request.id, caller))
+        if (cancelled.aborted) return
+        if (Result.isFailure(view)) return fail(view.failure)
+        const version = versionOf(view.success)
         if (version !== last) {
           last = version
-          const response: WatchMessageResponse = create(WatchMessageResponseSchema, {
-            message: messageOf(view),
-            newEvents: eventsOf(view.events.slice(seenEvents))
-          })
-          seenEvents = view.events.length
-          yield response
+          call.write(create(WatchMessageResponseSchema, {
+            message: messageOf(view.success),
+            newEvents: eventsOf(view.success.events.slice(seenEvents))
+          }))
+          seenEvents = view.success.events.length
         }
-        if (isFinal(view.status)) return
-        try {
-          await sleep(watchIntervalMs, undefined, { signal })
-        } catch {
-          if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason)
-          throw new ConnectError("the server is shutting down; watch again", Code.Unavailable)
-        }
+        if (isFinal(view.success.status)) return void call.end()
+        const woke = await sleep(watchIntervalMs, undefined, { signal }).then(() => true, () => false)
+        if (cancelled.aborted) return
+        if (!woke) return fail(shuttingDown)
       }
     }
+    void loop().finally(done)
+  }
 
-  return (draining: AbortSignal): ServiceImpl<typeof MessageService> => ({
-    sendMessage,
-    sendMessages,
-    getMessage,
-    listMessages,
-    watchMessage: watchMessage(draining)
+  return (calls: Calls, draining: AbortSignal): UntypedServiceImplementation => ({
+    sendMessage: unary<SendMessageRequest, SendMessageResponse>(calls, "SendMessage", sendMessage),
+    sendMessages: unary<SendMessagesRequest, SendMessagesResponse>(calls, "SendMessages", sendMessages),
+    getMessage: unary<GetMessageRequest, GetMessageResponse>(calls, "GetMessage", getMessage),
+    listMessages: unary<ListMessagesRequest, ListMessagesResponse>(calls, "ListMessages", listMessages),
+    watchMessage: watchMessage(calls, draining)
   })
 })

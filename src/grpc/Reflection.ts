@@ -3,13 +3,13 @@
  * call): the services this server offers and their file descriptors with every dependency, so tools work without
  * the .proto files. It describes the contract only, no data, and needs no authentication.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
+import { create, toBinary } from "@bufbuild/protobuf"
 import type { DescFile, DescMessage } from "@bufbuild/protobuf"
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt"
-import type { ServiceImpl } from "@connectrpc/connect"
-import { Code } from "@connectrpc/connect"
+import { status as Code } from "@grpc/grpc-js"
+import type { handleBidiStreamingCall, UntypedServiceImplementation } from "@grpc/grpc-js"
 import { file_grpc_health_v1_health, Health } from "./gen/grpc/health/v1/health_pb.ts"
-import { file_grpc_reflection_v1_reflection, ServerReflection, ServerReflectionRequestSchema, ServerReflectionResponseSchema } from "./gen/grpc/reflection/v1/reflection_pb.ts"
+import { file_grpc_reflection_v1_reflection, ServerReflection, ServerReflectionResponseSchema } from "./gen/grpc/reflection/v1/reflection_pb.ts"
 import type { ServerReflectionRequest, ServerReflectionResponse } from "./gen/grpc/reflection/v1/reflection_pb.ts"
 import * as V1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.ts"
 import { file_smsgw_v1_messages, MessageService } from "./gen/smsgw/v1/messages_pb.ts"
@@ -69,7 +69,7 @@ const answer = (known: ReturnType<typeof index>, request: ServerReflectionReques
   const notFound = (what: string) =>
     create(ServerReflectionResponseSchema, {
       ...base,
-      messageResponse: { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: `${what} not found` } }
+      messageResponse: { case: "errorResponse", value: { errorCode: Code.NOT_FOUND, errorMessage: `${what} not found` } }
     })
   const files = (file: DescFile | undefined, what: string) =>
     file === undefined
@@ -101,26 +101,21 @@ const answer = (known: ReturnType<typeof index>, request: ServerReflectionReques
     default:
       return create(ServerReflectionResponseSchema, {
         ...base,
-        messageResponse: { case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "empty request" } }
+        messageResponse: { case: "errorResponse", value: { errorCode: Code.INVALID_ARGUMENT, errorMessage: "empty request" } }
       })
   }
 }
 
-export const makeReflectionServices = () => {
+/**
+ * ServerReflectionInfo: each request answered in order on the same stream. It serves v1 and, under its old name,
+ * v1alpha (Definition.ts `servedAs`): their messages are the same on the wire.
+ */
+export const makeReflectionService = (): UntypedServiceImplementation => {
   const known = index()
-  const v1: ServiceImpl<typeof ServerReflection> = {
-    serverReflectionInfo: async function*(requests) {
-      for await (const request of requests) yield answer(known, request)
-    }
+  const serverReflectionInfo: handleBidiStreamingCall<ServerReflectionRequest, ServerReflectionResponse> = (call) => {
+    call.on("data", (request: ServerReflectionRequest) => call.write(answer(known, request)))
+    call.on("end", () => call.end())
+    call.on("error", () => undefined)
   }
-  // v1alpha has the same messages under another package: identical on the wire, so each is re-read in the other's type.
-  const v1alpha: ServiceImpl<typeof V1alpha.ServerReflection> = {
-    serverReflectionInfo: async function*(requests) {
-      for await (const request of requests) {
-        const response = answer(known, fromBinary(ServerReflectionRequestSchema, toBinary(V1alpha.ServerReflectionRequestSchema, request)))
-        yield fromBinary(V1alpha.ServerReflectionResponseSchema, toBinary(ServerReflectionResponseSchema, response))
-      }
-    }
-  }
-  return { v1, v1alpha }
+  return { serverReflectionInfo }
 }
