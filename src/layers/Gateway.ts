@@ -1,5 +1,5 @@
 /**
- * The composition root of a process: storage, cluster runtime, actors, pipeline, HTTP and admin RPC, per mode.
+ * The composition root of a process: storage, cluster runtime, actors, pipeline, HTTP and admin RPC, gRPC, per mode.
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
