@@ -118,17 +118,18 @@ const serveGrpcJs = (codecs: { readonly submit: Codec; readonly watch: Codec } |
       error === null ? resolve(port) : reject(error)))
 }
 
-// The handlers answer plain objects of the fields; toBinary reads fields by name and needs no $typeName.
+// The handlers answer plain objects of the fields; toBinary wants a message, which $typeName makes one.
 const esCodecs = {
   submit: {
     requestDeserialize: (bytes: Buffer) => fromBinary(SubmitRequestSchema, bytes),
     responseSerialize: (value: unknown) =>
-      Buffer.from(toBinary(SubmitResponseSchema, value as SubmitResponse))
+      Buffer.from(toBinary(SubmitResponseSchema,
+        { $typeName: "smsgw.bench.v1.SubmitResponse", ...value as Omit<SubmitResponse, "$typeName"> }))
   },
   watch: {
     requestDeserialize: (bytes: Buffer) => fromBinary(WatchRequestSchema, bytes),
     responseSerialize: (value: unknown) =>
-      Buffer.from(toBinary(EventSchema, value as Event))
+      Buffer.from(toBinary(EventSchema, { $typeName: "smsgw.bench.v1.Event", ...value as Omit<Event, "$typeName"> }))
   }
 } as const
 
@@ -205,13 +206,26 @@ interface Child {
 const start = (args: ReadonlyArray<string>): Child => {
   const child = fork(import.meta.filename, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   const waiters: Array<(reply: Reply) => void> = []
-  child.on("message", (reply: Reply) => waiters.shift()?.(reply))
+  const failures: Array<(error: Error) => void> = []
+  child.on("message", (reply: Reply) => {
+    failures.shift()
+    waiters.shift()?.(reply)
+  })
+  child.on("exit", (code) => {
+    const error = new Error(`${args.join(" ")}: exited with ${code}`)
+    for (const fail of failures.splice(0)) fail(error)
+    waiters.splice(0)
+  })
   const next = (): Promise<Reply> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: no reply in ${stepTimeoutMs} ms`)), stepTimeoutMs)
       waiters.push((reply) => {
         clearTimeout(timer)
         resolve(reply)
+      })
+      failures.push((error) => {
+        clearTimeout(timer)
+        reject(error)
       })
     })
   const ready = next()
