@@ -2,7 +2,7 @@ import reactHooks from "eslint-plugin-react-hooks"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules", "data", "coverage", ".tmp", "web/dist", "web/generated", "src/grpc/gen", "test-results", "playwright-report"] },
+  { ignores: ["node_modules", "data", "coverage", ".tmp", "web/dist", "web/generated", "src/grpc/gen", "test-results", "playwright-report", "bench/grpc-libs/gen"] },
   ...tseslint.configs.recommended,
   {
     rules: {

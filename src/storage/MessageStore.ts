@@ -915,8 +915,12 @@ export const make = Effect.gen(function*() {
 
   const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
 
-  /** Only accepts, on PostgreSQL: each statement is atomic for the messages in it already, no transaction needed. */
-  const acceptsOnly = (ops: ReadonlyArray<Op>) => isPg && ops.every((op) => op._tag === "Accept")
+  /**
+   * Only accepts in one statement, on PostgreSQL: that statement is atomic for the messages in it already, no
+   * transaction needed. More than one statement (a batch of over 300 messages) is a transaction: a batch is all or none.
+   */
+  const acceptsOnly = (ops: ReadonlyArray<Op>) =>
+    isPg && ops.every((op) => op._tag === "Accept") && acceptChunks(ops.flatMap((op) => op._tag === "Accept" ? op.messages : [])).length <= 1
 
   const runBatch = (ops: ReadonlyArray<Op>) => {
     // What moved is told once the batch committed: a rolled-back batch changed nothing.
