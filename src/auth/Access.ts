@@ -49,6 +49,21 @@ interface CachedApp {
  * Authentication of every request and the checks of every submission: token, app, organisation, client address.
  * Apps and keys are cached briefly so the submit path costs a map lookup; local changes invalidate at once.
  */
+/**
+ * Whose messages a caller may list (REST search, gRPC ListMessages): an app token its own app's only, whatever it
+ * asks; a member of the organisation (viewer and above) any app's, or all. Answers the app filter to apply.
+ */
+export const messageListScope = (principal: Principal, askedAppId: string | undefined): Effect.Effect<string | undefined, Forbidden> => {
+  if (principal.kind === "app") {
+    return askedAppId === undefined || askedAppId === principal.appId
+      ? Effect.succeed(principal.appId ?? undefined)
+      : Effect.fail(new Forbidden({ message: `an app token lists its own app's messages only, not app ${askedAppId}` }))
+  }
+  return principal.role !== null && atLeast(principal.role, "viewer")
+    ? Effect.succeed(askedAppId)
+    : Effect.fail(new Forbidden({ message: "messages are listed by members of the organisation or by an app token" }))
+}
+
 export class Access extends Context.Service<Access, {
   readonly authenticate: (token: string) => Effect.Effect<Principal, Unauthenticated>
   readonly submitter: (principal: Principal, origin: RequestOrigin) => Effect.Effect<Submitter, Forbidden>

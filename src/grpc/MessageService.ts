@@ -9,10 +9,8 @@ import { status as Code } from "@grpc/grpc-js"
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, ServerErrorResponse, UntypedServiceImplementation } from "@grpc/grpc-js"
 import { Cause, Context, Effect, Exit, Option, Result, Schema } from "effect"
 import { setTimeout as sleep } from "node:timers/promises"
-import { Access } from "../auth/Access.ts"
-import type { Principal, RequestOrigin } from "../auth/Access.ts"
-import { Forbidden } from "../auth/Errors.ts"
-import { atLeast } from "../domain/Account.ts"
+import { Access, messageListScope } from "../auth/Access.ts"
+import type { RequestOrigin } from "../auth/Access.ts"
 import { isFinal, maxBatchMessages } from "../domain/Message.ts"
 import { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView } from "../domain/Message.ts"
@@ -20,7 +18,8 @@ import { RecipientFromString } from "../domain/Msisdn.ts"
 import type { FieldIssue } from "../domain/FieldIssues.ts"
 import { defaultPageSize } from "../http/Paging.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
-import { MessageSearch, maxPageSize } from "../storage/MessageSearch.ts"
+import { cursorText, MessageSearch, maxPageSize, parseCursor } from "../storage/MessageSearch.ts"
+import type { Before } from "../storage/Paging.ts"
 import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
 import { cancelSignal, peerAddress } from "./Calls.ts"
 import type { Calls } from "./Calls.ts"
@@ -68,26 +67,10 @@ export const originOf = (call: { readonly metadata: Metadata; getPeer(): string 
 
 const bearer = (metadata: Metadata): string => /^Bearer +(\S+) *$/i.exec(header(metadata, "authorization") ?? "")?.[1] ?? ""
 
-/** The app filter the caller may use: an app token is held to its own app (the REST search's rule). */
-const appScope = (p: Principal, asked: string | undefined): Effect.Effect<string | undefined, Forbidden> => {
-  if (p.kind === "app") {
-    return asked === undefined || asked === p.appId
-      ? Effect.succeed(p.appId ?? undefined)
-      : Effect.fail(new Forbidden({ message: `an app token lists its own app's messages only, not app ${asked}` }))
-  }
-  return p.role !== null && atLeast(p.role, "viewer")
-    ? Effect.succeed(asked)
-    : Effect.fail(new Forbidden({ message: "messages are listed by members of the organisation or by an app token" }))
-}
+/** A page token is the storage cursor's text (storage/MessageSearch.ts), base64url so clients treat it as opaque. */
+const pageToken = (next: Before) => Buffer.from(cursorText(next)).toString("base64url")
 
-/** A page token is the storage cursor (creation time and id), base64url so clients treat it as opaque. */
-const pageToken = (next: { readonly at: number; readonly id?: string | undefined }) =>
-  Buffer.from(`${next.at}.${next.id ?? ""}`).toString("base64url")
-
-const cursorOfToken = (token: string): { readonly at: number; readonly id: string } | undefined => {
-  const match = /^([0-9]{1,15})\.(\S{1,128})$/.exec(Buffer.from(token, "base64url").toString())
-  return match?.[1] === undefined || match[2] === undefined ? undefined : { at: Number(match[1]), id: match[2] }
-}
+const cursorOfToken = (token: string) => parseCursor(Buffer.from(token, "base64url").toString())
 
 const bounded = (field: string, value: string | undefined, max: number): Array<FieldIssue> =>
   value !== undefined && (value.length < 1 || value.length > max) ? [{ field, message: `must be 1 to ${max} characters` }] : []
@@ -208,7 +191,7 @@ export const makeMessageService = Effect.gen(function*() {
         ...bounded("campaign_id", request.campaignId, 128)
       ]
       if (issues.length > 0) return yield* new BadFields({ violations: issues })
-      const appId = yield* appScope(principal, request.appId)
+      const appId = yield* messageListScope(principal, request.appId)
       const page = yield* search.search({
         orgId: principal.orgId,
         id: request.id,

@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import { MessageStatus, MessageSummary } from "../domain/Message.ts"
 import { RecipientFromString } from "../domain/Msisdn.ts"
-import { maxPageSize } from "../storage/MessageSearch.ts"
+import { cursorPattern, maxPageSize } from "../storage/MessageSearch.ts"
 import { defaultPageSize } from "./Paging.ts"
 import { ForbiddenProblem, UnauthorizedProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
 import { Authentication } from "./Security.ts"
@@ -24,7 +24,7 @@ const IsoTime = Schema.String.check(
 
 /** `next` of a page: the last item's creation time (epoch ms) and id, read back by `cursorOf`. */
 const Cursor = Schema.String.check(
-  Schema.isPattern(/^[0-9]{1,15}\.[^\s]{1,128}$/, { expected: "the `next` of the previous page, unchanged" })
+  Schema.isPattern(cursorPattern, { expected: "the `next` of the previous page, unchanged" })
 )
 
 const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128))
@@ -78,12 +78,3 @@ export class MessageSearchGroup extends HttpApiGroup.make("messageSearch")
   .annotate(HttpApi.QueryParseOptions, { errors: "all", onExcessProperty: "error" })
   .annotate(OpenApi.Title, "Message search")
 {}
-
-/** The wire form of a page's cursor. */
-export const cursorText = (next: { readonly at: number; readonly id?: string | undefined }) => `${next.at}.${next.id ?? ""}`
-
-/** `after` read back into the storage cursor (it passed `Cursor`, so it splits at its first dot). */
-export const cursorOf = (after: string) => {
-  const dot = after.indexOf(".")
-  return { at: Number(after.slice(0, dot)), id: after.slice(dot + 1) }
-}

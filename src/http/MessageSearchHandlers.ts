@@ -4,26 +4,11 @@
  */
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { CurrentPrincipal } from "../auth/Access.ts"
-import type { Principal } from "../auth/Access.ts"
-import { atLeast } from "../domain/Account.ts"
-import { MessageSearch } from "../storage/MessageSearch.ts"
+import { CurrentPrincipal, messageListScope } from "../auth/Access.ts"
+import { cursorText, MessageSearch, parseCursor } from "../storage/MessageSearch.ts"
 import { GatewayApi } from "./Api.ts"
-import { cursorOf, cursorText } from "./MessageSearchApi.ts"
 import { defaultPageSize } from "./Paging.ts"
 import { ForbiddenProblem, UnavailableProblem } from "./Problems.ts"
-
-/** The app filter the caller may use: an app token is held to its own app whatever it asks. */
-const appScope = (p: Principal, asked: string | undefined) => {
-  if (p.kind === "app") {
-    return asked === undefined || asked === p.appId
-      ? Effect.succeed(p.appId ?? undefined)
-      : Effect.fail(new ForbiddenProblem({ detail: `an app token searches its own app's messages only, not app ${asked}` }))
-  }
-  return p.role !== null && atLeast(p.role, "viewer")
-    ? Effect.succeed(asked)
-    : Effect.fail(new ForbiddenProblem({ detail: "messages are searched by members of the organisation or by an app token" }))
-}
 
 export const MessageSearchHandlers = HttpApiBuilder.group(
   GatewayApi,
@@ -33,7 +18,9 @@ export const MessageSearchHandlers = HttpApiBuilder.group(
     return handlers.handle("search", ({ query }) =>
       Effect.gen(function*() {
         const principal = yield* CurrentPrincipal
-        const appId = yield* appScope(principal, query.appId)
+        const appId = yield* messageListScope(principal, query.appId).pipe(
+          Effect.mapError((e) => new ForbiddenProblem({ detail: e.message }))
+        )
         const page = yield* messages.search({
           orgId: principal.orgId,
           id: query.id,
@@ -44,7 +31,7 @@ export const MessageSearchHandlers = HttpApiBuilder.group(
           campaignId: query.campaignId,
           since: query.since === undefined ? undefined : Date.parse(query.since),
           until: query.until === undefined ? undefined : Date.parse(query.until)
-        }, { limit: query.limit ?? defaultPageSize, after: query.after === undefined ? undefined : cursorOf(query.after) })
+        }, { limit: query.limit ?? defaultPageSize, after: query.after === undefined ? undefined : parseCursor(query.after) })
         return { items: page.items, ...(page.next !== undefined ? { next: cursorText(page.next) } : {}) }
       }).pipe(Effect.catchTag("StoreUnavailable", (e) =>
         Effect.logError("message storage unavailable").pipe(

@@ -17,6 +17,19 @@ import type { Before } from "./Paging.ts"
 /** The most rows one page may ask for. */
 export const maxPageSize = 200
 
+/** The next page's cursor as text every front hands out (REST `next`, gRPC inside its page token): `<at>.<id>`. */
+export const cursorText = (next: Before): string => `${next.at}.${next.id ?? ""}`
+
+/** The shape of `cursorText`'s output, for the fronts' schemas. */
+export const cursorPattern = /^[0-9]{1,15}\.[^\s]{1,128}$/
+
+/** A cursor read back from `cursorText`'s form; undefined when the text is not one. */
+export const parseCursor = (text: string): { readonly at: number; readonly id: string } | undefined => {
+  if (!cursorPattern.test(text)) return undefined
+  const dot = text.indexOf(".")
+  return { at: Number(text.slice(0, dot)), id: text.slice(dot + 1) }
+}
+
 /** What to look for; every field but `orgId` is optional and they combine with AND. */
 export interface MessageFilter {
   readonly orgId: string
