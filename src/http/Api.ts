@@ -58,6 +58,8 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
     ),
     HttpApiEndpoint.post("submitBatch", "/v1/messages/batch", {
       payload: SubmitBatch,
+      // Refused when given: a batch takes a key per message, and a header silently ignored would make a retry resend all.
+      headers: { "idempotency-key": Schema.optionalKey(Schema.String.annotate({ description: "Not taken here: give each message its idempotencyKey" })) },
       success: BatchAccepted.pipe(HttpApiSchema.status(202)),
       error: [ValidationProblem, ForbiddenProblem, UnavailableProblem]
     }).annotate(LargeBody, { _tag: "Json", bytes: maxBatchBodyBytes }).annotate(

@@ -75,8 +75,12 @@ export const MessagesHandlers = HttpApiBuilder.group(
           yield* setHeaders(outcome.replayed === true ? { "idempotent-replayed": "true" } : rateLimitHeaders(outcome.rate))
           return outcome.accepted
         }))
-      .handle("submitBatch", ({ payload }) =>
+      .handle("submitBatch", ({ headers, payload }) =>
         Effect.gen(function*() {
+          if (headers["idempotency-key"] !== undefined) {
+            const message = "a batch takes a key per message: set messages[].idempotencyKey instead"
+            return yield* new ValidationProblem({ detail: `idempotency-key: ${message}`, errors: [{ field: "idempotency-key", message }] })
+          }
           const caller = yield* sender
           const read = payload.messages.map(batchItem)
           const items = read.flatMap((r) => Result.isSuccess(r) ? [r.success] : [])

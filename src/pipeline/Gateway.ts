@@ -1,7 +1,7 @@
 /**
  * The one submit pipeline every entry point calls: validate, decide (route, rate limit, contact policy), record.
  */
-import { Context, Effect, Exit, Layer, Option, Result } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, Result, Schedule } from "effect"
 import {
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
@@ -25,8 +25,8 @@ import { MessageStore } from "../storage/MessageStore.ts"
 import type { NewMessage } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import type { Outbound } from "../actors/SmppLinkProtocol.ts"
-import { IdempotencyStore } from "../storage/IdempotencyStore.ts"
-import type { ClaimRequest, KeyRef } from "../storage/IdempotencyStore.ts"
+import { idempotencyDefaults, IdempotencyStore } from "../storage/IdempotencyStore.ts"
+import type { ClaimRequest, HeldKey } from "../storage/IdempotencyStore.ts"
 import { answerOf, fingerprint, replay } from "./Idempotency.ts"
 import { targetKey } from "../routing/Target.ts"
 import type { Submitter } from "../domain/Account.ts"
@@ -373,8 +373,10 @@ export class Gateway extends Context.Service<Gateway, {
           )
 
       /**
-       * The batch with its idempotency keys: keys claimed in one statement, answered keys replayed, the rest run, then
-       * each key completed with its answer — or released when a retry should run it again.
+       * The batch with its idempotency keys: keys claimed in one statement, answered keys replayed, the rest run while
+       * their leases are extended, then each key completed with its answer, or released when a retry should run it
+       * again. A failure that leaves unknown whether the messages were stored (the store, an interruption) lapses the
+       * keys instead: the retry takes them over and finds the message if it was stored.
        */
       const submitKeyed = Effect.fnUntraced(function*(items: ReadonlyArray<SubmitItem>, caller: Submitter, options: SubmitOptions) {
         const keyed = items.flatMap((item, index) =>
@@ -392,10 +394,15 @@ export class Gateway extends Context.Service<Gateway, {
           const claim = claims[i]
           return claim === undefined ? [] : [[index, { claim, key }] as const]
         }))
-        // Keys this call holds: each is completed with its answer, or released for a retry to run anew.
-        const held: Array<{ readonly index: number; readonly key: string }> = []
-        const refOf = (key: string): KeyRef => ({ orgId: caller.orgId, appId: caller.appId, key })
-        const results = yield* Effect.gen(function*() {
+        // Keys this call holds: each is completed with its answer, released, or lapsed.
+        const held: Array<{ readonly index: number; readonly key: HeldKey }> = []
+        for (const [index, { claim, key }] of claimOf) {
+          if (claim._tag === "Claimed" || claim._tag === "TakenOver") {
+            held.push({ index, key: { orgId: caller.orgId, appId: caller.appId, key, token: claim.token } })
+          }
+        }
+        const heldKeys = held.map((h) => h.key)
+        const decided = Effect.gen(function*() {
           const results: Array<SubmitResult | undefined> = items.map(() => undefined)
           const toRun: Array<{ readonly index: number; readonly message: SubmitMessage; readonly options: SubmitOptions }> = []
           for (const [index, item] of items.entries()) {
@@ -416,12 +423,10 @@ export class Gateway extends Context.Service<Gateway, {
                 results[index] = Result.fail(new IdempotencyKeyInFlight({ key }))
                 break
               case "Claimed":
-                held.push({ index, key })
                 toRun.push({ index, message: item.message, options: { ...options, messageId: claim.messageId } })
                 break
               case "TakenOver": {
-                held.push({ index, key })
-                // The first request may have committed its message before its node stopped: that message is the answer.
+                // The first request may have committed its message before it stopped: that message is the answer.
                 const stored = yield* store.get(claim.messageId, caller.orgId)
                 const earlier = Option.isSome(stored) ? recordedAnswer(stored.value) : undefined
                 if (earlier !== undefined) results[index] = earlier
@@ -438,16 +443,27 @@ export class Gateway extends Context.Service<Gateway, {
           const answered = results.filter((r) => r !== undefined)
           if (answered.length !== items.length) return yield* Effect.die(new Error("a batch message got no result"))
           return answered
-        }).pipe(Effect.tapError(() => idempotency.release(held.map(({ key }) => refOf(key))).pipe(Effect.ignore)))
-        const completed: Array<KeyRef & { readonly answer: string }> = []
-        const released: Array<KeyRef> = []
+        })
+        // While the batch runs its leases are extended, so only a request that stopped loses its keys to a retry.
+        const extendLeases = Effect.suspend(() => idempotency.extend(heldKeys, Date.now())).pipe(
+          Effect.ignore,
+          Effect.repeat(Schedule.spaced(Duration.millis(idempotencyDefaults.leaseMs / 3))),
+          Effect.delay(Duration.millis(idempotencyDefaults.leaseMs / 3))
+        )
+        const results = yield* (heldKeys.length === 0 ? decided : Effect.raceFirst(decided, Effect.andThen(extendLeases, Effect.never))).pipe(
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit) ? Effect.void : idempotency.lapse(heldKeys).pipe(Effect.ignore, Effect.uninterruptible)
+          )
+        )
+        const completed: Array<HeldKey & { readonly answer: string }> = []
+        const released: Array<HeldKey> = []
         for (const { index, key } of held) {
           const result = results[index]
           const answer = result === undefined ? undefined : answerOf(Result.map(result, (o) => o.accepted))
-          if (answer === undefined) released.push(refOf(key))
-          else completed.push({ ...refOf(key), answer })
+          if (answer === undefined) released.push(key)
+          else completed.push({ ...key, answer })
         }
-        // A key left unanswered by a failure here is taken over after its lease, and finds the committed message.
+        // A key left in flight by a failure here is taken over once its lease ends, and the retry finds the message.
         yield* idempotency.complete(completed).pipe(
           Effect.andThen(idempotency.release(released)),
           Effect.catch((e) => Effect.logWarning("idempotency keys not completed").pipe(Effect.annotateLogs({ error: e.message })))

@@ -1,7 +1,8 @@
 /**
  * What an idempotency key remembers of a submission: a fingerprint of the request (the same key with another request
- * is refused) and the first answer (accepted, or refused with a recorded message: no route, contact policy), replayed
- * to every later request with that key. Outcomes a retry should run again (validation, limits, outages) are not kept.
+ * is refused) and the first answer (accepted, or refused with a recorded message: no route, a contact policy refusal
+ * that no wait would change), replayed to every later request with that key. Outcomes a retry should run again
+ * (validation, limits, outages, refusals that say when to retry) are not kept.
  */
 import { Result, Schema } from "effect"
 import { createHash } from "node:crypto"
@@ -46,7 +47,8 @@ export const answerOf = (result: Result.Result<SubmitAccepted, { readonly _tag: 
   if (error instanceof NoRoute && error.messageId !== undefined) {
     return encodeAnswer({ _tag: "no_route", message: error.message, messageId: error.messageId })
   }
-  if (error instanceof PolicyRejected) {
+  // A refusal that says when to retry (quiet hours, a frequency cap) would contradict itself if replayed: not kept.
+  if (error instanceof PolicyRejected && error.retryAfterSeconds === undefined) {
     const { messageId, reason, retryAfterSeconds, ruleId } = error
     return encodeAnswer({ _tag: "policy", reason, ruleId, messageId, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) })
   }

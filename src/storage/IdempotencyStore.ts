@@ -1,11 +1,13 @@
 /**
  * Idempotency keys in the shared store (SQLite embedded, PostgreSQL in the cluster), so a key holds across restarts
- * and nodes: claimed with the message id chosen for the request, completed with the first answer, released when the
- * request failed in a way a retry should run again. What an answer means is the pipeline's business (an opaque text).
+ * and nodes: claimed with the message id chosen for the request under a lease its request extends while it runs,
+ * completed with the first answer, released when a retry should run it again, or lapsed (left for a retry to take
+ * over) when the request cannot tell whether its message was stored. Only the claim's holder (its token) can change
+ * it. What an answer means is the pipeline's business (an opaque text).
  */
 import { Context, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
-import type { SqlError } from "effect/sql"
+import type { SqlError, Statement } from "effect/sql"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 
 /** One app's key: the organisation and app scope it, so two apps may use the same key. */
@@ -22,15 +24,20 @@ export interface ClaimRequest extends KeyRef {
   readonly messageId: string
 }
 
+/** A key this request holds: its token proves it to complete, release, lapse or extend the claim. */
+export interface HeldKey extends KeyRef {
+  readonly token: string
+}
+
 /** What a claim found. */
 export type Claim =
   /** The key is this request's: go on under `messageId`. */
-  | { readonly _tag: "Claimed"; readonly messageId: string }
+  | { readonly _tag: "Claimed"; readonly messageId: string; readonly token: string }
   /**
-   * The key's first request stopped answering (its node died or it outlived its lease): this request takes it over
-   * under the first one's message id, which the store may already hold.
+   * The key's first request stopped extending its lease (its node died, or it could not tell whether its message
+   * was stored): this request takes it over under the first one's message id, which the store may already hold.
    */
-  | { readonly _tag: "TakenOver"; readonly messageId: string }
+  | { readonly _tag: "TakenOver"; readonly messageId: string; readonly token: string }
   /** The key's first request has answered: this is its answer. */
   | { readonly _tag: "Answered"; readonly answer: string }
   /** The key's first request is still running. */
@@ -41,19 +48,23 @@ export type Claim =
 export interface IdempotencySettings {
   /** How long a key is remembered from its first use. */
   readonly ttlMs: number
-  /** How long a claim holds a key before another request may take it over (longer than any submit takes). */
+  /** How long a claim holds a key unless extended: a request extends it every third of this while it runs. */
   readonly leaseMs: number
 }
 
-export const idempotencyDefaults: IdempotencySettings = { ttlMs: 24 * 3_600_000, leaseMs: 60_000 }
+export const idempotencyDefaults: IdempotencySettings = { ttlMs: 24 * 3_600_000, leaseMs: 30_000 }
 
 export class IdempotencyStore extends Context.Service<IdempotencyStore, {
   /** Claims each key in one statement when all are new (the usual case); answers one claim per request, in order. */
   readonly claim: (requests: ReadonlyArray<ClaimRequest>, now: number) => Effect.Effect<ReadonlyArray<Claim>, StoreUnavailable>
   /** Records the first answer of each key: later requests with it get this answer. */
-  readonly complete: (answers: ReadonlyArray<KeyRef & { readonly answer: string }>) => Effect.Effect<void, StoreUnavailable>
-  /** Forgets keys whose request failed before it answered (a retry runs anew); answered keys stay. */
-  readonly release: (keys: ReadonlyArray<KeyRef>) => Effect.Effect<void, StoreUnavailable>
+  readonly complete: (answers: ReadonlyArray<HeldKey & { readonly answer: string }>) => Effect.Effect<void, StoreUnavailable>
+  /** Forgets keys whose request refused its message without storing it (a retry runs anew); answered keys stay. */
+  readonly release: (keys: ReadonlyArray<HeldKey>) => Effect.Effect<void, StoreUnavailable>
+  /** Ends the lease of keys whose request failed not knowing whether its message was stored: the next retry takes over. */
+  readonly lapse: (keys: ReadonlyArray<HeldKey>) => Effect.Effect<void, StoreUnavailable>
+  /** Extends the lease of keys whose request still runs, from `now`. */
+  readonly extend: (keys: ReadonlyArray<HeldKey>, now: number) => Effect.Effect<void, StoreUnavailable>
   /** Deletes up to `limit` keys first used before `before`; answers how many went. */
   readonly purge: (before: number, limit: number) => Effect.Effect<number, StoreUnavailable>
 }>()("smsgw/storage/IdempotencyStore") {
@@ -89,46 +100,49 @@ const make = (settings: IdempotencySettings) =>
         const rows = yield* sql<KeyRow>`SELECT idem_key, app_id, fingerprint, message_id, answer, locked_until, created_at
           FROM idempotency_keys WHERE org_id = ${request.orgId} AND app_id = ${request.appId} AND idem_key = ${request.key}`
         const row = rows[0]
+        const token = crypto.randomUUID()
         if (row === undefined) {
           // Purged or released between the insert and this read: try once more from the start.
           const again = yield* sql<{ readonly message_id: string }>`INSERT INTO idempotency_keys
-            (org_id, app_id, idem_key, fingerprint, message_id, answer, locked_until, created_at)
+            (org_id, app_id, idem_key, fingerprint, message_id, answer, claim_token, locked_until, created_at)
             VALUES (${request.orgId}, ${request.appId}, ${request.key}, ${request.fingerprint}, ${request.messageId}, NULL,
-              ${now + settings.leaseMs}, ${now})
+              ${token}, ${now + settings.leaseMs}, ${now})
             ON CONFLICT (org_id, app_id, idem_key) DO NOTHING RETURNING message_id`
-          return again.length > 0 ? { _tag: "Claimed", messageId: request.messageId } satisfies Claim : { _tag: "InFlight" } satisfies Claim
+          return again.length > 0 ? { _tag: "Claimed", messageId: request.messageId, token } satisfies Claim : { _tag: "InFlight" } satisfies Claim
         }
         const createdAt = Number(row.created_at)
         if (createdAt <= now - settings.ttlMs) {
           // Expired: the key starts a new life with this request (only one of two racing requests wins the update).
           const renewed = yield* sql<{ readonly message_id: string }>`UPDATE idempotency_keys
             SET fingerprint = ${request.fingerprint}, message_id = ${request.messageId}, answer = NULL,
-              locked_until = ${now + settings.leaseMs}, created_at = ${now}
+              claim_token = ${token}, locked_until = ${now + settings.leaseMs}, created_at = ${now}
             WHERE org_id = ${request.orgId} AND app_id = ${request.appId} AND idem_key = ${request.key}
               AND created_at = ${createdAt} RETURNING message_id`
-          return renewed.length > 0 ? { _tag: "Claimed", messageId: request.messageId } satisfies Claim : { _tag: "InFlight" } satisfies Claim
+          return renewed.length > 0 ? { _tag: "Claimed", messageId: request.messageId, token } satisfies Claim : { _tag: "InFlight" } satisfies Claim
         }
         if (row.fingerprint !== request.fingerprint) return { _tag: "Mismatch" } satisfies Claim
         if (row.answer !== null) return { _tag: "Answered", answer: row.answer } satisfies Claim
         const lockedUntil = Number(row.locked_until)
         if (lockedUntil > now) return { _tag: "InFlight" } satisfies Claim
         const taken = yield* sql<{ readonly message_id: string }>`UPDATE idempotency_keys
-          SET locked_until = ${now + settings.leaseMs}
+          SET locked_until = ${now + settings.leaseMs}, claim_token = ${token}
           WHERE org_id = ${request.orgId} AND app_id = ${request.appId} AND idem_key = ${request.key}
             AND locked_until = ${lockedUntil} AND answer IS NULL RETURNING message_id`
-        return taken.length > 0 ? { _tag: "TakenOver", messageId: row.message_id } satisfies Claim : { _tag: "InFlight" } satisfies Claim
+        return taken.length > 0 ? { _tag: "TakenOver", messageId: row.message_id, token } satisfies Claim : { _tag: "InFlight" } satisfies Claim
       })
 
     const claimChunkOf = (requests: ReadonlyArray<ClaimRequest>, now: number) =>
       Effect.gen(function*() {
         // A type, not an interface: sql.insert takes records; `requests` is never empty here.
-        const rows = requests.map((r): Record<string, unknown> => ({
+        const tokens = requests.map(() => crypto.randomUUID())
+        const rows = requests.map((r, i): Record<string, unknown> => ({
           org_id: r.orgId,
           app_id: r.appId,
           idem_key: r.key,
           fingerprint: r.fingerprint,
           message_id: r.messageId,
           answer: null,
+          claim_token: tokens[i],
           locked_until: now + settings.leaseMs,
           created_at: now
         }))
@@ -137,13 +151,14 @@ const make = (settings: IdempotencySettings) =>
           ON CONFLICT (org_id, app_id, idem_key) DO NOTHING RETURNING app_id, idem_key, message_id`
         const mine = new Map(inserted.map((row) => [`${row.app_id}\u0000${row.idem_key}`, row.message_id]))
         const claims: Array<Claim> = []
-        for (const request of requests) {
+        for (const [i, request] of requests.entries()) {
           const id = `${request.appId}\u0000${request.key}`
           const messageId = mine.get(id)
-          if (messageId !== undefined && messageId === request.messageId) {
+          const token = tokens[i]
+          if (messageId !== undefined && messageId === request.messageId && token !== undefined) {
             // A key twice in one call: the first occurrence holds it, the second finds it in flight.
             mine.delete(id)
-            claims.push({ _tag: "Claimed", messageId })
+            claims.push({ _tag: "Claimed", messageId, token })
           } else {
             claims.push(yield* resolveTaken(request, now))
           }
@@ -160,19 +175,35 @@ const make = (settings: IdempotencySettings) =>
         return claims
       }).pipe(Effect.mapError(storeError))
 
-    const complete = (answers: ReadonlyArray<KeyRef & { readonly answer: string }>) =>
-      answers.length === 0 ? Effect.void : sql.withTransaction(
-        Effect.forEach(answers, (a) =>
-          sql`UPDATE idempotency_keys SET answer = ${a.answer}, locked_until = 0
-            WHERE org_id = ${a.orgId} AND app_id = ${a.appId} AND idem_key = ${a.key}`, { discard: true })
-      ).pipe(Effect.mapError(storeError))
+    /** One statement per held key, all in one transaction, each only while the claim is still that request's. */
+    const onHeld = <K extends HeldKey>(keys: ReadonlyArray<K>, statement: (key: K) => Statement.Statement<unknown>) =>
+      keys.length === 0 ? Effect.void : sql.withTransaction(Effect.forEach(keys, statement, { discard: true })).pipe(
+        Effect.mapError(storeError)
+      )
 
-    const release = (keys: ReadonlyArray<KeyRef>) =>
-      keys.length === 0 ? Effect.void : sql.withTransaction(
-        Effect.forEach(keys, (k) =>
-          sql`DELETE FROM idempotency_keys
-            WHERE org_id = ${k.orgId} AND app_id = ${k.appId} AND idem_key = ${k.key} AND answer IS NULL`, { discard: true })
-      ).pipe(Effect.mapError(storeError))
+    const complete = (answers: ReadonlyArray<HeldKey & { readonly answer: string }>) =>
+      onHeld(answers, (a) =>
+        sql`UPDATE idempotency_keys SET answer = ${a.answer}, locked_until = 0
+          WHERE org_id = ${a.orgId} AND app_id = ${a.appId} AND idem_key = ${a.key} AND claim_token = ${a.token}
+            AND answer IS NULL`)
+
+    const release = (keys: ReadonlyArray<HeldKey>) =>
+      onHeld(keys, (k) =>
+        sql`DELETE FROM idempotency_keys
+          WHERE org_id = ${k.orgId} AND app_id = ${k.appId} AND idem_key = ${k.key} AND claim_token = ${k.token}
+            AND answer IS NULL`)
+
+    const lapse = (keys: ReadonlyArray<HeldKey>) =>
+      onHeld(keys, (k) =>
+        sql`UPDATE idempotency_keys SET locked_until = 0
+          WHERE org_id = ${k.orgId} AND app_id = ${k.appId} AND idem_key = ${k.key} AND claim_token = ${k.token}
+            AND answer IS NULL`)
+
+    const extend = (keys: ReadonlyArray<HeldKey>, now: number) =>
+      onHeld(keys, (k) =>
+        sql`UPDATE idempotency_keys SET locked_until = ${now + settings.leaseMs}
+          WHERE org_id = ${k.orgId} AND app_id = ${k.appId} AND idem_key = ${k.key} AND claim_token = ${k.token}
+            AND answer IS NULL`)
 
     const purge = (before: number, limit: number) =>
       sql<{ readonly idem_key: string }>`DELETE FROM idempotency_keys WHERE (org_id, app_id, idem_key) IN (
@@ -190,5 +221,5 @@ const make = (settings: IdempotencySettings) =>
       Effect.forkScoped
     )
 
-    return IdempotencyStore.of({ claim, complete, release, purge })
+    return IdempotencyStore.of({ claim, complete, release, lapse, extend, purge })
   })

@@ -121,8 +121,8 @@ const messageSearch = Effect.gen(function*() {
 
 /**
  * Idempotency keys (storage/IdempotencyStore.ts): one row per app and key, holding the request's fingerprint, the
- * message id chosen for it, and the first answer once there is one (NULL while in flight, until `locked_until`).
- * Rows expire by `created_at` (the purge walks that index).
+ * message id chosen for it, and the first answer once there is one (NULL while in flight, until `locked_until`, held
+ * by the request with `claim_token`). Rows expire by `created_at` (the purge walks that index).
  */
 const idempotencyKeys = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -134,6 +134,7 @@ const idempotencyKeys = Effect.gen(function*() {
     fingerprint TEXT NOT NULL,
     message_id TEXT NOT NULL,
     answer TEXT,
+    claim_token TEXT NOT NULL,
     locked_until ${big} NOT NULL,
     created_at ${big} NOT NULL,
     PRIMARY KEY (org_id, app_id, idem_key)

@@ -49,6 +49,41 @@ describe("idempotency keys on POST /v1/messages", () => {
       expect(fieldsOf(bad)).toEqual(["idempotency-key"])
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("ten simultaneous requests with one key: one message is stored and sent; every 202 carries its id, the others are 409", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
+      const key = crypto.randomUUID()
+      const answers = yield* Effect.forEach(Array.from({ length: 10 }), () => post(`${gw.baseUrl}/v1/messages`, body, keyed(t.auth, key)), { concurrency: "unbounded" })
+      const accepted = answers.filter((a) => a.status === 202)
+      expect(answers.every((a) => a.status === 202 || a.status === 409), JSON.stringify(answers.map((a) => a.status))).toBe(true)
+      expect(accepted.length).toBeGreaterThanOrEqual(1)
+      expect(new Set(accepted.map((a) => a.json.id)).size).toBe(1)
+      const id = String(accepted[0]!.json.id)
+      yield* waitForStatus(gw.baseUrl, id, "delivered", 10_000, t.auth)
+      // And after the dust settles, the key still answers that one message.
+      const later = yield* post(`${gw.baseUrl}/v1/messages`, body, keyed(t.auth, key))
+      expect(later.json.id).toBe(id)
+      expect((yield* gw.sim.stats).submits).toBe(1)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a policy refusal that says when to retry is not replayed: the retry with the same key is decided again", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ config: { policy: { rules: [{ id: "one-per-hour", type: "frequency_cap", max: 1, window: "hour" }] } } })
+      const t = yield* signUp(gw.baseUrl)
+      expect((yield* post(`${gw.baseUrl}/v1/messages`, body, keyed(t.auth, crypto.randomUUID()))).status).toBe(202)
+      const key = crypto.randomUUID()
+      const capped = yield* post(`${gw.baseUrl}/v1/messages`, { ...body, text: "a second one" }, keyed(t.auth, key))
+      expectProblem(capped, 422, "policy-rejected")
+      expect(capped.json).toMatchObject({ reason: "frequency_cap", ruleId: "one-per-hour" })
+      expect(capped.json.retryAfterSeconds).toBeGreaterThan(0)
+      const again = yield* post(`${gw.baseUrl}/v1/messages`, { ...body, text: "a second one" }, keyed(t.auth, key))
+      expectProblem(again, 422, "policy-rejected")
+      // Decided again: a new refused message was recorded, not the first one's id replayed.
+      expect(again.json.messageId).not.toBe(capped.json.messageId)
+      expect(again.headers.get("idempotent-replayed")).toBeNull()
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("a key whose first request is in flight is 409 with Retry-After; once its lease ran out (its node died) the retry takes it over under the same id", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()

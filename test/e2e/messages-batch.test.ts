@@ -69,6 +69,10 @@ describe("POST /v1/messages/batch", () => {
       expect(fieldsOf(unknown)).toEqual(["messages[1].colour"])
       const empty = yield* post(`${gw.baseUrl}/v1/messages/batch`, { messages: [] }, t.auth)
       expectProblem(empty, 400, "validation")
+      // A key for the whole batch would be silently ignored, and a retry would resend everything: refused, naming the fix.
+      const header = yield* post(`${gw.baseUrl}/v1/messages/batch`, { messages: [one] }, { ...t.auth, "idempotency-key": "batch-1" })
+      expectProblem(header, 400, "validation")
+      expect(fieldsOf(header)).toEqual(["idempotency-key"])
       const anonymous = yield* post(`${gw.baseUrl}/v1/messages/batch`, { messages: [one] })
       expect(anonymous.status).toBe(401)
       expect(countMessages(gw.dataDir)).toBe(0)
