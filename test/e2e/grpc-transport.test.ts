@@ -227,7 +227,7 @@ describe("the gRPC transport (issue 15)", () => {
       expect(ended.messages.length).toBeGreaterThan(0)
       expect(ended.error?.code).toBe(grpc.status.UNAVAILABLE)
       expect(ended.error?.message).toContain("watch again")
-      expect(grpcServerOf(gw.context).callsInFlight()).toBe(0)
+      yield* eventually("the watch closed on the server", Effect.sync(() => grpcServerOf(gw.context).callsInFlight() === 0))
     }).pipe(Effect.scoped), 30_000)
 
   it.live("a unary call sent without a deadline is bounded by http.requestTimeoutSeconds: DEADLINE_EXCEEDED, its work interrupted", () =>
