@@ -147,3 +147,23 @@ export const logOutage = (error: GrpcError): Effect.Effect<void> => {
       return Effect.void
   }
 }
+
+/** A stream the server ends on purpose (it drains, or the stream reached its time limit): the client calls again. */
+const endedByServer = (details: string): ServerErrorResponse => ({ name: "GrpcError", message: details, code: Code.UNAVAILABLE, details })
+
+/** WatchMessage when the server drains. */
+export const watchShuttingDown = endedByServer("the server is shutting down; watch again")
+
+/** WatchMessage after `grpc.maxWatchSeconds`: watching again authenticates again, so a revoked token stops here. */
+export const watchExpired = endedByServer("this watch reached its time limit (grpc.maxWatchSeconds); watch again")
+
+/** A reflection stream when the server drains. */
+export const reflectionShuttingDown = endedByServer("the server is shutting down; call again")
+
+/** A unary call sent without a deadline that ran longer than the server's own bound (REST's request timeout). */
+export const serverDeadline: ServerErrorResponse = {
+  name: "GrpcError",
+  message: "the call took longer than the server allows a call without a deadline",
+  code: Code.DEADLINE_EXCEEDED,
+  details: "the call took longer than the server allows a call without a deadline"
+}

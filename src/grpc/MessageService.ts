@@ -3,6 +3,10 @@
  * `x-app-id` for user tokens, the peer address and trusted proxies for allow-lists), then SendMessage is
  * `Gateway.submit`, SendMessages `Gateway.submitMany`, GetMessage `Gateway.status`, ListMessages the message search of
  * GET /v1/messages, and WatchMessage polls `Gateway.status` until a final status. No stage is re-implemented here.
+ *
+ * Bounds: a unary call the client sent without a deadline gets the server's (`unaryTimeoutMs`, REST's request
+ * timeout): DEADLINE_EXCEEDED and its effect interrupted, as a client deadline does. A WatchMessage ends after
+ * `maxWatchMs` with UNAVAILABLE ("watch again"), so a watcher authenticates again at least that often.
  */
 import { create } from "@bufbuild/protobuf"
 import { status as Code } from "@grpc/grpc-js"
@@ -24,6 +28,7 @@ import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryO
 import { cancelSignal, peerAddress } from "./Calls.ts"
 import type { Calls } from "./Calls.ts"
 import { BadFields, logOutage, serviceErrorOf, statusOf } from "./Errors.ts"
+import { serverDeadline, watchExpired, watchShuttingDown } from "./Errors.ts"
 import type { GrpcError } from "./Errors.ts"
 import {
   GetMessageResponseSchema,
@@ -80,16 +85,33 @@ const decodeRecipient = Schema.decodeUnknownEffect(RecipientFromString)
 /** A message's state as WatchMessage compares it: a response goes out when this changes. */
 const versionOf = (view: MessageView) => `${view.status}|${view.updatedAt}|${view.events.length}|${view.parts.map((p) => p.status).join(",")}`
 
-/** A call ended by the server's shutdown rather than by an error of its own. */
-const shuttingDown: ServerErrorResponse = {
-  name: "GrpcError",
-  message: "the server is shutting down; watch again",
-  code: Code.UNAVAILABLE,
-  details: "the server is shutting down; watch again"
+type MessageEvent = MessageView["events"][number]
+
+/** What identifies an event, whatever its place in the list (events are ordered by time, and may arrive out of it). */
+const eventKey = (e: MessageEvent) =>
+  JSON.stringify([e.at, e.kind ?? null, e.status, e.part ?? null, e.linkId ?? null, e.detail ?? null, e.commandStatus ?? null, e.reason ?? null])
+
+/**
+ * The events of `events` not yet in `sent`, in their order; `sent` learns them. By identity, not by count: an event
+ * written late with an earlier time (clocks of cluster nodes differ) lands before events already sent.
+ */
+export const unsentEvents = (sent: Set<string>, events: ReadonlyArray<MessageEvent>): Array<MessageEvent> =>
+  events.filter((e) => {
+    const key = eventKey(e)
+    if (sent.has(key)) return false
+    sent.add(key)
+    return true
+  })
+
+export interface MessageServiceOptions {
+  /** How long one WatchMessage runs before it ends with UNAVAILABLE, "watch again". */
+  readonly maxWatchMs: number
+  /** The deadline of a unary call whose client set none. */
+  readonly unaryTimeoutMs: number
 }
 
 /** The service's implementation, running each call's effect on the gateway's services. */
-export const makeMessageService = Effect.gen(function*() {
+export const makeMessageService = (options: MessageServiceOptions) => Effect.gen(function*() {
   const context = yield* Effect.context<Gateway | Access | MessageSearch>()
   const gateway = Context.get(context, Gateway)
   const access = Context.get(context, Access)
@@ -110,7 +132,10 @@ export const makeMessageService = Effect.gen(function*() {
     return Result.fail(internal)
   }
 
-  /** A unary method: its effect run for the call, its answer or its status sent. */
+  /**
+   * A unary method: its effect run for the call, its answer or its status sent. Without a client deadline the
+   * server's bound applies: DEADLINE_EXCEEDED is answered at once and the effect interrupted.
+   */
   const unary = <Req, Res>(
     calls: Calls,
     method: string,
@@ -118,8 +143,20 @@ export const makeMessageService = Effect.gen(function*() {
   ): handleUnaryCall<Req, Res> =>
   (call, callback) => {
     const done = calls.begin()
-    void run(method, cancelSignal(call), handle(call.request, call)).then((result) => {
+    const cancelled = cancelSignal(call)
+    const overdue = new AbortController()
+    let answered = false
+    const timer = call.getDeadline() === Infinity
+      ? setTimeout(() => {
+        answered = true
+        callback(serverDeadline)
+        overdue.abort()
+      }, options.unaryTimeoutMs)
+      : undefined
+    void run(method, AbortSignal.any([cancelled, overdue.signal]), handle(call.request, call)).then((result) => {
+      clearTimeout(timer)
       done()
+      if (answered) return
       if (Result.isSuccess(result)) callback(null, result.success)
       else callback(result.failure)
     })
@@ -211,20 +248,22 @@ export const makeMessageService = Effect.gen(function*() {
 
   /**
    * The message now, then after each change, until a final status. Stops when the client cancels or its deadline
-   * passes, and ends with UNAVAILABLE when the server drains (`draining`).
+   * passes, and ends with UNAVAILABLE when the server drains (`draining`) or after `maxWatchMs`.
    */
   const watchMessage = (calls: Calls, draining: AbortSignal): handleServerStreamingCall<WatchMessageRequest, WatchMessageResponse> =>
   (call) => {
     const done = calls.begin()
     const cancelled = cancelSignal(call)
-    const signal = AbortSignal.any([cancelled, draining])
+    const expired = new AbortController()
+    const limit = setTimeout(() => expired.abort(), options.maxWatchMs)
+    const signal = AbortSignal.any([cancelled, draining, expired.signal])
     const fail = (error: ServerErrorResponse) => void call.emit("error", error)
     const loop = async () => {
       const principal = await run("WatchMessage", cancelled, principalOf(call.metadata))
       if (Result.isFailure(principal)) return fail(principal.failure)
       const caller = { orgId: principal.success.orgId, appId: principal.success.appId }
       let last = ""
-      let seenEvents = 0
+      const sent = new Set<string>()
       for (;;) {
         const view = await run("WatchMessage", cancelled, gateway.status(call.request.id, caller))
         if (cancelled.aborted) return
@@ -234,17 +273,19 @@ export const makeMessageService = Effect.gen(function*() {
           last = version
           call.write(create(WatchMessageResponseSchema, {
             message: messageOf(view.success),
-            newEvents: eventsOf(view.success.events.slice(seenEvents))
+            newEvents: eventsOf(unsentEvents(sent, view.success.events))
           }))
-          seenEvents = view.success.events.length
         }
         if (isFinal(view.success.status)) return void call.end()
         const woke = await sleep(watchIntervalMs, undefined, { signal }).then(() => true, () => false)
         if (cancelled.aborted) return
-        if (!woke) return fail(shuttingDown)
+        if (!woke) return fail(draining.aborted ? watchShuttingDown : watchExpired)
       }
     }
-    void loop().finally(done)
+    void loop().finally(() => {
+      clearTimeout(limit)
+      done()
+    })
   }
 
   return (calls: Calls, draining: AbortSignal): UntypedServiceImplementation => ({

@@ -8,6 +8,8 @@ import type { DescFile, DescMessage } from "@bufbuild/protobuf"
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt"
 import { status as Code } from "@grpc/grpc-js"
 import type { handleBidiStreamingCall, UntypedServiceImplementation } from "@grpc/grpc-js"
+import type { Calls } from "./Calls.ts"
+import { reflectionShuttingDown } from "./Errors.ts"
 import { file_grpc_health_v1_health, Health } from "./gen/grpc/health/v1/health_pb.ts"
 import { file_grpc_reflection_v1_reflection, ServerReflection, ServerReflectionResponseSchema } from "./gen/grpc/reflection/v1/reflection_pb.ts"
 import type { ServerReflectionRequest, ServerReflectionResponse } from "./gen/grpc/reflection/v1/reflection_pb.ts"
@@ -108,13 +110,29 @@ const answer = (known: ReturnType<typeof index>, request: ServerReflectionReques
 
 /**
  * ServerReflectionInfo: each request answered in order on the same stream. It serves v1 and, under its old name,
- * v1alpha (Definition.ts `servedAs`): their messages are the same on the wire.
+ * v1alpha (Definition.ts `servedAs`): their messages are the same on the wire. A stream counts as a call in flight
+ * and, since a tool (grpcui) may hold it open indefinitely, ends with UNAVAILABLE as soon as the server drains.
  */
-export const makeReflectionService = (): UntypedServiceImplementation => {
+export const makeReflectionService = (calls: Calls, draining: AbortSignal): UntypedServiceImplementation => {
   const known = index()
   const serverReflectionInfo: handleBidiStreamingCall<ServerReflectionRequest, ServerReflectionResponse> = (call) => {
+    const done = calls.begin()
+    const drain = () => {
+      call.emit("error", reflectionShuttingDown)
+      finish()
+    }
+    const finish = () => {
+      draining.removeEventListener("abort", drain)
+      done()
+    }
+    if (draining.aborted) return drain()
+    draining.addEventListener("abort", drain, { once: true })
     call.on("data", (request: ServerReflectionRequest) => call.write(answer(known, request)))
-    call.on("end", () => call.end())
+    call.on("end", () => {
+      call.end()
+      finish()
+    })
+    call.on("cancelled", finish)
     call.on("error", () => undefined)
   }
   return { serverReflectionInfo }

@@ -4,10 +4,13 @@
  * grpc-js, not Connect: it costs a quarter of the CPU per unary call (bench/RESULTS.md, "gRPC library choice").
  *
  * Invariants: request messages above `maxMessageBytes` are refused before they are decoded (RESOURCE_EXHAUSTED);
- * connections are pinged every keepalive interval and closed when a ping goes unanswered; a client's grpc-timeout
- * bounds its call (grpc-js answers DEADLINE_EXCEEDED, and the handler's effect is interrupted). Closing the scope
- * drains: no new calls are taken, streams that would run forever (WatchMessage, health Watch) end at once with
- * UNAVAILABLE / NOT_SERVING, unary calls in flight finish, and whatever is left after `shutdownGraceMs` is cut.
+ * a connection carries at most `maxConcurrentStreams` calls at once, and one without a call for `maxConnectionIdleMs`
+ * is closed; connections are pinged every keepalive interval and closed when a ping goes unanswered; a client's
+ * grpc-timeout bounds its call (grpc-js answers DEADLINE_EXCEEDED, and the handler's effect is interrupted), and a
+ * unary call without one is bounded by `unaryTimeoutMs` the same way; a WatchMessage ends after `maxWatchMs`
+ * (UNAVAILABLE, "watch again"). Closing the scope drains: no new calls are taken, streams that would run forever
+ * (WatchMessage, health Watch, reflection) end at once with UNAVAILABLE / NOT_SERVING, unary calls in flight finish,
+ * and whatever is left after `shutdownGraceMs` is cut.
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js"
 import { Context, Effect, Layer } from "effect"
@@ -30,6 +33,14 @@ export interface GrpcOptions {
   readonly maxMessageBytes: number
   readonly keepalive: { readonly intervalMs: number; readonly timeoutMs: number }
   readonly shutdownGraceMs: number
+  /** Calls at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxConcurrentStreams: number
+  /** A connection with no call for this long is closed (GOAWAY); its client reconnects when it next calls. */
+  readonly maxConnectionIdleMs: number
+  /** How long one WatchMessage stream runs before it ends with UNAVAILABLE, so the client watches (and authenticates) again. */
+  readonly maxWatchMs: number
+  /** The deadline of a unary call whose client set none: REST's request timeout (`http.requestTimeoutSeconds`). */
+  readonly unaryTimeoutMs: number
 }
 
 /** The running listener: where clients reach it, and how many calls it is serving. */
@@ -38,6 +49,8 @@ export class GrpcServer extends Context.Service<GrpcServer, {
   readonly tls: boolean
   /** Calls in flight (watches included): what a drain waits for, what a leak would make grow. */
   readonly callsInFlight: () => number
+  /** Readiness checks the health service has run: at most one per interval, however many callers. */
+  readonly readinessChecks: () => number
 }>()("smsgw/grpc/GrpcServer") {}
 
 const bindAddress = (host: string, port: number) => `${host.includes(":") ? `[${host}]` : host}:${port}`
@@ -68,18 +81,20 @@ export const layer = (options: GrpcOptions) =>
   Layer.effect(
     GrpcServer,
     Effect.gen(function*() {
-      const messages = yield* makeMessageService
+      const messages = yield* makeMessageService({ maxWatchMs: options.maxWatchMs, unaryTimeoutMs: options.unaryTimeoutMs })
       const health = yield* makeHealthService
       const calls = new Calls()
       const draining = new AbortController()
       const server = new Server({
         "grpc.max_receive_message_length": options.maxMessageBytes,
         "grpc.keepalive_time_ms": options.keepalive.intervalMs,
-        "grpc.keepalive_timeout_ms": options.keepalive.timeoutMs
+        "grpc.keepalive_timeout_ms": options.keepalive.timeoutMs,
+        "grpc.max_concurrent_streams": options.maxConcurrentStreams,
+        "grpc.max_connection_idle_ms": options.maxConnectionIdleMs
       })
       server.addService(serviceDefinition(MessageService), messages(calls, draining.signal))
-      server.addService(serviceDefinition(Health), health(calls, draining.signal))
-      const reflection = makeReflectionService()
+      server.addService(serviceDefinition(Health), health.implementation(calls, draining.signal))
+      const reflection = makeReflectionService(calls, draining.signal)
       server.addService(serviceDefinition(ServerReflection), reflection)
       server.addService(serviceDefinition(ServerReflection, V1alpha.ServerReflection.typeName), reflection)
       const port = yield* Effect.acquireRelease(
@@ -92,6 +107,8 @@ export const layer = (options: GrpcOptions) =>
       )
       const address = { host: options.host, port }
       yield* Effect.logInfo("gRPC listening").pipe(Effect.annotateLogs({ host: address.host, port, tls: options.tls !== undefined }))
-      return GrpcServer.of({ address, tls: options.tls !== undefined, callsInFlight: () => calls.inFlight })
+      return GrpcServer.of({ address, tls: options.tls !== undefined, callsInFlight: () => calls.inFlight,
+        readinessChecks: health.readinessChecks
+      })
     })
   )

@@ -59,6 +59,7 @@ export const GatewayConfig = Schema.Struct({
     maxBodyBytes: withDefault(Positive, 64 * 1024),
     keepAliveSeconds: withDefault(Positive, 75),
     headersTimeoutSeconds: withDefault(Positive, 10),
+    /** A whole request's time, body included; also the deadline of a gRPC unary call sent without one. */
     requestTimeoutSeconds: withDefault(Positive, 30),
     /** The body limit of file uploads (contact lists' CSV), which are streamed, never held in memory. */
     maxUploadBytes: withDefault(Positive, 256 * 1024 * 1024),
@@ -84,7 +85,13 @@ export const GatewayConfig = Schema.Struct({
       timeoutSeconds: withDefault(Positive, 20)
     }), {}),
     /** At shutdown, how long calls in flight may take to finish before their connections are closed. */
-    shutdownGraceSeconds: withDefault(Positive, 10)
+    shutdownGraceSeconds: withDefault(Positive, 10),
+    /** Calls at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a client opens more connections for more. */
+    maxConcurrentStreams: withDefault(Positive, 100),
+    /** A connection without a call for this long is closed; its client reconnects on its next call. */
+    maxConnectionIdleSeconds: withDefault(Positive, 300),
+    /** One WatchMessage stream ends after this long with UNAVAILABLE, "watch again" (re-authenticating the watcher). */
+    maxWatchSeconds: withDefault(Positive, 600)
   }), {}),
   /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
   metrics: Schema.optionalKey(Schema.Struct({

@@ -219,7 +219,12 @@ export const gatewayLayer = (config: EffectiveConfig) => {
       tls: grpc.tls,
       maxMessageBytes: grpc.maxMessageBytes,
       keepalive: { intervalMs: grpc.keepalive.intervalSeconds * 1000, timeoutMs: grpc.keepalive.timeoutSeconds * 1000 },
-      shutdownGraceMs: grpc.shutdownGraceSeconds * 1000
+      shutdownGraceMs: grpc.shutdownGraceSeconds * 1000,
+      maxConcurrentStreams: grpc.maxConcurrentStreams,
+      maxConnectionIdleMs: grpc.maxConnectionIdleSeconds * 1000,
+      maxWatchMs: grpc.maxWatchSeconds * 1000,
+      // One bound for a call without a deadline, whichever front it came by.
+      unaryTimeoutMs: http.requestTimeoutSeconds * 1000
     })
     : Layer.empty
   return Layer.merge(Http, Grpc).pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))

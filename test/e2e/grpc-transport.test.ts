@@ -9,6 +9,8 @@ import { join } from "node:path"
 import { GrpcServer } from "../../src/grpc/Server.ts"
 import { tempDir } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Eventually.ts"
+import { freePort } from "../fixtures/Processes.ts"
+import { redisServer } from "../fixtures/RedisServer.ts"
 import { signUp, startGateway } from "../fixtures/Gateway.ts"
 import {
   client,
@@ -167,6 +169,90 @@ describe("the gRPC transport (issue 15)", () => {
       expect(watched).toEqual(["SERVING", "NOT_SERVING"])
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("health: readiness is checked at most once a second, whether one caller asks or 50 watch and 20 check at once", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const server = grpcServerOf(gw.context)
+      const health = yield* client(HealthClient, gw.grpcAddress)
+      const check = Effect.map(unary<{ status: string }>(health, "Check", { service: "" }), (r) => r.ok ? r.value.status : `error ${r.error.code}`)
+      yield* eventually("SERVING", check, { until: (s) => s === "SERVING" })
+      const beforeChecks = server.readinessChecks()
+      const answers = yield* Effect.all(Array.from({ length: 20 }, () => check), { concurrency: "unbounded" })
+      expect(answers.every((s) => s === "SERVING")).toBe(true)
+      expect(server.readinessChecks() - beforeChecks).toBeLessThanOrEqual(1)
+
+      let serving = 0
+      for (let i = 0; i < 50; i++) {
+        yield* Effect.forkChild(serverStream<{ status: string }>(health, "Watch", { service: "" }, {}, {
+          onMessage: (m) => {
+            if (m.status === "SERVING") serving++
+          }
+        }))
+      }
+      yield* eventually("50 watches SERVING", Effect.sync(() => serving === 50 && server.callsInFlight() === 50))
+      // 50 watchers each looking every second would run ~50 checks a second; shared, three more take two intervals.
+      const start = Date.now()
+      const from = server.readinessChecks()
+      yield* eventually("three more checks", Effect.sync(() => server.readinessChecks() >= from + 3), { interval: 10 })
+      expect(Date.now() - start).toBeGreaterThanOrEqual(1_900)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("connections: at most maxConcurrentStreams calls each, and one left idle is closed", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ config: { grpc: { maxConcurrentStreams: 3, maxConnectionIdleSeconds: 1 } } })
+      const session = yield* Effect.acquireRelease(Effect.sync(() => connect(`http://${gw.grpcAddress}`)), (s) => Effect.sync(() => s.destroy()))
+      let closed = false
+      session.on("error", () => undefined)
+      session.on("close", () => {
+        closed = true
+      })
+      session.on("goaway", () => {
+        closed = true
+      })
+      const settings = yield* Effect.callback<{ maxConcurrentStreams?: number | undefined }>((resume) => {
+        session.once("remoteSettings", (s) => resume(Effect.succeed(s)))
+      })
+      expect(settings.maxConcurrentStreams).toBe(3)
+      yield* eventually("the idle connection closed by the server", Effect.sync(() => closed), { timeout: 10_000 })
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a WatchMessage ends after maxWatchSeconds with UNAVAILABLE, watch again", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ simulator: { receiptDelayMs: 60_000 }, config: { grpc: { maxWatchSeconds: 1 } } })
+      const t = yield* signUp(gw.baseUrl)
+      const messages = yield* client(MessageServiceClient, gw.grpcAddress)
+      const sent = yield* unary<{ id: string }>(messages, "SendMessage", sms, t.auth)
+      if (!sent.ok) throw new Error(sent.error.message)
+      const ended = yield* serverStream(messages, "WatchMessage", { id: sent.value.id }, t.auth, { deadlineMs: 20_000 })
+      expect(ended.messages.length).toBeGreaterThan(0)
+      expect(ended.error?.code).toBe(grpc.status.UNAVAILABLE)
+      expect(ended.error?.message).toContain("watch again")
+      yield* eventually("the watch closed on the server", Effect.sync(() => grpcServerOf(gw.context).callsInFlight() === 0))
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a unary call sent without a deadline is bounded by http.requestTimeoutSeconds: DEADLINE_EXCEEDED, its work interrupted", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer(yield* freePort)
+      const gw = yield* startGateway({
+        config: {
+          http: { requestTimeoutSeconds: 1 },
+          rateLimits: { store: "redis", redis: { port: redis.port, timeoutMs: 10_000 } }
+        }
+      })
+      const t = yield* signUp(gw.baseUrl)
+      const messages = yield* client(MessageServiceClient, gw.grpcAddress)
+      const server = grpcServerOf(gw.context)
+      // Redis stops answering: the rate limiter would wait up to its 10 s timeout.
+      yield* redis.pause
+      const start = Date.now()
+      const bounded = yield* unary(messages, "SendMessage", sms, t.auth)
+      expect(bounded.ok ? undefined : bounded.error.code).toBe(grpc.status.DEADLINE_EXCEEDED)
+      expect(Date.now() - start).toBeLessThan(5_000)
+      // Interrupted, not left to run until the Redis timeout.
+      yield* eventually("the call's work ended", Effect.sync(() => server.callsInFlight() === 0), { timeout: 3_000 })
+      yield* redis.resume
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("reflection (v1 and v1alpha): the services, and each file with its dependencies, without the .proto files", () =>
     Effect.gen(function*() {
       const gw = yield* startGateway()
@@ -217,5 +303,30 @@ describe("the gRPC transport (issue 15)", () => {
       expect(ended.error?.message).toContain("shutting down")
       const after = yield* unary(messages, "GetMessage", { id: sent.value.id }, t.auth, { deadlineMs: 2_000 })
       expect(after.ok ? undefined : after.error.code).toBeOneOf([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED])
+    }), 30_000)
+
+  it.live("shutdown drains: an open reflection stream (a grpcui session) is counted and ended at once, not left to the grace", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      // A grace longer than the test: the drain must not wait for it.
+      const gw = yield* startGateway({ config: { grpc: { shutdownGraceSeconds: 60 } } }).pipe(Scope.provide(scope))
+      const server = grpcServerOf(gw.context)
+      const reflection = yield* client(ReflectionV1Client, gw.grpcAddress)
+      const call = (reflection as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<unknown, ReflectionAnswer> }).ServerReflectionInfo()
+      const ended = Effect.callback<{ code: number; details: string }>((resume) => {
+        call.on("error", () => undefined)
+        call.once("status", (s: grpc.StatusObject) => resume(Effect.succeed({ code: s.code, details: s.details })))
+      })
+      const answered = Effect.callback<ReflectionAnswer>((resume) => {
+        call.once("data", (answer: ReflectionAnswer) => resume(Effect.succeed(answer)))
+      })
+      const status = yield* Effect.forkChild(ended)
+      call.write({ host: "", list_services: "" })
+      expect((yield* answered).message_response).toBe("list_services_response")
+      expect(server.callsInFlight()).toBe(1)
+      yield* Scope.close(scope, Exit.void)
+      const { code, details } = yield* Fiber.join(status)
+      expect(code).toBe(grpc.status.UNAVAILABLE)
+      expect(details).toContain("shutting down")
     }), 30_000)
 })
