@@ -34,7 +34,9 @@ describe("the dashboard across two gateway processes", () => {
       for (const url of urls) {
         const view = yield* eventually(`all 10 delivered on ${url}`, Effect.map(get(`${url}/v1/dashboard`, t.userAuth), (r) => asDashboard(r.json)), {
           timeout: 20_000,
-          until: (v) => v.window.totals.delivered === 10
+          // Each node adds its counts to the shared figures every second: the accepting node's may land after the
+          // delivering node's, so both are waited for.
+          until: (v) => v.window.totals.delivered === 10 && v.window.totals.accepted === 10
         })
         expect(view.window.totals).toMatchObject({ accepted: 10, submitted: 10, delivered: 10, refused: 0 })
         expect(view.window.receipt.count).toBe(10)
