@@ -562,7 +562,8 @@ const make = (options: CampaignOptions) => Effect.gen(function*() {
   const sharedCounts = yield* Cache.make({ capacity: 10_000, timeToLive: countsShared, lookup: (id: string) => stats.counts(id, noReceipt) })
   const sharedReceipts = yield* Cache.make({ capacity: 10_000, timeToLive: receiptsShared, lookup: (id: string) => stats.receiptTimes(id) })
 
-  // An event every second; the one that shows a final state is the last, with figures read afresh.
+  // An event every second; the last is the one that shows a final state with no message awaiting its receipt (a
+  // campaign completes once everything is sent: its last receipts come after), with figures read afresh.
   const statisticsStream = (p: Principal, id: string) =>
     Effect.map(readable(p, id), (first) => {
       const current = Effect.gen(function*() {
@@ -573,7 +574,7 @@ const make = (options: CampaignOptions) => Effect.gen(function*() {
         return { campaign, figures: { ...counts, receipt }, at: Date.now() } satisfies CampaignStatistics
       })
       return Stream.fromEffectSchedule(current, Schedule.spaced("1 second")).pipe(
-        Stream.takeUntil((s) => isFinalState(s.campaign.state)),
+        Stream.takeUntil((s) => isFinalState(s.campaign.state) && s.figures.messages.inFlight === 0),
         Stream.interruptWhen(Effect.sleep(streamLifetime))
       )
     })

@@ -360,8 +360,11 @@ const Campaign = () => {
     queryFn: () => unwrap(api.GET("/v1/campaigns/{id}/stats", { params: { path: { id } } })),
     enabled: campaign.data !== undefined
   })
-  // Every second while the campaign may still change; a final state's stream ends by itself.
-  useLiveQuery(state !== undefined && !isFinal(state) ? `/v1/campaigns/${encodeURIComponent(id)}/stats/stream` : undefined, ["/v1/campaigns", id, "stats"])
+  // Every second while the campaign may still change: running, or finished with receipts still to come (a completed
+  // campaign's last messages are delivered after it completes). The stream ends by itself when neither is left.
+  const awaitingReceipts = (stats.data?.messages.inFlight ?? 0) > 0
+  const live = state !== undefined && (!isFinal(state) || awaitingReceipts)
+  useLiveQuery(live ? `/v1/campaigns/${encodeURIComponent(id)}/stats/stream` : undefined, ["/v1/campaigns", id, "stats"])
   const liveState = stats.data?.state
   useEffect(() => {
     // The stream says the state moved (approved by a moderator, started at its time, completed): read the campaign again.
