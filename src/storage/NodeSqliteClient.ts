@@ -8,6 +8,7 @@ import { SqlClient, SqlError, Statement } from "effect/sql"
 import type { SqlConnection } from "effect/sql"
 import { DatabaseSync } from "node:sqlite"
 import type { SQLInputValue, StatementSync } from "node:sqlite"
+import { Worker } from "node:worker_threads"
 
 /**
  * Options of the `node:sqlite` client.
@@ -22,6 +23,11 @@ export interface NodeSqliteClientConfig {
   readonly busyTimeoutMs?: number | undefined
   /** Prepared statements kept per connection, least recently used evicted first; default 256. */
   readonly prepareCacheSize?: number | undefined
+  /**
+   * With WAL, checkpoints run on a thread of their own every this many ms instead of inside the commit that crosses
+   * SQLite's 1,000-page mark on the main thread; 0 keeps SQLite's automatic checkpoints. Default 500.
+   */
+  readonly checkpointIntervalMs?: number | undefined
   readonly spanAttributes?: Record<string, unknown> | undefined
 }
 
@@ -249,6 +255,44 @@ const openDatabase = (config: NodeSqliteClientConfig): DatabaseSync => {
   }
 }
 
+const CHECKPOINT_WORKER = new URL("./WalCheckpoint.worker.ts", import.meta.url)
+
+/**
+ * Moves WAL checkpoints off the main thread: SQLite's automatic checkpoint runs inside the commit that crosses 1,000
+ * pages of log, on the thread that committed — with its fsyncs, a stall of every request for milliseconds. Here the
+ * connection never checkpoints by itself; a worker thread does it on a timer (WalCheckpoint.worker.ts), and if that
+ * thread cannot start or dies, automatic checkpoints come back. Closing the database checkpoints what is left.
+ */
+const checkpointThread = (db: DatabaseSync, filename: string, intervalMs: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const automatic = () => {
+        if (db.isOpen) db.exec("PRAGMA wal_autocheckpoint = 1000")
+      }
+      try {
+        const worker = new Worker(CHECKPOINT_WORKER, { name: "sqlite-checkpoint", workerData: { filename, intervalMs } })
+        // Never keeps the process alive on its own; the database's owner decides when it ends.
+        worker.unref()
+        worker.on("error", automatic)
+        worker.on("exit", automatic)
+        db.exec("PRAGMA wal_autocheckpoint = 0")
+        return worker
+      } catch {
+        return undefined
+      }
+    }),
+    (worker) =>
+      worker === undefined ? Effect.void : Effect.promise(() => {
+        worker.removeAllListeners("exit")
+        worker.removeAllListeners("error")
+        worker.on("error", () => undefined)
+        const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
+        worker.postMessage("stop")
+        // A thread stuck in a checkpoint is cut after a second; closing the database checkpoints the rest.
+        return Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]).then(() => worker.terminate()).then(() => undefined)
+      })
+  )
+
 /**
  * Opens the database and builds a client that shares its one connection through a semaphore.
  * The database closes with the scope.
@@ -269,6 +313,10 @@ export const make = Effect.fn("NodeSqliteClient.make")(function*(
         db.close()
       })
   )
+  const checkpointMs = config.checkpointIntervalMs ?? 500
+  if (config.readonly !== true && (config.walMode ?? true) && config.filename !== ":memory:" && checkpointMs > 0) {
+    yield* checkpointThread(db, config.filename, checkpointMs)
+  }
   const { connection, clearCache } = makeConnection(db, Math.max(1, config.prepareCacheSize ?? 256))
   yield* Effect.addFinalizer(() => Effect.sync(clearCache))
 

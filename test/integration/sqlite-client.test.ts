@@ -36,6 +36,38 @@ const reasonOf = <A, R>(self: Effect.Effect<A, SqlError.SqlError, R>) =>
   Effect.map(Effect.flip(self), (error) => error.reason)
 
 describe("NodeSqliteClient", () => {
+  it.live("checkpoints run on their own thread: the connection never checkpoints in a commit, yet the log reaches the database file", () =>
+    Effect.flatMap(tempDir, (dir) => {
+      const filename = path.join(dir, "test.db")
+      return Effect.provide(Effect.gen(function*() {
+        const sql = yield* createItems
+        const automatic = yield* sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`
+        expect(automatic[0]?.wal_autocheckpoint).toBe(0)
+        const before = fs.statSync(filename).size
+        // About 8 MB of rows in 40 commits: only a checkpoint moves pages from test.db-wal into test.db.
+        for (let batch = 0; batch < 40; batch++) {
+          const [first, ...rest] = Array.from({ length: 50 }, (_, i) => ({ id: batch * 50 + i, name: `item ${batch * 50 + i} ${"x".repeat(4000)}`, qty: i }))
+          if (first !== undefined) yield* sql`INSERT INTO items ${sql.insert([first, ...rest])}`
+        }
+        const grown = yield* Effect.promise(async () => {
+          for (let i = 0; i < 100; i++) {
+            const size = fs.statSync(filename).size
+            if (size > before + 4_000_000) return size
+            await new Promise((resolve) => setTimeout(resolve, 50))
+          }
+          return fs.statSync(filename).size
+        })
+        expect(grown).toBeGreaterThan(before + 4_000_000)
+      }), NodeSqliteClient.layer({ filename, checkpointIntervalMs: 50 }))
+    }).pipe(Effect.scoped))
+
+  it.effect("without the checkpoint thread SQLite checkpoints by itself", () =>
+    withDb(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const automatic = yield* sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`
+      expect(automatic[0]?.wal_autocheckpoint).toBe(1000)
+    }), { checkpointIntervalMs: 0 }))
+
   it.effect("opens in WAL mode and reports a sqlite dialect with its own driver name", () =>
     withDb(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
