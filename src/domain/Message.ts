@@ -119,7 +119,8 @@ export const EventView = Schema.Struct({
   ruleId: Schema.optionalKey(Schema.String.annotate({ description: "The contact-policy rule that decided" }))
 })
 
-export const MessageView = Schema.Struct({
+/** A message as a search lists it: its addresses, status and origin, without text, parts or events. */
+export const MessageSummary = Schema.Struct({
   id: Schema.String,
   to: Schema.String,
   from: Schema.String,
@@ -130,31 +131,19 @@ export const MessageView = Schema.Struct({
   segments: Schema.Int,
   encoding: TextEncoding,
   clientRef: Schema.optionalKey(Schema.String),
-  createdAt: Schema.String,
-  updatedAt: Schema.String,
   appId: Schema.optionalKey(Schema.String.annotate({ description: "The app that sent it" })),
   campaignId: Schema.optionalKey(Schema.String.annotate({ description: "The campaign that sent it" })),
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+})
+export type MessageSummary = typeof MessageSummary.Type
+
+/** A message with everything known of it: the summary's fields, its class and text, its parts and its timeline. */
+export const MessageView = Schema.Struct({
+  ...MessageSummary.fields,
   messageClass: Schema.optionalKey(MessageClass),
   text: Schema.optionalKey(Schema.String),
   parts: Schema.Array(PartView),
   events: Schema.Array(EventView)
 })
 export type MessageView = typeof MessageView.Type
-
-/** A message as a search lists it: its addresses, status and origin, without text, parts or events. */
-export const MessageSummary = Schema.Struct({
-  id: Schema.String,
-  to: Schema.String,
-  from: Schema.String,
-  status: MessageStatus,
-  reason: Schema.optionalKey(Schema.String),
-  ruleId: Schema.optionalKey(Schema.String),
-  segments: Schema.Int,
-  encoding: TextEncoding,
-  clientRef: Schema.optionalKey(Schema.String),
-  appId: Schema.optionalKey(Schema.String),
-  campaignId: Schema.optionalKey(Schema.String),
-  createdAt: Schema.String,
-  updatedAt: Schema.String
-})
-export type MessageSummary = typeof MessageSummary.Type
