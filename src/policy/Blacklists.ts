@@ -233,6 +233,9 @@ const make = (options: { readonly pollIntervalMs: number; readonly overlayPollIn
       if (Option.isNone(opened)) return yield* new LoadFailure({ message: `object ${object} not found` })
       const streamed = opened.value
       if (streamed.etag === known) return undefined
+      // The etag names the version in use; an answer without one (an S3-compatible server caught mid-write, seen with
+      // s3rver: no ETag and a partial body) is not a version to load: the next poll reads it again.
+      if (streamed.etag === "") return yield* new LoadFailure({ message: `object ${object} came without an ETag (being written?): not loaded` })
       const bytes = yield* readBody(object, streamed)
       const downloadMs = performance.now() - started
       // A text list has no NUL byte; a gzip, a spreadsheet or a UTF-16 export does: refuse it rather than read it as
