@@ -43,6 +43,8 @@ const balance = process.env.BENCH_BALANCE === "least-requests" ? "least-requests
 if (process.env.BENCH_BALANCE !== undefined && process.env.BENCH_BALANCE !== balance) throw new Error(`BENCH_BALANCE: round-robin or least-requests, not ${process.env.BENCH_BALANCE}`)
 /** Which API the load uses, and how many messages each request carries. */
 const api = process.env.BENCH_API ?? "rest"
+/** Messages per second offered at a fixed rate (open loop); 0: as fast as BENCH_CONCURRENCY allows (closed loop). */
+const rate = Number(process.env.BENCH_RATE ?? 0)
 const batchSize = api.endsWith("-batch") ? Number(process.env.BENCH_BATCH ?? 100) : 1
 /** 0: one embedded gateway on SQLite. n ≥ 1: n cluster nodes on a fresh PostgreSQL database and Redis. */
 const clusterNodes = Number(process.env.BENCH_CLUSTER ?? 0)
@@ -313,27 +315,52 @@ const main = async () => {
     const makeSender = senders[api]
     if (makeSender === undefined) throw new Error(`BENCH_API: one of ${Object.keys(senders).join(", ")}, not ${api}`)
     const send = makeSender(httpPorts, agent, token, grpcPorts)
-    const worker = async () => {
-      while (next < messages) {
-        const i = next
-        const count = Math.min(batchSize, messages - i)
-        next += count
-        const t0 = performance.now()
-        const node = pickNode(Math.floor(i / batchSize))
-        inFlight[node] = (inFlight[node] ?? 0) + 1
-        const r = await send(node, i, count)
-        inFlight[node] = (inFlight[node] ?? 1) - 1
-        answeredBy[node] = (answeredBy[node] ?? 0) + count
-        const t1 = performance.now()
-        latencies.push(t1 - t0)
-        const second = Math.floor((t1 - started) / 1000)
-        perSecond[second] = (perSecond[second] ?? 0) + count
-        ids.push(...r.ids)
-        failures += r.failures
-      }
+    /** One request of `count` messages from message `i`, its latency counted from `since` (when it was due). */
+    const request1 = async (i: number, count: number, since: number) => {
+      const node = pickNode(Math.floor(i / batchSize))
+      inFlight[node] = (inFlight[node] ?? 0) + 1
+      const r = await send(node, i, count)
+      inFlight[node] = (inFlight[node] ?? 1) - 1
+      answeredBy[node] = (answeredBy[node] ?? 0) + count
+      const t1 = performance.now()
+      latencies.push(t1 - since)
+      const second = Math.floor((t1 - started) / 1000)
+      perSecond[second] = (perSecond[second] ?? 0) + count
+      ids.push(...r.ids)
+      failures += r.failures
     }
-    // Batches: fewer requests in flight carry as many messages (concurrency counts messages in flight).
-    await Promise.all(Array.from({ length: Math.max(1, Math.round(concurrency / batchSize)) }, worker))
+    if (rate > 0) {
+      // Open loop: request k is due at started + k × interval whatever the answers do, and its latency counts from
+      // then, so a stall shows in the latency of every request it delayed (no coordinated omission).
+      const interval = (1000 * batchSize) / rate
+      const pending = new Set<Promise<void>>()
+      let k = 0
+      while (next < messages) {
+        const now = performance.now()
+        while (next < messages && started + k * interval <= now) {
+          const i = next
+          const count = Math.min(batchSize, messages - i)
+          next += count
+          const due = started + k * interval
+          k++
+          const p: Promise<void> = request1(i, count, due).finally(() => pending.delete(p))
+          pending.add(p)
+        }
+        if (next < messages) await sleep(Math.max(0, started + k * interval - performance.now()))
+      }
+      await Promise.all(pending)
+    } else {
+      const worker = async () => {
+        while (next < messages) {
+          const i = next
+          const count = Math.min(batchSize, messages - i)
+          next += count
+          await request1(i, count, performance.now())
+        }
+      }
+      // Batches: fewer requests in flight carry as many messages (concurrency counts messages in flight).
+      await Promise.all(Array.from({ length: Math.max(1, Math.round(concurrency / batchSize)) }, worker))
+    }
     const acceptSeconds = (performance.now() - started) / 1000
     const machineAfter = machineCpu()
     const simAfter = cpuMicros(sim.pid ?? 0)
@@ -375,7 +402,14 @@ const main = async () => {
       statuses: Object.fromEntries(byStatus.map((r) => [String(r.status), Number(r.n)])),
       links: linkCount,
       split: Object.fromEntries(byLink.map((r) => [String(r.link), Number(r.n)])),
-      latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) },
+      latencyMs: {
+        p50: +percentile(latencies, 0.5).toFixed(2),
+        p99: +percentile(latencies, 0.99).toFixed(2),
+        p999: +percentile(latencies, 0.999).toFixed(2),
+        max: +(latencies.at(-1) ?? 0).toFixed(2)
+      },
+      /** BENCH_RATE: the messages per second offered (open loop); absent when the load ran as fast as it could. */
+      ...(rate > 0 ? { offeredPerSecond: rate } : {}),
       nodes: nodeCount,
       balance,
       /** Requests each node answered. */
@@ -401,9 +435,9 @@ const main = async () => {
     }
     console.log(JSON.stringify(result, null, 2))
     if (process.env.BENCH_NO_RECORD !== "1") {
-      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${api !== "rest" ? `BENCH_API=${api} ${batchSize > 1 ? `BENCH_BATCH=${batchSize} ` : ""}` : ""}${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${rate > 0 ? `BENCH_RATE=${rate} ` : ""}${api !== "rest" ? `BENCH_API=${api} ${batchSize > 1 ? `BENCH_BATCH=${batchSize} ` : ""}` : ""}${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
         `| accepted msg/s | submitted msg/s | receipts matched | ${batchSize > 1 ? `request (${batchSize} messages)` : "HTTP"} p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
-        `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
+        `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms${rate > 0 ? ` (p99.9 ${result.latencyMs.p999}, max ${result.latencyMs.max}; offered ${rate}/s)` : ""} | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
         `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.` +
         (linkCount > 1 ? ` Split over the links: \`${JSON.stringify(result.split)}\`.` : "") +
         (clusterNodes > 0 ? ` Requests per node (${balance}): ${answeredBy.join(" / ")}; CPU per request each node answered: ${result.perNodeCpuMicrosPerHandledMessage.join(" / ")} µs.` : "") +
