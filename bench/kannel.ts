@@ -223,6 +223,7 @@ export const runKannel = async (tools: BenchTools, run: PeerRun): Promise<Kannel
   const dlr = await dlrReceiver()
   const boxes: Array<ChildProcess> = []
   const simStats = async () => JSON.parse((await tools.request(agent, run.controlPort, "GET", "/stats")).body) as SimStats
+  let finished = false
   try {
     const bindsBefore = (await simStats()).binds
     const bb = startBox(bearerbox, config, dir)
@@ -285,6 +286,7 @@ export const runKannel = async (tools: BenchTools, run: PeerRun): Promise<Kannel
     const after = await simStats()
     const matched = accepted.filter((i) => dlr.delivered("load").has(i)).length
     latencies.sort((a, b) => a - b)
+    finished = true
     const perMessage = (n: number) => Math.round(((cpuAfter[n] ?? 0) - (cpuBefore[n] ?? 0)) / Math.max(1, accepted.length))
     return {
       version: kannelVersion(),
@@ -306,6 +308,13 @@ export const runKannel = async (tools: BenchTools, run: PeerRun): Promise<Kannel
     }
   } finally {
     await Promise.all(boxes.map((b) => stopped(b)))
+    if (!finished) {
+      // The temp dir goes below: what the boxes logged is shown first, to see why the run failed.
+      for (const log of ["bearerbox.log", "smsbox.log"]) {
+        const path = join(dir, log)
+        if (existsSync(path)) console.error(`Kannel's ${log} (end):\n${readFileSync(path, "utf8").slice(-4000)}`)
+      }
+    }
     agent.destroy()
     await dlr.close()
     rmSync(dir, { recursive: true, force: true })
