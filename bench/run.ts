@@ -10,7 +10,9 @@
  * nodes), BENCH_IDLE_SECONDS (default 5: the nodes' CPU with no traffic is measured that long before the load),
  * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them),
  * BENCH_API=rest|rest-batch (default rest: one message per POST /v1/messages; rest-batch: BENCH_BATCH messages, default
- * 100, per POST /v1/messages/batch), or grpc|grpc-batch (the same over gRPC: SendMessage, or SendMessages of BENCH_BATCH).
+ * 100, per POST /v1/messages/batch), or grpc|grpc-batch (the same over gRPC: SendMessage, or SendMessages of BENCH_BATCH),
+ * BENCH_PEER=kannel (after the gateway's run, the same load against Kannel 1.4.5 on the same simulator, reported side
+ * by side with the gateway / Kannel ratios; skipped with a message if Kannel is not installed; see bench/kannel.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -29,6 +31,7 @@ import type { GatewayConfig } from "../src/layers/Config.ts"
 import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
 import { eventually } from "../test/fixtures/Eventually.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
+import { benchKannel, stopped } from "./kannel.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
@@ -48,6 +51,7 @@ const rate = Number(process.env.BENCH_RATE ?? 0)
 const batchSize = api.endsWith("-batch") ? Number(process.env.BENCH_BATCH ?? 100) : 1
 /** 0: one embedded gateway on SQLite. n ≥ 1: n cluster nodes on a fresh PostgreSQL database and Redis. */
 const clusterNodes = Number(process.env.BENCH_CLUSTER ?? 0)
+if (process.env.BENCH_PEER !== undefined && process.env.BENCH_PEER !== "kannel") throw new Error(`BENCH_PEER: kannel, not ${process.env.BENCH_PEER}`)
 const pgBase = `postgres://${process.env.PGUSER ?? "postgres"}@${process.env.PGHOST ?? "127.0.0.1"}:${process.env.PGPORT ?? "5432"}`
 
 /** Runs one SQL statement on a PostgreSQL database and answers its rows. */
@@ -451,6 +455,12 @@ const main = async () => {
       await sleep(15_000)
     }
     if (delivered < ids.length || failures > 0) process.exitCode = 1
+    if (process.env.BENCH_PEER === "kannel") {
+      await Promise.all(gateways.map((g) => stopped(g, profile ? "SIGINT" : "SIGKILL")))
+      const peerTools = { request, benchMessage, cpuMicros, peakRssMb, percentile, waitFor, freePort }
+      const run = { messages, concurrency, window, receiptDelayMs, smppPort, controlPort }
+      if (!(await benchKannel(peerTools, run, result, process.env.BENCH_NO_RECORD !== "1"))) process.exitCode = 1
+    }
   } finally {
     agent.destroy()
     await cleanup()
