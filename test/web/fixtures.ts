@@ -70,8 +70,23 @@ export const snap = async (page: Page, name: string) => {
   await page.screenshot({ path: join("test-results", "screens", `${name}.png`), fullPage: true })
 }
 
+/** What `expectAccessible` reads of the page's animations (Web Animations API). */
+interface PageDocument {
+  getAnimations(): ReadonlyArray<{
+    readonly playState: string
+    readonly effect: { getComputedTiming(): { readonly iterations?: number } } | null
+  }>
+}
+
 /** axe-core on the current screen: no serious or critical violation (WCAG 2.1 A/AA rules). */
 export const expectAccessible = async (page: Page) => {
+  // Judged as the person sees it once the screen is still: a dialog fading in or a button's pressed state measured
+  // mid-transition reads as low contrast (seen in CI). Endless animations (loaders) are not waited for.
+  await page.waitForFunction(() => {
+    // This runs in the page (the test's own types have no DOM); a function, not a string: the page's CSP forbids eval.
+    const doc = (globalThis as unknown as { readonly document: PageDocument }).document
+    return doc.getAnimations().every((a) => a.playState !== "running" || a.effect?.getComputedTiming().iterations === Infinity)
+  })
   const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
   const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
   expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")})`)).toEqual([])
