@@ -21,7 +21,7 @@ import { GatewayApi, RequestValidation } from "./Api.ts"
 import { rateLimitHeaders } from "../ratelimit/RateLimiter.ts"
 import { batchItem, batchResult } from "./MessageBatch.ts"
 import type { BatchMessageResult } from "./MessageBatch.ts"
-import { ForbiddenProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { ForbiddenProblem, NotFoundProblem, ValidationProblem } from "./Problems.ts"
 import { failSubmit } from "./SubmitProblems.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
@@ -49,12 +49,6 @@ export const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform
 
 const setHeaders = (headers: Record<string, string>) =>
   Effect.forEach(Object.entries(headers), ([name, value]) => setResponseHeader(name, value), { discard: true })
-
-const unavailable = (e: { readonly message: string }) =>
-  Effect.logError("storage unavailable").pipe(
-    Effect.annotateLogs({ error: e.message }),
-    Effect.andThen(Effect.fail(new UnavailableProblem({ detail: "message storage is unavailable; retry later" })))
-  )
 
 export const MessagesHandlers = HttpApiBuilder.group(
   GatewayApi,
@@ -84,7 +78,7 @@ export const MessagesHandlers = HttpApiBuilder.group(
           const caller = yield* sender
           const read = payload.messages.map(batchItem)
           const items = read.flatMap((r) => Result.isSuccess(r) ? [r.success] : [])
-          const ran = yield* gateway.submitMany(items, caller).pipe(Effect.catchTag("StoreUnavailable", unavailable))
+          const ran = yield* gateway.submitMany(items, caller).pipe(Effect.catchTag("StoreUnavailable", (e) => failSubmit(e)))
           // Messages read and run, put back in the request's order next to the ones refused on reading.
           const results: Array<BatchMessageResult> = []
           let next = 0
@@ -102,7 +96,7 @@ export const MessagesHandlers = HttpApiBuilder.group(
         Effect.flatMap(CurrentPrincipal, (p) => gateway.status(params.id, { orgId: p.orgId, appId: p.appId })).pipe(
           Effect.catchTags({
             MessageNotFound: (e) => Effect.fail(new NotFoundProblem({ detail: `no message ${e.id}` })),
-            StoreUnavailable: unavailable
+            StoreUnavailable: (e) => failSubmit(e)
           })
         ))
   })

@@ -3,7 +3,8 @@
  * message's result), and the answer of a single submit (the problem plus its Retry-After and RateLimit headers).
  */
 import { Effect } from "effect"
-import type { IdempotencyKeyInFlight, IdempotencyKeyReused } from "../domain/Errors.ts"
+import type { IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidField, NoRoute, PolicyRejected } from "../domain/Errors.ts"
+import type { RateLimited } from "../ratelimit/RateLimiter.ts"
 import type { SubmitError } from "../pipeline/Gateway.ts"
 import { rateLimitHeaders, refusalInfo } from "../ratelimit/RateLimiter.ts"
 import {
@@ -84,10 +85,14 @@ export const retryAfterOf = (error: SubmitError): number | undefined => {
 const setHeaders = (headers: Record<string, string>) =>
   Effect.forEach(Object.entries(headers), ([name, value]) => setResponseHeader(name, value), { discard: true })
 
-/** The problems an error can be: the idempotency problems only for the idempotency errors (a caller without keys lacks them). */
-export type ProblemFor<E extends SubmitError> = E extends IdempotencyKeyInFlight ? IdempotencyInFlightProblem
+/** The problem each error is, by its type: a caller's failure type names only the problems it can answer. */
+export type ProblemFor<E extends SubmitError> = E extends InvalidField ? ValidationProblem
+  : E extends NoRoute ? NoRouteProblem
+  : E extends RateLimited ? TooManyRequestsProblem
+  : E extends PolicyRejected ? PolicyRejectedProblem
+  : E extends IdempotencyKeyInFlight ? IdempotencyInFlightProblem
   : E extends IdempotencyKeyReused ? IdempotencyKeyReusedProblem
-  : Exclude<SubmitProblem, IdempotencyInFlightProblem | IdempotencyKeyReusedProblem>
+  : UnavailableProblem
 
 /** A single submit's refusal: outages logged (with what failed, never shown to the client), headers set, the problem. */
 export const failSubmit = <E extends SubmitError>(error: E): Effect.Effect<never, ProblemFor<E>> => {

@@ -25,7 +25,7 @@ import { MessageStore } from "../storage/MessageStore.ts"
 import type { NewMessage } from "../storage/MessageStore.ts"
 import { LinkDispatcher } from "../actors/LinkDispatcher.ts"
 import type { Outbound } from "../actors/SmppLinkProtocol.ts"
-import { idempotencyDefaults, IdempotencyStore } from "../storage/IdempotencyStore.ts"
+import { IdempotencyStore } from "../storage/IdempotencyStore.ts"
 import type { ClaimRequest, HeldKey } from "../storage/IdempotencyStore.ts"
 import { answerOf, fingerprint, replay } from "./Idempotency.ts"
 import { targetKey } from "../routing/Target.ts"
@@ -447,8 +447,8 @@ export class Gateway extends Context.Service<Gateway, {
         // While the batch runs its leases are extended, so only a request that stopped loses its keys to a retry.
         const extendLeases = Effect.suspend(() => idempotency.extend(heldKeys, Date.now())).pipe(
           Effect.ignore,
-          Effect.repeat(Schedule.spaced(Duration.millis(idempotencyDefaults.leaseMs / 3))),
-          Effect.delay(Duration.millis(idempotencyDefaults.leaseMs / 3))
+          Effect.repeat(Schedule.spaced(Duration.millis(idempotency.leaseMs / 3))),
+          Effect.delay(Duration.millis(idempotency.leaseMs / 3))
         )
         const results = yield* (heldKeys.length === 0 ? decided : Effect.raceFirst(decided, Effect.andThen(extendLeases, Effect.never))).pipe(
           Effect.onExit((exit) =>

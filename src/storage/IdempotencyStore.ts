@@ -63,6 +63,8 @@ export class IdempotencyStore extends Context.Service<IdempotencyStore, {
   readonly release: (keys: ReadonlyArray<HeldKey>) => Effect.Effect<void, StoreUnavailable>
   /** Ends the lease of keys whose request failed not knowing whether its message was stored: the next retry takes over. */
   readonly lapse: (keys: ReadonlyArray<HeldKey>) => Effect.Effect<void, StoreUnavailable>
+  /** How long a claim holds unless extended: a running request extends its keys every third of it. */
+  readonly leaseMs: number
   /** Extends the lease of keys whose request still runs, from `now`. */
   readonly extend: (keys: ReadonlyArray<HeldKey>, now: number) => Effect.Effect<void, StoreUnavailable>
   /** Deletes up to `limit` keys first used before `before`; answers how many went. */
@@ -221,5 +223,5 @@ const make = (settings: IdempotencySettings) =>
       Effect.forkScoped
     )
 
-    return IdempotencyStore.of({ claim, complete, release, lapse, extend, purge })
+    return IdempotencyStore.of({ claim, complete, release, lapse, leaseMs: settings.leaseMs, extend, purge })
   })
