@@ -287,9 +287,19 @@ const checkpointThread = (db: DatabaseSync, filename: string, intervalMs: number
         worker.removeAllListeners("error")
         worker.on("error", () => undefined)
         const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
+        // Referenced while it stops: a process with nothing else left to do would otherwise exit here, before the
+        // database is closed (a script or a CLI command ending its scope).
+        worker.ref()
         worker.postMessage("stop")
         // A thread stuck in a checkpoint is cut after a second; closing the database checkpoints the rest.
-        return Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]).then(() => worker.terminate()).then(() => undefined)
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const cut = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000)
+        })
+        return Promise.race([exited, cut]).then(() => {
+          clearTimeout(timer)
+          return worker.terminate()
+        }).then(() => undefined)
       })
   )
 

@@ -4,6 +4,7 @@ import { Array as Arr, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream
 import { ClusterSchema, Entity, SingleRunner, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { Migrator, SqlClient, SqlError } from "effect/sql"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -60,6 +61,35 @@ describe("NodeSqliteClient", () => {
         expect(grown).toBeGreaterThan(before + 4_000_000)
       }), NodeSqliteClient.layer({ filename, checkpointIntervalMs: 50 }))
     }).pipe(Effect.scoped))
+
+  it("a process with nothing else to do still closes the database when the client's scope ends", () => {
+    // The checkpoint thread is unreferenced; while it stopped, such a process used to exit before the close.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "smsgw-sqlite-exit-"))
+    try {
+      const filename = path.join(dir, "test.db")
+      const client = new URL("../../src/storage/NodeSqliteClient.ts", import.meta.url).href
+      const script = `
+        import { Effect } from "effect"
+        import { SqlClient } from "effect/sql"
+        import { NodeSqliteClient } from ${JSON.stringify(client)}
+        const program = Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql\`CREATE TABLE items (id INTEGER PRIMARY KEY)\`
+          yield* sql\`INSERT INTO items (id) VALUES (1)\`
+        }).pipe(Effect.provide(NodeSqliteClient.layer({ filename: ${JSON.stringify(filename)} })))
+        Effect.runPromise(program).then(() => console.log("closed"))`
+      const out = execFileSync(process.execPath, ["--disable-warning=ExperimentalWarning", "--input-type=module", "-e", script], {
+        cwd: new URL("../..", import.meta.url),
+        encoding: "utf8",
+        timeout: 20_000
+      })
+      expect(out.trim()).toBe("closed")
+      // A closed database leaves no write-ahead log behind.
+      expect(fs.existsSync(`${filename}-wal`)).toBe(false)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it.effect("without the checkpoint thread SQLite checkpoints by itself", () =>
     withDb(Effect.gen(function*() {
