@@ -16,6 +16,7 @@ import type { PolicyUnavailable } from "./PolicyDispatcher.ts"
 import { NoRoute } from "../domain/Errors.ts"
 import type { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
+import { newMessageId } from "../domain/MessageId.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import type { Route } from "../routing/Router.ts"
@@ -208,7 +209,7 @@ export class Gateway extends Context.Service<Gateway, {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
         }
         const message: NewMessage = {
-          id: options.messageId ?? crypto.randomUUID(),
+          id: options.messageId ?? newMessageId(),
           orgId: caller.orgId,
           appId: caller.appId,
           clientRef: input.clientRef,
@@ -387,7 +388,7 @@ export class Gateway extends Context.Service<Gateway, {
           appId: caller.appId,
           key,
           fingerprint: fingerprint(message),
-          messageId: crypto.randomUUID()
+          messageId: newMessageId()
         }))
         const claims = yield* idempotency.claim(requests, Date.now())
         const claimOf = new Map(keyed.flatMap(({ index, key }, i) => {
@@ -431,7 +432,7 @@ export class Gateway extends Context.Service<Gateway, {
                 const earlier = Option.isSome(stored) ? recordedAnswer(stored.value) : undefined
                 if (earlier !== undefined) results[index] = earlier
                 else {
-                  const messageId = Option.isSome(stored) ? crypto.randomUUID() : claim.messageId
+                  const messageId = Option.isSome(stored) ? newMessageId() : claim.messageId
                   toRun.push({ index, message: item.message, options: { ...options, messageId } })
                 }
                 break

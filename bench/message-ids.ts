@@ -1,0 +1,119 @@
+/**
+ * `node --disable-warning=ExperimentalWarning bench/message-ids.ts`: what the kind of message id costs the message
+ * store (issue 16). Random ids (UUID version 4, as before) against time-ordered ones (version 7, domain/MessageId.ts)
+ * through the real MessageStore on SQLite (a file, WAL) and PostgreSQL (127.0.0.1): BENCH_PRESEED messages (default
+ * 200,000) already in the store, then BENCH_WRITES messages (default 20,000) live their whole life as on the gateway —
+ * accepted 50 at a time, a submit result each, a receipt each — and the CPU of this process per message is reported
+ * (on PostgreSQL the server's own CPU is not in it: the wall time is reported beside it). Appends the table to
+ * bench/RESULTS.md unless BENCH_NO_RECORD=1.
+ */
+import { Effect } from "effect"
+import type { SqlClient } from "effect/sql"
+import { appendFileSync } from "node:fs"
+import { cpus } from "node:os"
+import { newMessageId } from "../src/domain/MessageId.ts"
+import { migrate } from "../src/layers/Migrations.ts"
+import type { NewMessage } from "../src/storage/MessageStore.ts"
+import { MessageStore } from "../src/storage/MessageStore.ts"
+import { onPostgres, onSqlite } from "./Databases.ts"
+
+const preseed = Number(process.env.BENCH_PRESEED ?? 200_000)
+const writes = Number(process.env.BENCH_WRITES ?? 20_000)
+const batch = 50
+
+type Kind = "v4" | "v7"
+const idOf = (kind: Kind) => kind === "v4" ? crypto.randomUUID() : newMessageId()
+
+const message = (id: string, i: number): NewMessage => ({
+  id,
+  orgId: "org_bench",
+  appId: `app_${i % 5}`,
+  clientRef: i % 2 === 0 ? `ref-${i}` : undefined,
+  to: `4915${String(i % 100_000).padStart(8, "0")}`,
+  from: "ACME",
+  text: "Your code is 123456",
+  encoding: "gsm7",
+  segments: 1,
+  validitySeconds: undefined,
+  routeLinkId: "link1",
+  createdAt: Date.now()
+})
+
+interface Figures {
+  readonly cpuMicrosPerMessage: number
+  readonly wallMicrosPerMessage: number
+}
+
+const lifecycle = (kind: Kind): Effect.Effect<Figures, unknown, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    yield* migrate
+    const store = yield* MessageStore
+    for (let done = 0; done < preseed; done += 2000) {
+      yield* store.accept(Array.from({ length: Math.min(2000, preseed - done) }, (_, i) => message(idOf(kind), done + i)))
+    }
+    const cpu0 = process.cpuUsage()
+    const wall0 = performance.now()
+    for (let done = 0; done < writes; done += batch) {
+      const messages = Array.from({ length: batch }, (_, i) => message(idOf(kind), done + i))
+      yield* store.accept(messages)
+      const at = Date.now()
+      yield* store.recordOutcomes(messages.map((m) => ({
+        _tag: "Submitted" as const,
+        messageId: m.id,
+        seq: 1,
+        segments: 1,
+        linkId: "link1",
+        smscMessageId: m.id.slice(-12),
+        at
+      })))
+      yield* Effect.forEach(messages, (m) =>
+        store.recordReceipt({ linkId: "link1", candidates: [m.id.slice(-12)], status: "delivered", error: undefined, at }), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    }
+    const cpu = process.cpuUsage(cpu0)
+    return {
+      cpuMicrosPerMessage: Math.round((cpu.user + cpu.system) / writes),
+      wallMicrosPerMessage: Math.round((performance.now() - wall0) * 1000 / writes)
+    }
+  }).pipe(Effect.provide(MessageStore.layer))
+
+const program = Effect.gen(function*() {
+  const rows: Array<string> = []
+  for (const [name, on] of [
+    ["SQLite", (kind: Kind) => onSqlite(`smsgw-ids-${kind}-`, lifecycle(kind))],
+    ["PostgreSQL", (kind: Kind) => onPostgres(`smsgw_ids_${kind}_${process.pid}`, lifecycle(kind))]
+  ] as const) {
+    // Alternated, twice each: the machine is shared and noisy.
+    const figures: Record<Kind, Array<Figures>> = { v4: [], v7: [] }
+    for (const kind of ["v4", "v7", "v4", "v7"] as const) {
+      const f = yield* on(kind)
+      figures[kind].push(f)
+      console.log(name, kind, f)
+    }
+    const best = (kind: Kind, key: keyof Figures) => Math.min(...figures[kind].map((f) => f[key]))
+    rows.push(
+      `| ${name} | ${best("v4", "cpuMicrosPerMessage")} µs | ${best("v7", "cpuMicrosPerMessage")} µs | ${
+        (best("v7", "cpuMicrosPerMessage") / best("v4", "cpuMicrosPerMessage")).toFixed(2)
+      }× | ${best("v4", "wallMicrosPerMessage")} µs | ${best("v7", "wallMicrosPerMessage")} µs |`
+    )
+  }
+  const table = [
+    `### ${new Date().toISOString()} — message ids: random (v4) against time-ordered (v7), \`node --disable-warning=ExperimentalWarning bench/message-ids.ts\``,
+    "",
+    `${preseed.toLocaleString("en")} messages already stored, then ${writes.toLocaleString("en")} accepted ${batch} at a time, a submit result and a receipt each, through MessageStore; best of two alternated runs each. Machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}.`,
+    "",
+    "| store | CPU per message, v4 | CPU per message, v7 | v7 / v4 | wall per message, v4 | wall per message, v7 |",
+    "|---|---|---|---|---|---|",
+    ...rows,
+    ""
+  ].join("\n")
+  console.log(table)
+  if (process.env.BENCH_NO_RECORD !== "1") appendFileSync(new URL("./RESULTS.md", import.meta.url), `\n${table}\n`)
+})
+
+Effect.runPromise(program).catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})
