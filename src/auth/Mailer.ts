@@ -6,7 +6,6 @@
  * Mails never carry a password.
  */
 import { Context, Effect, Layer, Schema } from "effect"
-import { createTransport } from "nodemailer"
 
 export interface Mail {
   readonly to: string
@@ -38,6 +37,8 @@ export class Mailer extends Context.Service<Mailer, {
     Layer.effect(
       Mailer,
       Effect.gen(function*() {
+        // Loaded only when mail goes out by SMTP (about 20 MB the log-only mailer does without).
+        const { createTransport } = yield* Effect.promise(() => import("nodemailer"))
         const transport = yield* Effect.acquireRelease(
           Effect.sync(() =>
             createTransport({

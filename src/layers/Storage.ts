@@ -1,8 +1,7 @@
 /**
  * The SQL client of each mode: SQLite (node:sqlite) or PostgreSQL, and the runner's own storage.
  */
-import { PgClient } from "@effect/sql-pg"
-import { Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { NodeSqliteClient } from "../storage/NodeSqliteClient.ts"
@@ -15,7 +14,12 @@ const defaultRunnerPath = "./data/runner.db"
 export const sqlLayer = (config: EffectiveConfig) => {
   const storage = config.storage
   if (storage.kind === "postgres" && storage.url !== undefined) {
-    return PgClient.layer({ url: Redacted.make(storage.url), connectTimeout: "5 seconds", maxConnections: 10 })
+    const url = storage.url
+    // Loaded only for a cluster: the embedded mode does without the driver (about 45 MB of memory at start).
+    return Layer.unwrap(Effect.map(
+      Effect.promise(() => import("@effect/sql-pg")),
+      ({ PgClient }) => PgClient.layer({ url: Redacted.make(url), connectTimeout: "5 seconds", maxConnections: 10 })
+    ))
   }
   const path = storage.path ?? defaultSqlitePath
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
