@@ -13,6 +13,10 @@
  * 100, per POST /v1/messages/batch), or grpc|grpc-batch (the same over gRPC: SendMessage, or SendMessages of BENCH_BATCH),
  * BENCH_PEER=kannel (after the gateway's run, the same load against Kannel 1.4.5 on the same simulator, reported side
  * by side with the gateway / Kannel ratios; skipped with a message if Kannel is not installed; see bench/kannel.ts).
+ * Where a message's CPU goes, the request path's floors (never recorded: printed as CPU per request):
+ * BENCH_API=floor-healthz (GET /healthz: Node's HTTP server, the router and the edge middleware), floor-auth (GET of a
+ * message that does not exist with the app token: authentication, the endpoint's decoding, one query, a 404 problem),
+ * floor-invalid (POST /v1/messages with a number that cannot be valid: authentication, body decoding, a 400 problem).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -117,6 +121,18 @@ const senders: Record<string, (ports: ReadonlyArray<number>, agent: http.Agent, 
   rest: (ports, agent, token) => async (node, first) => {
     const r = await request(agent, ports[node] ?? 0, "POST", "/v1/messages", JSON.stringify(benchMessage(first)), token)
     return r.status === 202 ? { ids: [(JSON.parse(r.body) as { id: string }).id], failures: 0 } : { ids: [], failures: 1 }
+  },
+  "floor-healthz": (ports, agent) => async (node) => {
+    const r = await request(agent, ports[node] ?? 0, "GET", "/healthz")
+    return { ids: [], failures: r.status === 200 ? 0 : 1 }
+  },
+  "floor-auth": (ports, agent, token) => async (node) => {
+    const r = await request(agent, ports[node] ?? 0, "GET", "/v1/messages/0190a000-0000-7000-8000-000000000000", undefined, token)
+    return { ids: [], failures: r.status === 404 ? 0 : 1 }
+  },
+  "floor-invalid": (ports, agent, token) => async (node, first) => {
+    const r = await request(agent, ports[node] ?? 0, "POST", "/v1/messages", JSON.stringify({ ...benchMessage(first), to: "+1" }), token)
+    return { ids: [], failures: r.status === 400 ? 0 : 1 }
   },
   "rest-batch": (ports, agent, token) => async (node, first, count) => {
     const body = JSON.stringify({ messages: Array.from({ length: count }, (_, k) => benchMessage(first + k)) })
@@ -370,6 +386,19 @@ const main = async () => {
     const simAfter = cpuMicros(sim.pid ?? 0)
     const harness = process.cpuUsage(harnessBefore)
     const gatewaysWhileAccepting = pids.reduce((sum, pid, n) => sum + cpuMicros(pid) - (cpuBefore[n] ?? 0), 0)
+    if (api.startsWith("floor-")) {
+      latencies.sort((a, b) => a - b)
+      console.log(JSON.stringify({
+        api,
+        requests: messages,
+        failures,
+        requestsPerSecond: Math.round(messages / acceptSeconds),
+        gatewayCpuMicrosPerRequest: Math.round(gatewaysWhileAccepting / messages),
+        latencyMs: { p50: +percentile(latencies, 0.5).toFixed(2), p99: +percentile(latencies, 0.99).toFixed(2) }
+      }, null, 2))
+      if (failures > 0) process.exitCode = 1
+      return
+    }
     await waitFor("all submitted", async () => (await simStats()).submits - before.submits >= ids.length, 120_000)
     const submitSeconds = (performance.now() - started) / 1000
     await waitFor("all receipts acknowledged", async () => (await simStats()).receiptsAcked - before.receiptsAcked >= ids.length, 120_000)
