@@ -4,14 +4,15 @@
  * through the real MessageStore on SQLite (a file, WAL) and PostgreSQL (127.0.0.1): BENCH_PRESEED messages (default
  * 200,000) already in the store, then BENCH_WRITES messages (default 20,000) live their whole life as on the gateway —
  * accepted 50 at a time, a submit result each, a receipt each — and the CPU of this process per message is reported
- * (on PostgreSQL the server's own CPU is not in it: the wall time is reported beside it). Appends the table to
- * bench/RESULTS.md unless BENCH_NO_RECORD=1.
+ * (on PostgreSQL the server's own CPU is not in it: the wall time is reported beside it). BENCH_IDS=campaign compares a
+ * campaign's ids instead: the hashed form they had (legacyCampaignMessageId) against the time-ordered one
+ * (campaignMessageId), positions in order. Appends the table to bench/RESULTS.md unless BENCH_NO_RECORD=1.
  */
 import { Effect } from "effect"
 import type { SqlClient } from "effect/sql"
 import { appendFileSync } from "node:fs"
 import { cpus } from "node:os"
-import { newMessageId } from "../src/domain/MessageId.ts"
+import { campaignMessageId, legacyCampaignMessageId, newMessageId } from "../src/domain/MessageId.ts"
 import { migrate } from "../src/layers/Migrations.ts"
 import type { NewMessage } from "../src/storage/MessageStore.ts"
 import { MessageStore } from "../src/storage/MessageStore.ts"
@@ -21,8 +22,15 @@ const preseed = Number(process.env.BENCH_PRESEED ?? 200_000)
 const writes = Number(process.env.BENCH_WRITES ?? 20_000)
 const batch = 50
 
+const campaigns = process.env.BENCH_IDS === "campaign"
 type Kind = "v4" | "v7"
-const idOf = (kind: Kind) => kind === "v4" ? crypto.randomUUID() : newMessageId()
+const names: Record<Kind, string> = campaigns ? { v4: "hashed", v7: "time-ordered" } : { v4: "v4", v7: "v7" }
+const campaign = { id: "cmp_0123456789abcdef", createdAt: Date.now() }
+/** The i-th id of a kind: v4 random (or a campaign's hashed form), v7 time-ordered (or a campaign's ordered form). */
+const idOf = (kind: Kind, i: number) =>
+  campaigns
+    ? kind === "v4" ? legacyCampaignMessageId(campaign.id, i, 0) : campaignMessageId(campaign, i, 0)
+    : kind === "v4" ? crypto.randomUUID() : newMessageId()
 
 const message = (id: string, i: number): NewMessage => ({
   id,
@@ -49,12 +57,12 @@ const lifecycle = (kind: Kind): Effect.Effect<Figures, unknown, SqlClient.SqlCli
     yield* migrate
     const store = yield* MessageStore
     for (let done = 0; done < preseed; done += 2000) {
-      yield* store.accept(Array.from({ length: Math.min(2000, preseed - done) }, (_, i) => message(idOf(kind), done + i)))
+      yield* store.accept(Array.from({ length: Math.min(2000, preseed - done) }, (_, i) => message(idOf(kind, done + i), done + i)))
     }
     const cpu0 = process.cpuUsage()
     const wall0 = performance.now()
     for (let done = 0; done < writes; done += batch) {
-      const messages = Array.from({ length: batch }, (_, i) => message(idOf(kind), done + i))
+      const messages = Array.from({ length: batch }, (_, i) => message(idOf(kind, preseed + done + i), done + i))
       yield* store.accept(messages)
       const at = Date.now()
       yield* store.recordOutcomes(messages.map((m) => ({
@@ -100,11 +108,13 @@ const program = Effect.gen(function*() {
     )
   }
   const table = [
-    `### ${new Date().toISOString()} — message ids: random (v4) against time-ordered (v7), \`node --disable-warning=ExperimentalWarning bench/message-ids.ts\``,
+    campaigns
+      ? `### ${new Date().toISOString()} — a campaign's message ids: hashed against time-ordered, \`BENCH_IDS=campaign npm run bench:ids\``
+      : `### ${new Date().toISOString()} — message ids: random (v4) against time-ordered (v7), \`npm run bench:ids\``,
     "",
     `${preseed.toLocaleString("en")} messages already stored, then ${writes.toLocaleString("en")} accepted ${batch} at a time, a submit result and a receipt each, through MessageStore; best of two alternated runs each. Machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}.`,
     "",
-    "| store | CPU per message, v4 | CPU per message, v7 | v7 / v4 | wall per message, v4 | wall per message, v7 |",
+    `| store | CPU per message, ${names.v4} | CPU per message, ${names.v7} | ${names.v7} / ${names.v4} | wall per message, ${names.v4} | wall per message, ${names.v7} |`,
     "|---|---|---|---|---|---|",
     ...rows,
     ""

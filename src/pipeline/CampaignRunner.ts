@@ -15,7 +15,6 @@
  *   A transient failure (store, limiter, policy unavailable) is the same.
  * - Time decisions (start time, send window, deferrals) read the policy clock, so tests move it instead of waiting.
  */
-import { createHash } from "node:crypto"
 import { Duration, Effect, Fiber, Layer, Option, Schedule, Semaphore } from "effect"
 import { Entity, Singleton } from "effect/cluster"
 import type { Sharding } from "effect/cluster"
@@ -29,6 +28,7 @@ import type { Submitter } from "../domain/Account.ts"
 import type { Campaign, PauseReason } from "../domain/Campaign.ts"
 import { activeStates } from "../domain/Campaign.ts"
 import type { SubmitMessage } from "../domain/Message.ts"
+import { campaignMessageId, legacyCampaignMessageId } from "../domain/MessageId.ts"
 import { parseRecipient, parseSender } from "../domain/Msisdn.ts"
 import type { Sender } from "../domain/Msisdn.ts"
 import { missingVariable, parseTemplate, renderTemplate } from "../domain/Template.ts"
@@ -43,12 +43,6 @@ import { CampaignStore } from "../storage/CampaignStore.ts"
 import { Gateway } from "./Gateway.ts"
 import type { SubmitError, SubmitOutcome } from "./Gateway.ts"
 
-/** A recipient's message id: a UUID (version 8) from a hash of the campaign, the position and the attempt. */
-export const campaignMessageId = (campaignId: string, pos: number, attempt: number): string => {
-  const h = createHash("sha256").update(`${campaignId}\u0000${pos}\u0000${attempt}`).digest("hex")
-  const variant = ((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16)
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
-}
 
 export interface CampaignRunnerOptions {
   /** A batch is sent every tick (throttle × tick messages); pause and the stored state are seen within one tick. */
@@ -321,10 +315,12 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
   /** One recipient's turn: the window, then the pipeline. */
   const turn = (campaign: Campaign, p: Prepared, r: Recipient, stored: ReadonlySet<string>, window: (country: string | undefined) => number) =>
     Effect.gen(function*() {
-      const messageId = campaignMessageId(campaignId, r.pos, r.attempts)
+      const messageId = campaignMessageId(campaign, r.pos, r.attempts)
       const attempts = r.attempts + 1
-      if (stored.has(messageId)) {
-        return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId }, recovered: true } satisfies Turn
+      const legacyId = legacyCampaignMessageId(campaignId, r.pos, r.attempts)
+      const storedAs = stored.has(messageId) ? messageId : stored.has(legacyId) ? legacyId : undefined
+      if (storedAs !== undefined) {
+        return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId: storedAs }, recovered: true } satisfies Turn
       }
       const to = parseRecipient(`+${r.msisdn}`)
       if (to === undefined) {
@@ -407,7 +403,11 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     }
 
     const batch = [...due, ...page]
-    const stored = yield* recipients.existing(batch.map((r) => campaignMessageId(campaignId, r.pos, r.attempts)))
+    // Under either form of id: a batch in flight when the gateway was upgraded was stored under the legacy one.
+    const stored = yield* recipients.existing(batch.flatMap((r) => [
+      campaignMessageId(campaign, r.pos, r.attempts),
+      legacyCampaignMessageId(campaignId, r.pos, r.attempts)
+    ]))
     const window = windowFor(campaign, now)
     const turns = yield* Effect.forEach(batch, (r) => Effect.map(turn(campaign, p, r, stored, window), (t) => ({ r, t })), {
       concurrency: "unbounded"

@@ -5,7 +5,7 @@ import { ActorRegistry } from "../../src/actors/ActorRegistry.ts"
 import { AccountStore } from "../../src/auth/AccountStore.ts"
 import { CampaignStore } from "../../src/storage/CampaignStore.ts"
 import { CampaignControl } from "../../src/pipeline/CampaignControl.ts"
-import { campaignMessageId } from "../../src/pipeline/CampaignRunner.ts"
+import { campaignMessageId, legacyCampaignMessageId } from "../../src/domain/MessageId.ts"
 import { approvedCampaign, campaignMessages, campaignOf, germanContacts, newCampaign, receivedTexts, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
 import type { Contact } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
@@ -249,36 +249,51 @@ describe("running campaigns", () => {
       const control = yield* run(Effect.service(CampaignControl))
       const list = yield* run(seedList(t.orgId, germanContacts(10, 2_000)))
       const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 100 }))
-      // What a runner killed between submit and record leaves: the first recipient's message stored under its derived id.
-      const messageId = campaignMessageId(id, 0, 0)
-      yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
-        sql`INSERT INTO messages ${sql.insert({
-          id: messageId,
-          org_id: t.orgId,
-          app_id: t.appId,
-          campaign_id: id,
-          to_addr: germanContacts(1, 2_000)[0]!.msisdn,
-          from_addr: "ACME",
-          text: `${id} hello 2000`,
-          encoding: "gsm7",
-          segments: 1,
-          status: "delivered",
-          status_rank: 3,
-          created_at: Date.now(),
-          updated_at: Date.now()
-        })}`
-      )).pipe(Effect.orDie)
+      const campaign = yield* run(Effect.flatMap(Effect.service(CampaignStore), (s) => s.get(t.orgId, id))).pipe(Effect.orDie)
+      // What a runner killed between submit and record leaves: the first recipient's message stored under its derived
+      // id; the second's under the form ids had before they were time-ordered (a batch in flight across an upgrade).
+      const messageId = campaignMessageId(campaign, 0, 0)
+      const legacyId = legacyCampaignMessageId(id, 1, 0)
+      const contacts = germanContacts(2, 2_000)
+      for (const [n, stored] of [messageId, legacyId].entries()) {
+        yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+          sql`INSERT INTO messages ${sql.insert({
+            id: stored,
+            org_id: t.orgId,
+            app_id: t.appId,
+            campaign_id: id,
+            to_addr: contacts[n]!.msisdn,
+            from_addr: "ACME",
+            text: `${id} hello ${2000 + n}`,
+            encoding: "gsm7",
+            segments: 1,
+            status: "delivered",
+            status_rank: 3,
+            created_at: Date.now(),
+            updated_at: Date.now()
+          })}`
+        )).pipe(Effect.orDie)
+      }
       yield* run(control.start(id))
       yield* waitState(gw, id, "completed", 30_000)
       expect(yield* run(recipientCounts(id))).toEqual({ submitted: 10 })
       const view = yield* run(control.inspect(id))
-      expect(view.recoveredSubmitted).toBe(1)
-      const texts = yield* eventually("9 texts", receivedTexts(gw.sim, id), { until: (m) => m.size === 9 })
+      expect(view.recoveredSubmitted).toBe(2)
+      const texts = yield* eventually("8 texts", receivedTexts(gw.sim, id), { until: (m) => m.size === 8 })
       expect(texts.has(`${id} hello 2000`)).toBe(false)
-      const first = yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
-        sql<{ message_id: string }>`SELECT message_id FROM campaign_recipients WHERE campaign_id = ${id} AND pos = 0`
+      expect(texts.has(`${id} hello 2001`)).toBe(false)
+      const recorded = yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+        sql<{ pos: number; message_id: string }>`
+          SELECT pos, message_id FROM campaign_recipients WHERE campaign_id = ${id} AND pos < 2 ORDER BY pos`
       )).pipe(Effect.orDie)
-      expect(first[0]?.message_id).toBe(messageId)
+      expect(recorded.map((r) => r.message_id)).toEqual([messageId, legacyId])
+      // The others were sent under the time-ordered form: ids of the campaign's creation time, in position order.
+      const sent = yield* run(Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) =>
+        sql<{ message_id: string }>`
+          SELECT message_id FROM campaign_recipients WHERE campaign_id = ${id} AND pos >= 2 ORDER BY pos`
+      )).pipe(Effect.orDie)
+      expect(sent.map((r) => r.message_id)).toEqual(Array.from({ length: 8 }, (_, i) => campaignMessageId(campaign, i + 2, 0)))
+      expect([...sent.map((r) => r.message_id)].sort()).toEqual(sent.map((r) => r.message_id))
     }).pipe(Effect.scoped), 60_000)
 
   it.live("a scheduled campaign starts at its time (policy clock moved), not before", () =>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { autoPauseReason, campaignMessageId, canaryLimit, pacing, settle } from "../../src/pipeline/CampaignRunner.ts"
+import { campaignMessageId, legacyCampaignMessageId } from "../../src/domain/MessageId.ts"
+import { autoPauseReason, canaryLimit, pacing, settle } from "../../src/pipeline/CampaignRunner.ts"
 import type { Turn } from "../../src/pipeline/CampaignRunner.ts"
 
 /** The last minute as two batches, so the pause is judged on their sum. */
@@ -10,12 +11,28 @@ const attempts = (submitted: number, failed: number, refused: number) => [
 
 describe("campaign runner decisions", () => {
   it("a recipient's message id is the same for the same attempt, another for the next, a UUID", () => {
-    const id = campaignMessageId("cmp-1", 42, 0)
-    expect(campaignMessageId("cmp-1", 42, 0)).toBe(id)
-    expect(campaignMessageId("cmp-1", 42, 1)).not.toBe(id)
-    expect(campaignMessageId("cmp-1", 43, 0)).not.toBe(id)
-    expect(campaignMessageId("cmp-2", 42, 0)).not.toBe(id)
+    const at = Date.UTC(2026, 11, 3, 10, 0, 0, 250)
+    const c1 = { id: "cmp-1", createdAt: at }
+    const id = campaignMessageId(c1, 42, 0)
+    expect(campaignMessageId(c1, 42, 0)).toBe(id)
+    expect(campaignMessageId(c1, 42, 1)).not.toBe(id)
+    expect(campaignMessageId(c1, 43, 0)).not.toBe(id)
+    // Another campaign created in the same millisecond.
+    expect(campaignMessageId({ id: "cmp-2", createdAt: at }, 42, 0)).not.toBe(id)
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    // Time-ordered: the campaign's creation time first, then the position.
+    expect(parseInt(id.replace(/-/g, "").slice(0, 12), 16)).toBe(at)
+    const ids = Array.from({ length: 1000 }, (_, pos) => campaignMessageId(c1, pos * 4099, pos % 3))
+    expect([...ids].sort()).toEqual(ids)
+    expect(new Set(ids).size).toBe(ids.length)
+    // Out of the layout's range: the hashed form, still one id per recipient and attempt.
+    expect(campaignMessageId(c1, 1, 70_000)).toBe(legacyCampaignMessageId("cmp-1", 1, 70_000))
+  })
+
+  it("the form campaign ids had before is derived as it was (a batch in flight across an upgrade is found)", () => {
+    expect(legacyCampaignMessageId("cmp-1", 42, 0)).toBe(legacyCampaignMessageId("cmp-1", 42, 0))
+    expect(legacyCampaignMessageId("cmp-1", 42, 0)).not.toBe(legacyCampaignMessageId("cmp-1", 42, 1))
+    expect(legacyCampaignMessageId("cmp-1", 42, 0)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   })
 
   it("the canary: a count, or a share of the audience rounded up", () => {
