@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: a bounded load on the REST API of a real gateway process whose link points at a real SMSC
  * simulator process (receipts on), all on 127.0.0.1 and the same cores. Reports accepted and submitted msg/s,
- * receipts matched, HTTP latency, the gateway's CPU per message and peak RSS, and appends them to bench/RESULTS.md.
+ * receipts matched, HTTP latency, the gateway's CPU per message and peak RSS, its event-loop delay and GC pauses while
+ * accepting (from its /metrics), and appends them to bench/RESULTS.md.
  *
  * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
  * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_CLUSTER (n cluster nodes on PostgreSQL + Redis instead of one embedded
@@ -117,6 +118,20 @@ const grpcClients = (grpcPorts: ReadonlyArray<number>): ReadonlyArray<Client<typ
   grpcPorts.map((port) => createClient(MessageService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` })))
 
 /** BENCH_API: how each API sends, given the nodes' HTTP (and gRPC) ports, the keep-alive agent and the app token. */
+/** The gateway's runtime figures from its /metrics (RuntimeMetrics): the event loop's delay since the previous scrape, GC pause totals. */
+const runtimeFigures = async (agent: http.Agent, port: number) => {
+  const text = (await request(agent, port, "GET", "/metrics")).body
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? 0)
+  const gc = (kind: string) => Number(new RegExp(`^nodejs_gc_duration_seconds_sum\\{kind="${kind}"\\} ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? 0)
+  return {
+    lagP50Ms: value("nodejs_eventloop_lag_p50_seconds") * 1000,
+    lagP99Ms: value("nodejs_eventloop_lag_p99_seconds") * 1000,
+    lagMaxMs: value("nodejs_eventloop_lag_max_seconds") * 1000,
+    gcMinorMs: gc("minor") * 1000,
+    gcMajorMs: gc("major") * 1000
+  }
+}
+
 const senders: Record<string, (ports: ReadonlyArray<number>, agent: http.Agent, token: string, grpcPorts: ReadonlyArray<number>) => Sender> = {
   rest: (ports, agent, token) => async (node, first) => {
     const r = await request(agent, ports[node] ?? 0, "POST", "/v1/messages", JSON.stringify(benchMessage(first)), token)
@@ -309,6 +324,8 @@ const main = async () => {
     const idleBefore = pids.map(cpuMicros)
     await sleep(idleSeconds * 1000)
     const idlePercent = pids.map((pid, n) => +(((cpuMicros(pid) - (idleBefore[n] ?? 0)) / (idleSeconds * 1e6)) * 100).toFixed(1))
+    // Starts each node's window of event-loop delay at the load's start.
+    const runtimeBefore = await Promise.all(httpPorts.map((port) => runtimeFigures(agent, port)))
     const before = await simStats()
     const cpuBefore = pids.map(cpuMicros)
     const machineBefore = machineCpu()
@@ -382,6 +399,7 @@ const main = async () => {
       await Promise.all(Array.from({ length: Math.max(1, Math.round(concurrency / batchSize)) }, worker))
     }
     const acceptSeconds = (performance.now() - started) / 1000
+    const runtimeAfter = await Promise.all(httpPorts.map((port) => runtimeFigures(agent, port)))
     const machineAfter = machineCpu()
     const simAfter = cpuMicros(sim.pid ?? 0)
     const harness = process.cpuUsage(harnessBefore)
@@ -464,6 +482,16 @@ const main = async () => {
         loadGenerator: Math.round((harness.user + harness.system) / ids.length),
         rest: Math.round((machineAfter.busy - machineBefore.busy - gatewaysWhileAccepting - (simAfter - simBefore) - harness.user - harness.system) / ids.length)
       },
+      /** While the load ran, the worst node: how long a ready callback waited for the event loop, and GC pauses in all. */
+      eventLoopDelayMs: {
+        p50: +Math.max(...runtimeAfter.map((r) => r.lagP50Ms)).toFixed(1),
+        p99: +Math.max(...runtimeAfter.map((r) => r.lagP99Ms)).toFixed(1),
+        max: +Math.max(...runtimeAfter.map((r) => r.lagMaxMs)).toFixed(1)
+      },
+      gcPauseMs: {
+        minor: Math.round(Math.max(...runtimeAfter.map((r, n) => r.gcMinorMs - (runtimeBefore[n]?.gcMinorMs ?? 0)))),
+        major: Math.round(Math.max(...runtimeAfter.map((r, n) => r.gcMajorMs - (runtimeBefore[n]?.gcMajorMs ?? 0))))
+      },
       answeredPerSecond: Array.from(perSecond, (n) => n ?? 0)
     }
     console.log(JSON.stringify(result, null, 2))
@@ -476,7 +504,8 @@ const main = async () => {
         (clusterNodes > 0 ? ` Requests per node (${balance}): ${answeredBy.join(" / ")}; CPU per request each node answered: ${result.perNodeCpuMicrosPerHandledMessage.join(" / ")} µs.` : "") +
         ` Idle CPU per node (no traffic, ${idleSeconds} s): ${idlePercent.join(" / ")} % of a core.` +
         ` Whole machine while accepting: ${result.machineBusyPercent} % busy, ${result.machineCpuMicrosPerMessage} µs of CPU per message` +
-        ` (gateways ${result.machineSplitMicrosPerMessage.gateways}, simulator ${result.machineSplitMicrosPerMessage.simulator}, load generator ${result.machineSplitMicrosPerMessage.loadGenerator}, PostgreSQL/Redis/kernel ${result.machineSplitMicrosPerMessage.rest}).` + "\n")
+        ` (gateways ${result.machineSplitMicrosPerMessage.gateways}, simulator ${result.machineSplitMicrosPerMessage.simulator}, load generator ${result.machineSplitMicrosPerMessage.loadGenerator}, PostgreSQL/Redis/kernel ${result.machineSplitMicrosPerMessage.rest}).` +
+        ` Event loop delay while accepting (worst node): p50 ${result.eventLoopDelayMs.p50} ms, p99 ${result.eventLoopDelayMs.p99} ms, max ${result.eventLoopDelayMs.max} ms; GC pauses ${result.gcPauseMs.minor} ms minor, ${result.gcPauseMs.major} ms major.` + "\n")
     }
     if (process.env.BENCH_HEAP_SNAPSHOT === "1") {
       // Needs BENCH_GATEWAY_NODE_ARGS=--heapsnapshot-signal=SIGUSR2; the snapshot lands in the working directory.

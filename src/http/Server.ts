@@ -24,6 +24,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpMetrics } from "../observability/Metrics.ts"
+import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import { LargeBody } from "./BodyLimits.ts"
 import type { LargeBodyKind } from "./BodyLimits.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
@@ -64,6 +65,7 @@ const metricsPath = "/metrics"
 const metricsResponse = Effect.gen(function*() {
   const readiness = yield* Readiness
   yield* readiness.links
+  yield* (yield* RuntimeMetrics).collect
   const body = yield* PrometheusMetrics.format()
   return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4" })
 })

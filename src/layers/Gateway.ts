@@ -13,6 +13,7 @@ import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as GrpcServer from "../grpc/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
+import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Dashboard } from "../pipeline/Dashboard.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
@@ -134,6 +135,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   const Base = Layer.mergeAll(
     LinkMetrics.layer,
     HttpMetrics.layer,
+    RuntimeMetrics.layer,
     PoolMetrics.layer,
     // The runner address the actor registry and the admin RPC name this process by: the cluster's own `host:port`.
     cluster === undefined ? Layer.empty : Layer.succeed(RunnerIdentity, `${cluster.runnerHost}:${cluster.runnerPort}`)

@@ -127,6 +127,19 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
       expect(metrics.text).toContain('smsgw_link_bound{link="sim"} 1')
       expect(metrics.text).toMatch(/smsgw_http_requests_total\{route="\/v1\/messages",status="202"\} [1-9]/)
       expect(metrics.text).toContain("smsgw_message_submit_latency_seconds_bucket")
+      // The process's own: CPU and memory, the event loop's delay since the previous scrape, GC pauses by kind.
+      const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(metrics.text)?.[1])
+      expect(value("process_cpu_seconds_total")).toBeGreaterThan(0)
+      expect(value("process_resident_memory_bytes")).toBeGreaterThan(10_000_000)
+      expect(value("nodejs_heap_size_used_bytes")).toBeGreaterThan(0)
+      expect(value("process_start_time_seconds")).toBeLessThanOrEqual(Date.now() / 1000)
+      expect(value("nodejs_eventloop_lag_p99_seconds")).toBeGreaterThan(0)
+      expect(value("nodejs_eventloop_lag_max_seconds")).toBeGreaterThanOrEqual(value("nodejs_eventloop_lag_p50_seconds"))
+      expect(metrics.text).toMatch(/nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]/)
+      // CPU only grows from one scrape to the next.
+      const again = yield* get(`${gw.baseUrl}/metrics`)
+      const cpuAgain = Number(/^process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(again.text)?.[1])
+      expect(cpuAgain).toBeGreaterThanOrEqual(value("process_cpu_seconds_total"))
     }).pipe(Effect.scoped), 30_000)
 
   it.live("a permanent SMSC rejection fails the message with the SMPP status", () =>
