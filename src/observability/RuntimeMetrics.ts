@@ -83,8 +83,10 @@ export class RuntimeMetrics extends Context.Service<RuntimeMetrics, {
         heapTotal.updateUnsafe(memory.heapTotal, context)
         heapUsed.updateUnsafe(memory.heapUsed, context)
         external.updateUnsafe(memory.external, context)
-        // Nanoseconds; an empty window (no sample yet) reads as 0, not V8's sentinel values.
-        const seconds = (ns: number) => Number.isFinite(ns) && histogram.count > 0 ? ns / 1e9 : 0
+        // Nanoseconds between two ticks of the sampling timer, so each holds the resolution itself: what is reported is
+        // the delay beyond it (prom-client reports the raw value, ~10 ms more). An empty window reads as 0.
+        const seconds = (ns: number) =>
+          Number.isFinite(ns) && histogram.count > 0 ? Math.max(0, ns - lagResolutionMs * 1e6) / 1e9 : 0
         lag.min.updateUnsafe(seconds(histogram.min), context)
         lag.max.updateUnsafe(seconds(histogram.max), context)
         lag.mean.updateUnsafe(seconds(histogram.mean), context)
