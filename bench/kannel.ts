@@ -13,12 +13,13 @@
  * equivalent of our committed 202), BENCH_KANNEL_DLR_MASK (default 31: every report type, as in the issue's run;
  * 1 asks for the final "delivered" report only).
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { spawnKeepingTail } from "./Spawn.ts"
 
 const bearerbox = "/usr/sbin/bearerbox"
 const smsbox = "/usr/sbin/smsbox"
@@ -132,19 +133,7 @@ user-allow-ip = "127.0.0.1"
 `
 
 /** Starts one box on the config; its output's tail is kept for the error when it exits early. */
-const startBox = (binary: string, config: string, dir: string) => {
-  const child = spawn(binary, ["-v", "2", config], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
-  let tail = ""
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4000)
-  }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
-  child.on("exit", (code, signal) => {
-    if (signal === null) console.error(`${binary} exited with ${code}:\n${tail}`)
-  })
-  return child
-}
+const startBox = (binary: string, config: string, dir: string) => spawnKeepingTail(binary, ["-v", "2", config], binary, { cwd: dir })
 
 /**
  * The `dlr-url` receiver: Kannel GETs /dlr?r=<run>&i=<message>&t=<report type> (%d is Kannel's placeholder for the type:

@@ -19,7 +19,7 @@
  * message that does not exist with the app token: authentication, the endpoint's decoding, one query, a 404 problem),
  * floor-invalid (POST /v1/messages with a number that cannot be valid: authentication, body decoding, a 400 problem).
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import http from "node:http"
 import { cpus, tmpdir } from "node:os"
@@ -37,6 +37,7 @@ import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
 import { eventually } from "../test/fixtures/Eventually.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 import { benchKannel, stopped } from "./kannel.ts"
+import { spawnKeepingTail } from "./Spawn.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
@@ -70,22 +71,8 @@ const freePort = () => Effect.runPromise(freePortEffect)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const start = (args: ReadonlyArray<string>, name: string, nodeArgs: ReadonlyArray<string> = []): ChildProcess => {
-  const child = spawn(process.execPath, ["--no-warnings", ...nodeArgs, "src/cli/main.ts", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env }
-  })
-  let tail = ""
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4000)
-  }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
-  child.on("exit", (code, signal) => {
-    if (code !== 0 && signal === null) console.error(`${name} exited with ${code}:\n${tail}`)
-  })
-  return child
-}
+const start = (args: ReadonlyArray<string>, name: string, nodeArgs: ReadonlyArray<string> = []): ChildProcess =>
+  spawnKeepingTail(process.execPath, ["--no-warnings", ...nodeArgs, "src/cli/main.ts", ...args], name, { env: { ...process.env } })
 
 const request = (agent: http.Agent, port: number, method: string, path: string, body?: string, token?: string) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {

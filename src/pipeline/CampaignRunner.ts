@@ -312,13 +312,17 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     }
   }
 
-  /** One recipient's turn: the window, then the pipeline. */
-  const turn = (campaign: Campaign, p: Prepared, r: Recipient, stored: ReadonlySet<string>, window: (country: string | undefined) => number) =>
+  /** One recipient's turn: the window, then the pipeline. `ids`: its message id, and the id it is stored under if any. */
+  const turn = (
+    campaign: Campaign,
+    p: Prepared,
+    r: Recipient,
+    ids: { readonly messageId: string; readonly storedAs: string | undefined },
+    window: (country: string | undefined) => number
+  ) =>
     Effect.gen(function*() {
-      const messageId = campaignMessageId(campaign, r.pos, r.attempts)
+      const { messageId, storedAs } = ids
       const attempts = r.attempts + 1
-      const legacyId = legacyCampaignMessageId(campaignId, r.pos, r.attempts)
-      const storedAs = stored.has(messageId) ? messageId : stored.has(legacyId) ? legacyId : undefined
       if (storedAs !== undefined) {
         return { _tag: "Done", outcome: { pos: r.pos, state: "submitted", attempts, messageId: storedAs }, recovered: true } satisfies Turn
       }
@@ -404,12 +408,17 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
 
     const batch = [...due, ...page]
     // Under either form of id: a batch in flight when the gateway was upgraded was stored under the legacy one.
-    const stored = yield* recipients.existing(batch.flatMap((r) => [
-      campaignMessageId(campaign, r.pos, r.attempts),
-      legacyCampaignMessageId(campaignId, r.pos, r.attempts)
-    ]))
+    const forms = batch.map((r) => ({
+      r,
+      messageId: campaignMessageId(campaign, r.pos, r.attempts),
+      legacyId: legacyCampaignMessageId(campaignId, r.pos, r.attempts)
+    }))
+    const stored = yield* recipients.existing(forms.flatMap((f) => [f.messageId, f.legacyId]))
     const window = windowFor(campaign, now)
-    const turns = yield* Effect.forEach(batch, (r) => Effect.map(turn(campaign, p, r, stored, window), (t) => ({ r, t })), {
+    const turns = yield* Effect.forEach(forms, ({ r, messageId, legacyId }) => {
+      const storedAs = stored.has(messageId) ? messageId : stored.has(legacyId) ? legacyId : undefined
+      return Effect.map(turn(campaign, p, r, { messageId, storedAs }, window), (t) => ({ r, t }))
+    }, {
       concurrency: "unbounded"
     })
     const at = Date.now()
