@@ -9,6 +9,7 @@ import { storedAddresses } from "../domain/Msisdn.ts"
 import type { LinkConfig } from "../routing/Links.ts"
 import { linkDefaults } from "../routing/Links.ts"
 import { LinkMetrics, PoolMetrics } from "../observability/Metrics.ts"
+import * as Tracing from "../observability/Tracing.ts"
 import { LinkDispatcher } from "./LinkDispatcher.ts"
 import type { Aimd } from "../routing/Aimd.ts"
 import { makeAimd } from "../routing/Aimd.ts"
@@ -57,6 +58,8 @@ interface WorkItem {
   readonly attempt: number
   /** Links of the pool this message already failed on. */
   readonly tried: ReadonlyArray<string>
+  /** When a traced message entered the queue (span clock): its wait becomes a span of its trace. */
+  readonly queuedAt?: bigint
 }
 
 /** What of a link's configuration needs a new session when it changes. */
@@ -155,14 +158,24 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       const status = finalStatusOf(receipt.state)
       metrics.receipt(linkId, receipt.state)
       if (status === undefined) return
-      const matched = yield* store.recordReceipt({
+      const received = yield* Tracing.spanClock
+      const error = receipt.err !== undefined && receipt.err !== "000" ? receipt.err : undefined
+      const found = yield* store.recordReceipt({
         linkId,
         candidates: messageIdCandidates(receipt.smscMessageId),
         status,
-        error: receipt.err !== undefined && receipt.err !== "000" ? receipt.err : undefined,
+        error,
         at: Date.now()
       })
-      if (matched) counters.receiptsMatched++
+      if (!found.matched) return
+      counters.receiptsMatched++
+      // The receipt joins its message's trace, however long after the submit it came.
+      yield* Tracing.recordMessageSpan(found.trace, "smsgw.receipt", received, {
+        "smsgw.link_id": linkId,
+        "smsgw.smsc_message_id": receipt.smscMessageId,
+        "smsgw.status": status,
+        ...(error !== undefined ? { "smsgw.error": error } : {})
+      }, "consumer")
     })
 
   const onStateChange = (state: Session.SessionState) =>
@@ -368,7 +381,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
         yield* takeSlot
         yield* markHanded(message.messageId, seq)
         counters.submitted++
-        const result = yield* current.submit({
+        const submitted = current.submit({
           sourceAddr: addresses.source.addr,
           sourceTon: addresses.source.ton,
           sourceNpi: addresses.source.npi,
@@ -380,7 +393,12 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
           shortMessage: part.shortMessage,
           registeredDelivery: settings.registeredDelivery ? 1 : 0,
           ...(message.validitySeconds !== undefined ? { validityPeriod: relativeValidity(message.validitySeconds) } : {})
-        }).pipe(Effect.result)
+        })
+        const result = yield* (message.trace === undefined ? submitted : submitted.pipe(
+          Effect.tap((r) => Effect.annotateCurrentSpan("smsgw.smsc_message_id", r.messageId)),
+          Effect.tapError((e) => Effect.annotateCurrentSpan("smsgw.error", e._tag)),
+          Effect.withSpan("smsgw.smpp.submit_sm", { kind: "client", attributes: { "smsgw.part": seq, "smsgw.parts": parts.length } })
+        )).pipe(Effect.result)
         const now = Date.now()
         if (Result.isSuccess(result)) {
           counters.submitOk++
@@ -442,9 +460,25 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       return "requeued" as const
     })
 
+  /** The send of a traced message is a span of its trace, after one for its wait in the queue. */
+  const traced = (item: WorkItem) =>
+    item.message.trace === undefined || item.queuedAt === undefined ? sendOne(item) : Tracing.recordMessageSpan(
+      item.message.trace,
+      "smsgw.link.queue",
+      item.queuedAt,
+      { "smsgw.link_id": linkId, "smsgw.attempt": item.attempt }
+    ).pipe(
+      Effect.andThen(sendOne(item)),
+      Tracing.withMessageSpan(item.message.trace, "smsgw.link.send", {
+        "smsgw.link_id": linkId,
+        "smsgw.message_id": item.message.messageId,
+        "smsgw.attempt": item.attempt
+      })
+    )
+
   const worker = Queue.take(queue).pipe(
     Effect.flatMap((item) =>
-      sendOne(item).pipe(
+      traced(item).pipe(
         Effect.tap((r) => r === "done" ? Effect.sync(() => active.delete(item.message.messageId)) : Effect.void),
         Effect.catchCause((cause) =>
           Effect.logError("link worker failed on a message").pipe(
@@ -573,10 +607,11 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
     Submit: ({ payload }) =>
       Effect.gen(function*() {
         const fresh: Array<WorkItem> = []
+        const now = yield* Tracing.spanClock
         for (const message of payload.messages) {
           if (active.has(message.messageId)) continue
           active.add(message.messageId)
-          fresh.push({ message, attempt: 0, tried: [] })
+          fresh.push(message.trace === undefined ? { message, attempt: 0, tried: [] } : { message, attempt: 0, tried: [], queuedAt: now })
         }
         // A link that is down passes pool messages on at once instead of holding them.
         const kept = isDown({ enabled: config.enabled, unboundSince }, Date.now()) ? yield* handOff(fresh) : fresh

@@ -16,7 +16,9 @@ export const Outbound = Schema.Struct({
   encoding: Schema.Literals(["gsm7", "ucs2"]),
   seqs: Schema.Array(Schema.Int),
   validitySeconds: Schema.optionalKey(Schema.Int),
-  acceptedAt: Schema.Number
+  acceptedAt: Schema.Number,
+  /** The message's trace (W3C traceparent), when it is traced: the link's spans join it, on whichever node. */
+  trace: Schema.optionalKey(Schema.String)
 })
 export type Outbound = typeof Outbound.Type
 

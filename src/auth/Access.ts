@@ -181,8 +181,16 @@ export class Access extends Context.Service<Access, {
           })
 
         return Access.of({
-          authenticate,
-          submitter,
+          authenticate: (token) =>
+            authenticate(token).pipe(
+              Effect.tap((p) => Effect.annotateCurrentSpan({ "smsgw.principal": p.kind, "smsgw.org_id": p.orgId })),
+              Effect.withSpan("smsgw.auth.authenticate")
+            ),
+          submitter: (principal, origin) =>
+            submitter(principal, origin).pipe(
+              Effect.tap((s) => Effect.annotateCurrentSpan("smsgw.app_id", s.appId)),
+              Effect.withSpan("smsgw.auth.submitter")
+            ),
           clientIp: ipOf,
           invalidateApp: (appId) => void apps.delete(appId),
           invalidateKey: (keyId) => void keys.delete(keyId)

@@ -8,6 +8,7 @@ import { adminCommand } from "./admin.ts"
 import { configCommand } from "./config.ts"
 import { serve } from "./serve.ts"
 import { smscSim } from "./smsc-sim.ts"
+import { productVersion } from "../layers/Version.ts"
 
 const smsgw = Command.make("smsgw").pipe(
   Command.withDescription("SMS Gateway Proxy: REST in, SMPP v3.4 out"),
@@ -15,7 +16,7 @@ const smsgw = Command.make("smsgw").pipe(
 )
 
 smsgw.pipe(
-  Command.run({ version: "0.1.0" }),
+  Command.run({ version: productVersion }),
   Effect.provide(Layer.mergeAll(NodeServices.layer, Logger.layer([Logger.consoleLogFmt]))),
   NodeRuntime.runMain
 )

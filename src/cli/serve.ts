@@ -5,6 +5,7 @@ import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { loadConfigFile } from "../layers/Config.ts"
 import { gatewayLayer } from "../layers/Gateway.ts"
+import * as Logging from "../observability/Logging.ts"
 
 export const serve = Command.make(
   "serve",
@@ -20,9 +21,10 @@ export const serve = Command.make(
     // Printed once, as the operator needs it (the key and what is wrong); the error itself is not logged again.
     const decoded = yield* loadConfigFile(file).pipe(Effect.tapError((e) => Effect.sync(() => console.error(e.message))))
     const config = Option.isSome(port) ? { ...decoded, http: { ...decoded.http, port: port.value } } : decoded
-    yield* Effect.logInfo("starting gateway").pipe(
-      Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage.kind })
+    return yield* Effect.logInfo("starting gateway").pipe(
+      Effect.annotateLogs({ config: file, links: config.links.length, storage: config.storage.kind }),
+      Effect.andThen(Layer.launch(gatewayLayer(config))),
+      Effect.provide(Logging.layer(config.log))
     )
-    return yield* Layer.launch(gatewayLayer(config))
   })
 ).pipe(Command.withDescription("Run the gateway (embedded mode by default)"))

@@ -25,6 +25,7 @@ import { Gateway } from "../pipeline/Gateway.ts"
 import { cursorText, MessageSearch, maxPageSize, parseCursor } from "../storage/MessageSearch.ts"
 import type { Before } from "../storage/Paging.ts"
 import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
+import { parentOf } from "../observability/Tracing.ts"
 import { cancelSignal, peerAddress } from "./Calls.ts"
 import type { Calls } from "./Calls.ts"
 import { BadFields, logOutage, serviceErrorOf, statusOf } from "./Errors.ts"
@@ -153,7 +154,16 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
         overdue.abort()
       }, options.unaryTimeoutMs)
       : undefined
-    void run(method, AbortSignal.any([cancelled, overdue.signal]), handle(call.request, call)).then((result) => {
+    // The call's server span: a client's traceparent (metadata) continues its trace; otherwise one may start here.
+    const traced = handle(call.request, call).pipe(
+      Effect.tapError((error) => Effect.annotateCurrentSpan("rpc.grpc.status_code", serviceErrorOf(error).code)),
+      Effect.withSpan(`smsgw.v1.MessageService/${method}`, {
+        kind: "server",
+        parent: parentOf(metadataText(call.metadata, "traceparent")),
+        attributes: { "rpc.system": "grpc", "rpc.service": "smsgw.v1.MessageService", "rpc.method": method }
+      })
+    )
+    void run(method, AbortSignal.any([cancelled, overdue.signal]), traced).then((result) => {
       clearTimeout(timer)
       done()
       if (answered) return
@@ -163,6 +173,12 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
   }
 
   const principalOf = (metadata: Metadata) => access.authenticate(bearer(metadata))
+
+  /** A metadata entry's text, when the client sent one. */
+  const metadataText = (metadata: Metadata, key: string): string | undefined => {
+    const value = metadata.get(key)[0]
+    return typeof value === "string" ? value : undefined
+  }
 
   const senderOf = (call: { readonly metadata: Metadata; getPeer(): string }) =>
     Effect.flatMap(principalOf(call.metadata), (principal) => access.submitter(principal, originOf(call)))

@@ -6,18 +6,21 @@
  * `LargeBody` (src/http/BodyLimits.ts): a larger JSON limit, or an upload with its own limit and timeout.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Context, Effect, Layer } from "effect"
+import { ByteSize, Context, Effect, Layer, Option } from "effect"
 import type { Cause } from "effect"
 import type {
   Cookies} from "effect/http";
 import {
   FindMyWay,
+  HttpBody,
   HttpIncomingMessage,
+  HttpMiddleware,
   HttpRouter,
   HttpServer,
   HttpServerError,
   HttpServerRequest,
-  HttpServerResponse
+  HttpServerResponse,
+  UrlParams
 } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -154,6 +157,29 @@ export const routeTemplates = (extra: ReadonlyArray<readonly [method: string, pa
 }
 
 /**
+ * A traced request's answer names its trace: a `traceresponse` header (W3C Trace Context level 2) on every answer and
+ * `traceId` in a problem+json body, so what a client reports leads to the trace. The server span gets the route.
+ */
+const tracedResponse = (response: HttpServerResponse.HttpServerResponse, route: string) =>
+  Effect.map(Effect.option(Effect.currentSpan), (found) => {
+    if (Option.isNone(found) || !found.value.sampled) return response
+    const span = found.value
+    span.attribute("http.route", route)
+    const traced = HttpServerResponse.setHeader(response, "traceresponse", `00-${span.traceId}-${span.spanId}-01`)
+    const body = traced.body
+    if (response.status < 400 || body._tag !== "Uint8Array" || !body.contentType.startsWith("application/problem+json")) {
+      return traced
+    }
+    try {
+      const problem: unknown = JSON.parse(body.text ?? new TextDecoder().decode(body.body))
+      if (problem === null || typeof problem !== "object" || Array.isArray(problem)) return traced
+      return HttpServerResponse.setBody(traced, HttpBody.text(JSON.stringify({ ...problem, traceId: span.traceId }), body.contentType))
+    } catch {
+      return traced
+    }
+  })
+
+/**
  * Every request: bodies refused early (size, media type), a header map handlers may add to, unknown routes answered
  * as problems, request metrics with the status actually sent. A router middleware, since only those can change the
  * response that is sent.
@@ -191,7 +217,8 @@ const edgeMiddleware = (options: HttpOptions, routeOf: (method: string, url: str
               )
           )
         ))
-        const withHeaders = extra.size === 0 ? produced : HttpServerResponse.setHeaders(produced, Object.fromEntries(extra))
+        const traced = yield* tracedResponse(produced, route)
+        const withHeaders = extra.size === 0 ? traced : HttpServerResponse.setHeaders(traced, Object.fromEntries(extra))
         const response = cookies.size === 0
           ? withHeaders
           : HttpServerResponse.setCookiesUnsafe(withHeaders, [...cookies].map(([name, [value, options]]) => [name, value, options] as const))
@@ -252,6 +279,24 @@ const metricsListener = (options: HttpOptions, address: { readonly host: string;
     return request.method === "GET" && path === metricsPath ? yield* metricsResponse : notFound(request)
   })).pipe(Layer.provide(nodeServer(options, address)))
 
+/**
+ * Server spans named by method and route template (`POST /v1/messages`), never by the path a client sent; no span
+ * for /metrics and /healthz, and secrets never in a span's URL: query parameters that carry them are redacted.
+ */
+const tracingNames = (routeOf: (method: string, url: string) => RouteInfo) =>
+  Layer.mergeAll(
+    Layer.succeed(HttpMiddleware.SpanNameGenerator, (request) =>
+      `${request.method} ${routeOf(request.method, request.url.split("?", 1)[0] ?? request.url).route}`),
+    Layer.succeed(HttpMiddleware.TracerDisabledWhen, (request) => {
+      const path = request.url.split("?", 1)[0]
+      return path === metricsPath || path === "/healthz" || path === "/readyz"
+    }),
+    Layer.succeed(UrlParams.CurrentRedactedNames, redactedQueryNames)
+  )
+
+/** Query parameters whose values never reach a span (links mailed to people carry tokens). */
+const redactedQueryNames: ReadonlyArray<string | RegExp> = [/token/i, /secret/i, /password/i, /key/i, /code/i, /signature/i]
+
 /** The label of the Message Center's pages and files: one series, whatever screen a path names. */
 export const webRoute = "web"
 
@@ -280,6 +325,7 @@ export const layer = (options: HttpOptions) => {
   )
   const Public = HttpRouter.serve(Routes, { disableLogger: true }).pipe(
     Layer.provide(RequestValidationLive),
+    Layer.provide(tracingNames(routeOf)),
     Layer.provideMerge(nodeServer(options, { port: options.port, host: options.host }, (method, url) =>
       routeOf(method, url.split("?", 1)[0] ?? url).body?._tag === "Upload"))
   )

@@ -93,6 +93,29 @@ export const GatewayConfig = Schema.Struct({
     /** One WatchMessage stream ends after this long with UNAVAILABLE, "watch again" (re-authenticating the watcher). */
     maxWatchSeconds: withDefault(Positive, 600)
   }), {}),
+  /**
+   * Traces over OpenTelemetry (docs/observability.md): recorded and exported only with `otlp` set; off otherwise, at
+   * no cost. `sampleRatio` is the share of traces started here (API requests, campaign batches) that are recorded;
+   * a caller's `traceparent` decides for its own trace.
+   */
+  telemetry: withDefault(Schema.Struct({
+    serviceName: withDefault(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(100)), "smsgw"),
+    sampleRatio: withDefault(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })), 1),
+    otlp: Schema.optionalKey(Schema.Struct({
+      /** The collector's OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`), e.g. http://otel-collector:4318. */
+      endpoint: Schema.String.check(Schema.isPattern(/^https?:\/\/[^\s]+$/)),
+      /** Sent with every export (a vendor's API key): secret, redacted wherever the configuration is shown. */
+      headers: withDefault(Schema.Record(Schema.String, Schema.String), {}),
+      /** One export request's deadline; a collector slower than that counts as down. */
+      timeoutMs: withDefault(Positive, 10_000),
+      exportIntervalMs: withDefault(Positive, 5_000)
+    }))
+  }), {}),
+  /** The process's log lines: `text` (logfmt) or `json` (one object a line, with the trace and span ids). */
+  log: withDefault(Schema.Struct({
+    format: withDefault(Schema.Literals(["text", "json"]), "text"),
+    level: withDefault(Schema.Literals(["debug", "info", "warning", "error"]), "info")
+  }), {}),
   /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
   metrics: Schema.optionalKey(Schema.Struct({
     host: withDefault(Schema.String, "127.0.0.1"),
@@ -428,7 +451,7 @@ const hideUrlPassword = (url: string): string => {
 
 /**
  * The configuration with every secret replaced by "***": passwords (links, simulator, superadmin, SMTP, Redis), JWT
- * secrets, S3 keys, and the password inside the storage URL. What `smsgw config print` shows.
+ * secrets, S3 keys, the password inside the storage URL, and the OTLP exporter's header values. What `smsgw config print` shows.
  */
 export const redactSecrets = (config: EffectiveConfig): EffectiveConfig => {
   const redis = <R extends { readonly password?: string }>(r: R): R => (r.password === undefined ? r : { ...r, password: hidden })
@@ -449,6 +472,17 @@ export const redactSecrets = (config: EffectiveConfig): EffectiveConfig => {
     ...(config.simulator !== undefined ? { simulator: redis(config.simulator) } : {}),
     rateLimits: { ...config.rateLimits, redis: redis(config.rateLimits.redis) },
     policy: { ...config.policy, ...(config.policy.redis !== undefined ? { redis: redis(config.policy.redis) } : {}) },
+    telemetry: {
+      ...config.telemetry,
+      ...(config.telemetry.otlp !== undefined
+        ? {
+          otlp: {
+            ...config.telemetry.otlp,
+            headers: Object.fromEntries(Object.keys(config.telemetry.otlp.headers).map((name) => [name, hidden]))
+          }
+        }
+        : {})
+    },
     objectStore: store.kind === "local" ? store : {
       ...store,
       ...(store.accessKeyId !== undefined ? { accessKeyId: hidden } : {}),

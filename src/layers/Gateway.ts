@@ -14,6 +14,8 @@ import * as HttpServer from "../http/Server.ts"
 import * as GrpcServer from "../grpc/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
+import * as Tracing from "../observability/Tracing.ts"
+import { productVersion } from "./Version.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Dashboard } from "../pipeline/Dashboard.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
@@ -229,8 +231,22 @@ export const gatewayLayer = (config: EffectiveConfig) => {
       unaryTimeoutMs: http.requestTimeoutSeconds * 1000
     })
     : Layer.empty
-  return Layer.merge(Http, Grpc).pipe(Layer.provideMerge(App), Layer.provideMerge(simulatorLayer(config)))
+  return Layer.merge(Http, Grpc).pipe(
+    Layer.provideMerge(App),
+    Layer.provideMerge(simulatorLayer(config)),
+    Layer.provide(tracingLayer(config))
+  )
 }
+
+/** Traces of this process (off without an OTLP endpoint); a cluster node names itself by its runner address. */
+const tracingLayer = (config: EffectiveConfig) =>
+  Tracing.layer({
+    serviceName: config.telemetry.serviceName,
+    serviceVersion: productVersion,
+    sampleRatio: config.telemetry.sampleRatio,
+    otlp: config.telemetry.otlp,
+    ...(config.cluster !== undefined ? { attributes: { "smsgw.runner": `${config.cluster.runnerHost}:${config.cluster.runnerPort}` } } : {})
+  })
 
 /** The gateway from a configuration as written (tests, the embedded quick start): decoded first, so defaults apply. */
 export const embeddedLayer = (config: GatewayConfig) =>

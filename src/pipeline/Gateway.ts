@@ -17,6 +17,7 @@ import { NoRoute } from "../domain/Errors.ts"
 import type { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { newMessageId } from "../domain/MessageId.ts"
+import { currentTraceparent } from "../observability/Tracing.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import type { Route } from "../routing/Router.ts"
@@ -81,6 +82,10 @@ interface Plan {
 }
 
 /** A refusal that records nothing. */
+/** A decision's outcome as a span attribute: accepted, or the refusal's tag. */
+const outcomeOf = (result: SubmitResult): string =>
+  Result.isSuccess(result) ? (result.success.accepted.duplicate === true ? "duplicate" : "accepted") : result.failure._tag
+
 const refused = (error: SubmitError): Plan => ({ row: undefined, required: false, result: Result.fail(error), admitted: undefined })
 
 /** No limits to report: the answer was replayed, nothing was checked. */
@@ -202,12 +207,14 @@ export class Gateway extends Context.Service<Gateway, {
         const { encoding, messageClass } = valid
         const to = input.to.msisdn
         const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from.given, messageClass }).pipe(
+          Effect.withSpan("smsgw.route"),
           Effect.result
         )
         const segments = countSegments(input.text, encoding, Result.isSuccess(routed) ? routed.success.referenceBits : 8)
         if (segments > MAX_PARTS) {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
         }
+        const trace = yield* currentTraceparent
         const message: NewMessage = {
           id: options.messageId ?? newMessageId(),
           orgId: caller.orgId,
@@ -222,8 +229,10 @@ export class Gateway extends Context.Service<Gateway, {
           routeLinkId: null,
           messageClass,
           createdAt: Date.now(),
-          ...(options.campaignId !== undefined ? { campaignId: options.campaignId } : {})
+          ...(options.campaignId !== undefined ? { campaignId: options.campaignId } : {}),
+          ...(trace !== undefined ? { trace } : {})
         }
+        yield* Effect.annotateCurrentSpan({ "smsgw.message_id": message.id, "smsgw.segments": segments })
         if (Result.isFailure(routed)) return { _tag: "NoRoute", message, reason: routed.failure.message } satisfies Decision
         const route = routed.success
         const routedMessage: NewMessage = { ...message, routeLinkId: targetKey(route.target) }
@@ -234,7 +243,7 @@ export class Gateway extends Context.Service<Gateway, {
           linkId: targetKey(route.target),
           linkTps: route.capacityTps,
           segments
-        }).pipe(Effect.result)
+        }).pipe(Effect.withSpan("smsgw.ratelimit"), Effect.result)
         if (Result.isFailure(rate)) {
           if (rate.failure._tag === "RateLimited") {
             return { _tag: "RateLimited", message: routedMessage, error: rate.failure } satisfies Decision
@@ -249,7 +258,7 @@ export class Gateway extends Context.Service<Gateway, {
           country: input.to.country,
           from: input.from.given,
           text: input.text
-        }, message.id)
+        }, message.id).pipe(Effect.withSpan("smsgw.policy"))
         return { _tag: "Verdict", message: routedMessage, route, rate: rate.success, verdict } satisfies Decision
       })
 
@@ -317,7 +326,10 @@ export class Gateway extends Context.Service<Gateway, {
       const commit = Effect.fnUntraced(function*(plans: ReadonlyArray<Plan>) {
         const rows = plans.flatMap((p) => p.row === undefined ? [] : [p.row])
         if (rows.length > 0) {
-          const stored = yield* store.accept(rows).pipe(Effect.exit)
+          const stored = yield* store.accept(rows).pipe(
+            Effect.withSpan("smsgw.store.accept", { attributes: { "smsgw.messages": rows.length } }),
+            Effect.exit
+          )
           if (Exit.isFailure(stored)) {
             yield* Effect.forEach(plans, (p) => p.admitted?.undo ?? Effect.void, { discard: true })
             // Only best-effort records (rate-limited refusals) failed: their answers stand.
@@ -344,22 +356,32 @@ export class Gateway extends Context.Service<Gateway, {
             encoding: message.encoding,
             seqs: Array.from({ length: message.segments }, (_, i) => i + 1),
             ...(message.validitySeconds !== undefined ? { validitySeconds: message.validitySeconds } : {}),
-            acceptedAt: message.createdAt
+            acceptedAt: message.createdAt,
+            ...(message.trace !== undefined ? { trace: message.trace } : {})
           })
         }
         if (admitted > 0) metrics.accepted(admitted)
-        for (const { outbound, route } of byTarget.values()) {
-          yield* dispatcher.dispatchAll(route.target, outbound)
+        for (const [target, { outbound, route }] of byTarget) {
+          yield* dispatcher.dispatchAll(route.target, outbound).pipe(
+            Effect.withSpan("smsgw.dispatch", { attributes: { "smsgw.target": target, "smsgw.messages": outbound.length } })
+          )
         }
         return plans.map((p) => p.result)
       })
 
-      /** One message up to its plan; any refusal before the store (invalid, limiter or policy down) is its answer. */
+      /**
+       * One message up to its plan; any refusal before the store (invalid, limiter or policy down) is its answer. Its
+       * span is the message's in the trace: the link's and the receipt's spans join it later.
+       */
       const decideOne = (input: SubmitMessage, caller: Submitter, options: SubmitOptions): Effect.Effect<Plan> =>
         validate(input, caller).pipe(
           Effect.flatMap((valid) => decide(input, caller, valid, options)),
           Effect.map((decision) => plan(decision, options)),
-          Effect.catch((error) => Effect.succeed(refused(error)))
+          Effect.catch((error) => Effect.succeed(refused(error))),
+          Effect.tap((p) => Effect.annotateCurrentSpan("smsgw.outcome", outcomeOf(p.result))),
+          Effect.withSpan("smsgw.message", {
+            attributes: { "smsgw.org_id": caller.orgId, "smsgw.app_id": caller.appId ?? "" }
+          })
         )
 
       /** Messages without keys (or whose keys this batch holds) decided one by one, then committed together. */

@@ -116,7 +116,8 @@ export const layer = (options: RecoveryOptions) =>
               encoding: m.encoding,
               seqs: m.pendingSeqs,
               ...(m.validitySeconds !== undefined ? { validitySeconds: m.validitySeconds } : {}),
-              acceptedAt: Date.now()
+              acceptedAt: Date.now(),
+              ...(m.trace !== undefined ? { trace: m.trace } : {})
             })))
           }
           total += found.length

@@ -142,11 +142,21 @@ const idempotencyKeys = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)`
 })
 
+/**
+ * A message's trace (W3C traceparent of the span that accepted it, NULL when not traced): its receipt, however late,
+ * joins the same trace (src/observability/Tracing.ts).
+ */
+const messageTrace = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE messages ADD COLUMN trace TEXT`
+})
+
 export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": initMessages,
   "0008_orphan_receipt_ref": orphanReceiptRef,
   "0009_handed_parts": handedParts,
   "0010_parts_awaiting_receipt": partsAwaitingReceipt,
   "0014_message_search": messageSearch,
-  "0018_idempotency_keys": idempotencyKeys
+  "0018_idempotency_keys": idempotencyKeys,
+  "0019_message_trace": messageTrace
 }

@@ -32,6 +32,8 @@ export interface NewMessage {
   readonly messageClass?: MessageClass
   /** The campaign that sent it (campaign statistics and exports read messages by it). */
   readonly campaignId?: string
+  /** The W3C traceparent of the span that accepted it, when traced: its link and its receipt join that trace. */
+  readonly trace?: string
 }
 
 /** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
@@ -159,9 +161,18 @@ export interface ExpiredByLink {
   readonly messages: number
 }
 
+/** What a receipt found: its part (or nothing: kept as an orphan), and the trace of that part's message. */
+export interface ReceiptMatch {
+  readonly matched: boolean
+  readonly trace?: string | undefined
+}
+
+const unmatched: ReceiptMatch = { matched: false }
+const matchedUntraced: ReceiptMatch = { matched: true }
+
 /** A message accepted but not yet submitted, as the recovery job re-drives it. */
 export interface PendingMessage extends
-  Pick<NewMessage, "id" | "to" | "from" | "text" | "encoding" | "segments" | "validitySeconds" | "routeLinkId">
+  Pick<NewMessage, "id" | "to" | "from" | "text" | "encoding" | "segments" | "validitySeconds" | "routeLinkId" | "trace">
 {
   readonly attempts: number
   readonly pendingSeqs: ReadonlyArray<number>
@@ -198,7 +209,8 @@ export class MessageStore extends Context.Service<MessageStore, {
    */
   readonly settleUnknown: (parts: ReadonlyArray<UnknownOutcome>) => Effect.Effect<ReadonlyArray<UnknownOutcome>, StoreUnavailable>
   /** True when the receipt found its part; otherwise it is kept and applied when the submit result lands. */
-  readonly recordReceipt: (receipt: ReceiptRecord) => Effect.Effect<boolean, StoreUnavailable>
+  /** Whether the receipt found its part; with the message's trace when it was traced. */
+  readonly recordReceipt: (receipt: ReceiptRecord) => Effect.Effect<ReceiptMatch, StoreUnavailable>
   /** A message of the organisation; another organisation's id is as unknown as a missing one. */
   readonly get: (id: string, orgId: string) => Effect.Effect<Option.Option<MessageView>, StoreUnavailable>
   /** Not yet submitted and untouched since `updatedBefore` (epoch ms), oldest first. */
@@ -253,6 +265,7 @@ interface MessageRow {
   readonly message_class?: string | null
   readonly app_id?: string | null
   readonly campaign_id?: string | null
+  readonly trace?: string | null
   readonly status: string
   readonly reason: string | null
   readonly rule_id?: string | null
@@ -412,6 +425,7 @@ export const make = Effect.gen(function*() {
     rule_id: m.ruleId ?? null,
     message_class: m.messageClass ?? null,
     campaign_id: m.campaignId ?? null,
+    trace: m.trace ?? null,
     attempts: 0,
     created_at: m.createdAt,
     updated_at: m.createdAt
@@ -782,7 +796,7 @@ export const make = Effect.gen(function*() {
    */
   const applyReceipts = (receipts: ReadonlyArray<ReceiptRecord>, events: Array<EventInsert>, changes: Array<MessageChange>) =>
     Effect.gen(function*() {
-      const matched = receipts.map(() => false)
+      const matched: Array<ReceiptMatch> = receipts.map(() => unmatched)
       // (link, SMSC id) → the receipt (first wins: a duplicate receipt in one batch is applied once).
       const wanted = new Map<string, number>()
       receipts.forEach((r, i) => {
@@ -792,7 +806,7 @@ export const make = Effect.gen(function*() {
         }
       })
       // receipt → the newest part awaiting it, over every candidate form of its id.
-      const newest = new Map<number, { message_id: string; seq: number; segments: number; submittedAt: number }>()
+      const newest = new Map<number, { message_id: string; seq: number; segments: number; submittedAt: number; trace: string | null }>()
       for (const keys of chunk([...wanted.keys()], 300)) {
         const pairs = keys.map((k) => {
           const [link, id] = k.split("\u0000")
@@ -807,9 +821,10 @@ export const make = Effect.gen(function*() {
           submitted_at: number | string | null
           created_at: number | string
           validity_seconds: number | string | null
+          trace: string | null
         }>`
           SELECT p.message_id, p.seq, m.segments, p.link_id, p.smsc_message_id, p.submitted_at, m.created_at,
-            m.validity_seconds
+            m.validity_seconds, m.trace
           FROM message_parts p JOIN messages m ON m.id = p.message_id
           WHERE (p.link_id, p.smsc_message_id) IN (VALUES ${sql.csv(pairs)}) AND p.status_rank = 2`
         for (const row of rows) {
@@ -821,11 +836,17 @@ export const make = Effect.gen(function*() {
           if (r.at > receiptDeadline(submittedAt, validity)) continue
           const best = newest.get(receipt)
           if (best !== undefined && best.submittedAt >= submittedAt) continue
-          newest.set(receipt, { message_id: row.message_id, seq: Number(row.seq), segments: Number(row.segments), submittedAt })
+          newest.set(receipt, {
+            message_id: row.message_id,
+            seq: Number(row.seq),
+            segments: Number(row.segments),
+            submittedAt,
+            trace: row.trace
+          })
         }
       }
       const found = [...newest].sort(([a], [b]) => a - b).map(([receipt, part]) => {
-        matched[receipt] = true
+        matched[receipt] = part.trace === null ? matchedUntraced : { matched: true, trace: part.trace }
         return { ...part, receipt }
       })
       const seen = new Set<string>()
@@ -933,9 +954,9 @@ export const make = Effect.gen(function*() {
       if (outcomes.length > 0) yield* applyOutcomes(outcomes, events, changes)
       const receipts = ops.flatMap((op) => op._tag === "Receipt" ? [op.receipt] : [])
       const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events, changes)
-      yield* recordOrphans(receipts.filter((_, i) => matched[i] !== true))
+      yield* recordOrphans(receipts.filter((_, i) => matched[i]?.matched !== true))
       let next = 0
-      const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] === true : true)
+      const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] ?? unmatched : matchedUntraced)
       yield* insertEvents(events)
       return results
     })).pipe(Effect.tap(() => report(changes)), Effect.mapError(storeError))
@@ -1022,7 +1043,8 @@ export const make = Effect.gen(function*() {
       attempts: Number(m.attempts),
       pendingSeqs: seqs.get(m.id) ?? [],
       messageClass: m.message_class === "promotional" ? "promotional" : m.message_class === "transactional" ? "transactional" : undefined,
-      handed: handed.get(m.id) ?? []
+      handed: handed.get(m.id) ?? [],
+      ...(m.trace !== undefined && m.trace !== null ? { trace: m.trace } : {})
     }))
   }, Effect.mapError(storeError))
 

@@ -10,7 +10,7 @@ import { tempDir } from "../fixtures/Databases.ts"
 import { spawnSmsgw } from "../fixtures/Processes.ts"
 
 const secrets = ["linkpw1", "simpw", "superadmin-password", "0123456789abcdef0123456789abcdef-jwt", "smtp-pw",
-  "redis-pw", "policy-redis-pw", "AKIAEXAMPLE", "s3-secret-key", "db-password"]
+  "redis-pw", "policy-redis-pw", "AKIAEXAMPLE", "s3-secret-key", "db-password", "otlp-api-key"]
 
 const full = {
   links: [{ id: "a", host: "smsc", port: 2775, systemId: "a", password: "linkpw1" }],
@@ -23,7 +23,8 @@ const full = {
   storage: { kind: "postgres", url: "postgres://gw:db-password@db:5432/sms" },
   rateLimits: { store: "redis", redis: { host: "redis", password: "redis-pw" } },
   policy: { redis: { password: "policy-redis-pw" } },
-  objectStore: { kind: "s3", bucket: "lists", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "s3-secret-key" }
+  objectStore: { kind: "s3", bucket: "lists", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "s3-secret-key" },
+  telemetry: { otlp: { endpoint: "http://collector:4318", headers: { "x-api-key": "otlp-api-key" } } }
 }
 
 const run = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
@@ -54,6 +55,9 @@ describe("smsgw config print", () => {
     expect(doc.http).toMatchObject({ port: 8080, host: "0.0.0.0", requestTimeoutSeconds: 30 })
     expect(doc.recovery).toMatchObject({ idleSeconds: 30, intervalSeconds: 5 })
     expect(doc.policy.buckets).toBe(256)
+    expect(doc.telemetry).toMatchObject({ serviceName: "smsgw", sampleRatio: 1 })
+    expect(doc.telemetry.otlp).toMatchObject({ endpoint: "http://collector:4318", headers: { "x-api-key": "***" }, timeoutMs: 10_000 })
+    expect(doc.log).toEqual({ format: "text", level: "info" })
   })
 
   it.live("prints a file's effective configuration with the environment's overrides, secrets hidden", () =>

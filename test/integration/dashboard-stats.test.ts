@@ -48,7 +48,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             outcome(retried, "Requeued", { error: "ESME_RTHROTTLED" })
           ])
           const receipt = { linkId: "L1", candidates: ["s1"], status: "delivered" as const, error: undefined, at: t0 + 2_100 }
-          expect(yield* store.recordReceipt(receipt)).toBe(true)
+          expect((yield* store.recordReceipt(receipt)).matched).toBe(true)
           // The same receipt again, and a late submit result: the rank guard keeps them from counting twice.
           yield* store.recordReceipt(receipt)
           yield* store.recordOutcomes([outcome(delivered, "Submitted", { smscMessageId: "s1" })])

@@ -81,7 +81,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             error: undefined,
             at: Date.now()
           })
-          expect(matched).toBe(true)
+          expect(matched.matched).toBe(true)
           yield* store.recordOutcomes([submitted(m, 1, "1234567890")])
           const view = yield* getView(m.id)
           expect(view.status).toBe("delivered")
@@ -102,7 +102,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             error: undefined,
             at: Date.now()
           })
-          expect(matched).toBe(false)
+          expect(matched.matched).toBe(false)
           expect((yield* getView(m.id)).status).toBe("submitted")
         }))
 
@@ -134,7 +134,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             error: "011",
             at: Date.now()
           })
-          expect(matched).toBe(false)
+          expect(matched.matched).toBe(false)
           yield* store.recordOutcomes([submitted(m, 1, smscId)])
           const view = yield* getView(m.id)
           expect(view.status).toBe("undelivered")
@@ -157,7 +157,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
               error: undefined,
               at: Date.now()
             })
-            expect(matched).toBe(false)
+            expect(matched.matched).toBe(false)
           }
           const kept = (all: ReadonlyArray<string>) =>
             sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orphan_receipts WHERE ${sql.in("smsc_message_id", all)}`.pipe(
@@ -227,11 +227,11 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const newer = message({ createdAt: now - 10_000 })
           yield* store.accept([done, older, newer])
           yield* store.recordOutcomes([submitted(done, 1, reused, now - 30_000)])
-          expect(yield* store.recordReceipt(receipt("demo", reused, "delivered", now - 25_000))).toBe(true)
+          expect((yield* store.recordReceipt(receipt("demo", reused, "delivered", now - 25_000))).matched).toBe(true)
           yield* store.recordOutcomes([submitted(older, 1, reused, now - 20_000), submitted(newer, 1, reused, now - 10_000)])
           const doneEvents = (yield* getView(done.id)).events.length
 
-          expect(yield* store.recordReceipt(receipt("demo", reused, "undelivered", now))).toBe(true)
+          expect((yield* store.recordReceipt(receipt("demo", reused, "undelivered", now))).matched).toBe(true)
           expect((yield* getView(newer.id)).status).toBe("undelivered")
           expect((yield* getView(older.id)).status).toBe("submitted")
           const first = yield* getView(done.id)
@@ -239,11 +239,11 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect(first.events.length).toBe(doneEvents)
 
           // The next receipt with that id can only be the older message's.
-          expect(yield* store.recordReceipt(receipt("demo", reused, "delivered", now + 1))).toBe(true)
+          expect((yield* store.recordReceipt(receipt("demo", reused, "delivered", now + 1))).matched).toBe(true)
           expect((yield* getView(older.id)).status).toBe("delivered")
           expect((yield* getView(newer.id)).status).toBe("undelivered")
           // Nothing awaits it any more: a further one is kept as an orphan, and changes nothing.
-          expect(yield* store.recordReceipt(receipt("demo", reused, "expired", now + 2))).toBe(false)
+          expect((yield* store.recordReceipt(receipt("demo", reused, "expired", now + 2))).matched).toBe(false)
           expect([(yield* getView(done.id)).status, (yield* getView(older.id)).status, (yield* getView(newer.id)).status])
             .toEqual(["delivered", "delivered", "undelivered"])
         }))
@@ -257,14 +257,14 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const m = message({ createdAt: now - 600_000, validitySeconds: 60 })
           yield* store.accept([m])
           yield* store.recordOutcomes([submitted(m, 1, id, now - 600_000)])
-          expect(yield* store.recordReceipt(receipt("demo", id, "delivered", now))).toBe(false)
+          expect((yield* store.recordReceipt(receipt("demo", id, "delivered", now))).matched).toBe(false)
           expect((yield* getView(m.id)).status).toBe("submitted")
           // Within its time, the same receipt would have matched.
           const inTime = message({ createdAt: now - 600_000, validitySeconds: 60 })
           const id2 = `intime-${crypto.randomUUID().slice(0, 8)}`
           yield* store.accept([inTime])
           yield* store.recordOutcomes([submitted(inTime, 1, id2, now - 600_000)])
-          expect(yield* store.recordReceipt(receipt("demo", id2, "delivered", now - 600_000 + 119_000))).toBe(true)
+          expect((yield* store.recordReceipt(receipt("demo", id2, "delivered", now - 600_000 + 119_000))).matched).toBe(true)
           expect((yield* getView(inTime.id)).status).toBe("delivered")
         }))
 
@@ -286,7 +286,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             submitted(fresh, 1, `f-${tag}`, now - 600_000, "link-a"),
             submitted(noValidity, 1, `n-${tag}`, now - 600_000, "link-a")
           ])
-          expect(yield* store.recordReceipt(receipt("link-b", `m1-${tag}`, "delivered", now - 590_000))).toBe(true)
+          expect((yield* store.recordReceipt(receipt("link-b", `m1-${tag}`, "delivered", now - 590_000))).matched).toBe(true)
 
           // One part per statement: the sweep is bounded, and pages through.
           const first = yield* store.expireOverdue({ now, limit: 1 })
@@ -307,7 +307,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect((yield* getView(noValidity.id)).status).toBe("submitted")
 
           // Final stays final: a DELIVRD after the expiry finds no part awaiting it and changes nothing.
-          expect(yield* store.recordReceipt(receipt("link-a", `s-${tag}`, "delivered", now + 1_000))).toBe(false)
+          expect((yield* store.recordReceipt(receipt("link-a", `s-${tag}`, "delivered", now + 1_000))).matched).toBe(false)
           const after = yield* getView(single.id)
           expect([after.status, after.parts[0]?.status, after.events.length]).toEqual(["expired", "expired", 3])
           const kept = yield* sql<{ n: number | string }>`
@@ -336,7 +336,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           expect(Number(rows[0]?.n)).toBe(1_000)
           expect(droppedAtCap.get(link)).toBe(1_500)
           // Another link still keeps its early receipts.
-          expect(yield* store.recordReceipt(receipt("demo", `other-${link}`, "delivered"))).toBe(false)
+          expect((yield* store.recordReceipt(receipt("demo", `other-${link}`, "delivered"))).matched).toBe(false)
           const other = yield* sql<{ n: number | string }>`
             SELECT COUNT(*) AS n FROM orphan_receipts WHERE smsc_message_id = ${`other-${link}`}`
           expect(Number(other[0]?.n)).toBe(1)
@@ -347,7 +347,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const store = yield* MessageStore
           const now = Date.now()
           const id = `stale-${crypto.randomUUID().slice(0, 8)}`
-          expect(yield* store.recordReceipt(receipt("demo", id, "delivered", now - 300_000))).toBe(false)
+          expect((yield* store.recordReceipt(receipt("demo", id, "delivered", now - 300_000))).matched).toBe(false)
           const m = message()
           yield* store.accept([m])
           yield* store.recordOutcomes([submitted(m, 1, id, now)])

@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { decodeConfig } from "../../src/layers/Config.ts"
 import { migrations } from "../../src/layers/Migrations.ts"
+import { productVersion } from "../../src/layers/Version.ts"
+import { readFileSync } from "node:fs"
 
 const link = (id: string) => ({ id, host: "127.0.0.1", port: 2775, systemId: id, password: "pw" })
 
@@ -26,8 +28,14 @@ describe("one home for each fact", () => {
       [15, "dashboard"],
       [16, "policy_versions"],
       [17, "audit_filters"],
-      [18, "idempotency_keys"]
+      [18, "idempotency_keys"],
+      [19, "message_trace"]
     ])
+  })
+
+  it("the version traces name the service by is package.json's", () => {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+    expect(productVersion).toBe(pkg.version)
   })
 
   it("the configuration file checks pools with the admin API's schema: duplicate members and bad link ids refused", () => {

@@ -1,0 +1,211 @@
+/**
+ * Traces: Effect's spans exported over OTLP/HTTP (effect/observability's OtlpTracer) when `telemetry.otlp` is set;
+ * tracing off otherwise (spans are no-ops, nothing recorded). Sampling is decided where a trace starts — an API request
+ * or a campaign batch, by `sampleRatio` — and inherited below it, a caller's `traceparent` deciding for its own trace.
+ * Background work (polls, sweeps) starts no trace. The exporter's health gates sampling: while the collector fails or
+ * falls behind, new traces are not sampled (counted), so a collector that is down costs a counter, not memory or
+ * latency. A message carries its trace as a W3C `traceparent` string, so the link that sends it (on any node) and the
+ * receipt that ends it (hours later) join the same trace.
+ */
+import { Clock, Context, Duration, Effect, Exit, Layer, Metric, Option, References, Tracer } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientError } from "effect/http"
+import { OtlpExporter, OtlpSerialization, OtlpTracer } from "effect/observability"
+
+export interface TelemetryOptions {
+  readonly serviceName: string
+  readonly serviceVersion: string
+  /** The share of traces started here that are recorded (0..1). */
+  readonly sampleRatio: number
+  readonly otlp?: {
+    /** The collector's base URL (`http://collector:4318`); spans go to `<endpoint>/v1/traces`. */
+    readonly endpoint: string
+    readonly headers: Readonly<Record<string, string>>
+    readonly timeoutMs: number
+    readonly exportIntervalMs: number
+  } | undefined
+  /** Extra resource attributes, e.g. the runner address of a cluster node. */
+  readonly attributes?: Readonly<Record<string, string>> | undefined
+}
+
+const tracesDropped = Metric.counter("smsgw_traces_unsampled_total", {
+  description: "Traces not recorded, by reason (exporter: the collector was failing or behind)"
+})
+const exportFailures = Metric.counter("smsgw_trace_exports_failed_total", {
+  description: "Span exports to the OTLP collector that failed (timed out, refused, or answered an error)"
+})
+
+/** Span kinds that start a trace here: a request from outside, or work this node starts for a user (a campaign). */
+const traceStarting = new Set<Tracer.SpanKind>(["server", "consumer", "producer"])
+
+/**
+ * The exporter's health as its HTTP requests show it: exports in flight, and since when they fail. While unhealthy,
+ * one new trace a second is still sampled, so an export happens and can find the collector back.
+ */
+const exportHealth = () => {
+  let inFlight = 0
+  let failingSince: number | undefined
+  let lastProbe = 0
+  return {
+    started: () => void inFlight++,
+    finished: (ok: boolean) => {
+      inFlight--
+      failingSince = ok ? undefined : failingSince ?? Date.now()
+    },
+    /** Whether a new trace may be recorded now. */
+    admits: (): boolean => {
+      if (failingSince === undefined && inFlight < 2) return true
+      const now = Date.now()
+      if (now - lastProbe < 1000) return false
+      lastProbe = now
+      return true
+    }
+  }
+}
+
+/** The tracer, wrapped: trace-starting spans sampled by ratio and exporter health; internal roots never. */
+const sampling = (
+  inner: Tracer.Tracer,
+  ratio: number,
+  admits: () => boolean,
+  unsampled: (reason: string) => void
+): Tracer.Tracer =>
+  Tracer.make({
+    span(options) {
+      if (Option.isSome(options.parent) || !options.sampled) return inner.span(options)
+      let sampled = traceStarting.has(options.kind) && (ratio >= 1 || Math.random() < ratio)
+      if (sampled && !admits()) {
+        sampled = false
+        unsampled("exporter")
+      }
+      return inner.span(sampled ? options : { ...options, sampled: false })
+    },
+    ...(inner.context !== undefined ? { context: inner.context } : {})
+  })
+
+/**
+ * The tracing of a process: the OTLP tracer when an endpoint is configured, tracing disabled otherwise. Every export
+ * request is bounded by `timeoutMs`; a failing one marks the exporter unhealthy until one succeeds.
+ */
+export const layer = (options: TelemetryOptions): Layer.Layer<never> => {
+  const otlp = options.otlp
+  if (otlp === undefined) return Layer.succeed(References.TracerEnabled, false)
+  return Layer.effect(
+    Tracer.Tracer,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const health = exportHealth()
+      const timeout = Duration.millis(otlp.timeoutMs)
+      const client = (yield* HttpClient.HttpClient).pipe(
+        HttpClient.transform((response, request) =>
+          Effect.suspend(() => {
+            health.started()
+            return response
+          }).pipe(
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () =>
+                Effect.fail(
+                  new HttpClientError.HttpClientError({
+                    reason: new HttpClientError.TransportError({ request, description: `no answer within ${otlp.timeoutMs} ms` })
+                  })
+                )
+            }),
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                const ok = exit._tag === "Success" && exit.value.status < 400
+                health.finished(ok)
+                if (!ok) exportFailures.updateUnsafe(1, context)
+              })
+            )
+          )
+        )
+      )
+      const tracer = yield* OtlpTracer.make({
+        url: `${otlp.endpoint.replace(/\/+$/, "")}/v1/traces`,
+        resource: {
+          serviceName: options.serviceName,
+          serviceVersion: options.serviceVersion,
+          ...(options.attributes !== undefined ? { attributes: options.attributes } : {})
+        },
+        headers: otlp.headers,
+        exportInterval: Duration.millis(otlp.exportIntervalMs),
+        maxBatchSize: 512,
+        shutdownTimeout: Duration.seconds(3)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      const unsampled = Metric.withAttributes(tracesDropped, { reason: "exporter" })
+      return sampling(tracer, options.sampleRatio, health.admits, () => unsampled.updateUnsafe(1, context))
+    })
+  ).pipe(
+    Layer.provide(Layer.mergeAll(FetchHttpClient.layer, OtlpSerialization.layerJson, OtlpExporter.layerFlusher))
+  )
+}
+
+/** A span's W3C `traceparent`, what a message carries and stores; only for a sampled span (else nothing to join). */
+export const traceparentOf = (span: Tracer.AnySpan): string | undefined =>
+  span.sampled ? `00-${span.traceId}-${span.spanId}-01` : undefined
+
+/** The current span's `traceparent`, when there is a sampled one. */
+export const currentTraceparent: Effect.Effect<string | undefined> = Effect.map(
+  Effect.option(Effect.currentParentSpan),
+  (span) => Option.isSome(span) ? traceparentOf(span.value) : undefined
+)
+
+const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+
+/** The span a `traceparent` names, as the parent of spans that continue its trace. */
+export const parentOf = (traceparent: string | undefined): Tracer.ExternalSpan | undefined => {
+  if (traceparent === undefined) return undefined
+  const [, traceId, spanId, flags] = traceparentPattern.exec(traceparent) ?? []
+  if (traceId === undefined || spanId === undefined || flags === undefined) return undefined
+  return Tracer.externalSpan({ traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 })
+}
+
+/**
+ * A span of work done for a message elsewhere than where its trace started (a link's queue, its submit, its receipt):
+ * the effect runs inside it when the message carries a trace, as is otherwise. No trace, no span.
+ */
+export const withMessageSpan = (
+  traceparent: string | undefined,
+  name: string,
+  attributes: Record<string, unknown>,
+  kind: Tracer.SpanKind = "internal"
+) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const parent = parentOf(traceparent)
+  return parent === undefined || !parent.sampled ? effect : Effect.withSpan(effect, name, { parent, attributes, kind })
+}
+
+/**
+ * A span of work already done for a message, from `startTime` (Clock nanoseconds) until now: a wait in a link's queue,
+ * a receipt whose message (and so whose trace) the store found only after. Nothing when the message is not traced.
+ */
+export const recordMessageSpan = (
+  traceparent: string | undefined,
+  name: string,
+  startTime: bigint,
+  attributes: Record<string, unknown>,
+  kind: Tracer.SpanKind = "internal"
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const parent = parentOf(traceparent)
+    if (parent === undefined || !parent.sampled) return Effect.void
+    return Effect.gen(function*() {
+      if (!(yield* References.TracerEnabled)) return
+      const tracer = yield* Tracer.Tracer
+      const span = tracer.span({
+        name,
+        parent: Option.some(parent),
+        annotations: Context.empty(),
+        links: [],
+        startTime,
+        kind,
+        root: false,
+        sampled: true
+      })
+      for (const [key, value] of Object.entries(attributes)) span.attribute(key, value)
+      span.end(yield* Clock.currentTimeNanos, Exit.void)
+    })
+  })
+
+/** Now, as spans count time (Clock nanoseconds): the start of a span recorded later. */
+export const spanClock: Effect.Effect<bigint> = Clock.currentTimeNanos

@@ -1,0 +1,183 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { randomBytes } from "node:crypto"
+import { eventually } from "../fixtures/Eventually.ts"
+import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
+import { otlpReceiver } from "../fixtures/OtlpReceiver.ts"
+import type { OtlpReceiver, ReceivedSpan } from "../fixtures/OtlpReceiver.ts"
+
+const sms = { to: "+4915112345678", from: "ACME", text: "traced" }
+
+const hex = (bytes: number) => randomBytes(bytes).toString("hex")
+
+const tracedGateway = (receiver: OtlpReceiver, telemetry: Record<string, unknown> = {}, timeoutMs = 2_000) =>
+  startGateway({
+    config: {
+      telemetry: {
+        serviceName: "smsgw-test",
+        otlp: { endpoint: receiver.endpoint, exportIntervalMs: 100, timeoutMs, headers: { "x-collector-key": "collector secret 42" } },
+        ...telemetry
+      }
+    }
+  })
+
+const byName = (spans: ReadonlyArray<ReceivedSpan>, name: string) => {
+  const found = spans.filter((s) => s.name === name)
+  if (found.length !== 1) throw new Error(`${found.length} spans named ${name}: ${spans.map((s) => s.name).join(", ")}`)
+  return found[0]!
+}
+
+describe("tracing over OTLP", () => {
+  it.live("one message's trace: the caller's traceparent, every stage, the link and the receipt, nothing secret", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const gw = yield* tracedGateway(receiver)
+      const t = yield* signUp(gw.baseUrl)
+      const traceId = hex(16)
+      const callerSpan = hex(8)
+      const sent = yield* post(`${gw.baseUrl}/v1/messages`, sms, { ...t.auth, traceparent: `00-${traceId}-${callerSpan}-01` })
+      expect(sent.status).toBe(202)
+      // The answer names the trace it joined.
+      expect(sent.headers.get("traceresponse")).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
+      const id = String(sent.json.id)
+      yield* waitForStatus(gw.baseUrl, id, "delivered", 10_000, t.auth)
+
+      const spans = yield* eventually(
+        "the receipt's span exported",
+        Effect.sync(() => receiver.spans.filter((s) => s.traceId === traceId)),
+        { until: (found) => found.some((s) => s.name === "smsgw.receipt") }
+      )
+      const server = byName(spans, "POST /v1/messages")
+      expect(server.parentSpanId).toBe(callerSpan)
+      expect(server.kind).toBe(2) // SERVER
+      expect(server.attributes["http.route"]).toBe("/v1/messages")
+      expect(server.attributes["http.response.status_code"]).toBe(202)
+      expect(server.service["service.name"]).toBe("smsgw-test")
+
+      const message = byName(spans, "smsgw.message")
+      expect(message.attributes).toMatchObject({
+        "smsgw.message_id": id,
+        "smsgw.org_id": t.orgId,
+        "smsgw.app_id": t.appId,
+        "smsgw.segments": 1,
+        "smsgw.outcome": "accepted"
+      })
+      // Every span of the trace hangs from another of it, the server span from the caller's.
+      const ids = new Set(spans.map((s) => s.spanId))
+      for (const s of spans) {
+        if (s !== server) expect(ids.has(s.parentSpanId ?? ""), `${s.name}'s parent`).toBe(true)
+      }
+      const parentOf = (name: string) => spans.find((s) => s.spanId === byName(spans, name).parentSpanId)?.name
+      expect(parentOf("smsgw.auth.authenticate")).toBe("POST /v1/messages")
+      for (const stage of ["smsgw.route", "smsgw.ratelimit", "smsgw.policy"]) expect(parentOf(stage)).toBe("smsgw.message")
+      expect(parentOf("smsgw.store.accept")).toBe("POST /v1/messages")
+      // The link's work and the receipt continue the message's span, after the answer was sent.
+      expect(parentOf("smsgw.link.queue")).toBe("smsgw.message")
+      expect(parentOf("smsgw.link.send")).toBe("smsgw.message")
+      expect(parentOf("smsgw.smpp.submit_sm")).toBe("smsgw.link.send")
+      expect(parentOf("smsgw.receipt")).toBe("smsgw.message")
+      const submit = byName(spans, "smsgw.smpp.submit_sm")
+      expect(submit.kind).toBe(3) // CLIENT
+      expect(submit.attributes["smsgw.smsc_message_id"]).toEqual(expect.any(String))
+      const receipt = byName(spans, "smsgw.receipt")
+      expect(receipt.attributes).toMatchObject({ "smsgw.status": "delivered", "smsgw.link_id": "sim" })
+      expect(receipt.startNanos).toBeGreaterThanOrEqual(submit.endNanos)
+
+      // Nothing secret went to the collector: not the token, not the app's key, not the exporter's own header.
+      const exported = receiver.bodies.join("\n")
+      expect(exported).not.toContain(t.appToken)
+      expect(exported).not.toContain(t.apiKey)
+      expect(exported).not.toContain(t.password)
+      expect(exported).not.toContain("collector secret 42")
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a refusal's problem+json carries the trace id; a trace starts here without a traceparent", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const gw = yield* tracedGateway(receiver)
+      const t = yield* signUp(gw.baseUrl)
+      const refused = yield* post(`${gw.baseUrl}/v1/messages`, { ...sms, to: "not a number" }, t.auth)
+      expect(refused.status).toBe(400)
+      const traceId = String(refused.json.traceId)
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/)
+      expect(refused.headers.get("traceresponse")).toContain(traceId)
+      const server = yield* eventually(
+        "the refused request's span",
+        Effect.sync(() => receiver.spans.find((s) => s.traceId === traceId && s.name === "POST /v1/messages"))
+      )
+      expect(server.parentSpanId).toBeUndefined()
+      expect(server.attributes["http.response.status_code"]).toBe(400)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("sampling: the ratio for traces started here, the caller's flag for its own", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const gw = yield* tracedGateway(receiver, { sampleRatio: 0.25 })
+      const t = yield* signUp(gw.baseUrl)
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 200 }, () => 0),
+        () => post(`${gw.baseUrl}/v1/messages`, sms, t.auth),
+        { concurrency: 10 }
+      )
+      expect(answers.every((a) => a.status === 202)).toBe(true)
+      const traced = answers.filter((a) => a.headers.get("traceresponse") !== null).length
+      // 200 draws at 0.25: 50 expected, sd 6; outside 20..80 is a broken sampler, not chance.
+      expect(traced).toBeGreaterThan(20)
+      expect(traced).toBeLessThan(80)
+      // A caller that sampled its trace is followed; one that did not is not, whatever the ratio.
+      const kept = hex(16)
+      const dropped = hex(16)
+      yield* post(`${gw.baseUrl}/v1/messages`, sms, { ...t.auth, traceparent: `00-${kept}-${hex(8)}-01` })
+      const unsampled = yield* post(`${gw.baseUrl}/v1/messages`, sms, { ...t.auth, traceparent: `00-${dropped}-${hex(8)}-00` })
+      expect(unsampled.headers.get("traceresponse")).toBeNull()
+      yield* eventually("the sampled caller's trace", Effect.sync(() => receiver.spans.some((s) => s.traceId === kept)))
+      const servers = yield* eventually(
+        "every sampled request's server span",
+        Effect.sync(() => receiver.spans.filter((s) => s.name === "POST /v1/messages")),
+        { until: (s) => s.length >= traced + 1 }
+      )
+      expect(servers.length).toBe(traced + 1)
+      expect(receiver.spans.some((s) => s.traceId === dropped)).toBe(false)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a collector that hangs costs the gateway nothing but a counter, and is found again when it answers", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      receiver.mode = "hang"
+      const gw = yield* tracedGateway(receiver, {}, 200)
+      const t = yield* signUp(gw.baseUrl)
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 300 }, () => 0),
+        () => post(`${gw.baseUrl}/v1/messages`, sms, t.auth),
+        { concurrency: 10 }
+      )
+      expect(answers.filter((a) => a.status === 202).length).toBe(300)
+      // While the collector hung, most new traces were not recorded (one a second probes for it).
+      expect(answers.filter((a) => a.headers.get("traceresponse") !== null).length).toBeLessThan(100)
+      const metrics = yield* eventually(
+        "exports counted as failed, traces as unsampled",
+        Effect.map(get(`${gw.baseUrl}/metrics`), (m) => m.text),
+        { until: (text) => /smsgw_trace_exports_failed_total [1-9]/.test(text) && /smsgw_traces_unsampled_total\{reason="exporter"\} [1-9]/.test(text) }
+      )
+      expect(metrics).toContain("smsgw_traces_unsampled_total")
+      receiver.mode = "ok"
+      // Effect's exporter rests for 60 s after an export that failed all its retries; meanwhile one trace a second probes.
+      const traceId = yield* eventually(
+        "an answer naming a recorded trace again",
+        Effect.map(post(`${gw.baseUrl}/v1/messages`, sms, t.auth), (sent) => sent.headers.get("traceresponse")?.split("-")[1]),
+        { timeout: 90_000, interval: 500 }
+      )
+      yield* eventually("its spans exported", Effect.sync(() => receiver.spans.some((s) => s.traceId === traceId)))
+    }).pipe(Effect.scoped), 120_000)
+
+  it.live("off by default: no trace header, a caller's traceparent goes nowhere", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway()
+      const t = yield* signUp(gw.baseUrl)
+      const sent = yield* post(`${gw.baseUrl}/v1/messages`, sms, { ...t.auth, traceparent: `00-${hex(16)}-${hex(8)}-01` })
+      expect(sent.status).toBe(202)
+      expect(sent.headers.get("traceresponse")).toBeNull()
+      const refused = yield* post(`${gw.baseUrl}/v1/messages`, { ...sms, to: "x" }, t.auth)
+      expect(refused.json.traceId).toBeUndefined()
+    }).pipe(Effect.scoped), 60_000)
+})
