@@ -58,9 +58,12 @@ interface WorkItem {
   readonly attempt: number
   /** Links of the pool this message already failed on. */
   readonly tried: ReadonlyArray<string>
-  /** When a traced message entered the queue (span clock): its wait becomes a span of its trace. */
-  readonly queuedAt?: bigint
+  /** When it entered the queue from outside (epoch ms, sub-ms precise): its wait is measured, and traced if it is. */
+  readonly queuedAt?: number
 }
+
+/** Now in epoch milliseconds, sub-millisecond precise (a queue wait, a span's start). */
+const preciseNow = () => performance.timeOrigin + performance.now()
 
 /** What of a link's configuration needs a new session when it changes. */
 const sessionKey = (c: LinkConfig) =>
@@ -80,6 +83,8 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
   const store = yield* MessageStore
   const metrics = yield* LinkMetrics
   const poolMetrics = yield* PoolMetrics
+  metrics.initLink(linkId)
+  poolMetrics.initLink(linkId)
   const dispatcher = yield* LinkDispatcher
   const poolFor = yield* VirtualPool.client
   const entityScope = yield* Effect.scope
@@ -160,15 +165,17 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       if (status === undefined) return
       const received = yield* Tracing.spanClock
       const error = receipt.err !== undefined && receipt.err !== "000" ? receipt.err : undefined
+      const at = Date.now()
       const found = yield* store.recordReceipt({
         linkId,
         candidates: messageIdCandidates(receipt.smscMessageId),
         status,
         error,
-        at: Date.now()
+        at
       })
       if (!found.matched) return
       counters.receiptsMatched++
+      if (found.submittedAt !== undefined) metrics.receiptLatency(linkId, Math.max(0, at - found.submittedAt) / 1000)
       // The receipt joins its message's trace, however long after the submit it came.
       yield* Tracing.recordMessageSpan(found.trace, "smsgw.receipt", received, {
         "smsgw.link_id": linkId,
@@ -181,6 +188,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
   const onStateChange = (state: Session.SessionState) =>
     Effect.gen(function*() {
       const now = Date.now()
+      metrics.bindChange(linkId, state.bound)
       if (state.bound) {
         health.onBound(now)
         unboundSince = undefined
@@ -394,12 +402,14 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
           registeredDelivery: settings.registeredDelivery ? 1 : 0,
           ...(message.validitySeconds !== undefined ? { validityPeriod: relativeValidity(message.validitySeconds) } : {})
         })
+        const sentAt = performance.now()
         const result = yield* (message.trace === undefined ? submitted : submitted.pipe(
           Effect.tap((r) => Effect.annotateCurrentSpan("smsgw.smsc_message_id", r.messageId)),
           Effect.tapError((e) => Effect.annotateCurrentSpan("smsgw.error", e._tag)),
           Effect.withSpan("smsgw.smpp.submit_sm", { kind: "client", attributes: { "smsgw.part": seq, "smsgw.parts": parts.length } })
         )).pipe(Effect.result)
         const now = Date.now()
+        metrics.submitDuration(linkId, (performance.now() - sentAt) / 1000)
         if (Result.isSuccess(result)) {
           counters.submitOk++
           metrics.response(linkId, 0)
@@ -460,12 +470,13 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       return "requeued" as const
     })
 
-  /** The send of a traced message is a span of its trace, after one for its wait in the queue. */
-  const traced = (item: WorkItem) =>
-    item.message.trace === undefined || item.queuedAt === undefined ? sendOne(item) : Tracing.recordMessageSpan(
+  /** Its wait in the queue measured; the send of a traced message a span of its trace, after one for the wait. */
+  const traced = (item: WorkItem) => {
+    if (item.queuedAt !== undefined) metrics.queueWait(linkId, (preciseNow() - item.queuedAt) / 1000)
+    return item.message.trace === undefined || item.queuedAt === undefined ? sendOne(item) : Tracing.recordMessageSpan(
       item.message.trace,
       "smsgw.link.queue",
-      item.queuedAt,
+      BigInt(Math.round(item.queuedAt * 1_000_000)),
       { "smsgw.link_id": linkId, "smsgw.attempt": item.attempt }
     ).pipe(
       Effect.andThen(sendOne(item)),
@@ -475,6 +486,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
         "smsgw.attempt": item.attempt
       })
     )
+  }
 
   const worker = Queue.take(queue).pipe(
     Effect.flatMap((item) =>
@@ -607,11 +619,11 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
     Submit: ({ payload }) =>
       Effect.gen(function*() {
         const fresh: Array<WorkItem> = []
-        const now = yield* Tracing.spanClock
+        const queuedAt = preciseNow()
         for (const message of payload.messages) {
           if (active.has(message.messageId)) continue
           active.add(message.messageId)
-          fresh.push(message.trace === undefined ? { message, attempt: 0, tried: [] } : { message, attempt: 0, tried: [], queuedAt: now })
+          fresh.push({ message, attempt: 0, tried: [], queuedAt })
         }
         // A link that is down passes pool messages on at once instead of holding them.
         const kept = isDown({ enabled: config.enabled, unboundSince }, Date.now()) ? yield* handOff(fresh) : fresh

@@ -26,6 +26,7 @@ import { cursorText, MessageSearch, maxPageSize, parseCursor } from "../storage/
 import type { Before } from "../storage/Paging.ts"
 import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
 import { parentOf } from "../observability/Tracing.ts"
+import { HttpMetrics } from "../observability/Metrics.ts"
 import { cancelSignal, peerAddress } from "./Calls.ts"
 import type { Calls } from "./Calls.ts"
 import { BadFields, logOutage, serviceErrorOf, statusOf } from "./Errors.ts"
@@ -113,7 +114,9 @@ export interface MessageServiceOptions {
 
 /** The service's implementation, running each call's effect on the gateway's services. */
 export const makeMessageService = (options: MessageServiceOptions) => Effect.gen(function*() {
-  const context = yield* Effect.context<Gateway | Access | MessageSearch>()
+  const context = yield* Effect.context<Gateway | Access | MessageSearch | HttpMetrics>()
+  const metrics = Context.get(context, HttpMetrics)
+  for (const method of ["SendMessage", "SendMessages", "GetMessage", "ListMessages"]) metrics.initGrpc(method)
   const gateway = Context.get(context, Gateway)
   const access = Context.get(context, Access)
   const search = Context.get(context, MessageSearch)
@@ -163,9 +166,12 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
         attributes: { "rpc.system": "grpc", "rpc.service": "smsgw.v1.MessageService", "rpc.method": method }
       })
     )
+    const started = performance.now()
     void run(method, AbortSignal.any([cancelled, overdue.signal]), traced).then((result) => {
       clearTimeout(timer)
       done()
+      const code = answered ? Code.DEADLINE_EXCEEDED : cancelled.aborted ? Code.CANCELLED : Result.isSuccess(result) ? Code.OK : result.failure.code ?? Code.UNKNOWN
+      metrics.grpc(method, Code[code] ?? String(code), (performance.now() - started) / 1000)
       if (answered) return
       if (Result.isSuccess(result)) callback(null, result.success)
       else callback(result.failure)

@@ -69,9 +69,30 @@ const metricsResponse = Effect.gen(function*() {
   const readiness = yield* Readiness
   yield* readiness.links
   yield* (yield* RuntimeMetrics).collect
-  const body = yield* PrometheusMetrics.format()
+  const body = withHelp(yield* PrometheusMetrics.format())
   return HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4" })
 })
+
+/**
+ * HELP lines for the metrics Effect's cluster runtime registers without a description (`promtool check metrics` wants
+ * one for every metric, and an operator reading /metrics too).
+ */
+const undescribed: Record<string, string> = {
+  effect_cluster_entities: "Entities (links, pools, recipient buckets, campaigns) alive on this runner, by entity type",
+  effect_cluster_entity_mailbox_size: "Messages waiting in an entity's mailbox",
+  effect_cluster_entity_mailbox_size_max: "The largest entity mailbox on this runner",
+  effect_cluster_singletons: "Cluster singletons running on this runner",
+  effect_cluster_runners: "Runners registered in the cluster",
+  effect_cluster_runners_healthy: "Runners of the cluster considered healthy",
+  effect_cluster_shards: "Shards this runner holds",
+  effect_cluster_shards_releasing: "Shards this runner is releasing"
+}
+
+const withHelp = (body: string): string =>
+  body.replace(/^# TYPE ([a-zA-Z0-9_:]+) /gm, (line, name: string) => {
+    const help = undescribed[name]
+    return help === undefined || body.includes(`# HELP ${name} `) ? line : `# HELP ${name} ${help}\n${line}`
+  })
 
 const problem = (status: number, type: string, title: string, detail: string, extra: Record<string, unknown> = {}) =>
   HttpServerResponse.jsonUnsafe(

@@ -18,6 +18,26 @@ const submitLatency = Metric.histogram("smsgw_message_submit_latency_seconds", {
   description: "From accepted to submit_sm_resp, per part",
   boundaries: latencyBoundaries
 })
+const submitDuration = Metric.histogram("smsgw_link_submit_duration_seconds", {
+  description: "A submit_sm's round trip to the SMSC (sent to its response or its timeout), by link",
+  boundaries: latencyBoundaries
+})
+const queueWait = Metric.histogram("smsgw_link_queue_wait_seconds", {
+  description: "How long a message waited in its link's queue before its first part was sent, by link",
+  boundaries: latencyBoundaries
+})
+const receiptLatency = Metric.histogram("smsgw_link_receipt_latency_seconds", {
+  description: "From a part's submit_sm_resp to its delivery receipt, by link",
+  boundaries: Metric.exponentialBoundaries({ start: 0.05, factor: 2, count: 18 })
+})
+const bindChanges = Metric.counter("smsgw_link_bind_changes_total", {
+  description: "A link's session bound or lost, by link and state (many in a short time: the link flaps)"
+})
+const grpcRequests = Metric.counter("smsgw_grpc_requests_total", { description: "gRPC calls by method and status code" })
+const grpcLatency = Metric.histogram("smsgw_grpc_request_duration_seconds", {
+  description: "gRPC unary call duration by method",
+  boundaries: latencyBoundaries
+})
 const httpRequests = Metric.counter("smsgw_http_requests_total", { description: "HTTP requests by route and status" })
 const httpLatency = Metric.histogram("smsgw_http_request_duration_seconds", {
   description: "HTTP request duration by route",
@@ -45,6 +65,13 @@ const rateStoreLatency = Metric.histogram("smsgw_ratelimit_store_latency_seconds
   boundaries: Metric.exponentialBoundaries({ start: 0.0001, factor: 2, count: 14 })
 })
 
+/**
+ * A series shown at zero before anything happened (read once, it is registered): `rate()` and `increase()` then see
+ * the first event, and an alert on a series that does not exist yet cannot stay silent.
+ */
+export const registerSeries = (metric: Metric.Metric<never, unknown> | Metric.Metric<number, unknown>, context: Context.Context<never>) =>
+  void metric.valueUnsafe(context)
+
 /** Each labelled series made once and kept, so an update is a map lookup and an add, not an effect. */
 export const labelled = () => {
   const series = new Map<string, Metric.Metric<number, unknown>>()
@@ -66,6 +93,12 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
   readonly response: (linkId: string, commandStatus: number) => void
   readonly receipt: (linkId: string, state: string) => void
   readonly submitLatency: (ms: number) => void
+  readonly submitDuration: (linkId: string, seconds: number) => void
+  readonly queueWait: (linkId: string, seconds: number) => void
+  readonly receiptLatency: (linkId: string, seconds: number) => void
+  readonly bindChange: (linkId: string, bound: boolean) => void
+  /** A link's series shown at zero from its start. */
+  readonly initLink: (linkId: string) => void
   readonly linkGauges: (linkId: string, values: { bound: boolean; windowInUse: number; queued: number }) => void
   readonly accepted: (n: number) => void
   readonly pending: (n: number) => void
@@ -77,7 +110,18 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
       const tagged = labelled()
+      for (const metric of [accepted, pending, submitLatency]) registerSeries(metric, context)
       return LinkMetrics.of({
+        initLink: (link) => {
+          for (const state of ["bound", "unbound"]) registerSeries(tagged(bindChanges, `bc|${link}|${state}`, { link, state }), context)
+          for (const reason of ["cap", "ttl"]) {
+            registerSeries(tagged(orphansDropped, `o|${link}|${reason}`, { link, reason }), context)
+          }
+          registerSeries(tagged(expiredNoReceipt, `x|${link}`, { link }), context)
+          registerSeries(tagged(submitDuration, `s|${link}`, { link }), context)
+          registerSeries(tagged(queueWait, `qw|${link}`, { link }), context)
+          registerSeries(tagged(receiptLatency, `rl|${link}`, { link }), context)
+        },
         response: (link, status) =>
           tagged(submitResponses, `r|${link}|${status}`, { link, status: commandStatusName(status) }).updateUnsafe(
             1,
@@ -85,6 +129,13 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
           ),
         receipt: (link, state) => tagged(receipts, `d|${link}|${state}`, { link, state }).updateUnsafe(1, context),
         submitLatency: (ms) => submitLatency.updateUnsafe(ms / 1000, context),
+        submitDuration: (link, seconds) => tagged(submitDuration, `s|${link}`, { link }).updateUnsafe(seconds, context),
+        queueWait: (link, seconds) => tagged(queueWait, `qw|${link}`, { link }).updateUnsafe(seconds, context),
+        receiptLatency: (link, seconds) => tagged(receiptLatency, `rl|${link}`, { link }).updateUnsafe(seconds, context),
+        bindChange: (link, bound) => {
+          const state = bound ? "bound" : "unbound"
+          tagged(bindChanges, `bc|${link}|${state}`, { link, state }).updateUnsafe(1, context)
+        },
         linkGauges: (link, values) => {
           tagged(windowInUse, `w|${link}`, { link }).updateUnsafe(values.windowInUse, context)
           tagged(linkBound, `b|${link}`, { link }).updateUnsafe(values.bound ? 1 : 0, context)
@@ -100,9 +151,15 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
   )
 }
 
-/** HTTP requests by route template and the status sent: a bounded label set (src/http/Server.ts makes the labels). */
+/**
+ * HTTP requests by route template and the status sent: a bounded label set (src/http/Server.ts makes the labels);
+ * gRPC calls by method (the service's own, a fixed set) and status code.
+ */
 export class HttpMetrics extends Context.Service<HttpMetrics, {
   readonly request: (route: string, status: number, seconds: number) => void
+  readonly grpc: (method: string, code: string, seconds: number) => void
+  /** A gRPC method's series shown at zero from the start. */
+  readonly initGrpc: (method: string) => void
 }>()("smsgw/observability/HttpMetrics") {
   static readonly layer = Layer.effect(
     HttpMetrics,
@@ -113,6 +170,14 @@ export class HttpMetrics extends Context.Service<HttpMetrics, {
         request: (route, status, seconds) => {
           tagged(httpRequests, `h|${route}|${status}`, { route, status: String(status) }).updateUnsafe(1, context)
           tagged(httpLatency, `l|${route}`, { route }).updateUnsafe(seconds, context)
+        },
+        initGrpc: (method) => {
+          registerSeries(tagged(grpcRequests, `g|${method}|OK`, { method, code: "OK" }), context)
+          registerSeries(tagged(grpcLatency, `gl|${method}`, { method }), context)
+        },
+        grpc: (method, code, seconds) => {
+          tagged(grpcRequests, `g|${method}|${code}`, { method, code }).updateUnsafe(1, context)
+          tagged(grpcLatency, `gl|${method}`, { method }).updateUnsafe(seconds, context)
         }
       })
     })
@@ -133,6 +198,7 @@ export class RateMetrics extends Context.Service<RateMetrics, {
       const tagged = labelled()
       const decision = (layer: string, result: string) =>
         tagged(rateDecisions, `${layer}|${result}`, { layer, result }).updateUnsafe(1, context)
+      for (const metric of [rateFailOpen, rateStoreDown, rateStoreLatency]) registerSeries(metric, context)
       return RateMetrics.of({
         decision,
         failOpen: () => rateFailOpen.updateUnsafe(1, context),
@@ -168,6 +234,8 @@ export class PoolMetrics extends Context.Service<PoolMetrics, {
   readonly retry: (linkId: string) => void
   readonly unknownOutcome: (linkId: string) => void
   readonly unknownOutcomeRecovered: (linkId: string, action: "resend" | "report") => void
+  /** A link's series shown at zero from its start. */
+  readonly initLink: (linkId: string) => void
 }>()("smsgw/observability/PoolMetrics") {
   static readonly layer = Layer.effect(
     PoolMetrics,
@@ -175,6 +243,14 @@ export class PoolMetrics extends Context.Service<PoolMetrics, {
       const context = yield* Effect.context<never>()
       const tagged = labelled()
       return PoolMetrics.of({
+        initLink: (link) => {
+          registerSeries(tagged(failovers, `f|${link}`, { link }), context)
+          registerSeries(tagged(retries, `t|${link}`, { link }), context)
+          registerSeries(tagged(unknownOutcomes, `u|${link}`, { link }), context)
+          for (const action of ["resend", "report"]) {
+            registerSeries(tagged(recoveredUnknown, `k|${link}|${action}`, { link, action }), context)
+          }
+        },
         member: (pool, link, weight) => tagged(poolWeight, `w|${pool}|${link}`, { pool, link }).updateUnsafe(weight, context),
         link: (link, values) => {
           tagged(linkRate, `r|${link}`, { link }).updateUnsafe(values.currentTps, context)

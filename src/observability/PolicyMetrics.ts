@@ -3,7 +3,7 @@
  * or its overlay changes (never per message), so an update as an effect is cheap enough.
  */
 import { Context, Effect, Layer, Metric } from "effect"
-import { labelled } from "./Metrics.ts"
+import { labelled, registerSeries } from "./Metrics.ts"
 
 export const blacklistEntries = Metric.gauge("smsgw_blacklist_entries", {
   description: "Numbers a blacklist holds: its file's plus those added through the API"
@@ -42,10 +42,10 @@ export const blacklistMetrics = (list: string) => {
 const decisions = Metric.counter("smsgw_policy_decisions_total", {
   description: "Contact-policy decisions: admitted, or refused by a rule (rule, result = reason)"
 })
-const counterWrites = Metric.counter("smsgw_policy_counter_writes_total", {
+const counterWrites = Metric.counter("smsgw_policy_counts_written_total", {
   description: "Recipient states written behind to the counter store"
 })
-const counterFailures = Metric.counter("smsgw_policy_counter_store_failures_total", {
+const counterFailures = Metric.counter("smsgw_policy_counts_store_failures_total", {
   description: "Failed loads or writes of recipient counters (decisions go on from this node's memory)"
 })
 const bucketsOwned = Metric.gauge("smsgw_policy_buckets_owned", {
@@ -64,6 +64,9 @@ export class PolicyMetrics extends Context.Service<PolicyMetrics, {
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
       const tagged = labelled()
+      registerSeries(counterWrites, context)
+      registerSeries(bucketsOwned, context)
+      for (const operation of ["load", "save"]) registerSeries(tagged(counterFailures, operation, { operation }), context)
       return PolicyMetrics.of({
         decision: (rule, result) => tagged(decisions, `${rule}|${result}`, { rule, result }).updateUnsafe(1, context),
         counterWrites: (n) => counterWrites.updateUnsafe(n, context),

@@ -7,7 +7,7 @@
 import { Context, Effect, Layer, Metric } from "effect"
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import type { ELDHistogram } from "node:perf_hooks"
-import { labelled } from "./Metrics.ts"
+import { labelled, registerSeries } from "./Metrics.ts"
 
 const cpuUser = Metric.counter("process_cpu_user_seconds_total", { description: "User CPU time spent, in seconds" })
 const cpuSystem = Metric.counter("process_cpu_system_seconds_total", { description: "System CPU time spent, in seconds" })
@@ -57,6 +57,7 @@ export class RuntimeMetrics extends Context.Service<RuntimeMetrics, {
         (h) => Effect.sync(() => h.disable())
       )
       const gcSeries = labelled()
+      for (const kind of Object.values(gcKinds)) registerSeries(gcSeries(gcDuration, kind, { kind }), context)
       yield* Effect.acquireRelease(
         Effect.sync(() => {
           const observer = new PerformanceObserver((list) => {

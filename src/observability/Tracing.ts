@@ -133,6 +133,8 @@ export const layer = (options: TelemetryOptions): Layer.Layer<never> => {
         shutdownTimeout: Duration.seconds(3)
       }).pipe(Effect.provideService(HttpClient.HttpClient, client))
       const unsampled = Metric.withAttributes(tracesDropped, { reason: "exporter" })
+      void unsampled.valueUnsafe(context)
+      void exportFailures.valueUnsafe(context)
       return sampling(tracer, options.sampleRatio, health.admits, () => unsampled.updateUnsafe(1, context))
     })
   ).pipe(

@@ -165,6 +165,8 @@ export interface ExpiredByLink {
 export interface ReceiptMatch {
   readonly matched: boolean
   readonly trace?: string | undefined
+  /** When the matched part's submit was answered (epoch ms): the receipt's latency. */
+  readonly submittedAt?: number | undefined
 }
 
 const unmatched: ReceiptMatch = { matched: false }
@@ -846,7 +848,7 @@ export const make = Effect.gen(function*() {
         }
       }
       const found = [...newest].sort(([a], [b]) => a - b).map(([receipt, part]) => {
-        matched[receipt] = part.trace === null ? matchedUntraced : { matched: true, trace: part.trace }
+        matched[receipt] = { matched: true, submittedAt: part.submittedAt, ...(part.trace !== null ? { trace: part.trace } : {}) }
         return { ...part, receipt }
       })
       const seen = new Set<string>()

@@ -2,7 +2,7 @@
  * The one Redis connection a node's stores share (rate limits, policy counters, login throttling): each use brings
  * its own key prefix, its own command deadline (`within`) and its own down/up log lines (`monitor`).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Metric } from "effect"
 import { Redis } from "ioredis"
 
 export interface RedisConnectionOptions {
@@ -28,6 +28,10 @@ export interface RedisUse {
   /** Logs once that it answers again (a call succeeded). */
   readonly markUp: () => void
 }
+
+const redisUp = Metric.gauge("smsgw_redis_up", {
+  description: "1 while a use of Redis (rate-limit store, policy counters, login throttle) reaches it, 0 while not"
+})
 
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
@@ -69,7 +73,11 @@ const connect = Effect.fnUntraced(function*(options: RedisConnectionOptions) {
   const where = { host: options.host, port: options.port }
   const monitor = (name: string): RedisUse => {
     let down = false
+    const up = Metric.withAttributes(redisUp, { use: name })
+    up.updateUnsafe(client.status === "ready" ? 1 : 0, context)
+    client.on("ready", () => up.updateUnsafe(1, context))
     const markDown = (reason: string) => {
+      up.updateUnsafe(0, context)
       if (down) return
       down = true
       Effect.runForkWith(context)(Effect.logWarning(`${name} unreachable`).pipe(Effect.annotateLogs({ ...where, error: reason })))
@@ -77,6 +85,7 @@ const connect = Effect.fnUntraced(function*(options: RedisConnectionOptions) {
     const markUp = () => {
       if (!down) return
       down = false
+      up.updateUnsafe(1, context)
       Effect.runForkWith(context)(Effect.logInfo(`${name} reachable again`).pipe(Effect.annotateLogs(where)))
     }
     client.on("error", (error: unknown) => markDown(messageOf(error)))

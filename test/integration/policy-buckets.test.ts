@@ -17,8 +17,8 @@ const counter = (id: string, attributes: Record<string, string> = {}) =>
       m.id === id && m.type === "Counter" && Object.entries(attributes).every(([k, v]) => m.attributes?.[k] === v)
         ? sum + Number(m.state.count)
         : sum, 0))
-const counterWrites = counter("smsgw_policy_counter_writes_total")
-const saveFailures = counter("smsgw_policy_counter_store_failures_total", { operation: "save" })
+const counterWrites = counter("smsgw_policy_counts_written_total")
+const saveFailures = counter("smsgw_policy_counts_store_failures_total", { operation: "save" })
 /**
  * A flush has started since now and failed: flushes run one after another, so the second failure from now is one
  * that started after this point (what the state evicted just before it is taken into).
