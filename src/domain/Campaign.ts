@@ -168,6 +168,8 @@ export interface Campaign {
   readonly finishedAt: number | undefined
   /** Recipients copied from the lists when the campaign first starts (deduplicated); 0 before. */
   readonly audience: number
+  /** The W3C traceparent of the request that started it, when traced: each batch's span links to it. */
+  readonly trace?: string | undefined
 }
 
 /**

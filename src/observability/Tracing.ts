@@ -142,6 +142,14 @@ export const layer = (options: TelemetryOptions): Layer.Layer<never> => {
   )
 }
 
+/**
+ * Long-lived work started from inside a request (an actor's loop that a request woke): out of that request's trace,
+ * which it would otherwise fill for as long as it runs. Work inside it that starts a trace of its own (a root span of
+ * kind producer, such as a campaign batch) is still recorded.
+ */
+export const detached = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withSpan(effect, "smsgw.background", { root: true })
+
 /** A span's W3C `traceparent`, what a message carries and stores; only for a sampled span (else nothing to join). */
 export const traceparentOf = (span: Tracer.AnySpan): string | undefined =>
   span.sampled ? `00-${span.traceId}-${span.spanId}-01` : undefined

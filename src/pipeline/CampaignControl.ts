@@ -11,6 +11,7 @@ import type { StoreUnavailable } from "../domain/Errors.ts"
 import { PolicyClock } from "../policy/PolicyClock.ts"
 import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
+import { currentTraceparent } from "../observability/Tracing.ts"
 
 export type ControlError = CampaignNotFound | InvalidTransition | StoreUnavailable
 
@@ -69,7 +70,9 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const to = yield* target(id)
       const now = Date.now()
-      const campaign = yield* store.transition(id, "start", to, { orgId: actor.orgId, patch: to === "running" ? { startedAt: now } : {} })
+      const trace = yield* currentTraceparent
+      const patch = { ...(to === "running" ? { startedAt: now } : {}), ...(trace !== undefined ? { trace } : {}) }
+      const campaign = yield* store.transition(id, "start", to, { orgId: actor.orgId, patch })
       yield* wake(id)
       return campaign
     })

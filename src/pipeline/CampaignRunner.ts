@@ -41,6 +41,7 @@ import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
 import type { Recipient, RecipientOutcome } from "../storage/CampaignRecipients.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
 import { Gateway } from "./Gateway.ts"
+import { detached, parentOf } from "../observability/Tracing.ts"
 import type { SubmitError, SubmitOutcome } from "./Gateway.ts"
 
 
@@ -385,6 +386,22 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
     }
   }
 
+  /**
+   * A batch's sends are a trace of their own (kind producer: sampled like an API request), linked to the trace of the
+   * request that started the campaign: one trace per campaign would hold millions of spans, past what trace stores
+   * and viewers take. Its messages' spans (and their links' and receipts') are children of the batch's.
+   */
+  const batchSpan = (campaign: Campaign, size: number) => {
+    const started = parentOf(campaign.trace)
+    return Effect.withSpan("smsgw.campaign.batch", {
+      kind: "producer",
+      // A root even when the actor was woken inside the start request (the cluster carries the caller's span along).
+      root: true,
+      attributes: { "smsgw.campaign_id": campaign.id, "smsgw.org_id": campaign.orgId, "smsgw.messages": size },
+      links: started === undefined ? [] : [{ span: started, attributes: { "smsgw.link": "campaign start" } }]
+    })
+  }
+
   /** One batch of a running campaign: answers how long to wait before the next, or undefined when the loop ends. */
   const sendBatch = (campaign: Campaign, p: Prepared) => Effect.gen(function*() {
     const perSecond = Math.max(1, Math.min(campaign.throttle, p.submitter.appLimits.perSecond ?? Number.POSITIVE_INFINITY))
@@ -420,7 +437,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       return Effect.map(turn(campaign, p, r, { messageId, storedAs }, window), (t) => ({ r, t }))
     }, {
       concurrency: "unbounded"
-    })
+    }).pipe(batchSpan(campaign, batch.length))
     const at = Date.now()
     const settled = settle(turns, due.length, p.cursor, at)
     const lastMinute = campaign.autoPause === undefined ? [] : [...recent.filter((a) => a.at > at - MINUTE), settled.attempted]
@@ -505,6 +522,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
         loop = undefined
         return keepAlive(false)
       })),
+      detached,
       Effect.forkIn(entityScope)
     )
   })).pipe(

@@ -126,7 +126,14 @@ const campaigns = Effect.gen(function*() {
   )`
 })
 
+/** The trace of the request that started a campaign: its batches' spans link to it (src/observability/Tracing.ts). */
+const campaignTrace = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE campaigns ADD COLUMN trace TEXT`
+})
+
 export const campaignMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0012_contact_lists": contactLists,
-  "0013_campaigns": campaigns
+  "0013_campaigns": campaigns,
+  "0020_campaign_trace": campaignTrace
 }

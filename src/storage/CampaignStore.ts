@@ -65,6 +65,8 @@ export interface TransitionPatch {
   readonly startedAt?: number
   readonly finishedAt?: number
   readonly audience?: number
+  /** The W3C traceparent of the request that started it, when traced. */
+  readonly trace?: string
 }
 
 /** A started campaign as the supervisor sees it. */
@@ -144,6 +146,7 @@ interface Row {
   readonly updated_at: Int
   readonly submitted_at: Int | null
   readonly started_at: Int | null
+  readonly trace?: string | null
   readonly finished_at: Int | null
 }
 
@@ -182,7 +185,8 @@ export const campaignOf = (r: Row): Campaign => ({
   submittedAt: opt(r.submitted_at),
   startedAt: opt(r.started_at),
   finishedAt: opt(r.finished_at),
-  audience: num(r.audience)
+  audience: num(r.audience),
+  ...(r.trace !== undefined && r.trace !== null ? { trace: r.trace } : {})
 })
 
 const fieldColumns = (f: CampaignFields) => ({
@@ -286,6 +290,7 @@ const make = Effect.gen(function*() {
       if (patch.submittedBy !== undefined) set.submitted_by = patch.submittedBy
       if (patch.submittedAt !== undefined) set.submitted_at = patch.submittedAt
       if (patch.startedAt !== undefined) set.started_at = patch.startedAt
+      if (patch.trace !== undefined) set.trace = patch.trace
       if (patch.finishedAt !== undefined) set.finished_at = patch.finishedAt
       if (patch.audience !== undefined) set.audience = patch.audience
       const orgId = options.orgId

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import { randomBytes } from "node:crypto"
+import { approvedCampaign, germanContacts, seedList } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
 import { otlpReceiver } from "../fixtures/OtlpReceiver.ts"
@@ -169,6 +170,44 @@ describe("tracing over OTLP", () => {
       )
       yield* eventually("its spans exported", Effect.sync(() => receiver.spans.some((s) => s.traceId === traceId)))
     }).pipe(Effect.scoped), 120_000)
+
+  it.live("a campaign's batches are traces of their own, linked to the request that started it", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const gw = yield* tracedGateway(receiver)
+      const t = yield* signUp(gw.baseUrl)
+      const run = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, gw.context as Context.Context<R>)
+      const list = yield* run(seedList(t.orgId, germanContacts(6)))
+      const id = yield* run(approvedCampaign(t.orgId, t.appId, { lists: [list], throttle: 3 }))
+      const startTrace = hex(16)
+      const started = yield* post(`${gw.baseUrl}/v1/campaigns/${id}/start`, {}, { ...t.userAuth, traceparent: `00-${startTrace}-${hex(8)}-01` })
+      expect(started.status).toBe(200)
+      const batches = yield* eventually(
+        "batch spans covering the six recipients",
+        Effect.sync(() => receiver.spans.filter((s) => s.name === "smsgw.campaign.batch" && s.attributes["smsgw.campaign_id"] === id)),
+        { timeout: 20_000, until: (found) => found.reduce((n, b) => n + Number(b.attributes["smsgw.messages"]), 0) >= 6 }
+      )
+      expect(batches.length).toBeGreaterThan(1) // three a second: more than one batch
+      for (const batch of batches) {
+        expect(batch.kind).toBe(4) // PRODUCER
+        expect(batch.traceId).not.toBe(startTrace)
+        expect(batch.links.map((l) => l.traceId)).toEqual([startTrace])
+      }
+      // The link names a span of the start request's trace (the one current when the campaign was started).
+      const startSpans = receiver.spans.filter((s) => s.traceId === startTrace)
+      expect(startSpans.map((s) => s.name)).toContain("POST /v1/campaigns/:id/start")
+      expect(startSpans.map((s) => s.spanId)).toContain(batches[0]!.links[0]!.spanId)
+      // The campaign's actor, woken by that request, does not fill its trace with every tick of its loop.
+      expect(startSpans.filter((s) => s.name === "sql.transaction")).toEqual([])
+      // Each recipient's message is a child of its batch, and its link's spans follow it into that trace.
+      const messages = yield* eventually(
+        "the six messages' spans",
+        Effect.sync(() => receiver.spans.filter((s) => s.name === "smsgw.message" && batches.some((b) => b.spanId === s.parentSpanId))),
+        { until: (found) => found.length >= 6 }
+      )
+      expect(messages.length).toBe(6)
+      expect(new Set(messages.map((m) => m.attributes["smsgw.message_id"])).size).toBe(6)
+    }).pipe(Effect.scoped), 60_000)
 
   it.live("off by default: no trace header, a caller's traceparent goes nowhere", () =>
     Effect.gen(function*() {

@@ -29,7 +29,8 @@ describe("one home for each fact", () => {
       [16, "policy_versions"],
       [17, "audit_filters"],
       [18, "idempotency_keys"],
-      [19, "message_trace"]
+      [19, "message_trace"],
+      [20, "campaign_trace"]
     ])
   })
 
