@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect } from "effect"
+import type { Context} from "effect";
+import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { approvedCampaign, germanContacts, seedList } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
