@@ -18,6 +18,8 @@
  * BENCH_API=floor-healthz (GET /healthz: Node's HTTP server, the router and the edge middleware), floor-auth (GET of a
  * message that does not exist with the app token: authentication, the endpoint's decoding, one query, a 404 problem),
  * floor-invalid (POST /v1/messages with a number that cannot be valid: authentication, body decoding, a 400 problem).
+ * BENCH_TRACING=<ratio> (0..1): tracing on, spans exported over OTLP/HTTP at that sample ratio to a collector in this
+ * process that takes and discards them (its own CPU is the load generator's, not the gateway's).
  */
 import type { ChildProcess } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -52,6 +54,24 @@ const balance = process.env.BENCH_BALANCE === "least-requests" ? "least-requests
 if (process.env.BENCH_BALANCE !== undefined && process.env.BENCH_BALANCE !== balance) throw new Error(`BENCH_BALANCE: round-robin or least-requests, not ${process.env.BENCH_BALANCE}`)
 /** Which API the load uses, and how many messages each request carries. */
 const api = process.env.BENCH_API ?? "rest"
+const tracingRatio = process.env.BENCH_TRACING === undefined ? undefined : Number(process.env.BENCH_TRACING)
+if (tracingRatio !== undefined && !(tracingRatio >= 0 && tracingRatio <= 1)) throw new Error(`BENCH_TRACING: a ratio 0..1, not ${process.env.BENCH_TRACING}`)
+/** BENCH_TRACING's collector: takes every export, answers 200, counts what it was sent. */
+const traceSink = { url: "", exports: 0, bytes: 0 }
+const startTraceSink = () =>
+  new Promise<void>((resolve) => {
+    const server = http.createServer((request, response) => {
+      traceSink.exports++
+      request.on("data", (chunk: Buffer) => void (traceSink.bytes += chunk.length))
+      request.on("end", () => response.writeHead(200, { "content-type": "application/json" }).end("{}"))
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      traceSink.url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+      server.unref()
+      resolve()
+    })
+  })
 /** Messages per second offered at a fixed rate (open loop); 0: as fast as BENCH_CONCURRENCY allows (closed loop). */
 const rate = Number(process.env.BENCH_RATE ?? 0)
 const batchSize = api.endsWith("-batch") ? Number(process.env.BENCH_BATCH ?? 100) : 1
@@ -227,12 +247,16 @@ const nodeConfig = (httpPort: number, grpcPort: number, runnerPort: number, dir:
         routes: [{ id: "default", match: {}, target: { pool: "bench" } }]
       }
       : {}),
-    recovery: { idleSeconds: 120, intervalSeconds: 10 }
+    recovery: { idleSeconds: 120, intervalSeconds: 10 },
+    ...(tracingRatio !== undefined
+      ? { telemetry: { sampleRatio: tracingRatio, otlp: { endpoint: traceSink.url, exportIntervalMs: 1000 } } }
+      : {})
   }
 }
 
 const main = async () => {
   const dir = mkdtempSync(join(tmpdir(), "smsgw-bench-"))
+  if (tracingRatio !== undefined) await startTraceSink()
   const smppPort = await freePort()
   const controlPort = await freePort()
   const database = `smsgw_bench_${Date.now().toString(36)}`
@@ -479,11 +503,15 @@ const main = async () => {
         minor: Math.round(Math.max(...runtimeAfter.map((r, n) => r.gcMinorMs - (runtimeBefore[n]?.gcMinorMs ?? 0)))),
         major: Math.round(Math.max(...runtimeAfter.map((r, n) => r.gcMajorMs - (runtimeBefore[n]?.gcMajorMs ?? 0))))
       },
-      answeredPerSecond: Array.from(perSecond, (n) => n ?? 0)
+      answeredPerSecond: Array.from(perSecond, (n) => n ?? 0),
+      /** BENCH_TRACING: the ratio, and what the collector was sent. */
+      ...(tracingRatio !== undefined
+        ? { tracing: { sampleRatio: tracingRatio, exports: traceSink.exports, exportedKb: Math.round(traceSink.bytes / 1024) } }
+        : {})
     }
     console.log(JSON.stringify(result, null, 2))
     if (process.env.BENCH_NO_RECORD !== "1") {
-      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${rate > 0 ? `BENCH_RATE=${rate} ` : ""}${api !== "rest" ? `BENCH_API=${api} ${batchSize > 1 ? `BENCH_BATCH=${batchSize} ` : ""}` : ""}${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
+      appendFileSync("bench/RESULTS.md", `\n### ${result.date} — \`${tracingRatio !== undefined ? `BENCH_TRACING=${tracingRatio} ` : ""}${rate > 0 ? `BENCH_RATE=${rate} ` : ""}${api !== "rest" ? `BENCH_API=${api} ${batchSize > 1 ? `BENCH_BATCH=${batchSize} ` : ""}` : ""}${clusterNodes > 0 ? `BENCH_CLUSTER=${clusterNodes} ` : ""}${linkCount > 1 ? `BENCH_LINKS=${linkCount} ` : ""}${balance !== "round-robin" ? `BENCH_BALANCE=${balance} ` : ""}npm run bench\` (${result.mode}, ${messages} messages, concurrency ${concurrency}, window ${window}, receipts after ${receiptDelayMs} ms${linkCount > 1 ? `, a pool of ${linkCount} links` : ""})\n\n` +
         `| accepted msg/s | submitted msg/s | receipts matched | ${batchSize > 1 ? `request (${batchSize} messages)` : "HTTP"} p50 / p99 | gateway CPU per message | peak RSS |\n|---|---|---|---|---|---|\n` +
         `| ${result.acceptedPerSecond} | ${result.submittedPerSecond} | ${result.deliveredInStore} / ${result.accepted} | ${result.latencyMs.p50} / ${result.latencyMs.p99} ms${rate > 0 ? ` (p99.9 ${result.latencyMs.p999}, max ${result.latencyMs.max}; offered ${rate}/s)` : ""} | ${result.gatewayCpuMicrosPerMessage} µs | ${result.gatewayPeakRssMb} MB |\n\n` +
         `Machine: ${result.machine}, Node ${result.node}. Statuses in the store: \`${JSON.stringify(result.statuses)}\`. HTTP failures: ${failures}.` +
