@@ -7,6 +7,7 @@ import { Rpc } from "effect/rpc"
 import { ActorRegistry } from "./ActorRegistry.ts"
 import { PolicyBuckets } from "./PolicyBuckets.ts"
 import { RecipientPolicy } from "./RecipientPolicyProtocol.ts"
+import { logsAs } from "../observability/Logging.ts"
 
 /**
  * A recipient bucket's actor: owns the bucket on the node it runs on (see PolicyBuckets) and decides the requests
@@ -37,4 +38,4 @@ const makeBucket = Effect.gen(function*() {
   })
 })
 
-export const layer = RecipientPolicy.toLayer(makeBucket, { concurrency: "unbounded" })
+export const layer = RecipientPolicy.toLayer(makeBucket.pipe(logsAs("policy")), { concurrency: "unbounded" })

@@ -30,6 +30,7 @@ import type { LinkState, Outbound } from "./SmppLinkProtocol.ts"
 import { poolsOf } from "./VirtualPool.ts"
 import { VirtualPool } from "./VirtualPoolProtocol.ts"
 import type { HealthState } from "./VirtualPoolProtocol.ts"
+import { logsAs } from "../observability/Logging.ts"
 
 /** A stable concatenation reference per message, so a re-driven message rebuilds the same UDH. */
 export const referenceOf = (messageId: string): number => {
@@ -406,7 +407,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
         const result = yield* (message.trace === undefined ? submitted : submitted.pipe(
           Effect.tap((r) => Effect.annotateCurrentSpan("smsgw.smsc_message_id", r.messageId)),
           Effect.tapError((e) => Effect.annotateCurrentSpan("smsgw.error", e._tag)),
-          Effect.withSpan("smsgw.smpp.submit_sm", { kind: "client", attributes: { "smsgw.part": seq, "smsgw.parts": parts.length } })
+          Effect.withSpan("smsgw.smpp.submit_sm", { kind: "client", attributes: { "smsgw.part": seq, "smsgw.parts": parts.length } }, Tracing.untracedStack)
         )).pipe(Effect.result)
         const now = Date.now()
         metrics.submitDuration(linkId, (performance.now() - sentAt) / 1000)
@@ -635,4 +636,6 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
   })
 })
 
-export const layer = (options: LinkOptions) => SmppLink.toLayer(makeLink(options), { concurrency: "unbounded" })
+/** Its lines (and its session's) log under `module=link`. */
+export const layer = (options: LinkOptions) =>
+  SmppLink.toLayer(makeLink(options).pipe(logsAs("link")), { concurrency: "unbounded" })

@@ -12,6 +12,7 @@ import { makeSwrr } from "../routing/Swrr.ts"
 import { ActorRegistry } from "./ActorRegistry.ts"
 import type { HealthState, PoolState } from "./VirtualPoolProtocol.ts"
 import { VirtualPool } from "./VirtualPoolProtocol.ts"
+import { logsAs } from "../observability/Logging.ts"
 
 interface MemberHealth {
   readonly state: HealthState
@@ -103,7 +104,8 @@ const makePool = Effect.gen(function*() {
   })
 })
 
-export const layer = VirtualPool.toLayer(makePool, { concurrency: 1 })
+/** Its lines log under `module=link`, with the links'. */
+export const layer = VirtualPool.toLayer(makePool.pipe(logsAs("link")), { concurrency: 1 })
 
 /** The pools a link belongs to, as the link reports its health to them. */
 export const poolsOf = (snapshot: RoutingSnapshot, linkId: string): ReadonlyArray<string> =>

@@ -11,6 +11,7 @@ import { Forbidden, Unauthenticated } from "./Errors.ts"
 import type { AllowList } from "./IpAllowList.ts"
 import { allows, parseAllowList } from "./IpAllowList.ts"
 import { Tokens } from "./Tokens.ts"
+import { untracedStack } from "../observability/Tracing.ts"
 
 /** Who a verified access token speaks for. */
 export interface Principal {
@@ -184,12 +185,12 @@ export class Access extends Context.Service<Access, {
           authenticate: (token) =>
             authenticate(token).pipe(
               Effect.tap((p) => Effect.annotateCurrentSpan({ "smsgw.principal": p.kind, "smsgw.org_id": p.orgId })),
-              Effect.withSpan("smsgw.auth.authenticate")
+              Effect.withSpan("smsgw.auth.authenticate", undefined, untracedStack)
             ),
           submitter: (principal, origin) =>
             submitter(principal, origin).pipe(
               Effect.tap((s) => Effect.annotateCurrentSpan("smsgw.app_id", s.appId)),
-              Effect.withSpan("smsgw.auth.submitter")
+              Effect.withSpan("smsgw.auth.submitter", undefined, untracedStack)
             ),
           clientIp: ipOf,
           invalidateApp: (appId) => void apps.delete(appId),

@@ -9,7 +9,7 @@
  * `maxWatchMs` with UNAVAILABLE ("watch again"), so a watcher authenticates again at least that often.
  */
 import { create } from "@bufbuild/protobuf"
-import { status as Code } from "@grpc/grpc-js"
+import { Metadata as MetadataClass, status as Code } from "@grpc/grpc-js"
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, ServerErrorResponse, UntypedServiceImplementation } from "@grpc/grpc-js"
 import { Cause, Context, Effect, Exit, Option, Result, Schema } from "effect"
 import { setTimeout as sleep } from "node:timers/promises"
@@ -25,7 +25,7 @@ import { Gateway } from "../pipeline/Gateway.ts"
 import { cursorText, MessageSearch, maxPageSize, parseCursor } from "../storage/MessageSearch.ts"
 import type { Before } from "../storage/Paging.ts"
 import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
-import { parentOf } from "../observability/Tracing.ts"
+import { parentOf, recordedSpan, traceparentOf, untracedStack } from "../observability/Tracing.ts"
 import { HttpMetrics } from "../observability/Metrics.ts"
 import { cancelSignal, peerAddress } from "./Calls.ts"
 import type { Calls } from "./Calls.ts"
@@ -158,13 +158,18 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
       }, options.unaryTimeoutMs)
       : undefined
     // The call's server span: a client's traceparent (metadata) continues its trace; otherwise one may start here.
-    const traced = handle(call.request, call).pipe(
+    // A traced call's answer names its trace (trailing metadata `traceresponse`, as the HTTP header).
+    let traceresponse: string | undefined
+    const named = Effect.map(recordedSpan, (span) => {
+      if (span !== undefined) traceresponse = traceparentOf(span)
+    })
+    const traced = Effect.andThen(named, handle(call.request, call)).pipe(
       Effect.tapError((error) => Effect.annotateCurrentSpan("rpc.grpc.status_code", serviceErrorOf(error).code)),
       Effect.withSpan(`smsgw.v1.MessageService/${method}`, {
         kind: "server",
-        parent: parentOf(metadataText(call.metadata, "traceparent")),
+        parent: parentOf(header(call.metadata, "traceparent")),
         attributes: { "rpc.system": "grpc", "rpc.service": "smsgw.v1.MessageService", "rpc.method": method }
-      })
+      }, untracedStack)
     )
     const started = performance.now()
     void run(method, AbortSignal.any([cancelled, overdue.signal]), traced).then((result) => {
@@ -173,18 +178,14 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
       const code = answered ? Code.DEADLINE_EXCEEDED : cancelled.aborted ? Code.CANCELLED : Result.isSuccess(result) ? Code.OK : result.failure.code ?? Code.UNKNOWN
       metrics.grpc(method, Code[code] ?? String(code), (performance.now() - started) / 1000)
       if (answered) return
-      if (Result.isSuccess(result)) callback(null, result.success)
-      else callback(result.failure)
+      const trailer = traceresponse === undefined ? undefined : new MetadataClass()
+      if (trailer !== undefined && traceresponse !== undefined) trailer.set("traceresponse", traceresponse)
+      if (Result.isSuccess(result)) callback(null, result.success, trailer)
+      else callback(trailer === undefined ? result.failure : { ...result.failure, metadata: trailer })
     })
   }
 
   const principalOf = (metadata: Metadata) => access.authenticate(bearer(metadata))
-
-  /** A metadata entry's text, when the client sent one. */
-  const metadataText = (metadata: Metadata, key: string): string | undefined => {
-    const value = metadata.get(key)[0]
-    return typeof value === "string" ? value : undefined
-  }
 
   const senderOf = (call: { readonly metadata: Metadata; getPeer(): string }) =>
     Effect.flatMap(principalOf(call.metadata), (principal) => access.submitter(principal, originOf(call)))

@@ -6,7 +6,7 @@
  * `LargeBody` (src/http/BodyLimits.ts): a larger JSON limit, or an upload with its own limit and timeout.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Context, Effect, Layer, Option } from "effect"
+import { ByteSize, Context, Effect, Layer } from "effect"
 import type { Cause } from "effect"
 import type {
   Cookies} from "effect/http";
@@ -28,6 +28,7 @@ import { createServer } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
+import { recordedSpan } from "../observability/Tracing.ts"
 import { LargeBody } from "./BodyLimits.ts"
 import type { LargeBodyKind } from "./BodyLimits.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
@@ -182,10 +183,9 @@ export const routeTemplates = (extra: ReadonlyArray<readonly [method: string, pa
  * `traceId` in a problem+json body, so what a client reports leads to the trace. The server span gets the route.
  */
 const tracedResponse = (response: HttpServerResponse.HttpServerResponse, route: string) =>
-  Effect.map(Effect.option(Effect.currentSpan), (found) => {
-    if (Option.isNone(found) || !found.value.sampled) return response
-    const span = found.value
-    span.attribute("http.route", route)
+  Effect.map(recordedSpan, (span) => {
+    if (span === undefined) return response
+    if (span._tag === "Span") span.attribute("http.route", route)
     const traced = HttpServerResponse.setHeader(response, "traceresponse", `00-${span.traceId}-${span.spanId}-01`)
     const body = traced.body
     if (response.status < 400 || body._tag !== "Uint8Array" || !body.contentType.startsWith("application/problem+json")) {

@@ -11,6 +11,10 @@ import { LinkConfig, PoolConfig } from "../routing/Links.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
 import { receiptDefaults, UnknownOutcomeAction } from "../storage/MessageStore.ts"
+import { logModules } from "../observability/Logging.ts"
+import type { LogModule } from "../observability/Logging.ts"
+
+const LogLevelName = Schema.Literals(["debug", "info", "warning", "error"])
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))
@@ -114,7 +118,11 @@ export const GatewayConfig = Schema.Struct({
   /** The process's log lines: `text` (logfmt) or `json` (one object a line, with the trace and span ids). */
   log: withDefault(Schema.Struct({
     format: withDefault(Schema.Literals(["text", "json"]), "text"),
-    level: withDefault(Schema.Literals(["debug", "info", "warning", "error"]), "info")
+    level: withDefault(LogLevelName, "info"),
+    /** A level of its own for a part of the gateway (its lines carry `module`): `{ link: debug, http: warning }`. */
+    modules: withDefault(Schema.Struct(Object.fromEntries(logModules.map((m) => [m, Schema.optionalKey(LogLevelName)])) as {
+      readonly [M in LogModule]: Schema.optionalKey<typeof LogLevelName>
+    }), {})
   }), {}),
   /** /metrics on a listener of its own (then not on the public port): keep it on an internal address. */
   metrics: Schema.optionalKey(Schema.Struct({

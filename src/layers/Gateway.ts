@@ -15,6 +15,7 @@ import * as GrpcServer from "../grpc/Server.ts"
 import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import * as Tracing from "../observability/Tracing.ts"
+import { inModule } from "../observability/Logging.ts"
 import { productVersion } from "./Version.ts"
 import { Readiness } from "../pipeline/Readiness.ts"
 import { Dashboard } from "../pipeline/Dashboard.ts"
@@ -143,7 +144,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     cluster === undefined ? Layer.empty : Layer.succeed(RunnerIdentity, `${cluster.runnerHost}:${cluster.runnerPort}`)
   )
   const Sql = sqlLayer(config)
-  const Cluster = clusterLayer(config, Sql as Layer.Layer<SqlClient.SqlClient, unknown>)
+  const Cluster = clusterLayer(config, Sql as Layer.Layer<SqlClient.SqlClient, unknown>).pipe(inModule("cluster"))
   const Migrated = Layer.effectDiscard(migrate.pipe(Effect.orDie))
   const Routing = RoutingConfig.layer({
     seed: { links: config.links, pools: config.pools, routes: config.routes },
@@ -163,12 +164,15 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
-  const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: config.recovery.idleSeconds * 1000 }), VirtualPoolActor.layer).pipe(Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs })))
+  const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: config.recovery.idleSeconds * 1000 }), VirtualPoolActor.layer).pipe(
+    inModule("link"),
+    Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs }))
+  )
   // One Redis connection shared by the rate limits, the policy's counters and the login throttle.
   const redis = redisConnections(config)
-  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis), Readiness.layer, Runners).pipe(
+  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis).pipe(inModule("policy")), Readiness.layer, Runners).pipe(
     Layer.provideMerge(authLayer(config, redis)),
-    Layer.provideMerge(rateLimitLayer(config, redis)),
+    Layer.provideMerge(rateLimitLayer(config, redis).pipe(inModule("ratelimit"))),
     Layer.provideMerge(Core)
   )
   const recovery = config.recovery
@@ -177,7 +181,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     CampaignRunner.layer().pipe(Layer.provide(Audience.layer)),
     CampaignRunner.supervisorLayer({ intervalMs: 1000 }),
     CampaignControl.layer
-  ).pipe(Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
+  ).pipe(inModule("campaign"), Layer.provideMerge(Gateway.layer({ recordRejected: config.rateLimits?.recordRejected === true })))
   const App = Layer.mergeAll(
     Campaigns,
     Operations.layer(),
@@ -185,20 +189,19 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     // The campaigns API: its use cases over the store, the audience, the statistics and the control service.
     CampaignUseCases.layer(config.campaigns).pipe(Layer.provide(Layer.mergeAll(Audience.layer, SenderUse.layer, CampaignStats.layer)), Layer.provide(Campaigns)),
     Dashboard.layer,
-    Recovery.layer({
+    Layer.merge(Recovery.layer({
       idleMs: recovery.idleSeconds * 1000,
       intervalMs: recovery.intervalSeconds * 1000,
       unknownOutcome: recovery.unknownOutcome,
       // In a cluster the other nodes' fresh messages are pending too: only idle ones are re-driven.
       recoverAllOnStart: config.cluster === undefined
-    }),
-    ReceiptSweeper.layer({
+    }), ReceiptSweeper.layer({
       intervalMs: config.receipts.sweepIntervalSeconds * 1000,
       // Long enough for a submit result written late (a store that stalls); 10 minutes, not hours.
       orphanTtlMs: config.receipts.orphanTtlSeconds !== undefined
         ? config.receipts.orphanTtlSeconds * 1000
         : recovery.orphanReceiptHours !== undefined ? recovery.orphanReceiptHours * 3_600_000 : 600_000
-    }),
+    })).pipe(inModule("recovery")),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))
   const http = config.http
@@ -214,7 +217,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     webRoot: http.webRoot,
     metrics: config.metrics,
     adminRpc: { buckets: config.policy.buckets }
-  })
+  }).pipe(inModule("http"))
   const grpc = config.grpc
   const Grpc = grpc.enabled
     ? GrpcServer.layer({
@@ -229,7 +232,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
       maxWatchMs: grpc.maxWatchSeconds * 1000,
       // One bound for a call without a deadline, whichever front it came by.
       unaryTimeoutMs: http.requestTimeoutSeconds * 1000
-    })
+    }).pipe(inModule("grpc"))
     : Layer.empty
   return Layer.merge(Http, Grpc).pipe(
     Layer.provideMerge(App),

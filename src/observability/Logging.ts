@@ -1,16 +1,24 @@
 /**
  * The process's log lines (`log:` in the configuration): logfmt text, or one JSON object a line carrying the trace
- * and span ids of the work that logged it, so a line leads to its trace; and the lowest level written.
+ * and span ids of the work that logged it, so a line leads to its trace; the lowest level written, overall and per
+ * module (each part of the gateway annotates its lines with `module`, see `inModule`).
  */
-import { Cause, Context, Layer, Logger, References, Tracer } from "effect"
-import type { LogLevel } from "effect"
+import { Cause, Context, Effect, Layer, Logger, LogLevel, References, Tracer } from "effect"
+
+/** The parts of the gateway whose lines carry a `module` annotation, each with a level of its own if configured. */
+export const logModules = ["http", "grpc", "link", "policy", "ratelimit", "campaign", "recovery", "cluster"] as const
+export type LogModule = typeof logModules[number]
+
+export type Level = "debug" | "info" | "warning" | "error"
 
 export interface LogOptions {
   readonly format: "text" | "json"
-  readonly level: "debug" | "info" | "warning" | "error"
+  readonly level: Level
+  /** A level per module, above or below `level`. */
+  readonly modules?: Partial<Record<LogModule, Level>> | undefined
 }
 
-const levels: Record<LogOptions["level"], LogLevel.LogLevel> = {
+const levels: Record<Level, LogLevel.LogLevel> = {
   debug: "Debug",
   info: "Info",
   warning: "Warn",
@@ -42,8 +50,32 @@ export const jsonLogger = Logger.make(({ cause, date, fiber, logLevel, message }
   globalThis.console.log(JSON.stringify(line))
 })
 
-export const layer = (options: LogOptions): Layer.Layer<never> =>
-  Layer.merge(
-    Logger.layer([options.format === "json" ? jsonLogger : Logger.consoleLogFmt]),
-    Layer.succeed(References.MinimumLogLevel, levels[options.level])
+/** Lines of a module below its own level are dropped; the others follow the overall level. */
+const byModule = (inner: Logger.Logger<unknown, void>, options: LogOptions): Logger.Logger<unknown, void> => {
+  const overall = levels[options.level]
+  const own = new Map(Object.entries(options.modules ?? {}).map(([module, level]) => [module, levels[level]]))
+  if (own.size === 0) return inner
+  return Logger.make((line) => {
+    const module = line.fiber.getRef(References.CurrentLogAnnotations).module
+    const minimum = (typeof module === "string" ? own.get(module) : undefined) ?? overall
+    if (LogLevel.isGreaterThanOrEqualTo(line.logLevel, minimum)) inner.log(line)
+  })
+}
+
+export const layer = (options: LogOptions): Layer.Layer<never> => {
+  const lowest = [levels[options.level], ...Object.values(options.modules ?? {}).map((l) => levels[l])]
+    .reduce((a, b) => LogLevel.isLessThan(b, a) ? b : a)
+  return Layer.merge(
+    Logger.layer([byModule(options.format === "json" ? jsonLogger : Logger.consoleLogFmt, options)]),
+    // Lines below every level are not even formatted; the module filter decides between.
+    Layer.succeed(References.MinimumLogLevel, lowest)
   )
+}
+
+/** A layer whose work logs under `module` (its lines annotated `module=<name>`, and held to that module's level). */
+export const inModule = (module: LogModule) => <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.provide(layer, Layer.succeed(References.CurrentLogAnnotations, { module }))
+
+/** Work that logs under `module`: an entity's construction (an entity runs in the cluster runtime's fibers, not its layer's). */
+export const logsAs = (module: LogModule) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.annotateLogs(effect, "module", module)

@@ -62,6 +62,32 @@ const exportHealth = () => {
   }
 }
 
+/**
+ * A span that is not recorded: no ids drawn, no attributes kept, nothing exported. Every span below it is one too
+ * (sampling follows the parent), so at a low ratio most of the work's spans cost an object and nothing more.
+ */
+const UnrecordedSpan: Omit<Tracer.Span, "parent" | "name" | "annotations" | "kind" | "links"> = {
+  _tag: "Span",
+  spanId: "0000000000000000",
+  traceId: "00000000000000000000000000000000",
+  sampled: false,
+  status: { _tag: "Ended", startTime: 0n, endTime: 0n, exit: Exit.void },
+  attributes: new Map(),
+  end() {},
+  attribute() {},
+  event() {},
+  addLinks() {}
+}
+
+const unrecorded = (options: Parameters<Tracer.Tracer["span"]>[0]): Tracer.Span =>
+  Object.assign(Object.create(UnrecordedSpan) as Tracer.Span, {
+    name: options.name,
+    parent: options.parent,
+    annotations: options.annotations,
+    kind: options.kind,
+    links: options.links
+  })
+
 /** The tracer, wrapped: trace-starting spans sampled by ratio and exporter health; internal roots never. */
 const sampling = (
   inner: Tracer.Tracer,
@@ -71,13 +97,14 @@ const sampling = (
 ): Tracer.Tracer =>
   Tracer.make({
     span(options) {
-      if (Option.isSome(options.parent) || !options.sampled) return inner.span(options)
-      let sampled = traceStarting.has(options.kind) && (ratio >= 1 || Math.random() < ratio)
-      if (sampled && !admits()) {
-        sampled = false
+      if (!options.sampled) return unrecorded(options)
+      if (Option.isSome(options.parent)) return options.parent.value.sampled ? inner.span(options) : unrecorded(options)
+      if (!traceStarting.has(options.kind) || (ratio < 1 && Math.random() >= ratio)) return unrecorded(options)
+      if (!admits()) {
         unsampled("exporter")
+        return unrecorded(options)
       }
-      return inner.span(sampled ? options : { ...options, sampled: false })
+      return inner.span(options)
     },
     ...(inner.context !== undefined ? { context: inner.context } : {})
   })
@@ -143,12 +170,24 @@ export const layer = (options: TelemetryOptions): Layer.Layer<never> => {
 }
 
 /**
+ * Span options that skip Effect's capture of the caller's stack (a `new Error()` on every call of `withSpan`, kept as
+ * the span's source location): on the message path that capture cost more than the span itself, traced or not.
+ */
+export const untracedStack = { captureStackTrace: false } as const
+
+/** The span work runs in, when a recorded one (never an error when there is none: this is on every message's path). */
+export const recordedSpan: Effect.Effect<Tracer.AnySpan | undefined> = Effect.map(
+  Effect.serviceOption(Tracer.ParentSpan),
+  (span) => Option.isSome(span) && span.value.sampled ? span.value : undefined
+)
+
+/**
  * Long-lived work started from inside a request (an actor's loop that a request woke): out of that request's trace,
  * which it would otherwise fill for as long as it runs. Work inside it that starts a trace of its own (a root span of
  * kind producer, such as a campaign batch) is still recorded.
  */
 export const detached = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withSpan(effect, "smsgw.background", { root: true })
+  Effect.withSpan(effect, "smsgw.background", { ...untracedStack, root: true })
 
 /** A span's W3C `traceparent`, what a message carries and stores; only for a sampled span (else nothing to join). */
 export const traceparentOf = (span: Tracer.AnySpan): string | undefined =>
@@ -156,8 +195,8 @@ export const traceparentOf = (span: Tracer.AnySpan): string | undefined =>
 
 /** The current span's `traceparent`, when there is a sampled one. */
 export const currentTraceparent: Effect.Effect<string | undefined> = Effect.map(
-  Effect.option(Effect.currentParentSpan),
-  (span) => Option.isSome(span) ? traceparentOf(span.value) : undefined
+  recordedSpan,
+  (span) => span === undefined ? undefined : traceparentOf(span)
 )
 
 const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
@@ -182,7 +221,7 @@ export const withMessageSpan = (
 ) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const parent = parentOf(traceparent)
-  return parent === undefined || !parent.sampled ? effect : Effect.withSpan(effect, name, { parent, attributes, kind })
+  return parent === undefined || !parent.sampled ? effect : Effect.withSpan(effect, name, { ...untracedStack, parent, attributes, kind })
 }
 
 /**

@@ -41,8 +41,9 @@ import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
 import type { Recipient, RecipientOutcome } from "../storage/CampaignRecipients.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
 import { Gateway } from "./Gateway.ts"
-import { detached, parentOf } from "../observability/Tracing.ts"
+import { detached, parentOf, untracedStack } from "../observability/Tracing.ts"
 import type { SubmitError, SubmitOutcome } from "./Gateway.ts"
+import { logsAs } from "../observability/Logging.ts"
 
 
 export interface CampaignRunnerOptions {
@@ -399,7 +400,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
       root: true,
       attributes: { "smsgw.campaign_id": campaign.id, "smsgw.org_id": campaign.orgId, "smsgw.messages": size },
       links: started === undefined ? [] : [{ span: started, attributes: { "smsgw.link": "campaign start" } }]
-    })
+    }, untracedStack)
   }
 
   /** One batch of a running campaign: answers how long to wait before the next, or undefined when the loop ends. */
@@ -569,7 +570,7 @@ const makeCampaign = (options: CampaignRunnerOptions) => Effect.gen(function*() 
 
 /** The Campaign entity's handlers; concurrent, so Pause is never queued behind anything but the batch in flight. */
 export const layer = (options: CampaignRunnerOptions = {}) =>
-  CampaignEntity.toLayer(makeCampaign(options), { concurrency: "unbounded" })
+  CampaignEntity.toLayer(makeCampaign(options).pipe(logsAs("campaign")), { concurrency: "unbounded" })
 
 export interface SupervisorOptions {
   readonly intervalMs: number

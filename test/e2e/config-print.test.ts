@@ -57,7 +57,7 @@ describe("smsgw config print", () => {
     expect(doc.policy.buckets).toBe(256)
     expect(doc.telemetry).toMatchObject({ serviceName: "smsgw", sampleRatio: 1 })
     expect(doc.telemetry.otlp).toMatchObject({ endpoint: "http://collector:4318", headers: { "x-api-key": "***" }, timeoutMs: 10_000 })
-    expect(doc.log).toEqual({ format: "text", level: "info" })
+    expect(doc.log).toEqual({ format: "text", level: "info", modules: {} })
   })
 
   it.live("prints a file's effective configuration with the environment's overrides, secrets hidden", () =>

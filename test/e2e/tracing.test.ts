@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto"
 import { approvedCampaign, germanContacts, seedList } from "../fixtures/Campaigns.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
+import { client, grpc, MessageServiceClient, metadataOf } from "../fixtures/GrpcClient.ts"
 import { otlpReceiver } from "../fixtures/OtlpReceiver.ts"
 import type { OtlpReceiver, ReceivedSpan } from "../fixtures/OtlpReceiver.ts"
 
@@ -91,6 +92,41 @@ describe("tracing over OTLP", () => {
       expect(exported).not.toContain(t.apiKey)
       expect(exported).not.toContain(t.password)
       expect(exported).not.toContain("collector secret 42")
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a gRPC call: the caller's traceparent continues, the answer's trailers name the trace", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const gw = yield* tracedGateway(receiver)
+      const t = yield* signUp(gw.baseUrl)
+      const messages = yield* client(MessageServiceClient, gw.grpcAddress)
+      const traceId = hex(16)
+      const callerSpan = hex(8)
+      const call = (method: string, request: unknown, headers: Record<string, string>) =>
+        Effect.callback<{ readonly code: number; readonly trailer: unknown }>((resume) => {
+          const fn = (messages as unknown as Record<string, (...args: Array<unknown>) => grpc.ClientUnaryCall>)[method]!
+          const pending = fn.call(messages, request, metadataOf(headers), () => undefined)
+          pending.on("status", (status: grpc.StatusObject) => resume(Effect.succeed({ code: status.code, trailer: status.metadata.get("traceresponse")[0] })))
+        })
+      const sent = yield* call("SendMessage", sms, { ...t.auth, traceparent: `00-${traceId}-${callerSpan}-01` })
+      expect(sent.code).toBe(grpc.status.OK)
+      expect(String(sent.trailer)).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
+      const refused = yield* call("SendMessage", { ...sms, to: "x" }, t.auth)
+      expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT)
+      expect(String(refused.trailer)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+      const spans = yield* eventually(
+        "the call's spans",
+        Effect.sync(() => receiver.spans.filter((s) => s.traceId === traceId)),
+        { until: (found) => found.some((s) => s.name === "smsgw.smpp.submit_sm") }
+      )
+      const server = byName(spans, "smsgw.v1.MessageService/SendMessage")
+      expect(server.parentSpanId).toBe(callerSpan)
+      expect(server.kind).toBe(2)
+      expect(server.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.method": "SendMessage" })
+      expect(spans.find((s) => s.spanId === byName(spans, "smsgw.message").parentSpanId)?.name).toBe("smsgw.v1.MessageService/SendMessage")
+      const metrics = (yield* get(`${gw.baseUrl}/metrics`)).text
+      expect(metrics).toMatch(/smsgw_grpc_requests_total\{[^}]*method="SendMessage"[^}]*code="OK"[^}]*\} 1|smsgw_grpc_requests_total\{[^}]*code="OK"[^}]*method="SendMessage"[^}]*\} 1/)
+      expect(metrics).toMatch(/smsgw_grpc_requests_total\{[^}]*INVALID_ARGUMENT[^}]*\} 1/)
     }).pipe(Effect.scoped), 60_000)
 
   it.live("a refusal's problem+json carries the trace id; a trace starts here without a traceparent", () =>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, References } from "effect"
+import * as Logging from "../../src/observability/Logging.ts"
 import { jsonLogger } from "../../src/observability/Logging.ts"
 
 /** The lines `log.format: json` writes, captured from the console they go to. */
@@ -36,5 +37,25 @@ describe("JSON log lines", () => {
     }).pipe(Effect.provideService(References.MinimumLogLevel, "Info")))
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatchObject({ level: "ERROR", message: "request failed boom" })
+  })
+
+  it("a module's own level: its lines below the overall level are written, other modules' are not", () => {
+    const lines: Array<string> = []
+    const original = globalThis.console.log
+    globalThis.console.log = (line: string) => void lines.push(line)
+    try {
+      Effect.runSync(Effect.gen(function*() {
+        yield* Effect.logDebug("submit_sm sent").pipe(Logging.logsAs("link"))
+        yield* Effect.logInfo("policy applied").pipe(Logging.logsAs("policy"))
+        yield* Effect.logInfo("starting")
+        yield* Effect.logWarning("policy store down").pipe(Logging.logsAs("policy"))
+      }).pipe(Effect.provide(Logging.layer({ format: "json", level: "warning", modules: { link: "debug" } }))))
+    } finally {
+      globalThis.console.log = original
+    }
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).map((l) => [l.module, l.message])).toEqual([
+      ["link", "submit_sm sent"],
+      ["policy", "policy store down"]
+    ])
   })
 })
