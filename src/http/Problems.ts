@@ -3,7 +3,7 @@
  */
 import { Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
-import { policyReasons } from "../domain/Errors.ts"
+import { Expected, policyReasons } from "../domain/Errors.ts"
 
 /** RFC 9457 problems. Each `type` is a stable URN clients may switch on. */
 
@@ -12,36 +12,36 @@ export const FieldError = Schema.Struct({
   message: Schema.String
 })
 
-export class ValidationProblem extends HttpApiError.Problem<ValidationProblem>()("ValidationProblem", {
+export class ValidationProblem extends Expected(HttpApiError.Problem<ValidationProblem>()("ValidationProblem", {
   type: "urn:smsgw:problem:validation",
   status: 400,
   title: "The request is not valid"
 }, {
   errors: Schema.Array(FieldError)
-}) {}
+})) {}
 
-export class NotFoundProblem extends HttpApiError.Problem<NotFoundProblem>()("NotFoundProblem", {
+export class NotFoundProblem extends Expected(HttpApiError.Problem<NotFoundProblem>()("NotFoundProblem", {
   type: "urn:smsgw:problem:not-found",
   status: 404,
   title: "Not found"
-}) {}
+})) {}
 
-export class PayloadTooLargeProblem extends HttpApiError.Problem<PayloadTooLargeProblem>()("PayloadTooLargeProblem", {
+export class PayloadTooLargeProblem extends Expected(HttpApiError.Problem<PayloadTooLargeProblem>()("PayloadTooLargeProblem", {
   type: "urn:smsgw:problem:payload-too-large",
   status: 413,
   title: "The request body is too large"
 }, {
   maxBytes: Schema.Int
-}) {}
+})) {}
 
-export class NoRouteProblem extends HttpApiError.Problem<NoRouteProblem>()("NoRouteProblem", {
+export class NoRouteProblem extends Expected(HttpApiError.Problem<NoRouteProblem>()("NoRouteProblem", {
   type: "urn:smsgw:problem:no-route",
   status: 422,
   title: "No route for this message"
 }, {
   /** The refused message is recorded (status `rejected`, reason `no_route`) under this id. */
   messageId: Schema.optionalKey(Schema.String)
-}) {}
+})) {}
 
 export class UnavailableProblem extends HttpApiError.Problem<UnavailableProblem>()("UnavailableProblem", {
   type: "urn:smsgw:problem:unavailable",
@@ -49,42 +49,42 @@ export class UnavailableProblem extends HttpApiError.Problem<UnavailableProblem>
   title: "The gateway cannot take messages right now"
 }) {}
 
-export class UnauthorizedProblem extends HttpApiError.Problem<UnauthorizedProblem>()("UnauthorizedProblem", {
+export class UnauthorizedProblem extends Expected(HttpApiError.Problem<UnauthorizedProblem>()("UnauthorizedProblem", {
   type: "urn:smsgw:problem:unauthorized",
   status: 401,
   title: "Authentication required"
-}) {}
+})) {}
 
-export class ForbiddenProblem extends HttpApiError.Problem<ForbiddenProblem>()("ForbiddenProblem", {
+export class ForbiddenProblem extends Expected(HttpApiError.Problem<ForbiddenProblem>()("ForbiddenProblem", {
   type: "urn:smsgw:problem:forbidden",
   status: 403,
   title: "Not allowed"
-}) {}
+})) {}
 
-export class ConflictProblem extends HttpApiError.Problem<ConflictProblem>()("ConflictProblem", {
+export class ConflictProblem extends Expected(HttpApiError.Problem<ConflictProblem>()("ConflictProblem", {
   type: "urn:smsgw:problem:conflict",
   status: 409,
   title: "Conflict"
-}) {}
+})) {}
 
-export class ListInUseProblem extends HttpApiError.Problem<ListInUseProblem>()("ListInUseProblem", {
+export class ListInUseProblem extends Expected(HttpApiError.Problem<ListInUseProblem>()("ListInUseProblem", {
   type: "urn:smsgw:problem:list-in-use",
   status: 409,
   title: "The list is used by campaigns not finished yet"
 }, {
   campaigns: Schema.Array(Schema.String).annotate({ description: "The newest few of them" }),
   campaignCount: Schema.Int.annotate({ description: "How many there are in all" })
-}) {}
+})) {}
 
-export class TooManyRequestsProblem extends HttpApiError.Problem<TooManyRequestsProblem>()("TooManyRequestsProblem", {
+export class TooManyRequestsProblem extends Expected(HttpApiError.Problem<TooManyRequestsProblem>()("TooManyRequestsProblem", {
   type: "urn:smsgw:problem:too-many-requests",
   status: 429,
   title: "Too many requests"
 }, {
   retryAfterSeconds: Schema.Int
-}) {}
+})) {}
 
-export class PolicyRejectedProblem extends HttpApiError.Problem<PolicyRejectedProblem>()("PolicyRejectedProblem", {
+export class PolicyRejectedProblem extends Expected(HttpApiError.Problem<PolicyRejectedProblem>()("PolicyRejectedProblem", {
   type: "urn:smsgw:problem:policy-rejected",
   status: 422,
   title: "The contact policy refused this message"
@@ -95,20 +95,20 @@ export class PolicyRejectedProblem extends HttpApiError.Problem<PolicyRejectedPr
   messageId: Schema.String,
   /** When the same message would pass this rule (caps, dedup windows, quiet hours). */
   retryAfterSeconds: Schema.optionalKey(Schema.Int)
-}) {}
+})) {}
 
-export class IdempotencyInFlightProblem extends HttpApiError.Problem<IdempotencyInFlightProblem>()("IdempotencyInFlightProblem", {
+export class IdempotencyInFlightProblem extends Expected(HttpApiError.Problem<IdempotencyInFlightProblem>()("IdempotencyInFlightProblem", {
   type: "urn:smsgw:problem:idempotency-in-flight",
   status: 409,
   title: "A request with this idempotency key is still being processed"
 }, {
   key: Schema.String
-}) {}
+})) {}
 
-export class IdempotencyKeyReusedProblem extends HttpApiError.Problem<IdempotencyKeyReusedProblem>()("IdempotencyKeyReusedProblem", {
+export class IdempotencyKeyReusedProblem extends Expected(HttpApiError.Problem<IdempotencyKeyReusedProblem>()("IdempotencyKeyReusedProblem", {
   type: "urn:smsgw:problem:idempotency-key-reused",
   status: 422,
   title: "This idempotency key was used for a different request"
 }, {
   key: Schema.String
-}) {}
+})) {}

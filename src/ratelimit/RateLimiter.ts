@@ -7,6 +7,7 @@ import { RateMetrics } from "../observability/Metrics.ts"
 import * as Gcra from "./Gcra.ts"
 import type { LimitSpec, Verdict } from "./Gcra.ts"
 import { RateLimitStore } from "./RateLimitStore.ts"
+import { Expected } from "../domain/Errors.ts"
 
 /** One limit as clients see it in RateLimit-Policy: `q` units per `w` seconds. */
 export interface Policy {
@@ -23,13 +24,13 @@ export interface RateInfo {
 
 export const PolicySchema = Schema.Struct({ name: Schema.String, quota: Schema.Number, windowSeconds: Schema.Number })
 
-export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+export class RateLimited extends Expected(Schema.TaggedError<RateLimited>()("RateLimited", {
   /** The limit that refused. */
   policy: Schema.String,
   retryAfterSeconds: Schema.Int,
   layer: Schema.Literals(["L1", "L2"]),
   policies: Schema.Array(PolicySchema)
-}) {}
+})) {}
 
 /** failClosed and the shared store is unreachable: nobody may send until it is back. */
 export class LimiterUnavailable extends Schema.TaggedError<LimiterUnavailable>()("LimiterUnavailable", {

@@ -6,7 +6,7 @@ import { clusterNode, ownerOf, simLink, startClusterNodes } from "../fixtures/Cl
 import { freshPgDatabase } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { post, signUp, waitForStatus } from "../fixtures/Gateway.ts"
-import { otlpReceiver } from "../fixtures/OtlpReceiver.ts"
+import { otlpReceiver, traceOf } from "../fixtures/OtlpReceiver.ts"
 
 const hex = (bytes: number) => randomBytes(bytes).toString("hex")
 
@@ -39,11 +39,7 @@ describe("one trace across two cluster processes", () => {
       expect(sent.status).toBe(202)
       yield* waitForStatus(base, String(sent.json.id), "delivered", 20_000, t.auth)
 
-      const spans = yield* eventually(
-        "the trace's spans from both nodes, receipt included",
-        Effect.sync(() => receiver.spans.filter((s) => s.traceId === traceId)),
-        { timeout: 20_000, until: (found) => found.some((s) => s.name === "smsgw.receipt") }
-      )
+      const spans = yield* traceOf(receiver, traceId, "smsgw.receipt", 20_000)
       const one = (name: string) => {
         const found = spans.filter((s) => s.name === name)
         expect(found, name).toHaveLength(1)

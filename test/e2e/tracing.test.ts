@@ -6,7 +6,7 @@ import { approvedCampaign, germanContacts, seedList } from "../fixtures/Campaign
 import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
 import { client, grpc, MessageServiceClient, metadataOf } from "../fixtures/GrpcClient.ts"
-import { otlpReceiver } from "../fixtures/OtlpReceiver.ts"
+import { otlpReceiver, traceOf } from "../fixtures/OtlpReceiver.ts"
 import type { OtlpReceiver, ReceivedSpan } from "../fixtures/OtlpReceiver.ts"
 
 const sms = { to: "+4915112345678", from: "ACME", text: "traced" }
@@ -45,11 +45,7 @@ describe("tracing over OTLP", () => {
       const id = String(sent.json.id)
       yield* waitForStatus(gw.baseUrl, id, "delivered", 10_000, t.auth)
 
-      const spans = yield* eventually(
-        "the receipt's span exported",
-        Effect.sync(() => receiver.spans.filter((s) => s.traceId === traceId)),
-        { until: (found) => found.some((s) => s.name === "smsgw.receipt") }
-      )
+      const spans = yield* traceOf(receiver, traceId, "smsgw.receipt")
       const server = byName(spans, "POST /v1/messages")
       expect(server.parentSpanId).toBe(callerSpan)
       expect(server.kind).toBe(2) // SERVER
@@ -114,11 +110,7 @@ describe("tracing over OTLP", () => {
       const refused = yield* call("SendMessage", { ...sms, to: "x" }, t.auth)
       expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT)
       expect(String(refused.trailer)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
-      const spans = yield* eventually(
-        "the call's spans",
-        Effect.sync(() => receiver.spans.filter((s) => s.traceId === traceId)),
-        { until: (found) => found.some((s) => s.name === "smsgw.smpp.submit_sm") }
-      )
+      const spans = yield* traceOf(receiver, traceId, "smsgw.smpp.submit_sm")
       const server = byName(spans, "smsgw.v1.MessageService/SendMessage")
       expect(server.parentSpanId).toBe(callerSpan)
       expect(server.kind).toBe(2)
