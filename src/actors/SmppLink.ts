@@ -63,9 +63,6 @@ interface WorkItem {
   readonly queuedAt?: number
 }
 
-/** Now in epoch milliseconds, sub-millisecond precise (a queue wait, a span's start). */
-const preciseNow = () => performance.timeOrigin + performance.now()
-
 /** What of a link's configuration needs a new session when it changes. */
 const sessionKey = (c: LinkConfig) =>
   JSON.stringify([c.host, c.port, c.systemId, c.password, c.systemType, c.bindMode, c.window, c.tls,
@@ -164,7 +161,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       const status = finalStatusOf(receipt.state)
       metrics.receipt(linkId, receipt.state)
       if (status === undefined) return
-      const received = yield* Tracing.spanClock
+      const received = Tracing.preciseNow()
       const error = receipt.err !== undefined && receipt.err !== "000" ? receipt.err : undefined
       const at = Date.now()
       const found = yield* store.recordReceipt({
@@ -473,11 +470,11 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
 
   /** Its wait in the queue measured; the send of a traced message a span of its trace, after one for the wait. */
   const traced = (item: WorkItem) => {
-    if (item.queuedAt !== undefined) metrics.queueWait(linkId, (preciseNow() - item.queuedAt) / 1000)
+    if (item.queuedAt !== undefined) metrics.queueWait(linkId, (Tracing.preciseNow() - item.queuedAt) / 1000)
     return item.message.trace === undefined || item.queuedAt === undefined ? sendOne(item) : Tracing.recordMessageSpan(
       item.message.trace,
       "smsgw.link.queue",
-      BigInt(Math.round(item.queuedAt * 1_000_000)),
+      item.queuedAt,
       { "smsgw.link_id": linkId, "smsgw.attempt": item.attempt }
     ).pipe(
       Effect.andThen(sendOne(item)),
@@ -620,7 +617,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
     Submit: ({ payload }) =>
       Effect.gen(function*() {
         const fresh: Array<WorkItem> = []
-        const queuedAt = preciseNow()
+        const queuedAt = Tracing.preciseNow()
         for (const message of payload.messages) {
           if (active.has(message.messageId)) continue
           active.add(message.messageId)

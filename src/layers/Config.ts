@@ -11,10 +11,10 @@ import { LinkConfig, PoolConfig } from "../routing/Links.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
 import { receiptDefaults, UnknownOutcomeAction } from "../storage/MessageStore.ts"
-import { logModules } from "../observability/Logging.ts"
+import { logLevels, logModules } from "../observability/Logging.ts"
 import type { LogModule } from "../observability/Logging.ts"
 
-const LogLevelName = Schema.Literals(["debug", "info", "warning", "error"])
+const LogLevelName = Schema.Literals(logLevels)
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Positive = Schema.Int.check(Schema.isGreaterThan(0))

@@ -164,8 +164,8 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
   )
+  // The link and pool entities mark their own lines (module=link): an entity runs in the cluster runtime's fibers.
   const Actors = Layer.mergeAll(SmppLinkActor.layer({ recoveryIdleMs: config.recovery.idleSeconds * 1000 }), VirtualPoolActor.layer).pipe(
-    inModule("link"),
     Layer.provideMerge(LinkDispatcher.layerWith({ windowMs: config.cluster === undefined ? 1 : config.cluster.handOffWindowMs }))
   )
   // One Redis connection shared by the rate limits, the policy's counters and the login throttle.

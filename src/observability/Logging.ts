@@ -9,7 +9,9 @@ import { Cause, Context, Effect, Layer, Logger, LogLevel, References, Tracer } f
 export const logModules = ["http", "grpc", "link", "policy", "ratelimit", "campaign", "recovery", "cluster"] as const
 export type LogModule = typeof logModules[number]
 
-export type Level = "debug" | "info" | "warning" | "error"
+/** The levels a configuration names (`log.level`, `log.modules.*`). */
+export const logLevels = ["debug", "info", "warning", "error"] as const
+export type Level = typeof logLevels[number]
 
 export interface LogOptions {
   readonly format: "text" | "json"

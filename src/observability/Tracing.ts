@@ -10,6 +10,7 @@
 import { Clock, Context, Duration, Effect, Exit, Layer, Metric, Option, References, Tracer } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError } from "effect/http"
 import { OtlpExporter, OtlpSerialization, OtlpTracer } from "effect/observability"
+import { registerSeries } from "./Metrics.ts"
 
 export interface TelemetryOptions {
   readonly serviceName: string
@@ -160,8 +161,8 @@ export const layer = (options: TelemetryOptions): Layer.Layer<never> => {
         shutdownTimeout: Duration.seconds(3)
       }).pipe(Effect.provideService(HttpClient.HttpClient, client))
       const unsampled = Metric.withAttributes(tracesDropped, { reason: "exporter" })
-      void unsampled.valueUnsafe(context)
-      void exportFailures.valueUnsafe(context)
+      registerSeries(unsampled, context)
+      registerSeries(exportFailures, context)
       return sampling(tracer, options.sampleRatio, health.admits, () => unsampled.updateUnsafe(1, context))
     })
   ).pipe(
@@ -225,13 +226,14 @@ export const withMessageSpan = (
 }
 
 /**
- * A span of work already done for a message, from `startTime` (Clock nanoseconds) until now: a wait in a link's queue,
+ * A span of work already done for a message, from `startedAt` until now: a wait in a link's queue,
  * a receipt whose message (and so whose trace) the store found only after. Nothing when the message is not traced.
  */
 export const recordMessageSpan = (
   traceparent: string | undefined,
   name: string,
-  startTime: bigint,
+  /** Epoch milliseconds, sub-millisecond precise (`preciseNow`). */
+  startedAt: number,
   attributes: Record<string, unknown>,
   kind: Tracer.SpanKind = "internal"
 ): Effect.Effect<void> =>
@@ -246,7 +248,7 @@ export const recordMessageSpan = (
         parent: Option.some(parent),
         annotations: Context.empty(),
         links: [],
-        startTime,
+        startTime: BigInt(Math.round(startedAt * 1_000_000)),
         kind,
         root: false,
         sampled: true
@@ -256,5 +258,5 @@ export const recordMessageSpan = (
     })
   })
 
-/** Now, as spans count time (Clock nanoseconds): the start of a span recorded later. */
-export const spanClock: Effect.Effect<bigint> = Clock.currentTimeNanos
+/** Now in epoch milliseconds, sub-millisecond precise: when work began whose span is recorded later (or its wait). */
+export const preciseNow = (): number => performance.timeOrigin + performance.now()

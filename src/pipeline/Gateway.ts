@@ -81,11 +81,11 @@ interface Plan {
   readonly admitted: { readonly route: Route; readonly message: NewMessage; readonly undo: Effect.Effect<void> } | undefined
 }
 
-/** A refusal that records nothing. */
 /** A decision's outcome as a span attribute: accepted, or the refusal's tag. */
 const outcomeOf = (result: SubmitResult): string =>
   Result.isSuccess(result) ? (result.success.accepted.duplicate === true ? "duplicate" : "accepted") : result.failure._tag
 
+/** A refusal that records nothing. */
 const refused = (error: SubmitError): Plan => ({ row: undefined, required: false, result: Result.fail(error), admitted: undefined })
 
 /** No limits to report: the answer was replayed, nothing was checked. */

@@ -170,7 +170,8 @@ export interface ReceiptMatch {
 }
 
 const unmatched: ReceiptMatch = { matched: false }
-const matchedUntraced: ReceiptMatch = { matched: true }
+/** A batch's answer for an operation that is not a receipt (accepts and outcomes answer nothing). */
+const notAReceipt: ReceiptMatch = { matched: true }
 
 /** A message accepted but not yet submitted, as the recovery job re-drives it. */
 export interface PendingMessage extends
@@ -958,7 +959,7 @@ export const make = Effect.gen(function*() {
       const matched = receipts.length === 0 ? [] : yield* applyReceipts(receipts, events, changes)
       yield* recordOrphans(receipts.filter((_, i) => matched[i]?.matched !== true))
       let next = 0
-      const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] ?? unmatched : matchedUntraced)
+      const results = ops.map((op) => op._tag === "Receipt" ? matched[next++] ?? unmatched : notAReceipt)
       yield* insertEvents(events)
       return results
     })).pipe(Effect.tap(() => report(changes)), Effect.mapError(storeError))
