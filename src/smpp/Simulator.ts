@@ -81,6 +81,8 @@ export interface SimulatorStats {
   readonly uniqueMessages: number
   /** Most submit_sm awaiting our response on one connection at any moment. */
   readonly maxInFlight: number
+  /** submit_sm awaiting our response now, on open connections. */
+  readonly inFlight: number
   readonly enquireLinks: number
   readonly unbindsReceived: number
   /** PDUs read while `stopAnswering` was on. */
@@ -275,7 +277,11 @@ class Smsc {
 
   stats(): SimulatorStats {
     let bound = 0
-    for (const s of this.sessions) if (s.mode !== undefined && !s.closed) bound++
+    let inFlight = 0
+    for (const s of this.sessions) {
+      if (s.mode !== undefined && !s.closed) bound++
+      if (!s.closed) inFlight += s.pendingResponses
+    }
     const submitsByStatus: Record<string, number> = {}
     for (const [status, count] of this.byStatus) submitsByStatus[statusKey(status)] = count
     const nacksByStatus: Record<string, number> = {}
@@ -296,6 +302,7 @@ class Smsc {
       mosAcked: this.mosAcked,
       uniqueMessages: this.unique.size,
       maxInFlight: this.maxInFlight,
+      inFlight,
       enquireLinks: this.enquireLinks,
       unbindsReceived: this.unbindsReceived,
       ignoredPdus: this.ignoredPdus

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { adminActors, ownerOf, sendAnywhere, startCluster as startNodes, statusOn } from "../fixtures/Cluster.ts"
+import { adminActors, runningLink, sendAnywhere, startCluster as startNodes, statusOn } from "../fixtures/Cluster.ts"
 import { signUp } from "../fixtures/Gateway.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { killHard } from "../fixtures/Processes.ts"
@@ -35,7 +35,7 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
         expect((view.parts as Array<{ linkId: string }>)[0]?.linkId).toBe(i % 2 === 0 ? "uk" : "de")
       }
 
-      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), { timeout: 20_000 })
+      const owner = yield* eventually("owner of de", runningLink(nodes, "de", sims.de!.port), { timeout: 20_000 })
       // The admin CLI shows where every actor runs: both links, each on one of the three runners.
       const actors = yield* adminActors(nodes[1]!.port)
       const links = actors.filter((a) => a.type === "SmppLink").map((a) => a.id).sort()
@@ -76,7 +76,7 @@ describe("cluster of three gateway processes on PostgreSQL", () => {
       const { nodes, sims } = yield* startCluster
       const t = yield* signUp(`http://127.0.0.1:${nodes[0]!.port}`)
       yield* eventually("links bound", Effect.map(sims.de!.stats, (s) => s.boundSessions === 1 ? true : undefined), { timeout: 30_000 })
-      const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), { timeout: 20_000 })
+      const owner = yield* eventually("owner of de", runningLink(nodes, "de", sims.de!.port), { timeout: 20_000 })
       const accepted: Array<{ id: string; text: string }> = []
       let failures = 0
       for (let second = 0; second < 8; second++) {

@@ -3,7 +3,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Fiber, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { pgUrl } from "../fixtures/Databases.ts"
-import { isLive, ownerOf, sendAnywhere, startCluster, statusOn } from "../fixtures/Cluster.ts"
+import { isLive, ownerOf, runningLink, sendAnywhere, startCluster, statusOn } from "../fixtures/Cluster.ts"
 import { get, signUp } from "../fixtures/Gateway.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { killHard } from "../fixtures/Processes.ts"
@@ -51,8 +51,12 @@ describe("SIGKILL of the node holding a link, hundreds of messages in flight", (
       let bindsAtKill = -1
       const killer = yield* Effect.gen(function*() {
         yield* eventually("40 % accepted", Effect.sync(() => accepted.length >= total * 0.4 ? true : undefined), { timeout: 60_000 })
-        // The owner at the moment of the kill.
-        const owner = yield* eventually("owner of de", ownerOf(nodes, "de"), { timeout: 20_000 })
+        // The owner at the moment of the kill, its window in use (the SMSC holds submits it has not answered yet).
+        const owner = yield* eventually("de's node, its window in use", Effect.gen(function*() {
+          const node = yield* runningLink(nodes, "de", sim.port)
+          const stats = yield* sim.stats
+          return stats.boundSessions === 1 && stats.inFlight > 0 ? node : undefined
+        }), { timeout: 30_000, interval: 0 })
         yield* killHard(owner.process!)
         const stats = yield* sim.stats
         submitsAtKill = stats.submits
