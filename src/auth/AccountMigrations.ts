@@ -142,9 +142,16 @@ const auditFilters = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS audit_log_org_target ON audit_log (org_id, target, at, id)`
 })
 
+/** Retention deletes audit entries by age across organisations (pipeline/Retention.ts): oldest first, by `at`. */
+const auditRetention = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)`
+})
+
 export const accountMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0002_accounts": initAccounts,
   "0007_app_message_class": appMessageClass,
   "0011_invitation_tokens": invitationTokens,
-  "0017_audit_filters": auditFilters
+  "0017_audit_filters": auditFilters,
+  "0022_audit_retention": auditRetention
 }

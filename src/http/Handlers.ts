@@ -13,6 +13,7 @@ import { ListsHandlers } from "./ListsHandlers.ts"
 import { MessageSearchHandlers } from "./MessageSearchHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { DashboardHandlers } from "./DashboardHandlers.ts"
+import { CdrHandlers } from "./CdrHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { OperationsHandlers } from "./OperationsHandlers.ts"
 import { PolicyAdminHandlers } from "./PolicyAdminHandlers.ts"
@@ -128,5 +129,6 @@ export const HandlersLive = Layer.mergeAll(
   ListsHandlers,
   CampaignsHandlersLive,
   DashboardHandlers,
+  CdrHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

@@ -14,7 +14,7 @@ import { ForbiddenProblem, UnauthorizedProblem, UnavailableProblem, ValidationPr
 import { Authentication } from "./Security.ts"
 
 /** A date (midnight UTC) or a date-time with its offset: a time without one would be read in the server's zone. */
-const IsoTime = Schema.String.check(
+export const IsoTime = Schema.String.check(
   Schema.makeFilter(
     (s: string) =>
       /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)),

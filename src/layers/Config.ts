@@ -10,6 +10,7 @@ import { RouteRules } from "../routing/Rules.ts"
 import { LinkConfig, PoolConfig } from "../routing/Links.ts"
 import { BlacklistDefinition, checkPolicy, PolicyRule } from "../domain/Policy.ts"
 import { fieldIssues, fieldPath } from "../domain/FieldIssues.ts"
+import { CdrFormat } from "../domain/Cdr.ts"
 import { receiptDefaults, UnknownOutcomeAction } from "../storage/MessageStore.ts"
 import { logLevels, logModules } from "../observability/Logging.ts"
 import type { LogModule } from "../observability/Logging.ts"
@@ -52,7 +53,9 @@ export const ObjectStoreConfig = Schema.Union([
     forcePathStyle: Schema.optionalKey(Schema.Boolean),
     accessKeyId: Schema.optionalKey(Schema.String),
     secretAccessKey: Schema.optionalKey(Schema.String),
-    timeoutMs: withDefault(Positive, 30_000)
+    timeoutMs: withDefault(Positive, 30_000),
+    /** Large objects (CDR exports) go up in parts of this size; S3 wants at least 5 MiB. */
+    partSizeMiB: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 5, maximum: 5120 })), 8)
   })
 ])
 
@@ -238,6 +241,23 @@ export const GatewayConfig = Schema.Struct({
     blacklistPollSeconds: withDefault(Positive, 30)
   }), {}),
   objectStore: withDefault(ObjectStoreConfig, { kind: "local", root: "./data/objects" }),
+  /** Call detail records of finished messages, written to the object store (docs/cdr.md). */
+  cdr: withDefault(Schema.Struct({
+    enabled: withDefault(Schema.Boolean, true),
+    format: withDefault(Schema.Literals(CdrFormat), "csv"),
+    /** Key prefix of the regular export: `<prefix>/<org>/yyyy/mm/dd/hh/…`. */
+    prefix: withDefault(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/)), "cdr"),
+    intervalSeconds: withDefault(Positive, 300),
+    /** Most messages one batch (and so one run's objects) holds. */
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 1_000_000 })), 50_000)
+  }), {}),
+  /** How long rows are kept (docs/cdr.md): messages only once their CDR is exported when the export is on. */
+  retention: withDefault(Schema.Struct({
+    days: withDefault(Positive, 30),
+    auditDays: withDefault(Positive, 365),
+    intervalSeconds: withDefault(Positive, 600),
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 10, maximum: 100_000 })), 1000)
+  }), {}),
   links: Schema.Array(LinkConfig),
   /** Bootstrap only: once the database holds links, pools and routes, the admin API changes them. */
   pools: withDefault(Schema.Array(PoolConfig), []),

@@ -12,7 +12,7 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as GrpcServer from "../grpc/Server.ts"
-import { HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
+import { CdrMetrics, HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import * as Tracing from "../observability/Tracing.ts"
 import { inModule } from "../observability/Logging.ts"
@@ -32,6 +32,11 @@ import { CampaignControl } from "../pipeline/CampaignControl.ts"
 import { CampaignRecipients } from "../storage/CampaignRecipients.ts"
 import { CampaignStore } from "../storage/CampaignStore.ts"
 import * as Recovery from "../pipeline/Recovery.ts"
+import * as CdrExport from "../pipeline/CdrExport.ts"
+import { CdrFiles } from "../pipeline/CdrFiles.ts"
+import * as Retention from "../pipeline/Retention.ts"
+import { CdrStore } from "../storage/CdrStore.ts"
+import { RetentionStore } from "../storage/RetentionStore.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
@@ -45,7 +50,7 @@ import type { EffectiveConfig } from "./Config.ts"
 import { runnerSqlLayer, sqlLayer } from "./Storage.ts"
 import { rateLimitLayer } from "./RateLimits.ts"
 import { Operations } from "../pipeline/Operations.ts"
-import { policyLayer } from "./Policy.ts"
+import { objectStoreLayer, policyLayer } from "./Policy.ts"
 import { authLayer } from "./Auth.ts"
 import { redisConnections } from "./Redis.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
@@ -170,7 +175,9 @@ export const gatewayLayer = (config: EffectiveConfig) => {
   )
   // One Redis connection shared by the rate limits, the policy's counters and the login throttle.
   const redis = redisConnections(config)
-  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis).pipe(inModule("policy")), Readiness.layer, Runners).pipe(
+  // One object store client for the process: blacklists read from it, CDR files are written to it.
+  const Objects = objectStoreLayer(config)
+  const Services = Layer.mergeAll(Router.layer, Actors, policyLayer(config, redis, Objects).pipe(inModule("policy")), Readiness.layer, Runners).pipe(
     Layer.provideMerge(authLayer(config, redis)),
     Layer.provideMerge(rateLimitLayer(config, redis).pipe(inModule("ratelimit"))),
     Layer.provideMerge(Core)
@@ -202,6 +209,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
         ? config.receipts.orphanTtlSeconds * 1000
         : recovery.orphanReceiptHours !== undefined ? recovery.orphanReceiptHours * 3_600_000 : 600_000
     })).pipe(inModule("recovery")),
+    cdrLayer(config).pipe(inModule("cdr"), Layer.provide(Objects)),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))
   const http = config.http
@@ -239,6 +247,30 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provideMerge(simulatorLayer(config)),
     Layer.provide(tracingLayer(config))
   )
+}
+
+/**
+ * CDR files (the API reads them whatever the export's state), the export (a singleton, when on) and retention (a
+ * singleton, which waits for the export when it is on).
+ */
+const cdrLayer = (config: EffectiveConfig) => {
+  const cdr = config.cdr
+  const Files = CdrFiles.layer({ prefix: cdr.prefix })
+  const Export = cdr.enabled
+    ? CdrExport.scheduleLayer({ intervalMs: cdr.intervalSeconds * 1000 }).pipe(
+      Layer.provideMerge(CdrExport.layer({ prefix: cdr.prefix, format: cdr.format, batchSize: cdr.batchSize })),
+      Layer.provideMerge(CdrStore.layer)
+    )
+    : Layer.empty
+  const retention = config.retention
+  const Purge = Retention.layer({
+    messageDays: retention.days,
+    auditDays: retention.auditDays,
+    requireExported: cdr.enabled,
+    batchSize: retention.batchSize,
+    intervalMs: retention.intervalSeconds * 1000
+  }).pipe(Layer.provideMerge(RetentionStore.layer))
+  return Layer.mergeAll(Files, Export, Purge).pipe(Layer.provideMerge(CdrMetrics.layer))
 }
 
 /** Traces of this process (off without an OTLP endpoint); a cluster node names itself by its runner address. */

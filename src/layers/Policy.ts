@@ -28,7 +28,8 @@ export const objectStoreLayer = (config: EffectiveConfig) => {
     ...(store.forcePathStyle !== undefined ? { forcePathStyle: store.forcePathStyle } : {}),
     ...(store.accessKeyId !== undefined ? { accessKeyId: store.accessKeyId } : {}),
     ...(store.secretAccessKey !== undefined ? { secretAccessKey: store.secretAccessKey } : {}),
-    timeoutMs: store.timeoutMs
+    timeoutMs: store.timeoutMs,
+    partBytes: store.partSizeMiB * 1024 * 1024
   })
 }
 
@@ -50,7 +51,12 @@ const counterStoreLayer = (config: EffectiveConfig, connections: RedisConnection
  * Stage 3, the contact policy: the live document, blacklists, the recipient bucket actors with their counters, and
  * the dispatcher that takes decisions to them. Needs SQL, the cluster (Sharding) and the actor registry.
  */
-export const policyLayer = (config: EffectiveConfig, connections: RedisConnections = redisConnections(config)) => {
+export const policyLayer = (
+  config: EffectiveConfig,
+  connections: RedisConnections = redisConnections(config),
+  /** The object store the process shares (blacklists here, CDR exports elsewhere): one client for both. */
+  objects: Layer.Layer<ObjectStore> = objectStoreLayer(config)
+) => {
   const policy = config.policy
   const buckets = policy.buckets
   const Buckets = PolicyBuckets.layer({
@@ -67,7 +73,7 @@ export const policyLayer = (config: EffectiveConfig, connections: RedisConnectio
       pollIntervalMs: 1000
     }),
     Blacklists.layer({ pollIntervalMs: policy.blacklistPollSeconds * 1000, overlayPollIntervalMs: 1000 }).pipe(
-      Layer.provide(objectStoreLayer(config))
+      Layer.provide(objects)
     )
   )
   return ContactPolicy.layer({ buckets }).pipe(

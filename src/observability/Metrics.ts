@@ -265,3 +265,38 @@ export class PoolMetrics extends Context.Service<PoolMetrics, {
     })
   )
 }
+
+const cdrLag = Metric.gauge("smsgw_cdr_export_lag_seconds", {
+  description: "How long the longest-waiting final message has waited for its CDR (0: none waiting); set by the exporting node"
+})
+const cdrRecords = Metric.counter("smsgw_cdr_records_exported_total", { description: "CDR records written (a batch written again counts again)" })
+const cdrObjects = Metric.counter("smsgw_cdr_objects_written_total", { description: "CDR objects written to the object store" })
+const cdrFailures = Metric.counter("smsgw_cdr_export_failures_total", { description: "CDR export runs that failed (retried next interval)" })
+const retentionPurged = Metric.counter("smsgw_retention_rows_purged_total", { description: "Rows removed by retention, by table" })
+
+/** The CDR export and retention: what was written, what waits, what was purged. */
+export class CdrMetrics extends Context.Service<CdrMetrics, {
+  readonly lag: (seconds: number) => void
+  readonly exported: (records: number, objects: number) => void
+  readonly failed: () => void
+  readonly purged: (table: "messages" | "audit_log", n: number) => void
+}>()("smsgw/observability/CdrMetrics") {
+  static readonly layer = Layer.effect(
+    CdrMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const tagged = labelled()
+      for (const metric of [cdrLag, cdrRecords, cdrObjects, cdrFailures]) registerSeries(metric, context)
+      for (const table of ["messages", "audit_log"]) registerSeries(tagged(retentionPurged, `p|${table}`, { table }), context)
+      return CdrMetrics.of({
+        lag: (seconds) => cdrLag.updateUnsafe(seconds, context),
+        exported: (records, objects) => {
+          cdrRecords.updateUnsafe(records, context)
+          cdrObjects.updateUnsafe(objects, context)
+        },
+        failed: () => cdrFailures.updateUnsafe(1, context),
+        purged: (table, n) => tagged(retentionPurged, `p|${table}`, { table }).updateUnsafe(n, context)
+      })
+    })
+  )
+}

@@ -151,6 +151,31 @@ const messageTrace = Effect.gen(function*() {
   yield* sql`ALTER TABLE messages ADD COLUMN trace TEXT`
 })
 
+/**
+ * CDR exports (storage/CdrStore.ts): a final message without `cdr_batch` is due; an export run gives a batch of them
+ * its number, writes their objects, then marks the batch done. The due index is what a message that finalises adds
+ * on the hot path; the batch index lets a batch be read back in object order (organisation, hour, id), and retention
+ * delete only rows whose batch is done.
+ */
+const cdrBatches = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`ALTER TABLE messages ADD COLUMN cdr_batch ${big}`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_cdr_due ON messages (updated_at) WHERE status_rank = 3 AND cdr_batch IS NULL`
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_cdr_batch ON messages (cdr_batch, org_id, created_at, id)
+    WHERE cdr_batch IS NOT NULL`
+  yield* sql`CREATE TABLE IF NOT EXISTS cdr_batches (
+    id ${big} PRIMARY KEY,
+    state TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    objects INTEGER NOT NULL DEFAULT 0,
+    created_at ${big} NOT NULL,
+    done_at ${big}
+  )`
+  // Retention walks old messages by age; the existing (org_id, created_at) index cannot serve a scan across orgs.
+  yield* sql`CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at)`
+})
+
 export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_messages": initMessages,
   "0008_orphan_receipt_ref": orphanReceiptRef,
@@ -158,5 +183,6 @@ export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlC
   "0010_parts_awaiting_receipt": partsAwaitingReceipt,
   "0014_message_search": messageSearch,
   "0018_idempotency_keys": idempotencyKeys,
-  "0019_message_trace": messageTrace
+  "0019_message_trace": messageTrace,
+  "0021_cdr_batches": cdrBatches
 }

@@ -38,6 +38,13 @@ export interface StreamedObject extends ObjectInfo {
   readonly stream: Stream.Stream<Uint8Array, ObjectStoreError>
 }
 
+export interface UploadedObject {
+  readonly etag: string
+  readonly size: number
+  /** S3 parts sent (1 for a single PUT; 0 for the local store). */
+  readonly parts: number
+}
+
 export interface ListedObject {
   readonly key: string
   readonly etag: string
@@ -52,8 +59,10 @@ export interface S3Options {
   readonly secretAccessKey?: string
   /** `true` for MinIO and other servers that do not route by virtual host. */
   readonly forcePathStyle?: boolean
-  /** Upper bound of every call, retries included. */
+  /** Upper bound of every call, retries included (for `upload`: of each part). */
   readonly timeoutMs: number
+  /** Part size of `upload` (S3 wants at least 5 MiB for every part but the last); default 8 MiB. */
+  readonly partBytes?: number
 }
 
 export interface LocalOptions {
@@ -69,6 +78,12 @@ export class ObjectStore extends Context.Service<ObjectStore, {
    * valid inside that scope.
    */
   getStream(key: string): Effect.Effect<Option.Option<StreamedObject>, ObjectStoreError, Scope.Scope>
+  /**
+   * Writes the object from chunks as they come, never holding it whole: S3 sends parts as they fill (a multipart
+   * upload; a body smaller than one part is one PUT), the local store writes a temporary file renamed into place.
+   * Either way the object appears only complete, and a failure leaves none (the multipart upload is aborted).
+   */
+  upload<E>(key: string, body: Stream.Stream<Uint8Array, E>, contentType?: string): Effect.Effect<UploadedObject, ObjectStoreError | E>
   /** Deleting a missing key succeeds. */
   delete(key: string): Effect.Effect<void, ObjectStoreError>
   /** Every object whose key starts with `prefix` (plain string prefix, as in S3), sorted by key. */
@@ -114,8 +129,19 @@ const isNotFound = (cause: unknown, names: ReadonlyArray<string>): boolean =>
 
 const makeS3 = (options: S3Options) =>
   Effect.gen(function*() {
-    const { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } =
-      yield* Effect.promise(() => import("@aws-sdk/client-s3"))
+    const {
+      AbortMultipartUploadCommand,
+      CompleteMultipartUploadCommand,
+      CreateMultipartUploadCommand,
+      DeleteObjectCommand,
+      GetObjectCommand,
+      HeadObjectCommand,
+      ListObjectsV2Command,
+      PutObjectCommand,
+      S3Client,
+      UploadPartCommand
+    } = yield* Effect.promise(() => import("@aws-sdk/client-s3"))
+    const partBytes = options.partBytes ?? 8 * 1024 * 1024
     const client = yield* Effect.acquireRelease(
       Effect.sync(() =>
         new S3Client({
@@ -236,6 +262,80 @@ const makeS3 = (options: S3Options) =>
       return { etag: unquote(out.ETag) }
     })
 
+    const upload = <E>(key: string, body: Stream.Stream<Uint8Array, E>, contentType?: string) =>
+      Effect.gen(function*() {
+        let pending: Array<Uint8Array> = []
+        let pendingBytes = 0
+        let size = 0
+        let uploadId: string | undefined
+        const parts: Array<{ readonly ETag: string; readonly PartNumber: number }> = []
+        const take = () => {
+          const bytes = Buffer.concat(pending)
+          pending = []
+          pendingBytes = 0
+          return bytes
+        }
+        const sendPart = Effect.gen(function*() {
+          if (uploadId === undefined) {
+            const created = yield* call("upload", key, (abortSignal) =>
+              client.send(
+                new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...(contentType !== undefined ? { ContentType: contentType } : {}) }),
+                { abortSignal }
+              ))
+            uploadId = created.UploadId
+            if (uploadId === undefined) {
+              return yield* new ObjectStoreError({ operation: "upload", key, message: "no upload id in the answer" })
+            }
+          }
+          const id = uploadId
+          const bytes = take()
+          const PartNumber = parts.length + 1
+          const out = yield* call("upload", key, (abortSignal) =>
+            client.send(
+              new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber, Body: bytes, ContentLength: bytes.byteLength }),
+              { abortSignal }
+            ))
+          parts.push({ ETag: out.ETag ?? "", PartNumber })
+        })
+        const abort = Effect.suspend(() => {
+          const id = uploadId
+          if (id === undefined) return Effect.void
+          return call("upload", key, (abortSignal) =>
+            client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), { abortSignal })).pipe(Effect.ignore)
+        })
+        return yield* Effect.gen(function*() {
+          yield* Stream.runForEach(body, (chunk) => {
+            pending.push(chunk)
+            pendingBytes += chunk.byteLength
+            size += chunk.byteLength
+            return pendingBytes >= partBytes ? sendPart : Effect.void
+          })
+          if (uploadId === undefined) {
+            const bytes = take()
+            const out = yield* call("upload", key, (abortSignal) =>
+              client.send(
+                new PutObjectCommand({
+                  Bucket: bucket,
+                  Key: key,
+                  Body: bytes,
+                  ContentLength: bytes.byteLength,
+                  ...(contentType !== undefined ? { ContentType: contentType } : {})
+                }),
+                { abortSignal }
+              ))
+            return { etag: unquote(out.ETag), size, parts: 1 }
+          }
+          if (pendingBytes > 0) yield* sendPart
+          const id = uploadId
+          const done = yield* call("upload", key, (abortSignal) =>
+            client.send(
+              new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id, MultipartUpload: { Parts: parts } }),
+              { abortSignal }
+            ))
+          return { etag: unquote(done.ETag), size, parts: parts.length }
+        }).pipe(Effect.onError(() => abort))
+      }).pipe(Effect.withSpan("ObjectStore.upload"))
+
     const del = Effect.fn("ObjectStore.delete")(function*(key: string) {
       yield* call("delete", key, (abortSignal) =>
         client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }))
@@ -264,7 +364,7 @@ const makeS3 = (options: S3Options) =>
       })
     })
 
-    return ObjectStore.of({ get, getStream, head, put, delete: del, list })
+    return ObjectStore.of({ get, getStream, head, put, upload, delete: del, list })
   })
 
 const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
@@ -441,6 +541,37 @@ const makeLocal = (options: LocalOptions) =>
       })
     })
 
+    // Chunks appended to a temporary file beside the target, hashed as they go, then renamed into place.
+    const upload = <E>(key: string, body: Stream.Stream<Uint8Array, E>) =>
+      Effect.gen(function*() {
+        const path = yield* keyToPath(root, key, "upload")
+        const temp = Path.join(Path.dirname(path), `${TEMP_MARK}${randomUUID()}`)
+        const hash = createHash("sha256")
+        let size = 0
+        const handle = yield* Effect.acquireRelease(
+          attempt("upload", key, async () => {
+            await Fs.mkdir(Path.dirname(path), { recursive: true })
+            return Fs.open(temp, "w")
+          }),
+          (handle) => Effect.promise(() => handle.close().catch(() => undefined))
+        )
+        yield* Effect.gen(function*() {
+          yield* Stream.runForEach(body, (chunk) => {
+            hash.update(chunk)
+            size += chunk.byteLength
+            return attempt("upload", key, () => handle.write(chunk))
+          })
+          yield* attempt("upload", key, async () => {
+            await handle.sync()
+            await Fs.rename(temp, path)
+          })
+        }).pipe(Effect.onError(() => Effect.promise(() => Fs.rm(temp, { force: true }))))
+        const etag = hash.digest("hex")
+        const stat = yield* attempt("upload", key, () => Fs.stat(path, { bigint: true }))
+        etags.set(path, { stamp: stampOf(stat), etag })
+        return { etag, size, parts: 0 }
+      }).pipe(Effect.scoped, Effect.withSpan("ObjectStore.upload"))
+
     const del = Effect.fn("ObjectStore.delete")(function*(key: string) {
       const path = yield* keyToPath(root, key, "delete")
       yield* attempt("delete", key, async () => {
@@ -480,5 +611,5 @@ const makeLocal = (options: LocalOptions) =>
       })
     })
 
-    return ObjectStore.of({ get, getStream, head, put, delete: del, list })
+    return ObjectStore.of({ get, getStream, head, put, upload, delete: del, list })
   })

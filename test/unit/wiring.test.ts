@@ -30,7 +30,9 @@ describe("one home for each fact", () => {
       [17, "audit_filters"],
       [18, "idempotency_keys"],
       [19, "message_trace"],
-      [20, "campaign_trace"]
+      [20, "campaign_trace"],
+      [21, "cdr_batches"],
+      [22, "audit_retention"]
     ])
   })
 

@@ -1,0 +1,49 @@
+/**
+ * What retention deletes (SQLite embedded, PostgreSQL in the cluster): old messages with their parts and events (by
+ * cascade), old audit entries, and the bookkeeping of CDR batches whose messages are gone. Bounded batches, each its
+ * own short statement, so a purge never holds the writers up for long.
+ */
+import { Context, Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
+import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
+
+export class RetentionStore extends Context.Service<RetentionStore, {
+  /**
+   * Deletes up to `limit` messages accepted before `before` (epoch ms), oldest first; with `exportedOnly`, only those
+   * whose CDR batch is done (never one still due or being written). Answers how many went.
+   */
+  readonly purgeMessages: (before: number, limit: number, exportedOnly: boolean) => Effect.Effect<number, StoreUnavailable>
+  readonly purgeAudit: (before: number, limit: number) => Effect.Effect<number, StoreUnavailable>
+  /** Done batches whose messages are all gone; the newest batch stays, so numbering never starts again. */
+  readonly purgeBatches: Effect.Effect<void, StoreUnavailable>
+}>()("smsgw/storage/RetentionStore") {
+  static readonly layer = Layer.effect(RetentionStore, Effect.suspend(() => make))
+}
+
+const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const purgeMessages = (before: number, limit: number, exportedOnly: boolean) =>
+    sql<{ id: string }>`DELETE FROM messages WHERE id IN (
+        SELECT m.id FROM messages m WHERE m.created_at < ${before}
+          ${exportedOnly ? sql`AND EXISTS (SELECT 1 FROM cdr_batches b WHERE b.id = m.cdr_batch AND b.state = 'done')` : sql``}
+        ORDER BY m.created_at LIMIT ${limit}
+      ) RETURNING id`.pipe(Effect.map((rows) => rows.length), Effect.mapError(storeError))
+
+  const purgeAudit = (before: number, limit: number) =>
+    sql<{ id: string }>`DELETE FROM audit_log WHERE id IN (
+        SELECT id FROM audit_log WHERE at < ${before} ORDER BY at LIMIT ${limit}
+      ) RETURNING id`.pipe(Effect.map((rows) => rows.length), Effect.mapError(storeError))
+
+  const purgeBatches = sql`DELETE FROM cdr_batches WHERE state = 'done'
+      AND id < (SELECT MAX(id) FROM cdr_batches)
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.cdr_batch = cdr_batches.id)`.pipe(
+    Effect.asVoid,
+    Effect.mapError(storeError)
+  )
+
+  return RetentionStore.of({ purgeMessages, purgeAudit, purgeBatches })
+})
