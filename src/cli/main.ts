@@ -1,10 +1,11 @@
 /**
- * The `smsgw` command: serve, smsc-sim, admin.
+ * The `smsgw` command: serve, smsc-sim, admin, config, cdr.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Logger } from "effect"
 import { Command } from "effect/cli"
 import { adminCommand } from "./admin.ts"
+import { cdrCommand } from "./cdr.ts"
 import { configCommand } from "./config.ts"
 import { serve } from "./serve.ts"
 import { smscSim } from "./smsc-sim.ts"
@@ -12,7 +13,7 @@ import { productVersion } from "../layers/Version.ts"
 
 const smsgw = Command.make("smsgw").pipe(
   Command.withDescription("SMS Gateway Proxy: REST in, SMPP v3.4 out"),
-  Command.withSubcommands([serve, smscSim, adminCommand, configCommand])
+  Command.withSubcommands([serve, smscSim, adminCommand, configCommand, cdrCommand])
 )
 
 smsgw.pipe(
