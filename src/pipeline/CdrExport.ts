@@ -163,5 +163,13 @@ export const scheduleLayer = (options: { readonly intervalMs: number }) =>
         )
       )
     )
-    return Singleton.make("smsgw/cdr-export", tick.pipe(Effect.delay(Math.min(options.intervalMs, 5_000)), Effect.repeat(Schedule.spaced(options.intervalMs))))
+    // The lag is this node's to tell only while it runs the export: a node the singleton leaves shows 0 again.
+    return Singleton.make(
+      "smsgw/cdr-export",
+      tick.pipe(
+        Effect.delay(Math.min(options.intervalMs, 5_000)),
+        Effect.repeat(Schedule.spaced(options.intervalMs)),
+        Effect.ensuring(Effect.sync(() => metrics.lag(0)))
+      )
+    )
   }))
