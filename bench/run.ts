@@ -234,6 +234,8 @@ const nodeConfig = (httpPort: number, grpcPort: number, runnerPort: number, dir:
         storage: { kind: "postgres", url: `${pgBase}/${database}` },
         cluster: { runnerHost: "127.0.0.1", runnerPort, ...(handOff ? { handOffWindowMs: Number(handOff) } : {}) },
         rateLimits: { store: "redis", nodes: Math.max(1, clusterNodes), redis: { keyPrefix } },
+        // The submit path is measured; the CDR export (its own bench: bench/cdr-export.ts) needs a shared store.
+        cdr: { enabled: false },
         auth: { jwtKeys: [{ kid: "bench", secret: "bench-secret-bench-secret-bench-secret" }] }
       }
       : {

@@ -439,6 +439,13 @@ export const decodeConfig = (raw: unknown, env: NodeJS.ProcessEnv = {}): Effect.
               "bucket moves to another node"
           }))
         }
+        // Each node would write its CDR files to its own disk, and each would list only its own.
+        if (config.cluster !== undefined && config.cdr.enabled && config.objectStore.kind === "local") {
+          return Effect.fail(new ConfigError({
+            message: "objectStore.kind: a cluster writes CDR files to one object store its nodes share (kind: s3, e.g. " +
+              "MinIO); a local folder is each node's own. Or turn the export off: cdr.enabled: false"
+          }))
+        }
         const problems = checkPolicy({ rules: config.policy.rules, ...(config.policy.blacklists !== undefined ? { blacklists: config.policy.blacklists } : {}) })
         if (problems.length > 0) {
           return Effect.fail(new ConfigError({ message: problems.map((p) => `policy.${p.field}: ${p.message}`).join("\n") }))

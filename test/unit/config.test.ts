@@ -90,18 +90,35 @@ describe("configuration", () => {
       SMSGW_JWT_SECRET: "x".repeat(40),
       SMSGW_SUPERADMIN_PASSWORD: "operator password",
       CARRIER_A_PASSWORD: "a",
-      CARRIER_B_PASSWORD: "b"
+      CARRIER_B_PASSWORD: "b",
+      SMSGW_S3_ENDPOINT: "http://minio:9000",
+      SMSGW_S3_ACCESS_KEY: "minio",
+      SMSGW_S3_SECRET_KEY: "minio secret"
     }))
     expect(config.cluster).toMatchObject({ runnerHost: "10.0.0.1", runnerPort: 34431 })
+    expect(config.objectStore).toMatchObject({ kind: "s3", endpoint: "http://minio:9000" })
     expect(config.pools?.[0]?.id).toBe("main")
     expect(failure({ links: [link], cluster: { runnerHost: "h", runnerPort: 1 } })).toContain("storage.kind")
+  })
+
+  it("refuses a cluster exporting CDRs to a local folder (each node's own); S3 or the export off is accepted", () => {
+    const cluster = {
+      links: [link],
+      storage: { kind: "postgres", url: "postgres://db/smsgw" },
+      cluster: { runnerHost: "10.0.0.1", runnerPort: 34431 },
+      rateLimits: { store: "redis" }
+    }
+    expect(failure(cluster)).toContain("objectStore.kind: a cluster writes CDR files to one object store")
+    expect(Effect.runSync(decodeConfig({ ...cluster, cdr: { enabled: false } })).cdr.enabled).toBe(false)
+    expect(Effect.runSync(decodeConfig({ ...cluster, objectStore: { kind: "s3", bucket: "b" } })).cdr.enabled).toBe(true)
   })
 
   it("refuses a cluster whose contact-policy counters would be in memory (lost on every bucket move)", () => {
     const cluster = {
       links: [link],
       storage: { kind: "postgres", url: "postgres://db/smsgw" },
-      cluster: { runnerHost: "10.0.0.1", runnerPort: 34431 }
+      cluster: { runnerHost: "10.0.0.1", runnerPort: 34431 },
+      cdr: { enabled: false }
     }
     // Neither store set, the policy's set to memory (even with the rate limits in Redis), or the rate limits' in memory.
     for (const raw of [
