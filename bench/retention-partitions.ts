@@ -47,8 +47,8 @@ const seed = Effect.gen(function*() {
         CASE WHEN k = 0 THEN 'accepted' ELSE 'receipt' END
       FROM generate_series(${from}::int, ${to}::int) AS i, generate_series(0, 1) AS k`
   }
-  yield* sql`INSERT INTO cdr_batches (id, state, messages, objects, created_at, done_at) VALUES (1, 'done', ${count}, 0, 0, 0),
-    (2, 'done', 0, 0, 0, 0)`
+  yield* sql`INSERT INTO cdr_batches (id, token, prefix, format, state, messages, objects, created_at, done_at)
+    VALUES (1, 'bench001', 'cdr', 'csv', 'done', ${count}, 0, 0, 0), (2, 'bench002', 'cdr', 'csv', 'done', 0, 0, 0, 0)`
   yield* sql`VACUUM ANALYZE`
 })
 
@@ -88,19 +88,22 @@ const measure = Effect.gen(function*() {
   let deleted = 0
   for (;;) {
     const start = performance.now()
-    const n = yield* store.purgeMessages(t0 + dayMs, 1000, true)
+    const n = yield* store.purgeMessages(t0 + dayMs, 1000, Date.now())
     batches.push(performance.now() - start)
     deleted += n
     if (n < 1000) break
   }
   const purgeMs = performance.now() - purgeStart
   yield* Fiber.interrupt(busy)
+  console.log(`one day deleted: ${deleted} messages in ${(purgeMs / 1000).toFixed(1)} s; batch p50 ${percentile(batches, 0.5).toFixed(0)} ms, ` +
+    `p99 ${percentile(batches, 0.99).toFixed(0)} ms; insert idle p99 ${percentile(idle, 0.99).toFixed(2)} ms, during p99 ${percentile(during, 0.99).toFixed(2)} ms`)
 
   // The same messages partitioned by day; the second day goes by dropping its partition.
   yield* sql`CREATE TABLE messages_by_day (LIKE messages INCLUDING DEFAULTS) PARTITION BY RANGE (created_at)`
   for (let d = 0; d < days + 1; d++) {
+    // DDL takes no parameters: the bounds are literals (numbers this script computed).
     yield* sql`CREATE TABLE ${sql.literal(`messages_day_${d}`)} PARTITION OF messages_by_day
-      FOR VALUES FROM (${t0 + d * dayMs}) TO (${t0 + (d + 1) * dayMs})`
+      FOR VALUES FROM (${sql.literal(String(t0 + d * dayMs))}) TO (${sql.literal(String(t0 + (d + 1) * dayMs))})`
   }
   yield* sql`INSERT INTO messages_by_day SELECT * FROM messages WHERE created_at < ${t0 + days * dayMs}`
   yield* sql`ALTER TABLE messages_by_day ADD PRIMARY KEY (id, created_at)`

@@ -47,8 +47,8 @@ const exportCommand = Command.make(
     if (!/^[A-Za-z0-9][A-Za-z0-9_/-]{0,62}$/.test(flags.prefix) || flags.prefix.includes("//") || flags.prefix.endsWith("/")) {
       return yield* Effect.fail(new CdrCliFailure({ message: `--prefix: letters, digits, -, _ and / between segments only: ${flags.prefix}` }))
     }
-    if (flags.prefix === config.cdr.prefix) {
-      return yield* Effect.fail(new CdrCliFailure({ message: `--prefix: not the regular export's own prefix (${config.cdr.prefix})` }))
+    if (flags.prefix === config.cdr.prefix || flags.prefix.startsWith(`${config.cdr.prefix}/`)) {
+      return yield* Effect.fail(new CdrCliFailure({ message: `--prefix: outside the regular export's own prefix (${config.cdr.prefix}/)` }))
     }
     const layer = CdrExport.layer({ prefix: config.cdr.prefix, format: config.cdr.format, batchSize: config.cdr.batchSize }).pipe(
       Layer.provide(Layer.mergeAll(CdrStore.layer, objectStoreLayer(config), CdrMetrics.layer)),

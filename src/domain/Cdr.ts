@@ -123,8 +123,8 @@ const hourMs = 3_600_000
 
 /**
  * The object of one organisation's messages accepted in one hour (UTC), written by one export run:
- * `<prefix>/<org>/yyyy/mm/dd/hh/<run>.<format>.gz`. `run` is the batch number (zero-padded, so keys sort by it) or a
- * re-export's own name: the same batch always writes the same keys, so writing it again replaces, never doubles.
+ * `<prefix>/<org>/yyyy/mm/dd/hh/<run>.<format>.gz`. `run` is the batch's number (zero-padded, so keys sort by it) and
+ * token, or a re-export's own name: the same batch always writes the same keys, so writing it again replaces, never doubles.
  */
 export const cdrObjectKey = (prefix: string, organisation: string, hour: number, run: string, format: CdrFormat): string => {
   const d = new Date(hour * hourMs)
@@ -136,7 +136,11 @@ export const cdrObjectKey = (prefix: string, organisation: string, hour: number,
 /** The hour number (hours since the epoch) of an instant. */
 export const hourOf = (ms: number): number => Math.floor(ms / hourMs)
 
-export const batchRunName = (batch: number): string => `b${String(batch).padStart(12, "0")}`
+/** A batch's file name without its extension: `b000000000042-3f9a0c1e` (its number, then its token). */
+export const batchRunName = (batch: number, token: string): string => `b${String(batch).padStart(12, "0")}-${token}`
+
+/** The folder of messages that have no organisation (rows older than accounts); no organisation id looks like it. */
+export const noOrganisation = "_none"
 
 export const contentTypes: Record<CdrFormat, string> = {
   csv: "text/csv; charset=utf-8",
@@ -153,8 +157,8 @@ export const parseHourLabel = (label: string): number | undefined => {
   return Number.isNaN(ms) || hourLabel(ms / hourMs) !== label ? undefined : ms / hourMs
 }
 
-/** A file name the export writes: `b000000000042.csv.gz` (a batch) or `part.jsonl.gz` (a re-export). */
-export const isCdrFileName = (name: string): boolean => /^[a-z0-9]{1,32}\.(csv|jsonl)\.gz$/.test(name)
+/** A file name the export writes: `b000000000042-3f9a0c1e.csv.gz` (a batch) or `part.jsonl.gz` (a re-export). */
+export const isCdrFileName = (name: string): boolean => /^[a-z0-9][a-z0-9-]{0,40}\.(csv|jsonl)\.gz$/.test(name)
 
 /** The hour and name of an object under `<prefix>/<org>/`; undefined for anything else found there. */
 export const parseCdrObjectKey = (prefix: string, organisation: string, key: string): { readonly hour: number; readonly name: string } | undefined => {

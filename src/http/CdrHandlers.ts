@@ -58,7 +58,11 @@ export const CdrHandlers = HttpApiBuilder.group(
             organisation,
             from: new Date(start).toISOString(),
             to: new Date(to).toISOString(),
-            files: listed.map((f) => ({ ...f, href: `/v1/cdr/${f.hour}/${f.name}` }))
+            // A superadmin reading another organisation's files follows links that name it.
+            files: listed.map((f) => ({
+              ...f,
+              href: `/v1/cdr/${f.hour}/${f.name}${query.organisation !== undefined ? `?organisation=${organisation}` : ""}`
+            }))
           }
         }))
       .handle("download", ({ params, query }) =>

@@ -55,7 +55,7 @@ export const ObjectStoreConfig = Schema.Union([
     secretAccessKey: Schema.optionalKey(Schema.String),
     timeoutMs: withDefault(Positive, 30_000),
     /** Large objects (CDR exports) go up in parts of this size; S3 wants at least 5 MiB. */
-    partSizeMiB: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 5, maximum: 5120 })), 8)
+    partSizeMiB: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 5, maximum: 256 })), 8)
   })
 ])
 
@@ -253,6 +253,8 @@ export const GatewayConfig = Schema.Struct({
   }), {}),
   /** How long rows are kept (docs/cdr.md): messages only once their CDR is exported when the export is on. */
   retention: withDefault(Schema.Struct({
+    /** false: nothing is deleted (the store grows without bound). */
+    enabled: withDefault(Schema.Boolean, true),
     days: withDefault(Positive, 30),
     auditDays: withDefault(Positive, 365),
     intervalSeconds: withDefault(Positive, 600),

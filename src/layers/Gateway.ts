@@ -263,13 +263,16 @@ const cdrLayer = (config: EffectiveConfig) => {
     )
     : Layer.empty
   const retention = config.retention
-  const Purge = Retention.layer({
-    messageDays: retention.days,
-    auditDays: retention.auditDays,
-    requireExported: cdr.enabled,
-    batchSize: retention.batchSize,
-    intervalMs: retention.intervalSeconds * 1000
-  }).pipe(Layer.provideMerge(RetentionStore.layer))
+  const Purge = retention.enabled
+    ? Retention.layer({
+      messageDays: retention.days,
+      auditDays: retention.auditDays,
+      // An hour, or three export intervals if longer: no exporter still writes a batch marked done that long ago.
+      exportGraceMs: cdr.enabled ? Math.max(3_600_000, 3 * cdr.intervalSeconds * 1000) : undefined,
+      batchSize: retention.batchSize,
+      intervalMs: retention.intervalSeconds * 1000
+    }).pipe(Layer.provideMerge(RetentionStore.layer))
+    : RetentionStore.layer
   return Layer.mergeAll(Files, Export, Purge).pipe(Layer.provideMerge(CdrMetrics.layer))
 }
 

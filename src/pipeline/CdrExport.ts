@@ -9,14 +9,15 @@
  * done. No message is in two batches, and none is left out.
  */
 import { Context, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { randomBytes } from "node:crypto"
 import { Singleton } from "effect/cluster"
 import { promisify } from "node:util"
 import { gzip } from "node:zlib"
 import { batchRunName, cdrObjectKey, contentTypes, csvHeader, csvLine, jsonLine } from "../domain/Cdr.ts"
 import type { CdrFormat } from "../domain/Cdr.ts"
-import type { StoreUnavailable } from "../domain/Errors.ts"
+import { StoreUnavailable } from "../domain/Errors.ts"
 import { CdrStore } from "../storage/CdrStore.ts"
-import type { CdrCursor, CdrGroup, CdrSelection } from "../storage/CdrStore.ts"
+import type { CdrBatch, CdrCursor, CdrGroup, CdrSelection } from "../storage/CdrStore.ts"
 import { ObjectStore } from "../storage/ObjectStore.ts"
 import type { ObjectStoreError } from "../storage/ObjectStore.ts"
 import { CdrMetrics } from "../observability/Metrics.ts"
@@ -51,6 +52,8 @@ export class CdrExporter extends Context.Service<CdrExporter, {
     readonly prefix: string
     readonly name: string
   }) => Effect.Effect<ExportSummary, StoreUnavailable | ObjectStoreError>
+  /** Sets the lag gauge from the store: how long the longest-waiting final message has waited. */
+  readonly measureLag: Effect.Effect<void, StoreUnavailable>
 }>()("smsgw/pipeline/CdrExporter") {}
 
 const gzipAsync = promisify(gzip)
@@ -67,16 +70,20 @@ export const layer = (options: CdrExportOptions) =>
       const objects = yield* ObjectStore
       const metrics = yield* CdrMetrics
       const pageSize = options.pageSize ?? 2000
-      const line = options.format === "csv" ? csvLine : jsonLine
 
-      /** One group's records as gzip members, page by page; the CSV header leads the first. */
-      const groupBody = (selection: CdrSelection, group: CdrGroup) =>
+      /**
+       * One group's records as gzip members, page by page; the CSV header leads the first. `seen` counts the records
+       * streamed, so a group that yields fewer than it counted fails its batch instead of marking it done.
+       */
+      const groupBody = (selection: CdrSelection, group: CdrGroup, format: CdrFormat, seen: { count: number }) =>
         Stream.paginate(
           { after: undefined as CdrCursor | undefined, first: true },
           (state) =>
             Effect.gen(function*() {
               const records = yield* store.page(selection, group, state.after, pageSize)
-              let text = state.first && options.format === "csv" ? csvHeader : ""
+              seen.count += records.length
+              const line = format === "csv" ? csvLine : jsonLine
+              let text = state.first && format === "csv" ? csvHeader : ""
               for (const r of records) text += line(r)
               const last = records.at(-1)
               const next = records.length === pageSize && last !== undefined
@@ -88,14 +95,20 @@ export const layer = (options: CdrExportOptions) =>
             })
         )
 
-      const write = (selection: CdrSelection, keyOf: (group: CdrGroup) => string) =>
+      const write = (selection: CdrSelection, format: CdrFormat, keyOf: (group: CdrGroup) => string) =>
         Effect.gen(function*() {
           const groups = yield* store.groups(selection)
           const keys: Array<string> = []
           let records = 0
           for (const group of groups) {
             const key = keyOf(group)
-            yield* objects.upload(key, groupBody(selection, group), contentTypes[options.format])
+            const seen = { count: 0 }
+            yield* objects.upload(key, groupBody(selection, group, format, seen), contentTypes[format])
+            if (seen.count !== group.messages) {
+              return yield* new StoreUnavailable({
+                message: `CDR object ${key}: ${seen.count} records read back where ${group.messages} were counted`
+              })
+            }
             keys.push(key)
             records += group.messages
           }
@@ -103,19 +116,20 @@ export const layer = (options: CdrExportOptions) =>
           return { records, keys }
         })
 
-      const writeBatch = (batch: number) =>
+      const writeBatch = (b: CdrBatch) =>
         Effect.gen(function*() {
-          const run = batchRunName(batch)
+          const run = batchRunName(b.batch, b.token)
           const written = yield* write(
-            { _tag: "Batch", batch },
-            (g) => cdrObjectKey(options.prefix, g.organisation, g.hour, run, options.format)
+            { _tag: "Batch", batch: b.batch },
+            b.format,
+            (g) => cdrObjectKey(b.prefix, g.organisation, g.hour, run, b.format)
           )
-          yield* store.finish(batch, written.keys.length, Date.now())
+          yield* store.finish(b.batch, written.keys.length, Date.now())
           yield* Effect.logInfo("CDR batch exported").pipe(
-            Effect.annotateLogs({ batch, records: written.records, objects: written.keys.length })
+            Effect.annotateLogs({ batch: b.batch, records: written.records, objects: written.keys.length })
           )
           return written
-        }).pipe(Effect.withSpan("smsgw.cdr.batch", { attributes: { "smsgw.cdr.batch": batch } }))
+        }).pipe(Effect.withSpan("smsgw.cdr.batch", { attributes: { "smsgw.cdr.batch": b.batch } }))
 
       const runOnce = Effect.gen(function*() {
         let batches = 0
@@ -128,22 +142,27 @@ export const layer = (options: CdrExportOptions) =>
         }
         for (const batch of yield* store.pendingBatches) add(yield* writeBatch(batch))
         for (;;) {
-          const next = yield* store.assign(options.batchSize, Date.now())
+          const naming = { token: randomBytes(4).toString("hex"), prefix: options.prefix, format: options.format }
+          const next = yield* store.assign(options.batchSize, Date.now(), naming)
           if (Option.isNone(next)) break
-          add(yield* writeBatch(next.value.batch))
+          add(yield* writeBatch(next.value))
         }
-        const oldest = yield* store.oldestDue
-        metrics.lag(Option.isNone(oldest) ? 0 : Math.max(0, (Date.now() - oldest.value) / 1000))
+        yield* measureLag
         return { batches, records, objects: keys.length, keys }
       })
+
+      const measureLag = store.oldestDue.pipe(
+        Effect.map((oldest) => metrics.lag(Option.isNone(oldest) ? 0 : Math.max(0, (Date.now() - oldest.value) / 1000)))
+      )
 
       const reexport = (o: { readonly from: number; readonly to: number; readonly prefix: string; readonly name: string }) =>
         write(
           { _tag: "Range", from: o.from, to: o.to },
+          options.format,
           (g) => cdrObjectKey(`${o.prefix}/${o.name}`, g.organisation, g.hour, "part", options.format)
         ).pipe(Effect.map((w) => ({ batches: 0, records: w.records, objects: w.keys.length, keys: w.keys })))
 
-      return CdrExporter.of({ runOnce, reexport })
+      return CdrExporter.of({ runOnce, reexport, measureLag })
     })
   )
 
@@ -163,13 +182,18 @@ export const scheduleLayer = (options: { readonly intervalMs: number }) =>
         )
       )
     )
+    // The lag read from the store on a timer of its own: it grows while runs fail, hang or catch up, as an alert needs.
+    const lag = exporter.measureLag.pipe(
+      Effect.timeout("10 seconds"),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(Math.min(options.intervalMs, 15_000)))
+    )
     // The lag is this node's to tell only while it runs the export: a node the singleton leaves shows 0 again.
     return Singleton.make(
       "smsgw/cdr-export",
-      tick.pipe(
-        Effect.delay(Math.min(options.intervalMs, 5_000)),
-        Effect.repeat(Schedule.spaced(options.intervalMs)),
-        Effect.ensuring(Effect.sync(() => metrics.lag(0)))
-      )
+      Effect.all([
+        tick.pipe(Effect.delay(options.intervalMs), Effect.repeat(Schedule.spaced(options.intervalMs))),
+        lag
+      ], { concurrency: 2, discard: true }).pipe(Effect.ensuring(Effect.sync(() => metrics.lag(0))))
     )
   }))

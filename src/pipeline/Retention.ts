@@ -11,8 +11,11 @@ import { CdrMetrics } from "../observability/Metrics.ts"
 export interface RetentionOptions {
   readonly messageDays: number
   readonly auditDays: number
-  /** Only messages whose CDR batch is done (the CDR export is on); otherwise by age alone. */
-  readonly requireExported: boolean
+  /**
+   * With the CDR export on: only messages whose batch was done at least this long ago (a slow second exporter, a
+   * singleton moving, may still be writing a batch another marked done); undefined: by age alone.
+   */
+  readonly exportGraceMs: number | undefined
   readonly batchSize: number
   readonly intervalMs: number
   /** Pause between two batches: the writers' turn. */
@@ -37,7 +40,8 @@ export const purgeOnce = (options: RetentionOptions, now: number) =>
           yield* Effect.sleep(options.pauseMs ?? 50)
         }
       })
-    const messages = yield* drain("messages", store.purgeMessages(now - options.messageDays * dayMs, options.batchSize, options.requireExported))
+    const exportedBefore = options.exportGraceMs === undefined ? undefined : now - options.exportGraceMs
+    const messages = yield* drain("messages", store.purgeMessages(now - options.messageDays * dayMs, options.batchSize, exportedBefore))
     const audit = yield* drain("audit_log", store.purgeAudit(now - options.auditDays * dayMs, options.batchSize))
     yield* store.purgeBatches
     if (messages + audit > 0) {

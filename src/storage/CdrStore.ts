@@ -5,8 +5,8 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
-import { countryOf } from "../domain/Cdr.ts"
-import type { CdrRecord } from "../domain/Cdr.ts"
+import { countryOf, noOrganisation } from "../domain/Cdr.ts"
+import type { CdrFormat, CdrRecord } from "../domain/Cdr.ts"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 
 /** What an export writes: one batch's messages, or every final message accepted in [from, to) (a re-export). */
@@ -21,6 +21,15 @@ export interface CdrGroup {
   readonly messages: number
 }
 
+/** A numbered batch and what its files are named by, fixed when it was numbered. */
+export interface CdrBatch {
+  readonly batch: number
+  readonly token: string
+  readonly prefix: string
+  readonly format: CdrFormat
+  readonly messages: number
+}
+
 /** Where a page ended: the next page starts after it. */
 export interface CdrCursor {
   readonly createdAt: number
@@ -29,12 +38,17 @@ export interface CdrCursor {
 
 export class CdrStore extends Context.Service<CdrStore, {
   /** The batches numbered but not marked done (a run stopped before the end), oldest first. */
-  readonly pendingBatches: Effect.Effect<ReadonlyArray<number>, StoreUnavailable>
+  readonly pendingBatches: Effect.Effect<ReadonlyArray<CdrBatch>, StoreUnavailable>
   /**
-   * Numbers the next batch: up to `limit` due messages (final, in no batch yet), longest final first. None when
-   * nothing is due. A message is in exactly one batch, even with two exporters at once (a singleton moving nodes).
+   * Numbers the next batch: up to `limit` due messages (final, in no batch yet), longest final first, its files to be
+   * named by `naming`. None when nothing is due. A message is in exactly one batch, even with two exporters at once (a
+   * singleton moving nodes).
    */
-  readonly assign: (limit: number, now: number) => Effect.Effect<Option.Option<{ readonly batch: number; readonly messages: number }>, StoreUnavailable>
+  readonly assign: (
+    limit: number,
+    now: number,
+    naming: { readonly token: string; readonly prefix: string; readonly format: CdrFormat }
+  ) => Effect.Effect<Option.Option<CdrBatch>, StoreUnavailable>
   readonly finish: (batch: number, objects: number, now: number) => Effect.Effect<void, StoreUnavailable>
   /** When the longest-waiting due message became final (epoch ms); None when none is due. */
   readonly oldestDue: Effect.Effect<Option.Option<number>, StoreUnavailable>
@@ -56,7 +70,7 @@ const hourMs = 3_600_000
 
 interface MessageRow {
   readonly id: string
-  readonly org_id: string
+  readonly org_id: string | null
   readonly app_id: string | null
   readonly campaign_id: string | null
   readonly client_ref: string | null
@@ -90,17 +104,21 @@ export const make = Effect.gen(function*() {
   // A literal, not a parameter: PostgreSQL takes two parameters as two expressions, and the GROUP BY must repeat it.
   const hourLiteral = sql.literal(String(hourMs))
 
-  const pendingBatches = sql<{ id: number | string }>`SELECT id FROM cdr_batches WHERE state = 'pending' ORDER BY id`.pipe(
-    Effect.map((rows) => rows.map((r) => Number(r.id))),
+  const pendingBatches = sql<{ id: number | string; token: string; prefix: string; format: CdrFormat; messages: number | string }>`
+    SELECT id, token, prefix, format, messages FROM cdr_batches WHERE state = 'pending' ORDER BY id`.pipe(
+    Effect.map((rows) =>
+      rows.map((r): CdrBatch => ({ batch: Number(r.id), token: r.token, prefix: r.prefix, format: r.format, messages: Number(r.messages) }))
+    ),
     Effect.mapError(storeError)
   )
 
-  const assign = (limit: number, now: number) =>
+  const assign = (limit: number, now: number, naming: { readonly token: string; readonly prefix: string; readonly format: CdrFormat }) =>
     sql.withTransaction(Effect.gen(function*() {
       const [last] = yield* sql<{ id: number | string | null }>`SELECT MAX(id) AS id FROM cdr_batches`
       const batch = Number(last?.id ?? 0) + 1
       // Two exporters at once: the second insert of the same number fails on the key and its run retries later.
-      yield* sql`INSERT INTO cdr_batches (id, state, messages, objects, created_at) VALUES (${batch}, 'pending', 0, 0, ${now})`
+      yield* sql`INSERT INTO cdr_batches (id, token, prefix, format, state, messages, objects, created_at)
+        VALUES (${batch}, ${naming.token}, ${naming.prefix}, ${naming.format}, 'pending', 0, 0, ${now})`
       // `cdr_batch IS NULL` again in the outer WHERE: PostgreSQL re-checks it on a row another run took meanwhile.
       yield* sql`UPDATE messages SET cdr_batch = ${batch} WHERE id IN (
           SELECT id FROM messages WHERE status_rank = 3 AND cdr_batch IS NULL ORDER BY updated_at LIMIT ${limit}
@@ -109,10 +127,10 @@ export const make = Effect.gen(function*() {
       const messages = Number(count?.n ?? 0)
       if (messages === 0) {
         yield* sql`DELETE FROM cdr_batches WHERE id = ${batch}`
-        return Option.none()
+        return Option.none<CdrBatch>()
       }
       yield* sql`UPDATE cdr_batches SET messages = ${messages} WHERE id = ${batch}`
-      return Option.some({ batch, messages })
+      return Option.some<CdrBatch>({ batch, ...naming, messages })
     })).pipe(Effect.mapError(storeError))
 
   const finish = (batch: number, objects: number, now: number) =>
@@ -133,12 +151,17 @@ export const make = Effect.gen(function*() {
       : sql`created_at >= ${selection.from} AND created_at < ${selection.to} AND status_rank = 3`
 
   const groups = (selection: CdrSelection) =>
-    sql<{ org_id: string; hour: number | string; n: number | string }>`
+    sql<{ org_id: string | null; hour: number | string; n: number | string }>`
       SELECT org_id, created_at / ${hourLiteral} AS hour, COUNT(*) AS n FROM messages WHERE ${selected(selection)}
       GROUP BY org_id, created_at / ${hourLiteral} ORDER BY org_id, hour`.pipe(
-      Effect.map((rows) => rows.map((r): CdrGroup => ({ organisation: r.org_id, hour: Number(r.hour), messages: Number(r.n) }))),
+      Effect.map((rows) =>
+        rows.map((r): CdrGroup => ({ organisation: r.org_id ?? noOrganisation, hour: Number(r.hour), messages: Number(r.n) }))
+      ),
       Effect.mapError(storeError)
     )
+
+  const organisationIs = (organisation: string) =>
+    organisation === noOrganisation ? sql`org_id IS NULL` : sql`org_id = ${organisation}`
 
   const page = (selection: CdrSelection, group: CdrGroup, after: CdrCursor | undefined, limit: number) =>
     Effect.gen(function*() {
@@ -151,7 +174,7 @@ export const make = Effect.gen(function*() {
         SELECT id, org_id, app_id, campaign_id, client_ref, message_class, to_addr, from_addr, segments, encoding, status,
           reason, rule_id, attempts, created_at, updated_at
         FROM messages
-        WHERE ${selected(selection)} AND org_id = ${group.organisation} AND ${keyset} AND created_at < ${to}
+        WHERE ${selected(selection)} AND ${organisationIs(group.organisation)} AND ${keyset} AND created_at < ${to}
         ORDER BY created_at, id LIMIT ${limit}`
       if (rows.length === 0) return []
       const parts = yield* sql<PartRow>`
@@ -191,7 +214,7 @@ const record = (m: MessageRow, parts: ReadonlyArray<PartRow>, countries: Map<str
   const partError = errors.size > 0 ? [...errors].join(";") : null
   return {
     id: m.id,
-    organisation: m.org_id,
+    organisation: m.org_id ?? noOrganisation,
     app: m.app_id,
     campaign: m.campaign_id,
     clientReference: m.client_ref,

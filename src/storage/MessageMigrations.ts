@@ -164,8 +164,14 @@ const cdrBatches = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS messages_cdr_due ON messages (updated_at) WHERE status_rank = 3 AND cdr_batch IS NULL`
   yield* sql`CREATE INDEX IF NOT EXISTS messages_cdr_batch ON messages (cdr_batch, org_id, created_at, id)
     WHERE cdr_batch IS NOT NULL`
+  // A batch keeps what its files are named by (prefix, format, a random token): written again after a crash, it
+  // replaces its own files even if the configuration changed meanwhile, and a database restored from a backup (which
+  // numbers batches again from where it was) never writes over the files of batches it does not know.
   yield* sql`CREATE TABLE IF NOT EXISTS cdr_batches (
     id ${big} PRIMARY KEY,
+    token TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    format TEXT NOT NULL,
     state TEXT NOT NULL,
     messages INTEGER NOT NULL,
     objects INTEGER NOT NULL DEFAULT 0,

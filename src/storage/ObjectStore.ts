@@ -86,8 +86,11 @@ export class ObjectStore extends Context.Service<ObjectStore, {
   upload<E>(key: string, body: Stream.Stream<Uint8Array, E>, contentType?: string): Effect.Effect<UploadedObject, ObjectStoreError | E>
   /** Deleting a missing key succeeds. */
   delete(key: string): Effect.Effect<void, ObjectStoreError>
-  /** Every object whose key starts with `prefix` (plain string prefix, as in S3), sorted by key. */
-  list(prefix: string): Effect.Effect<ReadonlyArray<ListedObject>, ObjectStoreError>
+  /**
+   * Every object whose key starts with `prefix` (plain string prefix, as in S3), sorted by key. `etags: false` lets
+   * the local store skip hashing files it has not hashed yet (their etag is then ""); S3 lists them anyway.
+   */
+  list(prefix: string, options?: { readonly etags?: boolean }): Effect.Effect<ReadonlyArray<ListedObject>, ObjectStoreError>
 }>()("smsgw/storage/ObjectStore") {
   static layerS3(options: S3Options): Layer.Layer<ObjectStore> {
     return Layer.effect(ObjectStore, makeS3(options))
@@ -369,6 +372,9 @@ const makeS3 = (options: S3Options) =>
 
 const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
+/** Files whose etag the local store remembers (by inode, size and mtime) so a poll does not hash them again. */
+const maxCachedEtags = 10_000
+
 /** Temporary files of an atomic write live beside their target under this name; no key may use it. */
 const TEMP_MARK = ".objectstore-tmp-"
 
@@ -420,7 +426,20 @@ const makeLocal = (options: LocalOptions) =>
       try: () => Fs.mkdir(root, { recursive: true }),
       catch: (cause) => new ObjectStoreError({ operation: "open", key: "", message: describeError(cause) })
     })
-    const etags = new Map<string, { readonly stamp: string; readonly etag: string }>()
+    // Bounded: CDR files add an entry each; the oldest entries go first (a Map keeps insertion order).
+    const etagCache = new Map<string, { readonly stamp: string; readonly etag: string }>()
+    const etags = {
+      get: (path: string) => etagCache.get(path),
+      delete: (path: string) => etagCache.delete(path),
+      set: (path: string, entry: { readonly stamp: string; readonly etag: string }) => {
+        etagCache.delete(path)
+        etagCache.set(path, entry)
+        if (etagCache.size > maxCachedEtags) {
+          const oldest = etagCache.keys().next()
+          if (oldest.done !== true) etagCache.delete(oldest.value)
+        }
+      }
+    }
 
     const attempt = <A>(operation: string, key: string, run: () => Promise<A>) =>
       Effect.tryPromise({
@@ -584,7 +603,8 @@ const makeLocal = (options: LocalOptions) =>
       })
     })
 
-    const list = Effect.fn("ObjectStore.list")(function*(prefix: string) {
+    const list = Effect.fn("ObjectStore.list")(function*(prefix: string, options?: { readonly etags?: boolean }) {
+      const withEtags = options?.etags !== false
       // Only the folders the prefix can reach are walked: "lists/gl" walks `lists/`.
       const slash = prefix.lastIndexOf("/")
       const base = slash < 0 ? "" : prefix.slice(0, slash)
@@ -605,7 +625,7 @@ const makeLocal = (options: LocalOptions) =>
           const path = Path.join(start, entry)
           const stat = await statFile(path)
           if (stat === undefined) continue
-          objects.push({ key, etag: await etagOf(path, stat), size: Number(stat.size) })
+          objects.push({ key, etag: withEtags ? await etagOf(path, stat) : "", size: Number(stat.size) })
         }
         return objects.sort((a, b) => compareKeys(a.key, b.key))
       })

@@ -10,10 +10,11 @@ import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 
 export class RetentionStore extends Context.Service<RetentionStore, {
   /**
-   * Deletes up to `limit` messages accepted before `before` (epoch ms), oldest first; with `exportedOnly`, only those
-   * whose CDR batch is done (never one still due or being written). Answers how many went.
+   * Deletes up to `limit` messages accepted before `before` (epoch ms), oldest first. With `exportedBefore`, only those
+   * whose CDR batch was marked done before that time (never one still due or being written, nor one a slow second
+   * exporter might still be rewriting). Answers how many went.
    */
-  readonly purgeMessages: (before: number, limit: number, exportedOnly: boolean) => Effect.Effect<number, StoreUnavailable>
+  readonly purgeMessages: (before: number, limit: number, exportedBefore: number | undefined) => Effect.Effect<number, StoreUnavailable>
   readonly purgeAudit: (before: number, limit: number) => Effect.Effect<number, StoreUnavailable>
   /** Done batches whose messages are all gone; the newest batch stays, so numbering never starts again. */
   readonly purgeBatches: Effect.Effect<void, StoreUnavailable>
@@ -27,15 +28,17 @@ export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
   /**
-   * Exported = in a batch below the oldest one not done: batches are numbered in order, so that is one range on the
-   * message (its batch number) next to the walk by age, a plan no stale statistic turns into a scan of every batch.
+   * Exported = in a batch below the oldest one not done long enough: batches are numbered in order, so that is one
+   * range on the message (its batch number) next to the walk by age, a plan no stale statistic turns into a scan of
+   * every batch.
    */
-  const purgeMessages = (before: number, limit: number, exportedOnly: boolean) =>
+  const purgeMessages = (before: number, limit: number, exportedBefore: number | undefined) =>
     Effect.gen(function*() {
       let exported = sql``
-      if (exportedOnly) {
+      if (exportedBefore !== undefined) {
         const [row] = yield* sql<{ below: number | string | null }>`SELECT COALESCE(
-            (SELECT MIN(id) FROM cdr_batches WHERE state <> 'done'), (SELECT MAX(id) FROM cdr_batches) + 1, 0) AS below`
+            (SELECT MIN(id) FROM cdr_batches WHERE state <> 'done' OR done_at >= ${exportedBefore}),
+            (SELECT MAX(id) FROM cdr_batches) + 1, 0) AS below`
         exported = sql`AND m.cdr_batch < ${Number(row?.below ?? 0)}`
       }
       const rows = yield* sql<{ id: string }>`DELETE FROM messages WHERE id IN (

@@ -94,7 +94,7 @@ describe("CDR export (embedded: SQLite and the local object store)", () => {
       const exporter = Context.get(gw.context as Context.Context<CdrExporter>, CdrExporter)
       const objects = join(gw.dataDir, "objects")
       // Retention before the export: old enough by age, but nothing is purged that has no CDR yet.
-      const retention = { messageDays: 30, auditDays: 365, requireExported: true, batchSize: 2, intervalMs: 1000, pauseMs: 0 }
+      const retention = { messageDays: 30, auditDays: 365, exportGraceMs: 3_600_000, batchSize: 2, intervalMs: 1000, pauseMs: 0 }
       const inGateway = <A, E>(effect: Effect.Effect<A, E, RetentionStore | CdrMetrics>) =>
         effect.pipe(Effect.provideContext(gw.context as Context.Context<RetentionStore | CdrMetrics>))
       const monthLater = Date.now() + 31 * 86_400_000
@@ -106,7 +106,7 @@ describe("CDR export (embedded: SQLite and the local object store)", () => {
       const keys = filesUnder(objects).filter((k) => k.startsWith("cdr/"))
       // One object per organisation and hour (both sent within this hour unless the test straddles one).
       expect(keys.length).toBe(first.objects)
-      expect(keys.every((k) => /^cdr\/[^/]+\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/b000000000001\.csv\.gz$/.test(k))).toBe(true)
+      expect(keys.every((k) => /^cdr\/[^/]+\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/b000000000001-[0-9a-f]{8}\.csv\.gz$/.test(k))).toBe(true)
       const rows = keys.flatMap((k) => csvRows(gunzipSync(readFileSync(join(objects, k))).toString("utf8")).map((r) => ({ key: k, r })))
       expect(rows.map(({ r }) => r.id).sort()).toEqual([...aIds, refusedId, ...bIds].sort())
       for (const { key, r } of rows) expect(key.split("/")[1]).toBe(r.organisation)
@@ -169,7 +169,7 @@ describe("CDR export (embedded: SQLite and the local object store)", () => {
         expect(csvRows(text).every((r) => r.organisation === b.orgId)).toBe(true)
       }
       // A name B has no file by is 404, whoever else has one; an app token and bad input are refused.
-      expect((yield* get(`${gw.baseUrl}/v1/cdr/${filesA[0]!.hour}/b999999999999.csv.gz`, ownerB)).status).toBe(404)
+      expect((yield* get(`${gw.baseUrl}/v1/cdr/${filesA[0]!.hour}/b999999999999-00000000.csv.gz`, ownerB)).status).toBe(404)
       expect((yield* get(`${gw.baseUrl}/v1/cdr/${filesA[0]!.hour}/..%2F..%2Fgateway.db`, ownerA)).status).toBe(404)
       expect((yield* get(`${gw.baseUrl}/v1/cdr`, a.auth)).status).toBe(403)
       const badHour = yield* get(`${gw.baseUrl}/v1/cdr/yesterday/b000000000001.csv.gz`, ownerA)
@@ -181,8 +181,14 @@ describe("CDR export (embedded: SQLite and the local object store)", () => {
       // A superadmin reads any organisation's.
       const admin = yield* superadmin(gw.baseUrl)
       const asAdmin = yield* get(`${gw.baseUrl}/v1/cdr?organisation=${a.orgId}`, admin)
-      expect(asAdmin.json.files).toEqual(filesA)
+      const adminFiles = asAdmin.json.files as Array<{ href: string }>
+      expect(adminFiles.map((f) => f.href)).toEqual(filesA.map((f) => `${f.href}?organisation=${a.orgId}`))
+      const adminDownload = yield* Effect.promise(async () => new Uint8Array(await (await fetch(`${gw.baseUrl}${adminFiles[0]!.href}`, { headers: admin })).arrayBuffer()))
+      expect(Buffer.from(adminDownload).equals(readFileSync(join(objects, aKey)))).toBe(true)
 
+      // Not while the batch is fresh: a slow second exporter might still be writing it (the grace after done).
+      const fortyDays = 40 * 86_400_000
+      expect((yield* inGateway(Retention.purgeOnce({ ...retention, exportGraceMs: fortyDays }, monthLater))).messages).toBe(0)
       // Retention now: every exported message goes (parts and events with it), in batches of 2.
       const sql = Context.get(gw.context as Context.Context<SqlClient.SqlClient>, SqlClient.SqlClient)
       const purged = yield* inGateway(Retention.purgeOnce(retention, monthLater))
@@ -195,7 +201,7 @@ describe("CDR export (embedded: SQLite and the local object store)", () => {
       const later = yield* sent(a, "+4915112345699")
       yield* waitForStatus(gw.baseUrl, String(later.json.id), "delivered", 15_000, a.auth)
       yield* exporter.runOnce
-      expect(filesUnder(objects).filter((k) => k.endsWith("b000000000002.csv.gz")).length).toBe(1)
+      expect(filesUnder(objects).filter((k) => /\/b000000000002-[0-9a-f]{8}\.csv\.gz$/.test(k)).length).toBe(1)
       // The audit log keeps its own time: a year, not a month.
       const auditBefore = (yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM audit_log`)[0]!.n
       expect(auditBefore).toBeGreaterThan(0)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import {
+  batchRunName,
   cdrColumns,
   cdrObjectKey,
   csvHeader,
@@ -64,9 +65,9 @@ describe("CDR records", () => {
 
   it("an object's key is its organisation and the hour of acceptance, and reads back; anything else under the prefix does not", () => {
     const hour = hourOf(record.acceptedAt)
-    const key = cdrObjectKey("cdr", "org_a", hour, "b000000000042", "csv")
-    expect(key).toBe("cdr/org_a/2026/12/03/14/b000000000042.csv.gz")
-    expect(parseCdrObjectKey("cdr", "org_a", key)).toEqual({ hour, name: "b000000000042.csv.gz" })
+    const key = cdrObjectKey("cdr", "org_a", hour, batchRunName(42, "3f9a0c1e"), "csv")
+    expect(key).toBe("cdr/org_a/2026/12/03/14/b000000000042-3f9a0c1e.csv.gz")
+    expect(parseCdrObjectKey("cdr", "org_a", key)).toEqual({ hour, name: "b000000000042-3f9a0c1e.csv.gz" })
     expect(parseCdrObjectKey("cdr", "org_b", key)).toBeUndefined()
     expect(parseCdrObjectKey("cdr", "org_a", "cdr/org_a/2026/12/03/14/notes.txt")).toBeUndefined()
     expect(parseCdrObjectKey("cdr", "org_a", "cdr/org_a/2026/13/03/14/b1.csv.gz")).toBeUndefined()
