@@ -8,6 +8,7 @@ import { cdrColumns } from "../../src/domain/Cdr.ts"
 import { CdrExporter } from "../../src/pipeline/CdrExport.ts"
 import * as Retention from "../../src/pipeline/Retention.ts"
 import type { RetentionStore } from "../../src/storage/RetentionStore.ts"
+import { CdrStore } from "../../src/storage/CdrStore.ts"
 import type { CdrMetrics } from "../../src/observability/Metrics.ts"
 import { get, post, signUp, startGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 
@@ -207,5 +208,31 @@ describe("CDR export (embedded: SQLite and the local object store)", () => {
       expect(auditBefore).toBeGreaterThan(0)
       expect((yield* inGateway(Retention.purgeOnce(retention, monthLater))).audit).toBe(0)
       expect((yield* inGateway(Retention.purgeOnce(retention, Date.now() + 366 * 86_400_000))).audit).toBe(auditBefore)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a batch numbered before a crash is written under the names it was numbered with, whatever the configuration says now; rows without an organisation are filed under _none", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ config: { cdr: { intervalSeconds: 3600, format: "csv" } } })
+      const t = yield* signUp(gw.baseUrl)
+      const sent = yield* post(`${gw.baseUrl}/v1/messages`, { to: "+4915112345601", from: "ACME", text: "hi" }, t.auth)
+      yield* waitForStatus(gw.baseUrl, String(sent.json.id), "delivered", 15_000, t.auth)
+      const sql = Context.get(gw.context as Context.Context<SqlClient.SqlClient>, SqlClient.SqlClient)
+      // A row from before accounts: no organisation.
+      const now = Date.now()
+      yield* sql`INSERT INTO messages (id, org_id, app_id, to_addr, from_addr, text, encoding, segments, status, status_rank, attempts,
+        created_at, updated_at) VALUES ('msg_legacy', NULL, NULL, '4915112345602', 'ACME', 'old', 'gsm7', 1, 'delivered', 3, 0, ${now}, ${now})`
+      // The run that numbered this batch wrote JSON Lines under "billing" and stopped; the configuration now says CSV under "cdr".
+      const store = Context.get(gw.context as Context.Context<CdrStore>, CdrStore)
+      yield* store.assign(100, now, { token: "0badf00d", prefix: "billing", format: "jsonl" })
+      const exporter = Context.get(gw.context as Context.Context<CdrExporter>, CdrExporter)
+      const run = yield* exporter.runOnce
+      expect(run).toMatchObject({ batches: 1, records: 2 })
+      const objects = join(gw.dataDir, "objects")
+      const keys = filesUnder(objects).filter((k) => k.startsWith("billing/") || k.startsWith("cdr/"))
+      expect(keys.every((k) => k.startsWith("billing/") && k.endsWith("/b000000000001-0badf00d.jsonl.gz"))).toBe(true)
+      expect(keys.map((k) => k.split("/")[1]).sort()).toEqual([t.orgId, "_none"].sort())
+      const legacy = keys.find((k) => k.split("/")[1] === "_none")!
+      const record = JSON.parse(gunzipSync(readFileSync(join(objects, legacy))).toString("utf8")) as Record<string, unknown>
+      expect(record).toMatchObject({ id: "msg_legacy", organisation: "_none", app: null, status: "delivered" })
     }).pipe(Effect.scoped), 60_000)
 })
