@@ -68,6 +68,9 @@ const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message:
 
 const hourMs = 3_600_000
 
+/** Messages numbered per statement (see `assign`). */
+const numberingChunk = 5_000
+
 interface MessageRow {
   readonly id: string
   readonly org_id: string | null
@@ -112,26 +115,38 @@ export const make = Effect.gen(function*() {
     Effect.mapError(storeError)
   )
 
+  /**
+   * The batch row first, then its messages in statements of `numberingChunk` rows: on SQLite (which runs on the event
+   * loop) no statement holds submissions up for long. A run stopped half-way leaves a pending batch holding what it
+   * numbered; that batch is written as it is, the rest goes into later ones — every message still in one batch.
+   */
   const assign = (limit: number, now: number, naming: { readonly token: string; readonly prefix: string; readonly format: CdrFormat }) =>
-    sql.withTransaction(Effect.gen(function*() {
-      const [last] = yield* sql<{ id: number | string | null }>`SELECT MAX(id) AS id FROM cdr_batches`
-      const batch = Number(last?.id ?? 0) + 1
-      // Two exporters at once: the second insert of the same number fails on the key and its run retries later.
-      yield* sql`INSERT INTO cdr_batches (id, token, prefix, format, state, messages, objects, created_at)
-        VALUES (${batch}, ${naming.token}, ${naming.prefix}, ${naming.format}, 'pending', 0, 0, ${now})`
-      // `cdr_batch IS NULL` again in the outer WHERE: PostgreSQL re-checks it on a row another run took meanwhile.
-      yield* sql`UPDATE messages SET cdr_batch = ${batch} WHERE id IN (
-          SELECT id FROM messages WHERE status_rank = 3 AND cdr_batch IS NULL ORDER BY updated_at LIMIT ${limit}
-        ) AND cdr_batch IS NULL`
-      const [count] = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM messages WHERE cdr_batch = ${batch}`
-      const messages = Number(count?.n ?? 0)
+    Effect.gen(function*() {
+      const batch = yield* sql.withTransaction(Effect.gen(function*() {
+        const [last] = yield* sql<{ id: number | string | null }>`SELECT MAX(id) AS id FROM cdr_batches`
+        const next = Number(last?.id ?? 0) + 1
+        // Two exporters at once: the second insert of the same number fails on the key and its run retries later.
+        yield* sql`INSERT INTO cdr_batches (id, token, prefix, format, state, messages, objects, created_at)
+          VALUES (${next}, ${naming.token}, ${naming.prefix}, ${naming.format}, 'pending', 0, 0, ${now})`
+        return next
+      }))
+      let messages = 0
+      while (messages < limit) {
+        const chunk = Math.min(numberingChunk, limit - messages)
+        // `cdr_batch IS NULL` again in the outer WHERE: PostgreSQL re-checks it on a row another run took meanwhile.
+        const added = yield* sql<{ id: string }>`UPDATE messages SET cdr_batch = ${batch} WHERE id IN (
+            SELECT id FROM messages WHERE status_rank = 3 AND cdr_batch IS NULL ORDER BY updated_at LIMIT ${chunk}
+          ) AND cdr_batch IS NULL RETURNING id`
+        messages += added.length
+        if (added.length < chunk) break
+      }
       if (messages === 0) {
         yield* sql`DELETE FROM cdr_batches WHERE id = ${batch}`
         return Option.none<CdrBatch>()
       }
       yield* sql`UPDATE cdr_batches SET messages = ${messages} WHERE id = ${batch}`
       return Option.some<CdrBatch>({ batch, ...naming, messages })
-    })).pipe(Effect.mapError(storeError))
+    }).pipe(Effect.mapError(storeError))
 
   const finish = (batch: number, objects: number, now: number) =>
     sql`UPDATE cdr_batches SET state = 'done', objects = ${objects}, done_at = ${now} WHERE id = ${batch}`.pipe(
