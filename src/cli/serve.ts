@@ -19,7 +19,8 @@ export const serve = Command.make(
     ),
     port: Flag.Int("port").pipe(Flag.withDescription("HTTP port, overriding http.port"), Flag.optional),
     check: Flag.Boolean("check").pipe(
-      Flag.withDescription("Load and check the configuration (file and environment), print it with secrets hidden, and exit")
+      Flag.withDescription("Load and check the configuration (file and environment), print it with secrets hidden, and exit"),
+      Flag.withDefault(false)
     )
   },
   Effect.fn(function*({ config: file, port, check }) {
