@@ -20,7 +20,7 @@ export default tseslint.config(
     rules: { "react-hooks/rules-of-hooks": "error", "react-hooks/exhaustive-deps": "warn" }
   },
   {
-    files: ["bench/**", "src/cli/**", "test/**"],
+    files: ["bench/**", "scripts/**", "src/cli/**", "test/**"],
     rules: { "no-console": "off" }
   },
   {

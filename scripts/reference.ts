@@ -1,0 +1,154 @@
+/**
+ * `npm run docs:reference`: writes docs/reference/configuration.md from the configuration's Schema (every key, its
+ * type, default and constraints); test/unit/reference-docs.test.ts fails when the page and the code differ.
+ */
+import { Schema } from "effect"
+import { writeFileSync } from "node:fs"
+import { GatewayConfig } from "../src/layers/Config.ts"
+
+// The Schema AST, read structurally: the node kinds this walk needs and the fields it reads.
+interface Node {
+  readonly _tag: string
+  readonly propertySignatures?: ReadonlyArray<{ readonly name: PropertyKey; readonly type: Node }>
+  readonly indexSignatures?: ReadonlyArray<{ readonly parameter: Node; readonly type: Node }>
+  readonly types?: ReadonlyArray<Node>
+  readonly rest?: ReadonlyArray<Node>
+  readonly literal?: unknown
+  readonly checks?: ReadonlyArray<{ readonly annotations?: { readonly expected?: string } }>
+  readonly context?: { readonly isOptional?: boolean }
+  /** Present on a key with a default (Schema.withDecodingDefaultKey). */
+  readonly encoding?: unknown
+}
+
+/**
+ * The sections that are absent unless written, each with its required keys filled in, so the defaults of their other
+ * keys show. Only keys with a default of their own are shown as defaults: these filled-in values never are.
+ */
+const filled = {
+  links: [],
+  metrics: { port: 9464 },
+  cluster: { runnerHost: "node-1", runnerPort: 34431 },
+  simulator: { enabled: true },
+  grpc: { tls: { certFile: "cert.pem", keyFile: "key.pem" } },
+  telemetry: { otlp: { endpoint: "http://collector:4318" } },
+  auth: { superadmin: { email: "ops@example.com", password: "x" } },
+  mail: { smtp: { host: "smtp", port: 25 } }
+}
+
+/** Each kind of a union section, its required keys filled in, for the defaults of the others. */
+const filledKinds: Record<string, Record<string, object>> = {
+  objectStore: { local: { kind: "local", root: "./data/objects" }, s3: { kind: "s3", bucket: "smsgw" } }
+}
+
+const decode = (document: object): unknown => Schema.decodeUnknownSync(GatewayConfig)(document)
+
+interface Row {
+  readonly key: string
+  readonly type: string
+  readonly defaultValue: string
+  readonly constraint: string
+}
+
+const constraintOf = (node: Node): string =>
+  (node.checks ?? []).map((c) => c.annotations?.expected).filter((e): e is string => e !== undefined && e !== "an integer").join(", ")
+
+const isRecord = (node: Node) => node._tag === "Objects" && (node.indexSignatures?.length ?? 0) > 0
+
+const typeOf = (node: Node): string => {
+  switch (node._tag) {
+    case "String":
+      return "string"
+    case "Number":
+      return (node.checks ?? []).some((c) => c.annotations?.expected === "an integer") ? "integer" : "number"
+    case "Boolean":
+      return "boolean"
+    case "Literal":
+      return JSON.stringify(node.literal)
+    case "Union":
+      return (node.types ?? []).map(typeOf).join(" \\| ")
+    case "Arrays":
+      return `list of ${typeOf(node.rest?.[0] ?? { _tag: "Unknown" })}`
+    case "Objects":
+      {
+        const index = node.indexSignatures?.[0]
+        return index === undefined ? "object" : `map of ${typeOf(index.parameter)} → ${typeOf(index.type)}`
+      }
+    default:
+      return node._tag.toLowerCase()
+  }
+}
+
+const valueAt = (value: unknown, path: ReadonlyArray<string>): unknown =>
+  path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined), value)
+
+const shown = (value: unknown): string => value === undefined ? "—" : `\`${JSON.stringify(value)}\``
+
+/** Every key under `node`: leaves as rows; objects walked; lists of objects as `key[].field`; unions by their kind. */
+const walk = (node: Node, path: ReadonlyArray<string>, label: string, defaults: unknown, rows: Array<Row>, inList: boolean) => {
+  if (node._tag === "Objects" && !isRecord(node)) {
+    for (const p of node.propertySignatures ?? []) {
+      const name = String(p.name)
+      walk(p.type, [...path, name], label === "" ? name : `${label}.${name}`, defaults, rows, inList)
+    }
+    return
+  }
+  if (node._tag === "Union" && (node.types ?? []).every((t) => t._tag === "Objects" && !isRecord(t))) {
+    for (const member of node.types ?? []) {
+      const kind = member.propertySignatures?.find((p) => p.name === "kind")?.type.literal
+      for (const p of member.propertySignatures ?? []) {
+        const name = String(p.name)
+        if (name === "kind") continue
+        const sample = filledKinds[label]?.[String(kind)]
+        const kindDefaults = inList || sample === undefined ? null : decode({ ...filled, [label]: sample })
+        walk(p.type, [...path, name], `${label}.${name} (kind: ${String(kind)})`, kindDefaults, rows, inList)
+      }
+    }
+    rows.push({ key: `${label}.kind`, type: (node.types ?? []).map((t) => typeOf(t.propertySignatures?.find((p) => p.name === "kind")?.type ?? t)).join(" \\| "), defaultValue: shown(valueAt(defaults, [...path, "kind"])), constraint: "" })
+    return
+  }
+  if (node._tag === "Arrays" && node.rest?.[0]?._tag === "Objects" && !isRecord(node.rest[0])) {
+    rows.push({
+      key: label,
+      type: "list of objects",
+      defaultValue: node.encoding === undefined ? "—" : shown(valueAt(defaults, path)),
+      constraint: constraintOf(node)
+    })
+    walk(node.rest[0], [], `${label}[]`, undefined, rows, true)
+    return
+  }
+  rows.push({
+    key: label,
+    type: typeOf(node),
+    defaultValue: node.encoding === undefined || inList || defaults === null ? "—" : shown(valueAt(defaults, path)),
+    constraint: constraintOf(node)
+  })
+}
+
+/** The page, as generated from the code now. */
+export const configurationReference = (): string => {
+  // The schema alone (not decodeConfig's checks across keys, which refuse a cluster on SQLite).
+  const defaults = decode(filled)
+  const rows: Array<Row> = []
+  walk((GatewayConfig as unknown as { readonly ast: Node }).ast, [], "", defaults, rows, false)
+  const sorted = rows.sort((a, b) => a.key.localeCompare(b.key))
+  return [
+    "# Reference: configuration keys",
+    "",
+    "<!-- Generated by `npm run docs:reference` from the configuration's Schema (src/layers/Config.ts); do not edit.",
+    "     test/unit/reference-docs.test.ts fails when it and the code differ. What each key does: configuration.md. -->",
+    "",
+    `Every key of the configuration file: ${sorted.length} of them, with the type the file must give, the default a key`,
+    "left out takes (— : none; the key is optional or required as [configuration.md](../configuration.md) says), and the",
+    "constraints checked at start-up (`smsgw serve --check` shows the result). `kind: …` rows belong to that kind only.",
+    "",
+    "| key | type | default | constraints |",
+    "|---|---|---|---|",
+    ...sorted.map((r) => `| \`${r.key}\` | ${r.type} | ${r.defaultValue} | ${r.constraint} |`),
+    ""
+  ].join("\n")
+}
+
+if (import.meta.main) {
+  writeFileSync(new URL("../docs/reference/configuration.md", import.meta.url), configurationReference())
+  console.log("docs/reference/configuration.md written")
+}
