@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
-import { configurationReference } from "../../scripts/reference.ts"
+import { configurationReference, metricsReference, problemsReference } from "../../scripts/reference.ts"
 
 describe("generated reference pages", () => {
   it("docs/reference/configuration.md is what the configuration's Schema says now (npm run docs:reference)", () => {
@@ -15,5 +15,20 @@ describe("generated reference pages", () => {
     expect(page).toContain("| `links[].id` | string | — |")
     expect(page).toContain("| `objectStore.region (kind: s3)` | string | `\"us-east-1\"` |")
     expect(page).toContain("| `http.trustedProxies` | list of string | `[]` |")
+  })
+
+  it("docs/reference/metrics.md lists every metric the sources define (npm run docs:reference)", () => {
+    const page = readFileSync(new URL("../../docs/reference/metrics.md", import.meta.url), "utf8")
+    expect(page).toBe(metricsReference())
+    // Metrics defined over several lines and with descriptions in pieces are found too.
+    expect(page).toContain("| `smsgw_cdr_export_lag_seconds` | gauge | How long the longest-waiting final message has waited for its CDR (0: none waiting); set by the exporting node |")
+    expect(page).toContain("| `smsgw_link_submit_responses_total` | counter |")
+  })
+
+  it("docs/reference/problems.md lists every problem type the API answers with (npm run docs:reference)", () => {
+    const page = readFileSync(new URL("../../docs/reference/problems.md", import.meta.url), "utf8")
+    expect(page).toBe(problemsReference())
+    expect(page).toContain("| 422 | `urn:smsgw:problem:policy-rejected` | The contact policy refused this message | PolicyRejectedProblem |")
+    expect(page).toContain("| 415 | `urn:smsgw:problem:unsupported-media-type` | Unsupported media type | the HTTP edge |")
   })
 })
