@@ -167,8 +167,8 @@ export const metricsReference = (): string => {
   for (const file of sourceFiles(join(root, "src")).sort()) {
     const text = readFileSync(file, "utf8")
     for (const m of text.matchAll(metricDefinition)) {
-      const description = [...m[3]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((d) => JSON.parse(`"${d[1]}"`) as string).join("")
-      rows.push({ name: m[2]!, kind: m[1]!, description, file: relative(root, file) })
+      const description = [...(m[3] ?? "").matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((d) => JSON.parse(`"${d[1]}"`) as string).join("")
+      rows.push({ name: (m[2] ?? ""), kind: (m[1] ?? ""), description, file: relative(root, file) })
     }
   }
   const sorted = rows.sort((a, b) => a.name.localeCompare(b.name))
@@ -195,12 +195,12 @@ export const problemsReference = (): string => {
   const rows = new Map<string, { readonly type: string; readonly status: number; readonly title: string; readonly from: string }>()
   const classes = readFileSync(join(root, "src", "http", "Problems.ts"), "utf8")
   for (const m of classes.matchAll(/Problem<(\w+)>\(\)\("\w+",\s*\{\s*type:\s*"([^"]+)",\s*status:\s*(\d+),\s*title:\s*"([^"]+)"/g)) {
-    rows.set(`${m[2]}|${m[3]}`, { type: m[2]!, status: Number(m[3]), title: m[4]!, from: m[1]! })
+    rows.set(`${m[2]}|${m[3]}`, { type: (m[2] ?? ""), status: Number(m[3]), title: (m[4] ?? ""), from: (m[1] ?? "") })
   }
   const edge = readFileSync(join(root, "src", "http", "Server.ts"), "utf8")
   for (const m of edge.matchAll(/problem\((\d+), "([a-z-]+)", "([^"]+)"/g)) {
     const type = `urn:smsgw:problem:${m[2]}`
-    if (!rows.has(`${type}|${m[1]}`)) rows.set(`${type}|${m[1]}`, { type, status: Number(m[1]), title: m[3]!, from: "the HTTP edge" })
+    if (!rows.has(`${type}|${m[1]}`)) rows.set(`${type}|${m[1]}`, { type, status: Number(m[1]), title: (m[3] ?? ""), from: "the HTTP edge" })
   }
   const sorted = [...rows.values()].sort((a, b) => a.status - b.status || a.type.localeCompare(b.type))
   return [
