@@ -96,27 +96,45 @@ const walk = (node: Node, path: ReadonlyArray<string>, label: string, defaults: 
     return
   }
   if (node._tag === "Union" && (node.types ?? []).every((t) => t._tag === "Objects" && !isRecord(t))) {
-    for (const member of node.types ?? []) {
-      const kind = member.propertySignatures?.find((p) => p.name === "kind")?.type.literal
+    const members = node.types ?? []
+    // The key that tells the members apart (`kind`, `type`): a literal in every member. Without one, keys are merged.
+    const tag = ["kind", "type"].find((name) =>
+      members.every((m) => m.propertySignatures?.some((p) => p.name === name && p.type._tag === "Literal"))
+    )
+    const seen = new Set<string>()
+    for (const member of members) {
+      const value = tag === undefined ? undefined : member.propertySignatures?.find((p) => p.name === tag)?.type.literal
       for (const p of member.propertySignatures ?? []) {
         const name = String(p.name)
-        if (name === "kind") continue
-        const sample = filledKinds[label]?.[String(kind)]
-        const kindDefaults = inList || sample === undefined ? null : decode({ ...filled, [label]: sample })
-        walk(p.type, [...path, name], `${label}.${name} (kind: ${String(kind)})`, kindDefaults, rows, inList)
+        if (name === tag) continue
+        const key = tag === undefined ? `${label}.${name}` : `${label}.${name} (${tag}: ${String(value)})`
+        if (seen.has(key)) continue
+        seen.add(key)
+        const sample = filledKinds[label]?.[String(value)]
+        const memberDefaults = inList || sample === undefined ? null : decode({ ...filled, [label]: sample })
+        walk(p.type, [...path, name], key, memberDefaults, rows, inList)
       }
     }
-    rows.push({ key: `${label}.kind`, type: (node.types ?? []).map((t) => typeOf(t.propertySignatures?.find((p) => p.name === "kind")?.type ?? t)).join(" \\| "), defaultValue: shown(valueAt(defaults, [...path, "kind"])), constraint: "" })
+    if (tag !== undefined) {
+      rows.push({
+        key: `${label}.${tag}`,
+        type: members.map((m) => typeOf(m.propertySignatures?.find((p) => p.name === tag)?.type ?? m)).join(" \\| "),
+        defaultValue: inList ? "—" : shown(valueAt(defaults, [...path, tag])),
+        constraint: ""
+      })
+    }
     return
   }
-  if (node._tag === "Arrays" && node.rest?.[0]?._tag === "Objects" && !isRecord(node.rest[0])) {
+  const element = node._tag === "Arrays" ? node.rest?.[0] : undefined
+  const objectLike = (n: Node | undefined) => n !== undefined && n._tag === "Objects" && !isRecord(n)
+  if (element !== undefined && (objectLike(element) || (element._tag === "Union" && (element.types ?? []).every(objectLike)))) {
     rows.push({
       key: label,
       type: "list of objects",
       defaultValue: node.encoding === undefined ? "—" : shown(valueAt(defaults, path)),
       constraint: constraintOf(node)
     })
-    walk(node.rest[0], [], `${label}[]`, undefined, rows, true)
+    walk(element, [], `${label}[]`, undefined, rows, true)
     return
   }
   rows.push({
@@ -146,7 +164,8 @@ export const configurationReference = (): string => {
     "",
     "| key | type | default | constraints |",
     "|---|---|---|---|",
-    ...sorted.map((r) => `| \`${r.key}\` | ${r.type} | ${r.defaultValue} | ${r.constraint} |`),
+    // A `|` inside a cell (a pattern's alternatives) would end the cell.
+    ...sorted.map((r) => `| \`${r.key}\` | ${r.type} | ${r.defaultValue.replaceAll("|", "\\|")} | ${r.constraint.replaceAll("|", "\\|")} |`),
     ""
   ].join("\n")
 }

@@ -30,7 +30,7 @@ export interface RedisUse {
 }
 
 const redisUp = Metric.gauge("smsgw_redis_up", {
-  description: "1 while a use of Redis (rate-limit store, policy counters, login throttle) reaches it, 0 while not"
+  description: "1 while a use of Redis (the rate-limit store, the policy counter store) reaches it, 0 while not"
 })
 
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
