@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
-import { configurationReference, metricsReference, problemsReference } from "../../scripts/reference.ts"
+import { configurationReference, metricsReference, problemsReference, smppReference } from "../../scripts/reference.ts"
 
 describe("generated reference pages", () => {
   it("docs/reference/configuration.md is what the configuration's Schema says now (npm run docs:reference)", () => {
@@ -30,5 +30,14 @@ describe("generated reference pages", () => {
     expect(page).toBe(problemsReference())
     expect(page).toContain("| 422 | `urn:smsgw:problem:policy-rejected` | The contact policy refused this message | PolicyRejectedProblem |")
     expect(page).toContain("| 415 | `urn:smsgw:problem:unsupported-media-type` | Unsupported media type | the HTTP edge |")
+  })
+
+  it("docs/reference/smpp-status.md is what the link actor decides for each SMPP answer (npm run docs:reference)", () => {
+    const page = readFileSync(new URL("../../docs/reference/smpp-status.md", import.meta.url), "utf8")
+    expect(page).toBe(smppReference())
+    expect(page).toContain("| `0x58` | `ESME_RTHROTTLED` | throttled |")
+    expect(page).toContain("halved (AIMD)")
+    expect(page).toMatch(/\| no bound session to send on \| `NotBound` \| waits for a bind/)
+    expect(page).toMatch(/`SubmitTimeout` \| retried .*\(an unknown outcome\)/)
   })
 })
