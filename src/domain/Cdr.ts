@@ -119,19 +119,24 @@ export const countryOf = (digits: string, cache: Map<string, string | null>): st
   return country
 }
 
-const hourMs = 3_600_000
+/** An hour in milliseconds: CDR objects are per hour of acceptance (UTC). */
+export const hourMs = 3_600_000
+
+const two = (n: number) => String(n).padStart(2, "0")
+
+/** The folder of one organisation's objects of one day (UTC): `<prefix>/<org>/yyyy/mm/dd`. */
+export const cdrDayFolder = (prefix: string, organisation: string, hour: number): string => {
+  const d = new Date(hour * hourMs)
+  return `${prefix}/${organisation}/${d.getUTCFullYear()}/${two(d.getUTCMonth() + 1)}/${two(d.getUTCDate())}`
+}
 
 /**
  * The object of one organisation's messages accepted in one hour (UTC), written by one export run:
  * `<prefix>/<org>/yyyy/mm/dd/hh/<run>.<format>.gz`. `run` is the batch's number (zero-padded, so keys sort by it) and
  * token, or a re-export's own name: the same batch always writes the same keys, so writing it again replaces, never doubles.
  */
-export const cdrObjectKey = (prefix: string, organisation: string, hour: number, run: string, format: CdrFormat): string => {
-  const d = new Date(hour * hourMs)
-  const two = (n: number) => String(n).padStart(2, "0")
-  return `${prefix}/${organisation}/${d.getUTCFullYear()}/${two(d.getUTCMonth() + 1)}/${two(d.getUTCDate())}/` +
-    `${two(d.getUTCHours())}/${run}.${format}.gz`
-}
+export const cdrObjectKey = (prefix: string, organisation: string, hour: number, run: string, format: CdrFormat): string =>
+  `${cdrDayFolder(prefix, organisation, hour)}/${two(new Date(hour * hourMs).getUTCHours())}/${run}.${format}.gz`
 
 /** The hour number (hours since the epoch) of an instant. */
 export const hourOf = (ms: number): number => Math.floor(ms / hourMs)

@@ -6,16 +6,13 @@ import { Effect, Option, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { CurrentPrincipal } from "../auth/Access.ts"
 import { atLeast } from "../domain/Account.ts"
-import { hourLabel, parseHourLabel } from "../domain/Cdr.ts"
+import { hourLabel, hourMs, parseHourLabel } from "../domain/Cdr.ts"
 import { CdrFiles, maxListDays } from "../pipeline/CdrFiles.ts"
 import type { ObjectStoreError } from "../storage/ObjectStore.ts"
 import { GatewayApi } from "./Api.ts"
-import { ForbiddenProblem, NotFoundProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { ForbiddenProblem, invalidField, NotFoundProblem, UnavailableProblem } from "./Problems.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 
-const invalid = (field: string, message: string) => new ValidationProblem({ detail: `${field}: ${message}`, errors: [{ field, message }] })
-
-const hourMs = 3_600_000
 
 /** The organisation whose files the caller may read: its own (admin or owner), or any a superadmin names. */
 const organisationOf = (asked: string | undefined) =>
@@ -49,8 +46,8 @@ export const CdrHandlers = HttpApiBuilder.group(
           const organisation = yield* organisationOf(query.organisation)
           const to = query.to !== undefined ? Date.parse(query.to) : Date.now()
           const from = query.from !== undefined ? Date.parse(query.from) : to - 24 * hourMs
-          if (from >= to) return yield* invalid("from", "must be before `to`")
-          if (to - from > maxListDays * 24 * hourMs) return yield* invalid("to", `at most ${maxListDays} days after \`from\``)
+          if (from >= to) return yield* invalidField("from", "must be before `to`")
+          if (to - from > maxListDays * 24 * hourMs) return yield* invalidField("to", `at most ${maxListDays} days after \`from\``)
           // Whole hours: an hour is listed when it starts inside the range.
           const start = Math.ceil(from / hourMs) * hourMs
           const listed = yield* files.list(organisation, start, to).pipe(Effect.catchTag("ObjectStoreError", unavailable))
@@ -69,7 +66,7 @@ export const CdrHandlers = HttpApiBuilder.group(
         Effect.gen(function*() {
           const organisation = yield* organisationOf(query.organisation)
           const hour = parseHourLabel(params.hour)
-          if (hour === undefined) return yield* invalid("hour", "must be an hour as listed, e.g. 2026-12-03T14")
+          if (hour === undefined) return yield* invalidField("hour", "must be an hour as listed, e.g. 2026-12-03T14")
           const found = yield* files.find(organisation, hour, params.name).pipe(Effect.catchTag("ObjectStoreError", unavailable))
           if (Option.isNone(found)) return yield* new NotFoundProblem({ detail: `no CDR file ${params.name} for ${hourLabel(hour)}` })
           yield* setResponseHeader("content-disposition", `attachment; filename="${organisation}-${params.hour}-${params.name}"`)

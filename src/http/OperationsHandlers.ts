@@ -11,9 +11,8 @@ import { Operations } from "../pipeline/Operations.ts"
 import type { LinkLive, PoolLive } from "../pipeline/Operations.ts"
 import { GatewayApi } from "./Api.ts"
 import { toProblem } from "./AdminHandlers.ts"
-import { ForbiddenProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
+import { ForbiddenProblem, invalidField, UnavailableProblem } from "./Problems.ts"
 
-const invalid = (field: string, message: string) => new ValidationProblem({ detail: `${field}: ${message}`, errors: [{ field, message }] })
 
 /** Only an operator account may see and steer what every tenant's traffic goes through. */
 const superadmin = Effect.flatMap(CurrentPrincipal, (principal) =>
@@ -73,16 +72,16 @@ export const OperationsHandlers = HttpApiBuilder.group(
         Effect.gen(function*() {
           yield* superadmin
           const recipient = parseRecipient(payload.to)
-          if (recipient === undefined) return yield* invalid("to", "must be a valid phone number in E.164 format, e.g. +4915112345678")
+          if (recipient === undefined) return yield* invalidField("to", "must be a valid phone number in E.164 format, e.g. +4915112345678")
           let orgId = payload.orgId ?? null
           let messageClass: MessageClass = payload.messageClass ?? "transactional"
           if (payload.appId !== undefined) {
             const app = yield* accounts.findAppById(payload.appId).pipe(
               Effect.catchTag("StoreFailure", () => Effect.fail(new UnavailableProblem({ detail: "storage is unavailable; retry later" })))
             )
-            if (app._tag === "None") return yield* invalid("appId", `no app ${payload.appId}`)
+            if (app._tag === "None") return yield* invalidField("appId", `no app ${payload.appId}`)
             if (payload.orgId !== undefined && payload.orgId !== app.value.orgId) {
-              return yield* invalid("orgId", `app ${payload.appId} belongs to another organisation`)
+              return yield* invalidField("orgId", `app ${payload.appId} belongs to another organisation`)
             }
             orgId = app.value.orgId
             messageClass = payload.messageClass ?? app.value.messageClass

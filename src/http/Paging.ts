@@ -5,7 +5,8 @@
  */
 import { Effect, Schema } from "effect"
 import type { Before } from "../storage/Paging.ts"
-import { ValidationProblem } from "./Problems.ts"
+import type { ValidationProblem } from "./Problems.ts"
+import { invalidField } from "./Problems.ts"
 
 /** Items per page when `limit` is not given. */
 export const defaultPageSize = 100
@@ -28,11 +29,10 @@ export const pageQuery = (items: string, maxLimit: number, timeField = "createdA
   }))
 })
 
-const invalid = (field: string, message: string) => new ValidationProblem({ detail: `${field}: ${message}`, errors: [{ field, message }] })
 
 const parseTime = (field: string, value: string): Effect.Effect<number, ValidationProblem> => {
   const at = Date.parse(value)
-  return Number.isNaN(at) ? Effect.fail(invalid(field, "must be an ISO date-time")) : Effect.succeed(at)
+  return Number.isNaN(at) ? Effect.fail(invalidField(field, "must be an ISO date-time")) : Effect.succeed(at)
 }
 
 /** An ISO time of the query (epoch ms), if given; a 400 naming `field` when it cannot be read. */
@@ -45,7 +45,7 @@ export const beforeOf = (query: { readonly before?: string | undefined; readonly
     if (query.before === undefined) {
       return query.beforeId === undefined
         ? Effect.succeed(undefined)
-        : Effect.fail(invalid("query.beforeId", "needs before: the time of the same item"))
+        : Effect.fail(invalidField("query.beforeId", "needs before: the time of the same item"))
     }
     return Effect.map(parseTime("query.before", query.before), (at): Before => ({ at, id: query.beforeId }))
   })

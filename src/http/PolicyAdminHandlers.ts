@@ -21,7 +21,7 @@ import { RuleCounts } from "../policy/RuleCounts.ts"
 import { GatewayApi } from "./Api.ts"
 import { MAX_UPLOAD_NUMBERS } from "./PolicyAdminApi.ts"
 import { mayManage, superadmin, unavailable } from "./PoliciesHandlers.ts"
-import { NotFoundProblem, PayloadTooLargeProblem, ValidationProblem } from "./Problems.ts"
+import { invalidField, NotFoundProblem, PayloadTooLargeProblem, ValidationProblem } from "./Problems.ts"
 import { setResponseHeader } from "./ResponseHeaders.ts"
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -29,7 +29,6 @@ const MINUTE = 60_000
 /** An SSE stream of the counters ends after this long: the client reconnects (and is authenticated again). */
 const streamLifetime = "1 hour"
 
-const invalid = (field: string, message: string) => new ValidationProblem({ detail: `${field}: ${message}`, errors: [{ field, message }] })
 
 const notFound = (name: string) => new NotFoundProblem({ detail: `no blacklist ${name}` })
 
@@ -211,14 +210,14 @@ export const PolicyAdminHandlers = HttpApiBuilder.group(
         Effect.gen(function*() {
           yield* superadmin
           const recipient = parseRecipient(payload.to)
-          if (recipient === undefined) return yield* invalid("to", "must be a valid phone number in E.164 format, e.g. +4915112345678")
+          if (recipient === undefined) return yield* invalidField("to", "must be a valid phone number in E.164 format, e.g. +4915112345678")
           let orgId = payload.orgId ?? ""
           let messageClass: MessageClass = payload.messageClass ?? "transactional"
           if (payload.appId !== undefined) {
             const app = yield* accounts.findAppById(payload.appId).pipe(Effect.catchTag("StoreFailure", unavailable))
-            if (app._tag === "None") return yield* invalid("appId", `no app ${payload.appId}`)
+            if (app._tag === "None") return yield* invalidField("appId", `no app ${payload.appId}`)
             if (payload.orgId !== undefined && payload.orgId !== app.value.orgId) {
-              return yield* invalid("orgId", `app ${payload.appId} belongs to another organisation`)
+              return yield* invalidField("orgId", `app ${payload.appId} belongs to another organisation`)
             }
             orgId = app.value.orgId
             messageClass = payload.messageClass ?? app.value.messageClass
@@ -226,7 +225,7 @@ export const PolicyAdminHandlers = HttpApiBuilder.group(
           let at = clock.now()
           if (payload.at !== undefined) {
             at = Date.parse(payload.at)
-            if (Number.isNaN(at)) return yield* invalid("at", "must be an ISO date-time")
+            if (Number.isNaN(at)) return yield* invalidField("at", "must be an ISO date-time")
           }
           let draft: PolicyDocument | undefined
           if (payload.policy !== undefined) {
@@ -256,7 +255,7 @@ export const PolicyAdminHandlers = HttpApiBuilder.group(
           yield* manageable(params.name)
           const digits = (query.q ?? "").replace(/[\s-]/g, "").replace(/^\+/, "")
           if (!/^[0-9]*$/.test(digits) || digits.length > 15 || digits.startsWith("0")) {
-            return yield* invalid("query.q", "must be the start of an E.164 number: an optional +, then up to 15 digits, not starting with 0")
+            return yield* invalidField("query.q", "must be the start of an E.164 number: an optional +, then up to 15 digits, not starting with 0")
           }
           return yield* blacklists.search(params.name, digits, query.limit ?? 50).pipe(
             Effect.catchTag("UnknownBlacklist", () => Effect.fail(notFound(params.name)))
@@ -271,27 +270,27 @@ export const PolicyAdminHandlers = HttpApiBuilder.group(
             for (const chunk of chunks) {
               const failed = parser.push(chunk)
               if (failed !== undefined) {
-                return Effect.fail(invalid("body", `more than ${failed.maxNumbers.toLocaleString("en")} numbers: put a list this large in the list's file`))
+                return Effect.fail(invalidField("body", `more than ${failed.maxNumbers.toLocaleString("en")} numbers: put a list this large in the list's file`))
               }
             }
             return Effect.void
           })
           const ended = parser.end()
           if (ended instanceof UploadTooManyNumbers) {
-            return yield* invalid("body", `more than ${ended.maxNumbers.toLocaleString("en")} numbers: put a list this large in the list's file`)
+            return yield* invalidField("body", `more than ${ended.maxNumbers.toLocaleString("en")} numbers: put a list this large in the list's file`)
           }
           const report: UploadReport = ended
-          if (report.values.length === 0) return yield* invalid("body", "no number found in the file")
+          if (report.values.length === 0) return yield* invalidField("body", "no number found in the file")
           // A file mostly not made of numbers is the wrong file (as the list loader judges its own files).
           if (report.invalid > report.values.length + report.duplicates) {
             const first = report.invalidLines[0]?.line ?? 0
-            return yield* invalid("body", `${report.invalid} of ${report.lines} lines are not numbers (first at line ${first}): nothing changed`)
+            return yield* invalidField("body", `${report.invalid} of ${report.lines} lines are not numbers (first at line ${first}): nothing changed`)
           }
           const numbers = report.values.map((v) => `+${v}`)
           const mode = query.mode ?? "add"
           const result = yield* (mode === "add" ? blacklists.addEntries(list.name, numbers) : blacklists.removeEntries(list.name, numbers)).pipe(
             Effect.catchTags({
-              InvalidField: (e) => Effect.fail(invalid("body", e.message)),
+              InvalidField: (e) => Effect.fail(invalidField("body", e.message)),
               UnknownBlacklist: () => Effect.fail(notFound(list.name)),
               StoreUnavailable: unavailable
             })

@@ -20,6 +20,10 @@ export class ValidationProblem extends Expected(HttpApiError.Problem<ValidationP
   errors: Schema.Array(FieldError)
 })) {}
 
+/** A 400 naming one bad field. */
+export const invalidField = (field: string, message: string) =>
+  new ValidationProblem({ detail: `${field}: ${message}`, errors: [{ field, message }] })
+
 export class NotFoundProblem extends Expected(HttpApiError.Problem<NotFoundProblem>()("NotFoundProblem", {
   type: "urn:smsgw:problem:not-found",
   status: 404,

@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Layer, Option } from "effect"
 import type { Scope } from "effect"
-import { cdrObjectKey, hourLabel, isCdrFileName, parseCdrObjectKey } from "../domain/Cdr.ts"
+import { cdrDayFolder, cdrObjectKey, hourLabel, hourMs, isCdrFileName, parseCdrObjectKey } from "../domain/Cdr.ts"
 import type { CdrFormat } from "../domain/Cdr.ts"
 import { ObjectStore } from "../storage/ObjectStore.ts"
 import type { ObjectStoreError, StreamedObject } from "../storage/ObjectStore.ts"
@@ -19,8 +19,7 @@ export interface CdrFile {
 /** The most days one listing may span: a listing reads one folder per day. */
 export const maxListDays = 31
 
-const dayMs = 86_400_000
-const hourMs = 3_600_000
+const dayMs = 24 * hourMs
 
 export class CdrFiles extends Context.Service<CdrFiles, {
   /** Files of hours in [from, to) (epoch ms), oldest first. */
@@ -44,8 +43,7 @@ export class CdrFiles extends Context.Service<CdrFiles, {
             const files: Array<CdrFile> = []
             // One folder per day (`…/yyyy/mm/dd/`), never the organisation's whole history.
             for (let day = Math.floor(from / dayMs) * dayMs; day < to; day += dayMs) {
-              const folder = cdrObjectKey(options.prefix, organisation, day / hourMs, "x", "csv").split("/").slice(0, -2).join("/")
-              for (const o of yield* objects.list(`${folder}/`)) {
+              for (const o of yield* objects.list(`${cdrDayFolder(options.prefix, organisation, day / hourMs)}/`, { etags: false })) {
                 const parsed = parseCdrObjectKey(options.prefix, organisation, o.key)
                 if (parsed === undefined || parsed.hour * hourMs < from || parsed.hour * hourMs >= to) continue
                 files.push({ hour: hourLabel(parsed.hour), name: parsed.name, size: o.size })

@@ -5,7 +5,7 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
-import { countryOf, noOrganisation } from "../domain/Cdr.ts"
+import { countryOf, hourMs, noOrganisation } from "../domain/Cdr.ts"
 import type { CdrFormat, CdrRecord } from "../domain/Cdr.ts"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 
@@ -65,8 +65,6 @@ export class CdrStore extends Context.Service<CdrStore, {
 }
 
 const storeError = (error: SqlError.SqlError) => new StoreUnavailable({ message: messageWithCauses(error), cause: error })
-
-const hourMs = 3_600_000
 
 /** Messages numbered per statement (see `assign`). */
 const numberingChunk = 5_000
