@@ -6,10 +6,12 @@
  * accepted 50 at a time, a submit result each, a receipt each — and the CPU of this process per message is reported
  * (on PostgreSQL the server's own CPU is not in it: the wall time is reported beside it). BENCH_IDS=campaign compares a
  * campaign's ids instead: the hashed form they had (legacyCampaignMessageId) against the time-ordered one
- * (campaignMessageId), positions in order. Appends the table to bench/RESULTS.md unless BENCH_NO_RECORD=1.
+ * (campaignMessageId), positions in order. Also what a message that lived its whole life occupies in the store (tables
+ * and indexes grown over the BENCH_WRITES messages, per message): the disk column of docs/deployment.md's sizing.
+ * Appends the table to bench/RESULTS.md unless BENCH_NO_RECORD=1.
  */
 import { Effect } from "effect"
-import type { SqlClient } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import { appendFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { campaignMessageId, legacyCampaignMessageId, newMessageId } from "../src/domain/MessageId.ts"
@@ -51,7 +53,26 @@ const message = (id: string, i: number): NewMessage => ({
 interface Figures {
   readonly cpuMicrosPerMessage: number
   readonly wallMicrosPerMessage: number
+  readonly bytesPerMessage: number
 }
+
+/** Bytes the database's tables and indexes occupy: SQLite's pages, PostgreSQL's relations (with TOAST). */
+const storedBytes = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.onDialectOrElse({
+    pg: () =>
+      Effect.map(
+        sql<{ bytes: string }>`SELECT sum(pg_total_relation_size(c.oid)) AS bytes FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'`,
+        (rows) => Number(rows[0]?.bytes ?? 0)
+      ),
+    orElse: () =>
+      Effect.map(
+        sql<{ bytes: number }>`SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()`,
+        (rows) => Number(rows[0]?.bytes ?? 0)
+      )
+  })
+})
 
 const lifecycle = (kind: Kind): Effect.Effect<Figures, unknown, SqlClient.SqlClient> =>
   Effect.gen(function*() {
@@ -60,6 +81,7 @@ const lifecycle = (kind: Kind): Effect.Effect<Figures, unknown, SqlClient.SqlCli
     for (let done = 0; done < preseed; done += 2000) {
       yield* store.accept(Array.from({ length: Math.min(2000, preseed - done) }, (_, i) => message(idOf(kind, done + i), done + i)))
     }
+    const bytes0 = yield* storedBytes
     const cpu0 = process.cpuUsage()
     const wall0 = performance.now()
     for (let done = 0; done < writes; done += batch) {
@@ -82,9 +104,11 @@ const lifecycle = (kind: Kind): Effect.Effect<Figures, unknown, SqlClient.SqlCli
       })
     }
     const cpu = process.cpuUsage(cpu0)
+    const wall = performance.now() - wall0
     return {
       cpuMicrosPerMessage: Math.round((cpu.user + cpu.system) / writes),
-      wallMicrosPerMessage: Math.round((performance.now() - wall0) * 1000 / writes)
+      wallMicrosPerMessage: Math.round(wall * 1000 / writes),
+      bytesPerMessage: Math.round(((yield* storedBytes) - bytes0) / writes)
     }
   }).pipe(Effect.provide(MessageStore.layer))
 
@@ -105,7 +129,9 @@ const program = Effect.gen(function*() {
     rows.push(
       `| ${name} | ${best("random", "cpuMicrosPerMessage")} µs | ${best("ordered", "cpuMicrosPerMessage")} µs | ${
         (best("ordered", "cpuMicrosPerMessage") / best("random", "cpuMicrosPerMessage")).toFixed(2)
-      }× | ${best("random", "wallMicrosPerMessage")} µs | ${best("ordered", "wallMicrosPerMessage")} µs |`
+      }× | ${best("random", "wallMicrosPerMessage")} µs | ${best("ordered", "wallMicrosPerMessage")} µs | ${
+        best("random", "bytesPerMessage")
+      } B | ${best("ordered", "bytesPerMessage")} B |`
     )
   }
   const table = [
@@ -115,8 +141,8 @@ const program = Effect.gen(function*() {
     "",
     `${preseed.toLocaleString("en")} messages already stored, then ${writes.toLocaleString("en")} accepted ${batch} at a time, a submit result and a receipt each, through MessageStore; best of two alternated runs each. Machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}.`,
     "",
-    `| store | CPU per message, ${names.random} | CPU per message, ${names.ordered} | ${names.ordered} / ${names.random} | wall per message, ${names.random} | wall per message, ${names.ordered} |`,
-    "|---|---|---|---|---|---|",
+    `| store | CPU per message, ${names.random} | CPU per message, ${names.ordered} | ${names.ordered} / ${names.random} | wall per message, ${names.random} | wall per message, ${names.ordered} | stored per message, ${names.random} | stored per message, ${names.ordered} |`,
+    "|---|---|---|---|---|---|---|---|",
     ...rows,
     ""
   ].join("\n")

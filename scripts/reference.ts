@@ -2,9 +2,35 @@
  * `npm run docs:reference`: writes docs/reference/configuration.md from the configuration's Schema (every key, its
  * type, default and constraints) and docs/reference/metrics.md from the metrics the sources define (name, kind,
  * description, module) and docs/reference/problems.md from the problem types the HTTP API answers with;
+ * smpp-status.md and grpc-status.md are what the code's own decision and mapping functions answer for a sample of each input.
  * test/unit/reference-docs.test.ts fails when a page and the code differ.
  */
+import { fromBinary, toBinary } from "@bufbuild/protobuf"
+import { anyUnpack } from "@bufbuild/protobuf/wkt"
+import { status as Code } from "@grpc/grpc-js"
 import { Result, Schema } from "effect"
+import { Forbidden, Unauthenticated } from "../src/auth/Errors.ts"
+import {
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  InvalidField,
+  MessageNotFound,
+  NoRoute,
+  PolicyRejected,
+  policyReasons,
+  StoreUnavailable
+} from "../src/domain/Errors.ts"
+import * as GrpcErrors from "../src/grpc/Errors.ts"
+import { BadFields, serviceErrorOf, statusOf } from "../src/grpc/Errors.ts"
+import type { GrpcError } from "../src/grpc/Errors.ts"
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../src/grpc/gen/google/rpc/error_details_pb.ts"
+import { StatusSchema } from "../src/grpc/gen/google/rpc/status_pb.ts"
+import { toProblem } from "../src/http/AccountsHandlers.ts"
+import { invalidField, NotFoundProblem } from "../src/http/Problems.ts"
+import { retryAfterOf, submitProblem } from "../src/http/SubmitProblems.ts"
+import type { SubmitError } from "../src/pipeline/Gateway.ts"
+import { PolicyUnavailable } from "../src/pipeline/PolicyDispatcher.ts"
+import { LimiterUnavailable, RateLimited } from "../src/ratelimit/RateLimiter.ts"
 import { afterAttempt, decideSubmit } from "../src/actors/SmppLinkDecisions.ts"
 import type { SubmitDecision } from "../src/actors/SmppLinkDecisions.ts"
 import { classifyCommandStatus, CommandStatus } from "../src/smpp/CommandStatus.ts"
@@ -235,7 +261,7 @@ export const problemsReference = (): string => {
     "",
     `Every error answer is \`application/problem+json\` (RFC 9457) with one of these ${sorted.length} types; \`detail\` says what`,
     "happened to this request, and a traced answer carries `traceId`. What each means for a submission and what to do:",
-    "[sending.md](../sending.md); the gRPC status codes they map to: [grpc.md](../grpc.md).",
+    "[sending.md](../sending.md); the gRPC status code of each error of the message API: [grpc-status.md](grpc-status.md).",
     "",
     "| status | type | title | answered by |",
     "|---:|---|---|---|",
@@ -308,10 +334,255 @@ export const smppReference = (): string => {
   ].join("\n")
 }
 
+/** Values a sample of each error is built from, twice: what differs between the two runs is the error's own value. */
+interface Seed {
+  readonly seconds: number
+  readonly field: string
+}
+const seeds = [{ seconds: 7, field: "messageClass" }, { seconds: 13, field: "text" }] as const
+
+type GrpcTag = GrpcError["_tag"]
+type ErrorOf<T extends GrpcTag> = Extract<GrpcError, { readonly _tag: T }>
+
+/** What REST answers for the same error: the problem, its Retry-After header, and the function that decided. */
+interface RestAnswer {
+  readonly problem: { readonly status: number; readonly type: string }
+  readonly retryAfter: number | undefined
+  readonly by: string
+}
+
+interface Sample<T extends GrpcTag> {
+  readonly when: string
+  /** Every variant worth a look (each policy reason, with and without an optional field), from the seed's values. */
+  readonly errors: (seed: Seed) => ReadonlyArray<ErrorOf<T>>
+  readonly rest: (error: ErrorOf<T>) => RestAnswer
+}
+
+const submitRest = (error: SubmitError): RestAnswer =>
+  ({ problem: submitProblem(error), retryAfter: retryAfterOf(error), by: "`submitProblem`, `retryAfterOf` (src/http/SubmitProblems.ts)" })
+
+const accountsRest = (error: Unauthenticated | Forbidden): RestAnswer =>
+  ({ problem: toProblem(error), retryAfter: undefined, by: "`toProblem` (src/http/AccountsHandlers.ts)" })
+
+/** A sample of every error of the union: a tag without one does not compile, so no error is left off the page. */
+const grpcSamples: { readonly [T in GrpcTag]: Sample<T> } = {
+  BadFields: {
+    when: "a request that does not decode: every bad field of a message (`to`, `client_ref`, a field number the contract lacks as `#<n>`), a batch of none or more than 1,000, a bad ListMessages filter",
+    errors: (s) => [new BadFields({ violations: [{ field: s.field, message: "is not valid" }] })],
+    // REST's bad fields are its schema's (RequestValidationLive) and its handlers' (this helper): a 400 naming each.
+    rest: (e) => ({ problem: invalidField(e.violations[0]?.field ?? "", "is not valid"), retryAfter: undefined, by: "`invalidField` (src/http/Problems.ts)" })
+  },
+  InvalidField: {
+    when: "a decoded message the pipeline refuses: a text its encoding cannot carry or too long, a message class the app may not send",
+    errors: (s) => [new InvalidField({ field: s.field, message: "is not valid" })],
+    rest: submitRest
+  },
+  Unauthenticated: {
+    when: "no, garbled, expired or revoked token",
+    errors: () => [new Unauthenticated({ message: "invalid access token" })],
+    rest: accountsRest
+  },
+  Forbidden: {
+    when: "wrong app, a viewer sending, an address not in the allow-list, an app token listing another app",
+    errors: () => [new Forbidden({ message: "not allowed" })],
+    rest: accountsRest
+  },
+  MessageNotFound: {
+    when: "an unknown message id, or another organisation's",
+    errors: () => [new MessageNotFound({ id: "msg_1" })],
+    // REST maps it inline in its handler (src/http/Handlers.ts, `status`): the same class, built here as it builds it.
+    rest: (e) => ({ problem: new NotFoundProblem({ detail: `no message ${e.id}` }), retryAfter: undefined, by: "inline in src/http/Handlers.ts (no function to call)" })
+  },
+  RateLimited: {
+    when: "a rate limit (app, organisation, route) is reached",
+    errors: (s) => [new RateLimited({ policy: "app", retryAfterSeconds: s.seconds, layer: "L1", policies: [] })],
+    rest: submitRest
+  },
+  LimiterUnavailable: {
+    when: "the shared rate-limit store does not answer and `rateLimits.onStoreFailure` is `failClosed`",
+    errors: (s) => [new LimiterUnavailable({ retryAfterSeconds: s.seconds })],
+    rest: submitRest
+  },
+  NoRoute: {
+    when: "no routing rule matches, or its target does not exist (the refused message is recorded when it can be)",
+    errors: () => [new NoRoute({ message: "no routing rule matches", messageId: "msg_1" }), new NoRoute({ message: "no enabled link is configured" })],
+    rest: submitRest
+  },
+  PolicyRejected: {
+    when: "the contact policy refused the message (recorded as `rejected`)",
+    errors: (s) =>
+      policyReasons.flatMap((reason) => [
+        new PolicyRejected({ reason, ruleId: "rule_1", messageId: "msg_1", retryAfterSeconds: s.seconds }),
+        new PolicyRejected({ reason, ruleId: "rule_1", messageId: "msg_1" })
+      ]),
+    rest: submitRest
+  },
+  PolicyUnavailable: {
+    when: "the contact policy cannot decide (a policy bucket failed or did not answer)",
+    errors: () => [new PolicyUnavailable({ message: "bucket 3 did not answer" })],
+    rest: submitRest
+  },
+  StoreUnavailable: {
+    when: "message storage does not answer",
+    errors: () => [new StoreUnavailable({ message: "connection refused" })],
+    rest: submitRest
+  },
+  IdempotencyKeyInFlight: {
+    when: "another request with this idempotency key is still being processed",
+    errors: () => [new IdempotencyKeyInFlight({ key: "order-42" })],
+    rest: submitRest
+  },
+  IdempotencyKeyReused: {
+    when: "the idempotency key was used with a different message",
+    errors: () => [new IdempotencyKeyReused({ key: "order-42" })],
+    rest: submitRest
+  }
+}
+
+/** One google.rpc detail as a client reads it. */
+type WireDetail =
+  | { readonly kind: "BadRequest"; readonly fields: ReadonlyArray<string> }
+  | { readonly kind: "RetryInfo"; readonly seconds: number }
+  | { readonly kind: "ErrorInfo"; readonly reason: string; readonly domain: string; readonly keys: ReadonlyArray<string> }
+  | { readonly kind: "Other"; readonly typeName: string }
+
+type DetailKind = WireDetail["kind"]
+type DetailOf<K extends DetailKind> = Extract<WireDetail, { readonly kind: K }>
+
+/** What a client receives for an error: the status code, and the details decoded from grpc-status-details-bin. */
+const onTheWire = (error: GrpcError): { readonly code: number; readonly details: ReadonlyArray<WireDetail> } => {
+  const answer = serviceErrorOf(error)
+  const bin = answer.metadata?.get("grpc-status-details-bin")[0]
+  if (!(bin instanceof Buffer)) throw new Error(`${error._tag}: no grpc-status-details-bin`)
+  // A batch answers one message's error with statusOf: the same google.rpc.Status, or the page would describe one path only.
+  if (!bin.equals(toBinary(StatusSchema, statusOf(error)))) throw new Error(`${error._tag}: statusOf and serviceErrorOf differ`)
+  const status = fromBinary(StatusSchema, bin)
+  if (status.code !== answer.code) throw new Error(`${error._tag}: the status in the trailer is not the call's`)
+  const details = status.details.map((any): WireDetail => {
+    const bad = anyUnpack(any, BadRequestSchema)
+    if (bad !== undefined) return { kind: "BadRequest", fields: bad.fieldViolations.map((v) => v.field) }
+    const retry = anyUnpack(any, RetryInfoSchema)
+    if (retry !== undefined) return { kind: "RetryInfo", seconds: Number(retry.retryDelay?.seconds ?? 0n) }
+    const info = anyUnpack(any, ErrorInfoSchema)
+    if (info !== undefined) return { kind: "ErrorInfo", reason: info.reason, domain: info.domain, keys: Object.keys(info.metadata) }
+    return { kind: "Other", typeName: any.typeUrl.replace(/^.*\//, "") }
+  })
+  return { code: answer.code ?? Code.UNKNOWN, details }
+}
+
+const codeName = (code: number) => `\`${Code[code] ?? "?"}\` (${code})`
+
+const distinct = <A>(values: ReadonlyArray<A>): Array<A> => [...new Set(values)]
+
+/** A number from the two runs: the error's own `retryAfterSeconds` when it followed the seeds, else what the mapping fixed. */
+const secondsText = (first: ReadonlyArray<number>, second: ReadonlyArray<number>): string => {
+  if (first.every((v, i) => v === seeds[0].seconds && second[i] === seeds[1].seconds)) return "the error's `retryAfterSeconds`"
+  return distinct([...first, ...second]).map((v) => `${v} s`).join(" or ")
+}
+
+/** Each kind of detail in words, from its instances in the first and the second run. */
+const detailText: { readonly [K in DetailKind]: (first: ReadonlyArray<DetailOf<K>>, second: ReadonlyArray<DetailOf<K>>) => string } = {
+  BadRequest: (first, second) => {
+    const [a, b] = [first.flatMap((d) => d.fields), second.flatMap((d) => d.fields)]
+    if (a.join() === b.join()) return `\`BadRequest\` on ${a.map((f) => `\`${f}\``).join(", ")}`
+    const renamed = a[0] !== seeds[0].field ? ` (\`${seeds[0].field}\` → \`${a[0] ?? ""}\`)` : ""
+    return `\`BadRequest\`: a violation per bad field, named as the proto names it${renamed}`
+  },
+  RetryInfo: (first, second) => `\`RetryInfo\` (${secondsText(first.map((d) => d.seconds), second.map((d) => d.seconds))})`,
+  ErrorInfo: (infos) => {
+    const reasons = distinct(infos.map((d) => `\`${d.reason}\``)).join(" \\| ")
+    const domains = distinct(infos.map((d) => `\`${d.domain}\``)).join(", ")
+    const keys = distinct(infos.flatMap((d) => d.keys)).map((k) => infos.every((d) => d.keys.includes(k)) ? `\`${k}\`` : `\`${k}\` if known`)
+    return `\`ErrorInfo\` (reason ${reasons}, domain ${domains}${keys.length > 0 ? `, metadata ${keys.join(", ")}` : ""})`
+  },
+  Other: (others) => distinct(others.map((d) => `\`${d.typeName}\``)).join(", ")
+}
+
+const ofKind = <K extends DetailKind>(variants: ReadonlyArray<ReadonlyArray<WireDetail>>, kind: K): Array<DetailOf<K>> =>
+  variants.flatMap((ds) => ds.filter((d): d is DetailOf<K> => d.kind === kind))
+
+const kindText = <K extends DetailKind>(kind: K, first: ReadonlyArray<ReadonlyArray<WireDetail>>, second: ReadonlyArray<ReadonlyArray<WireDetail>>) =>
+  detailText[kind](ofKind(first, kind), ofKind(second, kind))
+
+/** The detail cell: each kind once, merged over the variants (`if any`: only some of them carry it). */
+const detailsText = (first: ReadonlyArray<ReadonlyArray<WireDetail>>, second: ReadonlyArray<ReadonlyArray<WireDetail>>): string =>
+  distinct(first.flatMap((ds) => ds.map((d) => d.kind)))
+    .map((kind) => kindText(kind, first, second) + (first.every((ds) => ds.some((d) => d.kind === kind)) ? "" : ", if any"))
+    .join("; ") || "—"
+
+/** One row of the page: a tag's samples through failureOf (on the wire) and through REST's mapping. */
+const grpcRow = <T extends GrpcTag>(tag: T, sample: Sample<T>): string => {
+  const runs = [sample.errors(seeds[0]), sample.errors(seeds[1])] as const
+  if (runs[0].length === 0 || runs[0].length !== runs[1].length) throw new Error(`${tag}: its sample makes no error, or a different number per run`)
+  const wire = [runs[0].map(onTheWire), runs[1].map(onTheWire)] as const
+  const codes = distinct(wire[0].map((w) => codeName(w.code))).join(" / ")
+  const details = detailsText(wire[0].map((w) => w.details), wire[1].map((w) => w.details))
+  const rest = [runs[0].map(sample.rest), runs[1].map(sample.rest)] as const
+  const problems = distinct(rest[0].map((r) => `${r.problem.status} \`${r.problem.type}\``)).join(" / ")
+  const retryAfter = rest[0].map((r) => r.retryAfter)
+  const header = retryAfter.every((v) => v === undefined)
+    ? ""
+    : `, \`Retry-After\`: ${secondsText(retryAfter.map((v) => v ?? 0), rest[1].map((r) => r.retryAfter ?? 0))}`
+  const by = distinct(rest[0].map((r) => r.by)).join(", ")
+  return `| \`${tag}\` | ${sample.when} | ${codes} | ${details} | ${problems}${header} | ${by} |`
+}
+
+/** The answers src/grpc/Errors.ts defines as constants (no error behind them), each with its doc comment. */
+const fixedAnswers = (): Array<string> => {
+  const source = readFileSync(join(root, "src", "grpc", "Errors.ts"), "utf8")
+  const docs = new Map([...source.matchAll(/\/\*\* ([^\n]*?) \*\/\nexport const (\w+)/g)].map((m) => [m[2] ?? "", m[1] ?? ""]))
+  // Sorted: a module namespace lists its exports in an order Node and vitest do not share.
+  const exported = Object.entries(GrpcErrors).sort(([a], [b]) => a.localeCompare(b))
+  return exported.flatMap(([name, value]) => {
+    if (typeof value !== "object" || value === null || !("code" in value) || typeof value.code !== "number") return []
+    const doc = docs.get(name)
+    if (doc === undefined) throw new Error(`src/grpc/Errors.ts: ${name} has no one-line doc comment to show`)
+    const message = "details" in value && typeof value.details === "string" ? value.details : ""
+    const carries = "metadata" in value && value.metadata !== undefined ? "grpc-status-details-bin" : "—"
+    return [`| \`${name}\` | ${doc} | ${codeName(value.code)} | ${message} | ${carries} |`]
+  })
+}
+
+/** Every error a call of smsgw.v1.MessageService can fail with, computed by the mapping functions both APIs run. */
+export const grpcStatusReference = (): string => {
+  const rowOf = <T extends GrpcTag>(tag: T) => grpcRow(tag, grpcSamples[tag])
+  const rows = (Object.keys(grpcSamples) as Array<GrpcTag>).map(rowOf)
+  return [
+    "# Reference: gRPC status codes and details",
+    "",
+    "<!-- Generated by `npm run docs:reference` by running a sample of each error of `GrpcError` through",
+    "     src/grpc/Errors.ts (serviceErrorOf, statusOf) and REST's mapping of the same error; do not edit.",
+    "     test/unit/reference-docs.test.ts fails when it and the code differ. How to read the details: grpc.md. -->",
+    "",
+    `Every error a call of \`smsgw.v1.MessageService\` fails with (${rows.length}), the gRPC status code it answers, the`,
+    "`google.rpc` details in its `grpc-status-details-bin` trailer (in `SendMessages`, the same `google.rpc.Status` is one",
+    "message's `error`), and what REST answers for the same error ([problems.md](problems.md)). Each row is a sample of",
+    "the error run through both; `if any` and `if known`: only when the error carries it. How to read the trailer:",
+    "[grpc.md](../grpc.md#errors).",
+    "",
+    "| error | when | gRPC status | details (`google.rpc`) | REST | REST's mapping |",
+    "|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    "Answers the server gives without an error behind them (src/grpc/Errors.ts):",
+    "",
+    "| answer | when | gRPC status | message | details |",
+    "|---|---|---|---|---|",
+    ...fixedAnswers(),
+    "",
+    "And what grpc-js answers itself, outside the code above: a request message above `grpc.maxMessageBytes` is",
+    "`RESOURCE_EXHAUSTED` before it is decoded (REST: 413 `urn:smsgw:problem:payload-too-large`); a passed client",
+    "deadline `DEADLINE_EXCEEDED`; a cancelled call `CANCELLED`; a method the service lacks `UNIMPLEMENTED`. A defect in a",
+    "handler is logged and answered `INTERNAL` (\"internal error\", src/grpc/MessageService.ts), as REST answers 500.",
+    ""
+  ].join("\n")
+}
+
 if (import.meta.main) {
   writeFileSync(new URL("../docs/reference/configuration.md", import.meta.url), configurationReference())
   writeFileSync(new URL("../docs/reference/metrics.md", import.meta.url), metricsReference())
   writeFileSync(new URL("../docs/reference/problems.md", import.meta.url), problemsReference())
   writeFileSync(new URL("../docs/reference/smpp-status.md", import.meta.url), smppReference())
-  console.log("docs/reference/configuration.md, metrics.md, problems.md and smpp-status.md written")
+  writeFileSync(new URL("../docs/reference/grpc-status.md", import.meta.url), grpcStatusReference())
+  console.log("docs/reference/configuration.md, metrics.md, problems.md, smpp-status.md and grpc-status.md written")
 }

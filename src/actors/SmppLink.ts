@@ -353,6 +353,14 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
     }
   }
 
+  /**
+   * A stopping link (SIGTERM, its shard moving to another node) sends nothing more but waits for the answers of the
+   * parts already in its window: a part handed without its answer stored is an unknown outcome, which recovery resends
+   * (the SMSC then has it twice). `inWindow` counts the parts between their handed mark and their recorded result.
+   */
+  let draining = false
+  let inWindow = 0
+
   const sendOne = (item: WorkItem) =>
     Effect.gen(function*() {
       const message = item.message
@@ -385,7 +393,10 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
           continue
         }
         yield* takeSlot
-        yield* markHanded(message.messageId, seq)
+        // Stopping: the rest of this message stays with the store (released below, re-driven by recovery at once).
+        if (draining) return "released" as const
+        inWindow++
+        yield* markHanded(message.messageId, seq).pipe(Effect.onError(() => Effect.sync(() => inWindow--)))
         counters.submitted++
         const submitted = current.submit({
           sourceAddr: addresses.source.addr,
@@ -419,6 +430,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
         }
         const decision = decideSubmit(result)
         apply(decision, now)
+        inWindow--
         switch (decision._tag) {
           case "Submitted":
             record(message, seq, parts.length, { _tag: "Submitted", smscMessageId: decision.smscMessageId })
@@ -586,6 +598,19 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
       Effect.flatMap((left) => left.length === 0 ? Effect.void : store.recordOutcomes(left)),
       Effect.ignore
     )
+  )
+  // Runs first (finalizers run last-added first): the window drains, within the response timeout, while the session,
+  // the workers and the writers are still up; what it answered is then in `outcomes`, stored by the finalizer above.
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      draining = true
+      return inWindow === 0 ? Effect.void : Effect.logInfo("link stopping: waiting for the answers in its window").pipe(
+        Effect.annotateLogs({ linkId, inWindow }),
+        Effect.andThen(Effect.sleep(5).pipe(Effect.repeat({ until: () => inWindow <= 0 }))),
+        Effect.timeout(settings.responseTimeoutMs + 1_000),
+        Effect.ignore
+      )
+    })
   )
 
   yield* Entity.keepAlive(true)

@@ -882,10 +882,21 @@ const connectionLoop = (engine: Engine, slot: Slot): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { initialMs, maxMs } = engine.options.reconnect
     let attempt = 0
+    // A connection that never binds (refused, timed out, TLS) is logged once per distinct reason, not per retry.
+    let reported: string | undefined
     while (!engine.closing) {
       const outcome = yield* runLink(engine, slot)
       if (engine.closing) return
       engine.counters.reconnects++
+      // The reason without the connection's name (`esme@host:port/mode#n: `), which numbers every attempt.
+      const reason = engine.counters.lastError?.replace(/^\S+#\d+: /, "")
+      if (outcome.wasBound) reported = undefined
+      else if (outcome.bindStatus === undefined && reason !== reported) {
+        reported = reason
+        yield* Effect.logWarning("smpp connection failed, retrying").pipe(
+          Effect.annotateLogs({ connection: slot.mode, error: engine.counters.lastError ?? "" })
+        )
+      }
       let delay: number
       if (slot.skipBackoff) {
         slot.skipBackoff = false

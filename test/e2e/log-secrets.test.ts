@@ -33,7 +33,7 @@ describe("secrets in the logs", () => {
           mail: { smtp: { host: "127.0.0.1", port: mailbox.port, secure: false, timeoutMs: 5_000 }, publicUrl: "https://gw.example.com" },
           log: { format, level: "debug" }
         })
-        const gw = yield* spawnSmsgw(["serve", "--config", config], {}, 5_000_000)
+        const gw = yield* spawnSmsgw(["serve", "--config", config], {}, { keepChars: 5_000_000 })
         yield* waitHealthy(gw, port, 45_000)
         const base = `http://127.0.0.1:${port}`
         const email = `owner-${crypto.randomUUID().slice(0, 8)}@example.com`

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Result, Scope } from "effect"
+import { Effect, Exit, Fiber, Logger, References, Result, Scope } from "effect"
 import smpp from "smpp"
 import * as Session from "../../src/smpp/Session.ts"
 import type { SessionState } from "../../src/smpp/Session.ts"
@@ -215,6 +215,28 @@ describe("SmppSession against the simulator", () => {
       const other = yield* eventually("wrongId.state: s.counters.bindFailures >= 1", wrongId.state, { until: (s) => s.counters.bindFailures >= 1 })
       expect(other.counters.lastError).toContain("ESME_RINVSYSID")
       expect((yield* sim.stats).binds).toBe(0)
+    }))
+
+  it.live("a link that cannot connect says so once per reason, not once per retry", () =>
+    Effect.gen(function*() {
+      const warnings: Array<{ message: string; error: unknown }> = []
+      const logger = Logger.make((options) => {
+        if (options.logLevel !== "Warn") return
+        const error = options.fiber.getRef(References.CurrentLogAnnotations).error
+        warnings.push({ message: String(options.message), error })
+      })
+      // A port nothing listens on: every attempt is refused, the session retries every 20–200 ms.
+      const closed = yield* Effect.promise(() => new Promise<number>((resolve) => {
+        const server = createServer().listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+        })
+      }))
+      const { session } = yield* open({ port: closed }).pipe(Effect.provide(Logger.layer([logger])))
+      yield* eventually("five attempts refused", session.state, { until: (s) => s.counters.reconnects >= 5 })
+      const failed = warnings.filter((w) => w.message === "smpp connection failed, retrying")
+      expect(failed).toHaveLength(1)
+      expect(String(failed[0]!.error)).toContain("ECONNREFUSED")
     }))
 
   it.live("receipts arrive through onDeliver in text form and are acknowledged", () =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
-import { configurationReference, metricsReference, problemsReference, smppReference } from "../../scripts/reference.ts"
+import { configurationReference, grpcStatusReference, metricsReference, problemsReference, smppReference } from "../../scripts/reference.ts"
 
 describe("generated reference pages", () => {
   it("docs/reference/configuration.md is what the configuration's Schema says now (npm run docs:reference)", () => {
@@ -39,5 +39,17 @@ describe("generated reference pages", () => {
     expect(page).toContain("halved (AIMD)")
     expect(page).toMatch(/\| no bound session to send on \| `NotBound` \| waits for a bind/)
     expect(page).toMatch(/`SubmitTimeout` \| retried .*\(an unknown outcome\)/)
+  })
+
+  it("docs/reference/grpc-status.md is what the gRPC and REST mappings answer for each error (npm run docs:reference)", () => {
+    const page = readFileSync(new URL("../../docs/reference/grpc-status.md", import.meta.url), "utf8")
+    expect(page).toBe(grpcStatusReference())
+    // Details decoded from the trailer; a value the error carries told apart from one the mapping fixes.
+    expect(page).toMatch(/\| `RateLimited` \|.*\| `RESOURCE_EXHAUSTED` \(8\) \| `RetryInfo` \(the error's `retryAfterSeconds`\); `ErrorInfo` \(reason `RATE_LIMITED`/)
+    expect(page).toMatch(/\| `IdempotencyKeyInFlight` \|.*`RetryInfo` \(1 s\).*\| 409 `urn:smsgw:problem:idempotency-in-flight`, `Retry-After`: 1 s \|/)
+    expect(page).toMatch(/\| `IdempotencyKeyReused` \|.*\| `INVALID_ARGUMENT` \(3\) \| `BadRequest` on `idempotency_key` \| 422 /)
+    expect(page).toContain("(`messageClass` → `message_class`)")
+    expect(page).toContain("reason `BLACKLISTED` \\| `FREQUENCY_CAP` \\| `DUPLICATE` \\| `QUIET_HOURS`")
+    expect(page).toMatch(/\| `serverDeadline` \|.*\| `DEADLINE_EXCEEDED` \(4\) \|/)
   })
 })
