@@ -177,7 +177,14 @@ export class Access extends Context.Service<Access, {
             if (allowList === undefined || !allows(allowList, ip)) {
               return yield* new Forbidden({ message: `client address ${ip} is not in the allow-list of app ${appId}` })
             }
-            const sender: Submitter = { orgId: app.orgId, appId: app.id, appLimits: app.limits, messageClass: app.messageClass }
+            const sender: Submitter = {
+              orgId: app.orgId,
+              appId: app.id,
+              appLimits: app.limits,
+              messageClass: app.messageClass,
+              ...(app.callback !== undefined ? { callback: app.callback } : {}),
+              canSignCallbacks: app.callbackSecretPrefix !== undefined
+            }
             return sender
           })
 

@@ -148,10 +148,25 @@ const auditRetention = Effect.gen(function*() {
   yield* sql`CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)`
 })
 
+/**
+ * An app's status callback (docs/callbacks.md): where its messages' moves go, which moves (final | all), its signing
+ * secret and, for a day after a rotation, the previous one (both sign until then).
+ */
+const appCallbacks = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const big = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") })
+  yield* sql`ALTER TABLE apps ADD COLUMN callback_url TEXT`
+  yield* sql`ALTER TABLE apps ADD COLUMN callback_events TEXT`
+  yield* sql`ALTER TABLE apps ADD COLUMN callback_secret TEXT`
+  yield* sql`ALTER TABLE apps ADD COLUMN callback_secret_previous TEXT`
+  yield* sql`ALTER TABLE apps ADD COLUMN callback_secret_previous_until ${big}`
+})
+
 export const accountMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0002_accounts": initAccounts,
   "0007_app_message_class": appMessageClass,
   "0011_invitation_tokens": invitationTokens,
   "0017_audit_filters": auditFilters,
-  "0022_audit_retention": auditRetention
+  "0022_audit_retention": auditRetention,
+  "0023_app_callbacks": appCallbacks
 }

@@ -10,6 +10,8 @@ import { randomBytes } from "node:crypto"
 import { AppLimits, Role } from "../domain/Account.ts"
 import type { ApiKey, App, AuditEntry, Invitation, Member, Organisation, User } from "../domain/Account.ts"
 import { emailKey } from "./Identity.ts"
+import { newCallbackSecret } from "../domain/Callback.ts"
+import type { CallbackEvents } from "../domain/Callback.ts"
 
 export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
   email: Schema.String
@@ -50,8 +52,20 @@ export interface NewApp {
   readonly active: boolean
 }
 
-/** Absent (or undefined) fields keep their value. */
-export type AppPatch = { readonly [K in keyof NewApp]?: NewApp[K] | undefined }
+/** Absent (or undefined) fields keep their value; `callbackUrl: null` removes the callback. */
+export type AppPatch = { readonly [K in keyof NewApp]?: NewApp[K] | undefined } & {
+  readonly callbackUrl?: string | null | undefined
+  readonly callbackEvents?: CallbackEvents | undefined
+}
+
+/** An updated app, with its callback signing secret when this update made it (shown once). */
+export interface UpdatedApp {
+  readonly app: App
+  readonly callbackSecret?: string
+}
+
+/** How long the previous callback secret still signs after a rotation. */
+export const callbackSecretOverlapMs = 24 * 3_600_000
 
 export interface RefreshTokenRecord {
   readonly id: string
@@ -182,7 +196,12 @@ export class AccountStore extends Context.Service<AccountStore, {
     orgId: string,
     appId: string,
     patch: AppPatch
-  ) => Effect.Effect<App, NotFound | StoreFailure>
+  ) => Effect.Effect<UpdatedApp, NotFound | StoreFailure>
+  /** A new callback signing secret; the previous one signs beside it for callbackSecretOverlapMs. */
+  readonly rotateCallbackSecret: (
+    orgId: string,
+    appId: string
+  ) => Effect.Effect<{ readonly app: App; readonly secret: string; readonly previousUntil: number | undefined }, NotFound | StoreFailure>
   /** Soft delete: the app is NotFound from then on and its keys are revoked. */
   readonly deleteApp: (orgId: string, appId: string) => Effect.Effect<void, NotFound | StoreFailure>
 
@@ -291,6 +310,9 @@ interface AppRow {
   readonly allow_list: string
   readonly limits: string
   readonly message_class?: string | null
+  readonly callback_url?: string | null
+  readonly callback_events?: string | null
+  readonly callback_secret?: string | null
   readonly active: Int | boolean
   readonly created_at: Int
   readonly updated_at: Int
@@ -428,6 +450,12 @@ export const make = Effect.gen(function*() {
         limits,
         messageClass: row.message_class === "promotional" ? "promotional" : "transactional",
         active: flag(row.active),
+        callback: row.callback_url === null || row.callback_url === undefined
+          ? undefined
+          : { url: row.callback_url, events: row.callback_events === "all" ? "all" : "final" },
+        callbackSecretPrefix: row.callback_secret === null || row.callback_secret === undefined
+          ? undefined
+          : row.callback_secret.slice(0, 12),
         createdAt: Number(row.created_at),
         updatedAt: Number(row.updated_at)
       }
@@ -793,6 +821,8 @@ export const make = Effect.gen(function*() {
       limits: input.limits,
       messageClass: input.messageClass,
       active: input.active,
+      callback: undefined,
+      callbackSecretPrefix: undefined,
       createdAt: now,
       updatedAt: now
     }
@@ -835,6 +865,9 @@ export const make = Effect.gen(function*() {
     patch: AppPatch
   ) {
     const now = yield* Clock.currentTimeMillis
+    const setUrl = patch.callbackUrl !== undefined
+    // An app that gets a callback URL and has no secret gets one now, shown once in this answer.
+    const secret = typeof patch.callbackUrl === "string" ? newCallbackSecret() : null
     const rows = yield* sql<AppRow>`
       UPDATE apps SET
         name = COALESCE(${patch.name ?? null}, name),
@@ -842,12 +875,36 @@ export const make = Effect.gen(function*() {
         limits = COALESCE(${patch.limits === undefined ? null : encodeLimits(patch.limits)}, limits),
         message_class = COALESCE(${patch.messageClass ?? null}, message_class),
         active = COALESCE(${patch.active === undefined ? null : patch.active ? 1 : 0}, active),
+        callback_url = CASE WHEN CAST(${setUrl ? 1 : 0} AS INTEGER) = 1 THEN CAST(${patch.callbackUrl ?? null} AS TEXT)
+          ELSE callback_url END,
+        callback_events = COALESCE(CAST(${patch.callbackEvents ?? null} AS TEXT), callback_events),
+        callback_secret = COALESCE(callback_secret, CAST(${secret} AS TEXT)),
         updated_at = ${now}
       WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL
       RETURNING *`
     const row = rows[0]
     if (row === undefined) return yield* new NotFound({ entity: "app", id: appId })
-    return yield* toApp(row)
+    const app = yield* toApp(row)
+    const updated: UpdatedApp = secret !== null && row.callback_secret === secret ? { app, callbackSecret: secret } : { app }
+    return updated
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const rotateCallbackSecret = Effect.fn("AccountStore.rotateCallbackSecret")(function*(orgId: string, appId: string) {
+    const now = yield* Clock.currentTimeMillis
+    const secret = newCallbackSecret()
+    const until = now + callbackSecretOverlapMs
+    const rows = yield* sql<AppRow & { readonly callback_secret_previous_until: Int | null }>`
+      UPDATE apps SET
+        callback_secret_previous = callback_secret,
+        callback_secret_previous_until = CASE WHEN callback_secret IS NULL THEN NULL ELSE CAST(${until} AS BIGINT) END,
+        callback_secret = ${secret},
+        updated_at = ${now}
+      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL
+      RETURNING *`
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "app", id: appId })
+    const previousUntil = row.callback_secret_previous_until === null ? undefined : Number(row.callback_secret_previous_until)
+    return { app: yield* toApp(row), secret, previousUntil }
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
   const deleteApp = Effect.fn("AccountStore.deleteApp")(function*(orgId: string, appId: string) {
@@ -1100,6 +1157,7 @@ export const make = Effect.gen(function*() {
     getApp,
     findAppById,
     updateApp,
+    rotateCallbackSecret,
     deleteApp,
     addApiKey,
     listApiKeys,

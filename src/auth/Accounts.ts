@@ -9,7 +9,8 @@ import { InvalidField, StoreUnavailable } from "../domain/Errors.ts"
 import type { Principal } from "./Access.ts"
 import { Access } from "./Access.ts"
 import { AccountStore, StoreFailure } from "./AccountStore.ts"
-import type { AuditQuery } from "./AccountStore.ts"
+import type { AuditQuery, UpdatedApp } from "./AccountStore.ts"
+import type { CallbackEvents } from "../domain/Callback.ts"
 import { Conflict, Forbidden, MailUnavailable, NotFoundInOrg, Unauthenticated } from "./Errors.ts"
 import { parseAllowList } from "./IpAllowList.ts"
 import type { Mail } from "./Mailer.ts"
@@ -43,6 +44,12 @@ export interface AppInput {
   readonly limits?: AppLimits | undefined
   readonly messageClass?: MessageClass | undefined
   readonly active?: boolean | undefined
+}
+
+/** What an app's update may change: its fields, and its status callback (`callbackUrl: null` removes it). */
+export type AppUpdate = Partial<AppInput> & {
+  readonly callbackUrl?: string | null | undefined
+  readonly callbackEvents?: CallbackEvents | undefined
 }
 
 export interface NewApiKey {
@@ -115,7 +122,13 @@ export class Accounts extends Context.Service<Accounts, {
   readonly createApp: (p: Principal, input: AppInput, ip: string) => Effect.Effect<App, AccountError>
   readonly listApps: (p: Principal) => Effect.Effect<ReadonlyArray<App>, AccountError>
   readonly getApp: (p: Principal, appId: string) => Effect.Effect<App, AccountError>
-  readonly updateApp: (p: Principal, appId: string, patch: Partial<AppInput>, ip: string) => Effect.Effect<App, AccountError>
+  readonly updateApp: (p: Principal, appId: string, patch: AppUpdate, ip: string) => Effect.Effect<UpdatedApp, AccountError>
+  /** A new callback signing secret (shown once); the previous one still signs for a day. */
+  readonly rotateCallbackSecret: (
+    p: Principal,
+    appId: string,
+    ip: string
+  ) => Effect.Effect<{ readonly app: App; readonly secret: string; readonly previousUntil: number | undefined }, AccountError>
   readonly deleteApp: (p: Principal, appId: string, ip: string) => Effect.Effect<void, AccountError>
   readonly createKey: (p: Principal, appId: string, ip: string) => Effect.Effect<NewApiKey, AccountError>
   readonly listKeys: (p: Principal, appId: string) => Effect.Effect<ReadonlyArray<ApiKey>, AccountError>
@@ -483,16 +496,23 @@ export class Accounts extends Context.Service<Accounts, {
           Effect.catchTag("NotFound", notFound("app", appId))
         )
 
-      const updateApp = Effect.fn("Accounts.updateApp")(function*(p: Principal, appId: string, patch: Partial<AppInput>, ip: string) {
+      const updateApp = Effect.fn("Accounts.updateApp")(function*(p: Principal, appId: string, patch: AppUpdate, ip: string) {
         yield* requireUser(p, "admin")
         if (patch.name !== undefined && patch.name.trim() === "") {
           return yield* new InvalidField({ field: "name", message: "must not be empty" })
         }
         yield* checkAllowList(patch.allowList)
-        const app = yield* infra(store.updateApp(p.orgId, appId, patch)).pipe(Effect.catchTag("NotFound", notFound("app", appId)))
+        const updated = yield* infra(store.updateApp(p.orgId, appId, patch)).pipe(Effect.catchTag("NotFound", notFound("app", appId)))
         access.invalidateApp(appId)
         yield* audit(p, p.orgId, "app.updated", appId, ip, Object.keys(patch).join(","))
-        return app
+        return updated
+      })
+
+      const rotateCallbackSecret = Effect.fn("Accounts.rotateCallbackSecret")(function*(p: Principal, appId: string, ip: string) {
+        yield* requireUser(p, "admin")
+        const rotated = yield* infra(store.rotateCallbackSecret(p.orgId, appId)).pipe(Effect.catchTag("NotFound", notFound("app", appId)))
+        yield* audit(p, p.orgId, "app.callback_secret_rotated", appId, ip)
+        return rotated
       })
 
       const deleteApp = Effect.fn("Accounts.deleteApp")(function*(p: Principal, appId: string, ip: string) {
@@ -640,6 +660,7 @@ export class Accounts extends Context.Service<Accounts, {
         listApps: (p) => requireUser(p, "viewer").pipe(Effect.andThen(infra(store.listApps(p.orgId)))),
         getApp,
         updateApp,
+        rotateCallbackSecret,
         deleteApp,
         createKey,
         listKeys,

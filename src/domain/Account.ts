@@ -3,6 +3,7 @@
  */
 import { Schema } from "effect"
 import type { MessageClass } from "./Policy.ts"
+import type { CallbackTarget } from "./Callback.ts"
 
 export const Role = Schema.Literals(["owner", "admin", "moderator", "member", "viewer"])
 export type Role = typeof Role.Type
@@ -74,6 +75,10 @@ export interface App {
   /** The class of its messages that do not say (contact policy: quiet hours, promotional caps). */
   readonly messageClass: MessageClass
   readonly active: boolean
+  /** Where its messages' status changes are posted, and which ones; none when unset. */
+  readonly callback: CallbackTarget | undefined
+  /** The first characters of its callback signing secret (the secret itself is shown once, when made). */
+  readonly callbackSecretPrefix: string | undefined
   readonly createdAt: number
   readonly updatedAt: number
 }
@@ -107,4 +112,8 @@ export interface Submitter {
   readonly appLimits: AppLimits
   /** The class of the app's messages that do not say. */
   readonly messageClass: MessageClass
+  /** Where the app's messages' status changes are posted (a message's own statusCallback replaces the URL). */
+  readonly callback?: CallbackTarget
+  /** Whether the app has a callback signing secret (a message's own statusCallback needs one). */
+  readonly canSignCallbacks?: boolean
 }

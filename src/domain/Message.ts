@@ -4,6 +4,7 @@
 import { Schema } from "effect"
 import { MessageClass } from "./Policy.ts"
 import { RecipientFromString, SenderFromString } from "./Msisdn.ts"
+import { HttpUrl } from "./Url.ts"
 
 export const MessageStatus = Schema.Literals([
   "accepted",
@@ -49,7 +50,10 @@ export const SubmitMessage = Schema.Struct({
   encoding: Schema.optionalKey(RequestedEncoding),
   messageClass: Schema.optionalKey(MessageClass).annotate({
     description: "transactional (OTPs, alerts) or promotional; default: the app's class. Quiet hours apply to promotional only."
-  })
+  }),
+  statusCallback: Schema.optionalKey(HttpUrl.annotate({
+    description: "Where this message's status changes are POSTed, instead of its app's callbackUrl (docs/callbacks.md)"
+  }))
 })
 export type SubmitMessage = typeof SubmitMessage.Type
 

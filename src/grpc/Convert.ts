@@ -95,7 +95,8 @@ export const submitOf = (request: SendMessageRequest, prefix = "") => {
     ...optional("clientRef", request.clientRef),
     ...optional("validitySeconds", request.validitySeconds),
     ...optional("encoding", requestedEncoding(request.encoding)),
-    ...optional("messageClass", requestedClass(request.messageClass))
+    ...optional("messageClass", requestedClass(request.messageClass)),
+    ...optional("statusCallback", request.statusCallback)
   }
   const unknown = unknownFields(request, prefix)
   const key = request.idempotencyKey

@@ -5,6 +5,8 @@ import { MessageClass } from "../domain/Policy.ts"
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { AppLimits, Role } from "../domain/Account.ts"
+import { CallbackEvents } from "../domain/Callback.ts"
+import { HttpUrl } from "../domain/Url.ts"
 import { pageQuery } from "./Paging.ts"
 import { Authentication } from "./Security.ts"
 import {
@@ -111,6 +113,12 @@ export const AppView = Schema.Struct({
   limits: AppLimits,
   messageClass: MessageClass,
   active: Schema.Boolean,
+  callbackUrl: Schema.optionalKey(Schema.String),
+  callbackEvents: Schema.optionalKey(CallbackEvents),
+  callbackSecretPrefix: Schema.optionalKey(Schema.String.annotate({ description: "The first characters of the signing secret" })),
+  callbackSecret: Schema.optionalKey(Schema.String.annotate({
+    description: "The callback signing secret, in the answer that made it only (when callbackUrl was first set): keep it"
+  })),
   createdAt: Schema.String,
   updatedAt: Schema.String
 })
@@ -148,11 +156,27 @@ export class AppsGroup extends HttpApiGroup.make("apps")
         allowList: Schema.optionalKey(AllowListInput),
         limits: Schema.optionalKey(AppLimits),
         messageClass: Schema.optionalKey(MessageClass),
-        active: Schema.optionalKey(Schema.Boolean)
+        active: Schema.optionalKey(Schema.Boolean),
+        callbackUrl: Schema.optionalKey(Schema.NullOr(HttpUrl).annotate({
+          description: "Where the app's messages' status changes are POSTed (docs/callbacks.md); null removes it"
+        })),
+        callbackEvents: Schema.optionalKey(CallbackEvents.annotate({ description: "final (default): the final status only; all: every change" }))
       }),
       success: AppView,
       error: accountErrors
     }),
+    HttpApiEndpoint.post("rotateCallbackSecret", "/v1/apps/:appId/callback-secret", {
+      params: { appId: Schema.String },
+      success: Schema.Struct({
+        secret: Schema.String,
+        prefix: Schema.String,
+        previousValidUntil: Schema.optionalKey(Schema.String)
+      }),
+      error: accountErrors
+    }).annotate(
+      OpenApi.Description,
+      "A new callback signing secret, shown once. The previous one still signs (a second v1 in Smsgw-Signature) until previousValidUntil."
+    ),
     HttpApiEndpoint.delete("delete", "/v1/apps/:appId", {
       params: { appId: Schema.String },
       success: HttpApiSchema.NoContent,

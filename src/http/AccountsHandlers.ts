@@ -73,13 +73,16 @@ export const problems = <A, R>(effect: Effect.Effect<A, AccountError | LoginThro
     Effect.mapError(toProblem)
   )
 
-const appView = (app: App) => ({
+const appView = (app: App, callbackSecret?: string) => ({
   id: app.id,
   name: app.name,
   allowList: app.allowList,
   limits: app.limits,
   messageClass: app.messageClass,
   active: app.active,
+  ...(app.callback !== undefined ? { callbackUrl: app.callback.url, callbackEvents: app.callback.events } : {}),
+  ...(app.callbackSecretPrefix !== undefined ? { callbackSecretPrefix: app.callbackSecretPrefix } : {}),
+  ...(callbackSecret !== undefined ? { callbackSecret } : {}),
   createdAt: iso(app.createdAt),
   updatedAt: iso(app.updatedAt)
 })
@@ -180,16 +183,26 @@ export const AppsHandlers = HttpApiBuilder.group(
     const accounts = yield* Accounts
     return handlers
       .handle("list", () =>
-        Effect.flatMap(CurrentPrincipal, (p) => accounts.listApps(p)).pipe(Effect.map((apps) => apps.map(appView)), problems))
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.listApps(p)).pipe(Effect.map((apps) => apps.map((a) => appView(a))), problems))
       .handle("create", ({ payload }) =>
         Effect.gen(function*() {
           return appView(yield* accounts.createApp(yield* CurrentPrincipal, payload, yield* clientIp))
         }).pipe(problems))
       .handle("get", ({ params }) =>
-        Effect.flatMap(CurrentPrincipal, (p) => accounts.getApp(p, params.appId)).pipe(Effect.map(appView), problems))
+        Effect.flatMap(CurrentPrincipal, (p) => accounts.getApp(p, params.appId)).pipe(Effect.map((a) => appView(a)), problems))
       .handle("update", ({ params, payload }) =>
         Effect.gen(function*() {
-          return appView(yield* accounts.updateApp(yield* CurrentPrincipal, params.appId, payload, yield* clientIp))
+          const { app, callbackSecret } = yield* accounts.updateApp(yield* CurrentPrincipal, params.appId, payload, yield* clientIp)
+          return appView(app, callbackSecret)
+        }).pipe(problems))
+      .handle("rotateCallbackSecret", ({ params }) =>
+        Effect.gen(function*() {
+          const rotated = yield* accounts.rotateCallbackSecret(yield* CurrentPrincipal, params.appId, yield* clientIp)
+          return {
+            secret: rotated.secret,
+            prefix: rotated.secret.slice(0, 12),
+            ...(rotated.previousUntil !== undefined ? { previousValidUntil: iso(rotated.previousUntil) } : {})
+          }
         }).pipe(problems))
       .handle("delete", ({ params }) =>
         Effect.gen(function*() {

@@ -13,6 +13,7 @@ import { ListsGroup } from "./ListsApi.ts"
 import { MessageSearchGroup } from "./MessageSearchApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { DashboardGroup } from "./DashboardApi.ts"
+import { CallbacksGroup } from "./CallbacksApi.ts"
 import { CdrGroup } from "./CdrApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import { OperationsGroup } from "./OperationsApi.ts"
@@ -121,6 +122,7 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(ModerationGroup)
   .add(DashboardGroup)
   .add(CdrGroup)
+  .add(CallbacksGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first; a key the endpoint does not know is an

@@ -14,6 +14,7 @@ import { MessageSearchHandlers } from "./MessageSearchHandlers.ts"
 import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { CdrHandlers } from "./CdrHandlers.ts"
+import { CallbacksHandlers } from "./CallbacksHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { OperationsHandlers } from "./OperationsHandlers.ts"
 import { PolicyAdminHandlers } from "./PolicyAdminHandlers.ts"
@@ -130,5 +131,6 @@ export const HandlersLive = Layer.mergeAll(
   CampaignsHandlersLive,
   DashboardHandlers,
   CdrHandlers,
+  CallbacksHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

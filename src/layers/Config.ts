@@ -260,6 +260,36 @@ export const GatewayConfig = Schema.Struct({
     intervalSeconds: withDefault(Positive, 600),
     batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 10, maximum: 100_000 })), 1000)
   }), {}),
+  /**
+   * Status callbacks (docs/callbacks.md): how the outbox is delivered — one deliverer per cluster, its limits, its
+   * retries, and where it may post.
+   */
+  callbacks: withDefault(Schema.Struct({
+    /** false: nothing is posted; callbacks wait in the outbox, and the API still lists and replays them. */
+    enabled: withDefault(Schema.Boolean, true),
+    /** One POST's deadline: resolving the host, connecting and the whole answer. */
+    timeoutMs: withDefault(Positive, 5_000),
+    /** POSTs at once to one app's receiver: a slow receiver holds only its own share. */
+    concurrencyPerApp: withDefault(Positive, 4),
+    /** Callbacks in hand at once, over all apps. */
+    maxConcurrency: withDefault(Positive, 64),
+    /** How long a callback is retried after its move (or its replay) before it is dead: listed and replayed by the API. */
+    maxAgeSeconds: withDefault(Positive, 86_400),
+    /** Exponential backoff with full jitter: the wait before retry n is random below min(maxMs, initialMs · 2^(n-1)). */
+    backoff: withDefault(Schema.Struct({
+      initialMs: withDefault(Positive, 1_000),
+      maxMs: withDefault(Positive, 3_600_000)
+    }), {}),
+    /** How often the outbox is read for callbacks due (a later move of a message is due once the earlier one is delivered). */
+    pollIntervalMs: withDefault(Positive, 250),
+    /** Most callbacks taken from the outbox at a time. */
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })), 100),
+    /**
+     * true: callbacks may go to private, loopback, link-local and other non-public addresses (a receiver inside your
+     * own network). Off, such an address is refused before any connection is made.
+     */
+    allowPrivateNetworks: withDefault(Schema.Boolean, false)
+  }), {}),
   links: Schema.Array(LinkConfig),
   /** Bootstrap only: once the database holds links, pools and routes, the admin API changes them. */
   pools: withDefault(Schema.Array(PoolConfig), []),

@@ -12,7 +12,7 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as GrpcServer from "../grpc/Server.ts"
-import { CdrMetrics, HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
+import { CallbackMetrics, CdrMetrics, HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import * as Tracing from "../observability/Tracing.ts"
 import { inModule } from "../observability/Logging.ts"
@@ -35,6 +35,8 @@ import * as Recovery from "../pipeline/Recovery.ts"
 import * as CdrExport from "../pipeline/CdrExport.ts"
 import { CdrFiles } from "../pipeline/CdrFiles.ts"
 import * as Retention from "../pipeline/Retention.ts"
+import * as Callbacks from "../pipeline/Callbacks.ts"
+import { CallbackStore } from "../storage/CallbackStore.ts"
 import { CdrStore } from "../storage/CdrStore.ts"
 import { RetentionStore } from "../storage/RetentionStore.ts"
 import { Router } from "../routing/Router.ts"
@@ -210,6 +212,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
         : recovery.orphanReceiptHours !== undefined ? recovery.orphanReceiptHours * 3_600_000 : 600_000
     })).pipe(inModule("recovery")),
     cdrLayer(config).pipe(inModule("cdr"), Layer.provide(Objects)),
+    callbacksLayer(config).pipe(inModule("callbacks")),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))
   const http = config.http
@@ -274,6 +277,31 @@ const cdrLayer = (config: EffectiveConfig) => {
     }).pipe(Layer.provideMerge(RetentionStore.layer))
     : RetentionStore.layer
   return Layer.mergeAll(Files, Export, Purge).pipe(Layer.provideMerge(CdrMetrics.layer))
+}
+
+/**
+ * Status callbacks: the outbox (the API lists and replays it whatever the deliverer's state) and its deliverer — a
+ * singleton in a cluster, a fiber of the process embedded.
+ */
+const callbacksLayer = (config: EffectiveConfig) => {
+  const c = config.callbacks
+  const options: Callbacks.CallbacksOptions = {
+    version: productVersion,
+    timeoutMs: c.timeoutMs,
+    concurrencyPerApp: c.concurrencyPerApp,
+    maxConcurrency: c.maxConcurrency,
+    maxAgeMs: c.maxAgeSeconds * 1000,
+    backoff: c.backoff,
+    pollIntervalMs: c.pollIntervalMs,
+    batchSize: c.batchSize,
+    allowPrivateNetworks: c.allowPrivateNetworks
+  }
+  const Deliverer = !c.enabled
+    ? Layer.empty
+    : config.cluster === undefined
+    ? Callbacks.layer(options)
+    : Callbacks.singletonLayer(options)
+  return Deliverer.pipe(Layer.provideMerge(CallbackStore.layer), Layer.provideMerge(CallbackMetrics.layer))
 }
 
 /** Traces of this process (off without an OTLP endpoint); a cluster node names itself by its runner address. */

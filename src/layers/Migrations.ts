@@ -5,6 +5,7 @@
 import { Migrator } from "effect/sql"
 import { registryMigrations } from "../actors/RegistryMigrations.ts"
 import { accountMigrations } from "../auth/AccountMigrations.ts"
+import { callbackMigrations } from "../storage/CallbackMigrations.ts"
 import { campaignMigrations } from "../storage/CampaignMigrations.ts"
 import { dashboardMigrations } from "../storage/DashboardMigrations.ts"
 import { blacklistMigrations } from "../policy/BlacklistMigrations.ts"
@@ -25,7 +26,8 @@ export const migrations = Migrator.fromRecord({
   ...blacklistMigrations,
   ...policyMigrations,
   ...campaignMigrations,
-  ...dashboardMigrations
+  ...dashboardMigrations,
+  ...callbackMigrations
 })
 
 /** Runs what the database has not applied yet; each migration runs once per database. */

@@ -1,6 +1,6 @@
 /**
- * Prometheus metrics of links, pools, HTTP, rate limits and recovery: labelled series made once, updated
- * synchronously.
+ * Prometheus metrics of links, pools, HTTP, rate limits, recovery, CDRs and status callbacks: labelled series made
+ * once, updated synchronously.
  */
 import { Context, Effect, Layer, Metric } from "effect"
 import { commandStatusName } from "../smpp/CommandStatus.ts"
@@ -296,6 +296,61 @@ export class CdrMetrics extends Context.Service<CdrMetrics, {
         },
         failed: () => cdrFailures.updateUnsafe(1, context),
         purged: (table, n) => tagged(retentionPurged, `p|${table}`, { table }).updateUnsafe(n, context)
+      })
+    })
+  )
+}
+
+const callbacksDelivered = Metric.counter("smsgw_callbacks_delivered_total", {
+  description: "Status callbacks delivered (answered 2xx)"
+})
+const callbacksFailed = Metric.counter("smsgw_callbacks_failed_total", {
+  description: "Status callback attempts that failed, by reason (timeout, refused_address, redirect, http_4xx, http_5xx, network, no_secret), each retried with backoff until its retry window ends"
+})
+const callbacksDead = Metric.counter("smsgw_callbacks_dead_total", {
+  description: "Status callbacks given up on (retry window over, or the app deleted): dead letters, replayable through the API"
+})
+const callbacksDue = Metric.gauge("smsgw_callbacks_due", {
+  description: "Status callbacks due now and not yet taken (the outbox's backlog); set by the delivering node"
+})
+const callbacksDueAge = Metric.gauge("smsgw_callbacks_due_age_seconds", {
+  description: "How long the longest-waiting due status callback has been due (0: none); set by the delivering node"
+})
+const callbacksDuration = Metric.histogram("smsgw_callbacks_post_duration_seconds", {
+  description: "A status callback's POST, from resolving the host to the answer (or the failure)",
+  boundaries: latencyBoundaries
+})
+
+/** Why a callback attempt failed: a bounded set (never the URL, the app or the status code itself). */
+export const callbackFailureReasons = ["timeout", "refused_address", "redirect", "http_4xx", "http_5xx", "network", "no_secret"] as const
+export type CallbackFailureReason = typeof callbackFailureReasons[number]
+
+/** Status callbacks: delivered, failed by reason, dead, and the outbox's backlog. */
+export class CallbackMetrics extends Context.Service<CallbackMetrics, {
+  readonly delivered: () => void
+  readonly failed: (reason: CallbackFailureReason) => void
+  readonly dead: () => void
+  readonly posted: (seconds: number) => void
+  readonly backlog: (due: number, ageSeconds: number) => void
+}>()("smsgw/observability/CallbackMetrics") {
+  static readonly layer = Layer.effect(
+    CallbackMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const tagged = labelled()
+      for (const metric of [callbacksDelivered, callbacksDead, callbacksDue, callbacksDueAge, callbacksDuration]) {
+        registerSeries(metric, context)
+      }
+      for (const reason of callbackFailureReasons) registerSeries(tagged(callbacksFailed, reason, { reason }), context)
+      return CallbackMetrics.of({
+        delivered: () => callbacksDelivered.updateUnsafe(1, context),
+        failed: (reason) => tagged(callbacksFailed, reason, { reason }).updateUnsafe(1, context),
+        dead: () => callbacksDead.updateUnsafe(1, context),
+        posted: (seconds) => callbacksDuration.updateUnsafe(seconds, context),
+        backlog: (due, ageSeconds) => {
+          callbacksDue.updateUnsafe(due, context)
+          callbacksDueAge.updateUnsafe(ageSeconds, context)
+        }
       })
     })
   )

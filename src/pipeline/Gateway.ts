@@ -35,6 +35,7 @@ import type { Submitter } from "../domain/Account.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 import type { LimiterUnavailable, RateInfo, RateLimited } from "../ratelimit/RateLimiter.ts"
 import { RateLimiter } from "../ratelimit/RateLimiter.ts"
+import type { CallbackTarget } from "../domain/Callback.ts"
 
 /** Who is asking: set by authentication, the organisation scopes every read. */
 export interface Caller {
@@ -144,6 +145,16 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string
 }
 
+/**
+ * Where a message's moves are posted: its own statusCallback, else its app's callback URL; either way with the app's
+ * choice of moves (final unless the app says all).
+ */
+const callbackOf = (input: SubmitMessage, caller: Submitter): { readonly callback?: CallbackTarget } => {
+  const events = caller.callback?.events ?? "final"
+  if (input.statusCallback !== undefined) return { callback: { url: input.statusCallback, events } }
+  return caller.callback !== undefined ? { callback: caller.callback } : {}
+}
+
 /** What the pipeline takes from the process configuration. */
 export interface GatewayOptions {
   /** Rate-limited submits are stored as `rejected` (otherwise only answered 429). */
@@ -214,6 +225,12 @@ export class Gateway extends Context.Service<Gateway, {
         if (segments > MAX_PARTS) {
           return yield* new InvalidField({ field: "text", message: `needs ${segments} parts; at most ${MAX_PARTS} are possible` })
         }
+        if (input.statusCallback !== undefined && caller.canSignCallbacks !== true) {
+          return yield* new InvalidField({
+            field: "statusCallback",
+            message: "the app has no callback signing secret yet: make one with POST /v1/apps/{appId}/callback-secret"
+          })
+        }
         const trace = yield* currentTraceparent
         const message: NewMessage = {
           id: options.messageId ?? newMessageId(),
@@ -230,7 +247,8 @@ export class Gateway extends Context.Service<Gateway, {
           messageClass,
           createdAt: Date.now(),
           ...(options.campaignId !== undefined ? { campaignId: options.campaignId } : {}),
-          ...(trace !== undefined ? { trace } : {})
+          ...(trace !== undefined ? { trace } : {}),
+          ...callbackOf(input, caller)
         }
         yield* Effect.annotateCurrentSpan({ "smsgw.message_id": message.id, "smsgw.segments": segments })
         if (Result.isFailure(routed)) return { _tag: "NoRoute", message, reason: routed.failure.message } satisfies Decision

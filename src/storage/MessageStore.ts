@@ -4,8 +4,11 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
+import { callbackBody, postsMove } from "../domain/Callback.ts"
+import type { CallbackEvents, CallbackTarget } from "../domain/Callback.ts"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 import { isFinal, statusRank } from "../domain/Message.ts"
+import { newMessageId } from "../domain/MessageId.ts"
 import type { EventKind, MessageStatus, MessageView } from "../domain/Message.ts"
 import { commandStatusName } from "../smpp/CommandStatus.ts"
 import type { MessageClass } from "../domain/Policy.ts"
@@ -34,6 +37,8 @@ export interface NewMessage {
   readonly campaignId?: string
   /** The W3C traceparent of the span that accepted it, when traced: its link and its receipt join that trace. */
   readonly trace?: string
+  /** Where its moves are posted (its own statusCallback, else its app's callback): an outbox row per move, see moveMessages. */
+  readonly callback?: CallbackTarget
 }
 
 /** What happened to one part on a link: the SMSC took it, refused it for good, or it waits for another try. */
@@ -429,6 +434,8 @@ export const make = Effect.gen(function*() {
     message_class: m.messageClass ?? null,
     campaign_id: m.campaignId ?? null,
     trace: m.trace ?? null,
+    callback_url: m.callback?.url ?? null,
+    callback_events: m.callback?.events ?? null,
     attempts: 0,
     created_at: m.createdAt,
     updated_at: m.createdAt
@@ -476,6 +483,48 @@ export const make = Effect.gen(function*() {
       })
     }, { discard: true })
 
+  interface MovedRow {
+    readonly id: string
+    readonly org_id: string | null
+    readonly campaign_id: string | null
+    readonly created_at: number | string | bigint
+    readonly callback_url: string | null
+    readonly callback_events: string | null
+    readonly app_id: string | null
+    readonly client_ref: string | null
+    readonly to_addr: string
+    readonly reason: string | null
+  }
+
+  /** The outbox row a move owes, when the message has a callback that posts this move. */
+  const callbackRow = (row: MovedRow, status: MessageStatus, at: number) => {
+    if (row.callback_url === null || row.app_id === null) return undefined
+    const events: CallbackEvents = row.callback_events === "all" ? "all" : "final"
+    if (!postsMove(events, status)) return undefined
+    const ended = status === "failed" || status === "undelivered" || status === "expired"
+    return {
+      message_id: row.id,
+      org_id: row.org_id,
+      app_id: row.app_id,
+      url: row.callback_url,
+      body: callbackBody({
+        type: "message.status",
+        eventId: `evt_${newMessageId()}`,
+        messageId: row.id,
+        status,
+        at: new Date(at).toISOString(),
+        ...(row.client_ref !== null ? { clientRef: row.client_ref } : {}),
+        to: row.to_addr,
+        ...(ended && row.reason !== null ? { reason: row.reason } : {}),
+        appId: row.app_id
+      }),
+      state: "pending",
+      attempts: 0,
+      next_at: at,
+      created_at: at
+    }
+  }
+
   interface Transition {
     readonly at: number
     readonly detail: string | undefined
@@ -505,18 +554,24 @@ export const make = Effect.gen(function*() {
             : m.status === "expired" ? (m.info.reason ?? null) : null
           return sql`(${m.id}, ${m.status}, CAST(${statusRank[m.status]} AS INTEGER), CAST(${m.info.at} AS BIGINT), CAST(${reason} AS TEXT))`
         })
-        const moved = yield* sql<{ id: string; org_id: string | null; campaign_id: string | null; created_at: number | string | bigint }>`
+        const moved = yield* sql<MovedRow>`
           WITH v(id, status, status_rank, at, reason) AS (VALUES ${sql.csv(rows)})
           UPDATE messages SET status = v.status, status_rank = v.status_rank, updated_at = v.at,
             reason = COALESCE(v.reason, messages.reason)
           FROM v WHERE messages.id = v.id AND messages.status_rank < v.status_rank
           RETURNING messages.id AS id, messages.org_id AS org_id, messages.campaign_id AS campaign_id,
-            messages.created_at AS created_at`
+            messages.created_at AS created_at, messages.callback_url AS callback_url,
+            messages.callback_events AS callback_events, messages.app_id AS app_id,
+            messages.client_ref AS client_ref, messages.to_addr AS to_addr, messages.reason AS reason`
         const byId = new Map(batch.map((m) => [m.id, m]))
+        // A move of a message with a callback owes one: its outbox row commits with the move (never a move without it).
+        const callbacks: Array<Record<string, unknown>> = []
         for (const row of moved) {
           const m = byId.get(row.id)
           if (m === undefined) continue
           events.push(eventInsert(row.id, m.info.at, m.status, m.info.detail, m.info.facts))
+          const owed = callbackRow(row, m.status, m.info.at)
+          if (owed !== undefined) callbacks.push(owed)
           if (row.org_id !== null) {
             changes.push({
               orgId: row.org_id,
@@ -529,6 +584,8 @@ export const make = Effect.gen(function*() {
             })
           }
         }
+        const [c0, ...cs] = callbacks
+        if (c0 !== undefined) yield* sql`INSERT INTO callback_outbox ${sql.insert([c0, ...cs])}`
       }), { discard: true })
 
   /** Recomputes multipart messages from their parts. */

@@ -167,14 +167,14 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const store = yield* AccountStore
           const { org } = yield* registerOwner("patcher")
           const app = yield* newApp(org.id)
-          const paused = yield* store.updateApp(org.id, app.id, { active: false, allowList: [] })
+          const { app: paused } = yield* store.updateApp(org.id, app.id, { active: false, allowList: [] })
           expect([paused.name, paused.active, paused.allowList, paused.limits]).toEqual(["sender", false, [], { perSecond: 5 }])
-          const renamed = yield* store.updateApp(org.id, app.id, { name: "renamed", limits: { perDay: 1000, burst: 3 } })
+          const { app: renamed } = yield* store.updateApp(org.id, app.id, { name: "renamed", limits: { perDay: 1000, burst: 3 } })
           expect([renamed.name, renamed.active, renamed.limits]).toEqual(["renamed", false, { perDay: 1000, burst: 3 }])
           expect(Option.map(yield* store.findAppById(app.id), (x) => x.name)).toEqual(Option.some("renamed"))
           // The default message class is stored, kept by other patches, and changed by its own.
           expect([app.messageClass, paused.messageClass, renamed.messageClass]).toEqual(["promotional", "promotional", "promotional"])
-          const transactional = yield* store.updateApp(org.id, app.id, { messageClass: "transactional" })
+          const { app: transactional } = yield* store.updateApp(org.id, app.id, { messageClass: "transactional" })
           expect(Option.map(yield* store.findAppById(app.id), (x) => x.messageClass)).toEqual(Option.some(transactional.messageClass))
           expect(transactional.messageClass).toBe("transactional")
         }))

@@ -32,7 +32,9 @@ describe("one home for each fact", () => {
       [19, "message_trace"],
       [20, "campaign_trace"],
       [21, "cdr_batches"],
-      [22, "audit_retention"]
+      [22, "audit_retention"],
+      [23, "app_callbacks"],
+      [24, "callbacks"]
     ])
   })
 
