@@ -10,13 +10,10 @@ import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { parse } from "yaml"
-import type { GatewayConfig } from "../../src/layers/Config.ts"
-import { writeNodeConfig } from "../fixtures/Cluster.ts"
+import { startQuickStartGateway } from "../fixtures/Cluster.ts"
 import { tempDir } from "../fixtures/Databases.ts"
-import { eventually } from "../fixtures/Eventually.ts"
 import { get } from "../fixtures/Gateway.ts"
-import { freePort, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
+import { freePort } from "../fixtures/Processes.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const page = readFileSync(join(root, "docs", "developer.md"), "utf8")
@@ -130,23 +127,9 @@ describe("docs/developer.md, run as written", () => {
   it.live("every example, in order, against a fresh gateway started from config/gateway.yaml", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const httpPort = yield* freePort
       const grpcPort = yield* freePort
-      const smppPort = yield* freePort
-      const quickStart = parse(readFileSync(join(root, "config", "gateway.yaml"), "utf8")) as GatewayConfig
-      const config: GatewayConfig = {
-        ...quickStart,
-        http: { ...quickStart.http, port: httpPort, host: "127.0.0.1" },
-        storage: { kind: "sqlite", path: join(dir, "gateway.db") },
-        objectStore: { kind: "local", root: join(dir, "objects") },
-        simulator: { ...quickStart.simulator!, port: smppPort },
-        links: quickStart.links.map((l) => ({ ...l, port: smppPort }))
-      }
-      writeNodeConfig(join(dir, "gateway.yaml"), config)
-      const gateway = yield* spawnSmsgw(["serve", "--config", join(dir, "gateway.yaml")], { SMSGW_GRPC_PORT: String(grpcPort) })
-      yield* waitHealthy(gateway, httpPort)
+      const { httpPort } = yield* startQuickStartGateway(dir, { SMSGW_GRPC_PORT: String(grpcPort) })
       const base = `http://127.0.0.1:${httpPort}`
-      yield* eventually("the demo link bound", Effect.map(get(`${base}/readyz`), (r) => r.json.ready === true ? true : undefined), { timeout: 30_000 })
 
       // The reader's project: the examples, node_modules with grpc-js and proto-loader, and a copy of proto/.
       const work = join(dir, "project")

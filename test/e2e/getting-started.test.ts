@@ -3,13 +3,8 @@ import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { parse } from "yaml"
-import type { GatewayConfig } from "../../src/layers/Config.ts"
-import { writeNodeConfig } from "../fixtures/Cluster.ts"
+import { startQuickStartGateway } from "../fixtures/Cluster.ts"
 import { tempDir } from "../fixtures/Databases.ts"
-import { eventually } from "../fixtures/Eventually.ts"
-import { get } from "../fixtures/Gateway.ts"
-import { freePort, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const page = readFileSync(join(root, "docs", "getting-started.md"), "utf8")
@@ -31,22 +26,7 @@ describe("docs/getting-started.md, run as written", () => {
       expect(install!.trim()).toBe("npm install && npm start")
       expect(steps.length).toBeGreaterThanOrEqual(3)
       const dir = yield* tempDir
-      const httpPort = yield* freePort
-      const smppPort = yield* freePort
-      const quickStart = parse(readFileSync(join(root, "config", "gateway.yaml"), "utf8")) as GatewayConfig
-      const config: GatewayConfig = {
-        ...quickStart,
-        http: { ...quickStart.http, port: httpPort, host: "127.0.0.1" },
-        storage: { kind: "sqlite", path: join(dir, "gateway.db") },
-        objectStore: { kind: "local", root: join(dir, "objects") },
-        simulator: { ...quickStart.simulator!, port: smppPort },
-        links: quickStart.links.map((l) => ({ ...l, port: smppPort }))
-      }
-      const file = join(dir, "gateway.yaml")
-      writeNodeConfig(file, config)
-      const gateway = yield* spawnSmsgw(["serve", "--config", file])
-      yield* waitHealthy(gateway, httpPort)
-      yield* eventually("the demo link bound", Effect.map(get(`http://127.0.0.1:${httpPort}/readyz`), (r) => r.json.ready === true ? true : undefined), { timeout: 30_000 })
+      const { httpPort } = yield* startQuickStartGateway(dir)
 
       const script = ["set -euo pipefail", ...steps].join("\n").replaceAll("localhost:8080", `127.0.0.1:${httpPort}`)
       const run = spawnSync("bash", ["-c", script], { encoding: "utf8", timeout: 60_000 })
