@@ -50,6 +50,9 @@ const changePolicy = async (
 }
 
 test("the operator edits a rule and sees the server's refusal next to the field, tests a message and compares versions", async ({ page, request }) => {
+  // A long journey (four policy versions, a test message, a comparison): ~50 s on a 2-core machine, as long as the
+  // campaign journeys, which have the same bound.
+  test.setTimeout(120_000)
   const auth = await tokenOf(request, operatorPerson)
   const id = suffix()
   const org = `org_web_${id}`

@@ -132,6 +132,8 @@ test("an owner creates an app, fixes its allow-list, makes a key shown once that
 })
 
 test("an invited member joins through the mailed link, changes role, is limited as a viewer, and it is all audited", async ({ page, request, browser }) => {
+  // Two browsers, a mail, three roles and the audit log: ~57 s on a 2-core machine, at the edge of the default 60 s.
+  test.setTimeout(120_000)
   const owner = newPerson("Oscar")
   const invitee: Person = newPerson("Ines")
   await register(request, owner)
