@@ -15,11 +15,17 @@ describe("rate limiting (embedded: L1 + in-memory L2)", () => {
       const gw = yield* startGateway()
       const t = yield* signUp(gw.baseUrl)
       yield* send("PATCH", `${gw.baseUrl}/v1/apps/${t.appId}`, { limits: { perSecond: 5, burst: 3, perDay: 1000 } }, t.userAuth)
+      const started = performance.now()
       const results = yield* burst(`${gw.baseUrl}/v1/messages`, 10, t.auth)
+      const elapsedSeconds = (performance.now() - started) / 1000
       const ok = results.filter((r) => r.status === 202)
       const limited = results.filter((r) => r.status === 429)
-      expect(ok).toHaveLength(3)
-      expect(limited).toHaveLength(7)
+      // The burst of 3, plus what 5/s refills while the ten requests are being decided (none when they take < 200 ms;
+      // a loaded machine can take longer): never more, and the rest refused.
+      expect(ok.length).toBeGreaterThanOrEqual(3)
+      expect(ok.length).toBeLessThanOrEqual(3 + Math.ceil(elapsedSeconds * 5))
+      expect(limited).toHaveLength(10 - ok.length)
+      expect(limited.length).toBeGreaterThan(0)
       const first = ok[0]!
       expect(first.headers.get("ratelimit-policy")).toBe(`"app:${t.appId}-s";q=5;w=1, "app:${t.appId}-d";q=1000;w=86400, "link:sim-s";q=2000;w=2`)
       expect(first.headers.get("ratelimit")).toMatch(new RegExp(`^"app:${t.appId}-s";r=[0-2];t=1$`))
