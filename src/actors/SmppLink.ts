@@ -16,12 +16,13 @@ import { makeAimd } from "../routing/Aimd.ts"
 import { makeLinkHealth } from "../routing/LinkHealth.ts"
 import type { LinkRecord } from "../routing/RoutingConfig.ts"
 import { RoutingConfig } from "../routing/RoutingConfig.ts"
-import { decodeShortMessage, segment } from "../smpp/Encoding.ts"
+import { concatOf, decodeShortMessage, segment } from "../smpp/Encoding.ts"
 import { messageIdCandidates } from "../smpp/MessageId.ts"
 import { finalStatusOf, isInvalidReceipt, isReceipt, parseReceipt } from "../smpp/Receipt.ts"
 import * as Session from "../smpp/Session.ts"
 import type { HandedPart, PartOutcome } from "../storage/MessageStore.ts"
 import { MessageStore } from "../storage/MessageStore.ts"
+import { InboundStore } from "../storage/InboundStore.ts"
 import { ActorRegistry } from "./ActorRegistry.ts"
 import { afterAttempt, decideSubmit, isDown, notBound } from "./SmppLinkDecisions.ts"
 import type { SubmitDecision } from "./SmppLinkDecisions.ts"
@@ -79,6 +80,7 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
   const linkId = address.entityId
   const routing = yield* RoutingConfig
   const store = yield* MessageStore
+  const inbound = yield* InboundStore
   const metrics = yield* LinkMetrics
   const poolMetrics = yield* PoolMetrics
   metrics.initLink(linkId)
@@ -137,8 +139,19 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
     Effect.gen(function*() {
       counters.deliversReceived++
       if (!isReceipt(pdu.esmClass)) {
-        yield* Effect.logInfo("mobile-originated message ignored").pipe(Effect.annotateLogs({ linkId, from: pdu.sourceAddr }))
-        return
+        // Stored before the SMSC is answered (a failure answers "redeliver later"); the inbound processor
+        // (pipeline/Inbound.ts) reassembles, routes and delivers it.
+        metrics.inbound(linkId)
+        return yield* inbound.receive({
+          linkId,
+          source: pdu.sourceAddr,
+          destination: pdu.destinationAddr,
+          esmClass: pdu.esmClass,
+          dataCoding: pdu.dataCoding,
+          payload: pdu.shortMessage,
+          concat: concatOf(pdu.shortMessage, (pdu.esmClass & 0x40) !== 0) ?? pdu.sar,
+          receivedAt: Date.now()
+        })
       }
       const udhi = (pdu.esmClass & 0x40) !== 0
       const receipt = parseReceipt({

@@ -14,6 +14,7 @@ import { MessageSearchGroup } from "./MessageSearchApi.ts"
 import { CampaignsGroup, ModerationGroup } from "./CampaignsApi.ts"
 import { DashboardGroup } from "./DashboardApi.ts"
 import { CallbacksGroup } from "./CallbacksApi.ts"
+import { InboundGroup } from "./InboundApi.ts"
 import { CdrGroup } from "./CdrApi.ts"
 import { PoliciesGroup } from "./PoliciesApi.ts"
 import { OperationsGroup } from "./OperationsApi.ts"
@@ -123,6 +124,7 @@ export class GatewayApi extends HttpApi.make("smsgw")
   .add(DashboardGroup)
   .add(CdrGroup)
   .add(CallbacksGroup)
+  .add(InboundGroup)
   .add(SystemGroup)
   .middleware(RequestValidation)
   // Report every bad field of a body in one answer, not just the first; a key the endpoint does not know is an

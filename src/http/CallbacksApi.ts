@@ -20,8 +20,9 @@ const CallbackId = Schema.String.check(
 export const CallbackView = Schema.Struct({
   id: Schema.String.annotate({ description: "The callback's id: what a replay names" }),
   eventId: Schema.String.annotate({ description: "The Smsgw-Event-Id it is posted with (the body's eventId)" }),
-  messageId: Schema.String,
-  status: Schema.String.annotate({ description: "The message status the callback reports" }),
+  messageId: Schema.optionalKey(Schema.String.annotate({ description: "The message whose status it reports (status callbacks)" })),
+  inboundId: Schema.optionalKey(Schema.String.annotate({ description: "The inbound message it delivers (`message.received` callbacks)" })),
+  status: Schema.String.annotate({ description: "The message status the callback reports; `received` for an inbound message" }),
   url: Schema.String.annotate({ description: "Where it is posted (fixed when the message was accepted)" }),
   state: Schema.Literals(["failing", "dead"]).annotate({
     description: "failing: tried and failed, retried with backoff; dead: given up on after the retry window, until replayed"

@@ -19,7 +19,7 @@ import { ForbiddenProblem, NotFoundProblem, UnavailableProblem } from "./Problem
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-const Facts = Schema.fromJsonString(Schema.Struct({ eventId: Schema.String, status: Schema.String }))
+const Facts = Schema.fromJsonString(Schema.Struct({ eventId: Schema.String, status: Schema.optionalKey(Schema.String) }))
 const decodeFacts = Schema.decodeUnknownOption(Facts)
 
 const view = (r: CallbackRecord) => {
@@ -28,8 +28,9 @@ const view = (r: CallbackRecord) => {
   return {
     id: String(r.id),
     eventId: facts._tag === "Some" ? facts.value.eventId : "",
-    messageId: r.messageId,
-    status: facts._tag === "Some" ? facts.value.status : "",
+    ...(r.messageId !== null ? { messageId: r.messageId } : {}),
+    ...(r.inboundId !== null ? { inboundId: r.inboundId } : {}),
+    status: r.inboundId !== null ? "received" : facts._tag === "Some" ? facts.value.status ?? "" : "",
     url: r.url,
     state: dead ? "dead" as const : "failing" as const,
     attempts: r.attempts,

@@ -15,6 +15,7 @@ import { CampaignsHandlersLive } from "./CampaignsHandlers.ts"
 import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { CdrHandlers } from "./CdrHandlers.ts"
 import { CallbacksHandlers } from "./CallbacksHandlers.ts"
+import { InboundHandlers } from "./InboundHandlers.ts"
 import { PoliciesHandlers } from "./PoliciesHandlers.ts"
 import { OperationsHandlers } from "./OperationsHandlers.ts"
 import { PolicyAdminHandlers } from "./PolicyAdminHandlers.ts"
@@ -132,5 +133,6 @@ export const HandlersLive = Layer.mergeAll(
   DashboardHandlers,
   CdrHandlers,
   CallbacksHandlers,
+  InboundHandlers,
   RequestValidationLive
 ).pipe(Layer.provideMerge(AuthenticationLive))

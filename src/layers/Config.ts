@@ -290,6 +290,20 @@ export const GatewayConfig = Schema.Struct({
      */
     allowPrivateNetworks: withDefault(Schema.Boolean, false)
   }), {}),
+  /**
+   * Inbound (mobile-originated) messages (docs/inbound.md): one processor per cluster reassembles, routes and delivers
+   * what links stored. The routes themselves are data (`PUT /v1/admin/inbound/routes`), not configuration.
+   */
+  inbound: withDefault(Schema.Struct({
+    /** false: links still store what SMSCs deliver (and answer them); nothing is routed until it is on again. */
+    enabled: withDefault(Schema.Boolean, true),
+    /** How often stored parts are looked for. */
+    pollIntervalMs: withDefault(Positive, 250),
+    /** How long the parts of a concatenated message wait for the others before it is made of those it has. */
+    reassemblySeconds: withDefault(Positive, 300),
+    /** Most stored parts one pass reads. */
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 10, maximum: 10_000 })), 500)
+  }), {}),
   links: Schema.Array(LinkConfig),
   /** Bootstrap only: once the database holds links, pools and routes, the admin API changes them. */
   pools: withDefault(Schema.Array(PoolConfig), []),

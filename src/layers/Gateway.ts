@@ -12,7 +12,7 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as GrpcServer from "../grpc/Server.ts"
-import { CallbackMetrics, CdrMetrics, HttpMetrics, LinkMetrics } from "../observability/Metrics.ts"
+import { CallbackMetrics, CdrMetrics, HttpMetrics, InboundMetrics, LinkMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import * as Tracing from "../observability/Tracing.ts"
 import { inModule } from "../observability/Logging.ts"
@@ -36,6 +36,8 @@ import * as CdrExport from "../pipeline/CdrExport.ts"
 import { CdrFiles } from "../pipeline/CdrFiles.ts"
 import * as Retention from "../pipeline/Retention.ts"
 import * as Callbacks from "../pipeline/Callbacks.ts"
+import * as Inbound from "../pipeline/Inbound.ts"
+import { InboundStore } from "../storage/InboundStore.ts"
 import { CallbackStore } from "../storage/CallbackStore.ts"
 import { CdrStore } from "../storage/CdrStore.ts"
 import { RetentionStore } from "../storage/RetentionStore.ts"
@@ -166,7 +168,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     Layer.provide(countChanges),
     Layer.provideMerge(DashboardStats.layer)
   )
-  const Core = Layer.mergeAll(Store, IdempotencyStore.layer(), MessageSearch.layer, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
+  const Core = Layer.mergeAll(Store, IdempotencyStore.layer(), MessageSearch.layer, AccountStore.layer, CampaignStore.layer, CampaignRecipients.layer, ContactStore.layer, InboundStore.layer, Routing, ActorRegistry.layer(), Cluster).pipe(
     Layer.provideMerge(Migrated),
     Layer.provideMerge(Sql),
     Layer.provideMerge(Base)
@@ -213,6 +215,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
     })).pipe(inModule("recovery")),
     cdrLayer(config).pipe(inModule("cdr"), Layer.provide(Objects)),
     callbacksLayer(config).pipe(inModule("callbacks")),
+    inboundLayer(config).pipe(inModule("inbound"), Layer.provide(Campaigns)),
     LinkStarter
   ).pipe(Layer.provideMerge(Services))
   const http = config.http
@@ -283,6 +286,22 @@ const cdrLayer = (config: EffectiveConfig) => {
  * Status callbacks: the outbox (the API lists and replays it whatever the deliverer's state) and its deliverer — a
  * singleton in a cluster, a fiber of the process embedded.
  */
+/** The inbound processor: a fiber embedded, a singleton in a cluster; its metrics either way. */
+const inboundLayer = (config: EffectiveConfig) => {
+  const c = config.inbound
+  const options: Inbound.InboundOptions = {
+    pollIntervalMs: c.pollIntervalMs,
+    reassemblyMs: c.reassemblySeconds * 1000,
+    batchSize: c.batchSize
+  }
+  const Processor = !c.enabled
+    ? Layer.empty
+    : config.cluster === undefined
+    ? Inbound.layer(options)
+    : Inbound.singletonLayer(options)
+  return Processor.pipe(Layer.provideMerge(InboundMetrics.layer))
+}
+
 const callbacksLayer = (config: EffectiveConfig) => {
   const c = config.callbacks
   const options: Callbacks.CallbacksOptions = {

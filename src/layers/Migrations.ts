@@ -11,6 +11,7 @@ import { dashboardMigrations } from "../storage/DashboardMigrations.ts"
 import { blacklistMigrations } from "../policy/BlacklistMigrations.ts"
 import { policyMigrations } from "../policy/PolicyMigrations.ts"
 import { routingMigrations } from "../routing/RoutingMigrations.ts"
+import { inboundMigrations } from "../storage/InboundMigrations.ts"
 import { messageMigrations } from "../storage/MessageMigrations.ts"
 
 /**
@@ -27,7 +28,8 @@ export const migrations = Migrator.fromRecord({
   ...policyMigrations,
   ...campaignMigrations,
   ...dashboardMigrations,
-  ...callbackMigrations
+  ...callbackMigrations,
+  ...inboundMigrations
 })
 
 /** Runs what the database has not applied yet; each migration runs once per database. */

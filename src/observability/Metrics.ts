@@ -11,6 +11,9 @@ const submitResponses = Metric.counter("smsgw_link_submit_responses_total", {
   description: "submit_sm responses by link and command_status"
 })
 const receipts = Metric.counter("smsgw_link_receipts_total", { description: "Delivery receipts by link and state" })
+const inboundParts = Metric.counter("smsgw_inbound_parts_received_total", {
+  description: "deliver_sm that are not receipts (mobile-originated messages or parts of them), stored, by link"
+})
 const windowInUse = Metric.gauge("smsgw_link_window_in_use", { description: "submit_sm awaiting a response" })
 const linkBound = Metric.gauge("smsgw_link_bound", { description: "1 when the link has a bound session" })
 const linkQueued = Metric.gauge("smsgw_link_queued", { description: "Messages waiting on the link" })
@@ -92,6 +95,7 @@ export const labelled = () => {
 export class LinkMetrics extends Context.Service<LinkMetrics, {
   readonly response: (linkId: string, commandStatus: number) => void
   readonly receipt: (linkId: string, state: string) => void
+  readonly inbound: (linkId: string) => void
   readonly submitLatency: (ms: number) => void
   readonly submitDuration: (linkId: string, seconds: number) => void
   readonly queueWait: (linkId: string, seconds: number) => void
@@ -121,6 +125,7 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
           registerSeries(tagged(submitDuration, `s|${link}`, { link }), context)
           registerSeries(tagged(queueWait, `qw|${link}`, { link }), context)
           registerSeries(tagged(receiptLatency, `rl|${link}`, { link }), context)
+          registerSeries(tagged(inboundParts, `in|${link}`, { link }), context)
         },
         response: (link, status) =>
           tagged(submitResponses, `r|${link}|${status}`, { link, status: commandStatusName(status) }).updateUnsafe(
@@ -128,6 +133,7 @@ export class LinkMetrics extends Context.Service<LinkMetrics, {
             context
           ),
         receipt: (link, state) => tagged(receipts, `d|${link}|${state}`, { link, state }).updateUnsafe(1, context),
+        inbound: (link) => tagged(inboundParts, `in|${link}`, { link }).updateUnsafe(1, context),
         submitLatency: (ms) => submitLatency.updateUnsafe(ms / 1000, context),
         submitDuration: (link, seconds) => tagged(submitDuration, `s|${link}`, { link }).updateUnsafe(seconds, context),
         queueWait: (link, seconds) => tagged(queueWait, `qw|${link}`, { link }).updateUnsafe(seconds, context),
@@ -350,6 +356,42 @@ export class CallbackMetrics extends Context.Service<CallbackMetrics, {
         backlog: (due, ageSeconds) => {
           callbacksDue.updateUnsafe(due, context)
           callbacksDueAge.updateUnsafe(ageSeconds, context)
+        }
+      })
+    })
+  )
+}
+
+/** What became of an inbound message: routed to an app, unrouted (no route, or its app gone), and the opt actions. */
+export const inboundOutcomes = ["routed", "unrouted", "opt_out", "opt_in"] as const
+export type InboundOutcome = typeof inboundOutcomes[number]
+
+const inboundMessages = Metric.counter("smsgw_inbound_messages_total", {
+  description: "Inbound (mobile-originated) messages processed, by outcome; opt_out/opt_in count the lists changed"
+})
+const inboundWaiting = Metric.gauge("smsgw_inbound_waiting", {
+  description: "Stored inbound parts not processed yet (incomplete concatenations included)"
+})
+const inboundWaitingAge = Metric.gauge("smsgw_inbound_waiting_age_seconds", {
+  description: "Age of the oldest stored inbound part not processed yet"
+})
+
+export class InboundMetrics extends Context.Service<InboundMetrics, {
+  readonly processed: (outcome: InboundOutcome, n?: number) => void
+  readonly waiting: (n: number, ageSeconds: number) => void
+}>()("smsgw/observability/InboundMetrics") {
+  static readonly layer = Layer.effect(
+    InboundMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const tagged = labelled()
+      for (const metric of [inboundWaiting, inboundWaitingAge]) registerSeries(metric, context)
+      for (const outcome of inboundOutcomes) registerSeries(tagged(inboundMessages, outcome, { outcome }), context)
+      return InboundMetrics.of({
+        processed: (outcome, n = 1) => tagged(inboundMessages, outcome, { outcome }).updateUnsafe(n, context),
+        waiting: (n, ageSeconds) => {
+          inboundWaiting.updateUnsafe(n, context)
+          inboundWaitingAge.updateUnsafe(ageSeconds, context)
         }
       })
     })

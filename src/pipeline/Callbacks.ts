@@ -132,7 +132,7 @@ export const deliver = (options: CallbacksOptions) =>
     })
 
     const logged = (row: DueCallback) =>
-      Effect.annotateLogs({ callbackId: row.id, messageId: row.messageId, appId: row.appId })
+      Effect.annotateLogs({ callbackId: row.id, messageId: row.messageId ?? row.inboundId, appId: row.appId })
 
     const settleFailure = (row: DueCallback, outcome: Outcome) =>
       Effect.gen(function*() {
@@ -187,7 +187,7 @@ export const deliver = (options: CallbacksOptions) =>
         }).pipe(
           Effect.withSpan(
             "smsgw.callback.post",
-            { kind: "client", attributes: { "smsgw.message_id": row.messageId, "smsgw.callback_id": row.id, "smsgw.attempt": row.attempts + 1 } },
+            { kind: "client", attributes: { "smsgw.message_id": row.messageId ?? row.inboundId ?? "", "smsgw.callback_id": row.id, "smsgw.attempt": row.attempts + 1 } },
             untracedStack
           ),
           Effect.map((status): Outcome | undefined =>

@@ -231,3 +231,37 @@ export const decodeShortMessage = (bytes: Uint8Array, dataCoding: number, udhi: 
       return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1")
   }
 }
+
+/** A part of a concatenated message: its reference, how many parts, and which this is (1-based). */
+export interface ConcatInfo {
+  readonly ref: number
+  readonly total: number
+  readonly seq: number
+}
+
+/**
+ * The concatenation header of a `short_message` with a UDH (3GPP TS 23.040 §9.2.3.24.1, IEI 0x00 with an 8-bit
+ * reference, 0x08 with a 16-bit one), or undefined: not a part, or a header that does not hold together.
+ */
+export const concatOf = (bytes: Uint8Array, udhi: boolean): ConcatInfo | undefined => {
+  if (!udhi || bytes.length === 0) return undefined
+  const at = (i: number) => bytes[i] ?? 0
+  const end = 1 + at(0)
+  if (end > bytes.length) return undefined
+  const valid = (info: ConcatInfo) => (info.total >= 1 && info.seq >= 1 && info.seq <= info.total ? info : undefined)
+  let i = 1
+  while (i + 1 < end) {
+    const iei = at(i)
+    const length = at(i + 1)
+    const data = i + 2
+    if (data + length > end) return undefined
+    if (iei === 0x00 && length === 3) return valid({ ref: at(data), total: at(data + 1), seq: at(data + 2) })
+    if (iei === 0x08 && length === 4) return valid({ ref: (at(data) << 8) | at(data + 1), total: at(data + 2), seq: at(data + 3) })
+    i = data + length
+  }
+  return undefined
+}
+
+/** The name of a `data_coding` as stored with an inbound message. */
+export const dataCodingName = (dataCoding: number): string =>
+  dataCoding === DATA_CODING_GSM7 ? "gsm7" : dataCoding === DATA_CODING_UCS2 ? "ucs2" : dataCoding === 0x03 ? "latin1" : `dcs_${dataCoding}`

@@ -49,6 +49,8 @@ export interface IncomingDeliver {
   readonly receiptedMessageId?: string
   readonly messageState?: number
   readonly networkErrorCode?: Uint8Array
+  /** A part of a concatenated message announced by the SAR TLVs (a UDH, when `esmClass` has 0x40, is in the bytes). */
+  readonly sar?: { readonly ref: number; readonly total: number; readonly seq: number }
   readonly connectionId: string
 }
 
@@ -218,6 +220,10 @@ const toIncoming = (pdu: PDU, connectionId: string): IncomingDeliver => {
   if (typeof pdu.receipted_message_id === "string") deliver.receiptedMessageId = pdu.receipted_message_id
   if (typeof pdu.message_state === "number") deliver.messageState = pdu.message_state
   if (pdu.network_error_code instanceof Uint8Array) deliver.networkErrorCode = pdu.network_error_code
+  const { sar_msg_ref_num: ref, sar_total_segments: total, sar_segment_seqnum: seq } = pdu
+  if (typeof ref === "number" && typeof total === "number" && typeof seq === "number" && seq >= 1 && seq <= total) {
+    deliver.sar = { ref, total, seq }
+  }
   return deliver
 }
 

@@ -4,13 +4,14 @@
  * Built for thousands of submits per second: counters only, no per-PDU logging, a bounded log of received messages.
  */
 import { createHash } from "node:crypto"
-import { Effect, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import type { Scope } from "effect"
 import smpp from "smpp"
 import type { PDU, PduFields, Server, Session as LibSession } from "smpp"
 import { asBuffer, useRawMessageBytes } from "./Session.ts"
 import { coalesceWrites } from "./WriteCoalescing.ts"
 import { CommandStatus } from "./CommandStatus.ts"
+import { segment } from "./Encoding.ts"
 
 export type ReceiptState = "DELIVRD" | "UNDELIV" | "EXPIRED" | "REJECTD"
 
@@ -110,6 +111,24 @@ export interface MobileOriginated {
   readonly esmClass?: number
   /** Deliver to sessions of this system_id; defaults to the configured one, else any receiver. */
   readonly systemId?: string
+}
+
+/**
+ * A handset's text as the deliver_sm an SMSC sends for it: one part, or UDH-concatenated parts (GSM 7 when the text
+ * fits it, else UCS-2), in order.
+ */
+export const moParts = (
+  message: { readonly from: string; readonly to: string; readonly text: string; readonly reference?: number }
+): ReadonlyArray<MobileOriginated> => {
+  const segmented = segment(message.text, { encoding: "auto", reference: message.reference ?? Math.floor(Math.random() * 256) })
+  if (Result.isFailure(segmented)) throw new Error(`the text cannot be sent: ${segmented.failure._tag}`)
+  return segmented.success.parts.map((part) => ({
+    sourceAddr: message.from,
+    destinationAddr: message.to,
+    shortMessage: part.shortMessage,
+    dataCoding: segmented.success.dataCoding,
+    esmClass: part.udhi ? 0x40 : 0
+  }))
 }
 
 export interface SmscSimulator {

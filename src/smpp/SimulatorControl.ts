@@ -2,15 +2,23 @@
  * An HTTP control endpoint for a running SMSC simulator, so faults can be injected from outside
  * (`smsgw smsc-sim --control-port`):
  *   POST /faults (JSON Faults) · DELETE /faults · POST /drop · POST /unbind · GET /stats · GET /received?limit=N
+ *   POST /mo `{ "from": "4915112345678", "to": "12345", "text": "STOP" }`: a handset's message to the gateway
  */
 import { createServer } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, Schema } from "effect"
 import type { Scope } from "effect"
-import { Faults, SimulatorStartError } from "./Simulator.ts"
+import { Faults, moParts, SimulatorStartError } from "./Simulator.ts"
 import type { SmscSimulator } from "./Simulator.ts"
 
 const decodeFaults = Schema.decodeUnknownSync(Faults)
+
+const Address = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(20))
+const decodeMo = Schema.decodeUnknownSync(Schema.Struct({
+  from: Address,
+  to: Address,
+  text: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(1600))
+}), { onExcessProperty: "error" })
 
 const MAX_BODY = 64 * 1024
 
@@ -54,6 +62,18 @@ const handle = async (sim: SmscSimulator, req: IncomingMessage, res: ServerRespo
       }
       await Effect.runPromise(sim.setFaults(faults))
       reply(res, 200, { faults })
+      return
+    }
+    case "POST /mo": {
+      let parts
+      try {
+        parts = moParts(decodeMo(JSON.parse(await readBody(req))))
+      } catch (error) {
+        reply(res, 400, { error: error instanceof Error ? error.message : String(error) })
+        return
+      }
+      for (const part of parts) await Effect.runPromise(sim.deliverMo(part))
+      reply(res, 202, { parts: parts.length })
       return
     }
     case "DELETE /faults":

@@ -67,6 +67,10 @@ declare module "smpp" {
     receipted_message_id?: string
     message_state?: number
     network_error_code?: Buffer
+    /** SAR TLVs: a concatenated message's reference, parts and this part's number (1-based). */
+    sar_msg_ref_num?: number
+    sar_total_segments?: number
+    sar_segment_seqnum?: number
     isResponse(): boolean
     response(options?: PduFields): PDU
     toBuffer(): Buffer

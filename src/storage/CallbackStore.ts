@@ -20,7 +20,9 @@ import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 /** A claimed callback with what its delivery needs from its app. */
 export interface DueCallback {
   readonly id: number
-  readonly messageId: string
+  /** The message whose move it tells; null for an inbound message's callback (`inboundId`). */
+  readonly messageId: string | null
+  readonly inboundId: string | null
   readonly orgId: string | null
   readonly appId: string
   readonly url: string
@@ -51,7 +53,8 @@ export type ListedState = "failing" | "dead"
 
 export interface CallbackRecord {
   readonly id: number
-  readonly messageId: string
+  readonly messageId: string | null
+  readonly inboundId: string | null
   readonly url: string
   readonly body: string
   readonly state: "pending" | "dead"
@@ -119,7 +122,8 @@ type Int = number | string | bigint
 
 interface ClaimedRow {
   readonly id: Int
-  readonly message_id: string
+  readonly message_id: string | null
+  readonly inbound_id: string | null
   readonly org_id: string | null
   readonly app_id: string
   readonly url: string
@@ -138,7 +142,8 @@ interface AppSecretsRow {
 
 interface RecordRow {
   readonly id: Int
-  readonly message_id: string
+  readonly message_id: string | null
+  readonly inbound_id: string | null
   readonly url: string
   readonly body: string
   readonly state: string
@@ -164,6 +169,7 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 const toRecord = (row: RecordRow): CallbackRecord => ({
   id: Number(row.id),
   messageId: row.message_id,
+  inboundId: row.inbound_id,
   url: row.url,
   body: row.body,
   state: row.state === "dead" ? "dead" : "pending",
@@ -213,7 +219,7 @@ export const make = Effect.gen(function*() {
           ORDER BY r.next_at, r.id
           LIMIT ${options.limit}
         ) AND state = 'pending' AND next_at <= ${now}
-        RETURNING id, message_id, org_id, app_id, url, body, attempts, created_at`
+        RETURNING id, message_id, inbound_id, org_id, app_id, url, body, attempts, created_at`
       if (rows.length === 0) return []
       const appIds = [...new Set(rows.map((r) => r.app_id))]
       const apps = yield* sql<AppSecretsRow>`SELECT id, deleted_at, callback_secret, callback_secret_previous,
@@ -226,6 +232,7 @@ export const make = Effect.gen(function*() {
           return {
             id: Number(row.id),
             messageId: row.message_id,
+  inboundId: row.inbound_id,
             orgId: row.org_id,
             appId: row.app_id,
             url: row.url,
@@ -269,7 +276,7 @@ export const make = Effect.gen(function*() {
       : sql`(state = 'dead' OR (state = 'pending' AND attempts > 0))`
 
   const list = (orgId: string, appId: string, query: ListQuery) =>
-    sql<RecordRow>`SELECT id, message_id, url, body, state, attempts, next_at, last_error, last_status, created_at
+    sql<RecordRow>`SELECT id, message_id, inbound_id, url, body, state, attempts, next_at, last_error, last_status, created_at
       FROM callback_outbox
       WHERE app_id = ${appId} AND org_id = ${orgId} AND ${stateCondition(query.state)}
         ${query.cursor !== undefined ? sql`AND id < ${query.cursor}` : sql``}
