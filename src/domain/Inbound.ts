@@ -64,6 +64,9 @@ export const defaultOptInKeywords: Readonly<Record<string, ReadonlyArray<string>
 
 export const maxInboundRoutes = 1000
 
+/** Most inbound messages one page lists (REST and gRPC). */
+export const maxInboundPage = 500
+
 export const InboundDocument = Schema.Struct({
   routes: Schema.Array(InboundRoute).check(Schema.isMaxLength(maxInboundRoutes)),
   /** Per language; default `defaultOptOutKeywords`. */

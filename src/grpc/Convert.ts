@@ -12,9 +12,12 @@ import type { EventKind as DomainEventKind, MessageStatus as DomainStatus, Messa
 import { IdempotencyKey, SubmitMessage } from "../domain/Message.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
 import type { FieldIssue } from "../domain/FieldIssues.ts"
+import type { InboundView } from "../domain/Inbound.ts"
 import { BadFields, protoField } from "./Errors.ts"
 import {
   Encoding,
+  InboundAction,
+  InboundMessageSchema,
   EventKind,
   MessageClass,
   MessageSchema,
@@ -198,4 +201,22 @@ export const summaryOf = (s: DomainSummary): MessageSummary =>
     campaignId: s.campaignId,
     createdAt: time(s.createdAt),
     updatedAt: time(s.updatedAt)
+  })
+
+/** An inbound message as InboundMessage (REST's GET /v1/inbound item). */
+export const inboundOf = (m: InboundView) =>
+  create(InboundMessageSchema, {
+    id: m.id,
+    appId: m.appId ?? "",
+    routeId: m.routeId ?? "",
+    linkId: m.linkId,
+    from: m.from,
+    to: m.to,
+    text: m.text,
+    encoding: m.encoding,
+    parts: m.parts,
+    missingParts: m.missingParts,
+    ...(m.keyword !== null ? { keyword: m.keyword } : {}),
+    action: m.action === "opt_out" ? InboundAction.OPT_OUT : m.action === "opt_in" ? InboundAction.OPT_IN : InboundAction.UNSPECIFIED,
+    receivedAt: timestampFromMs(Date.parse(m.receivedAt))
   })

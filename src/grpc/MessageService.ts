@@ -24,7 +24,9 @@ import { defaultPageSize } from "../http/Paging.ts"
 import { Gateway } from "../pipeline/Gateway.ts"
 import { cursorText, MessageSearch, maxPageSize, parseCursor } from "../storage/MessageSearch.ts"
 import type { Before } from "../storage/Paging.ts"
-import { acceptedOf, domainStatus, eventsOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
+import { acceptedOf, domainStatus, eventsOf, inboundOf, messageOf, msOf, submitOf, summaryOf, unknownFields } from "./Convert.ts"
+import { InboundStore } from "../storage/InboundStore.ts"
+import { maxInboundPage } from "../domain/Inbound.ts"
 import { parentOf, recordedSpan, traceparentOf, untracedStack } from "../observability/Tracing.ts"
 import { HttpMetrics } from "../observability/Metrics.ts"
 import { cancelSignal, peerAddress } from "./Calls.ts"
@@ -34,6 +36,7 @@ import { serverDeadline, watchExpired, watchShuttingDown } from "./Errors.ts"
 import type { GrpcError } from "./Errors.ts"
 import {
   GetMessageResponseSchema,
+  ListInboundMessagesResponseSchema,
   ListMessagesResponseSchema,
   SendMessagesResponseSchema,
   SendMessagesResultSchema,
@@ -42,6 +45,8 @@ import {
 import type {
   GetMessageRequest,
   GetMessageResponse,
+  ListInboundMessagesRequest,
+  ListInboundMessagesResponse,
   ListMessagesRequest,
   ListMessagesResponse,
   SendMessageRequest,
@@ -114,9 +119,10 @@ export interface MessageServiceOptions {
 
 /** The service's implementation, running each call's effect on the gateway's services. */
 export const makeMessageService = (options: MessageServiceOptions) => Effect.gen(function*() {
-  const context = yield* Effect.context<Gateway | Access | MessageSearch | HttpMetrics>()
+  const context = yield* Effect.context<Gateway | Access | MessageSearch | InboundStore | HttpMetrics>()
   const metrics = Context.get(context, HttpMetrics)
-  for (const method of ["SendMessage", "SendMessages", "GetMessage", "ListMessages"]) metrics.initGrpc(method)
+  for (const method of ["SendMessage", "SendMessages", "GetMessage", "ListMessages", "ListInboundMessages"]) metrics.initGrpc(method)
+  const inbound = Context.get(context, InboundStore)
   const gateway = Context.get(context, Gateway)
   const access = Context.get(context, Access)
   const search = Context.get(context, MessageSearch)
@@ -269,6 +275,38 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
       })
     })
 
+  const listInboundMessages = (request: ListInboundMessagesRequest, call: { readonly metadata: Metadata }) =>
+    Effect.gen(function*() {
+      const principal = yield* principalOf(call.metadata)
+      const before = request.pageToken === "" ? undefined : Buffer.from(request.pageToken, "base64url").toString()
+      const issues: Array<FieldIssue> = [
+        ...unknownFields(request),
+        ...(request.pageSize > maxInboundPage ? [{ field: "page_size", message: `at most ${maxInboundPage}` }] : []),
+        ...(before !== undefined && !/^[0-9a-f-]{36}$/.test(before)
+          ? [{ field: "page_token", message: "the next_page_token of the previous page, unchanged" }]
+          : []),
+        ...bounded("app_id", request.appId, 128),
+        ...bounded("from", request.from, 32)
+      ]
+      if (issues.length > 0) return yield* new BadFields({ violations: issues })
+      const appId = yield* messageListScope(principal, request.appId)
+      const limit = request.pageSize === 0 ? defaultPageSize : request.pageSize
+      const rows = yield* inbound.list({
+        orgId: principal.orgId,
+        appId,
+        from: request.from,
+        since: request.since === undefined ? undefined : msOf(request.since),
+        before,
+        limit: limit + 1
+      })
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return create(ListInboundMessagesResponseSchema, {
+        messages: page.map(inboundOf),
+        nextPageToken: rows.length > limit && last !== undefined ? Buffer.from(last.id).toString("base64url") : ""
+      })
+    })
+
   /**
    * The message now, then after each change, until a final status. Stops when the client cancels or its deadline
    * passes, and ends with UNAVAILABLE when the server drains (`draining`) or after `maxWatchMs`.
@@ -316,6 +354,7 @@ export const makeMessageService = (options: MessageServiceOptions) => Effect.gen
     sendMessages: unary<SendMessagesRequest, SendMessagesResponse>(calls, "SendMessages", sendMessages),
     getMessage: unary<GetMessageRequest, GetMessageResponse>(calls, "GetMessage", getMessage),
     listMessages: unary<ListMessagesRequest, ListMessagesResponse>(calls, "ListMessages", listMessages),
+    listInboundMessages: unary<ListInboundMessagesRequest, ListInboundMessagesResponse>(calls, "ListInboundMessages", listInboundMessages),
     watchMessage: watchMessage(calls, draining)
   })
 })

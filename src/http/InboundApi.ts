@@ -5,13 +5,10 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
-import { InboundDocument, InboundView } from "../domain/Inbound.ts"
+import { InboundDocument, InboundView, maxInboundPage } from "../domain/Inbound.ts"
 import { defaultPageSize } from "./Paging.ts"
 import { ForbiddenProblem, NotFoundProblem, UnauthorizedProblem, UnavailableProblem, ValidationProblem } from "./Problems.ts"
 import { Authentication } from "./Security.ts"
-
-/** Most inbound messages a page lists. */
-export const maxInboundPage = 500
 
 export const InboundPage = Schema.Struct({
   items: Schema.Array(InboundView),

@@ -69,7 +69,8 @@ const inbound = Effect.gen(function*() {
       }),
     orElse: () =>
       Effect.gen(function*() {
-        const [seq] = yield* sql<{ seq: number }>`SELECT seq FROM sqlite_sequence WHERE name = 'callback_outbox'`
+        const [sequence] = yield* sql<{ seq: number }>`SELECT seq FROM sqlite_sequence WHERE name = 'callback_outbox'`
+        const seq = sequence?.seq
         yield* sql`CREATE TABLE callback_outbox_v25 (
           id INTEGER PRIMARY KEY AUTOINCREMENT,
           message_id TEXT REFERENCES messages (id) ON DELETE CASCADE,

@@ -18,6 +18,7 @@ import { approvedCampaign, campaignOf, recipientCounts, seedList } from "../fixt
 import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
 import type { RunningGateway } from "../fixtures/Gateway.ts"
+import { client, MessageServiceClient, unary } from "../fixtures/GrpcClient.ts"
 import { expectProblem, fieldsOf } from "../fixtures/Problems.ts"
 
 const config = {
@@ -157,6 +158,23 @@ describe("inbound messages", () => {
       expect((page.json.items as ReadonlyArray<unknown>).length).toBe(3)
       const rest = yield* listed(gw.baseUrl, a.auth, `?limit=3&cursor=${String(page.json.next)}`)
       expect(rest.length).toBe(1)
+
+      // gRPC lists the same, paged, in its own words; an app token its own app's only.
+      const grpc = yield* client(MessageServiceClient, gw.grpcAddress)
+      type InboundPage = { messages: Array<{ id: string; text: string; keyword?: string; action: string; parts: number }>; next_page_token: string }
+      const first = yield* unary<InboundPage>(grpc, "ListInboundMessages", { page_size: 3 }, a.auth)
+      expect(first.ok).toBe(true)
+      if (!first.ok) return
+      expect(first.value.messages.map((m) => m.id)).toEqual(page.json.items && (page.json.items as ReadonlyArray<Listed>).map((m) => m.id))
+      const second = yield* unary<InboundPage>(grpc, "ListInboundMessages", { page_size: 3, page_token: first.value.next_page_token }, a.auth)
+      expect(second.ok && second.value.messages.map((m) => m.id)).toEqual(rest.map((m) => m.id))
+      expect(second.ok && second.value.next_page_token).toBe("")
+      const shop = yield* unary<InboundPage>(grpc, "ListInboundMessages", { from: "+4915112345681" }, a.auth)
+      expect(shop.ok && shop.value.messages[0]).toMatchObject({ text: "Shop: two shirts", keyword: "SHOP", action: "INBOUND_ACTION_UNSPECIFIED", parts: 1 })
+      const other = yield* unary(grpc, "ListInboundMessages", { app_id: b.appId }, a.auth)
+      expect(other.ok ? 0 : other.error.code).toBe(7)
+      const bad = yield* unary(grpc, "ListInboundMessages", { page_size: 501 }, a.auth)
+      expect(bad.ok ? 0 : bad.error.code).toBe(3)
 
       // A's callbacks: one per message, signed with the app's secret, `message.received`.
       const posted = yield* eventually("four inbound callbacks", Effect.sync(() => [...receiver.requests]), {

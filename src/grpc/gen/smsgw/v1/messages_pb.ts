@@ -21,7 +21,7 @@ import type { Message as Message$1, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file smsgw/v1/messages.proto.
  */
 export const file_smsgw_v1_messages: GenFile = /*@__PURE__*/
-  fileDesc("ChdzbXNndy92MS9tZXNzYWdlcy5wcm90bxIIc21zZ3cudjEi0QIKElNlbmRNZXNzYWdlUmVxdWVzdBIKCgJ0bxgBIAEoCRIMCgRmcm9tGAIgASgJEgwKBHRleHQYAyABKAkSFwoKY2xpZW50X3JlZhgEIAEoCUgAiAEBEh0KEHZhbGlkaXR5X3NlY29uZHMYBSABKA1IAYgBARIkCghlbmNvZGluZxgGIAEoDjISLnNtc2d3LnYxLkVuY29kaW5nEi0KDW1lc3NhZ2VfY2xhc3MYByABKA4yFi5zbXNndy52MS5NZXNzYWdlQ2xhc3MSHAoPaWRlbXBvdGVuY3lfa2V5GAggASgJSAKIAQESHAoPc3RhdHVzX2NhbGxiYWNrGAkgASgJSAOIAQFCDQoLX2NsaWVudF9yZWZCEwoRX3ZhbGlkaXR5X3NlY29uZHNCEgoQX2lkZW1wb3RlbmN5X2tleUISChBfc3RhdHVzX2NhbGxiYWNrIqcBChNTZW5kTWVzc2FnZVJlc3BvbnNlEgoKAmlkGAEgASgJEicKBnN0YXR1cxgCIAEoDjIXLnNtc2d3LnYxLk1lc3NhZ2VTdGF0dXMSEAoIc2VnbWVudHMYAyABKA0SJAoIZW5jb2RpbmcYBCABKA4yEi5zbXNndy52MS5FbmNvZGluZxIRCglkdXBsaWNhdGUYBSABKAgSEAoIcmVwbGF5ZWQYBiABKAgiRQoTU2VuZE1lc3NhZ2VzUmVxdWVzdBIuCghtZXNzYWdlcxgBIAMoCzIcLnNtc2d3LnYxLlNlbmRNZXNzYWdlUmVxdWVzdCJFChRTZW5kTWVzc2FnZXNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuc21zZ3cudjEuU2VuZE1lc3NhZ2VzUmVzdWx0InYKElNlbmRNZXNzYWdlc1Jlc3VsdBIxCghhY2NlcHRlZBgBIAEoCzIdLnNtc2d3LnYxLlNlbmRNZXNzYWdlUmVzcG9uc2VIABIjCgVlcnJvchgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCAoGcmVzdWx0Ih8KEUdldE1lc3NhZ2VSZXF1ZXN0EgoKAmlkGAEgASgJIjgKEkdldE1lc3NhZ2VSZXNwb25zZRIiCgdtZXNzYWdlGAEgASgLMhEuc21zZ3cudjEuTWVzc2FnZSIhChNXYXRjaE1lc3NhZ2VSZXF1ZXN0EgoKAmlkGAEgASgJIl8KFFdhdGNoTWVzc2FnZVJlc3BvbnNlEiIKB21lc3NhZ2UYASABKAsyES5zbXNndy52MS5NZXNzYWdlEiMKCm5ld19ldmVudHMYAiADKAsyDy5zbXNndy52MS5FdmVudCLdAgoTTGlzdE1lc3NhZ2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIPCgJpZBgDIAEoCUgAiAEBEg8KAnRvGAQgASgJSAGIAQESFwoKY2xpZW50X3JlZhgFIAEoCUgCiAEBEicKBnN0YXR1cxgGIAEoDjIXLnNtc2d3LnYxLk1lc3NhZ2VTdGF0dXMSEwoGYXBwX2lkGAcgASgJSAOIAQESGAoLY2FtcGFpZ25faWQYCCABKAlIBIgBARIpCgVzaW5jZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgUKA19pZEIFCgNfdG9CDQoLX2NsaWVudF9yZWZCCQoHX2FwcF9pZEIOCgxfY2FtcGFpZ25faWQiWwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USKgoIbWVzc2FnZXMYASADKAsyGC5zbXNndy52MS5NZXNzYWdlU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkijQIKBFBhcnQSCwoDc2VxGAEgASgNEhQKB2xpbmtfaWQYAiABKAlIAIgBARIcCg9zbXNjX21lc3NhZ2VfaWQYAyABKAlIAYgBARInCgZzdGF0dXMYBCABKA4yFy5zbXNndy52MS5NZXNzYWdlU3RhdHVzEhIKBWVycm9yGAUgASgJSAKIAQESMAoMc3VibWl0dGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdkb25lX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIKCghfbGlua19pZEISChBfc21zY19tZXNzYWdlX2lkQggKBl9lcnJvciKFAwoFRXZlbnQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnN0YXR1cxgCIAEoDjIXLnNtc2d3LnYxLk1lc3NhZ2VTdGF0dXMSEwoGZGV0YWlsGAMgASgJSACIAQESIQoEa2luZBgEIAEoDjITLnNtc2d3LnYxLkV2ZW50S2luZBIRCgRwYXJ0GAUgASgNSAGIAQESFAoHbGlua19pZBgGIAEoCUgCiAEBEhsKDmNvbW1hbmRfc3RhdHVzGAcgASgNSAOIAQESIAoTY29tbWFuZF9zdGF0dXNfbmFtZRgIIAEoCUgEiAEBEhMKBnJlYXNvbhgJIAEoCUgFiAEBEhQKB3J1bGVfaWQYCiABKAlIBogBAUIJCgdfZGV0YWlsQgcKBV9wYXJ0QgoKCF9saW5rX2lkQhEKD19jb21tYW5kX3N0YXR1c0IWChRfY29tbWFuZF9zdGF0dXNfbmFtZUIJCgdfcmVhc29uQgoKCF9ydWxlX2lkIq8ECgdNZXNzYWdlEgoKAmlkGAEgASgJEgoKAnRvGAIgASgJEgwKBGZyb20YAyABKAkSJwoGc3RhdHVzGAQgASgOMhcuc21zZ3cudjEuTWVzc2FnZVN0YXR1cxITCgZyZWFzb24YBSABKAlIAIgBARIUCgdydWxlX2lkGAYgASgJSAGIAQESEAoIc2VnbWVudHMYByABKA0SJAoIZW5jb2RpbmcYCCABKA4yEi5zbXNndy52MS5FbmNvZGluZxIXCgpjbGllbnRfcmVmGAkgASgJSAKIAQESLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoGYXBwX2lkGAwgASgJSAOIAQESGAoLY2FtcGFpZ25faWQYDSABKAlIBIgBARItCg1tZXNzYWdlX2NsYXNzGA4gASgOMhYuc21zZ3cudjEuTWVzc2FnZUNsYXNzEhEKBHRleHQYDyABKAlIBYgBARIdCgVwYXJ0cxgQIAMoCzIOLnNtc2d3LnYxLlBhcnQSHwoGZXZlbnRzGBEgAygLMg8uc21zZ3cudjEuRXZlbnRCCQoHX3JlYXNvbkIKCghfcnVsZV9pZEINCgtfY2xpZW50X3JlZkIJCgdfYXBwX2lkQg4KDF9jYW1wYWlnbl9pZEIHCgVfdGV4dCKrAwoOTWVzc2FnZVN1bW1hcnkSCgoCaWQYASABKAkSCgoCdG8YAiABKAkSDAoEZnJvbRgDIAEoCRInCgZzdGF0dXMYBCABKA4yFy5zbXNndy52MS5NZXNzYWdlU3RhdHVzEhMKBnJlYXNvbhgFIAEoCUgAiAEBEhQKB3J1bGVfaWQYBiABKAlIAYgBARIQCghzZWdtZW50cxgHIAEoDRIkCghlbmNvZGluZxgIIAEoDjISLnNtc2d3LnYxLkVuY29kaW5nEhcKCmNsaWVudF9yZWYYCSABKAlIAogBARITCgZhcHBfaWQYCiABKAlIA4gBARIYCgtjYW1wYWlnbl9pZBgLIAEoCUgEiAEBEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgkKB19yZWFzb25CCgoIX3J1bGVfaWRCDQoLX2NsaWVudF9yZWZCCQoHX2FwcF9pZEIOCgxfY2FtcGFpZ25faWQqSgoIRW5jb2RpbmcSGAoURU5DT0RJTkdfVU5TUEVDSUZJRUQQABIRCg1FTkNPRElOR19HU003EAESEQoNRU5DT0RJTkdfVUNTMhACKm0KDE1lc3NhZ2VDbGFzcxIdChlNRVNTQUdFX0NMQVNTX1VOU1BFQ0lGSUVEEAASHwobTUVTU0FHRV9DTEFTU19UUkFOU0FDVElPTkFMEAESHQoZTUVTU0FHRV9DTEFTU19QUk9NT1RJT05BTBACKpcCCg1NZXNzYWdlU3RhdHVzEh4KGk1FU1NBR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXTUVTU0FHRV9TVEFUVVNfQUNDRVBURUQQARIbChdNRVNTQUdFX1NUQVRVU19SRUpFQ1RFRBACEhkKFU1FU1NBR0VfU1RBVFVTX1FVRVVFRBADEhwKGE1FU1NBR0VfU1RBVFVTX1NVQk1JVFRFRBAEEhwKGE1FU1NBR0VfU1RBVFVTX0RFTElWRVJFRBAFEh4KGk1FU1NBR0VfU1RBVFVTX1VOREVMSVZFUkVEEAYSGgoWTUVTU0FHRV9TVEFUVVNfRVhQSVJFRBAHEhkKFU1FU1NBR0VfU1RBVFVTX0ZBSUxFRBAIKqACCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhcKE0VWRU5UX0tJTkRfQUNDRVBURUQQARIWChJFVkVOVF9LSU5EX1JFRlVTRUQQAhIYChRFVkVOVF9LSU5EX1NVQk1JVFRFRBADEhQKEEVWRU5UX0tJTkRfUkVUUlkQBBIVChFFVkVOVF9LSU5EX0ZBSUxFRBAFEhYKEkVWRU5UX0tJTkRfUkVDRUlQVBAGEhYKEkVWRU5UX0tJTkRfRVhQSVJFRBAHEh4KGkVWRU5UX0tJTkRfVU5LTk9XTl9PVVRDT01FEAgSFQoRRVZFTlRfS0lORF9SRVNFTlQQCRIYChRFVkVOVF9LSU5EX1JFQ09WRVJFRBAKMpQDCg5NZXNzYWdlU2VydmljZRJKCgtTZW5kTWVzc2FnZRIcLnNtc2d3LnYxLlNlbmRNZXNzYWdlUmVxdWVzdBodLnNtc2d3LnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USTQoMU2VuZE1lc3NhZ2VzEh0uc21zZ3cudjEuU2VuZE1lc3NhZ2VzUmVxdWVzdBoeLnNtc2d3LnYxLlNlbmRNZXNzYWdlc1Jlc3BvbnNlEkcKCkdldE1lc3NhZ2USGy5zbXNndy52MS5HZXRNZXNzYWdlUmVxdWVzdBocLnNtc2d3LnYxLkdldE1lc3NhZ2VSZXNwb25zZRJPCgxXYXRjaE1lc3NhZ2USHS5zbXNndy52MS5XYXRjaE1lc3NhZ2VSZXF1ZXN0Gh4uc21zZ3cudjEuV2F0Y2hNZXNzYWdlUmVzcG9uc2UwARJNCgxMaXN0TWVzc2FnZXMSHS5zbXNndy52MS5MaXN0TWVzc2FnZXNSZXF1ZXN0Gh4uc21zZ3cudjEuTGlzdE1lc3NhZ2VzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("ChdzbXNndy92MS9tZXNzYWdlcy5wcm90bxIIc21zZ3cudjEi0QIKElNlbmRNZXNzYWdlUmVxdWVzdBIKCgJ0bxgBIAEoCRIMCgRmcm9tGAIgASgJEgwKBHRleHQYAyABKAkSFwoKY2xpZW50X3JlZhgEIAEoCUgAiAEBEh0KEHZhbGlkaXR5X3NlY29uZHMYBSABKA1IAYgBARIkCghlbmNvZGluZxgGIAEoDjISLnNtc2d3LnYxLkVuY29kaW5nEi0KDW1lc3NhZ2VfY2xhc3MYByABKA4yFi5zbXNndy52MS5NZXNzYWdlQ2xhc3MSHAoPaWRlbXBvdGVuY3lfa2V5GAggASgJSAKIAQESHAoPc3RhdHVzX2NhbGxiYWNrGAkgASgJSAOIAQFCDQoLX2NsaWVudF9yZWZCEwoRX3ZhbGlkaXR5X3NlY29uZHNCEgoQX2lkZW1wb3RlbmN5X2tleUISChBfc3RhdHVzX2NhbGxiYWNrIqcBChNTZW5kTWVzc2FnZVJlc3BvbnNlEgoKAmlkGAEgASgJEicKBnN0YXR1cxgCIAEoDjIXLnNtc2d3LnYxLk1lc3NhZ2VTdGF0dXMSEAoIc2VnbWVudHMYAyABKA0SJAoIZW5jb2RpbmcYBCABKA4yEi5zbXNndy52MS5FbmNvZGluZxIRCglkdXBsaWNhdGUYBSABKAgSEAoIcmVwbGF5ZWQYBiABKAgiRQoTU2VuZE1lc3NhZ2VzUmVxdWVzdBIuCghtZXNzYWdlcxgBIAMoCzIcLnNtc2d3LnYxLlNlbmRNZXNzYWdlUmVxdWVzdCJFChRTZW5kTWVzc2FnZXNSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuc21zZ3cudjEuU2VuZE1lc3NhZ2VzUmVzdWx0InYKElNlbmRNZXNzYWdlc1Jlc3VsdBIxCghhY2NlcHRlZBgBIAEoCzIdLnNtc2d3LnYxLlNlbmRNZXNzYWdlUmVzcG9uc2VIABIjCgVlcnJvchgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCAoGcmVzdWx0Ih8KEUdldE1lc3NhZ2VSZXF1ZXN0EgoKAmlkGAEgASgJIjgKEkdldE1lc3NhZ2VSZXNwb25zZRIiCgdtZXNzYWdlGAEgASgLMhEuc21zZ3cudjEuTWVzc2FnZSIhChNXYXRjaE1lc3NhZ2VSZXF1ZXN0EgoKAmlkGAEgASgJIl8KFFdhdGNoTWVzc2FnZVJlc3BvbnNlEiIKB21lc3NhZ2UYASABKAsyES5zbXNndy52MS5NZXNzYWdlEiMKCm5ld19ldmVudHMYAiADKAsyDy5zbXNndy52MS5FdmVudCLdAgoTTGlzdE1lc3NhZ2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIPCgJpZBgDIAEoCUgAiAEBEg8KAnRvGAQgASgJSAGIAQESFwoKY2xpZW50X3JlZhgFIAEoCUgCiAEBEicKBnN0YXR1cxgGIAEoDjIXLnNtc2d3LnYxLk1lc3NhZ2VTdGF0dXMSEwoGYXBwX2lkGAcgASgJSAOIAQESGAoLY2FtcGFpZ25faWQYCCABKAlIBIgBARIpCgVzaW5jZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgUKA19pZEIFCgNfdG9CDQoLX2NsaWVudF9yZWZCCQoHX2FwcF9pZEIOCgxfY2FtcGFpZ25faWQiWwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USKgoIbWVzc2FnZXMYASADKAsyGC5zbXNndy52MS5NZXNzYWdlU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkijQIKBFBhcnQSCwoDc2VxGAEgASgNEhQKB2xpbmtfaWQYAiABKAlIAIgBARIcCg9zbXNjX21lc3NhZ2VfaWQYAyABKAlIAYgBARInCgZzdGF0dXMYBCABKA4yFy5zbXNndy52MS5NZXNzYWdlU3RhdHVzEhIKBWVycm9yGAUgASgJSAKIAQESMAoMc3VibWl0dGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdkb25lX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIKCghfbGlua19pZEISChBfc21zY19tZXNzYWdlX2lkQggKBl9lcnJvciKFAwoFRXZlbnQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnN0YXR1cxgCIAEoDjIXLnNtc2d3LnYxLk1lc3NhZ2VTdGF0dXMSEwoGZGV0YWlsGAMgASgJSACIAQESIQoEa2luZBgEIAEoDjITLnNtc2d3LnYxLkV2ZW50S2luZBIRCgRwYXJ0GAUgASgNSAGIAQESFAoHbGlua19pZBgGIAEoCUgCiAEBEhsKDmNvbW1hbmRfc3RhdHVzGAcgASgNSAOIAQESIAoTY29tbWFuZF9zdGF0dXNfbmFtZRgIIAEoCUgEiAEBEhMKBnJlYXNvbhgJIAEoCUgFiAEBEhQKB3J1bGVfaWQYCiABKAlIBogBAUIJCgdfZGV0YWlsQgcKBV9wYXJ0QgoKCF9saW5rX2lkQhEKD19jb21tYW5kX3N0YXR1c0IWChRfY29tbWFuZF9zdGF0dXNfbmFtZUIJCgdfcmVhc29uQgoKCF9ydWxlX2lkIq8ECgdNZXNzYWdlEgoKAmlkGAEgASgJEgoKAnRvGAIgASgJEgwKBGZyb20YAyABKAkSJwoGc3RhdHVzGAQgASgOMhcuc21zZ3cudjEuTWVzc2FnZVN0YXR1cxITCgZyZWFzb24YBSABKAlIAIgBARIUCgdydWxlX2lkGAYgASgJSAGIAQESEAoIc2VnbWVudHMYByABKA0SJAoIZW5jb2RpbmcYCCABKA4yEi5zbXNndy52MS5FbmNvZGluZxIXCgpjbGllbnRfcmVmGAkgASgJSAKIAQESLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoGYXBwX2lkGAwgASgJSAOIAQESGAoLY2FtcGFpZ25faWQYDSABKAlIBIgBARItCg1tZXNzYWdlX2NsYXNzGA4gASgOMhYuc21zZ3cudjEuTWVzc2FnZUNsYXNzEhEKBHRleHQYDyABKAlIBYgBARIdCgVwYXJ0cxgQIAMoCzIOLnNtc2d3LnYxLlBhcnQSHwoGZXZlbnRzGBEgAygLMg8uc21zZ3cudjEuRXZlbnRCCQoHX3JlYXNvbkIKCghfcnVsZV9pZEINCgtfY2xpZW50X3JlZkIJCgdfYXBwX2lkQg4KDF9jYW1wYWlnbl9pZEIHCgVfdGV4dCKrAwoOTWVzc2FnZVN1bW1hcnkSCgoCaWQYASABKAkSCgoCdG8YAiABKAkSDAoEZnJvbRgDIAEoCRInCgZzdGF0dXMYBCABKA4yFy5zbXNndy52MS5NZXNzYWdlU3RhdHVzEhMKBnJlYXNvbhgFIAEoCUgAiAEBEhQKB3J1bGVfaWQYBiABKAlIAYgBARIQCghzZWdtZW50cxgHIAEoDRIkCghlbmNvZGluZxgIIAEoDjISLnNtc2d3LnYxLkVuY29kaW5nEhcKCmNsaWVudF9yZWYYCSABKAlIAogBARITCgZhcHBfaWQYCiABKAlIA4gBARIYCgtjYW1wYWlnbl9pZBgLIAEoCUgEiAEBEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgkKB19yZWFzb25CCgoIX3J1bGVfaWRCDQoLX2NsaWVudF9yZWZCCQoHX2FwcF9pZEIOCgxfY2FtcGFpZ25faWQiqgEKGkxpc3RJbmJvdW5kTWVzc2FnZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJEhMKBmFwcF9pZBgDIAEoCUgAiAEBEhEKBGZyb20YBCABKAlIAYgBARIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCQoHX2FwcF9pZEIHCgVfZnJvbSJiChtMaXN0SW5ib3VuZE1lc3NhZ2VzUmVzcG9uc2USKgoIbWVzc2FnZXMYASADKAsyGC5zbXNndy52MS5JbmJvdW5kTWVzc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiqwIKDkluYm91bmRNZXNzYWdlEgoKAmlkGAEgASgJEg4KBmFwcF9pZBgCIAEoCRIQCghyb3V0ZV9pZBgDIAEoCRIPCgdsaW5rX2lkGAQgASgJEgwKBGZyb20YBSABKAkSCgoCdG8YBiABKAkSDAoEdGV4dBgHIAEoCRIQCghlbmNvZGluZxgIIAEoCRINCgVwYXJ0cxgJIAEoDRIVCg1taXNzaW5nX3BhcnRzGAogASgNEhQKB2tleXdvcmQYCyABKAlIAIgBARInCgZhY3Rpb24YDCABKA4yFy5zbXNndy52MS5JbmJvdW5kQWN0aW9uEi8KC3JlY2VpdmVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIKCghfa2V5d29yZCpKCghFbmNvZGluZxIYChRFTkNPRElOR19VTlNQRUNJRklFRBAAEhEKDUVOQ09ESU5HX0dTTTcQARIRCg1FTkNPRElOR19VQ1MyEAIqbQoMTWVzc2FnZUNsYXNzEh0KGU1FU1NBR0VfQ0xBU1NfVU5TUEVDSUZJRUQQABIfChtNRVNTQUdFX0NMQVNTX1RSQU5TQUNUSU9OQUwQARIdChlNRVNTQUdFX0NMQVNTX1BST01PVElPTkFMEAIqlwIKDU1lc3NhZ2VTdGF0dXMSHgoaTUVTU0FHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdNRVNTQUdFX1NUQVRVU19BQ0NFUFRFRBABEhsKF01FU1NBR0VfU1RBVFVTX1JFSkVDVEVEEAISGQoVTUVTU0FHRV9TVEFUVVNfUVVFVUVEEAMSHAoYTUVTU0FHRV9TVEFUVVNfU1VCTUlUVEVEEAQSHAoYTUVTU0FHRV9TVEFUVVNfREVMSVZFUkVEEAUSHgoaTUVTU0FHRV9TVEFUVVNfVU5ERUxJVkVSRUQQBhIaChZNRVNTQUdFX1NUQVRVU19FWFBJUkVEEAcSGQoVTUVTU0FHRV9TVEFUVVNfRkFJTEVEEAgqoAIKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTRVZFTlRfS0lORF9BQ0NFUFRFRBABEhYKEkVWRU5UX0tJTkRfUkVGVVNFRBACEhgKFEVWRU5UX0tJTkRfU1VCTUlUVEVEEAMSFAoQRVZFTlRfS0lORF9SRVRSWRAEEhUKEUVWRU5UX0tJTkRfRkFJTEVEEAUSFgoSRVZFTlRfS0lORF9SRUNFSVBUEAYSFgoSRVZFTlRfS0lORF9FWFBJUkVEEAcSHgoaRVZFTlRfS0lORF9VTktOT1dOX09VVENPTUUQCBIVChFFVkVOVF9LSU5EX1JFU0VOVBAJEhgKFEVWRU5UX0tJTkRfUkVDT1ZFUkVEEAoqZgoNSW5ib3VuZEFjdGlvbhIeChpJTkJPVU5EX0FDVElPTl9VTlNQRUNJRklFRBAAEhoKFklOQk9VTkRfQUNUSU9OX09QVF9PVVQQARIZChVJTkJPVU5EX0FDVElPTl9PUFRfSU4QAjL4AwoOTWVzc2FnZVNlcnZpY2USSgoLU2VuZE1lc3NhZ2USHC5zbXNndy52MS5TZW5kTWVzc2FnZVJlcXVlc3QaHS5zbXNndy52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk0KDFNlbmRNZXNzYWdlcxIdLnNtc2d3LnYxLlNlbmRNZXNzYWdlc1JlcXVlc3QaHi5zbXNndy52MS5TZW5kTWVzc2FnZXNSZXNwb25zZRJHCgpHZXRNZXNzYWdlEhsuc21zZ3cudjEuR2V0TWVzc2FnZVJlcXVlc3QaHC5zbXNndy52MS5HZXRNZXNzYWdlUmVzcG9uc2USTwoMV2F0Y2hNZXNzYWdlEh0uc21zZ3cudjEuV2F0Y2hNZXNzYWdlUmVxdWVzdBoeLnNtc2d3LnYxLldhdGNoTWVzc2FnZVJlc3BvbnNlMAESTQoMTGlzdE1lc3NhZ2VzEh0uc21zZ3cudjEuTGlzdE1lc3NhZ2VzUmVxdWVzdBoeLnNtc2d3LnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlEmIKE0xpc3RJbmJvdW5kTWVzc2FnZXMSJC5zbXNndy52MS5MaXN0SW5ib3VuZE1lc3NhZ2VzUmVxdWVzdBolLnNtc2d3LnYxLkxpc3RJbmJvdW5kTWVzc2FnZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * One SMS to send (SubmitMessage in src/domain/Message.ts).
@@ -715,6 +715,164 @@ export const MessageSummarySchema: GenMessage<MessageSummary> = /*@__PURE__*/
   messageDesc(file_smsgw_v1_messages, 14);
 
 /**
+ * @generated from message smsgw.v1.ListInboundMessagesRequest
+ */
+export type ListInboundMessagesRequest = Message$1<"smsgw.v1.ListInboundMessagesRequest"> & {
+  /**
+   * Messages per page: 100 unless given, at most 500.
+   *
+   * @generated from field: uint32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The previous page's next_page_token, with the same filters, for the page after it.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Routed to this app (an app token lists its own app's only).
+   *
+   * @generated from field: optional string app_id = 3;
+   */
+  appId?: string | undefined;
+
+  /**
+   * From this sender, E.164 with its + as listed.
+   *
+   * @generated from field: optional string from = 4;
+   */
+  from?: string | undefined;
+
+  /**
+   * Received at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 5;
+   */
+  since?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message smsgw.v1.ListInboundMessagesRequest.
+ * Use `create(ListInboundMessagesRequestSchema)` to create a new message.
+ */
+export const ListInboundMessagesRequestSchema: GenMessage<ListInboundMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_smsgw_v1_messages, 15);
+
+/**
+ * @generated from message smsgw.v1.ListInboundMessagesResponse
+ */
+export type ListInboundMessagesResponse = Message$1<"smsgw.v1.ListInboundMessagesResponse"> & {
+  /**
+   * @generated from field: repeated smsgw.v1.InboundMessage messages = 1;
+   */
+  messages: InboundMessage[];
+
+  /**
+   * Pass as page_token for the next page; empty on the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message smsgw.v1.ListInboundMessagesResponse.
+ * Use `create(ListInboundMessagesResponseSchema)` to create a new message.
+ */
+export const ListInboundMessagesResponseSchema: GenMessage<ListInboundMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_smsgw_v1_messages, 16);
+
+/**
+ * A message a handset sent to one of the gateway's numbers, routed to an app (docs/inbound.md).
+ *
+ * @generated from message smsgw.v1.InboundMessage
+ */
+export type InboundMessage = Message$1<"smsgw.v1.InboundMessage"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string app_id = 2;
+   */
+  appId: string;
+
+  /**
+   * @generated from field: string route_id = 3;
+   */
+  routeId: string;
+
+  /**
+   * @generated from field: string link_id = 4;
+   */
+  linkId: string;
+
+  /**
+   * @generated from field: string from = 5;
+   */
+  from: string;
+
+  /**
+   * The number it was sent to (a long number or a short code).
+   *
+   * @generated from field: string to = 6;
+   */
+  to: string;
+
+  /**
+   * @generated from field: string text = 7;
+   */
+  text: string;
+
+  /**
+   * gsm7, ucs2, latin1, or dcs_<n>.
+   *
+   * @generated from field: string encoding = 8;
+   */
+  encoding: string;
+
+  /**
+   * @generated from field: uint32 parts = 9;
+   */
+  parts: number;
+
+  /**
+   * Parts that never came (completed after the reassembly wait).
+   *
+   * @generated from field: uint32 missing_parts = 10;
+   */
+  missingParts: number;
+
+  /**
+   * The route keyword it matched (upper case).
+   *
+   * @generated from field: optional string keyword = 11;
+   */
+  keyword?: string | undefined;
+
+  /**
+   * @generated from field: smsgw.v1.InboundAction action = 12;
+   */
+  action: InboundAction;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp received_at = 13;
+   */
+  receivedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message smsgw.v1.InboundMessage.
+ * Use `create(InboundMessageSchema)` to create a new message.
+ */
+export const InboundMessageSchema: GenMessage<InboundMessage> = /*@__PURE__*/
+  messageDesc(file_smsgw_v1_messages, 17);
+
+/**
  * The text's encoding on the SMPP side.
  *
  * @generated from enum smsgw.v1.Encoding
@@ -931,6 +1089,45 @@ export const EventKindSchema: GenEnum<EventKind> = /*@__PURE__*/
   enumDesc(file_smsgw_v1_messages, 3);
 
 /**
+ * What an inbound message did to its sender's opt-out status.
+ *
+ * @generated from enum smsgw.v1.InboundAction
+ */
+export const InboundAction = {
+  /**
+   * @generated from enum value: INBOUND_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Exactly an opt-out keyword: the sender was put on the route's opt-out list.
+   *
+   * @generated from enum value: INBOUND_ACTION_OPT_OUT = 1;
+   */
+  OPT_OUT: 1,
+
+  /**
+   * Exactly an opt-in keyword: the sender was taken off it.
+   *
+   * @generated from enum value: INBOUND_ACTION_OPT_IN = 2;
+   */
+  OPT_IN: 2,
+} as const;
+
+/**
+ * What an inbound message did to its sender's opt-out status.
+ *
+ * @generated from enum smsgw.v1.InboundAction
+ */
+export type InboundAction = (typeof InboundAction)[keyof typeof InboundAction] | UnknownEnum;
+
+/**
+ * Describes the enum smsgw.v1.InboundAction.
+ */
+export const InboundActionSchema: GenEnum<InboundAction> = /*@__PURE__*/
+  enumDesc(file_smsgw_v1_messages, 4);
+
+/**
  * Sending SMS and following them.
  *
  * @generated from service smsgw.v1.MessageService
@@ -987,6 +1184,16 @@ export const MessageService: GenService<{
     methodKind: "unary";
     input: typeof ListMessagesRequestSchema;
     output: typeof ListMessagesResponseSchema;
+  },
+  /**
+   * Your organisation's inbound messages (replies, keywords, opt-outs), newest first (the REST GET /v1/inbound).
+   *
+   * @generated from rpc smsgw.v1.MessageService.ListInboundMessages
+   */
+  listInboundMessages: {
+    methodKind: "unary";
+    input: typeof ListInboundMessagesRequestSchema;
+    output: typeof ListInboundMessagesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_smsgw_v1_messages, 0);
