@@ -7,15 +7,20 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { join } from "node:path"
 import { verifySignature } from "../../src/domain/Callback.ts"
 import type { GatewayConfig } from "../../src/layers/Config.ts"
 import { CampaignControl } from "../../src/pipeline/CampaignControl.ts"
+import * as Simulator from "../../src/smpp/Simulator.ts"
 import { moParts } from "../../src/smpp/Simulator.ts"
 import type { SmscSimulator } from "../../src/smpp/Simulator.ts"
 import { decodeShortMessage } from "../../src/smpp/Encoding.ts"
 import { startReceiver } from "../fixtures/Callbacks.ts"
 import { approvedCampaign, campaignOf, recipientCounts, seedList } from "../fixtures/Campaigns.ts"
+import { writeNodeConfig } from "../fixtures/Cluster.ts"
+import { tempDir } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Eventually.ts"
+import { freePort, killHard, spawnSmsgw, waitHealthy } from "../fixtures/Processes.ts"
 import { get, post, send, signUp, startGateway, superadmin } from "../fixtures/Gateway.ts"
 import type { RunningGateway } from "../fixtures/Gateway.ts"
 import { client, MessageServiceClient, unary } from "../fixtures/GrpcClient.ts"
@@ -30,9 +35,9 @@ const within = (gw: RunningGateway) => <A, E, R>(effect: Effect.Effect<A, E, R>)
   effect.pipe(Effect.provideContext(gw.context)) as Effect.Effect<A, E, never>
 
 /** A handset sends `text` to `to`: the simulator delivers it to the gateway as an SMSC would (parts and all). */
-const handset = (sim: SmscSimulator, from: string, to: string, text: string, only?: ReadonlyArray<number>) =>
+const handset = (sim: SmscSimulator, from: string, to: string, text: string, only?: ReadonlyArray<number>, reference?: number) =>
   Effect.forEach(
-    moParts({ from, to, text }).filter((_, i) => only === undefined || only.includes(i)),
+    moParts({ from, to, text, ...(reference !== undefined ? { reference } : {}) }).filter((_, i) => only === undefined || only.includes(i)),
     (part) => sim.deliverMo(part),
     { discard: true }
   )
@@ -237,4 +242,41 @@ describe("inbound messages", () => {
       expect(toOptedOut.filter((t) => t === "Welcome back.").length).toBe(1)
       expect(toOptedOut.filter((t) => t.startsWith("You will get no more")).length).toBe(1)
     }), { timeout: 90_000 })
+
+  it.live("what a link acknowledged survives the process: stored before the answer, routed after a SIGKILL and restart, parts across it joined", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const sim = yield* Simulator.start({ port: 0, receiptDelayMs: 50 })
+      const port = yield* freePort
+      const base = `http://127.0.0.1:${port}`
+      const gateway = (enabled: boolean): GatewayConfig => ({
+        http: { port, host: "127.0.0.1" },
+        storage: { kind: "sqlite", path: join(dir, "gateway.db") },
+        links: [{ id: "sim", host: "127.0.0.1", port: sim.port, systemId: "t", password: "t" }],
+        auth: { superadmin: { email: "ops@example.com", password: "operator password 1" } },
+        inbound: { enabled, pollIntervalMs: 50, reassemblySeconds: 60 }
+      })
+      const file = join(dir, "gateway.yaml")
+      // The first process stores and answers, and routes nothing: everything waits in the store when it is killed.
+      writeNodeConfig(file, gateway(false))
+      const first = yield* spawnSmsgw(["serve", "--config", file])
+      yield* waitHealthy(first, port)
+      const t = yield* signUp(base)
+      const ops = yield* superadmin(base)
+      expect((yield* send("PUT", `${base}/v1/admin/inbound/routes`, { routes: [{ id: "r", number: "12345", appId: t.appId }] }, ops)).status).toBe(200)
+      const long = "A reply long enough to take two parts. ".repeat(5).trim()
+      for (let i = 0; i < 20; i++) yield* handset(sim, `49151000000${String(i).padStart(2, "0")}`, "12345", `reply ${i}`)
+      yield* handset(sim, "4915100000099", "12345", long, [0], 77)
+      const acked = yield* eventually("every part answered", sim.stats, { until: (s) => s.mosAcked === 21 })
+      expect(acked.nacksByStatus).toEqual({})
+      yield* killHard(first)
+
+      writeNodeConfig(file, gateway(true))
+      const second = yield* spawnSmsgw(["serve", "--config", file])
+      yield* waitHealthy(second, port)
+      yield* handset(sim, "4915100000099", "12345", long, [1], 77)
+      const items = yield* eventually("all 21 messages", listed(base, t.auth, "?limit=100"), { timeout: 20_000, until: (m) => m.length === 21 })
+      expect(new Set(items.map((m) => m.text))).toEqual(new Set([...Array.from({ length: 20 }, (_, i) => `reply ${i}`), long]))
+      expect(items.find((m) => m.text === long)).toMatchObject({ parts: 2, missingParts: 0 })
+    }).pipe(Effect.scoped), { timeout: 90_000 })
 })
