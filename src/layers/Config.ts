@@ -194,7 +194,9 @@ export const GatewayConfig = Schema.Struct({
     systemId: Schema.optionalKey(Schema.String),
     password: Schema.optionalKey(Schema.String),
     receiptDelayMs: withDefault(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), 200),
-    receiptState: withDefault(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]), "DELIVRD")
+    receiptState: withDefault(Schema.Literals(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]), "DELIVRD"),
+    /** The simulator's HTTP control on 127.0.0.1 (faults, stats, `POST /mo` to play a handset); none when absent. */
+    controlPort: Schema.optionalKey(Port)
   })),
   /** Present: this process is one runner of a cluster (PostgreSQL storage required); absent: embedded. */
   cluster: Schema.optionalKey(Schema.Struct({

@@ -43,6 +43,7 @@ import { CdrStore } from "../storage/CdrStore.ts"
 import { RetentionStore } from "../storage/RetentionStore.ts"
 import { Router } from "../routing/Router.ts"
 import * as Simulator from "../smpp/Simulator.ts"
+import { serveControl } from "../smpp/SimulatorControl.ts"
 import { MessageStore, ReceiptSettings } from "../storage/MessageStore.ts"
 import { IdempotencyStore } from "../storage/IdempotencyStore.ts"
 import { MessageSearch } from "../storage/MessageSearch.ts"
@@ -103,6 +104,10 @@ const simulatorLayer = (config: EffectiveConfig) => {
       receiptState: sim.receiptState
     })
     yield* Effect.logInfo("SMSC simulator listening").pipe(Effect.annotateLogs({ port: simulator.port }))
+    if (sim.controlPort !== undefined) {
+      const control = yield* serveControl(simulator, sim.controlPort)
+      yield* Effect.logInfo("SMSC simulator control listening").pipe(Effect.annotateLogs({ port: control.port }))
+    }
   }).pipe(Effect.orDie))
 }
 
