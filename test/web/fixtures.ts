@@ -38,6 +38,13 @@ export const baseUrl = (): string => {
   return url
 }
 
+/** The SMSC simulator's control endpoint (faults, `POST /mo` to play a handset). */
+export const simControl = (): string => {
+  const url = process.env.SMSGW_WEB_SIM_CONTROL
+  if (url === undefined) throw new Error("SMSGW_WEB_SIM_CONTROL is not set: run through `npx playwright test` (global setup)")
+  return url
+}
+
 /** Registers through the API (the person owns a new organisation). */
 export const register = async (request: APIRequestContext, person: Person) => {
   const response = await request.post(`${baseUrl()}/v1/auth/register`, {

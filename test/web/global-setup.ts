@@ -54,14 +54,14 @@ export default async function globalSetup() {
   const smtpPort = await freePort()
   await new Promise<void>((resolve) => smtp.listen(smtpPort, "127.0.0.1", resolve))
 
-  const [httpPort, smscPort] = [await freePort(), await freePort()]
+  const [httpPort, smscPort, controlPort] = [await freePort(), await freePort(), await freePort()]
   const baseUrl = `http://127.0.0.1:${httpPort}`
   const config = {
     http: { port: httpPort, host: "127.0.0.1" },
     grpc: { port: 0 },
     storage: { kind: "sqlite", path: join(dir, "gateway.db") },
     objectStore: { kind: "local", root: join(dir, "objects") },
-    simulator: { enabled: true, port: smscPort, systemId: "web", password: "web", receiptDelayMs: 300, receiptState: "DELIVRD" },
+    simulator: { enabled: true, port: smscPort, systemId: "web", password: "web", receiptDelayMs: 300, receiptState: "DELIVRD", controlPort },
     links: [{ id: "demo", host: "127.0.0.1", port: smscPort, systemId: "web", password: "web", window: 10, tps: 200 }],
     recovery: { idleSeconds: 5, intervalSeconds: 2 },
     auth: {
@@ -89,6 +89,7 @@ export default async function globalSetup() {
 
   process.env.SMSGW_WEB_BASE_URL = baseUrl
   process.env.SMSGW_WEB_MAIL_DIR = mailDir
+  process.env.SMSGW_WEB_SIM_CONTROL = `http://127.0.0.1:${controlPort}`
 
   return async () => {
     child.kill("SIGTERM")

@@ -23,6 +23,7 @@ export const routes: ReadonlyArray<ScreenRoute> = [
   { path: "/dashboard", screen: lazy(() => import("./screens/dashboard/Dashboard.tsx")), nav: { label: "Dashboard", section: "Messaging" } },
   { path: "/messages", screen: lazy(() => import("./screens/messages/Messages.tsx")), nav: { label: "Messages", section: "Messaging" } },
   { path: "/messages/:id", screen: lazy(() => import("./screens/messages/Message.tsx")) },
+  { path: "/inbound", screen: lazy(() => import("./screens/inbound/Inbound.tsx")), nav: { label: "Inbound", section: "Messaging" } },
   { path: "/account", screen: lazy(() => import("./screens/account/Account.tsx")) },
   {
     path: "/policy",
