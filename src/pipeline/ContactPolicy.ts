@@ -1,5 +1,5 @@
 /**
- * Stage 3 of the pipeline: blacklists and quiet hours here, caps and dedup by the recipients' bucket actors.
+ * Stage 4 of the pipeline: blacklists and quiet hours here, caps and dedup by the recipients' bucket actors.
  */
 import { Context, Duration, Effect, Layer, Stream } from "effect"
 import type { PolicyDocument, PolicyRule, RejectionReason } from "../domain/Policy.ts"
@@ -55,7 +55,7 @@ const admit: PolicyVerdict = { _tag: "Admit", undo: nothingToUndo }
 const undoTimeout = Duration.seconds(5)
 
 /**
- * Stage 3 of the pipeline: the contact policy. Blacklists and quiet hours are decided here from the compiled
+ * Stage 4 of the pipeline: the contact policy. Blacklists and quiet hours are decided here from the compiled
  * document; frequency caps and dedup by the recipient's bucket actor, the only writer of that recipient's counters
  * anywhere in the cluster, so a cap holds exactly however many nodes take requests.
  */
