@@ -34,7 +34,8 @@ describe("one home for each fact", () => {
       [21, "cdr_batches"],
       [22, "audit_retention"],
       [23, "app_callbacks"],
-      [24, "callbacks"]
+      [24, "callbacks"],
+      [26, "app_smpp"]
     ])
   })
 
