@@ -162,11 +162,24 @@ const appCallbacks = Effect.gen(function*() {
   yield* sql`ALTER TABLE apps ADD COLUMN callback_secret_previous_until ${big}`
 })
 
+/**
+ * An app's SMPP credentials (docs/smpp-server.md): its systemId as given, the key it is unique by (lower case, across
+ * the installation: a bind names no organisation), and its password's hash. A deleted app's are cleared.
+ */
+const appSmpp = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE apps ADD COLUMN smpp_system_id TEXT`
+  yield* sql`ALTER TABLE apps ADD COLUMN smpp_system_key TEXT`
+  yield* sql`ALTER TABLE apps ADD COLUMN smpp_password_hash TEXT`
+  yield* sql`CREATE UNIQUE INDEX IF NOT EXISTS apps_smpp_system_key ON apps (smpp_system_key)`
+})
+
 export const accountMigrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0002_accounts": initAccounts,
   "0007_app_message_class": appMessageClass,
   "0011_invitation_tokens": invitationTokens,
   "0017_audit_filters": auditFilters,
   "0022_audit_retention": auditRetention,
-  "0023_app_callbacks": appCallbacks
+  "0023_app_callbacks": appCallbacks,
+  "0026_app_smpp": appSmpp
 }

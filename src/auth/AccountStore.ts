@@ -11,6 +11,7 @@ import { AppLimits, Role } from "../domain/Account.ts"
 import type { ApiKey, App, AuditEntry, Invitation, Member, Organisation, User } from "../domain/Account.ts"
 import { emailKey } from "./Identity.ts"
 import { newCallbackSecret } from "../domain/Callback.ts"
+import { systemIdKey } from "./SmppCredentials.ts"
 import type { CallbackEvents } from "../domain/Callback.ts"
 
 export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
@@ -18,7 +19,7 @@ export class EmailTaken extends Schema.TaggedError<EmailTaken>()("EmailTaken", {
 }) {}
 
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
-  entity: Schema.Literals(["user", "organisation", "member", "app", "api_key", "refresh_token", "invitation"]),
+  entity: Schema.Literals(["user", "organisation", "member", "app", "api_key", "refresh_token", "invitation", "smpp"]),
   id: Schema.String
 }) {}
 
@@ -36,6 +37,11 @@ export class LastOwner extends Schema.TaggedError<LastOwner>()("LastOwner", {
 /** The invitation is unknown, expired, revoked or already used: all look the same to whoever holds a token. */
 export class InvitationUnusable extends Schema.TaggedError<InvitationUnusable>()("InvitationUnusable", {
   id: Schema.String
+}) {}
+
+/** Another app (of any organisation) has this SMPP systemId: binds name no organisation, so it is unique everywhere. */
+export class SystemIdTaken extends Schema.TaggedError<SystemIdTaken>()("SystemIdTaken", {
+  systemId: Schema.String
 }) {}
 
 export class StoreFailure extends Schema.TaggedError<StoreFailure>()("StoreFailure", {
@@ -202,6 +208,20 @@ export class AccountStore extends Context.Service<AccountStore, {
     orgId: string,
     appId: string
   ) => Effect.Effect<{ readonly app: App; readonly secret: string; readonly previousUntil: number | undefined }, NotFound | StoreFailure>
+  /** Gives the app SMPP credentials (replacing any): this systemId and a password's hash. */
+  readonly setSmppCredentials: (
+    orgId: string,
+    appId: string,
+    credentials: { readonly systemId: string; readonly passwordHash: string }
+  ) => Effect.Effect<App, NotFound | SystemIdTaken | StoreFailure>
+  /** A new password hash for the app's SMPP credentials; NotFound (entity "smpp") when it has none. */
+  readonly setSmppPassword: (orgId: string, appId: string, passwordHash: string) => Effect.Effect<App, NotFound | StoreFailure>
+  /** The app binds over SMPP no more; NotFound (entity "smpp") when it had no credentials. */
+  readonly removeSmppCredentials: (orgId: string, appId: string) => Effect.Effect<App, NotFound | StoreFailure>
+  /** For a bind: the app with this systemId (any case) and its password's hash; deleted apps have none. */
+  readonly findSmppLogin: (
+    systemId: string
+  ) => Effect.Effect<Option.Option<{ readonly app: App; readonly passwordHash: string }>, StoreFailure>
   /** Soft delete: the app is NotFound from then on and its keys are revoked. */
   readonly deleteApp: (orgId: string, appId: string) => Effect.Effect<void, NotFound | StoreFailure>
 
@@ -313,6 +333,8 @@ interface AppRow {
   readonly callback_url?: string | null
   readonly callback_events?: string | null
   readonly callback_secret?: string | null
+  readonly smpp_system_id?: string | null
+  readonly smpp_password_hash?: string | null
   readonly active: Int | boolean
   readonly created_at: Int
   readonly updated_at: Int
@@ -456,6 +478,7 @@ export const make = Effect.gen(function*() {
         callbackSecretPrefix: row.callback_secret === null || row.callback_secret === undefined
           ? undefined
           : row.callback_secret.slice(0, 12),
+        smppSystemId: row.smpp_system_id ?? undefined,
         createdAt: Number(row.created_at),
         updatedAt: Number(row.updated_at)
       }
@@ -823,6 +846,7 @@ export const make = Effect.gen(function*() {
       active: input.active,
       callback: undefined,
       callbackSecretPrefix: undefined,
+      smppSystemId: undefined,
       createdAt: now,
       updatedAt: now
     }
@@ -907,11 +931,71 @@ export const make = Effect.gen(function*() {
     return { app: yield* toApp(row), secret, previousUntil }
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
+  const systemIdHolder = (key: string, appId: string) =>
+    Effect.map(
+      sql<{ id: string }>`SELECT id FROM apps WHERE smpp_system_key = ${key} AND id <> ${appId}`,
+      (rows) => rows.length > 0
+    )
+
+  const setSmppCredentials = Effect.fn("AccountStore.setSmppCredentials")(function*(
+    orgId: string,
+    appId: string,
+    credentials: { readonly systemId: string; readonly passwordHash: string }
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    const key = systemIdKey(credentials.systemId)
+    if (yield* systemIdHolder(key, appId)) return yield* new SystemIdTaken({ systemId: credentials.systemId })
+    const rows = yield* sql<AppRow>`
+      UPDATE apps SET smpp_system_id = ${credentials.systemId}, smpp_system_key = ${key},
+        smpp_password_hash = ${credentials.passwordHash}, updated_at = ${now}
+      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL
+      RETURNING *`.pipe(
+      // Two apps taking the same systemId at once: the unique index refuses the second.
+      Effect.catchTag("SqlError", (e) =>
+        Effect.flatMap(systemIdHolder(key, appId), (taken) =>
+          Effect.fail<SystemIdTaken | SqlError.SqlError>(taken ? new SystemIdTaken({ systemId: credentials.systemId }) : e)))
+    )
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "app", id: appId })
+    return yield* toApp(row)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const setSmppPassword = Effect.fn("AccountStore.setSmppPassword")(function*(orgId: string, appId: string, passwordHash: string) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<AppRow>`
+      UPDATE apps SET smpp_password_hash = ${passwordHash}, updated_at = ${now}
+      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL AND smpp_system_key IS NOT NULL
+      RETURNING *`
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "smpp", id: appId })
+    return yield* toApp(row)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const removeSmppCredentials = Effect.fn("AccountStore.removeSmppCredentials")(function*(orgId: string, appId: string) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<AppRow>`
+      UPDATE apps SET smpp_system_id = NULL, smpp_system_key = NULL, smpp_password_hash = NULL, updated_at = ${now}
+      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL AND smpp_system_key IS NOT NULL
+      RETURNING *`
+    const row = rows[0]
+    if (row === undefined) return yield* new NotFound({ entity: "smpp", id: appId })
+    return yield* toApp(row)
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
+  const findSmppLogin = Effect.fn("AccountStore.findSmppLogin")(function*(systemId: string) {
+    const rows = yield* sql<AppRow>`
+      SELECT * FROM apps WHERE smpp_system_key = ${systemIdKey(systemId)} AND deleted_at IS NULL`
+    const row = rows[0]
+    if (row === undefined || row.smpp_password_hash === null || row.smpp_password_hash === undefined) return Option.none()
+    return Option.some({ app: yield* toApp(row), passwordHash: row.smpp_password_hash })
+  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+
   const deleteApp = Effect.fn("AccountStore.deleteApp")(function*(orgId: string, appId: string) {
     const now = yield* Clock.currentTimeMillis
     yield* sql.withTransaction(Effect.gen(function*() {
       const rows = yield* sql<{ id: string }>`
-        UPDATE apps SET deleted_at = ${now}, updated_at = ${now}
+        UPDATE apps SET deleted_at = ${now}, updated_at = ${now},
+          smpp_system_id = NULL, smpp_system_key = NULL, smpp_password_hash = NULL
         WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL
         RETURNING id`
       if (rows.length === 0) return yield* new NotFound({ entity: "app", id: appId })
@@ -1158,6 +1242,10 @@ export const make = Effect.gen(function*() {
     findAppById,
     updateApp,
     rotateCallbackSecret,
+    setSmppCredentials,
+    setSmppPassword,
+    removeSmppCredentials,
+    findSmppLogin,
     deleteApp,
     addApiKey,
     listApiKeys,

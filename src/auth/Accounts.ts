@@ -19,6 +19,7 @@ import type { LoginThrottled } from "./LoginThrottle.ts"
 import { LoginThrottle } from "./LoginThrottle.ts"
 import { emailKey, normaliseEmail, normaliseName } from "./Identity.ts"
 import { dummyVerify, hashPassword, passwordProblem, verifyPassword } from "./Passwords.ts"
+import { newSmppPassword, systemIdProblem } from "./SmppCredentials.ts"
 import {
   constantTimeEqual,
   makeApiKey,
@@ -102,6 +103,13 @@ export const maxAuditActions = 500
 /** How long a refresh token (a session) lives unused. */
 export const refreshTtlMs = 30 * 24 * 3600 * 1000
 
+/** SMPP credentials as made: the app, and the password in clear this once. */
+export interface SmppCredentialsIssued {
+  readonly app: App
+  readonly systemId: string
+  readonly password: string
+}
+
 /** The account use cases: each checks the caller's role and organisation, writes the audit log, and never leaks secrets. */
 export class Accounts extends Context.Service<Accounts, {
   readonly register: (input: RegistrationInput, ip: string) => Effect.Effect<Registration, AccountError | LoginThrottled>
@@ -130,6 +138,12 @@ export class Accounts extends Context.Service<Accounts, {
     ip: string
   ) => Effect.Effect<{ readonly app: App; readonly secret: string; readonly previousUntil: number | undefined }, AccountError>
   readonly deleteApp: (p: Principal, appId: string, ip: string) => Effect.Effect<void, AccountError>
+  /** SMPP credentials for the app (docs/smpp-server.md): this systemId and a new password, shown once in the answer. */
+  readonly setSmpp: (p: Principal, appId: string, systemId: string, ip: string) => Effect.Effect<SmppCredentialsIssued, AccountError>
+  /** A new SMPP password (shown once); binds with the old one are refused from now on. */
+  readonly rotateSmppPassword: (p: Principal, appId: string, ip: string) => Effect.Effect<SmppCredentialsIssued, AccountError>
+  /** The app binds over SMPP no more (binds already up stay until they close). */
+  readonly removeSmpp: (p: Principal, appId: string, ip: string) => Effect.Effect<void, AccountError>
   readonly createKey: (p: Principal, appId: string, ip: string) => Effect.Effect<NewApiKey, AccountError>
   readonly listKeys: (p: Principal, appId: string) => Effect.Effect<ReadonlyArray<ApiKey>, AccountError>
   readonly revokeKey: (p: Principal, appId: string, keyId: string, ip: string) => Effect.Effect<ApiKey, AccountError>
@@ -522,6 +536,47 @@ export class Accounts extends Context.Service<Accounts, {
         yield* audit(p, p.orgId, "app.deleted", appId, ip)
       })
 
+      const setSmpp = Effect.fn("Accounts.setSmpp")(function*(p: Principal, appId: string, systemId: string, ip: string) {
+        yield* requireUser(p, "admin")
+        const problem = systemIdProblem(systemId)
+        if (problem !== undefined) return yield* new InvalidField({ field: "systemId", message: problem })
+        const password = newSmppPassword()
+        const passwordHash = yield* hashPassword(password)
+        const app = yield* infra(store.setSmppCredentials(p.orgId, appId, { systemId, passwordHash })).pipe(
+          Effect.catchTag("NotFound", notFound("app", appId)),
+          Effect.catchTag("SystemIdTaken", () => Effect.fail(new Conflict({ message: `systemId ${systemId} is taken: choose another` })))
+        )
+        yield* audit(p, p.orgId, "app.smpp_set", appId, ip, `systemId=${systemId}`)
+        const issued: SmppCredentialsIssued = { app, systemId, password }
+        return issued
+      })
+
+      const rotateSmppPassword = Effect.fn("Accounts.rotateSmppPassword")(function*(p: Principal, appId: string, ip: string) {
+        yield* requireUser(p, "admin")
+        const password = newSmppPassword()
+        const passwordHash = yield* hashPassword(password)
+        const app = yield* infra(store.setSmppPassword(p.orgId, appId, passwordHash)).pipe(
+          Effect.catchTag("NotFound", (e) =>
+            e.entity === "smpp"
+              ? Effect.fail(new NotFoundInOrg({ what: "SMPP credentials of app", id: appId }))
+              : Effect.fail(new NotFoundInOrg({ what: "app", id: appId })))
+        )
+        yield* audit(p, p.orgId, "app.smpp_password_rotated", appId, ip)
+        const issued: SmppCredentialsIssued = { app, systemId: app.smppSystemId ?? "", password }
+        return issued
+      })
+
+      const removeSmpp = Effect.fn("Accounts.removeSmpp")(function*(p: Principal, appId: string, ip: string) {
+        yield* requireUser(p, "admin")
+        yield* infra(store.removeSmppCredentials(p.orgId, appId)).pipe(
+          Effect.catchTag("NotFound", (e) =>
+            e.entity === "smpp"
+              ? Effect.fail(new NotFoundInOrg({ what: "SMPP credentials of app", id: appId }))
+              : Effect.fail(new NotFoundInOrg({ what: "app", id: appId })))
+        )
+        yield* audit(p, p.orgId, "app.smpp_removed", appId, ip)
+      })
+
       const createKey = Effect.fn("Accounts.createKey")(function*(p: Principal, appId: string, ip: string) {
         yield* requireUser(p, "admin")
         const made = makeApiKey()
@@ -662,6 +717,9 @@ export class Accounts extends Context.Service<Accounts, {
         updateApp,
         rotateCallbackSecret,
         deleteApp,
+        setSmpp,
+        rotateSmppPassword,
+        removeSmpp,
         createKey,
         listKeys,
         revokeKey,

@@ -79,6 +79,8 @@ export interface App {
   readonly callback: CallbackTarget | undefined
   /** The first characters of its callback signing secret (the secret itself is shown once, when made). */
   readonly callbackSecretPrefix: string | undefined
+  /** Its SMPP system_id (docs/smpp-server.md), when it binds over SMPP; the password is only ever stored hashed. */
+  readonly smppSystemId: string | undefined
   readonly createdAt: number
   readonly updatedAt: number
 }

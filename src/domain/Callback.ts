@@ -12,6 +12,12 @@ import { isFinal } from "./Message.ts"
 export const CallbackEvents = Schema.Literals(["final", "all"])
 export type CallbackEvents = typeof CallbackEvents.Type
 
+/**
+ * The callback URL of a message submitted over SMPP that asked for receipts: its moves go back to its app's receiver
+ * binds as deliver_sm (pipeline/SmppFront.ts), never over HTTP.
+ */
+export const SMPP_CALLBACK_URL = "smpp:"
+
 /** What a message's moves are posted to, fixed when it is accepted. */
 export interface CallbackTarget {
   readonly url: string
@@ -36,6 +42,10 @@ export interface CallbackBody {
   readonly at: string
   readonly clientRef?: string
   readonly to: string
+  /** The sender as given. */
+  readonly from?: string
+  /** When the message was accepted (ISO 8601). */
+  readonly acceptedAt?: string
   /** Why it ended failed, undelivered or expired. */
   readonly reason?: string
   readonly appId: string

@@ -119,8 +119,17 @@ export const AppView = Schema.Struct({
   callbackSecret: Schema.optionalKey(Schema.String.annotate({
     description: "The callback signing secret, in the answer that made it only (when callbackUrl was first set): keep it"
   })),
+  smppSystemId: Schema.optionalKey(Schema.String.annotate({
+    description: "The app's SMPP system_id when it has SMPP credentials (docs/smpp-server.md); the password is never shown again"
+  })),
   createdAt: Schema.String,
   updatedAt: Schema.String
+})
+
+/** The answer that makes SMPP credentials or a new password: the only one that shows the password. */
+export const SmppCredentialsView = Schema.Struct({
+  systemId: Schema.String,
+  password: Schema.String.annotate({ description: "8 characters, shown in this answer only: keep it (a new one is made with POST .../smpp/password)" })
 })
 
 const AllowListInput = Schema.Array(Schema.String.check(Schema.isMaxLength(64))).check(Schema.isMaxLength(256))
@@ -182,6 +191,30 @@ export class AppsGroup extends HttpApiGroup.make("apps")
       success: HttpApiSchema.NoContent,
       error: accountErrors
     }),
+    HttpApiEndpoint.put("setSmpp", "/v1/apps/:appId/smpp", {
+      params: { appId: Schema.String },
+      payload: Schema.Struct({
+        systemId: Schema.String.annotate({
+          description: "The SMPP system_id the app binds with: 1-15 characters of A-Z a-z 0-9 . _ -, unique in the installation (any case)"
+        })
+      }),
+      success: SmppCredentialsView,
+      error: accountErrors
+    }).annotate(
+      OpenApi.Description,
+      "SMPP credentials for the app (docs/smpp-server.md): the systemId chosen and a generated password, shown once. " +
+        "Replaces earlier credentials; 409 when another app has the systemId."
+    ),
+    HttpApiEndpoint.post("rotateSmppPassword", "/v1/apps/:appId/smpp/password", {
+      params: { appId: Schema.String },
+      success: SmppCredentialsView,
+      error: accountErrors
+    }).annotate(OpenApi.Description, "A new SMPP password, shown once; new binds with the old one are refused from now on."),
+    HttpApiEndpoint.delete("removeSmpp", "/v1/apps/:appId/smpp", {
+      params: { appId: Schema.String },
+      success: HttpApiSchema.NoContent,
+      error: accountErrors
+    }).annotate(OpenApi.Description, "The app's SMPP credentials removed: new binds are refused."),
     HttpApiEndpoint.post("createKey", "/v1/apps/:appId/keys", {
       params: { appId: Schema.String },
       success: Schema.Struct({ id: Schema.String, key: Schema.String, prefix: Schema.String, createdAt: Schema.String }).pipe(

@@ -83,6 +83,7 @@ const appView = (app: App, callbackSecret?: string) => ({
   ...(app.callback !== undefined ? { callbackUrl: app.callback.url, callbackEvents: app.callback.events } : {}),
   ...(app.callbackSecretPrefix !== undefined ? { callbackSecretPrefix: app.callbackSecretPrefix } : {}),
   ...(callbackSecret !== undefined ? { callbackSecret } : {}),
+  ...(app.smppSystemId !== undefined ? { smppSystemId: app.smppSystemId } : {}),
   createdAt: iso(app.createdAt),
   updatedAt: iso(app.updatedAt)
 })
@@ -207,6 +208,20 @@ export const AppsHandlers = HttpApiBuilder.group(
       .handle("delete", ({ params }) =>
         Effect.gen(function*() {
           yield* accounts.deleteApp(yield* CurrentPrincipal, params.appId, yield* clientIp)
+        }).pipe(problems))
+      .handle("setSmpp", ({ params, payload }) =>
+        Effect.gen(function*() {
+          const issued = yield* accounts.setSmpp(yield* CurrentPrincipal, params.appId, payload.systemId, yield* clientIp)
+          return { systemId: issued.systemId, password: issued.password }
+        }).pipe(problems))
+      .handle("rotateSmppPassword", ({ params }) =>
+        Effect.gen(function*() {
+          const issued = yield* accounts.rotateSmppPassword(yield* CurrentPrincipal, params.appId, yield* clientIp)
+          return { systemId: issued.systemId, password: issued.password }
+        }).pipe(problems))
+      .handle("removeSmpp", ({ params }) =>
+        Effect.gen(function*() {
+          yield* accounts.removeSmpp(yield* CurrentPrincipal, params.appId, yield* clientIp)
         }).pipe(problems))
       .handle("createKey", ({ params }) =>
         Effect.gen(function*() {

@@ -101,6 +101,40 @@ export const GatewayConfig = Schema.Struct({
     maxWatchSeconds: withDefault(Positive, 600)
   }), {}),
   /**
+   * The SMPP server front (docs/smpp-server.md): ESMEs bind with their app's SMPP credentials and send through the same
+   * pipeline as REST and gRPC; receipts go back to them as deliver_sm.
+   */
+  smppServer: withDefault(Schema.Struct({
+    enabled: withDefault(Schema.Boolean, false),
+    host: withDefault(Schema.String, "0.0.0.0"),
+    port: withDefault(Port, 2775),
+    /** PEM files; without them the listener speaks SMPP in clear text (loopback, a VPN, or a TLS proxy in front). */
+    tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String })),
+    /** Connections at once on this node; more are closed as they arrive. */
+    maxConnections: withDefault(Positive, 1000),
+    /** Binds of one app at once on this node; another is refused with ESME_RALYBND. */
+    maxConnectionsPerApp: withDefault(Positive, 10),
+    /**
+     * submit_sm of one connection in the pipeline at once; while it is full the connection is not read (TCP pushes
+     * back), so an ESME with a larger window waits instead of being refused.
+     */
+    window: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })), 50),
+    /** A connection not bound this long after it opened is closed. */
+    bindTimeoutSeconds: withDefault(Positive, 10),
+    /** A bound connection silent this long is sent enquire_link ... */
+    enquireLinkIntervalSeconds: withDefault(Positive, 60),
+    /** ... and closed when nothing comes back within this. */
+    enquireLinkTimeoutSeconds: withDefault(Positive, 10),
+    /** How long a deliver_sm (receipt, inbound message) waits for its deliver_sm_resp before it is retried. */
+    responseTimeoutSeconds: withDefault(Positive, 10),
+    /** A larger command_length is answered generic_nack and the connection closed (16 KiB: npm `smpp`'s decoder's own bound). */
+    maxPduBytes: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1024, maximum: 16_384 })), 16_384),
+    /** One submit's bound in the pipeline; past it the ESME is answered ESME_RSYSERR (retry). */
+    submitTimeoutSeconds: withDefault(Positive, 30),
+    /** At shutdown: clients are sent unbind, submits in flight answered; connections left after this are cut. */
+    shutdownGraceSeconds: withDefault(Positive, 5)
+  }), {}),
+  /**
    * Traces over OpenTelemetry (docs/observability.md): recorded and exported only with `otlp` set; off otherwise, at
    * no cost. `sampleRatio` is the share of traces started here (API requests, campaign batches) that are recorded;
    * a caller's `traceparent` decides for its own trace.
@@ -408,6 +442,9 @@ const applyEnv = (raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   const out = { ...raw }
   if (env.SMSGW_HTTP_PORT !== undefined) out.http = { ...asRecord(out.http), port: Number(env.SMSGW_HTTP_PORT) }
   if (env.SMSGW_GRPC_PORT !== undefined) out.grpc = { ...asRecord(out.grpc), port: Number(env.SMSGW_GRPC_PORT) }
+  if (env.SMSGW_SMPP_SERVER_PORT !== undefined) {
+    out.smppServer = { ...asRecord(out.smppServer), port: Number(env.SMSGW_SMPP_SERVER_PORT) }
+  }
   if (env.SMSGW_DATABASE_URL !== undefined) {
     out.storage = { ...asRecord(out.storage), kind: "postgres", url: env.SMSGW_DATABASE_URL }
   }

@@ -12,7 +12,8 @@ import { PoolMetrics } from "../observability/Metrics.ts"
 import { SmppLink } from "../actors/SmppLinkProtocol.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as GrpcServer from "../grpc/Server.ts"
-import { CallbackMetrics, CdrMetrics, HttpMetrics, InboundMetrics, LinkMetrics } from "../observability/Metrics.ts"
+import { SmppServer } from "../pipeline/SmppFront.ts"
+import { CallbackMetrics, CdrMetrics, HttpMetrics, InboundMetrics, LinkMetrics, SmppServerMetrics } from "../observability/Metrics.ts"
 import { RuntimeMetrics } from "../observability/RuntimeMetrics.ts"
 import * as Tracing from "../observability/Tracing.ts"
 import { inModule } from "../observability/Logging.ts"
@@ -253,7 +254,7 @@ export const gatewayLayer = (config: EffectiveConfig) => {
       unaryTimeoutMs: http.requestTimeoutSeconds * 1000
     }).pipe(inModule("grpc"))
     : Layer.empty
-  return Layer.merge(Http, Grpc).pipe(
+  return Layer.mergeAll(Http, Grpc, smppServerLayer(config)).pipe(
     Layer.provideMerge(App),
     Layer.provideMerge(simulatorLayer(config)),
     Layer.provide(tracingLayer(config))
@@ -326,6 +327,38 @@ const callbacksLayer = (config: EffectiveConfig) => {
     ? Callbacks.layer(options)
     : Callbacks.singletonLayer(options)
   return Deliverer.pipe(Layer.provideMerge(CallbackStore.layer), Layer.provideMerge(CallbackMetrics.layer))
+}
+
+/**
+ * The SMPP server front (docs/smpp-server.md), when enabled: ESMEs submit through the pipeline; receipts go back to
+ * the binds of this node from the callbacks' outbox, with the callbacks' poll interval, retry window and backoff.
+ */
+const smppServerLayer = (config: EffectiveConfig) => {
+  const s = config.smppServer
+  if (!s.enabled) return Layer.empty
+  const c = config.callbacks
+  return SmppServer.layer({
+    host: s.host,
+    port: s.port,
+    tls: s.tls,
+    maxConnections: s.maxConnections,
+    maxConnectionsPerApp: s.maxConnectionsPerApp,
+    window: s.window,
+    maxPduBytes: s.maxPduBytes,
+    bindTimeoutMs: s.bindTimeoutSeconds * 1000,
+    enquireLinkIntervalMs: s.enquireLinkIntervalSeconds * 1000,
+    enquireLinkTimeoutMs: s.enquireLinkTimeoutSeconds * 1000,
+    responseTimeoutMs: s.responseTimeoutSeconds * 1000,
+    submitTimeoutMs: s.submitTimeoutSeconds * 1000,
+    shutdownGraceMs: s.shutdownGraceSeconds * 1000,
+    receipts: {
+      pollIntervalMs: c.pollIntervalMs,
+      batchSize: c.batchSize,
+      concurrencyPerApp: c.concurrencyPerApp,
+      maxAgeMs: c.maxAgeSeconds * 1000,
+      backoff: c.backoff
+    }
+  }).pipe(Layer.provide(SmppServerMetrics.layer), inModule("smpp-server"))
 }
 
 /** Traces of this process (off without an OTLP endpoint); a cluster node names itself by its runner address. */

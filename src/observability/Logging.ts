@@ -6,7 +6,7 @@
 import { Cause, Context, Effect, Layer, Logger, LogLevel, References, Tracer } from "effect"
 
 /** The parts of the gateway whose lines carry a `module` annotation, each with a level of its own if configured. */
-export const logModules = ["http", "grpc", "link", "policy", "ratelimit", "campaign", "recovery", "cdr", "callbacks", "inbound", "cluster"] as const
+export const logModules = ["http", "grpc", "link", "policy", "ratelimit", "campaign", "recovery", "cdr", "callbacks", "inbound", "cluster", "smpp-server"] as const
 export type LogModule = typeof logModules[number]
 
 /** The levels a configuration names (`log.level`, `log.modules.*`). */

@@ -397,3 +397,75 @@ export class InboundMetrics extends Context.Service<InboundMetrics, {
     })
   )
 }
+
+const smppServerBinds = Metric.gauge("smsgw_smpp_server_binds", {
+  description: "ESME binds open on this node's SMPP server front, by mode (transmitter, receiver, transceiver)"
+})
+const smppServerBindsRefused = Metric.counter("smsgw_smpp_server_binds_refused_total", {
+  description: "Binds (and connections) the SMPP server front refused, by reason (credentials, throttled, address, app_disabled, per_app_limit, max_connections, bind_timeout, unavailable)"
+})
+const smppServerPdus = Metric.counter("smsgw_smpp_server_pdus_total", {
+  description: "PDUs the SMPP server front read and answered, by command and the command_status answered (or, for a response, received)"
+})
+const smppServerDeliveries = Metric.counter("smsgw_smpp_server_deliveries_total", {
+  description: "deliver_sm (receipts and inbound messages) sent to ESMEs, by outcome (delivered, failed, dead)"
+})
+
+/** Why the SMPP front refused a bind or a connection: a bounded set (never the system_id). */
+export const smppBindRefusals = [
+  "credentials",
+  "throttled",
+  "address",
+  "app_disabled",
+  "per_app_limit",
+  "max_connections",
+  "bind_timeout",
+  "unavailable"
+] as const
+export type SmppBindRefusal = typeof smppBindRefusals[number]
+
+/** The commands a PDU label may name; anything else is `other`. */
+const smppCommands: ReadonlySet<string> = new Set([
+  "bind_transmitter",
+  "bind_receiver",
+  "bind_transceiver",
+  "submit_sm",
+  "deliver_sm",
+  "deliver_sm_resp",
+  "enquire_link",
+  "unbind",
+  "generic_nack",
+  "unknown",
+  "invalid"
+])
+
+/** The SMPP server front: binds open, binds refused by reason, PDUs by command and status, deliveries by outcome. */
+export class SmppServerMetrics extends Context.Service<SmppServerMetrics, {
+  readonly binds: (mode: "transmitter" | "receiver" | "transceiver", open: number) => void
+  readonly refused: (reason: SmppBindRefusal) => void
+  readonly pdu: (command: string, status: number) => void
+  readonly delivery: (outcome: "delivered" | "failed" | "dead") => void
+}>()("smsgw/observability/SmppServerMetrics") {
+  static readonly layer = Layer.effect(
+    SmppServerMetrics,
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const tagged = labelled()
+      for (const mode of ["transmitter", "receiver", "transceiver"]) registerSeries(tagged(smppServerBinds, `b|${mode}`, { mode }), context)
+      for (const reason of smppBindRefusals) registerSeries(tagged(smppServerBindsRefused, `r|${reason}`, { reason }), context)
+      for (const outcome of ["delivered", "failed", "dead"]) registerSeries(tagged(smppServerDeliveries, `d|${outcome}`, { outcome }), context)
+      return SmppServerMetrics.of({
+        binds: (mode, open) => tagged(smppServerBinds, `b|${mode}`, { mode }).updateUnsafe(open, context),
+        refused: (reason) => tagged(smppServerBindsRefused, `r|${reason}`, { reason }).updateUnsafe(1, context),
+        pdu: (command, status) => {
+          const name = smppCommands.has(command) ? command : "other"
+          // Statuses outside the table (an ESME's own codes in deliver_sm_resp) share one series.
+          const code = commandStatusName(status)
+          const label = code.startsWith("0x") ? "other" : code
+          tagged(smppServerPdus, `p|${name}|${label}`, { command: name, status: label }).updateUnsafe(1, context)
+        },
+        delivery: (outcome) => tagged(smppServerDeliveries, `d|${outcome}`, { outcome }).updateUnsafe(1, context)
+      })
+    })
+  )
+}

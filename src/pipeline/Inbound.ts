@@ -10,7 +10,8 @@
  *   keyword takes it off; the route's confirmation is sent through the pipeline like any message of the app (before
  *   the listing for an opt-out, after the unlisting for an opt-in, so the list does not refuse it), under an
  *   idempotency key made of the stored part's id: processing the same parts again never sends it twice.
- * - The messages, their callbacks (to the app's callback URL, signed like status callbacks) and the deletion of the
+ * - The messages, their callbacks (to the app's callback URL, signed like status callbacks; for an app without one that
+ *   binds over SMPP, to its receiver binds as deliver_sm) and the deletion of the
  *   parts are one transaction. The list change and the reply come before it and are idempotent, so a crash in
  *   between only repeats them harmlessly.
  */
@@ -18,6 +19,7 @@ import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import { Singleton } from "effect/cluster"
 import type { Submitter } from "../domain/Account.ts"
 import { AccountStore } from "../auth/AccountStore.ts"
+import { SMPP_CALLBACK_URL } from "../domain/Callback.ts"
 import { confirmationOf, decideInbound, inboundCallbackBody } from "../domain/Inbound.ts"
 import type { InboundAction, InboundDocument, InboundRoute } from "../domain/Inbound.ts"
 import { SubmitMessage } from "../domain/Message.ts"
@@ -151,12 +153,14 @@ export const process = (options: InboundOptions) =>
             action,
             receivedAt: last.receivedAt
           })
-          if (a.callback !== undefined) {
+          // Its callback URL; else, for an app that binds over SMPP, its receiver binds (pipeline/SmppFront.ts).
+          const url = a.callback?.url ?? (a.smppSystemId !== undefined ? SMPP_CALLBACK_URL : undefined)
+          if (url !== undefined) {
             callbacks.push({
               inboundId: id,
               orgId: a.orgId,
               appId: a.id,
-              url: a.callback.url,
+              url,
               body: inboundCallbackBody({
                 type: "message.received",
                 eventId: `evt_${newMessageId(now)}`,

@@ -239,3 +239,59 @@ export const parseReceipt = (input: ReceiptInput): Receipt | InvalidReceipt | un
     ...(delivered === undefined ? {} : { delivered })
   }
 }
+
+/** The Appendix B `stat` a receipt we send says for a gateway status, and its message_state TLV value. */
+export interface OutgoingState {
+  readonly stat: "DELIVRD" | "UNDELIV" | "EXPIRED" | "REJECTD" | "ENROUTE"
+  readonly messageState: number
+  /** A final outcome (a delivery receipt), not an intermediate notification. */
+  readonly final: boolean
+}
+
+/**
+ * What a receipt to our own ESMEs (the SMPP server front) says for a move: delivered → DELIVRD, undelivered →
+ * UNDELIV, expired → EXPIRED, failed (the gateway or its SMSC refused it: it never reached the handset) → REJECTD,
+ * rejected → REJECTD; queued and submitted (intermediate, asked for with registered_delivery 0x10) → ENROUTE.
+ */
+export const outgoingStateOf = (status: MessageStatus): OutgoingState => {
+  switch (status) {
+    case "delivered":
+      return { stat: "DELIVRD", messageState: 2, final: true }
+    case "expired":
+      return { stat: "EXPIRED", messageState: 3, final: true }
+    case "undelivered":
+      return { stat: "UNDELIV", messageState: 5, final: true }
+    case "failed":
+    case "rejected":
+      return { stat: "REJECTD", messageState: 8, final: true }
+    case "accepted":
+    case "queued":
+    case "submitted":
+      return { stat: "ENROUTE", messageState: 1, final: false }
+  }
+}
+
+const two = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
+
+/** YYMMDDhhmm in UTC, as Appendix B writes receipt dates. */
+export const receiptDate = (ms: number): string => {
+  const d = new Date(ms)
+  return `${two(d.getUTCFullYear() % 100)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}`
+}
+
+/**
+ * The Appendix B text of a receipt we send: `id:<id> sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:YYMMDDhhmm
+ * stat:DELIVRD err:000 text:` (dlvrd 000 and err 001 unless delivered; `text:` left empty: the gateway keeps no copy
+ * of the message's text in a receipt). parseReceipt reads it back.
+ */
+export const formatReceipt = (receipt: {
+  readonly id: string
+  readonly stat: OutgoingState["stat"]
+  readonly submittedAt: number
+  readonly doneAt: number
+}): string => {
+  const delivered = receipt.stat === "DELIVRD"
+  const pending = receipt.stat === "ENROUTE"
+  return `id:${receipt.id} sub:001 dlvrd:${delivered ? "001" : "000"} submit date:${receiptDate(receipt.submittedAt)} ` +
+    `done date:${receiptDate(receipt.doneAt)} stat:${receipt.stat} err:${delivered || pending ? "000" : "001"} text:`
+}

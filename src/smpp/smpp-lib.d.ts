@@ -42,7 +42,8 @@ declare module "smpp" {
   }
 
   export class PDU {
-    constructor(command: string, options?: PduFields)
+    /** A command and its fields; or a whole PDU's bytes to decode (throws on bytes it cannot read). */
+    constructor(command: string | Buffer, options?: PduFields)
     command: string
     command_id: number
     command_status: number
@@ -58,6 +59,8 @@ declare module "smpp" {
     dest_addr_npi?: number
     destination_addr?: string
     esm_class?: number
+    schedule_delivery_time?: string
+    validity_period?: string
     registered_delivery?: number
     data_coding?: number
     /** A Buffer once the message filters are removed (see `Session.ts`), a decoded object otherwise. */

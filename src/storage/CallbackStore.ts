@@ -11,10 +11,14 @@
  *   re-check `state` and `next_at` in the UPDATE itself, so two claimers at once (a singleton moving nodes) never take
  *   the same row.
  * - Tenant-scoped reads and writes of the API always name both the organisation and the app.
+ * - Two deliverers share the outbox by URL: rows of `smpp:` (messages submitted over SMPP that asked for receipts)
+ *   are claimed only by the SMPP front of a node where their app has a receiver bound (`smppApps`); every other row
+ *   only by the HTTP deliverer.
  */
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
+import { SMPP_CALLBACK_URL } from "../domain/Callback.ts"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 
 /** A claimed callback with what its delivery needs from its app. */
@@ -46,6 +50,11 @@ export interface ClaimOptions {
   readonly leaseUntil: number
   /** Apps already at their concurrency: none of their rows are claimed. */
   readonly skipApps?: ReadonlyArray<string>
+  /**
+   * Absent: the HTTP deliverer's claim, every row but `smpp:` ones. Set: the SMPP front's, `smpp:` rows of these apps
+   * only (those with a receiver bound on this node); empty claims nothing.
+   */
+  readonly smppApps?: ReadonlyArray<string>
 }
 
 /** `failing`: pending and tried at least once; `dead`: given up on, waiting for a replay. */
@@ -101,6 +110,11 @@ export class CallbackStore extends Context.Service<CallbackStore, {
     readonly error: string
     readonly status: number | null
   }) => Effect.Effect<void, StoreUnavailable>
+  /**
+   * `smpp:` rows still pending that were queued before `queuedBefore` (no receiver bound took them in their retry
+   * window) made dead at `now`; answers how many.
+   */
+  readonly expireSmpp: (queuedBefore: number, now: number) => Effect.Effect<number, StoreUnavailable>
   /** Leases given back unused (the deliverer stopping): due again at `now`. */
   readonly release: (ids: ReadonlyArray<number>, now: number) => Effect.Effect<void, StoreUnavailable>
   /** An app's failing and dead callbacks, newest first. */
@@ -195,9 +209,13 @@ export const make = Effect.gen(function*() {
   const due = (now: number, options: ClaimOptions) =>
     Effect.gen(function*() {
       if (options.limit <= 0) return []
-      const skip = options.skipApps !== undefined && options.skipApps.length > 0
+      if (options.smppApps !== undefined && options.smppApps.length === 0) return []
+      const skipped = options.skipApps !== undefined && options.skipApps.length > 0
         ? sql`AND o.app_id NOT IN ${sql.in(options.skipApps)}`
         : sql``
+      const skip = options.smppApps === undefined
+        ? sql`AND o.url <> ${SMPP_CALLBACK_URL} ${skipped}`
+        : sql`AND o.url = ${SMPP_CALLBACK_URL} AND o.app_id IN ${sql.in(options.smppApps)} ${skipped}`
       // Ranked within the oldest due rows only; the UPDATE re-checks the row, so a row another claimer took in the
       // meantime (its next_at moved on) is skipped rather than taken twice.
       const rows = yield* sql<ClaimedRow>`UPDATE callback_outbox SET next_at = ${options.leaseUntil}
@@ -261,6 +279,12 @@ export const make = Effect.gen(function*() {
         last_status = ${o.status}
       WHERE id = ${id} AND state = 'pending'`.pipe(Effect.asVoid, Effect.mapError(storeError))
 
+  const expireSmpp = (queuedBefore: number, now: number) =>
+    sql<{ id: Int }>`UPDATE callback_outbox SET state = 'dead', next_at = ${now},
+        last_error = ${"no receiver of its app was bound in its retry window"}
+      WHERE url = ${SMPP_CALLBACK_URL} AND state = 'pending' AND created_at < ${queuedBefore} AND next_at <= ${now}
+      RETURNING id`.pipe(Effect.map((rows) => rows.length), Effect.mapError(storeError))
+
   const release = (ids: ReadonlyArray<number>, now: number) =>
     Effect.forEach(
       chunks(ids, idChunk),
@@ -314,5 +338,5 @@ export const make = Effect.gen(function*() {
       Effect.mapError(storeError)
     )
 
-  return CallbackStore.of({ due, delivered, failed, dead, release, list, replay, backlog })
+  return CallbackStore.of({ due, delivered, failed, dead, expireSmpp, release, list, replay, backlog })
 })

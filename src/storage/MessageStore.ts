@@ -493,6 +493,7 @@ export const make = Effect.gen(function*() {
     readonly app_id: string | null
     readonly client_ref: string | null
     readonly to_addr: string
+    readonly from_addr: string
     readonly reason: string | null
   }
 
@@ -515,6 +516,8 @@ export const make = Effect.gen(function*() {
         at: new Date(at).toISOString(),
         ...(row.client_ref !== null ? { clientRef: row.client_ref } : {}),
         to: row.to_addr,
+        from: row.from_addr,
+        acceptedAt: new Date(Number(row.created_at)).toISOString(),
         ...(ended && row.reason !== null ? { reason: row.reason } : {}),
         appId: row.app_id
       }),
@@ -562,7 +565,8 @@ export const make = Effect.gen(function*() {
           RETURNING messages.id AS id, messages.org_id AS org_id, messages.campaign_id AS campaign_id,
             messages.created_at AS created_at, messages.callback_url AS callback_url,
             messages.callback_events AS callback_events, messages.app_id AS app_id,
-            messages.client_ref AS client_ref, messages.to_addr AS to_addr, messages.reason AS reason`
+            messages.client_ref AS client_ref, messages.to_addr AS to_addr, messages.from_addr AS from_addr,
+            messages.reason AS reason`
         const byId = new Map(batch.map((m) => [m.id, m]))
         // A move of a message with a callback owes one: its outbox row commits with the move (never a move without it).
         const callbacks: Array<Record<string, unknown>> = []

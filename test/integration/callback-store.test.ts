@@ -199,6 +199,28 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const after = yield* store.backlog(t0)
           expect(after).toEqual({ due: 1, oldestDueAt: t0 - 50 })
         }))
+
+      it.effect("`smpp:` rows: never the HTTP deliverer's; the SMPP front's for the apps it names; dead once their window is over", () =>
+        Effect.gen(function*() {
+          yield* clearOutbox
+          const store = yield* CallbackStore
+          for (const appId of ["app_s1", "app_s2"]) yield* seedApp({ orgId: "org_s", appId, secret: "s" })
+          yield* seedMessage({ id: "s1", orgId: "org_s", appId: "app_s1" })
+          yield* seedMessage({ id: "s2", orgId: "org_s", appId: "app_s2" })
+          yield* seedMessage({ id: "h1", orgId: "org_s", appId: "app_s1" })
+          const s1 = yield* queueCallback({ messageId: "s1", orgId: "org_s", appId: "app_s1", url: "smpp:", status: "delivered", createdAt: t0 })
+          const s2 = yield* queueCallback({ messageId: "s2", orgId: "org_s", appId: "app_s2", url: "smpp:", status: "delivered", createdAt: t0 - 10_000 })
+          const h1 = yield* queueCallback({ messageId: "h1", orgId: "org_s", appId: "app_s1", url, status: "delivered", createdAt: t0 })
+
+          expect((yield* store.due(t0 + 10, claim)).map((r) => r.id)).toEqual([h1.id])
+          expect(yield* store.due(t0 + 10, { ...claim, smppApps: [] })).toEqual([])
+          expect((yield* store.due(t0 + 10, { ...claim, smppApps: ["app_s1"] })).map((r) => r.id)).toEqual([s1.id])
+          // app_s2 has no receiver anywhere: its row dies once it was queued before the window's start.
+          expect(yield* store.expireSmpp(t0 - 5_000, t0 + 20)).toBe(1)
+          const rows = yield* outbox
+          expect(rows.find((r) => r.id === s2.id)).toMatchObject({ state: "dead" })
+          expect(rows.find((r) => r.id === s1.id)).toMatchObject({ state: "pending" })
+        }))
     })
   })
 

@@ -35,7 +35,8 @@ describe("one home for each fact", () => {
       [22, "audit_retention"],
       [23, "app_callbacks"],
       [24, "callbacks"],
-      [25, "inbound"]
+      [25, "inbound"],
+      [26, "app_smpp"]
     ])
   })
 
