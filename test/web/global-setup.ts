@@ -1,7 +1,8 @@
 /**
  * Starts what the browser tests run against: the Message Center built (if its sources changed), a real SMTP server
  * whose mails are written to files (tests read invitation links from them), and one gateway process — SQLite in a
- * temporary folder, its SMSC simulator with receipts, a superadmin. Its address reaches the tests in the environment.
+ * temporary folder, its SMSC simulator with receipts, a superadmin, status callbacks allowed to loopback with a short
+ * retry window. Its address reaches the tests in the environment.
  */
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -64,6 +65,10 @@ export default async function globalSetup() {
     simulator: { enabled: true, port: smscPort, systemId: "web", password: "web", receiptDelayMs: 300, receiptState: "DELIVRD", controlPort },
     links: [{ id: "demo", host: "127.0.0.1", port: smscPort, systemId: "web", password: "web", window: 10, tps: 200 }],
     recovery: { idleSeconds: 5, intervalSeconds: 2 },
+    // For callbacks.spec.ts (no other spec sets a callback URL): its receiver is on 127.0.0.1, and a failing callback
+    // must wait for the test's replay: its retry comes at the end of a 45 s window (almost surely; the backoff's jitter
+    // is drawn from an hour), where it dies if still refused.
+    callbacks: { allowPrivateNetworks: true, pollIntervalMs: 100, maxAgeSeconds: 45, backoff: { initialMs: 3_600_000, maxMs: 3_600_000 } },
     auth: {
       superadmin: { email: operator.email, password: operator.password, name: "Olga Operator" },
       // Every test registers its own people from 127.0.0.1.

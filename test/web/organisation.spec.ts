@@ -31,6 +31,8 @@ const openNav = async (page: Page, label: string) => {
 const auditRows = (page: Page) => page.getByRole("table").getByRole("row").filter({ hasNot: page.getByRole("columnheader") })
 
 test("an owner creates an app, fixes its allow-list, makes a key shown once that sends, and revokes it", async ({ page, request }) => {
+  // Fifty renames and the audit log's two pages: 42-51 s alone, and past 60 s once beside callbacks.spec.ts's journeys.
+  test.setTimeout(120_000)
   const owner = newPerson("Olive")
   await register(request, owner)
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: baseUrl() })

@@ -1,6 +1,6 @@
 /**
- * One app: its id (what integrators send with a key), its settings — edited here by owners and admins, read-only for
- * other roles — activation, deletion, and its API keys.
+ * One app: its id (what integrators send with a key), its settings and status callbacks — edited here by owners and
+ * admins, read-only for other roles — activation, deletion, its failing and dead callbacks, and its API keys.
  */
 import { Alert, Anchor, Badge, Button, Card, CopyButton, Group, Stack, Table, Text } from "@mantine/core"
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query"
@@ -13,6 +13,8 @@ import { ProblemAlert, QueryState } from "../../components/States.tsx"
 import { ApiKeys } from "./ApiKeys.tsx"
 import { AppForm } from "./AppForm.tsx"
 import type { App, AppBody } from "./AppForm.tsx"
+import { CallbackSettings, eventChoices } from "./CallbackSettings.tsx"
+import { FailingCallbacks } from "./FailingCallbacks.tsx"
 
 const limitText = (app: App) => {
   const l = app.limits
@@ -53,9 +55,22 @@ const ReadOnly = ({ app }: { readonly app: App }) => (
         <Table.Tr><Table.Th>Message class</Table.Th><Table.Td>{app.messageClass}</Table.Td></Table.Tr>
         <Table.Tr><Table.Th>Limits</Table.Th><Table.Td>{limitText(app)}</Table.Td></Table.Tr>
         <Table.Tr><Table.Th>Created</Table.Th><Table.Td>{new Date(app.createdAt).toLocaleString()}</Table.Td></Table.Tr>
+        <Table.Tr>
+          <Table.Th>Status callbacks</Table.Th>
+          <Table.Td style={{ overflowWrap: "anywhere" }}>
+            {app.callbackUrl === undefined
+              ? "None"
+              : <><Text span size="sm" ff="monospace">{app.callbackUrl}</Text> — {eventChoices.find((c) => c.value === app.callbackEvents)?.label.toLowerCase() ?? "the final status only"}</>}
+          </Table.Td>
+        </Table.Tr>
+        {app.callbackSecretPrefix !== undefined
+          ? <Table.Tr><Table.Th>Signing secret</Table.Th><Table.Td><Text span size="sm" ff="monospace">{app.callbackSecretPrefix}…</Text></Table.Td></Table.Tr>
+          : null}
       </Table.Tbody>
     </Table>
-    <Text size="sm" c="dimmed" mt="sm">Owners and admins change apps and manage their keys.</Text>
+    <Text size="sm" c="dimmed" mt="sm">
+      Owners and admins change apps and their callbacks, see the callbacks that fail, and manage the keys.
+    </Text>
   </Card>
 )
 
@@ -122,6 +137,8 @@ const AppDetail = () => {
           <Stack>
             <Settings app={a} />
             <ApiKeys appId={a.id} active={a.active} />
+            <CallbackSettings app={a} />
+            <FailingCallbacks appId={a.id} />
           </Stack>
         )
         : <ReadOnly app={a} />}
