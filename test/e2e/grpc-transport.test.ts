@@ -2,12 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Fiber, Scope } from "effect"
 import { createServer } from "node:net"
 import type { AddressInfo, Server } from "node:net"
-import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { connect } from "node:http2"
-import { join } from "node:path"
 import { GrpcServer } from "../../src/grpc/Server.ts"
-import { tempDir } from "../fixtures/Databases.ts"
+import { selfSigned } from "../fixtures/Certificates.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { freePort } from "../fixtures/Processes.ts"
 import { redisServer } from "../fixtures/RedisServer.ts"
@@ -26,18 +24,6 @@ import {
 
 const sms = { to: "+4915112345678", from: "ACME", text: "hi" }
 
-/** A self-signed certificate for 127.0.0.1, made now with the openssl CLI. */
-const selfSigned = Effect.gen(function*() {
-  const dir = yield* tempDir
-  const certFile = join(dir, "cert.pem")
-  const keyFile = join(dir, "key.pem")
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-    "-keyout", keyFile, "-out", certFile
-  ], { stdio: "ignore" })
-  return { certFile, keyFile }
-})
 
 type ReflectionAnswer = {
   message_response: string
@@ -269,7 +255,7 @@ describe("the gRPC transport (issue 15)", () => {
         const decoded = (files.file_descriptor_response?.file_descriptor_proto ?? []).map((bytes) =>
           FileDescriptorProto.toObject(FileDescriptorProto.decode(bytes)) as { name: string; service?: Array<{ name: string; method: Array<{ name: string }> }> })
         expect(decoded.map((f) => f.name)).toEqual(expect.arrayContaining(["smsgw/v1/messages.proto", "google/rpc/status.proto", "google/protobuf/timestamp.proto"]))
-        expect(decoded[0]!.service![0]!.method.map((m) => m.name)).toEqual(["SendMessage", "SendMessages", "GetMessage", "WatchMessage", "ListMessages"])
+        expect(decoded[0]!.service![0]!.method.map((m) => m.name)).toEqual(["SendMessage", "SendMessages", "GetMessage", "WatchMessage", "ListMessages", "ListInboundMessages"])
         const byMethod = yield* reflect(reflection, { file_containing_symbol: "smsgw.v1.MessageService.WatchMessage" })
         expect(byMethod.message_response).toBe("file_descriptor_response")
         const byName = yield* reflect(reflection, { file_by_filename: "grpc/health/v1/health.proto" })

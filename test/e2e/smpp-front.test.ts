@@ -8,6 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { readFileSync } from "node:fs"
 import type { PDU } from "smpp"
 import type { GatewayConfig } from "../../src/layers/Config.ts"
 import { SmppServer } from "../../src/pipeline/SmppFront.ts"
@@ -15,6 +16,7 @@ import { CommandStatus } from "../../src/smpp/CommandStatus.ts"
 import { parseReceipt } from "../../src/smpp/Receipt.ts"
 import { moParts } from "../../src/smpp/Simulator.ts"
 import { bind, bound, connect, rawPdu, rawSocket, submitFields } from "../fixtures/Esme.ts"
+import { selfSigned } from "../fixtures/Certificates.ts"
 import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, send, signUp, startGateway, superadmin, waitForStatus } from "../fixtures/Gateway.ts"
 import type { RunningGateway } from "../fixtures/Gateway.ts"
@@ -264,6 +266,51 @@ describe("SMPP server front", () => {
       }).join("")
       expect(joined).toBe(text)
     }).pipe(Effect.scoped), 90_000)
+
+  it.live("TLS: a client that trusts the certificate binds and sends; a plain-TCP client gets no SMPP answer", () =>
+    Effect.gen(function*() {
+      const certificate = yield* selfSigned
+      const gw = yield* startGateway({ config: { ...config, smppServer: { ...config.smppServer, tls: certificate } } })
+      const port = portOf(gw)
+      const { t, password } = yield* smppTenant(gw, "secure01")
+      const ca = readFileSync(certificate.certFile)
+      const trx = yield* bound(port, "transceiver", "secure01", password, { ca })
+      expect((trx.session.socket as unknown as { encrypted?: boolean }).encrypted).toBe(true)
+      const resp = yield* trx.call("submit_sm", submitFields(recipient(), "over TLS", { registered_delivery: 1 }))
+      expect(resp.command_status).toBe(ESME_ROK)
+      const id = String(resp.message_id)
+      yield* waitForStatus(gw.baseUrl, id, "delivered", 15_000, t.auth)
+      yield* eventually("the receipt over TLS", Effect.sync(() => trx.delivers.find((d) => d.receipted_message_id === id)))
+
+      // Plain SMPP against the TLS port: the bytes are no TLS handshake, so the connection closes with no SMPP answer.
+      const plain = yield* rawSocket(port)
+      plain.socket.write(rawPdu(0x00000009, 1, Buffer.from("secure01\0nottls\0\0\x34\0\0\0", "latin1")))
+      yield* eventually("the plain connection closed", Effect.sync(() => plain.isClosed()), { timeout: 5_000 })
+      expect(plain.received().length === 0 || plain.received()[0] === 0x15).toBe(true)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("idle binds: the server's enquire_link keeps an answering ESME bound and closes one that does not answer", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({
+        config: { ...config, smppServer: { ...config.smppServer, enquireLinkIntervalSeconds: 1, enquireLinkTimeoutSeconds: 1 } }
+      })
+      const port = portOf(gw)
+      const { password } = yield* smppTenant(gw, "idle01")
+      const answering = yield* bound(port, "transceiver", "idle01", password)
+      // A bind written by hand that never answers what the server sends.
+      const silent = yield* rawSocket(port)
+      const body = Buffer.concat([Buffer.from(`idle01\0${password}\0\0`, "latin1"), Buffer.from([0x34, 0, 0, 0])])
+      silent.socket.write(rawPdu(0x00000009, 1, body))
+      yield* eventually("the silent bind answered", Effect.sync(() => silent.received().length >= 16 ? silent.received() : undefined))
+      expect(silent.received().readUInt32BE(4)).toBe(0x80000009)
+      expect(silent.received().readUInt32BE(8)).toBe(ESME_ROK)
+      yield* eventually("the silent bind closed", Effect.sync(() => silent.isClosed()), { timeout: 10_000 })
+      // Its enquire_link came first (command 0x15 after the bind response).
+      const afterBind = silent.received().subarray(silent.received().readUInt32BE(0))
+      expect(afterBind.readUInt32BE(4)).toBe(0x00000015)
+      expect(answering.isClosed()).toBe(false)
+      expect((yield* answering.call("enquire_link")).command_status).toBe(ESME_ROK)
+    }).pipe(Effect.scoped), 60_000)
 
   it.live("PDUs no ESME should send: unknown command, garbage, oversized; another bind keeps working", () =>
     Effect.gen(function*() {
