@@ -55,7 +55,7 @@ export default async function globalSetup() {
   const smtpPort = await freePort()
   await new Promise<void>((resolve) => smtp.listen(smtpPort, "127.0.0.1", resolve))
 
-  const [httpPort, smscPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+  const [httpPort, smscPort, controlPort, smppPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const baseUrl = `http://127.0.0.1:${httpPort}`
   const config = {
     http: { port: httpPort, host: "127.0.0.1" },
@@ -65,6 +65,8 @@ export default async function globalSetup() {
     simulator: { enabled: true, port: smscPort, systemId: "web", password: "web", receiptDelayMs: 300, receiptState: "DELIVRD", controlPort },
     links: [{ id: "demo", host: "127.0.0.1", port: smscPort, systemId: "web", password: "web", window: 10, tps: 200 }],
     recovery: { idleSeconds: 5, intervalSeconds: 2 },
+    // For apps.spec's SMPP access journey: client ESMEs bind here.
+    smppServer: { enabled: true, host: "127.0.0.1", port: smppPort },
     // For callbacks.spec.ts (no other spec sets a callback URL): its receiver is on 127.0.0.1, and a failing callback
     // must wait for the test's replay: its retry comes at the end of a 45 s window (almost surely; the backoff's jitter
     // is drawn from an hour), where it dies if still refused.
@@ -95,6 +97,7 @@ export default async function globalSetup() {
   process.env.SMSGW_WEB_BASE_URL = baseUrl
   process.env.SMSGW_WEB_MAIL_DIR = mailDir
   process.env.SMSGW_WEB_SIM_CONTROL = `http://127.0.0.1:${controlPort}`
+  process.env.SMSGW_WEB_SMPP_PORT = String(smppPort)
 
   return async () => {
     child.kill("SIGTERM")

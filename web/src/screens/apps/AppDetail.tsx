@@ -15,6 +15,7 @@ import { AppForm } from "./AppForm.tsx"
 import type { App, AppBody } from "./AppForm.tsx"
 import { CallbackSettings, eventChoices } from "./CallbackSettings.tsx"
 import { FailingCallbacks } from "./FailingCallbacks.tsx"
+import { SmppAccess } from "./SmppAccess.tsx"
 
 const limitText = (app: App) => {
   const l = app.limits
@@ -66,10 +67,15 @@ const ReadOnly = ({ app }: { readonly app: App }) => (
         {app.callbackSecretPrefix !== undefined
           ? <Table.Tr><Table.Th>Signing secret</Table.Th><Table.Td><Text span size="sm" ff="monospace">{app.callbackSecretPrefix}…</Text></Table.Td></Table.Tr>
           : null}
+        <Table.Tr>
+          <Table.Th>SMPP access</Table.Th>
+          <Table.Td>{app.smppSystemId === undefined ? "None" : <>system_id <Text span size="sm" ff="monospace">{app.smppSystemId}</Text></>}</Table.Td>
+        </Table.Tr>
       </Table.Tbody>
     </Table>
     <Text size="sm" c="dimmed" mt="sm">
-      Owners and admins change apps and their callbacks, see the callbacks that fail, and manage the keys.
+      Owners and admins change apps and their callbacks, see the callbacks that fail, and manage the keys and SMPP
+      access.
     </Text>
   </Card>
 )
@@ -137,6 +143,7 @@ const AppDetail = () => {
           <Stack>
             <Settings app={a} />
             <ApiKeys appId={a.id} active={a.active} />
+            <SmppAccess app={a} />
             <CallbackSettings app={a} />
             <FailingCallbacks appId={a.id} />
           </Stack>
