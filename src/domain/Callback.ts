@@ -18,6 +18,23 @@ export type CallbackEvents = typeof CallbackEvents.Type
  */
 export const SMPP_CALLBACK_URL = "smpp:"
 
+/** Every SMPP target as a SQL LIKE pattern: `smpp:`, and `smpp:parts=<n>` below. */
+export const SMPP_CALLBACK_PATTERN = `${SMPP_CALLBACK_URL}%`
+
+/**
+ * The SMPP target of a message an ESME sent as `total` concatenated submit_sm: each part was answered with an id of
+ * its own (`<message id>-<n>`), and the parts in `receipts` (those whose submit asked for one) each get a receipt.
+ */
+export const smppCallbackUrl = (parts?: { readonly total: number; readonly receipts: ReadonlyArray<number> }): string =>
+  parts === undefined ? SMPP_CALLBACK_URL : `${SMPP_CALLBACK_URL}parts=${parts.total}&receipts=${parts.receipts.join(",")}`
+
+/** The parts an SMPP target names (undefined: the message came in one submit_sm). */
+export const smppPartsOf = (url: string): { readonly total: number; readonly receipts: ReadonlyArray<number> } | undefined => {
+  const match = /^smpp:parts=(\d{1,3})&receipts=([\d,]*)$/.exec(url)
+  if (match === null) return undefined
+  return { total: Number(match[1]), receipts: (match[2] ?? "").split(",").filter((n) => n !== "").map(Number) }
+}
+
 /** What a message's moves are posted to, fixed when it is accepted. */
 export interface CallbackTarget {
   readonly url: string

@@ -131,6 +131,11 @@ export const GatewayConfig = Schema.Struct({
     maxPduBytes: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1024, maximum: 16_384 })), 16_384),
     /** One submit's bound in the pipeline; past it the ESME is answered ESME_RSYSERR (retry). */
     submitTimeoutSeconds: withDefault(Positive, 30),
+    /**
+     * How long the parts of a concatenated submit (UDH) wait for the rest, unanswered; then each is answered
+     * ESME_RSUBMITFAIL. The parts count in the window, so a client must be able to send all of a message's parts at once.
+     */
+    concatTimeoutSeconds: withDefault(Positive, 30),
     /** At shutdown: clients are sent unbind, submits in flight answered; connections left after this are cut. */
     shutdownGraceSeconds: withDefault(Positive, 5)
   }), {}),

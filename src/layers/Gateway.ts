@@ -350,6 +350,7 @@ const smppServerLayer = (config: EffectiveConfig) => {
     enquireLinkTimeoutMs: s.enquireLinkTimeoutSeconds * 1000,
     responseTimeoutMs: s.responseTimeoutSeconds * 1000,
     submitTimeoutMs: s.submitTimeoutSeconds * 1000,
+    concatTimeoutMs: s.concatTimeoutSeconds * 1000,
     shutdownGraceMs: s.shutdownGraceSeconds * 1000,
     receipts: {
       pollIntervalMs: c.pollIntervalMs,

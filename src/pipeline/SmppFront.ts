@@ -22,7 +22,7 @@ import { allows, parseAllowList } from "../auth/IpAllowList.ts"
 import { LoginThrottle } from "../auth/LoginThrottle.ts"
 import { verifyPassword } from "../auth/Passwords.ts"
 import { systemIdKey } from "../auth/SmppCredentials.ts"
-import { SMPP_CALLBACK_URL } from "../domain/Callback.ts"
+import { smppCallbackUrl, smppPartsOf } from "../domain/Callback.ts"
 import type { CallbackEvents } from "../domain/Callback.ts"
 import { messageWithCauses } from "../domain/Errors.ts"
 import { fieldIssues } from "../domain/FieldIssues.ts"
@@ -31,7 +31,8 @@ import { parseSender } from "../domain/Msisdn.ts"
 import { SmppServerMetrics } from "../observability/Metrics.ts"
 import type { SmppBindRefusal } from "../observability/Metrics.ts"
 import { CommandStatus } from "../smpp/CommandStatus.ts"
-import { decodeUcs2, segment } from "../smpp/Encoding.ts"
+import { concatOf, decodeUcs2, segment } from "../smpp/Encoding.ts"
+import type { ConcatInfo } from "../smpp/Encoding.ts"
 import { decodeGsm7, encodeGsm7 } from "../smpp/Gsm7.ts"
 import { formatReceipt, outgoingStateOf } from "../smpp/Receipt.ts"
 import { listen } from "../smpp/Server.ts"
@@ -58,6 +59,8 @@ export interface SmppFrontOptions {
   readonly responseTimeoutMs: number
   readonly submitTimeoutMs: number
   readonly shutdownGraceMs: number
+  /** How long the parts of a concatenated submit wait for the rest (then each is answered ESME_RSUBMITFAIL). */
+  readonly concatTimeoutMs: number
   /** The outbox's side: the callbacks' poll interval, batch, share per app, retry window and backoff. */
   readonly receipts: {
     readonly pollIntervalMs: number
@@ -152,12 +155,20 @@ export const textOf = (bytes: Uint8Array, dataCoding: number): string | undefine
 export const eventsOf = (registeredDelivery: number): CallbackEvents | undefined =>
   (registeredDelivery & 0x10) !== 0 ? "all" : (registeredDelivery & 0x03) !== 0 ? "final" : undefined
 
-/** A submit_sm as the pipeline's input, or the command_status that refuses it before the pipeline. */
-export const submitInput = (pdu: PDU): Result.Result<Record<string, unknown>, number> => {
-  if (((pdu.esm_class ?? 0) & ESM_CLASS_UDHI) !== 0) return Result.fail(ESME_RINVESMCLASS)
+/** A submit_sm as the pipeline's input — with its place in a concatenated message when it is a part — or the status that refuses it. */
+export const submitInput = (
+  pdu: PDU
+): Result.Result<{ readonly input: Record<string, unknown>; readonly concat?: ConcatInfo | undefined }, number> => {
   if ((pdu.schedule_delivery_time ?? "") !== "") return Result.fail(ESME_RINVSCHED)
   const short = pdu.short_message instanceof Uint8Array ? pdu.short_message : new Uint8Array(0)
-  const bytes = short.length === 0 && pdu.message_payload instanceof Uint8Array ? pdu.message_payload : short
+  let bytes = short.length === 0 && pdu.message_payload instanceof Uint8Array ? pdu.message_payload : short
+  let concat: ConcatInfo | undefined
+  if (((pdu.esm_class ?? 0) & ESM_CLASS_UDHI) !== 0) {
+    // A part of a concatenated message (its UDH names it): the text after the header. Any other UDH is refused.
+    concat = concatOf(bytes, true)
+    if (concat === undefined) return Result.fail(ESME_RINVESMCLASS)
+    bytes = bytes.subarray(1 + (bytes[0] ?? 0))
+  }
   if (bytes.length === 0) return Result.fail(ESME_RINVMSGLEN)
   const dataCoding = pdu.data_coding ?? 0
   const text = textOf(bytes, dataCoding)
@@ -165,13 +176,19 @@ export const submitInput = (pdu: PDU): Result.Result<Record<string, unknown>, nu
   const destination = pdu.destination_addr ?? ""
   const source = pdu.source_addr ?? ""
   return Result.succeed({
-    to: destination.startsWith("+") ? destination : `+${destination}`,
-    // An international number (TON 1) is given as digits: the pipeline reads it with its "+".
-    from: pdu.source_addr_ton === 1 && /^[0-9]+$/.test(source) ? `+${source}` : source,
-    text,
-    encoding: dataCoding === 0x08 ? "ucs2" : "auto"
+    input: {
+      to: destination.startsWith("+") ? destination : `+${destination}`,
+      // An international number (TON 1) is given as digits: the pipeline reads it with its "+".
+      from: pdu.source_addr_ton === 1 && /^[0-9]+$/.test(source) ? `+${source}` : source,
+      text,
+      encoding: dataCoding === 0x08 ? "ucs2" : "auto"
+    },
+    concat
   })
 }
+
+/** The id a part of a concatenated submit is answered with (and its receipt names): the message's, and its number. */
+export const partId = (messageId: string, seq: number) => `${messageId}-${seq}`
 
 const decodeSubmit = Schema.decodeUnknownEffect(SubmitMessage)
 
@@ -179,13 +196,17 @@ const decodeSubmit = Schema.decodeUnknownEffect(SubmitMessage)
 const inputStatus = (field: string | undefined): number =>
   field === "to" ? ESME_RINVDSTADR : field === "from" ? ESME_RINVSRCADR : field === "text" ? ESME_RINVMSGLEN : ESME_RSUBMITFAIL
 
-const submitterOf = (app: App, events: CallbackEvents | undefined): Submitter => ({
+const submitterOf = (
+  app: App,
+  events: CallbackEvents | undefined,
+  parts?: { readonly total: number; readonly receipts: ReadonlyArray<number> }
+): Submitter => ({
   orgId: app.orgId,
   appId: app.id,
   appLimits: app.limits,
   messageClass: app.messageClass,
   // Over SMPP, receipts go back over SMPP: the app's HTTP callback is for its REST and gRPC messages.
-  ...(events !== undefined ? { callback: { url: SMPP_CALLBACK_URL, events } } : {}),
+  ...(events !== undefined ? { callback: { url: smppCallbackUrl(parts), events } } : {}),
   canSignCallbacks: app.callbackSecretPrefix !== undefined
 })
 
@@ -231,16 +252,30 @@ const common: PduFields = {
   sm_default_msg_id: 0
 }
 
-/** The deliver_sm PDUs one outbox row is sent as (a long inbound text: several parts), or undefined for a body we cannot read. */
-export const deliverFieldsOf = (body: string, reference: number): ReadonlyArray<PduFields> | undefined => {
+/**
+ * The deliver_sm PDUs one outbox row is sent as, or undefined for a body we cannot read: a receipt — one per part that
+ * asked for one when the ESME sent the message in parts (`url` names them; each part was answered with its own id) — or an inbound
+ * message (a long text: several parts).
+ */
+export const deliverFieldsOf = (body: string, reference: number, url = ""): ReadonlyArray<PduFields> | undefined => {
   const status = decodeStatusBody(body)
   if (Option.isSome(status)) {
     const b = status.value
+    const parts = smppPartsOf(url)
+    const ids = parts === undefined ? [b.messageId] : parts.receipts.map((seq) => partId(b.messageId, seq))
+    return ids.map((id) => receiptFields(b, id))
+  }
+  const received = decodeReceivedBody(body)
+  if (Option.isNone(received)) return undefined
+  return inboundFields(received.value, reference)
+}
+
+const receiptFields = (b: typeof StatusBody.Type, id: string): PduFields => {
     const state = outgoingStateOf(b.status)
     const done = timeOf(b.at, Date.now())
-    const text = formatReceipt({ id: b.messageId, stat: state.stat, submittedAt: timeOf(b.acceptedAt, done), doneAt: done })
+    const text = formatReceipt({ id, stat: state.stat, submittedAt: timeOf(b.acceptedAt, done), doneAt: done })
     const sender = b.from === undefined ? undefined : parseSender(b.from)
-    return [{
+    return {
       ...common,
       source_addr_ton: 1,
       source_addr_npi: 1,
@@ -251,13 +286,12 @@ export const deliverFieldsOf = (body: string, reference: number): ReadonlyArray<
       esm_class: state.final ? ESM_CLASS_RECEIPT : ESM_CLASS_INTERMEDIATE,
       data_coding: 0,
       short_message: encodeGsm7(text),
-      receipted_message_id: b.messageId,
+      receipted_message_id: id,
       message_state: state.messageState
-    }]
-  }
-  const received = decodeReceivedBody(body)
-  if (Option.isNone(received)) return undefined
-  const mo = received.value
+    }
+}
+
+const inboundFields = (mo: typeof ReceivedBody.Type, reference: number): ReadonlyArray<PduFields> | undefined => {
   const parts = segment(mo.text, { encoding: "auto", reference })
   if (Result.isFailure(parts)) return undefined
   const sender = parseSender(mo.from)
@@ -419,19 +453,18 @@ const make = (options: SmppFrontOptions) =>
           : undefined
       })
 
-    const decideSubmit = Effect.fnUntraced(function*(connection: Connection<Binding>, binding: Binding, pdu: PDU) {
-      const app = yield* currentApp(binding)
-      if (app === undefined) {
-        connection.unbind()
-        return { status: ESME_RINVBNDSTS } satisfies SubmitAnswer
-      }
-      const input = submitInput(pdu)
-      if (Result.isFailure(input)) return { status: input.failure } satisfies SubmitAnswer
-      const decoded = yield* decodeSubmit(input.success, { errors: "first", onExcessProperty: "error" }).pipe(Effect.result)
+    /** The pipeline's answer to one whole message, as the status (and id) an ESME is answered with. */
+    const submitWhole = Effect.fnUntraced(function*(
+      app: App,
+      input: Record<string, unknown>,
+      registeredDelivery: number,
+      parts?: { readonly total: number; readonly receipts: ReadonlyArray<number> }
+    ) {
+      const decoded = yield* decodeSubmit(input, { errors: "first", onExcessProperty: "error" }).pipe(Effect.result)
       if (Result.isFailure(decoded)) {
         return { status: inputStatus(fieldIssues(decoded.failure.issue)[0]?.field) } satisfies SubmitAnswer
       }
-      const submitter = submitterOf(app, eventsOf(pdu.registered_delivery ?? 0))
+      const submitter = submitterOf(app, eventsOf(registeredDelivery), parts)
       const outcome = yield* gateway.submit(decoded.success, submitter).pipe(
         Effect.timeoutOption(options.submitTimeoutMs),
         Effect.result
@@ -452,8 +485,106 @@ const make = (options: SmppFrontOptions) =>
       return { status: ESME_ROK, messageId: outcome.success.value.accepted.id } satisfies SubmitAnswer
     })
 
+    /**
+     * Concatenated submits waiting for their other parts, by app, addresses and reference. Nothing is answered until
+     * the whole message is accepted (or refused): an ESME that hears nothing resends, so a crash loses nothing it was
+     * told was taken. Each part is then answered with its own id (`<message id>-<n>`), which its receipt names.
+     */
+    const concatenations = new Map<string, {
+      readonly total: number
+      readonly parts: Map<number, {
+        readonly text: string
+        readonly ucs2: boolean
+        readonly registeredDelivery: number
+        readonly answers: Array<(answer: SubmitAnswer) => void>
+      }>
+      readonly timer: ReturnType<typeof setTimeout>
+    }>()
+
+    // Stopping: parts still waiting are never answered (their connections close; the ESMEs send them again).
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const group of concatenations.values()) clearTimeout(group.timer)
+        concatenations.clear()
+      })
+    )
+
+    const submitPart = (
+      binding: Binding,
+      pdu: PDU,
+      input: Record<string, unknown>,
+      concat: ConcatInfo,
+      done: (answer: SubmitAnswer) => void
+    ) => {
+      const key = [binding.app.id, String(input.from), String(input.to), concat.ref, concat.total].join("\u0000")
+      let group = concatenations.get(key)
+      if (group === undefined) {
+        const timer = setTimeout(() => {
+          const stale = concatenations.get(key)
+          if (stale === undefined) return
+          concatenations.delete(key)
+          for (const part of stale.parts.values()) for (const answer of part.answers) answer({ status: ESME_RSUBMITFAIL })
+          runCallback(Effect.logWarning("SMPP submit: a concatenated message's parts did not all come").pipe(
+            Effect.annotateLogs({ appId: binding.app.id, parts: stale.parts.size, total: stale.total })
+          ))
+        }, options.concatTimeoutMs)
+        group = { total: concat.total, parts: new Map(), timer }
+        concatenations.set(key, group)
+      }
+      const seen = group.parts.get(concat.seq)
+      if (seen !== undefined) seen.answers.push(done)
+      else {
+        group.parts.set(concat.seq, {
+          text: String(input.text),
+          ucs2: input.encoding === "ucs2",
+          registeredDelivery: pdu.registered_delivery ?? 0,
+          answers: [done]
+        })
+      }
+      if (group.parts.size < group.total) return
+      concatenations.delete(key)
+      clearTimeout(group.timer)
+      const ordered = [...group.parts.entries()].sort((a, b) => a[0] - b[0])
+      const whole = {
+        ...input,
+        text: ordered.map(([, part]) => part.text).join(""),
+        encoding: ordered.some(([, part]) => part.ucs2) ? "ucs2" : "auto"
+      }
+      const answerAll = (answer: SubmitAnswer) => {
+        for (const [seq, part] of ordered) {
+          const own = answer.status === ESME_ROK && answer.messageId !== undefined ? { ...answer, messageId: partId(answer.messageId, seq) } : answer
+          for (const reply of part.answers) reply(own)
+        }
+      }
+      // Receipts as the parts asked: the message follows the widest request, each asking part gets its own receipt.
+      const registeredDelivery = ordered.reduce((all, [, part]) => all | part.registeredDelivery, 0)
+      const receipts = ordered.filter(([, part]) => eventsOf(part.registeredDelivery) !== undefined).map(([seq]) => seq)
+      runThen(submitWhole(binding.app, whole, registeredDelivery, { total: group.total, receipts }), answerAll, { status: ESME_RSYSERR })
+    }
+
     const submit = (connection: Connection<Binding>, binding: Binding, pdu: PDU, done: (answer: SubmitAnswer) => void) =>
-      runThen(decideSubmit(connection, binding, pdu), done, { status: ESME_RSYSERR })
+      runThen(
+        Effect.gen(function*() {
+          const app = yield* currentApp(binding)
+          if (app === undefined) {
+            connection.unbind()
+            return { status: ESME_RINVBNDSTS } satisfies SubmitAnswer
+          }
+          const read = submitInput(pdu)
+          if (Result.isFailure(read)) return { status: read.failure } satisfies SubmitAnswer
+          const { concat, input } = read.success
+          if (concat !== undefined && concat.total > 1) {
+            submitPart(binding, pdu, input, concat, done)
+            return undefined
+          }
+          // A "concatenated" message of one part is a whole one, answered with the message's own id.
+          return yield* submitWhole(app, input, pdu.registered_delivery ?? 0)
+        }),
+        (answer) => {
+          if (answer !== undefined) done(answer)
+        },
+        { status: ESME_RSYSERR }
+      )
 
     const tls = options.tls === undefined
       ? undefined
@@ -522,7 +653,7 @@ const make = (options: SmppFrontOptions) =>
           yield* outbox.dead(row.id, { attempts: row.attempts, at: Date.now(), error: `app ${row.appId} was deleted`, status: null })
           return false
         }
-        const pdus = deliverFieldsOf(row.body, Math.floor(Math.random() * 256))
+        const pdus = deliverFieldsOf(row.body, Math.floor(Math.random() * 256), row.url)
         if (pdus === undefined) {
           metrics.delivery("dead")
           yield* outbox.dead(row.id, { attempts: row.attempts, at: Date.now(), error: "a body the SMPP front cannot send", status: null })

@@ -18,7 +18,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
-import { SMPP_CALLBACK_URL } from "../domain/Callback.ts"
+import { SMPP_CALLBACK_PATTERN } from "../domain/Callback.ts"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
 
 /** A claimed callback with what its delivery needs from its app. */
@@ -214,8 +214,8 @@ export const make = Effect.gen(function*() {
         ? sql`AND o.app_id NOT IN ${sql.in(options.skipApps)}`
         : sql``
       const skip = options.smppApps === undefined
-        ? sql`AND o.url <> ${SMPP_CALLBACK_URL} ${skipped}`
-        : sql`AND o.url = ${SMPP_CALLBACK_URL} AND o.app_id IN ${sql.in(options.smppApps)} ${skipped}`
+        ? sql`AND o.url NOT LIKE ${SMPP_CALLBACK_PATTERN} ${skipped}`
+        : sql`AND o.url LIKE ${SMPP_CALLBACK_PATTERN} AND o.app_id IN ${sql.in(options.smppApps)} ${skipped}`
       // Ranked within the oldest due rows only; the UPDATE re-checks the row, so a row another claimer took in the
       // meantime (its next_at moved on) is skipped rather than taken twice.
       const rows = yield* sql<ClaimedRow>`UPDATE callback_outbox SET next_at = ${options.leaseUntil}
@@ -282,7 +282,7 @@ export const make = Effect.gen(function*() {
   const expireSmpp = (queuedBefore: number, now: number) =>
     sql<{ id: Int }>`UPDATE callback_outbox SET state = 'dead', next_at = ${now},
         last_error = ${"no receiver of its app was bound in its retry window"}
-      WHERE url = ${SMPP_CALLBACK_URL} AND state = 'pending' AND created_at < ${queuedBefore} AND next_at <= ${now}
+      WHERE url LIKE ${SMPP_CALLBACK_PATTERN} AND state = 'pending' AND created_at < ${queuedBefore} AND next_at <= ${now}
       RETURNING id`.pipe(Effect.map((rows) => rows.length), Effect.mapError(storeError))
 
   const release = (ids: ReadonlyArray<number>, now: number) =>

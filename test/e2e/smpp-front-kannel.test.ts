@@ -16,7 +16,7 @@ import { SqlClient } from "effect/sql"
 import { SmppServer } from "../../src/pipeline/SmppFront.ts"
 import { tempDir } from "../fixtures/Databases.ts"
 import { eventually } from "../fixtures/Eventually.ts"
-import { send, signUp, startGateway } from "../fixtures/Gateway.ts"
+import { get, send, signUp, startGateway } from "../fixtures/Gateway.ts"
 import { freePort } from "../fixtures/Processes.ts"
 
 const bearerbox = "/usr/sbin/bearerbox"
@@ -68,6 +68,8 @@ group = sendsms-user
 username = test
 password = test-${ports.sendsms}
 user-allow-ip = "127.0.0.1"
+max-messages = 4
+concatenation = true
 `
 
 /** A box of Kannel's, killed when the scope closes; its log's end is printed if the test fails while it runs. */
@@ -214,6 +216,32 @@ describe.skipIf(!installed)("SMPP front with Kannel as the ESME", () => {
       expect(twice).toEqual([])
       // Nothing reached the SMSC that Kannel did not accept.
       expect([...counts.keys()].filter((i) => !accepted.includes(i))).toEqual([])
+      // Long texts: Kannel splits them into UDH-concatenated submit_sm; the gateway joins them into one message and
+      // answers each part with its own id, and Kannel's report for the message comes back.
+      const long = (i: number) => `kannel long ${i}: ${"a text longer than one SMS, so Kannel sends it in parts; ".repeat(5)}end`
+      const longOnes = [900_001, 900_002, 900_003]
+      for (const i of longOnes) {
+        const dlrUrl = `http://127.0.0.1:${dlr.port}/dlr?i=${i}&t=%d`
+        const query = `username=test&password=test-${ports.sendsms}&to=${encodeURIComponent(`+49151${String(30_000_000 + i)}`)}` +
+          `&from=ACME&text=${encodeURIComponent(long(i))}&dlr-mask=1&dlr-url=${encodeURIComponent(dlrUrl)}`
+        const r = yield* Effect.promise(() => httpGet(agent, ports.sendsms, `/cgi-bin/sendsms?${query}`))
+        expect(r.status, r.body).toBe(202)
+      }
+      for (const i of longOnes) {
+        const found = yield* eventually(`long message ${i} stored whole`, Effect.gen(function*() {
+          const page = yield* get(`${gw.baseUrl}/v1/messages?to=${encodeURIComponent(`+49151${String(30_000_000 + i)}`)}`, t.auth)
+          const [item] = (page.json.items ?? []) as ReadonlyArray<{ id: string }>
+          if (item === undefined) return undefined
+          return (yield* get(`${gw.baseUrl}/v1/messages/${item.id}`, t.auth)).json as { text: string; segments: number; status: string }
+        }), { timeout: 30_000, until: (m) => m.status === "delivered" })
+        expect(found.text).toBe(long(i))
+        expect(found.segments).toBeGreaterThan(1)
+        yield* eventually(`Kannel's delivered report for long message ${i}`, Effect.sync(() => dlr.types.get(i)?.includes(1) === true), {
+          timeout: 30_000,
+          until: (ok) => ok
+        })
+      }
+
       console.log(JSON.stringify({
         kannelThroughSmppFront: {
           loadSeconds,

@@ -6,7 +6,7 @@
  * PDUs no ESME should send.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect } from "effect"
+import { Context, Effect, Result } from "effect"
 import { SqlClient } from "effect/sql"
 import { readFileSync } from "node:fs"
 import type { PDU } from "smpp"
@@ -15,6 +15,7 @@ import { SmppServer } from "../../src/pipeline/SmppFront.ts"
 import { CommandStatus } from "../../src/smpp/CommandStatus.ts"
 import { parseReceipt } from "../../src/smpp/Receipt.ts"
 import { moParts } from "../../src/smpp/Simulator.ts"
+import { segment } from "../../src/smpp/Encoding.ts"
 import { bind, bound, connect, rawPdu, rawSocket, submitFields } from "../fixtures/Esme.ts"
 import { selfSigned } from "../fixtures/Certificates.ts"
 import { eventually } from "../fixtures/Eventually.ts"
@@ -31,6 +32,7 @@ const {
   ESME_RINVPASWD,
   ESME_RINVDSTADR,
   ESME_RINVESMCLASS,
+  ESME_RSUBMITFAIL,
   ESME_RTHROTTLED,
   ESME_RX_T_APPN
 } = CommandStatus
@@ -179,7 +181,10 @@ describe("SMPP server front", () => {
       // The policy's cap: the same recipient again is refused, temporarily.
       expect((yield* esme.call("submit_sm", submitFields(to, "again"))).command_status).toBe(ESME_RX_T_APPN)
       expect((yield* esme.call("submit_sm", submitFields("12", "bad number"))).command_status).toBe(ESME_RINVDSTADR)
-      expect((yield* esme.call("submit_sm", submitFields(recipient(), "part", { esm_class: 0x40 }))).command_status).toBe(ESME_RINVESMCLASS)
+      // A UDH that is no concatenation header (a port-addressing element only) is refused.
+      const ported = Buffer.from([6, 0x05, 4, 0x0b, 0x84, 0x23, 0xf0, 0x41])
+      expect((yield* esme.call("submit_sm", submitFields(recipient(), "", { esm_class: 0x40, short_message: ported }))).command_status)
+        .toBe(ESME_RINVESMCLASS)
 
       // A window of submits at once: every answer carries its request's sequence number and a distinct id.
       const answers = yield* Effect.forEach(
@@ -202,6 +207,44 @@ describe("SMPP server front", () => {
       })
       expect(burst.some((r) => r.command_status === ESME_RTHROTTLED)).toBe(true)
     }).pipe(Effect.scoped), 90_000)
+
+  it.live("concatenated submits: parts answered once the whole is accepted, each with its own id and its own receipt; parts that never all come are refused", () =>
+    Effect.gen(function*() {
+      const gw = yield* startGateway({ config: { ...config, smppServer: { ...config.smppServer, concatTimeoutSeconds: 1 } } })
+      const port = portOf(gw)
+      const { t, password } = yield* smppTenant(gw, "concat01")
+      const esme = yield* bound(port, "transceiver", "concat01", password)
+      const to = recipient()
+      const text = "A long message an ESME splits itself, as Kannel does: three parts of GSM 7 text, each with its header. ".repeat(3).trim()
+      // The parts as an ESME makes them (the gateway's own segmentation writes the same UDH), sent at once, last first.
+      const parts = Result.getOrThrow(segment(text, { encoding: "gsm7", reference: 0x5a })).parts
+      expect(parts.length).toBe(3)
+      const answers = yield* Effect.forEach([...parts].reverse(), (part) =>
+        Effect.map(esme.call("submit_sm", submitFields(to, "", { esm_class: 0x40, short_message: part.shortMessage, registered_delivery: 1 })), (r) => ({ seq: part.seq, r })), {
+        concurrency: "unbounded"
+      })
+      for (const { r } of answers) expect(r.command_status).toBe(ESME_ROK)
+      const ids = answers.sort((a, b) => a.seq - b.seq).map(({ r }) => String(r.message_id))
+      const messageId = ids[0]!.replace(/-1$/, "")
+      expect(ids).toEqual([1, 2, 3].map((n) => `${messageId}-${n}`))
+      // One message with the whole text, delivered; a receipt for each part's id.
+      const view = yield* waitForStatus(gw.baseUrl, messageId, "delivered", 15_000, t.auth)
+      expect(view).toMatchObject({ text, segments: 3 })
+      const receipts = yield* eventually("a receipt per part", Effect.sync(() => {
+        const got = esme.delivers.filter((d) => ids.includes(String(d.receipted_message_id)))
+        return got.length >= 3 ? got : undefined
+      }))
+      expect(new Set(receipts.map((d) => d.receipted_message_id))).toEqual(new Set(ids))
+      for (const r of receipts) expect(parseReceipt({ shortMessageText: textOf(r) })).toMatchObject({ stat: "DELIVRD" })
+
+      // Two parts of three, and no more: after concatTimeoutSeconds both are refused; nothing was sent.
+      const lonely = Result.getOrThrow(segment(text, { encoding: "gsm7", reference: 0x5b })).parts
+      const other = recipient()
+      const refused = yield* Effect.forEach(lonely.slice(0, 2), (part) =>
+        esme.call("submit_sm", submitFields(other, "", { esm_class: 0x40, short_message: part.shortMessage })), { concurrency: "unbounded" })
+      expect(refused.map((r) => r.command_status)).toEqual([ESME_RSUBMITFAIL, ESME_RSUBMITFAIL])
+      expect((yield* gw.sim.received).some((m) => m.destinationAddr === other)).toBe(false)
+    }).pipe(Effect.scoped), 60_000)
 
   it.live("receipts and inbound messages: deliver_sm to the submitting transceiver, and to a receiver that binds after they came", () =>
     Effect.gen(function*() {

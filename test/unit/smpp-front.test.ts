@@ -7,6 +7,7 @@ import { Result } from "effect"
 import smpp from "smpp"
 import { newSmppPassword, systemIdProblem } from "../../src/auth/SmppCredentials.ts"
 import { InvalidField, NoRoute, PolicyRejected, StoreUnavailable } from "../../src/domain/Errors.ts"
+import { smppCallbackUrl } from "../../src/domain/Callback.ts"
 import { deliverFieldsOf, eventsOf, statusOf, submitInput, textOf } from "../../src/pipeline/SmppFront.ts"
 import { RateLimited } from "../../src/ratelimit/RateLimiter.ts"
 import { CommandStatus } from "../../src/smpp/CommandStatus.ts"
@@ -31,10 +32,13 @@ describe("SMPP front decisions", () => {
   it("a submit_sm read by data_coding, its addresses as the pipeline reads them; what is refused before it", () => {
     const pdu = (fields: ConstructorParameters<typeof smpp.PDU>[1]) => new smpp.PDU("submit_sm", fields)
     expect(submitInput(pdu({ source_addr_ton: 1, source_addr: "4930123456", destination_addr: "4915112345678", data_coding: 0, short_message: Buffer.from("Hi @ home") })))
-      .toEqual(Result.succeed({ to: "+4915112345678", from: "+4930123456", text: "Hi ¡ home", encoding: "auto" }))
+      .toEqual(Result.succeed({ input: { to: "+4915112345678", from: "+4930123456", text: "Hi ¡ home", encoding: "auto" }, concat: undefined }))
     expect(Result.getOrThrow(submitInput(pdu({ source_addr_ton: 5, source_addr: "ACME", destination_addr: "+4915112345678", data_coding: 8, short_message: encodeUcs2("Grüße") }))))
-      .toMatchObject({ to: "+4915112345678", from: "ACME", text: "Grüße", encoding: "ucs2" })
+      .toMatchObject({ input: { to: "+4915112345678", from: "ACME", text: "Grüße", encoding: "ucs2" } })
+    // A UDH that is no concatenation header is refused; a part is read after its header, with its place.
     expect(submitInput(pdu({ destination_addr: "49151", esm_class: 0x40, short_message: Buffer.from("x") }))).toEqual(Result.fail(CommandStatus.ESME_RINVESMCLASS))
+    expect(Result.getOrThrow(submitInput(pdu({ destination_addr: "49151", esm_class: 0x40, short_message: Buffer.from([5, 0x00, 3, 0x2a, 3, 2, 0x41, 0x42]) }))))
+      .toMatchObject({ input: { text: "AB" }, concat: { ref: 0x2a, total: 3, seq: 2 } })
     expect(submitInput(pdu({ destination_addr: "49151", short_message: Buffer.alloc(0) }))).toEqual(Result.fail(CommandStatus.ESME_RINVMSGLEN))
     expect(submitInput(pdu({ destination_addr: "49151", data_coding: 4, short_message: Buffer.from([1]) }))).toEqual(Result.fail(CommandStatus.ESME_RSUBMITFAIL))
     expect(submitInput(pdu({ destination_addr: "49151", schedule_delivery_time: "000001000000000R", short_message: Buffer.from("x") })))
@@ -55,6 +59,10 @@ describe("SMPP front decisions", () => {
     expect(receipt).toMatchObject({ esm_class: 0x04, source_addr: "4915112345678", destination_addr: "ACME", dest_addr_ton: 5, receipted_message_id: "m-1", message_state: 2 })
     expect(Buffer.from(receipt?.short_message ?? Buffer.alloc(0)).toString("latin1")).toContain("submit date:2612031805 done date:2612031807 stat:DELIVRD err:000")
     expect(deliverFieldsOf("{}", 1)).toBeUndefined()
+    // A message the ESME sent in three parts: a receipt for each part that asked, under the part's own id.
+    expect((deliverFieldsOf(body, 1, smppCallbackUrl({ total: 3, receipts: [1, 2, 3] })) ?? []).map((r) => r.receipted_message_id))
+      .toEqual(["m-1-1", "m-1-2", "m-1-3"])
+    expect((deliverFieldsOf(body, 1, smppCallbackUrl({ total: 3, receipts: [1] })) ?? []).map((r) => r.receipted_message_id)).toEqual(["m-1-1"])
   })
 
   it("an inbound message: one deliver_sm, or UDH parts when long", () => {
