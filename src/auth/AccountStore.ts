@@ -5,7 +5,7 @@ import type { MessageClass } from "../domain/Policy.ts"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { messageWithCauses } from "../domain/Errors.ts"
 import { SqlClient } from "effect/sql"
-import type { SqlError } from "effect/sql"
+import type { SqlError, Statement } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import { AppLimits, Role } from "../domain/Account.ts"
 import type { ApiKey, App, AuditEntry, Invitation, Member, Organisation, User } from "../domain/Account.ts"
@@ -960,27 +960,26 @@ export const make = Effect.gen(function*() {
     return yield* toApp(row)
   }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
-  const setSmppPassword = Effect.fn("AccountStore.setSmppPassword")(function*(orgId: string, appId: string, passwordHash: string) {
-    const now = yield* Clock.currentTimeMillis
-    const rows = yield* sql<AppRow>`
-      UPDATE apps SET smpp_password_hash = ${passwordHash}, updated_at = ${now}
-      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL AND smpp_system_key IS NOT NULL
-      RETURNING *`
-    const row = rows[0]
-    if (row === undefined) return yield* new NotFound({ entity: "smpp", id: appId })
-    return yield* toApp(row)
-  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+  /** Changes the app's SMPP columns (`set`), when it has SMPP credentials; the app after it. */
+  const updateSmpp = (orgId: string, appId: string, set: Statement.Fragment) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<AppRow>`
+        UPDATE apps SET ${set}, updated_at = ${now}
+        WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL AND smpp_system_key IS NOT NULL
+        RETURNING *`
+      const row = rows[0]
+      if (row === undefined) return yield* new NotFound({ entity: "smpp", id: appId })
+      return yield* toApp(row)
+    }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
 
-  const removeSmppCredentials = Effect.fn("AccountStore.removeSmppCredentials")(function*(orgId: string, appId: string) {
-    const now = yield* Clock.currentTimeMillis
-    const rows = yield* sql<AppRow>`
-      UPDATE apps SET smpp_system_id = NULL, smpp_system_key = NULL, smpp_password_hash = NULL, updated_at = ${now}
-      WHERE id = ${appId} AND org_id = ${orgId} AND deleted_at IS NULL AND smpp_system_key IS NOT NULL
-      RETURNING *`
-    const row = rows[0]
-    if (row === undefined) return yield* new NotFound({ entity: "smpp", id: appId })
-    return yield* toApp(row)
-  }, Effect.catchTag("SqlError", (e) => Effect.fail(storeFailure(e))))
+  const setSmppPassword = (orgId: string, appId: string, passwordHash: string) =>
+    updateSmpp(orgId, appId, sql`smpp_password_hash = ${passwordHash}`).pipe(Effect.withSpan("AccountStore.setSmppPassword"))
+
+  const removeSmppCredentials = (orgId: string, appId: string) =>
+    updateSmpp(orgId, appId, sql`smpp_system_id = NULL, smpp_system_key = NULL, smpp_password_hash = NULL`).pipe(
+      Effect.withSpan("AccountStore.removeSmppCredentials")
+    )
 
   const findSmppLogin = Effect.fn("AccountStore.findSmppLogin")(function*(systemId: string) {
     const rows = yield* sql<AppRow>`

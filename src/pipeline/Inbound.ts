@@ -117,6 +117,26 @@ export const process = (options: InboundOptions) =>
         const now = Date.now()
         const messages: Array<NewInbound> = []
         const callbacks: Array<InboundCallback> = []
+        /** The message as stored for one route's app (or for nobody: unrouted). */
+        const stored = (
+          target: { readonly orgId: string; readonly appId: string; readonly routeId: string } | undefined,
+          action: InboundAction | null
+        ): NewInbound => ({
+          id: newMessageId(last.receivedAt),
+          orgId: target?.orgId ?? null,
+          appId: target?.appId ?? null,
+          routeId: target?.routeId ?? null,
+          linkId: first.linkId,
+          from,
+          to: first.destination,
+          text,
+          encoding: dataCodingName(first.dataCoding),
+          parts: ordered.length,
+          missingParts: missing,
+          keyword: target === undefined ? null : decision.keyword ?? null,
+          action,
+          receivedAt: last.receivedAt
+        })
         let applied = 0
         for (const route of decision.routes) {
           const app = yield* appOf(route.appId)
@@ -136,23 +156,9 @@ export const process = (options: InboundOptions) =>
             }
             if (decision.action === "opt_in" && confirmation !== undefined) yield* reply(route, submitter, from, confirmation, key)
           }
-          const id = newMessageId(last.receivedAt)
-          messages.push({
-            id,
-            orgId: a.orgId,
-            appId: a.id,
-            routeId: route.id,
-            linkId: first.linkId,
-            from,
-            to: first.destination,
-            text,
-            encoding: dataCodingName(first.dataCoding),
-            parts: ordered.length,
-            missingParts: missing,
-            keyword: decision.keyword ?? null,
-            action,
-            receivedAt: last.receivedAt
-          })
+          const message = stored({ orgId: a.orgId, appId: a.id, routeId: route.id }, action)
+          const id = message.id
+          messages.push(message)
           // Its callback URL; else, for an app that binds over SMPP, its receiver binds (pipeline/SmppFront.ts).
           const url = a.callback?.url ?? (a.smppSystemId !== undefined ? SMPP_CALLBACK_URL : undefined)
           if (url !== undefined) {
@@ -180,22 +186,7 @@ export const process = (options: InboundOptions) =>
         }
         if (messages.length === 0) {
           // Nobody takes it: kept (without an organisation) so an operator can see what arrives where.
-          messages.push({
-            id: newMessageId(last.receivedAt),
-            orgId: null,
-            appId: null,
-            routeId: null,
-            linkId: first.linkId,
-            from,
-            to: first.destination,
-            text,
-            encoding: dataCodingName(first.dataCoding),
-            parts: ordered.length,
-            missingParts: missing,
-            keyword: null,
-            action: null,
-            receivedAt: last.receivedAt
-          })
+          messages.push(stored(undefined, null))
           yield* Effect.logWarning("inbound: a message no route takes").pipe(
             Effect.annotateLogs({ to: first.destination, linkId: first.linkId })
           )

@@ -12,8 +12,7 @@ import { Effect, Exit, Scope } from "effect"
 import { verifySignature } from "../../src/domain/Callback.ts"
 import { startReceiver } from "../fixtures/Callbacks.ts"
 import type { Received } from "../fixtures/Callbacks.ts"
-import { baseUrl, expect, inspect, newPerson, register, signIn, snap, test, tokenOf, waitForMail } from "./fixtures.ts"
-import type { Person } from "./fixtures.ts"
+import { appWithToken, baseUrl, expect, inspect, joinOrganisation, newPerson, register, signIn, snap, test, tokenOf } from "./fixtures.ts"
 
 /** A receiver answering 503 until told otherwise; what it answered with 200 is kept apart. */
 const openReceiver = async () => {
@@ -38,18 +37,6 @@ const openReceiver = async () => {
   }
 }
 
-/** A new app of the person's organisation and the token its backend sends with (an API key exchanged). */
-const appWithToken = async (request: APIRequestContext, userAuth: string, name: string) => {
-  const app = await request.post(`${baseUrl()}/v1/apps`, { headers: { authorization: userAuth }, data: { name, allowList: [] } })
-  expect(app.status(), await app.text()).toBe(201)
-  const appId = ((await app.json()) as { id: string }).id
-  const key = await request.post(`${baseUrl()}/v1/apps/${appId}/keys`, { headers: { authorization: userAuth }, data: {} })
-  expect(key.status(), await key.text()).toBe(201)
-  const token = await request.post(`${baseUrl()}/v1/auth/token`, { data: { appId, apiKey: ((await key.json()) as { key: string }).key } })
-  expect(token.status(), await token.text()).toBe(200)
-  return { appId, appAuth: `Bearer ${((await token.json()) as { accessToken: string }).accessToken}` }
-}
-
 const send = async (request: APIRequestContext, appAuth: string, text: string) => {
   const sent = await request.post(`${baseUrl()}/v1/messages`, {
     headers: { authorization: appAuth },
@@ -57,19 +44,6 @@ const send = async (request: APIRequestContext, appAuth: string, text: string) =
   })
   expect(sent.status(), await sent.text()).toBe(202)
   return ((await sent.json()) as { id: string }).id
-}
-
-/** Invites `person` into the organisation of `auth` with `role`; they register with the mailed token. */
-const join = async (request: APIRequestContext, auth: string, person: Person, role: string) => {
-  const invited = await request.post(`${baseUrl()}/v1/members`, { headers: { authorization: auth }, data: { email: person.email, role } })
-  expect(invited.status(), await invited.text()).toBe(202)
-  const mail = await waitForMail(person.email, "")
-  const invitationToken = /#token=([^\s"<>]+)/.exec(mail.text)?.[1]
-  expect(invitationToken, mail.text).toBeDefined()
-  const registered = await request.post(`${baseUrl()}/v1/auth/register`, {
-    data: { name: person.name, email: person.email, password: person.password, invitationToken }
-  })
-  expect(registered.status(), await registered.text()).toBe(201)
 }
 
 const table = (page: Page, state: "Failing" | "Dead") => page.getByRole("region", { name: `${state} callbacks table` })
@@ -278,7 +252,7 @@ test("a viewer reads the callback settings without controls and sees no failing 
   })
   expect(set.status(), await set.text()).toBe(200)
   const prefix = ((await set.json()) as { callbackSecretPrefix: string }).callbackSecretPrefix
-  await join(request, ownerAuth, viewer, "viewer")
+  await joinOrganisation(request, ownerAuth, viewer, "viewer")
 
   await signIn(page, viewer)
   await page.goto(`${baseUrl()}/apps/${appId}`)

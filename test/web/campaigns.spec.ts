@@ -7,23 +7,10 @@
  * control and the API refuses them; the same journey goes on to the campaign's link health, the dashboard's figures and
  * a message's page showing it delivered; another organisation's campaign is "not found"; the screens work at 375 px.
  */
-import type { APIRequestContext, Browser, Page } from "@playwright/test"
+import type { Browser, Page } from "@playwright/test"
 import { readFileSync } from "node:fs"
-import { baseUrl, expect, inspect, newPerson, register, signIn, test, tokenOf, waitForMail } from "./fixtures.ts"
+import { baseUrl, expect, inspect, joinOrganisation, newPerson, register, signIn, test, tokenOf } from "./fixtures.ts"
 import type { Person } from "./fixtures.ts"
-
-/** Invites `person` into the organisation of `auth` with `role`; they register with the mailed token. */
-const join = async (request: APIRequestContext, auth: string, person: Person, role: string) => {
-  const invited = await request.post(`${baseUrl()}/v1/members`, { headers: { authorization: auth }, data: { email: person.email, role } })
-  expect(invited.status(), await invited.text()).toBe(202)
-  const mail = await waitForMail(person.email, "")
-  const invitationToken = /#token=([^\s"<>]+)/.exec(mail.text)?.[1]
-  expect(invitationToken, mail.text).toBeDefined()
-  const registered = await request.post(`${baseUrl()}/v1/auth/register`, {
-    data: { name: person.name, email: person.email, password: person.password, invitationToken }
-  })
-  expect(registered.status(), await registered.text()).toBe(201)
-}
 
 /**
  * A signed-in page of `person` in a browser context of its own; `close` fails the test on any console error seen there
@@ -72,7 +59,7 @@ test("a campaign from CSV upload to delivered, approved by a moderator in anothe
   const auth = await tokenOf(request, owner)
   const app = await request.post(`${baseUrl()}/v1/apps`, { headers: { authorization: auth }, data: { name: "Shop", limits: { perSecond: 50 } } })
   expect(app.status(), await app.text()).toBe(201)
-  await join(request, auth, moderator, "moderator")
+  await joinOrganisation(request, auth, moderator, "moderator")
 
   await signIn(page, owner)
 
@@ -243,7 +230,7 @@ test("a viewer sees no editing control and the API refuses them; another organis
   })
   expect(created.status(), await created.text()).toBe(201)
   const campaignId = ((await created.json()) as { id: string }).id
-  await join(request, auth, viewer, "viewer")
+  await joinOrganisation(request, auth, viewer, "viewer")
 
   // The owner sees the controls the viewer will not.
   await signIn(page, owner)
@@ -309,7 +296,7 @@ test("a rejection with its reason reaches the creator, who edits and resubmits; 
     data: { approval: "all", keywords: [], urls: [] }
   })
   expect(settings.status(), await settings.text()).toBe(200)
-  await join(request, auth, moderator, "moderator")
+  await joinOrganisation(request, auth, moderator, "moderator")
 
   // The wizard's own upload: a new list from a CSV file, its report, and the list chosen at once.
   await signIn(page, owner)

@@ -143,6 +143,31 @@ export const waitForMail = async (to: string, subject: string): Promise<Mail> =>
 const refusal = /^Failed to load resource: the server responded with a status of 4\d\d/
 
 /** Every test: console errors and uncaught page errors fail it. */
+/** A new app of the person's organisation and the token its backend sends with (an API key exchanged). */
+export const appWithToken = async (request: APIRequestContext, userAuth: string, name: string) => {
+  const app = await request.post(`${baseUrl()}/v1/apps`, { headers: { authorization: userAuth }, data: { name, allowList: [] } })
+  expect(app.status(), await app.text()).toBe(201)
+  const appId = ((await app.json()) as { id: string }).id
+  const key = await request.post(`${baseUrl()}/v1/apps/${appId}/keys`, { headers: { authorization: userAuth }, data: {} })
+  expect(key.status(), await key.text()).toBe(201)
+  const token = await request.post(`${baseUrl()}/v1/auth/token`, { data: { appId, apiKey: ((await key.json()) as { key: string }).key } })
+  expect(token.status(), await token.text()).toBe(200)
+  return { appId, appAuth: `Bearer ${((await token.json()) as { accessToken: string }).accessToken}` }
+}
+
+/** Invites `person` into the organisation of `auth` with `role`; they register with the mailed token. */
+export const joinOrganisation = async (request: APIRequestContext, auth: string, person: Person, role: string) => {
+  const invited = await request.post(`${baseUrl()}/v1/members`, { headers: { authorization: auth }, data: { email: person.email, role } })
+  expect(invited.status(), await invited.text()).toBe(202)
+  const mail = await waitForMail(person.email, "")
+  const invitationToken = /#token=([^\s"<>]+)/.exec(mail.text)?.[1]
+  expect(invitationToken, mail.text).toBeDefined()
+  const registered = await request.post(`${baseUrl()}/v1/auth/register`, {
+    data: { name: person.name, email: person.email, password: person.password, invitationToken }
+  })
+  expect(registered.status(), await registered.text()).toBe(201)
+}
+
 export const test = base.extend<{ consoleErrors: Array<string> }>({
   consoleErrors: [async ({ page }, use) => {
     const errors: Array<string> = []

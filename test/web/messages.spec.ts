@@ -4,20 +4,8 @@
  * shows `delivered`, its parts and its timeline; another organisation's message is "not found"; the screens at 375 px.
  */
 import type { APIRequestContext } from "@playwright/test"
-import { baseUrl, expect, inspect, newPerson, register, signIn, snap, test, tokenOf } from "./fixtures.ts"
+import { appWithToken, baseUrl, expect, inspect, newPerson, register, signIn, snap, test, tokenOf } from "./fixtures.ts"
 import type { Person } from "./fixtures.ts"
-
-/** A new app of the person's organisation, a key for it, and the app token a backend would send with. */
-const appToken = async (request: APIRequestContext, userAuth: string, name: string) => {
-  const app = await request.post(`${baseUrl()}/v1/apps`, { headers: { authorization: userAuth }, data: { name, allowList: [] } })
-  expect(app.status(), await app.text()).toBe(201)
-  const appId = ((await app.json()) as { id: string }).id
-  const key = await request.post(`${baseUrl()}/v1/apps/${appId}/keys`, { headers: { authorization: userAuth }, data: {} })
-  expect(key.status(), await key.text()).toBe(201)
-  const token = await request.post(`${baseUrl()}/v1/auth/token`, { data: { appId, apiKey: ((await key.json()) as { key: string }).key } })
-  expect(token.status(), await token.text()).toBe(200)
-  return `Bearer ${((await token.json()) as { accessToken: string }).accessToken}`
-}
 
 const send = async (request: APIRequestContext, auth: string, body: Record<string, string>) => {
   const sent = await request.post(`${baseUrl()}/v1/messages`, { headers: { authorization: auth }, data: { from: "ACME", ...body } })
@@ -36,7 +24,7 @@ const delivered = async (request: APIRequestContext, auth: string, id: string) =
 const sender = async (request: APIRequestContext, person: Person, appName: string, messages: ReadonlyArray<Record<string, string>>) => {
   await register(request, person)
   const userAuth = await tokenOf(request, person)
-  const auth = await appToken(request, userAuth, appName)
+  const auth = (await appWithToken(request, userAuth, appName)).appAuth
   const ids: Array<string> = []
   for (const m of messages) ids.push(await send(request, auth, m))
   for (const id of ids) await delivered(request, auth, id)

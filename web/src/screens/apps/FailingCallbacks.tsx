@@ -12,6 +12,7 @@ import { Link } from "wouter"
 import { api, unwrap } from "../../api/client.ts"
 import type { Body, Ok } from "../../api/types.ts"
 import { ConfirmButton } from "../../components/Confirm.tsx"
+import { CursorPager } from "../../components/CursorPager.tsx"
 import { Empty, ProblemAlert, QueryState } from "../../components/States.tsx"
 import { localTime } from "../messages/labels.tsx"
 
@@ -215,19 +216,8 @@ const List = ({ appId, state }: { readonly appId: string; readonly state: State 
                     : null}
                 </Group>
                 <Rows items={data.items} state={state} selected={selected} onSelect={select} now={now} />
-                <Group justify="space-between" gap="xs">
-                  <Text size="sm" c="dimmed" aria-live="polite">
-                    Page {cursors.length} · {data.items.length} {data.items.length === 1 ? "callback" : "callbacks"}, newest first
-                  </Text>
-                  <Group gap="xs">
-                    <Button variant="default" size="xs" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-                      Newer
-                    </Button>
-                    <Button variant="default" size="xs" disabled={data.next === undefined} onClick={() => setCursors([...cursors, data.next])}>
-                      Older
-                    </Button>
-                  </Group>
-                </Group>
+                <CursorPager cursors={cursors} next={data.next} count={data.items.length} noun={["callback", "callbacks"]}
+                  suffix=", newest first" onMove={setCursors} />
               </Stack>
             )}
       </QueryState>

@@ -10,6 +10,7 @@ import type { FormEvent } from "react"
 import { useLocation, useSearch } from "wouter"
 import { api, unwrap } from "../../api/client.ts"
 import { fieldError } from "../../components/Forms.tsx"
+import { CursorPager } from "../../components/CursorPager.tsx"
 import { Page } from "../../components/Page.tsx"
 import { Empty, QueryState } from "../../components/States.tsx"
 import { localTime, useAppNames } from "../messages/labels.tsx"
@@ -159,24 +160,8 @@ const Inbound = () => {
                     </Table.Tbody>
                   </Table>
                 </Table.ScrollContainer>
-                <Group justify="space-between" gap="xs">
-                  <Text size="sm" c="dimmed" aria-live="polite">
-                    Page {cursors.length} · {page.items.length} {page.items.length === 1 ? "message" : "messages"}
-                  </Text>
-                  <Group gap="xs">
-                    <Button variant="default" size="xs" disabled={cursors.length === 1} onClick={() => setPaging({ search, cursors: cursors.slice(0, -1) })}>
-                      Newer
-                    </Button>
-                    <Button
-                      variant="default"
-                      size="xs"
-                      disabled={page.next === undefined}
-                      onClick={() => setPaging({ search, cursors: [...cursors, page.next] })}
-                    >
-                      Older
-                    </Button>
-                  </Group>
-                </Group>
+                <CursorPager cursors={cursors} next={page.next} count={page.items.length} noun={["message", "messages"]}
+                  onMove={(moved) => setPaging({ search, cursors: moved })} />
               </Stack>
             )}
       </QueryState>
