@@ -27,7 +27,7 @@ COPY --from=build --chown=root:root /app/web/dist ./web/dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 # HTTP (REST, Message Center, /metrics), gRPC, the cluster runner.
-EXPOSE 8080 9090 34431
+EXPOSE 8080 9090 2775 34431
 # /healthz answers while the process serves; the port follows SMSGW_HTTP_PORT when it is set.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.SMSGW_HTTP_PORT ?? 8080}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
