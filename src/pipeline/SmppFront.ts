@@ -271,24 +271,24 @@ export const deliverFieldsOf = (body: string, reference: number, url = ""): Read
 }
 
 const receiptFields = (b: typeof StatusBody.Type, id: string): PduFields => {
-    const state = outgoingStateOf(b.status)
-    const done = timeOf(b.at, Date.now())
-    const text = formatReceipt({ id, stat: state.stat, submittedAt: timeOf(b.acceptedAt, done), doneAt: done })
-    const sender = b.from === undefined ? undefined : parseSender(b.from)
-    return {
-      ...common,
-      source_addr_ton: 1,
-      source_addr_npi: 1,
-      source_addr: plain(b.to),
-      dest_addr_ton: sender?.ton ?? 0,
-      dest_addr_npi: sender?.npi ?? 0,
-      destination_addr: sender?.addr ?? b.from ?? "",
-      esm_class: state.final ? ESM_CLASS_RECEIPT : ESM_CLASS_INTERMEDIATE,
-      data_coding: 0,
-      short_message: encodeGsm7(text),
-      receipted_message_id: id,
-      message_state: state.messageState
-    }
+  const state = outgoingStateOf(b.status)
+  const done = timeOf(b.at, Date.now())
+  const text = formatReceipt({ id, stat: state.stat, submittedAt: timeOf(b.acceptedAt, done), doneAt: done })
+  const sender = b.from === undefined ? undefined : parseSender(b.from)
+  return {
+    ...common,
+    source_addr_ton: 1,
+    source_addr_npi: 1,
+    source_addr: plain(b.to),
+    dest_addr_ton: sender?.ton ?? 0,
+    dest_addr_npi: sender?.npi ?? 0,
+    destination_addr: sender?.addr ?? b.from ?? "",
+    esm_class: state.final ? ESM_CLASS_RECEIPT : ESM_CLASS_INTERMEDIATE,
+    data_coding: 0,
+    short_message: encodeGsm7(text),
+    receipted_message_id: id,
+    message_state: state.messageState
+  }
 }
 
 const inboundFields = (mo: typeof ReceivedBody.Type, reference: number): ReadonlyArray<PduFields> | undefined => {

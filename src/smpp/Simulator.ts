@@ -111,6 +111,8 @@ export interface MobileOriginated {
   readonly esmClass?: number
   /** Deliver to sessions of this system_id; defaults to the configured one, else any receiver. */
   readonly systemId?: string
+  /** A part of a concatenated message announced by the SAR TLVs instead of a UDH. */
+  readonly sar?: { readonly ref: number; readonly total: number; readonly seq: number }
 }
 
 /**
@@ -289,7 +291,10 @@ class Smsc {
         destination_addr: mo.destinationAddr,
         esm_class: mo.esmClass ?? 0,
         data_coding: mo.dataCoding ?? 0,
-        short_message: asBuffer(mo.shortMessage)
+        short_message: asBuffer(mo.shortMessage),
+        ...(mo.sar !== undefined
+          ? { sar_msg_ref_num: mo.sar.ref, sar_total_segments: mo.sar.total, sar_segment_seqnum: mo.sar.seq }
+          : {})
       }
     })
   }

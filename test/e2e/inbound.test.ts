@@ -202,6 +202,13 @@ describe("inbound messages", () => {
       expect(partial[0]).toMatchObject({ parts: 1, missingParts: 1 })
       expect(long.startsWith(partial[0]!.text)).toBe(true)
 
+      // Parts announced by the SAR TLVs (no UDH), second part first: joined in their order.
+      for (const [seq, text] of [[2, "via SAR"], [1, "Hello "]] as const) {
+        yield* gw.sim.deliverMo({ sourceAddr: "4915112345685", destinationAddr: "447700900123", shortMessage: Buffer.from(text), sar: { ref: 300, total: 2, seq } })
+      }
+      const sar = yield* eventually("the SAR message", listed(gw.baseUrl, a.auth, "?from=%2B4915112345685"), { until: (items) => items.length === 1 })
+      expect(sar[0]).toMatchObject({ text: "Hello via SAR", parts: 2, missingParts: 0 })
+
       // STOP: a confirmation, then the number is on A's opt-out list: the policy refuses it, a campaign excludes it.
       const optedOut = "+4915112345678"
       yield* handset(gw.sim, "4915112345678", "447700900123", " stop. ")
