@@ -1,8 +1,8 @@
 /**
  * `BENCH_PEER=kannel npm run bench`: the same load against Kannel 1.4.5 (Debian's `kannel`: bearerbox + smsbox), side
  * by side with the gateway. Kannel's link points at the same SMSC simulator process (transceiver, receipts on), the
- * load is one sendsms GET per message at the same concurrency with the same messages, and every accepted message's
- * final delivery report must come back to an HTTP receiver in this process through `dlr-url` (Kannel's only way to
+ * load is one sendsms GET per message at the same concurrency (or the same rate, `BENCH_RATE`) with the same
+ * messages, and every accepted message's final delivery report must come back to an HTTP receiver in this process through `dlr-url` (Kannel's only way to
  * hand a receipt to an application), the way the gateway's receipts must end `delivered` in its store.
  *
  * This module generates kannel.conf in a temp dir (ports from the free-port helper, logs and the message store there
@@ -20,6 +20,7 @@ import http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { spawnKeepingTail } from "./Spawn.ts"
+import { driveLoad } from "./Load.ts"
 
 const bearerbox = "/usr/sbin/bearerbox"
 const smsbox = "/usr/sbin/smsbox"
@@ -39,6 +40,8 @@ export interface BenchTools {
 export interface PeerRun {
   readonly messages: number
   readonly concurrency: number
+  /** Messages per second offered (open loop); 0: `concurrency` requests in flight. */
+  readonly rate: number
   readonly window: number
   readonly receiptDelayMs: number
   readonly smppPort: number
@@ -248,22 +251,16 @@ export const runKannel = async (tools: BenchTools, run: PeerRun): Promise<Kannel
     const accepted: Array<number> = []
     const answers: Record<string, number> = {}
     let failures = 0
-    let next = 0
     const started = performance.now()
-    // The load generator of bench/run.ts with one message per request: `concurrency` requests in flight.
-    const worker = async () => {
-      while (next < run.messages) {
-        const i = next++
-        const t0 = performance.now()
-        const r = await sendsms(i, "load").catch(() => ({ status: 0, body: "request failed" }))
-        latencies.push(performance.now() - t0)
-        const answer = `${r.status} ${r.body.trim()}`
-        answers[answer] = (answers[answer] ?? 0) + 1
-        if (r.status === 202) accepted.push(i)
-        else failures++
-      }
-    }
-    await Promise.all(Array.from({ length: run.concurrency }, worker))
+    // The load of bench/run.ts: one message per request, the same pacing (bench/Load.ts).
+    await driveLoad({ messages: run.messages, batchSize: 1, concurrency: run.concurrency, rate: run.rate }, async (i, _count, since) => {
+      const r = await sendsms(i, "load").catch(() => ({ status: 0, body: "request failed" }))
+      latencies.push(performance.now() - since)
+      const answer = `${r.status} ${r.body.trim()}`
+      answers[answer] = (answers[answer] ?? 0) + 1
+      if (r.status === 202) accepted.push(i)
+      else failures++
+    })
     const acceptSeconds = (performance.now() - started) / 1000
     await tools.waitFor("Kannel: all submitted", async () => (await simStats()).submits - before.submits >= accepted.length, 120_000)
     const submitSeconds = (performance.now() - started) / 1000
@@ -344,7 +341,7 @@ export const benchKannel = async (tools: BenchTools, run: PeerRun, gateway: Gate
   console.log(JSON.stringify(comparison, null, 2))
   if (record) {
     const g = comparison.gateway
-    appendFileSync("bench/RESULTS.md", `\nSide by side (\`BENCH_PEER=kannel\`, same simulator, load, window ${run.window} and receipt delay, right after the run above): ` +
+    appendFileSync("bench/RESULTS.md", `\nSide by side (\`BENCH_PEER=kannel\`, same simulator, load${run.rate > 0 ? ` (${run.rate} msg/s offered)` : ""}, window ${run.window} and receipt delay, right after the run above): ` +
       `Kannel ${kannel.version}, bearerbox + smsbox, store ${kannel.store === "file" ? "`store-type = file`" : "none (memory only)"}, \`dlr-mask=${kannel.dlrMask}\`.\n\n` +
       `| | accepted msg/s | submitted msg/s | receipts matched | HTTP p50 / p99 | CPU per message | peak RSS |\n|---|---|---|---|---|---|---|\n` +
       `| gateway (${gateway.mode}, ${gateway.api}) | ${g.acceptedPerSecond} | ${g.submittedPerSecond} | ${g.receiptsMatched} | ${g.latencyMs.p50} / ${g.latencyMs.p99} ms | ${g.cpuMicrosPerMessage} µs | ${g.peakRssMb} MB |\n` +

@@ -40,6 +40,7 @@ import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
 import { eventually } from "../test/fixtures/Eventually.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 import { benchKannel, stopped } from "./kannel.ts"
+import { driveLoad } from "./Load.ts"
 import { spawnKeepingTail } from "./Spawn.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
@@ -347,7 +348,6 @@ const main = async () => {
     const harnessBefore = process.cpuUsage()
     const latencies: Array<number> = []
     const ids: Array<string> = []
-    let next = 0
     let failures = 0
     const perSecond: Array<number> = []
     // This process's own stalls also land in the latencies it measures: reported beside the gateway's.
@@ -383,38 +383,7 @@ const main = async () => {
       ids.push(...r.ids)
       failures += r.failures
     }
-    if (rate > 0) {
-      // Open loop: request k is due at started + k × interval whatever the answers do, and its latency counts from
-      // then, so a stall shows in the latency of every request it delayed (no coordinated omission).
-      const interval = (1000 * batchSize) / rate
-      const pending = new Set<Promise<void>>()
-      let k = 0
-      while (next < messages) {
-        const now = performance.now()
-        while (next < messages && started + k * interval <= now) {
-          const i = next
-          const count = Math.min(batchSize, messages - i)
-          next += count
-          const due = started + k * interval
-          k++
-          const p: Promise<void> = request1(i, count, due).finally(() => pending.delete(p))
-          pending.add(p)
-        }
-        if (next < messages) await sleep(Math.max(0, started + k * interval - performance.now()))
-      }
-      await Promise.all(pending)
-    } else {
-      const worker = async () => {
-        while (next < messages) {
-          const i = next
-          const count = Math.min(batchSize, messages - i)
-          next += count
-          await request1(i, count, performance.now())
-        }
-      }
-      // Batches: fewer requests in flight carry as many messages (concurrency counts messages in flight).
-      await Promise.all(Array.from({ length: Math.max(1, Math.round(concurrency / batchSize)) }, worker))
-    }
+    await driveLoad({ messages, batchSize, concurrency, rate }, request1)
     const acceptSeconds = (performance.now() - started) / 1000
     ownLoop.disable()
     const runtimeAfter = await Promise.all(httpPorts.map((port) => runtimeFigures(agent, port)))
@@ -543,7 +512,7 @@ const main = async () => {
     if (process.env.BENCH_PEER === "kannel") {
       await Promise.all(gateways.map((g) => stopped(g, profile ? "SIGINT" : "SIGKILL")))
       const peerTools = { request, benchMessage, cpuMicros, peakRssMb, percentile, waitFor, freePort }
-      const run = { messages, concurrency, window, receiptDelayMs, smppPort, controlPort }
+      const run = { messages, concurrency, rate, window, receiptDelayMs, smppPort, controlPort }
       if (!(await benchKannel(peerTools, run, result, process.env.BENCH_NO_RECORD !== "1"))) process.exitCode = 1
     }
   } finally {
