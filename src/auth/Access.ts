@@ -11,7 +11,7 @@ import { Forbidden, Unauthenticated } from "./Errors.ts"
 import type { AllowList } from "./IpAllowList.ts"
 import { allows, parseAllowList } from "./IpAllowList.ts"
 import { Tokens } from "./Tokens.ts"
-import { untracedStack } from "../observability/Tracing.ts"
+import { traced } from "../observability/Tracing.ts"
 
 /** Who a verified access token speaks for. */
 export interface Principal {
@@ -192,12 +192,12 @@ export class Access extends Context.Service<Access, {
           authenticate: (token) =>
             authenticate(token).pipe(
               Effect.tap((p) => Effect.annotateCurrentSpan({ "smsgw.principal": p.kind, "smsgw.org_id": p.orgId })),
-              Effect.withSpan("smsgw.auth.authenticate", undefined, untracedStack)
+              traced("smsgw.auth.authenticate")
             ),
           submitter: (principal, origin) =>
             submitter(principal, origin).pipe(
               Effect.tap((s) => Effect.annotateCurrentSpan("smsgw.app_id", s.appId)),
-              Effect.withSpan("smsgw.auth.submitter", undefined, untracedStack)
+              traced("smsgw.auth.submitter")
             ),
           clientIp: ipOf,
           invalidateApp: (appId) => void apps.delete(appId),

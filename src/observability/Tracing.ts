@@ -176,6 +176,17 @@ export const layer = (options: TelemetryOptions): Layer.Layer<never> => {
  */
 export const untracedStack = { captureStackTrace: false } as const
 
+/**
+ * `Effect.withSpan` for the message path: the span when tracing is on (`telemetry.otlp`), else the effect itself. Off,
+ * Effect would still make a no-op span and add it to the fiber's context as the parent span — on every message, several
+ * times, and past eight additions Effect copies the request's whole context (~80 services).
+ */
+export const traced = (name: string, options?: { readonly attributes?: Record<string, unknown>; readonly kind?: Tracer.SpanKind }) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) =>
+    fiber.getRef(References.TracerEnabled) ? Effect.withSpan(effect, name, { ...options, ...untracedStack }) : effect
+  )
+
 /** The span work runs in, when a recorded one (never an error when there is none: this is on every message's path). */
 export const recordedSpan: Effect.Effect<Tracer.AnySpan | undefined> = Effect.map(
   Effect.serviceOption(Tracer.ParentSpan),

@@ -17,7 +17,7 @@ import { NoRoute } from "../domain/Errors.ts"
 import type { StoreUnavailable } from "../domain/Errors.ts"
 import type { MessageView, SubmitAccepted, SubmitMessage } from "../domain/Message.ts"
 import { newMessageId } from "../domain/MessageId.ts"
-import { currentTraceparent, untracedStack } from "../observability/Tracing.ts"
+import { currentTraceparent, traced } from "../observability/Tracing.ts"
 import { LinkMetrics } from "../observability/Metrics.ts"
 import { Router } from "../routing/Router.ts"
 import type { Route } from "../routing/Router.ts"
@@ -218,7 +218,7 @@ export class Gateway extends Context.Service<Gateway, {
         const { encoding, messageClass } = valid
         const to = input.to.msisdn
         const routed = yield* router.route({ to, appId: caller.appId, orgId: caller.orgId, sender: input.from.given, messageClass }).pipe(
-          Effect.withSpan("smsgw.route", undefined, untracedStack),
+          traced("smsgw.route"),
           Effect.result
         )
         const segments = countSegments(input.text, encoding, Result.isSuccess(routed) ? routed.success.referenceBits : 8)
@@ -261,7 +261,7 @@ export class Gateway extends Context.Service<Gateway, {
           linkId: targetKey(route.target),
           linkTps: route.capacityTps,
           segments
-        }).pipe(Effect.withSpan("smsgw.ratelimit", undefined, untracedStack), Effect.result)
+        }).pipe(traced("smsgw.ratelimit"), Effect.result)
         if (Result.isFailure(rate)) {
           if (rate.failure._tag === "RateLimited") {
             return { _tag: "RateLimited", message: routedMessage, error: rate.failure } satisfies Decision
@@ -276,7 +276,7 @@ export class Gateway extends Context.Service<Gateway, {
           country: input.to.country,
           from: input.from.given,
           text: input.text
-        }, message.id).pipe(Effect.withSpan("smsgw.policy", undefined, untracedStack))
+        }, message.id).pipe(traced("smsgw.policy"))
         return { _tag: "Verdict", message: routedMessage, route, rate: rate.success, verdict } satisfies Decision
       })
 
@@ -345,7 +345,7 @@ export class Gateway extends Context.Service<Gateway, {
         const rows = plans.flatMap((p) => p.row === undefined ? [] : [p.row])
         if (rows.length > 0) {
           const stored = yield* store.accept(rows).pipe(
-            Effect.withSpan("smsgw.store.accept", { attributes: { "smsgw.messages": rows.length } }, untracedStack),
+            traced("smsgw.store.accept", { attributes: { "smsgw.messages": rows.length } }),
             Effect.exit
           )
           if (Exit.isFailure(stored)) {
@@ -381,7 +381,7 @@ export class Gateway extends Context.Service<Gateway, {
         if (admitted > 0) metrics.accepted(admitted)
         for (const [target, { outbound, route }] of byTarget) {
           yield* dispatcher.dispatchAll(route.target, outbound).pipe(
-            Effect.withSpan("smsgw.dispatch", { attributes: { "smsgw.target": target, "smsgw.messages": outbound.length } }, untracedStack)
+            traced("smsgw.dispatch", { attributes: { "smsgw.target": target, "smsgw.messages": outbound.length } })
           )
         }
         return plans.map((p) => p.result)
@@ -397,9 +397,7 @@ export class Gateway extends Context.Service<Gateway, {
           Effect.map((decision) => plan(decision, options)),
           Effect.catch((error) => Effect.succeed(refused(error))),
           Effect.tap((p) => Effect.annotateCurrentSpan("smsgw.outcome", outcomeOf(p.result))),
-          Effect.withSpan("smsgw.message", {
-            attributes: { "smsgw.org_id": caller.orgId, "smsgw.app_id": caller.appId ?? "" }
-          }, untracedStack)
+          traced("smsgw.message", { attributes: { "smsgw.org_id": caller.orgId, "smsgw.app_id": caller.appId ?? "" } })
         )
 
       /** Messages without keys (or whose keys this batch holds) decided one by one, then committed together. */

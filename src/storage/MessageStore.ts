@@ -13,6 +13,7 @@ import type { EventKind, MessageStatus, MessageView } from "../domain/Message.ts
 import { commandStatusName } from "../smpp/CommandStatus.ts"
 import type { MessageClass } from "../domain/Policy.ts"
 import * as GroupCommit from "./GroupCommit.ts"
+import { traced } from "../observability/Tracing.ts"
 
 export interface NewMessage {
   readonly id: string
@@ -702,7 +703,8 @@ export const make = Effect.gen(function*() {
           AND (message_parts.status_rank < 2 OR (message_parts.status_rank = 2 AND message_parts.smsc_message_id IS NULL))`
     }, { discard: true })
 
-  const recordHanded = Effect.fn("MessageStore.recordHanded")(function*(
+  // On every message's path (a link's marks and answers): a span only when tracing is on, no stack captured per call.
+  const recordHanded = Effect.fnUntraced(function*(
     answered: ReadonlyArray<PartOutcome>,
     handed: ReadonlyArray<HandedPart>
   ) {
@@ -718,7 +720,7 @@ export const make = Effect.gen(function*() {
           AND message_parts.status_rank < 2`
     }
     yield* markHanded(handed)
-  }, Effect.mapError(storeError))
+  }, Effect.mapError(storeError), traced("MessageStore.recordHanded"))
 
   const catchUp = Effect.fn("MessageStore.catchUp")(function*(ids: ReadonlyArray<string>) {
     if (ids.length === 0) return
