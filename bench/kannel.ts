@@ -2,8 +2,9 @@
  * `BENCH_PEER=kannel npm run bench`: the same load against Kannel 1.4.5 (Debian's `kannel`: bearerbox + smsbox), side
  * by side with the gateway. Kannel's link points at the same SMSC simulator process (transceiver, receipts on), the
  * load is one sendsms GET per message at the same concurrency (or the same rate, `BENCH_RATE`) with the same
- * messages, and every accepted message's final delivery report must come back to an HTTP receiver in this process through `dlr-url` (Kannel's only way to
- * hand a receipt to an application), the way the gateway's receipts must end `delivered` in its store.
+ * messages, and every accepted message's final delivery report must come back to an HTTP receiver in this process
+ * through `dlr-url` (Kannel's only way to hand a receipt to an application), the way the gateway's receipts must end
+ * `delivered` in its store.
  *
  * This module generates kannel.conf in a temp dir (ports from the free-port helper, logs and the message store there
  * too, nothing written elsewhere), starts and stops the two boxes, counts the delivery reports, runs the load, and
