@@ -6,7 +6,7 @@
  *
  * Options (environment): BENCH_MESSAGES (default 30000), BENCH_CONCURRENCY (default 64), BENCH_WINDOW (default 50),
  * BENCH_RECEIPT_DELAY_MS (default 100), BENCH_CLUSTER (n cluster nodes on PostgreSQL + Redis instead of one embedded
- * gateway), BENCH_REDIS=1 (the embedded gateway's L2 rate limits in Redis instead of memory), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
+ * gateway), BENCH_REDIS=1 (the embedded gateway's L2 rate limits in Redis instead of memory), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_WARMUP (uncounted messages per node before the run, default 500), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
  * V8 CPU profile of the gateway there, BENCH_BALANCE=round-robin|least-requests (how requests spread over cluster
  * nodes), BENCH_IDLE_SECONDS (default 5: the nodes' CPU with no traffic is measured that long before the load),
  * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them),
@@ -322,7 +322,9 @@ const main = async () => {
     const key = await json(`/v1/apps/${app.id}/keys`, {}, user.accessToken)
     const token = (await json("/v1/auth/token", { appId: app.id, apiKey: key.key })).accessToken ?? ""
     // Warm-up of every node (JIT, caches, connections), not counted: as many messages per node as one node gets.
-    const warmup = 500 * nodeCount
+    const warmupPerNode = Number(process.env.BENCH_WARMUP ?? 500)
+    if (!(Number.isInteger(warmupPerNode) && warmupPerNode >= 0)) throw new Error(`BENCH_WARMUP: a whole number ≥ 0, not ${process.env.BENCH_WARMUP}`)
+    const warmup = warmupPerNode * nodeCount
     let nextWarm = 0
     const warmWorker = async () => {
       while (nextWarm < warmup) {
