@@ -48,6 +48,8 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64)
 const window = Number(process.env.BENCH_WINDOW ?? 50)
 const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
 const linkCount = Number(process.env.BENCH_LINKS ?? 1)
+const warmupPerNode = Number(process.env.BENCH_WARMUP ?? 500)
+if (!(Number.isInteger(warmupPerNode) && warmupPerNode >= 0)) throw new Error(`BENCH_WARMUP: a whole number ≥ 0, not ${process.env.BENCH_WARMUP}`)
 /**
  * With several nodes: `round-robin` sends request i to node i mod n; `least-requests` to the node with the fewest
  * requests in flight (HAProxy `leastconn`, nginx `least_conn`, Envoy `LEAST_REQUEST`), what docs/cluster.md advises.
@@ -322,8 +324,6 @@ const main = async () => {
     const key = await json(`/v1/apps/${app.id}/keys`, {}, user.accessToken)
     const token = (await json("/v1/auth/token", { appId: app.id, apiKey: key.key })).accessToken ?? ""
     // Warm-up of every node (JIT, caches, connections), not counted: as many messages per node as one node gets.
-    const warmupPerNode = Number(process.env.BENCH_WARMUP ?? 500)
-    if (!(Number.isInteger(warmupPerNode) && warmupPerNode >= 0)) throw new Error(`BENCH_WARMUP: a whole number ≥ 0, not ${process.env.BENCH_WARMUP}`)
     const warmup = warmupPerNode * nodeCount
     let nextWarm = 0
     const warmWorker = async () => {
