@@ -9,7 +9,9 @@
  * gateway), BENCH_REDIS=1 (the embedded gateway's L2 rate limits in Redis instead of memory), BENCH_LINKS (default 1; more puts that many links in one pool), BENCH_WARMUP (uncounted messages per node before the run, default 500), BENCH_NO_RECORD=1 to skip writing RESULTS.md, BENCH_PROFILE_DIR=dir to write a
  * V8 CPU profile of the gateway there, BENCH_BALANCE=round-robin|least-requests (how requests spread over cluster
  * nodes), BENCH_IDLE_SECONDS (default 5: the nodes' CPU with no traffic is measured that long before the load),
- * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them),
+ * BENCH_PG_LOG=1 (cluster: PostgreSQL logs every statement of the bench database, to count them), BENCH_ANALYZE=0
+ * (cluster: skip the ANALYZE after the warm-up, and measure a new database's first seconds, whose plans rest on no
+ * statistics at all; autovacuum analyses a new database's tables within its first minute),
  * BENCH_API=rest|rest-batch (default rest: one message per POST /v1/messages; rest-batch: BENCH_BATCH messages, default
  * 100, per POST /v1/messages/batch), or grpc|grpc-batch (the same over gRPC: SendMessage, or SendMessages of BENCH_BATCH),
  * BENCH_PEER=kannel (after the gateway's run, the same load against Kannel 1.4.5 on the same simulator, reported side
@@ -50,6 +52,7 @@ const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 100)
 const linkCount = Number(process.env.BENCH_LINKS ?? 1)
 const warmupPerNode = Number(process.env.BENCH_WARMUP ?? 500)
 if (!(Number.isInteger(warmupPerNode) && warmupPerNode >= 0)) throw new Error(`BENCH_WARMUP: a whole number ≥ 0, not ${process.env.BENCH_WARMUP}`)
+if (!["0", "1", undefined].includes(process.env.BENCH_ANALYZE)) throw new Error(`BENCH_ANALYZE: 0 or 1, not ${process.env.BENCH_ANALYZE}`)
 /**
  * With several nodes: `round-robin` sends request i to node i mod n; `least-requests` to the node with the fewest
  * requests in flight (HAProxy `leastconn`, nginx `least_conn`, Envoy `LEAST_REQUEST`), what docs/cluster.md advises.
@@ -90,6 +93,50 @@ const pgQuery = (database: string, statement: string) =>
     const client = yield* PgClient.make({ url: Redacted.make(`${pgBase}/${database}`), maxConnections: 1 })
     return (yield* client.unsafe(statement)) as ReadonlyArray<Record<string, unknown>>
   }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
+interface PgWrites {
+  readonly walBytes: number
+  readonly lsn: string
+  readonly tables: Record<string, { readonly updates: number; readonly hot: number }>
+}
+
+/**
+ * PostgreSQL's write counters for the bench database: the server's WAL position and the row updates (HOT among them)
+ * of the message tables. Backends report table counters about once a second, so this reads until two readings a
+ * second apart agree (at most 15 s).
+ */
+const pgWrites = async (database: string): Promise<PgWrites> => {
+  const read = async (): Promise<PgWrites> => {
+    const wal = await pgQuery(database, "SELECT pg_current_wal_lsn()::text AS lsn, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint AS b")
+    const rows = await pgQuery(database, `SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+      WHERE relname IN ('messages', 'message_parts', 'message_events', 'callback_outbox')`)
+    return {
+      walBytes: Number(wal[0]?.b ?? 0),
+      lsn: String(wal[0]?.lsn ?? ""),
+      tables: Object.fromEntries(rows.map((r) => [String(r.relname), { updates: Number(r.n_tup_upd), hot: Number(r.n_tup_hot_upd) }]))
+    }
+  }
+  let last = await read()
+  for (let tries = 0; tries < 15; tries++) {
+    await sleep(1000)
+    const next = await read()
+    const same = Object.entries(next.tables).every(([name, t]) => last.tables[name]?.updates === t.updates)
+    last = next
+    if (same) break
+  }
+  return last
+}
+
+const pgWritesPerMessage = (before: PgWrites, after: PgWrites, messages: number) => ({
+  walBytesPerMessage: Math.round((after.walBytes - before.walBytes) / messages),
+  /** The run's WAL, for pg_walinspect's pg_get_wal_stats(start, end, true). */
+  walRange: [before.lsn, after.lsn],
+  updatesPerMessage: Object.fromEntries(Object.entries(after.tables).map(([name, t]) => {
+    const updates = t.updates - (before.tables[name]?.updates ?? 0)
+    const hot = t.hot - (before.tables[name]?.hot ?? 0)
+    return [name, { updates: +(updates / messages).toFixed(2), hotPercent: updates === 0 ? 0 : Math.round((hot / updates) * 100) }]
+  }))
+})
 
 const freePort = () => Effect.runPromise(freePortEffect)
 
@@ -335,6 +382,9 @@ const main = async () => {
     }
     await Promise.all(Array.from({ length: 8 }, warmWorker))
     await waitFor("warm-up receipts", async () => (await simStats()).receiptsAcked >= warmup, 60_000)
+    // Statistics as a running database has them (autovacuum takes them within a minute): taken here while every
+    // warm-up message is final, the quiet moment they misled the planner in before (bench/RESULTS.md, fifth round).
+    if (clusterNodes > 0 && process.env.BENCH_ANALYZE !== "0") await pgQuery(database, "ANALYZE")
     const pids = gateways.map((g) => g.pid ?? 0)
     // Background cost with no traffic (cluster housekeeping, polls), per node, in % of one core.
     const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 5)
@@ -344,6 +394,7 @@ const main = async () => {
     // Starts each node's window of event-loop delay at the load's start.
     const runtimeBefore = await Promise.all(httpPorts.map((port) => runtimeFigures(agent, port)))
     const before = await simStats()
+    const pgBefore = clusterNodes > 0 ? await pgWrites(database) : undefined
     const cpuBefore = pids.map(cpuMicros)
     const machineBefore = machineCpu()
     const simBefore = cpuMicros(sim.pid ?? 0)
@@ -420,6 +471,7 @@ const main = async () => {
       delivered = Number(rows[0]?.n ?? 0)
       return delivered >= ids.length
     }, 60_000).catch(() => undefined)
+    const pgAfter = clusterNodes > 0 ? await pgWrites(database) : undefined
     const byStatus = await query("SELECT status, COUNT(*) AS n FROM messages WHERE from_addr = 'BENCH' GROUP BY status")
     const byLink = await query("SELECT p.link_id AS link, COUNT(*) AS n FROM message_parts p JOIN messages m ON m.id = p.message_id WHERE m.from_addr = 'BENCH' GROUP BY p.link_id ORDER BY p.link_id")
     sqlite?.close()
@@ -487,6 +539,8 @@ const main = async () => {
         major: Math.round(Math.max(...runtimeAfter.map((r, n) => r.gcMajorMs - (runtimeBefore[n]?.gcMajorMs ?? 0))))
       },
       answeredPerSecond: Array.from(perSecond, (n) => n ?? 0),
+      /** Cluster: what PostgreSQL wrote for the run, per message (deterministic, unlike CPU): WAL, row updates, HOT share. */
+      ...(pgBefore !== undefined && pgAfter !== undefined ? { postgres: pgWritesPerMessage(pgBefore, pgAfter, ids.length) } : {}),
       /** BENCH_TRACING: the ratio, and what the collector was sent. */
       ...(tracingRatio !== undefined
         ? { tracing: { sampleRatio: tracingRatio, exports: traceSink.exports, exportedKb: Math.round(traceSink.bytes / 1024) } }

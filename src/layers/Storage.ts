@@ -18,7 +18,16 @@ export const sqlLayer = (config: EffectiveConfig) => {
     // Loaded only for a cluster: the embedded mode does without the driver (about 45 MB of memory at start).
     return Layer.unwrap(Effect.map(
       Effect.promise(() => import("@effect/sql-pg")),
-      ({ PgClient }) => PgClient.layer({ url: Redacted.make(url), connectTimeout: "5 seconds", maxConnections: 10 })
+      ({ PgClient }) => PgClient.layer({
+        url: Redacted.make(url),
+        connectTimeout: "5 seconds",
+        maxConnections: 10,
+        // The store reads rows by key from a working set that is in memory: PostgreSQL's default random_page_cost (4,
+        // a spinning disk's) priced a batch of key lookups above a scan of the whole table, so every batch of a
+        // message's writes read all of a young table (bench/RESULTS.md, Issue 16 fifth round). PostgreSQL's own
+        // advice for memory and SSDs is about 1.1; set for the gateway's sessions only.
+        startupParameters: { random_page_cost: "1.1" }
+      })
     ))
   }
   const path = storage.path ?? defaultSqlitePath
