@@ -1,7 +1,7 @@
 /**
  * What retention deletes (SQLite embedded, PostgreSQL in the cluster): old messages with their parts and events (in
- * one statement), old audit entries, and the bookkeeping of CDR batches whose messages are gone. Bounded batches, each its
- * own short statement, so a purge never holds the writers up for long.
+ * one statement), old audit entries, and the bookkeeping of CDR batches whose messages are gone. Bounded batches,
+ * each its own short statement, so a purge never holds the writers up for long.
  */
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
