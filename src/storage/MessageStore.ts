@@ -3,7 +3,7 @@
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import type { SqlError } from "effect/sql"
+import type { SqlError, Statement } from "effect/sql"
 import { callbackBody, postsMove } from "../domain/Callback.ts"
 import type { CallbackEvents, CallbackTarget } from "../domain/Callback.ts"
 import { messageWithCauses, StoreUnavailable } from "../domain/Errors.ts"
@@ -855,6 +855,28 @@ export const make = Effect.gen(function*() {
     submittedAt + (validitySeconds === null ? receiptSettings.assumedValidityMs : validitySeconds * 1000) +
     receiptSettings.graceMs
 
+  const partColumns = sql.literal(`p.message_id, p.seq, m.segments, p.link_id, p.smsc_message_id, p.submitted_at,
+    m.created_at, m.validity_seconds, m.trace, p.status_rank`)
+
+  /**
+   * The parts (with their message's facts) carrying these (link, SMSC id) pairs. On PostgreSQL a lateral probe per pair
+   * (`OFFSET 0` keeps the planner from merging it back into a join): the (link, SMSC id) index is used for each pair
+   * whatever the statistics say, where the plain join was estimated from none at all on a new database and read both
+   * tables whole per batch until autovacuum first analysed them.
+   */
+  const partsBySmscId = (pairs: ReadonlyArray<Statement.Fragment>) =>
+    sql.onDialectOrElse({
+      pg: () =>
+        sql`SELECT x.* FROM (VALUES ${sql.csv(pairs)}) AS v(link_id, smsc_message_id)
+          CROSS JOIN LATERAL (
+            SELECT ${partColumns} FROM message_parts p JOIN messages m ON m.id = p.message_id
+            WHERE p.link_id = v.link_id AND p.smsc_message_id = v.smsc_message_id OFFSET 0
+          ) x`,
+      orElse: () =>
+        sql`SELECT ${partColumns} FROM message_parts p JOIN messages m ON m.id = p.message_id
+          WHERE (p.link_id, p.smsc_message_id) IN (VALUES ${sql.csv(pairs)})`
+    })
+
   /**
    * Applies receipts in a few statements; answers, per receipt, whether it found its part: the newest part on its link
    * with its id that still awaits a receipt (submitted, not final) within submit + validity + grace. SMSCs reuse ids
@@ -889,11 +911,7 @@ export const make = Effect.gen(function*() {
           validity_seconds: number | string | null
           trace: string | null
           status_rank: number | string
-        }>`
-          SELECT p.message_id, p.seq, m.segments, p.link_id, p.smsc_message_id, p.submitted_at, m.created_at,
-            m.validity_seconds, m.trace, p.status_rank
-          FROM message_parts p JOIN messages m ON m.id = p.message_id
-          WHERE (p.link_id, p.smsc_message_id) IN (VALUES ${sql.csv(pairs)})`
+        }>`${partsBySmscId(pairs)}`
         for (const row of rows) {
           // Awaiting a receipt: checked here, not in the WHERE clause, where PostgreSQL's planner would walk the index
           // of awaiting parts end to end for every batch whenever its statistics were taken at a quiet time (few

@@ -36,7 +36,8 @@ describe("one home for each fact", () => {
       [23, "app_callbacks"],
       [24, "callbacks"],
       [25, "inbound"],
-      [26, "app_smpp"]
+      [26, "app_smpp"],
+      [27, "pg_write_path"]
     ])
   })
 
