@@ -2,8 +2,7 @@
  * Every feature's migrations as one ordered list, run once where the process is composed (before any store starts).
  * Ids are shared by all features in one table (smsgw_migrations) and databases have applied them: never renumber.
  */
-import { Effect, Schedule } from "effect"
-import { Migrator, SqlError } from "effect/sql"
+import { Migrator } from "effect/sql"
 import { registryMigrations } from "../actors/RegistryMigrations.ts"
 import { accountMigrations } from "../auth/AccountMigrations.ts"
 import { callbackMigrations } from "../storage/CallbackMigrations.ts"
@@ -33,17 +32,5 @@ export const migrations = Migrator.fromRecord({
   ...inboundMigrations
 })
 
-/**
- * A run that lost a deadlock or a lock wait to live traffic (a node migrating a shared database while older nodes
- * serve on it, as in a rolling upgrade): the run is one transaction, rolled back whole, so it is simply tried again.
- */
-const lostToTraffic = (error: unknown): boolean => {
-  const sqlError = error instanceof Migrator.MigrationError ? error.cause : error
-  return SqlError.isSqlError(sqlError) &&
-    (sqlError.reason._tag === "DeadlockError" || sqlError.reason._tag === "LockTimeoutError")
-}
-
 /** Runs what the database has not applied yet; each migration runs once per database. */
-export const migrate = Migrator.make({})({ loader: migrations, table: "smsgw_migrations" }).pipe(
-  Effect.retry({ while: lostToTraffic, schedule: Schedule.exponential("250 millis"), times: 8 })
-)
+export const migrate = Migrator.make({})({ loader: migrations, table: "smsgw_migrations" })

@@ -183,31 +183,17 @@ const cdrBatches = Effect.gen(function*() {
 })
 
 /**
- * PostgreSQL's write path per message, measured with pg_walinspect and pg_stat_statements (bench/RESULTS.md, Issue 16
- * fifth round). Every part and event insert ran a foreign-key check (a query, and a row lock on the message written to
- * the WAL), and every event a second B-tree for an id nothing looks up by. So on PostgreSQL parts and events keep
- * their message id without a foreign key (the store writes them with their message or after it; retention deletes
- * them with it in one statement, RetentionStore.purgeMessages), and events keep `event_id` (the order of a message's
- * events within one millisecond) without its index. No statistics on `status_rank`: they are taken when the store is
- * quiet and nearly every part and message is final, and told the planner that "not final yet" matches nothing, so in
- * the next burst it chose plans that read every unfinished part once per row of a batch (the bench stalled); without
- * them it assumes a third. SQLite keeps its schema: it rewrites only the indexes whose columns change, and its foreign
- * keys cascade the embedded store's deletes.
- *
- * Online: the tables are locked in one statement, in one order, waiting at most a few seconds (traffic queues behind
- * a waiting lock); a deadlock or a lock wait lost to live traffic rolls the run back and it is tried again
- * (layers/Migrations.ts). Every change here is a catalogue change, quick on a table of any size.
+ * No statistics on `status_rank` on PostgreSQL (bench/RESULTS.md, Issue 16 fifth round): autovacuum takes them when the
+ * store is quiet and nearly every part and message is final, and they told the planner that "not final yet" matches
+ * nothing, so in the next burst it chose plans that read every unfinished part once per row of a batch (the bench
+ * stalled). Without them it assumes a third. Online: `SET STATISTICS` takes a lock that reads and writes do not wait
+ * for (a test holds traffic's locks while it runs). SQLite is left as it is: this was measured on PostgreSQL only.
  */
-const pgWritePath = Effect.gen(function*() {
+const pgStatusStatistics = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql.onDialectOrElse({
     pg: () =>
       Effect.gen(function*() {
-        yield* sql`SET LOCAL lock_timeout = '3s'`
-        yield* sql`LOCK TABLE messages, message_parts, message_events IN ACCESS EXCLUSIVE MODE`
-        yield* sql`ALTER TABLE message_parts DROP CONSTRAINT IF EXISTS message_parts_message_id_fkey`
-        yield* sql`ALTER TABLE message_events DROP CONSTRAINT IF EXISTS message_events_message_id_fkey`
-        yield* sql`ALTER TABLE message_events DROP CONSTRAINT IF EXISTS message_events_pkey`
         yield* sql`ALTER TABLE message_parts ALTER COLUMN status_rank SET STATISTICS 0`
         yield* sql`ALTER TABLE messages ALTER COLUMN status_rank SET STATISTICS 0`
       }),
@@ -224,5 +210,5 @@ export const messageMigrations: Record<string, Effect.Effect<void, unknown, SqlC
   "0018_idempotency_keys": idempotencyKeys,
   "0019_message_trace": messageTrace,
   "0021_cdr_batches": cdrBatches,
-  "0027_pg_write_path": pgWritePath
+  "0027_pg_status_statistics": pgStatusStatistics
 }

@@ -1,7 +1,7 @@
 /**
- * What retention deletes (SQLite embedded, PostgreSQL in the cluster): old messages with their parts and events (in
- * one statement), old audit entries, and the bookkeeping of CDR batches whose messages are gone. Bounded batches,
- * each its own short statement, so a purge never holds the writers up for long.
+ * What retention deletes (SQLite embedded, PostgreSQL in the cluster): old messages with their parts and events (by
+ * cascade), old audit entries, and the bookkeeping of CDR batches whose messages are gone. Bounded batches, each its
+ * own short statement, so a purge never holds the writers up for long.
  */
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
@@ -41,17 +41,9 @@ export const make = Effect.gen(function*() {
             (SELECT MAX(id) FROM cdr_batches) + 1, 0) AS below`
         exported = sql`AND m.cdr_batch < ${Number(row?.below ?? 0)}`
       }
-      const oldest = sql`SELECT m.id FROM messages m WHERE m.created_at < ${before} ${exported} ORDER BY m.created_at LIMIT ${limit}`
-      // SQLite's foreign keys cascade to parts and events; PostgreSQL's have none (MessageMigrations.pgWritePath), so
-      // the same statement deletes them.
-      const rows = yield* sql.onDialectOrElse({
-        pg: () =>
-          sql<{ id: string }>`WITH gone AS (DELETE FROM messages WHERE id IN (${oldest}) RETURNING id),
-            parts AS (DELETE FROM message_parts WHERE message_id IN (SELECT id FROM gone)),
-            events AS (DELETE FROM message_events WHERE message_id IN (SELECT id FROM gone))
-            SELECT id FROM gone`,
-        orElse: () => sql<{ id: string }>`DELETE FROM messages WHERE id IN (${oldest}) RETURNING id`
-      })
+      const rows = yield* sql<{ id: string }>`DELETE FROM messages WHERE id IN (
+          SELECT m.id FROM messages m WHERE m.created_at < ${before} ${exported} ORDER BY m.created_at LIMIT ${limit}
+        ) RETURNING id`
       return rows.length
     }).pipe(Effect.mapError(storeError))
 

@@ -1,6 +1,6 @@
 /**
- * Retention on both stores: a purged message leaves none of its parts or events behind (SQLite by its foreign keys'
- * cascade, PostgreSQL, whose parts and events have none, by the purge's own statement), and nothing newer is touched.
+ * Retention on both stores: a purged message leaves none of its parts or events behind (its foreign keys cascade), and
+ * nothing newer is touched; the oldest go first, a batch at a time.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"

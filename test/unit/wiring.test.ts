@@ -37,7 +37,7 @@ describe("one home for each fact", () => {
       [24, "callbacks"],
       [25, "inbound"],
       [26, "app_smpp"],
-      [27, "pg_write_path"]
+      [27, "pg_status_statistics"]
     ])
   })
 
