@@ -53,7 +53,8 @@ export const relativeValidity = (seconds: number): string => {
 /** What the link's fast path writes, in order: parts answered, and marks of parts about to be sent (awaited). */
 type Progress =
   | { readonly _tag: "Outcome"; readonly outcome: PartOutcome }
-  | { readonly _tag: "Handed"; readonly part: HandedPart; readonly stored: Deferred.Deferred<void> }
+  /** `stored` answers whether the part may be sent: false when the store has it submitted or final already. */
+  | { readonly _tag: "Handed"; readonly part: HandedPart; readonly stored: Deferred.Deferred<boolean> }
 
 interface WorkItem {
   readonly message: Outbound
@@ -296,10 +297,12 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
   /**
    * Marks a part as handed to the SMSC and waits until that is stored, after every answer recorded before it: after a
    * crash, a part marked without a result is one that was in the window (an unknown outcome), never one long answered.
+   * Answers false for a part the store has submitted or final already: a stale hand-off (one re-driven while its
+   * first hand-off was still on its way, say) brought it again, and sending it would reach the SMSC twice unrecorded.
    */
   const markHanded = (messageId: string, seq: number) =>
     Effect.suspend(() => {
-      const stored = Deferred.makeUnsafe<void>()
+      const stored = Deferred.makeUnsafe<boolean>()
       Queue.offerUnsafe(progress, { _tag: "Handed", part: { messageId, seq, linkId, at: Date.now() }, stored })
       return Deferred.await(stored)
     })
@@ -409,7 +412,14 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
         // Stopping: the rest of this message stays with the store (released below, re-driven by recovery at once).
         if (draining) return "released" as const
         inWindow++
-        yield* markHanded(message.messageId, seq).pipe(Effect.onError(() => Effect.sync(() => inWindow--)))
+        const sendable = yield* markHanded(message.messageId, seq).pipe(Effect.onError(() => Effect.sync(() => inWindow--)))
+        if (!sendable) {
+          inWindow--
+          yield* Effect.logWarning("part already submitted, not sent again").pipe(
+            Effect.annotateLogs({ linkId, messageId: message.messageId, seq })
+          )
+          continue
+        }
         counters.submitted++
         const submitted = current.submit({
           sourceAddr: addresses.source.addr,
@@ -552,9 +562,10 @@ const makeLink = (options: LinkOptions) => Effect.gen(function*() {
     const answered = batch.flatMap((p) => p._tag === "Outcome" ? [p.outcome] : [])
     const marks = batch.flatMap((p) => p._tag === "Handed" ? [p] : [])
     return store.recordHanded(answered, marks.map((m) => m.part)).pipe(
-      Effect.andThen(Effect.sync(() => {
-        for (const m of marks) Deferred.doneUnsafe(m.stored, Exit.void)
-      }))
+      Effect.map((unmarked) => {
+        const stale = new Set(unmarked)
+        for (const m of marks) Deferred.doneUnsafe(m.stored, Exit.succeed(!stale.has(m.part)))
+      })
     )
   }
   yield* Queue.takeBetween(progress, 1, 1000).pipe(

@@ -30,6 +30,45 @@ export interface RecoveryOptions {
 }
 
 /**
+ * Settles the unknown outcomes among `found` (read by `store.pending`); answers the messages with the parts still to
+ * send. A handed part is sent again only when it was settled here: one whose answer was stored between the read and
+ * the settling (a link still draining, a node that was slow, not dead) is no unknown outcome, and re-driving it would
+ * send it twice with nothing recorded.
+ */
+export const settlePending = (actionFor: (messageClass: MessageClass | undefined) => UnknownOutcomeAction) =>
+  Effect.fnUntraced(function*(found: ReadonlyArray<PendingMessage>) {
+    const store = yield* MessageStore
+    const poolMetrics = yield* PoolMetrics
+    // Every part answered, the message's own update lost with a crash (a link stores part rows first).
+    const caughtUp = found.filter((m) => m.pendingSeqs.length === 0)
+    if (caughtUp.length > 0) yield* store.catchUp(caughtUp.map((m) => m.id))
+    const pending = found.filter((m) => m.pendingSeqs.length > 0)
+    const at = Date.now()
+    const unknown: Array<UnknownOutcome> = pending.flatMap((m) => {
+      const action = actionFor(m.messageClass)
+      return m.handed.map((h) => ({ messageId: m.id, seq: h.seq, linkId: h.linkId, action, at }))
+    })
+    // Stored before the re-drive, so the link's fresh mark is not cleared behind it.
+    const settled = unknown.length === 0 ? [] : yield* store.settleUnknown(unknown)
+    if (settled.length > 0) {
+      for (const u of settled) poolMetrics.unknownOutcomeRecovered(u.linkId ?? "", u.action)
+      yield* Effect.logWarning("recovery found parts whose outcome is unknown").pipe(
+        Effect.annotateLogs({
+          resent: settled.filter((u) => u.action === "resend").length,
+          reported: settled.filter((u) => u.action === "report").length
+        })
+      )
+    }
+    const resent = new Set(settled.filter((u) => u.action === "resend").map((u) => `${u.messageId}:${u.seq}`))
+    return pending.flatMap((m) => {
+      if (m.handed.length === 0) return [m]
+      const handed = new Set(m.handed.map((h) => h.seq))
+      const seqs = m.pendingSeqs.filter((seq) => !handed.has(seq) || resent.has(`${m.id}:${seq}`))
+      return seqs.length === 0 ? [] : [{ ...m, pendingSeqs: seqs }]
+    })
+  })
+
+/**
  * Re-drives messages that were accepted but never submitted: after a crash, a lost hand-off, a link outage, a link
  * that handed its queue back when it stopped. One job per cluster: a singleton, which moves to a survivor with its
  * runner's shards.
@@ -44,42 +83,13 @@ export const layer = (options: RecoveryOptions) =>
     const router = yield* Router
     const dispatcher = yield* LinkDispatcher
     const metrics = yield* LinkMetrics
-    const poolMetrics = yield* PoolMetrics
+    const services = yield* Effect.context<MessageStore | PoolMetrics>()
     const actionFor = (messageClass: MessageClass | undefined): UnknownOutcomeAction => {
       const cls = messageClass ?? "transactional"
       return options.unknownOutcome?.[cls] ?? unknownOutcomeDefaults[cls]
     }
 
-    /** Settles the unknown outcomes among `found`; answers the messages with the parts still to send. */
-    const settle = (found: ReadonlyArray<PendingMessage>) =>
-      Effect.gen(function*() {
-        // Every part answered, the message's own update lost with a crash (a link stores part rows first).
-        const caughtUp = found.filter((m) => m.pendingSeqs.length === 0)
-        if (caughtUp.length > 0) yield* store.catchUp(caughtUp.map((m) => m.id))
-        const pending = found.filter((m) => m.pendingSeqs.length > 0)
-        const unknown: Array<UnknownOutcome> = []
-        const at = Date.now()
-        const left = pending.flatMap((m) => {
-          if (m.handed.length === 0) return [m]
-          const action = actionFor(m.messageClass)
-          for (const h of m.handed) unknown.push({ messageId: m.id, seq: h.seq, linkId: h.linkId, action, at })
-          if (action === "resend") return [m]
-          const reported = new Set(m.handed.map((h) => h.seq))
-          const seqs = m.pendingSeqs.filter((s) => !reported.has(s))
-          return seqs.length === 0 ? [] : [{ ...m, pendingSeqs: seqs }]
-        })
-        if (unknown.length === 0) return left
-        // Stored before the re-drive, so the link's fresh mark is not cleared behind it.
-        const settled = yield* store.settleUnknown(unknown)
-        for (const u of settled) poolMetrics.unknownOutcomeRecovered(u.linkId ?? "", u.action)
-        yield* Effect.logWarning("recovery found parts whose outcome is unknown").pipe(
-          Effect.annotateLogs({
-            resent: settled.filter((u) => u.action === "resend").length,
-            reported: settled.filter((u) => u.action === "report").length
-          })
-        )
-        return left
-      })
+    const settle = settlePending(actionFor)
 
     /** Re-drives every pending message last touched before `updatedBefore` (epoch ms); all of them when `all`. */
     const pass = (updatedBefore: number, all: boolean) =>
@@ -88,7 +98,7 @@ export const layer = (options: RecoveryOptions) =>
         for (;;) {
           // Every message found leaves the set (re-driven: touched; reported: submitted), so each page is the first.
           const found = yield* store.pending({ updatedBefore, limit: 1000 })
-          const pending = yield* settle(found)
+          const pending = yield* settle(found).pipe(Effect.provideContext(services))
           // Before the hand-off: a pass a second later must not hand a message again that its link has sent meanwhile
           // (a link only touches what it holds every third of the idle time, and forgets what it has sent).
           yield* store.redriven(found.map((m) => m.id))

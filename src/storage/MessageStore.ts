@@ -203,12 +203,14 @@ export class MessageStore extends Context.Service<MessageStore, {
    * The fast path a link awaits before writing parts to its socket: the parts answered since its last call (part rows
    * only: status and SMSC id; their messages follow through `recordOutcomes`), then the parts about to be sent,
    * marked as handed. After a crash only parts truly in flight, at most the window, are marked without a result.
-   * Two statements, outside the writer's transactions, so a link never waits behind receipts.
+   * Two statements, outside the writer's transactions, so a link never waits behind receipts. Answers the parts of
+   * `handed` not marked: the store has them submitted or final already (sent by a link before, the hand-off that
+   * brought them again was stale), so they must not be sent.
    */
   readonly recordHanded: (
     answered: ReadonlyArray<PartOutcome>,
     handed: ReadonlyArray<HandedPart>
-  ) => Effect.Effect<void, StoreUnavailable>
+  ) => Effect.Effect<ReadonlyArray<HandedPart>, StoreUnavailable>
   /** Moves messages whose parts all moved on (their own update lost with a crash) to the status of their parts. */
   readonly catchUp: (ids: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   /**
@@ -719,7 +721,7 @@ export const make = Effect.gen(function*() {
         FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
           AND message_parts.status_rank < 2`
     }
-    yield* markHanded(handed)
+    return yield* markHanded(handed)
   }, Effect.mapError(storeError), traced("MessageStore.recordHanded"))
 
   const catchUp = Effect.fn("MessageStore.catchUp")(function*(ids: ReadonlyArray<string>) {
@@ -734,15 +736,24 @@ export const make = Effect.gen(function*() {
   }, Effect.mapError(storeError))
 
   /** One statement per 200 parts; a part already submitted or final is left alone. */
+  /** Marks the parts still to send as handed; answers those it did not mark (submitted or final already). */
   const markHanded = (handed: ReadonlyArray<HandedPart>) =>
-    Effect.forEach(chunk(handed, 200), (batch) => {
-      const rows = batch.map((h) => sql`(${h.messageId}, CAST(${h.seq} AS INTEGER), ${h.linkId}, CAST(${h.at} AS BIGINT))`)
-      return sql`
-        WITH v(message_id, seq, link_id, at) AS (VALUES ${sql.csv(rows)})
-        UPDATE message_parts SET handed_at = v.at, link_id = v.link_id
-        FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
-          AND message_parts.status_rank < 2`
-    }, { discard: true })
+    Effect.gen(function*() {
+      const unmarked: Array<HandedPart> = []
+      for (const batch of chunk(handed, 200)) {
+        const rows = batch.map((p) => sql`(${p.messageId}, CAST(${p.seq} AS INTEGER), ${p.linkId}, CAST(${p.at} AS BIGINT))`)
+        const marked = yield* sql<{ message_id: string; seq: number | string }>`
+          WITH v(message_id, seq, link_id, at) AS (VALUES ${sql.csv(rows)})
+          UPDATE message_parts SET handed_at = v.at, link_id = v.link_id
+          FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
+            AND message_parts.status_rank < 2
+          RETURNING message_parts.message_id AS message_id, message_parts.seq AS seq`
+        if (marked.length === batch.length) continue
+        const done = new Set(marked.map((r) => `${r.message_id}:${Number(r.seq)}`))
+        for (const p of batch) if (!done.has(`${p.messageId}:${p.seq}`)) unmarked.push(p)
+      }
+      return unmarked
+    })
 
   const settleUnknown = Effect.fn("MessageStore.settleUnknown")(function*(parts: ReadonlyArray<UnknownOutcome>) {
     if (parts.length === 0) return []

@@ -4,6 +4,8 @@ import type { SqlClient } from "effect/sql"
 import type { NewMessage } from "../../src/storage/MessageStore.ts"
 import { MessageStore } from "../../src/storage/MessageStore.ts"
 import { migrate } from "../../src/layers/Migrations.ts"
+import { PoolMetrics } from "../../src/observability/Metrics.ts"
+import { settlePending } from "../../src/pipeline/Recovery.ts"
 import { pgLayer, sqliteLayer } from "../fixtures/Databases.ts"
 import { newMessage } from "../fixtures/Messages.ts"
 
@@ -23,7 +25,11 @@ const pendingOf = (id: string) =>
 
 const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
   describe(`parts handed to the SMSC, on ${name}`, () => {
-    const TestStore = MessageStore.layer.pipe(Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))), Layer.provideMerge(database))
+    const TestStore = MessageStore.layer.pipe(
+      Layer.provideMerge(Layer.effectDiscard(Effect.orDie(migrate))),
+      Layer.provideMerge(database),
+      Layer.merge(PoolMetrics.layer)
+    )
 
     it.layer(TestStore, { timeout: 60_000 })((it) => {
       it.effect("a part marked and then answered is no unknown outcome; one marked without an answer is", () =>
@@ -34,7 +40,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           const refused = message()
           const never = message()
           yield* store.accept([answered, inFlight, refused, never])
-          yield* store.recordHanded([], [handed(answered), handed(inFlight), handed(refused)])
+          expect(yield* store.recordHanded([], [handed(answered), handed(inFlight), handed(refused)])).toEqual([])
           // The next call stores the answers first: a result, and a throttled part the SMSC did not take.
           yield* store.recordHanded([
             { _tag: "Submitted", messageId: answered.id, seq: 1, segments: 1, linkId: "demo", smscMessageId: "a1", at: Date.now() },
@@ -84,6 +90,51 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
             { _tag: "Submitted", messageId: report.id, seq: 1, segments: 1, linkId: "demo", smscMessageId: "late-1", at: Date.now() }
           ])
           expect((yield* getView(report.id)).parts[0]?.smscMessageId).toBe("late-1")
+        }))
+
+      it.effect("a part the store has submitted or final is not marked again: answered as one the link must not send", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const sent = message()
+          const failed = message()
+          const fresh = message()
+          yield* store.accept([sent, failed, fresh])
+          yield* store.recordHanded([], [handed(sent), handed(failed)])
+          // A submit result on the fast path (part row only), a refusal through the writer (part and message final).
+          yield* store.recordHanded([
+            { _tag: "Submitted", messageId: sent.id, seq: 1, segments: 1, linkId: "demo", smscMessageId: "s1", at: Date.now() }
+          ], [])
+          yield* store.recordOutcomes([
+            { _tag: "Failed", messageId: failed.id, seq: 1, segments: 1, linkId: "demo", error: "ESME_RINVDSTADR", at: Date.now() }
+          ])
+          // Handed again (a stale hand-off), beside a part never sent.
+          const again = [handed(sent), handed(failed), handed(fresh)]
+          expect(yield* store.recordHanded([], again)).toEqual([again[0], again[1]])
+          expect((yield* pendingOf(fresh.id))?.handed).toEqual([{ seq: 1, linkId: "demo" }])
+        }))
+
+      it.effect("recovery re-drives an unknown outcome, but not a part whose answer was stored after recovery read it", () =>
+        Effect.gen(function*() {
+          const store = yield* MessageStore
+          const lost = message()
+          const late = message()
+          const never = message()
+          yield* store.accept([lost, late, never])
+          yield* store.recordHanded([], [handed(lost), handed(late)])
+          const found = (yield* store.pending({ updatedBefore: Date.now(), limit: 1000 })).filter((m) =>
+            [lost.id, late.id, never.id].includes(m.id)
+          )
+          expect(found.map((m) => m.handed.length).sort()).toEqual([0, 1, 1])
+          // The link that handed `late` was draining, not dead: its answer lands after recovery's read.
+          yield* store.recordHanded([
+            { _tag: "Submitted", messageId: late.id, seq: 1, segments: 1, linkId: "demo", smscMessageId: "l1", at: Date.now() }
+          ], [])
+          const redrive = yield* settlePending(() => "resend")(found)
+          expect(redrive.map((m) => [m.id, m.pendingSeqs]).sort()).toEqual([[lost.id, [1]], [never.id, [1]]].sort())
+          expect((yield* getView(lost.id)).events.at(-1)?.detail).toContain("resent after unknown outcome")
+          const answered = yield* getView(late.id)
+          expect(answered.parts[0]?.status).toBe("submitted")
+          expect(answered.events.map((e) => e.detail ?? "")).not.toContainEqual(expect.stringContaining("unknown outcome"))
         }))
 
       it.effect("a reported part that never gets a receipt ends expired, like any part awaiting one", () =>
