@@ -6,7 +6,7 @@
  * `LargeBody` (src/http/BodyLimits.ts): a larger JSON limit, or an upload with its own limit and timeout.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Context, Effect, Layer } from "effect"
+import { ByteSize, Context, Effect, Layer, Scope } from "effect"
 import type { Cause } from "effect"
 import type {
   Cookies} from "effect/http";
@@ -321,6 +321,20 @@ const redactedQueryNames: ReadonlyArray<string | RegExp> = [/token/i, /secret/i,
 /** The label of the Message Center's pages and files: one series, whatever screen a path names. */
 export const webRoute = "web"
 
+/**
+ * The API reference at /docs. Scalar's page carries its 3 MB bundle (a module of ~13 MB of heap once loaded): it is
+ * imported on the first request, not at start, so a node whose operators never open it does not carry it.
+ */
+const apiReference = HttpRouter.use((router) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const reference = yield* Effect.cached(
+      HttpRouter.toHttpEffect(HttpApiScalar.layer(GatewayApi, { path: "/docs" })).pipe(Scope.provide(scope))
+    )
+    yield* router.add("GET", "/docs", Effect.flatten(reference))
+  })
+)
+
 export const layer = (options: HttpOptions) => {
   const separateMetrics = options.metrics !== undefined
   const apiRouteOf = routeTemplates([
@@ -337,7 +351,7 @@ export const layer = (options: HttpOptions) => {
   const page = webApp(options.webRoot ?? defaultWebRoot)
   const Routes = Layer.mergeAll(
     HttpApiBuilder.layer(GatewayApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(HandlersLive)),
-    HttpApiScalar.layer(GatewayApi, { path: "/docs" }),
+    apiReference,
     separateMetrics ? Layer.empty : HttpRouter.add("GET", metricsPath, metricsResponse),
     AdminRpcServer.layer(options.adminRpc),
     HttpRouter.add("GET", "/*", Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
