@@ -333,6 +333,12 @@ type EventInsert = {
   readonly rule_id: string | null
 }
 
+/** Rows a write changed, from either driver's raw result (PostgreSQL: `rowCount`, node:sqlite: `changes`). */
+const affectedRows = (raw: unknown): number => {
+  const result = raw as { readonly rowCount?: unknown; readonly changes?: unknown }
+  return Number(result.rowCount ?? result.changes ?? -1)
+}
+
 const eventInsert = (messageId: string, at: number, status: MessageStatus, detail: string | undefined, facts: EventFacts): EventInsert => ({
   message_id: messageId,
   at,
@@ -736,21 +742,28 @@ export const make = Effect.gen(function*() {
   }, Effect.mapError(storeError))
 
   /** One statement per 200 parts; a part already submitted or final is left alone. */
-  /** Marks the parts still to send as handed; answers those it did not mark (submitted or final already). */
+  /**
+   * Marks the parts still to send as handed; answers those it did not mark (submitted or final already). The row count
+   * says whether all were marked, the usual case; only a batch short of some is looked at again (RETURNING on every
+   * batch cost ~15 % CPU per message embedded, bench/RESULTS.md).
+   */
   const markHanded = (handed: ReadonlyArray<HandedPart>) =>
     Effect.gen(function*() {
       const unmarked: Array<HandedPart> = []
       for (const batch of chunk(handed, 200)) {
         const rows = batch.map((p) => sql`(${p.messageId}, CAST(${p.seq} AS INTEGER), ${p.linkId}, CAST(${p.at} AS BIGINT))`)
-        const marked = yield* sql<{ message_id: string; seq: number | string }>`
+        const result = yield* sql`
           WITH v(message_id, seq, link_id, at) AS (VALUES ${sql.csv(rows)})
           UPDATE message_parts SET handed_at = v.at, link_id = v.link_id
           FROM v WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq
-            AND message_parts.status_rank < 2
-          RETURNING message_parts.message_id AS message_id, message_parts.seq AS seq`
-        if (marked.length === batch.length) continue
-        const done = new Set(marked.map((r) => `${r.message_id}:${Number(r.seq)}`))
-        for (const p of batch) if (!done.has(`${p.messageId}:${p.seq}`)) unmarked.push(p)
+            AND message_parts.status_rank < 2`.raw
+        if (affectedRows(result) === batch.length) continue
+        const keys = batch.map((p) => sql`(${p.messageId}, CAST(${p.seq} AS INTEGER))`)
+        const pending = yield* sql<{ message_id: string; seq: number | string }>`
+          SELECT message_id, seq FROM message_parts
+          WHERE (message_id, seq) IN (VALUES ${sql.csv(keys)}) AND status_rank < 2`
+        const marked = new Set(pending.map((r) => `${r.message_id}:${Number(r.seq)}`))
+        for (const p of batch) if (!marked.has(`${p.messageId}:${p.seq}`)) unmarked.push(p)
       }
       return unmarked
     })
