@@ -5,7 +5,7 @@
  * first thing to read when latency has a tail.
  */
 import { Context, Effect, Layer, Metric } from "effect"
-import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
+import { constants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import type { ELDHistogram } from "node:perf_hooks"
 import { labelled, registerSeries } from "./Metrics.ts"
 
@@ -31,8 +31,16 @@ const gcDuration = Metric.histogram("nodejs_gc_duration_seconds", {
   boundaries: [0.001, 0.01, 0.1, 1, 2, 5]
 })
 
-/** V8's GC kinds (perf_hooks `NODE_PERFORMANCE_GC_*`): four values, so the label stays bounded. */
-const gcKinds: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" }
+/**
+ * V8's GC kinds, keyed by perf_hooks' own constants (`NODE_PERFORMANCE_GC_*`: 1, 4, 8, 16; a hand-written 1/2/4/8 map
+ * once labelled every mark-compact "incremental"): four values, so the label stays bounded.
+ */
+const gcKinds: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
+}
 
 /** CPU counted into the counters so far: one per process (tests run several gateways in one), so none is counted twice. */
 let cpuCounted = { user: 0, system: 0 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { DatabaseSync } from "node:sqlite"
 import { join } from "node:path"
+import v8 from "node:v8"
+import { runInNewContext } from "node:vm"
 import { eventually } from "../fixtures/Eventually.ts"
 import { get, post, signUp, startGateway, waitForStatus } from "../fixtures/Gateway.ts"
 
@@ -136,6 +138,14 @@ describe("gateway over HTTP and SMPP (embedded mode)", () => {
       expect(value("nodejs_eventloop_lag_p99_seconds")).toBeGreaterThanOrEqual(0)
       expect(value("nodejs_eventloop_lag_max_seconds")).toBeGreaterThanOrEqual(value("nodejs_eventloop_lag_p50_seconds"))
       expect(metrics.text).toMatch(/nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]/)
+      // A full collection (this process runs the gateway) is counted as major.
+      v8.setFlagsFromString("--expose-gc")
+      ;(runInNewContext("gc") as () => void)()
+      yield* eventually(
+        "a mark-compact counted as major",
+        Effect.map(get(`${gw.baseUrl}/metrics`), (r) => /nodejs_gc_duration_seconds_count\{kind="major"\} [1-9]/.test(r.text) ? true : undefined),
+        { timeout: 5_000 }
+      )
       // CPU only grows from one scrape to the next.
       const again = yield* get(`${gw.baseUrl}/metrics`)
       const cpuAgain = Number(/^process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(again.text)?.[1])
