@@ -6,23 +6,15 @@
  */
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SMTPServer } from "smtp-server"
+import { Effect } from "effect"
+import { freePort as processPort } from "../fixtures/Processes.ts"
 import { buildWeb } from "../../web/build.ts"
 import { operator } from "./operator.ts"
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+const freePort = () => Effect.runPromise(processPort)
 
 const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs: number, output: () => string) => {
   const deadline = Date.now() + timeoutMs
