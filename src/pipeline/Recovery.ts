@@ -35,10 +35,12 @@ export interface RecoveryOptions {
  * the settling (a link still draining, a node that was slow, not dead) is no unknown outcome, and re-driving it would
  * send it twice with nothing recorded.
  */
-export const settlePending = (actionFor: (messageClass: MessageClass | undefined) => UnknownOutcomeAction) =>
+export const settlePending = (
+  store: MessageStore["Service"],
+  poolMetrics: PoolMetrics["Service"],
+  actionFor: (messageClass: MessageClass | undefined) => UnknownOutcomeAction
+) =>
   Effect.fnUntraced(function*(found: ReadonlyArray<PendingMessage>) {
-    const store = yield* MessageStore
-    const poolMetrics = yield* PoolMetrics
     // Every part answered, the message's own update lost with a crash (a link stores part rows first).
     const caughtUp = found.filter((m) => m.pendingSeqs.length === 0)
     if (caughtUp.length > 0) yield* store.catchUp(caughtUp.map((m) => m.id))
@@ -83,13 +85,13 @@ export const layer = (options: RecoveryOptions) =>
     const router = yield* Router
     const dispatcher = yield* LinkDispatcher
     const metrics = yield* LinkMetrics
-    const services = yield* Effect.context<MessageStore | PoolMetrics>()
+    const poolMetrics = yield* PoolMetrics
     const actionFor = (messageClass: MessageClass | undefined): UnknownOutcomeAction => {
       const cls = messageClass ?? "transactional"
       return options.unknownOutcome?.[cls] ?? unknownOutcomeDefaults[cls]
     }
 
-    const settle = settlePending(actionFor)
+    const settle = settlePending(store, poolMetrics, actionFor)
 
     /** Re-drives every pending message last touched before `updatedBefore` (epoch ms); all of them when `all`. */
     const pass = (updatedBefore: number, all: boolean) =>
@@ -98,7 +100,7 @@ export const layer = (options: RecoveryOptions) =>
         for (;;) {
           // Every message found leaves the set (re-driven: touched; reported: submitted), so each page is the first.
           const found = yield* store.pending({ updatedBefore, limit: 1000 })
-          const pending = yield* settle(found).pipe(Effect.provideContext(services))
+          const pending = yield* settle(found)
           // Before the hand-off: a pass a second later must not hand a message again that its link has sent meanwhile
           // (a link only touches what it holds every third of the idle time, and forgets what it has sent).
           yield* store.redriven(found.map((m) => m.id))

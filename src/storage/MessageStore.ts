@@ -741,11 +741,11 @@ export const make = Effect.gen(function*() {
     yield* report(changes)
   }, Effect.mapError(storeError))
 
-  /** One statement per 200 parts; a part already submitted or final is left alone. */
   /**
-   * Marks the parts still to send as handed; answers those it did not mark (submitted or final already). The row count
-   * says whether all were marked, the usual case; only a batch short of some is looked at again (RETURNING on every
-   * batch cost ~15 % CPU per message embedded, bench/RESULTS.md).
+   * Marks the parts still to send as handed, one statement per 200 parts; answers those it did not mark (submitted or
+   * final already). The row count says whether all were marked, the usual case; only a batch short of some is read
+   * again (RETURNING on every batch measured 534–689 µs per message embedded against 519–601 without: bench/RESULTS.md,
+   * sixth round).
    */
   const markHanded = (handed: ReadonlyArray<HandedPart>) =>
     Effect.gen(function*() {

@@ -114,13 +114,13 @@ describe("rolling upgrade across a schema change", () => {
         })
       // When each step happened, for a failure's message; when the last old node had stopped.
       const timeline: Array<string> = []
-      let stoppedAt = 0
+      let lastOldStopped = 0
       const upgrade = (node: Node & { readonly next: string }) =>
         Effect.gen(function*() {
           timeline.push(`${Date.now()} stopping ${node.port}`)
           yield* stop(node)
           timeline.push(`${Date.now()} stopped ${node.port}`)
-          stoppedAt = Date.now()
+          lastOldStopped = Date.now()
           node.process = yield* spawnSmsgw(["serve", "--config", node.next])
           yield* waitHealthy(node.process, node.port, 45_000)
           timeline.push(`${Date.now()} upgraded ${node.port}`)
@@ -189,7 +189,6 @@ describe("rolling upgrade across a schema change", () => {
       const counts = new Map<string, number>()
       for (const text of received) counts.set(text, (counts.get(text) ?? 0) + 1)
       expect(accepted.filter((a) => (counts.get(a.text) ?? 0) === 0).map((a) => a.text)).toEqual([])
-      const onlyThisVersion = stoppedAt
       // Sent twice only where the gateway knew it might be (a part handed to the SMSC by a node that stopped before its
       // answer came, resent and recorded as such), or while the previous version served (see the header; this
       // version's link waits for its window: test/cluster/cluster-failover.test.ts).
@@ -202,7 +201,7 @@ describe("rolling upgrade across a schema change", () => {
           SELECT detail, at FROM message_events WHERE message_id = ${a.id} ORDER BY event_id`.pipe(Effect.orDie)
         const recorded = events.some((e) => e.detail?.includes("resent after unknown outcome") === true)
         if (recorded) continue
-        if (copies[0]!.at < onlyThisVersion) {
+        if (copies[0]!.at < lastOldStopped) {
           unrecordedBefore.push(a.text)
           continue
         }

@@ -129,7 +129,7 @@ const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
           yield* store.recordHanded([
             { _tag: "Submitted", messageId: late.id, seq: 1, segments: 1, linkId: "demo", smscMessageId: "l1", at: Date.now() }
           ], [])
-          const redrive = yield* settlePending(() => "resend")(found)
+          const redrive = yield* settlePending(store, yield* PoolMetrics, () => "resend")(found)
           expect(redrive.map((m) => [m.id, m.pendingSeqs]).sort()).toEqual([[lost.id, [1]], [never.id, [1]]].sort())
           expect((yield* getView(lost.id)).events.at(-1)?.detail).toContain("resent after unknown outcome")
           const answered = yield* getView(late.id)
