@@ -4,6 +4,8 @@
  * (bench/run.ts) and the Kannel peer (bench/kannel.ts) both drive their load through it.
  */
 
+import http from "node:http"
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export interface LoadShape {
@@ -61,3 +63,27 @@ export const driveLoad = async (
   // Batches: fewer requests in flight carry as many messages (concurrency counts messages in flight).
   await Promise.all(Array.from({ length: Math.max(1, Math.round(concurrency / batchSize)) }, worker))
 }
+
+/** One HTTP request on a keep-alive agent; answers its status and body (30 s timeout). */
+export const request = (agent: http.Agent, port: number, method: string, path: string, body?: string, token?: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const headers: Record<string, string | number> = body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {}
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    const req = http.request({ agent, host: "127.0.0.1", port, method, path, headers }, (res) => {
+      let data = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (data += c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data }))
+    })
+    req.setTimeout(30_000, () => req.destroy(new Error("request timeout")))
+    req.on("error", reject)
+    if (body) req.write(body)
+    req.end()
+  })
+
+/** The message the load sends as number `i`. */
+export const benchMessage = (i: number) => ({
+  to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`,
+  from: "BENCH",
+  text: `Bench message ${i} with a little text in it`
+})

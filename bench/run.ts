@@ -42,7 +42,7 @@ import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
 import { eventually } from "../test/fixtures/Eventually.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 import { benchKannel, stopped } from "./kannel.ts"
-import { driveLoad } from "./Load.ts"
+import { benchMessage, driveLoad, request } from "./Load.ts"
 import { spawnKeepingTail } from "./Spawn.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000)
@@ -144,29 +144,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const start = (args: ReadonlyArray<string>, name: string, nodeArgs: ReadonlyArray<string> = []): ChildProcess =>
   spawnKeepingTail(process.execPath, ["--no-warnings", ...nodeArgs, "src/cli/main.ts", ...args], name, { env: { ...process.env } })
-
-const request = (agent: http.Agent, port: number, method: string, path: string, body?: string, token?: string) =>
-  new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const headers: Record<string, string | number> = body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {}
-    if (token !== undefined) headers.authorization = `Bearer ${token}`
-    const req = http.request({ agent, host: "127.0.0.1", port, method, path, headers }, (res) => {
-      let data = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (data += c))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data }))
-    })
-    req.setTimeout(30_000, () => req.destroy(new Error("request timeout")))
-    req.on("error", reject)
-    if (body) req.write(body)
-    req.end()
-  })
-
-/** The message the load sends as number `i`. */
-const benchMessage = (i: number) => ({
-  to: `+49151${String(10_000_000 + (i % 9_000_000)).padStart(8, "0")}`,
-  from: "BENCH",
-  text: `Bench message ${i} with a little text in it`
-})
 
 /** Sends messages `first` … `first + count - 1` in one request to a node; answers the ids accepted and the failures. */
 type Sender = (node: number, first: number, count: number) => Promise<{ readonly ids: ReadonlyArray<string>; readonly failures: number }>
