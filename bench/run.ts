@@ -309,7 +309,9 @@ const main = async () => {
   const httpPort = httpPorts[0] ?? 0
   const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")
   const profile = process.env.BENCH_PROFILE_DIR
-  const nodeArgs = [...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])]
+  // The gateway as `npm start` and the container image launch it (package.json, Dockerfile); BENCH_GATEWAY_NODE_ARGS
+  // comes after, so a flag given there wins.
+  const nodeArgs = ["--max-semi-space-size=32", ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])]
   const gateways: Array<ChildProcess> = []
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
   const cleanup = async () => {
