@@ -34,6 +34,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # Node is PID 1 and handles SIGTERM itself: HTTP and gRPC stop taking requests, links unbind, buffered results are
 # written, then it exits (docs/operations.md).
 # A young generation of 2 × 32 MB instead of V8's 2 × 64: ~80 MB less resident at full rate for the same CPU
-# (bench/RESULTS.md, issue 16's seventh round); `npm start` launches the gateway the same way.
+# (bench/RESULTS.md, issue 16's seventh round). The same flags as `npm start` (test/unit/launch-flags.test.ts).
 ENTRYPOINT ["node", "--disable-warning=ExperimentalWarning", "--max-semi-space-size=32", "src/cli/main.ts"]
 CMD ["serve", "--config", "/etc/smsgw/gateway.yaml"]

@@ -40,6 +40,7 @@ import { MessageService } from "../src/grpc/gen/smsgw/v1/messages_pb.ts"
 import type { GatewayConfig } from "../src/layers/Config.ts"
 import { writeNodeConfig } from "../test/fixtures/Cluster.ts"
 import { eventually } from "../test/fixtures/Eventually.ts"
+import { startNodeFlags } from "../test/fixtures/Launch.ts"
 import { freePort as freePortEffect } from "../test/fixtures/Processes.ts"
 import { benchKannel, stopped } from "./kannel.ts"
 import { benchMessage, driveLoad, request } from "./Load.ts"
@@ -309,9 +310,9 @@ const main = async () => {
   const httpPort = httpPorts[0] ?? 0
   const sim = start(["smsc-sim", "--port", String(smppPort), "--control-port", String(controlPort), "--receipt-delay-ms", String(receiptDelayMs)], "simulator")
   const profile = process.env.BENCH_PROFILE_DIR
-  // The gateway as `npm start` and the container image launch it (package.json, Dockerfile); BENCH_GATEWAY_NODE_ARGS
-  // comes after, so a flag given there wins.
-  const nodeArgs = ["--max-semi-space-size=32", ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])]
+  // The gateway with `npm start`'s Node flags (test/fixtures/Launch.ts); BENCH_GATEWAY_NODE_ARGS comes after, so a
+  // flag given there wins.
+  const nodeArgs = [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [])]
   const gateways: Array<ChildProcess> = []
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
   const cleanup = async () => {
