@@ -38,7 +38,9 @@ describe("rate limiting when Redis fails", () => {
       // Redis answered every decision (a slow answer on a loaded machine would send this node to its fail-open share).
       expect((yield* get(`${gw.baseUrl}/metrics`)).text).not.toMatch(/smsgw_ratelimit_fail_open_total [1-9]/)
       expect(healthyAccepted).toBeGreaterThan(180)
-      expect(healthyAccepted).toBeLessThanOrEqual(Math.ceil(10 + 100 * healthy.seconds) + 1)
+      // The limiter decides until the last answer, not the last send: a request sent last may be decided later, with more
+      // allowance accrued meanwhile (212 against a bound of 211 measured to the last send, once on CI).
+      expect(healthyAccepted).toBeLessThanOrEqual(Math.ceil(10 + 100 * healthy.answeredSeconds) + 1)
 
       yield* redis.stop
       const degraded = yield* load(2)
@@ -46,7 +48,7 @@ describe("rate limiting when Redis fails", () => {
       // Every request was answered (none hung), and this node kept to its share: 100 / 2 nodes = 50 per second.
       expect((degraded.statuses[202] ?? 0) + (degraded.statuses[429] ?? 0)).toBe(600)
       expect(degradedAccepted).toBeGreaterThan(70)
-      expect(degradedAccepted).toBeLessThanOrEqual(Math.ceil(5 + 50 * degraded.seconds) + 1)
+      expect(degradedAccepted).toBeLessThanOrEqual(Math.ceil(5 + 50 * degraded.answeredSeconds) + 1)
       const metrics = yield* get(`${gw.baseUrl}/metrics`)
       expect(metrics.text).toMatch(/smsgw_ratelimit_fail_open_total [1-9]/)
 
