@@ -16,9 +16,8 @@ import { appendFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { campaignMessageId, legacyCampaignMessageId, newMessageId } from "../src/domain/MessageId.ts"
 import { migrate } from "../src/layers/Migrations.ts"
-import type { NewMessage } from "../src/storage/MessageStore.ts"
 import { MessageStore } from "../src/storage/MessageStore.ts"
-import { onPostgres, onSqlite } from "./Databases.ts"
+import { onPostgres, onSqlite, storeMessage } from "./Databases.ts"
 
 const preseed = Number(process.env.BENCH_PRESEED ?? 200_000)
 const writes = Number(process.env.BENCH_WRITES ?? 20_000)
@@ -35,20 +34,8 @@ const idOf = (kind: Kind, i: number) =>
     ? kind === "random" ? legacyCampaignMessageId(campaign.id, i, 0) : campaignMessageId(campaign, i, 0)
     : kind === "random" ? crypto.randomUUID() : newMessageId()
 
-const message = (id: string, i: number): NewMessage => ({
-  id,
-  orgId: "org_bench",
-  appId: `app_${i % 5}`,
-  clientRef: i % 2 === 0 ? `ref-${i}` : undefined,
-  to: `4915${String(i % 100_000).padStart(8, "0")}`,
-  from: "ACME",
-  text: "Your code is 123456",
-  encoding: "gsm7",
-  segments: 1,
-  validitySeconds: undefined,
-  routeLinkId: "link1",
-  createdAt: Date.now()
-})
+/** Half of them with a client reference: an index of its own. */
+const message = (id: string, i: number) => storeMessage(id, i, { clientRef: i % 2 === 0 ? `ref-${i}` : undefined })
 
 interface Figures {
   readonly cpuMicrosPerMessage: number

@@ -18,7 +18,7 @@ import { MessageSearch, searchStatement } from "../src/storage/MessageSearch.ts"
 import type { NewMessage } from "../src/storage/MessageStore.ts"
 import { MessageStore } from "../src/storage/MessageStore.ts"
 import type { Before } from "../src/storage/Paging.ts"
-import { onPostgres, onSqlite } from "./Databases.ts"
+import { onPostgres, onSqlite, storeMessage } from "./Databases.ts"
 
 const count = Number(process.env.BENCH_MESSAGES ?? 1_000_000)
 const writes = Number(process.env.BENCH_WRITES ?? 50_000)
@@ -171,20 +171,14 @@ const writePath = (withIndexes: boolean) =>
     }
     const store = yield* MessageStore
     const now = Date.now()
-    const messages: Array<NewMessage> = Array.from({ length: writes }, (_, i) => ({
-      id: crypto.randomUUID(),
-      orgId: `org_${i % 20}`,
-      appId: `app_${i % 50}`,
-      clientRef: `ref-${i}`,
-      to: `4915${String(i % 100_000).padStart(8, "0")}`,
-      from: "ACME",
-      text: "Your code is 123456",
-      encoding: "gsm7",
-      segments: 1,
-      validitySeconds: undefined,
-      routeLinkId: "demo",
-      createdAt: now + i
-    }))
+    const messages: Array<NewMessage> = Array.from({ length: writes }, (_, i) =>
+      storeMessage(crypto.randomUUID(), i, {
+        orgId: `org_${i % 20}`,
+        appId: `app_${i % 50}`,
+        clientRef: `ref-${i}`,
+        routeLinkId: "demo",
+        createdAt: now + i
+      }))
     const batches = Arr.chunksOf(messages, 200)
     let start = performance.now()
     for (const batch of batches) yield* store.accept(batch)

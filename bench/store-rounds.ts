@@ -11,7 +11,7 @@ import { newMessageId } from "../src/domain/MessageId.ts"
 import { migrate } from "../src/layers/Migrations.ts"
 import type { NewMessage, PartOutcome } from "../src/storage/MessageStore.ts"
 import { MessageStore } from "../src/storage/MessageStore.ts"
-import { onSqlite } from "./Databases.ts"
+import { onSqlite, storeMessage } from "./Databases.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 3000)
 const batch = Number(process.env.BENCH_BATCH ?? 50)
@@ -19,28 +19,13 @@ const repeat = Number(process.env.BENCH_REPEAT ?? 3)
 /** Receipts come this many rounds after their submit. */
 const receiptLag = 5
 
-const message = (i: number): NewMessage => ({
-  id: newMessageId(),
-  orgId: "org_bench",
-  appId: `app_${i % 5}`,
-  clientRef: undefined,
-  to: `4915${String(i % 100_000).padStart(8, "0")}`,
-  from: "ACME",
-  text: "Your code is 123456",
-  encoding: "gsm7",
-  segments: 1,
-  validitySeconds: undefined,
-  routeLinkId: "link1",
-  createdAt: Date.now()
-})
-
 const lives = (store: MessageStore["Service"], count: number, size: number) =>
   Effect.gen(function*() {
     const rounds: Array<ReadonlyArray<NewMessage>> = []
     const pending: Array<Fiber.Fiber<unknown, unknown>> = []
     let answered: Array<PartOutcome> = []
     for (let done = 0; done < count; done += size) {
-      const round = Array.from({ length: size }, (_, i) => message(done + i))
+      const round = Array.from({ length: size }, (_, i) => storeMessage(newMessageId(), done + i))
       rounds.push(round)
       yield* store.accept(round)
       // The answers since the last marks go with the next marks, as on a link's fast path.
